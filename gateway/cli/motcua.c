@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/* motcua: the operator's command-line tool. Token commands work offline on the
+ * gateway's database (found through the configuration); dossier and document
+ * commands talk to the running gateway's API. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gateway.h"
+
+struct cli {
+	struct config *config;
+	struct settings settings;
+	const char *url_host;
+	unsigned url_port;
+	const char *token;
+	bool json;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: motcua [--config FILE] [-o SECTION.KEY=VALUE] [--token TOKEN] COMMAND ...\n"
+		"\n"
+		"Tokens (offline, on the gateway's database):\n"
+		"  token create --role clerk|supervisor|admin|agency [--name NAME]\n"
+		"  token list\n"
+		"  token revoke ID\n"
+		"Dossiers and documents (through the running gateway; token from --token or\n"
+		"the MOTCUA_TOKEN environment variable):\n"
+		"  dossier create --procedure CODE [--procedure-name TEXT] --name NAME\n"
+		"                 --id-number NUMBER [--phone PHONE] [--channel 1|2|3]\n"
+		"  dossier show CODE\n"
+		"  dossier list [--status N] [--from DATE] [--to DATE] [--limit N] [--offset N]\n"
+		"  document add CODE FILE [--name NAME] [--type MEDIA-TYPE] [--wait]\n"
+		"  document show CODE ID\n"
+		"  health\n");
+}
+
+/* ---- HTTP client on libevent ---- */
+
+struct http_result {
+	struct event_base *base;
+	int status;
+	char *body;
+	size_t len;
+};
+
+static void on_response(struct evhttp_request *req, void *arg)
+{
+	struct http_result *r = arg;
+	if (!req) {
+		r->status = -1;
+	} else {
+		r->status = evhttp_request_get_response_code(req);
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		r->len = evbuffer_get_length(in);
+		r->body = malloc(r->len + 1);
+		if (r->body) {
+			evbuffer_remove(in, r->body, r->len);
+			r->body[r->len] = 0;
+		}
+	}
+	event_base_loopexit(r->base, NULL);
+}
+
+static int http_call(struct cli *c, enum evhttp_cmd_type cmd, const char *path, const char *ctype,
+		     const void *body, size_t len, struct http_result *res)
+{
+	memset(res, 0, sizeof *res);
+	struct event_base *base = event_base_new();
+	struct evhttp_connection *conn =
+		base ? evhttp_connection_base_new(base, NULL, c->url_host, (ev_uint16_t)c->url_port) : NULL;
+	struct evhttp_request *req = conn ? evhttp_request_new(on_response, res) : NULL;
+	res->base = base;
+	if (!req) {
+		if (conn)
+			evhttp_connection_free(conn);
+		if (base)
+			event_base_free(base);
+		return -ENOMEM;
+	}
+	evhttp_connection_set_timeout(conn, 120);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char host[300], auth[200];
+	snprintf(host, sizeof host, "%s:%u", c->url_host, c->url_port);
+	evhttp_add_header(h, "Host", host);
+	if (c->token) {
+		snprintf(auth, sizeof auth, "Bearer %s", c->token);
+		evhttp_add_header(h, "Authorization", auth);
+	}
+	if (ctype)
+		evhttp_add_header(h, "Content-Type", ctype);
+	if (body)
+		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+	/* the request belongs to the connection from here on */
+	evhttp_make_request(conn, req, cmd, path);
+	event_base_dispatch(base);
+	evhttp_connection_free(conn);
+	event_base_free(base);
+	if (res->status <= 0) {
+		fprintf(stderr, "motcua: cannot reach the gateway at http://%s:%u/ (is it running?)\n",
+			c->url_host, c->url_port);
+		return -ECONNREFUSED;
+	}
+	return 0;
+}
+
+/* Prints the body; returns the exit code for the status. */
+static int finish(struct http_result *r, int want)
+{
+	int rc = 0;
+	if (r->status != want) {
+		json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+		const char *detail = j ? json_string_value(json_object_get(j, "detail")) : NULL;
+		fprintf(stderr, "motcua: HTTP %d: %s\n", r->status, detail ? detail : (r->body ? r->body : ""));
+		json_decref(j);
+		rc = 1;
+	} else if (r->body) {
+		fputs(r->body, stdout);
+		if (r->len && r->body[r->len - 1] != '\n')
+			fputc('\n', stdout);
+	}
+	free(r->body);
+	return rc;
+}
+
+static char *urlenc(const char *s)
+{
+	return evhttp_uriencode(s, -1, 0);
+}
+
+/* ---- token commands ---- */
+
+static sqlite3 *open_db(struct cli *c)
+{
+	char path[4096], err[512];
+	snprintf(path, sizeof path, "%s/motcua.db", c->settings.data_dir);
+	if (mkdir_p(c->settings.data_dir, 0750) < 0) {
+		fprintf(stderr, "motcua: cannot create %s: %s\n", c->settings.data_dir, strerror(errno));
+		return NULL;
+	}
+	sqlite3 *db = db_open(path, err, sizeof err);
+	if (!db)
+		fprintf(stderr, "motcua: %s\n", err);
+	return db;
+}
+
+static int cmd_token(struct cli *c, int argc, char **argv)
+{
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	sqlite3 *db = NULL;
+	int rc = 1;
+	if (!strcmp(argv[0], "create")) {
+		static const struct option o[] = {{"role", required_argument, NULL, 'r'},
+						  {"name", required_argument, NULL, 'n'},
+						  {0}};
+		const char *role = NULL, *name = NULL;
+		int ch;
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "r:n:", o, NULL)) != -1) {
+			if (ch == 'r')
+				role = optarg;
+			else if (ch == 'n')
+				name = optarg;
+			else
+				return 2;
+		}
+		if (optind != argc) {
+			fprintf(stderr, "motcua: token create takes no argument '%s'\n", argv[optind]);
+			return 2;
+		}
+		unsigned r = role ? role_from_name(role) : 0;
+		if (!r) {
+			fprintf(stderr, "motcua: --role must be clerk, supervisor, admin or agency\n");
+			return 2;
+		}
+		if (!name)
+			name = role;
+		if (!(db = open_db(c)))
+			return 1;
+		char token[80];
+		int64_t id;
+		int e = token_create(db, r, name, token, &id);
+		if (e < 0)
+			fprintf(stderr, "motcua: cannot create the token: %s\n",
+				e == -EINVAL ? "--name must be 1 to 100 bytes" : strerror(-e));
+		else {
+			printf("%s\n", token);
+			fprintf(stderr, "token %lld for %s (%s) created; it is shown only once\n",
+				(long long)id, name, role);
+			rc = 0;
+		}
+	} else if (!strcmp(argv[0], "list")) {
+		if (!(db = open_db(c)))
+			return 1;
+		json_t *l = token_list(db);
+		size_t i;
+		json_t *t;
+		if (c->json) {
+			char *s = json_dumps(l, JSON_INDENT(2));
+			puts(s);
+			free(s);
+		} else {
+			printf("%-5s %-12s %-26s %-26s %s\n", "ID", "ROLE", "CREATED", "REVOKED", "NAME");
+			json_array_foreach(l, i, t)
+				printf("%-5lld %-12s %-26s %-26s %s\n",
+				       (long long)json_integer_value(json_object_get(t, "id")),
+				       json_string_value(json_object_get(t, "role")),
+				       json_string_value(json_object_get(t, "created_at")),
+				       json_is_string(json_object_get(t, "revoked_at")) ?
+					       json_string_value(json_object_get(t, "revoked_at")) : "-",
+				       json_string_value(json_object_get(t, "name")));
+		}
+		json_decref(l);
+		rc = 0;
+	} else if (!strcmp(argv[0], "revoke") && argc == 2) {
+		char *end;
+		long long id = strtoll(argv[1], &end, 10);
+		if (!*argv[1] || *end || id <= 0) {
+			fprintf(stderr, "motcua: token revoke takes the token's ID (see token list)\n");
+			return 2;
+		}
+		if (!(db = open_db(c)))
+			return 1;
+		int e = token_revoke(db, id);
+		if (e < 0)
+			fprintf(stderr, "motcua: token %lld: %s\n", id,
+				e == -ENOENT ? "no such token, or already revoked" : strerror(-e));
+		else {
+			fprintf(stderr, "token %lld revoked\n", id);
+			rc = 0;
+		}
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	db_close(db);
+	return rc;
+}
+
+/* ---- dossier and document commands ---- */
+
+static int cmd_dossier(struct cli *c, int argc, char **argv)
+{
+	struct http_result r;
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[0], "create")) {
+		static const struct option o[] = {
+			{"procedure", required_argument, NULL, 'p'}, {"procedure-name", required_argument, NULL, 'P'},
+			{"name", required_argument, NULL, 'n'},      {"id-number", required_argument, NULL, 'i'},
+			{"phone", required_argument, NULL, 't'},     {"channel", required_argument, NULL, 'c'},
+			{0}};
+		const char *proc = NULL, *pname = NULL, *name = NULL, *id = NULL, *phone = NULL;
+		long channel = 1;
+		int ch;
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+			switch (ch) {
+			case 'p': proc = optarg; break;
+			case 'P': pname = optarg; break;
+			case 'n': name = optarg; break;
+			case 'i': id = optarg; break;
+			case 't': phone = optarg; break;
+			case 'c': channel = strtol(optarg, NULL, 10); break;
+			default: return 2;
+			}
+		}
+		if (!proc || !name || !id) {
+			fprintf(stderr, "motcua: dossier create needs --procedure, --name and --id-number\n");
+			return 2;
+		}
+		json_t *app = json_pack("{s:s, s:s}", "name", name, "id_number", id);
+		if (!app) {
+			fprintf(stderr, "motcua: arguments must be UTF-8 text\n");
+			return 2;
+		}
+		if (phone)
+			json_object_set_new(app, "phone", json_string(phone));
+		json_t *body = json_pack("{s:s, s:o, s:I}", "procedure_code", proc, "applicant", app, "channel",
+					 (json_int_t)channel);
+		if (pname)
+			json_object_set_new(body, "procedure_name", json_string(pname));
+		char *text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		int e = http_call(c, EVHTTP_REQ_POST, "/api/v1/dossiers", "application/json", text,
+				  strlen(text), &r);
+		free(text);
+		return e < 0 ? 1 : finish(&r, 201);
+	}
+	if (!strcmp(argv[0], "show") && argc == 2) {
+		char path[512], *code = urlenc(argv[1]);
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s", code);
+		free(code);
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+	}
+	if (!strcmp(argv[0], "list")) {
+		static const struct option o[] = {{"status", required_argument, NULL, 's'},
+						  {"from", required_argument, NULL, 'f'},
+						  {"to", required_argument, NULL, 't'},
+						  {"limit", required_argument, NULL, 'l'},
+						  {"offset", required_argument, NULL, 'o'},
+						  {0}};
+		char path[1024] = "/api/v1/dossiers";
+		int ch;
+		char sep = '?';
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+			if (ch == '?')
+				return 2;
+			const char *key = ch == 's' ? "status" : ch == 'f' ? "from" : ch == 't' ? "to" :
+					  ch == 'l' ? "limit" : "offset";
+			char *v = urlenc(optarg);
+			size_t l = strlen(path);
+			snprintf(path + l, sizeof path - l, "%c%s=%s", sep, key, v);
+			free(v);
+			sep = '&';
+		}
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+	}
+	usage(stderr);
+	return 2;
+}
+
+static const char *guess_type(const char *file)
+{
+	const char *dot = strrchr(file, '.');
+	if (!dot)
+		return NULL;
+	if (!strcasecmp(dot, ".pdf"))
+		return "application/pdf";
+	if (!strcasecmp(dot, ".png"))
+		return "image/png";
+	if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))
+		return "image/jpeg";
+	if (!strcasecmp(dot, ".tif") || !strcasecmp(dot, ".tiff"))
+		return "image/tiff";
+	return NULL;
+}
+
+static int read_file(const char *path, char **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	*len = (size_t)sb.st_size;
+	*data = malloc(*len + 1);
+	size_t got = 0;
+	while (*data && got < *len) {
+		ssize_t n = read(fd, *data + got, *len - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!*data || got != *len) {
+		free(*data);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int cmd_document(struct cli *c, int argc, char **argv)
+{
+	struct http_result r;
+	if (argc >= 1 && !strcmp(argv[0], "add")) {
+		static const struct option o[] = {{"name", required_argument, NULL, 'n'},
+						  {"type", required_argument, NULL, 't'},
+						  {"wait", no_argument, NULL, 'w'},
+						  {0}};
+		const char *name = NULL, *type = NULL;
+		bool wait = false;
+		int ch;
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+			if (ch == 'n')
+				name = optarg;
+			else if (ch == 't')
+				type = optarg;
+			else if (ch == 'w')
+				wait = true;
+			else
+				return 2;
+		}
+		if (argc - optind != 2) {
+			fprintf(stderr, "motcua: document add takes CODE and FILE\n");
+			return 2;
+		}
+		const char *code = argv[optind], *file = argv[optind + 1];
+		if (!type)
+			type = guess_type(file);
+		if (!type) {
+			fprintf(stderr, "motcua: cannot tell the type of %s; use --type\n", file);
+			return 2;
+		}
+		if (!name) {
+			const char *slash = strrchr(file, '/');
+			name = slash ? slash + 1 : file;
+		}
+		char *data = NULL;
+		size_t len = 0;
+		int e = read_file(file, &data, &len);
+		if (e < 0) {
+			fprintf(stderr, "motcua: cannot read %s: %s\n", file, strerror(-e));
+			return 1;
+		}
+		char path[1024], *ec = urlenc(code), *en = urlenc(name);
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents?name=%s", ec, en);
+		free(en);
+		e = http_call(c, EVHTTP_REQ_POST, path, type, data, len, &r);
+		free(data);
+		if (e < 0)
+			return 1;
+		if (!wait || r.status != 202) {
+			int rc = finish(&r, 202);
+			free(ec);
+			return rc;
+		}
+		json_t *j = json_loads(r.body, 0, NULL);
+		free(r.body);
+		const char *id = json_string_value(json_object_get(j, "id"));
+		if (!id) {
+			json_decref(j);
+			free(ec);
+			return 1;
+		}
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s", ec, id);
+		free(ec);
+		json_decref(j);
+		/* Follow the document until its pipeline ends. */
+		for (int i = 0; i < 600; i++) {
+			if (http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0)
+				return 1;
+			j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+			const char *state = json_string_value(json_object_get(j, "state"));
+			bool end = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
+			bool ok = state && !strcmp(state, "done");
+			json_decref(j);
+			if (end || r.status != 200) {
+				int rc = finish(&r, 200);
+				return rc ? rc : ok ? 0 : 1;
+			}
+			free(r.body);
+			usleep(100 * 1000);
+		}
+		fprintf(stderr, "motcua: the document is still being processed\n");
+		return 1;
+	}
+	if (argc == 3 && !strcmp(argv[0], "show")) {
+		char path[1024], *ec = urlenc(argv[1]), *ei = urlenc(argv[2]);
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s", ec, ei);
+		free(ec);
+		free(ei);
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+	}
+	usage(stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"token", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct cli c = {0};
+	char err[1024];
+	int ch, rc = 2;
+	c.config = config_new();
+	c.token = getenv("MOTCUA_TOKEN");
+	/* Global options stop at the first command word. */
+	while ((ch = getopt_long(argc, argv, "+c:o:t:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			if (config_load_file(c.config, optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "motcua: configuration: %s\n", err);
+				goto out;
+			}
+			break;
+		case 'o':
+			if (config_set_override(c.config, optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "motcua: %s\n", err);
+				goto out;
+			}
+			break;
+		case 't': c.token = optarg; break;
+		case 'j': c.json = true; break;
+		case 'h': usage(stdout); rc = 0; goto out;
+		case 'V': printf("motcua %s\n", MOTCUA_VERSION_STRING); rc = 0; goto out;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (settings_load(&c.settings, c.config, err, sizeof err) < 0) {
+		fprintf(stderr, "motcua: configuration: %s\n", err);
+		goto out;
+	}
+	c.url_host = c.settings.listen_host;
+	c.url_port = c.settings.listen_port;
+	if (optind >= argc) {
+		usage(stderr);
+		goto out;
+	}
+	/* Each command gets argv from its sub-command word on ("create", ...),
+	 * and parses its options with getopt from there. */
+	const char *cmd = argv[optind];
+	int n = argc - optind - 1;
+	char **sub = argv + optind + 1;
+	if (!strcmp(cmd, "token"))
+		rc = cmd_token(&c, n, sub);
+	else if (!strcmp(cmd, "dossier") || !strcmp(cmd, "document") || !strcmp(cmd, "health")) {
+		if (!c.token && strcmp(cmd, "health")) {
+			fprintf(stderr, "motcua: set MOTCUA_TOKEN or pass --token (see motcua token create)\n");
+			rc = 2;
+		} else if (!strcmp(cmd, "health")) {
+			struct http_result r;
+			rc = http_call(&c, EVHTTP_REQ_GET, "/api/v1/health", NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+		} else if (!strcmp(cmd, "dossier"))
+			rc = cmd_dossier(&c, n, sub);
+		else
+			rc = cmd_document(&c, n, sub);
+	} else {
+		usage(stderr);
+	}
+out:
+	settings_clear(&c.settings);
+	config_free(c.config);
+	return rc;
+}

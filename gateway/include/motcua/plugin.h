@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * motcua plugin SDK: the contract between the motcua gateway and its plugins.
+ *
+ * A plugin is a shared object in the gateway's plugin directory, named after its
+ * configuration section (`adapter-foo.so` for `[adapter-foo]`). It exports exactly
+ * one symbol, motcua_plugin_entry(), and links against nothing of the gateway: every
+ * service it needs comes through the host function table (struct motcua_host) that
+ * the gateway hands to init().
+ *
+ * Versioning rules (learned from SQLite's sqlite3_api_routines and mosquitto):
+ *  - The host offers the ABI versions it supports; the plugin names the one it speaks
+ *    in motcua_plugin_info.abi. A mismatch is refused with a log line naming both.
+ *  - Every struct that crosses the boundary starts with its size and only ever grows
+ *    at the end. Check `struct_size` before touching a member added later.
+ *
+ * Conventions:
+ *  - Functions return 0 or a negative errno value.
+ *  - Pointers passed to a plugin are borrowed for the duration of the call unless
+ *    said otherwise; strings the plugin passes to the host are copied by the host.
+ *  - Callbacks (event, timer, route, work-done) run on the gateway's event loop and
+ *    must not block. Blocking work (files, devices, network) goes to
+ *    motcua_host.work_submit(), or is a pipeline step (motcua_host.step_register()),
+ *    which the host always runs on its worker pool.
+ *
+ * Builds alone with -std=c99 -pedantic and as C++.
+ */
+#ifndef MOTCUA_PLUGIN_H
+#define MOTCUA_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. */
+#define MOTCUA_ABI_VERSION 1u
+
+/* The one symbol a plugin exports. */
+#define MOTCUA_PLUGIN_ENTRY_SYMBOL "motcua_plugin_entry"
+
+#if defined(__GNUC__)
+#define MOTCUA_EXPORT __attribute__((visibility("default")))
+#define MOTCUA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MOTCUA_EXPORT
+#define MOTCUA_PRINTF(a, b)
+#endif
+
+/* What a plugin provides (bit mask in motcua_plugin_info.provides). */
+enum motcua_provides {
+	MOTCUA_PROVIDES_CAPTURE = 1u << 0,   /* produces documents from a device */
+	MOTCUA_PROVIDES_RECOGNIZE = 1u << 1, /* OCR: text, searchable PDF */
+	MOTCUA_PROVIDES_SIGN = 1u << 2,      /* digital signatures */
+	MOTCUA_PROVIDES_ARCHIVE = 1u << 3,   /* e-archive */
+	MOTCUA_PROVIDES_ADAPTER = 1u << 4,   /* agency / portal interconnect */
+	MOTCUA_PROVIDES_SINK = 1u << 5,      /* consumes events */
+};
+
+/* The pipeline steps, in the order a document goes through them. */
+enum motcua_step {
+	MOTCUA_STEP_CAPTURE = 0,
+	MOTCUA_STEP_RECOGNIZE = 1,
+	MOTCUA_STEP_SIGN = 2,
+	MOTCUA_STEP_ARCHIVE = 3,
+	MOTCUA_STEP_ROUTE = 4,
+	MOTCUA_STEP_COUNT_ = 5 /* not a step; may grow in later ABI versions */
+};
+
+enum motcua_log_level {
+	MOTCUA_LOG_ERROR = 3,
+	MOTCUA_LOG_WARNING = 4,
+	MOTCUA_LOG_INFO = 6,
+	MOTCUA_LOG_DEBUG = 7,
+};
+
+/* Roles a token can carry (bit mask for motcua_host.route_add()). */
+enum motcua_role {
+	MOTCUA_ROLE_CLERK = 1u << 0,
+	MOTCUA_ROLE_SUPERVISOR = 1u << 1,
+	MOTCUA_ROLE_ADMIN = 1u << 2,
+	MOTCUA_ROLE_AGENCY = 1u << 3,
+};
+
+/* Opaque handles owned by the host. */
+struct motcua_plugin_ctx;  /* one per loaded plugin; identifies the caller */
+struct motcua_timer;
+struct motcua_response;
+
+/* A configuration key a plugin accepts in its own section, besides `enabled`.
+ * The host refuses unknown keys at start, with the file and line. */
+struct motcua_config_key {
+	const char *name;
+	const char *help; /* one line, for error messages and `motcua plugin show` */
+};
+
+/* Input and output of one pipeline step; see motcua_host.step_register(). */
+struct motcua_step_io {
+	uint32_t struct_size;
+	const char *dossier_code;
+	const char *document_id;
+	const char *document_name;
+	const char *media_type;  /* of the current file */
+	const char *path;        /* the current file; read it, never change it */
+	const char *out_path;    /* where to write a new version of the file, if the
+	                          * step produces one; the host makes it durable */
+	char out_media_type[64]; /* set when writing out_path; empty = unchanged */
+	char message[256];       /* a short note (success) or reason (failure) */
+};
+
+/* An HTTP request routed to a plugin. All members are borrowed for the call. */
+struct motcua_request {
+	uint32_t struct_size;
+	const char *method;      /* "GET", "POST", ... */
+	const char *path;        /* the part after /api/v1/plugins/<name>, e.g. "/status" */
+	const char *query;       /* raw query string without '?', or NULL */
+	const char *body;        /* request body, not NUL-terminated; may be NULL */
+	size_t body_len;
+	const char *token_name;  /* who is calling */
+	unsigned role;           /* one enum motcua_role bit */
+};
+
+/* Called on a worker thread: the blocking part of work_submit(). */
+typedef void (*motcua_work_fn)(void *data);
+/* Called on the loop after the work function returned (or was cancelled because
+ * the gateway is stopping: then `cancelled` is 1 and work_fn did not run). */
+typedef void (*motcua_done_fn)(void *data, int cancelled);
+typedef void (*motcua_event_fn)(void *data, const char *type, const char *json,
+				size_t json_len);
+typedef void (*motcua_timer_fn)(void *data);
+/* Returns the HTTP status; sets the body with motcua_host.response_set(). */
+typedef int (*motcua_route_fn)(void *data, const struct motcua_request *req,
+			       struct motcua_response *resp);
+/* Runs on a worker thread. Returns 0 when the step is done (having written
+ * io->out_path or not), -EAGAIN for a transient failure worth retrying later
+ * (e.g. an agency's server is down), another negative errno for a permanent
+ * failure, with io->message saying why. Must give the same output for the same
+ * input: after a crash the host runs an unfinished step again. */
+typedef int (*motcua_step_fn)(void *data, struct motcua_step_io *io);
+/* Frees the `data` a plugin handed to the host together with a callback. */
+typedef void (*motcua_free_fn)(void *data);
+
+/*
+ * The host function table. Append-only: members are never removed or reordered.
+ * The table and the ctx stay valid until the plugin's fini() returns.
+ */
+struct motcua_host {
+	uint32_t struct_size;
+	uint32_t abi;
+
+	/* Writes one log line, prefixed with the plugin's name. */
+	void (*log)(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
+		    const char *fmt, ...) MOTCUA_PRINTF(3, 4);
+
+	/* Looks up a configuration value; section NULL means the plugin's own
+	 * section. Returns NULL when unset. The string is owned by the host and
+	 * lives as long as the plugin. */
+	const char *(*config_get)(struct motcua_plugin_ctx *ctx, const char *section,
+				  const char *key);
+
+	/* Publishes a domain event (type like "adapter.sent"; json an object, copied).
+	 * Events are stored durably and streamed to subscribers and SSE clients. */
+	int (*event_publish)(struct motcua_plugin_ctx *ctx, const char *type,
+			     const char *json);
+
+	/* Subscribes to events whose type starts with type_prefix ("" for all).
+	 * The host owns data from the call on, and frees it with free_fn (may be
+	 * NULL) when the plugin is unloaded, even when the call fails. */
+	int (*event_subscribe)(struct motcua_plugin_ctx *ctx, const char *type_prefix,
+			       motcua_event_fn fn, void *data, motcua_free_fn free_fn);
+
+	/* Runs work(data) on the worker pool, then done(data, cancelled) on the
+	 * loop. data stays the plugin's; it must live until done() is called. */
+	int (*work_submit)(struct motcua_plugin_ctx *ctx, motcua_work_fn work,
+			   motcua_done_fn done, void *data);
+
+	/* Calls fn(data) on the loop after interval_ms, once or every interval.
+	 * Returns NULL on failure. The host frees data with free_fn on cancel or
+	 * unload. */
+	struct motcua_timer *(*timer_add)(struct motcua_plugin_ctx *ctx,
+					  uint32_t interval_ms, int repeat,
+					  motcua_timer_fn fn, void *data,
+					  motcua_free_fn free_fn);
+	void (*timer_cancel)(struct motcua_plugin_ctx *ctx, struct motcua_timer *timer);
+
+	/* Serves method + /api/v1/plugins/<plugin name><path> to callers with one of
+	 * the roles in the roles mask. path starts with '/'; a trailing '*' matches
+	 * any rest. Data ownership as for event_subscribe(). */
+	int (*route_add)(struct motcua_plugin_ctx *ctx, const char *method,
+			 const char *path, unsigned roles, motcua_route_fn fn,
+			 void *data, motcua_free_fn free_fn);
+	/* Sets the response body (copied) of a route callback. */
+	int (*response_set)(struct motcua_response *resp, const char *content_type,
+			    const char *body, size_t len);
+
+	/* Makes this plugin perform a pipeline step for every document. One plugin
+	 * per step; a second registration of the same step fails with -EEXIST.
+	 * Data ownership as for event_subscribe(). */
+	int (*step_register)(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+			     motcua_step_fn fn, void *data, motcua_free_fn free_fn);
+};
+
+/*
+ * What a plugin tells about itself. Returned by motcua_plugin_entry(); must stay
+ * valid while the plugin is loaded (a static const struct is the usual way).
+ */
+struct motcua_plugin_info {
+	uint32_t struct_size; /* sizeof(struct motcua_plugin_info) */
+	uint32_t abi;         /* the ABI version the plugin speaks */
+	const char *name;     /* must equal the file and section name */
+	const char *version;  /* the plugin's own version, free form */
+	uint32_t provides;    /* enum motcua_provides bits */
+	/* Keys the plugin accepts in its section besides `enabled`; terminated by
+	 * an entry with name NULL. May be NULL. */
+	const struct motcua_config_key *config_keys;
+	/* Called once on the loop after loading. Register callbacks here. Returns
+	 * 0, or a negative errno: the host then undoes the registrations, unloads
+	 * the plugin and goes on without it. *state is handed back to fini(). */
+	int (*init)(struct motcua_plugin_ctx *ctx, const struct motcua_host *host,
+		    void **state);
+	/* Called once before unloading, after the host stopped calling the plugin's
+	 * callbacks (but before it frees their data). May be NULL. */
+	void (*fini)(void *state);
+};
+
+/*
+ * The plugin's entry symbol. host_abis lists the n ABI versions the host
+ * supports; the plugin returns its info with `abi` set to the one it picked
+ * (or to the one it speaks when none fits: the host then refuses it).
+ */
+typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(
+	const uint32_t *host_abis, size_t n);
+
+/* Plugins define this (and export nothing else). */
+MOTCUA_EXPORT const struct motcua_plugin_info *
+motcua_plugin_entry(const uint32_t *host_abis, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOTCUA_PLUGIN_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/* The state store: one SQLite file in WAL mode with synchronous=FULL, so a
+ * committed transaction survives a power cut. Only the loop thread uses it. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+
+static const char *const schema[] = {
+	/* version 1 */
+	"CREATE TABLE day_seq(day TEXT PRIMARY KEY, last INTEGER NOT NULL);"
+	"CREATE TABLE dossiers("
+	"  code TEXT PRIMARY KEY, procedure_code TEXT NOT NULL, procedure_name TEXT,"
+	"  applicant_name TEXT NOT NULL, applicant_id TEXT NOT NULL, applicant_phone TEXT,"
+	"  channel INTEGER NOT NULL, status INTEGER NOT NULL, received_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL, created_by TEXT);"
+	"CREATE INDEX dossiers_received ON dossiers(received_at);"
+	"CREATE INDEX dossiers_status ON dossiers(status, received_at);"
+	"CREATE TABLE documents("
+	"  id TEXT PRIMARY KEY, dossier_code TEXT NOT NULL REFERENCES dossiers(code),"
+	"  name TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,"
+	"  original_sha TEXT NOT NULL, current_sha TEXT NOT NULL, current_media_type TEXT NOT NULL,"
+	"  state TEXT NOT NULL, reason TEXT, created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL, created_by TEXT);"
+	"CREATE INDEX documents_dossier ON documents(dossier_code, created_at);"
+	"CREATE INDEX documents_state ON documents(state);"
+	/* One job per document and step: the unit the pipeline resumes. */
+	"CREATE TABLE jobs("
+	"  document_id TEXT NOT NULL REFERENCES documents(id), step INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, plugin TEXT, input_sha TEXT, output_sha TEXT,"
+	"  output_media_type TEXT, message TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  not_before INTEGER NOT NULL DEFAULT 0, started_at INTEGER, finished_at INTEGER,"
+	"  PRIMARY KEY(document_id, step));"
+	"CREATE INDEX jobs_state ON jobs(state, not_before);"
+	"CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+	"  type TEXT NOT NULL, payload TEXT NOT NULL);"
+	"CREATE TABLE tokens(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+	"  role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER);",
+};
+
+int db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		log_error("database: %s (in: %.80s)", msg ? msg : sqlite3_errstr(rc), sql);
+		sqlite3_free(msg);
+		return rc == SQLITE_BUSY ? -EBUSY : -EIO;
+	}
+	return 0;
+}
+
+sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_error("database: cannot prepare: %s (in: %.80s)", sqlite3_errmsg(db), sql);
+		return NULL;
+	}
+	return st;
+}
+
+int db_begin(sqlite3 *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(sqlite3 *db)
+{
+	return db_exec(db, "COMMIT");
+}
+
+void db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int user_version(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "PRAGMA user_version");
+	int v = -1;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+sqlite3 *db_open(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					     SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") <
+	    0) {
+		snprintf(err, errlen, "%s: cannot set WAL mode: %s", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	int v = user_version(db);
+	int target = (int)(sizeof schema / sizeof schema[0]);
+	if (v < 0 || v > target) {
+		snprintf(err, errlen, "%s: schema version %d is newer than this gateway knows (%d)", path,
+			 v, target);
+		sqlite3_close(db);
+		return NULL;
+	}
+	for (; v < target; v++) {
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
+		if (db_begin(db) < 0 || db_exec(db, schema[v]) < 0 || db_exec(db, pragma) < 0 ||
+		    db_commit(db) < 0) {
+			db_rollback(db);
+			snprintf(err, errlen, "%s: cannot create the schema (version %d)", path, v + 1);
+			sqlite3_close(db);
+			return NULL;
+		}
+	}
+	return db;
+}
+
+void db_close(sqlite3 *db)
+{
+	if (db)
+		sqlite3_close(db);
+}

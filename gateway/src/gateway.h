@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interfaces of motcua-gateway (not part of the plugin SDK). */
+#ifndef MOTCUA_GATEWAY_H
+#define MOTCUA_GATEWAY_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "motcua/plugin.h"
+
+#define MOTCUA_VERSION_STRING "0.1.0"
+
+/* ---- log.c ---- */
+void gw_log(enum motcua_log_level level, const char *who, const char *fmt, ...)
+	MOTCUA_PRINTF(3, 4);
+void gw_logv(enum motcua_log_level level, const char *who, const char *fmt, va_list ap);
+#define log_error(...) gw_log(MOTCUA_LOG_ERROR, NULL, __VA_ARGS__)
+#define log_warning(...) gw_log(MOTCUA_LOG_WARNING, NULL, __VA_ARGS__)
+#define log_info(...) gw_log(MOTCUA_LOG_INFO, NULL, __VA_ARGS__)
+#define log_debug(...) gw_log(MOTCUA_LOG_DEBUG, NULL, __VA_ARGS__)
+void gw_log_set_level(enum motcua_log_level max);
+
+/* ---- config.c ---- */
+struct config_entry {
+	char *section;
+	char *key;
+	char *value;
+	char *file; /* where it was set ("<default>", "<command line>" or a path) */
+	int line;
+	bool used;  /* claimed by a schema */
+};
+
+struct config {
+	struct config_entry *entries;
+	size_t n, cap;
+	char *path; /* the file read, or NULL for embedded defaults */
+};
+
+struct config *config_new(void);
+void config_free(struct config *c);
+/* Parses an INI file on top of what is there. Returns 0 or -errno, with a
+ * message "file:line: reason" in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Applies "section.key=value". */
+int config_set_override(struct config *c, const char *assignment, char *err, size_t errlen);
+struct config_entry *config_find(struct config *c, const char *section, const char *key);
+const char *config_get(struct config *c, const char *section, const char *key);
+/* Section names in file order, each once; returns count, fills up to max. */
+size_t config_sections(struct config *c, const char **out, size_t max);
+
+/* The gateway's own settings, validated. */
+struct settings {
+	char *data_dir;
+	char *plugin_dir;
+	unsigned workers;
+	char *listen_host;
+	unsigned listen_port;
+	uint64_t max_upload_bytes;
+	char *agency_code;
+	char *office_name;
+	unsigned max_sse_clients;
+	unsigned step_retry_s;
+};
+/* Validates [gateway], [http], [office]; rejects unknown keys in those
+ * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */
+int settings_load(struct settings *s, struct config *c, char *err, size_t errlen);
+void settings_clear(struct settings *s);
+bool config_parse_bool(const char *v, bool *out);
+/* Rejects any entry not marked used. */
+int config_check_all_used(struct config *c, char *err, size_t errlen);
+
+/* ---- util.c ---- */
+/* Vietnam time (UTC+7, no DST). */
+#define VN_OFFSET_S (7 * 3600)
+/* ISO 8601 with +07:00 for a UTC epoch time. */
+void time_iso_vn(int64_t t, char out[32]);
+/* YYMMDD of the Vietnam calendar day. */
+void time_yymmdd_vn(int64_t t, char out[8]);
+/* Parses "YYYY-MM-DD" (Vietnam day start) or ISO 8601 with offset. */
+int time_parse(const char *s, bool end_of_day, int64_t *out);
+int64_t time_now(void);
+void random_hex(char *out, size_t nbytes); /* writes 2*nbytes hex + NUL */
+void sha256_hex(const void *data, size_t len, char out[65]);
+bool valid_sha256_hex(const char *s);
+int mkdir_p(const char *path, unsigned mode);
+int fsync_dir(const char *dir);
+/* Writes data to path atomically: temp file beside it, fsync, rename, fsync dir. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
+/* ---- store.c: content-addressed blobs under data_dir/blobs ---- */
+struct store;
+struct store *store_open(const char *data_dir);
+void store_free(struct store *s);
+/* Path for a new temp file in data_dir/tmp; caller frees. */
+char *store_tmp_path(struct store *s, const char *hint);
+/* Moves a finished temp file into the store: fsync, SHA-256, rename to
+ * blobs/ab/abcdef..., fsync the folder. Thread-safe, blocking. */
+int store_commit_file(struct store *s, const char *tmp_path, char sha_out[65], uint64_t *size_out);
+/* Writes a buffer as a blob (blocking). */
+int store_put(struct store *s, const void *data, size_t len, char sha_out[65]);
+char *store_blob_path(struct store *s, const char *sha);
+bool store_has(struct store *s, const char *sha);
+/* Removes leftover temp files (after a crash). */
+void store_clean_tmp(struct store *s);
+
+/* ---- workers.c: bounded pool, completions on the loop ---- */
+struct workers;
+typedef void (*work_fn)(void *data);
+typedef void (*done_fn)(void *data, int cancelled);
+struct workers *workers_new(struct event_base *base, unsigned n);
+/* Queues work; done runs on the loop. -EAGAIN when the queue is full,
+ * -ESHUTDOWN when stopping. */
+int workers_submit(struct workers *w, work_fn work, done_fn done, void *data);
+unsigned workers_busy(struct workers *w);
+unsigned workers_size(struct workers *w);
+/* Waits for running work to finish; queued work is completed as cancelled. */
+void workers_free(struct workers *w);
+
+/* ---- db.c ---- */
+sqlite3 *db_open(const char *path, char *err, size_t errlen);
+void db_close(sqlite3 *db);
+int db_begin(sqlite3 *db);
+int db_commit(sqlite3 *db);
+void db_rollback(sqlite3 *db);
+int db_exec(sqlite3 *db, const char *sql);
+sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql);
+
+/* ---- auth.c ---- */
+struct token_info {
+	int64_t id;
+	char name[128];
+	unsigned role; /* enum motcua_role bit */
+};
+unsigned role_from_name(const char *name);
+const char *role_name(unsigned role);
+/* Creates a token, prints nothing; token_out gets the secret (only its hash
+ * is stored). */
+int token_create(sqlite3 *db, unsigned role, const char *name, char token_out[80], int64_t *id_out);
+int token_revoke(sqlite3 *db, int64_t id);
+/* 0 if valid, -EACCES if unknown or revoked. */
+int token_check(sqlite3 *db, const char *token, struct token_info *out);
+json_t *token_list(sqlite3 *db);
+
+/* ---- the gateway itself ---- */
+struct events;
+struct pipeline;
+struct plugin_host;
+struct api;
+
+struct gateway {
+	struct event_base *base;
+	struct config *config;
+	struct settings settings;
+	sqlite3 *db;
+	struct store *store;
+	struct workers *workers;
+	struct events *events;
+	struct pipeline *pipeline;
+	struct plugin_host *plugins;
+	struct api *api;
+	bool stopping;
+};
+
+/* ---- events.c: durable event log, subscribers, SSE ---- */
+typedef void (*event_fn)(void *data, const char *type, const char *json, size_t len);
+struct events *events_new(struct gateway *gw);
+void events_free(struct events *ev);
+/* Stores the event (in the caller's transaction, if any) and delivers it to
+ * subscribers after the current loop iteration. Takes a reference-free copy. */
+int events_publish(struct events *ev, const char *type, json_t *payload);
+int events_publish_text(struct events *ev, const char *type, const char *json);
+/* owner identifies who subscribed, for unsubscribe_all (a plugin). */
+int events_subscribe(struct events *ev, const void *owner, const char *prefix, event_fn fn,
+		     void *data, motcua_free_fn free_fn);
+void events_unsubscribe_all(struct events *ev, const void *owner);
+/* Starts an SSE stream on req. */
+void events_sse_start(struct events *ev, struct evhttp_request *req);
+
+/* ---- pipeline.c: dossiers, documents and their jobs ---- */
+struct pipeline *pipeline_new(struct gateway *gw);
+void pipeline_free(struct pipeline *p);
+/* Resumes unfinished jobs (after start or a crash) and starts the runner. */
+void pipeline_start(struct pipeline *p);
+/* Stops taking new jobs; running ones finish (or are left resumable). */
+void pipeline_stop(struct pipeline *p);
+const char *step_name(enum motcua_step step);
+/* Called when a job finished or a step plugin was registered. */
+void pipeline_kick(struct pipeline *p);
+
+struct dossier_new {
+	const char *procedure_code;
+	const char *procedure_name;
+	const char *applicant_name;
+	const char *applicant_id;
+	const char *applicant_phone;
+	int channel;
+	const char *created_by;
+};
+/* Creates a dossier with the next code of the day. Returns its JSON (new
+ * reference) or NULL with -errno in *err. */
+json_t *dossier_create(struct pipeline *p, const struct dossier_new *d, int *err);
+json_t *dossier_get(struct pipeline *p, const char *code);
+json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, int limit,
+		     int offset);
+bool dossier_exists(struct pipeline *p, const char *code);
+/* Inserts a document whose original is already in the store, with its jobs;
+ * returns the new document id in id_out. */
+int document_create(struct pipeline *p, const char *dossier_code, const char *name,
+		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
+		    char id_out[33]);
+json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id);
+/* Current blob of a document: sha and media type (caller frees). */
+int document_content(struct pipeline *p, const char *dossier_code, const char *id, char sha[65],
+		     char **media_type);
+
+/* ---- plugins.c ---- */
+struct plugin_host *plugins_new(struct gateway *gw);
+/* Loads every enabled plugin section. Refusals are logged, not fatal; config
+ * errors (unknown keys in a plugin section) are fatal: returns -EINVAL. */
+int plugins_load(struct plugin_host *h, char *err, size_t errlen);
+void plugins_free(struct plugin_host *h);
+json_t *plugins_list(struct plugin_host *h);
+/* Step providers; NULL when no plugin does that step. */
+struct step_provider {
+	const char *plugin_name;
+	motcua_step_fn fn;
+	void *data;
+};
+const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step step);
+/* Dispatches /api/v1/plugins/<name>/...; returns false if no route matched. */
+struct route_match;
+bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char *plugin,
+		   const char *rest, const struct token_info *tok);
+/* Is a config section one a plugin could claim? (not a core section) */
+bool config_section_is_core(const char *section);
+
+/* ---- api.c: HTTP API v1 ---- */
+struct api *api_new(struct gateway *gw, char *err, size_t errlen);
+void api_free(struct api *a);
+/* Helpers shared with plugins.c and events.c */
+void http_reply_json(struct evhttp_request *req, int code, json_t *body /* stolen */);
+void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *fmt,
+		      ...) MOTCUA_PRINTF(4, 5);
+
+#endif

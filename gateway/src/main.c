@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* motcua-gateway: the daemon on the counter's appliance. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "gateway.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: motcua-gateway [--config FILE] [-o SECTION.KEY=VALUE]... [--check]\n"
+		"\n"
+		"The motcua gateway for one-stop counters. Without --config it runs on its\n"
+		"embedded defaults: data in ./motcua-data, listening on 127.0.0.1:8080.\n"
+		"\n"
+		"  -c, --config FILE   read the configuration (see conf/motcua.conf)\n"
+		"  -o SECTION.KEY=VAL  set one key, over the file\n"
+		"      --check         check the configuration and plugins, then exit\n"
+		"  -V, --version       print the version\n"
+		"  -h, --help          this help\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct gateway *gw = arg;
+	if (gw->stopping) {
+		log_warning("second signal: stopping now");
+		event_base_loopbreak(gw->base);
+		return;
+	}
+	log_info("%s: stopping (running steps finish, queued ones resume at the next start)",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	gw->stopping = true;
+	pipeline_stop(gw->pipeline);
+	event_base_loopexit(gw->base, NULL);
+}
+
+static int lock_data_dir(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/gateway.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		close(fd);
+		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
+	return fd; /* held until exit */
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct gateway gw = {0};
+	char err[1024] = "";
+	const char *config_path = NULL;
+	bool check_only = false;
+	int rc = EXIT_FAILURE, lock_fd = -1, c;
+	struct event *sigterm = NULL, *sigint = NULL;
+
+	gw.config = config_new();
+	if (!gw.config)
+		return EXIT_FAILURE;
+	/* -o applies after the file whatever the order: collect first. */
+	const char **overrides = calloc((size_t)argc, sizeof *overrides);
+	size_t n_over = 0;
+	while ((c = getopt_long(argc, argv, "c:o:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'o': overrides[n_over++] = optarg; break;
+		case 'k': check_only = true; break;
+		case 'V': printf("motcua-gateway %s\n", MOTCUA_VERSION_STRING); rc = EXIT_SUCCESS; goto out;
+		case 'h': usage(stdout); rc = EXIT_SUCCESS; goto out;
+		default: usage(stderr); rc = 2; goto out;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	if (config_path && config_load_file(gw.config, config_path, err, sizeof err) < 0)
+		goto config_error;
+	for (size_t i = 0; i < n_over; i++)
+		if (config_set_override(gw.config, overrides[i], err, sizeof err) < 0)
+			goto config_error;
+	if (settings_load(&gw.settings, gw.config, err, sizeof err) < 0)
+		goto config_error;
+
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	if (mkdir_p(gw.settings.data_dir, 0750) < 0) {
+		log_error("cannot create data_dir %s: %s", gw.settings.data_dir, strerror(errno));
+		goto out;
+	}
+	lock_fd = lock_data_dir(gw.settings.data_dir);
+	if (lock_fd < 0) {
+		log_error("data_dir %s: %s", gw.settings.data_dir,
+			  lock_fd == -EBUSY ? "another gateway is using it" : strerror(-lock_fd));
+		goto out;
+	}
+	char dbpath[4096];
+	snprintf(dbpath, sizeof dbpath, "%s/motcua.db", gw.settings.data_dir);
+	gw.db = db_open(dbpath, err, sizeof err);
+	if (!gw.db) {
+		log_error("%s", err);
+		goto out;
+	}
+	gw.store = store_open(gw.settings.data_dir);
+	gw.base = event_base_new();
+	if (!gw.store || !gw.base) {
+		log_error("cannot set up the store or the event loop");
+		goto out;
+	}
+	store_clean_tmp(gw.store);
+	gw.workers = workers_new(gw.base, gw.settings.workers);
+	gw.events = gw.workers ? events_new(&gw) : NULL;
+	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
+	gw.plugins = gw.pipeline ? plugins_new(&gw) : NULL;
+	if (!gw.plugins) {
+		log_error("cannot start the worker pool, event bus or pipeline");
+		goto out;
+	}
+	if (plugins_load(gw.plugins, err, sizeof err) < 0 ||
+	    config_check_all_used(gw.config, err, sizeof err) < 0)
+		goto config_error;
+	if (check_only) {
+		printf("configuration OK\n");
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+	gw.api = api_new(&gw, err, sizeof err);
+	if (!gw.api) {
+		log_error("%s", err);
+		goto out;
+	}
+	sigterm = evsignal_new(gw.base, SIGTERM, on_signal, &gw);
+	sigint = evsignal_new(gw.base, SIGINT, on_signal, &gw);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	log_info("motcua-gateway %s for %s (%s): listening on http://%s:%u/, data in %s, %u workers",
+		 MOTCUA_VERSION_STRING, gw.settings.office_name, gw.settings.agency_code,
+		 gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
+		 gw.settings.workers);
+	pipeline_start(gw.pipeline);
+	event_base_dispatch(gw.base);
+
+	/* Stop: no new requests, let running steps finish and record them. */
+	api_free(gw.api);
+	gw.api = NULL;
+	workers_free(gw.workers);
+	gw.workers = NULL;
+	log_info("stopped cleanly");
+	rc = EXIT_SUCCESS;
+	goto out;
+
+config_error:
+	log_error("configuration: %s", err);
+	rc = 78; /* EX_CONFIG */
+out:
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	api_free(gw.api);
+	workers_free(gw.workers);
+	plugins_free(gw.plugins);
+	pipeline_free(gw.pipeline);
+	events_free(gw.events);
+	store_free(gw.store);
+	db_close(gw.db);
+	if (gw.base)
+		event_base_free(gw.base);
+	settings_clear(&gw.settings);
+	config_free(gw.config);
+	free(overrides);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return rc;
+}

@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MIT */
+/* The plugin host: finds, checks, loads and unloads plugins, and implements
+ * the host function table they receive (see motcua/plugin.h). */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gateway.h"
+
+#define MAX_PLUGINS 64
+
+static const uint32_t host_abis[] = {MOTCUA_ABI_VERSION};
+
+struct route {
+	char *method;
+	char *path;
+	unsigned roles;
+	motcua_route_fn fn;
+	void *data;
+	motcua_free_fn free_fn;
+	struct route *next;
+};
+
+struct motcua_timer {
+	struct plugin *pl;
+	struct event *ev;
+	motcua_timer_fn fn;
+	void *data;
+	motcua_free_fn free_fn;
+	int repeat;
+	struct motcua_timer *next;
+};
+
+struct motcua_response {
+	int status;
+	char content_type[128];
+	struct evbuffer *body;
+};
+
+struct plugin {
+	struct motcua_plugin_ctx *ctx;
+	struct plugin_host *host;
+	char *name;
+	char *path;
+	void *dl;
+	const struct motcua_plugin_info *info;
+	void *state_ptr;
+	const char *state; /* loaded, disabled, refused, failed */
+	char *error;
+	bool in_init;
+	struct route *routes;
+	struct motcua_timer *timers;
+};
+
+struct motcua_plugin_ctx {
+	struct plugin *pl;
+};
+
+struct step_slot {
+	struct step_provider prov;
+	struct plugin *owner;
+	motcua_free_fn free_fn;
+};
+
+struct plugin_host {
+	struct gateway *gw;
+	struct plugin *plugins[MAX_PLUGINS];
+	size_t n;
+	struct step_slot steps[MOTCUA_STEP_COUNT_];
+	struct motcua_host table;
+};
+
+/* ---- the host function table ---- */
+
+static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	gw_logv(level, ctx->pl->name, fmt, ap);
+	va_end(ap);
+}
+
+static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
+{
+	if (!key)
+		return NULL;
+	return config_get(ctx->pl->host->gw->config, section ? section : ctx->pl->name, key);
+}
+
+static int host_event_publish(struct motcua_plugin_ctx *ctx, const char *type, const char *json)
+{
+	if (!type || !type[0] || strlen(type) > 64 || !json)
+		return -EINVAL;
+	json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "event %s refused: payload is not a JSON object",
+		       type);
+		return -EINVAL;
+	}
+	json_object_set_new(obj, "plugin", json_string(ctx->pl->name));
+	return events_publish(ctx->pl->host->gw->events, type, obj);
+}
+
+static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix, motcua_event_fn fn,
+				void *data, motcua_free_fn free_fn)
+{
+	if (!fn) {
+		if (free_fn)
+			free_fn(data);
+		return -EINVAL;
+	}
+	return events_subscribe(ctx->pl->host->gw->events, ctx->pl, prefix, fn, data, free_fn);
+}
+
+static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
+			    void *data)
+{
+	if (!work)
+		return -EINVAL;
+	return workers_submit(ctx->pl->host->gw->workers, work, done, data);
+}
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct motcua_timer *t = arg;
+	t->fn(t->data);
+	/* A one-shot timer stays registered (the plugin may still cancel it) but
+	 * never fires again. */
+}
+
+static void timer_free(struct motcua_timer *t)
+{
+	event_free(t->ev);
+	if (t->free_fn)
+		t->free_fn(t->data);
+	free(t);
+}
+
+static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms,
+					   int repeat, motcua_timer_fn fn, void *data,
+					   motcua_free_fn free_fn)
+{
+	struct motcua_timer *t = fn ? calloc(1, sizeof *t) : NULL;
+	if (!t) {
+		if (free_fn)
+			free_fn(data);
+		return NULL;
+	}
+	t->pl = ctx->pl;
+	t->fn = fn;
+	t->data = data;
+	t->free_fn = free_fn;
+	t->repeat = repeat;
+	t->ev = event_new(ctx->pl->host->gw->base, -1, repeat ? EV_PERSIST : 0, timer_fire, t);
+	struct timeval tv = {interval_ms / 1000, (interval_ms % 1000) * 1000};
+	if (!t->ev || event_add(t->ev, &tv) < 0) {
+		if (t->ev)
+			event_free(t->ev);
+		if (free_fn)
+			free_fn(data);
+		free(t);
+		return NULL;
+	}
+	t->next = ctx->pl->timers;
+	ctx->pl->timers = t;
+	return t;
+}
+
+static void host_timer_cancel(struct motcua_plugin_ctx *ctx, struct motcua_timer *timer)
+{
+	for (struct motcua_timer **pp = &ctx->pl->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == timer) {
+			*pp = timer->next;
+			timer_free(timer);
+			return;
+		}
+	}
+}
+
+static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path,
+			  unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn)
+{
+	int r = -EINVAL;
+	struct route *rt = NULL;
+	if (!fn || !method || !path || path[0] != '/' || strlen(path) > 200 || !roles ||
+	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
+	     strcmp(method, "DELETE")))
+		goto fail;
+	r = -ENOMEM;
+	rt = calloc(1, sizeof *rt);
+	if (!rt || !(rt->method = strdup(method)) || !(rt->path = strdup(path)))
+		goto fail;
+	rt->roles = roles;
+	rt->fn = fn;
+	rt->data = data;
+	rt->free_fn = free_fn;
+	rt->next = ctx->pl->routes;
+	ctx->pl->routes = rt;
+	gw_log(MOTCUA_LOG_DEBUG, ctx->pl->name, "route %s /api/v1/plugins/%s%s", method, ctx->pl->name,
+	       path);
+	return 0;
+fail:
+	if (rt) {
+		free(rt->method);
+		free(rt);
+	}
+	if (free_fn)
+		free_fn(data);
+	return r;
+}
+
+static int host_response_set(struct motcua_response *resp, const char *content_type, const char *body,
+			     size_t len)
+{
+	if (!resp || !content_type || strlen(content_type) >= sizeof resp->content_type ||
+	    strpbrk(content_type, "\r\n") || (len && !body))
+		return -EINVAL;
+	snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+	evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
+	return evbuffer_add(resp->body, body, len) == 0 ? 0 : -ENOMEM;
+}
+
+static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn,
+			      void *data, motcua_free_fn free_fn)
+{
+	struct plugin_host *h = ctx->pl->host;
+	int r = 0;
+	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || step == MOTCUA_STEP_CAPTURE || !fn)
+		r = -EINVAL;
+	else if (h->steps[step].owner) {
+		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot do the %s step: %s already does it",
+		       step_name(step), h->steps[step].owner->name);
+		r = -EEXIST;
+	}
+	if (r < 0) {
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	h->steps[step] = (struct step_slot){
+		.prov = {.plugin_name = ctx->pl->name, .fn = fn, .data = data},
+		.owner = ctx->pl,
+		.free_fn = free_fn,
+	};
+	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "does the %s step", step_name(step));
+	pipeline_kick(h->gw->pipeline);
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct plugin_host *plugins_new(struct gateway *gw)
+{
+	struct plugin_host *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->gw = gw;
+	h->table = (struct motcua_host){
+		.struct_size = sizeof(struct motcua_host),
+		.abi = MOTCUA_ABI_VERSION,
+		.log = host_log,
+		.config_get = host_config_get,
+		.event_publish = host_event_publish,
+		.event_subscribe = host_event_subscribe,
+		.work_submit = host_work_submit,
+		.timer_add = host_timer_add,
+		.timer_cancel = host_timer_cancel,
+		.route_add = host_route_add,
+		.response_set = host_response_set,
+		.step_register = host_step_register,
+	};
+	return h;
+}
+
+/* Drops everything a plugin registered: after fini(), or after a failed init(). */
+static void unregister_all(struct plugin *pl)
+{
+	struct plugin_host *h = pl->host;
+	while (pl->routes) {
+		struct route *rt = pl->routes;
+		pl->routes = rt->next;
+		if (rt->free_fn)
+			rt->free_fn(rt->data);
+		free(rt->method);
+		free(rt->path);
+		free(rt);
+	}
+	while (pl->timers) {
+		struct motcua_timer *t = pl->timers;
+		pl->timers = t->next;
+		timer_free(t);
+	}
+	for (int s = 0; s < MOTCUA_STEP_COUNT_; s++) {
+		if (h->steps[s].owner == pl) {
+			if (h->steps[s].free_fn)
+				h->steps[s].free_fn(h->steps[s].prov.data);
+			memset(&h->steps[s], 0, sizeof h->steps[s]);
+		}
+	}
+	events_unsubscribe_all(h->gw->events, pl);
+}
+
+static void plugin_free(struct plugin *pl)
+{
+	if (!pl)
+		return;
+	free(pl->name);
+	free(pl->path);
+	free(pl->error);
+	free(pl->ctx);
+	if (pl->dl)
+		dlclose(pl->dl);
+	free(pl);
+}
+
+static bool valid_plugin_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* Looks for <dir>/<name>.so, then <dir>/<name>/<name>.so (the build tree's
+ * layout), in each folder of the colon-separated plugin_dir. */
+static char *find_plugin_file(const char *plugin_dir, const char *name)
+{
+	char *dirs = strdup(plugin_dir), *save = NULL;
+	if (!dirs)
+		return NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s.so", d, name);
+		if (access(path, R_OK) == 0)
+			goto found;
+		snprintf(path, sizeof path, "%s/%s/%s.so", d, name, name);
+		if (access(path, R_OK) == 0)
+			goto found;
+		continue;
+found:
+		free(dirs);
+		return strdup(path);
+	}
+	free(dirs);
+	return NULL;
+}
+
+static void refuse(struct plugin *pl, const char *state, const char *fmt, ...) MOTCUA_PRINTF(3, 4);
+static void refuse(struct plugin *pl, const char *state, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	free(pl->error);
+	pl->error = strdup(msg);
+	pl->state = state;
+	gw_log(MOTCUA_LOG_ERROR, pl->name, "plugin refused: %s", msg);
+	if (pl->dl) {
+		dlclose(pl->dl);
+		pl->dl = NULL;
+	}
+	pl->info = NULL;
+}
+
+/* Reads the plugin's info; false (and refused) if the plugin can't be used. */
+static bool plugin_open(struct plugin *pl)
+{
+	dlerror();
+	pl->dl = dlopen(pl->path, RTLD_NOW | RTLD_LOCAL);
+	if (!pl->dl) {
+		refuse(pl, "refused", "cannot load %s: %s", pl->path, dlerror());
+		return false;
+	}
+	motcua_plugin_entry_fn entry;
+	*(void **)&entry = dlsym(pl->dl, MOTCUA_PLUGIN_ENTRY_SYMBOL);
+	if (!entry) {
+		refuse(pl, "refused", "%s has no entry symbol %s()", pl->path, MOTCUA_PLUGIN_ENTRY_SYMBOL);
+		return false;
+	}
+	const struct motcua_plugin_info *info = entry(host_abis, sizeof host_abis / sizeof host_abis[0]);
+	if (!info) {
+		refuse(pl, "refused", "%s() returned no plugin info", MOTCUA_PLUGIN_ENTRY_SYMBOL);
+		return false;
+	}
+	bool abi_ok = false;
+	for (size_t i = 0; i < sizeof host_abis / sizeof host_abis[0]; i++)
+		abi_ok |= info->abi == host_abis[i];
+	if (!abi_ok) {
+		refuse(pl, "refused", "plugin speaks ABI version %u, this gateway supports ABI version %u",
+		       info->abi, MOTCUA_ABI_VERSION);
+		return false;
+	}
+	if (info->struct_size < sizeof(struct motcua_plugin_info) || !info->name || !info->version ||
+	    !info->init) {
+		refuse(pl, "refused", "plugin info is incomplete (struct_size %u, name, version and init needed)",
+		       info->struct_size);
+		return false;
+	}
+	if (strcmp(info->name, pl->name) != 0) {
+		refuse(pl, "refused", "file %s calls itself '%s', not '%s'", pl->path, info->name, pl->name);
+		return false;
+	}
+	pl->info = info;
+	return true;
+}
+
+/* Every key of the section must be `enabled` or one the plugin declares. */
+static int check_keys(struct plugin_host *h, struct plugin *pl, char *err, size_t errlen)
+{
+	struct config *c = h->gw->config;
+	for (size_t i = 0; i < c->n; i++) {
+		struct config_entry *e = &c->entries[i];
+		if (strcmp(e->section, pl->name) || e->used)
+			continue;
+		bool known = false;
+		for (const struct motcua_config_key *k = pl->info ? pl->info->config_keys : NULL;
+		     k && k->name; k++)
+			known |= !strcmp(k->name, e->key);
+		if (!pl->info)
+			known = true; /* not installed: nothing to check against */
+		if (!known) {
+			char w[512];
+			if (e->line > 0)
+				snprintf(w, sizeof w, "%s:%d", e->file, e->line);
+			else
+				snprintf(w, sizeof w, "%s", e->file);
+			snprintf(err, errlen, "%s: [%s] %s: unknown key (plugin %s accepts:%s)", w,
+				 e->section, e->key, pl->name, pl->info ? "" : " nothing, it did not load");
+			if (pl->info)
+				for (const struct motcua_config_key *k = pl->info->config_keys; k && k->name;
+				     k++) {
+					size_t l = strlen(err);
+					snprintf(err + l, errlen - l, " %s", k->name);
+				}
+			return -EINVAL;
+		}
+		e->used = true;
+	}
+	return 0;
+}
+
+int plugins_load(struct plugin_host *h, char *err, size_t errlen)
+{
+	struct gateway *gw = h->gw;
+	const char *sections[256];
+	size_t ns = config_sections(gw->config, sections, 256);
+	for (size_t i = 0; i < ns; i++) {
+		const char *name = sections[i];
+		if (config_section_is_core(name))
+			continue;
+		struct config_entry *en = config_find(gw->config, name, "enabled");
+		bool enabled = false;
+		if (!en) {
+			snprintf(err, errlen, "%s: [%s]: missing 'enabled = true|false'",
+				 gw->config->path ? gw->config->path : "<command line>", name);
+			return -EINVAL;
+		}
+		en->used = true;
+		if (!config_parse_bool(en->value, &enabled)) {
+			snprintf(err, errlen, "%s:%d: [%s] enabled = '%s': must be true or false", en->file,
+				 en->line, name, en->value);
+			return -EINVAL;
+		}
+		if (!valid_plugin_name(name)) {
+			snprintf(err, errlen, "%s:%d: [%s]: unknown section (plugin names are a-z, 0-9, - and _)",
+				 en->file, en->line, name);
+			return -EINVAL;
+		}
+		if (h->n == MAX_PLUGINS) {
+			snprintf(err, errlen, "more than %d plugin sections", MAX_PLUGINS);
+			return -EINVAL;
+		}
+		struct plugin *pl = calloc(1, sizeof *pl);
+		if (!pl || !(pl->name = strdup(name)) || !(pl->ctx = calloc(1, sizeof *pl->ctx))) {
+			plugin_free(pl);
+			return -ENOMEM;
+		}
+		pl->host = h;
+		pl->ctx->pl = pl;
+		pl->state = enabled ? "loading" : "disabled";
+		h->plugins[h->n++] = pl;
+		pl->path = find_plugin_file(gw->settings.plugin_dir, name);
+		if (!pl->path) {
+			if (enabled) {
+				snprintf(err, errlen,
+					 "%s:%d: [%s]: unknown section: no plugin %s.so in plugin_dir %s",
+					 en->file, en->line, name, name, gw->settings.plugin_dir);
+				return -EINVAL;
+			}
+			gw_log(MOTCUA_LOG_WARNING, name, "disabled, and not installed in %s",
+			       gw->settings.plugin_dir);
+			pl->state = "missing";
+			if (check_keys(h, pl, err, errlen) < 0)
+				return -EINVAL;
+			continue;
+		}
+		if (!plugin_open(pl)) {
+			/* Refused (logged); its keys can't be checked, so they are let be. */
+			for (size_t k = 0; k < gw->config->n; k++)
+				if (!strcmp(gw->config->entries[k].section, name))
+					gw->config->entries[k].used = true;
+			continue;
+		}
+		if (check_keys(h, pl, err, errlen) < 0)
+			return -EINVAL;
+		if (!enabled) {
+			dlclose(pl->dl);
+			pl->dl = NULL;
+			continue;
+		}
+		pl->in_init = true;
+		int r = pl->info->init(pl->ctx, &h->table, &pl->state_ptr);
+		pl->in_init = false;
+		if (r < 0) {
+			unregister_all(pl);
+			refuse(pl, "failed", "init failed: %s", strerror(-r));
+			continue;
+		}
+		pl->state = "loaded";
+		gw_log(MOTCUA_LOG_INFO, name, "loaded %s version %s (ABI %u) from %s", name,
+		       pl->info->version, pl->info->abi, pl->path);
+	}
+	return 0;
+}
+
+void plugins_free(struct plugin_host *h)
+{
+	if (!h)
+		return;
+	for (size_t i = h->n; i-- > 0;) {
+		struct plugin *pl = h->plugins[i];
+		if (pl->info && pl->dl && !strcmp(pl->state, "loaded")) {
+			if (pl->info->fini)
+				pl->info->fini(pl->state_ptr);
+			unregister_all(pl);
+			gw_log(MOTCUA_LOG_INFO, pl->name, "unloaded");
+		}
+		plugin_free(pl);
+	}
+	free(h);
+}
+
+json_t *plugins_list(struct plugin_host *h)
+{
+	static const char *const provides[] = {"capture", "recognize", "sign", "archive", "adapter", "sink"};
+	json_t *arr = json_array();
+	for (size_t i = 0; i < h->n; i++) {
+		struct plugin *pl = h->plugins[i];
+		json_t *o = json_object(), *pv = json_array();
+		json_object_set_new(o, "name", json_string(pl->name));
+		json_object_set_new(o, "version", pl->info ? json_string(pl->info->version) : json_null());
+		json_object_set_new(o, "abi", pl->info ? json_integer(pl->info->abi) : json_null());
+		for (unsigned b = 0; pl->info && b < sizeof provides / sizeof provides[0]; b++)
+			if (pl->info->provides & (1u << b))
+				json_array_append_new(pv, json_string(provides[b]));
+		json_object_set_new(o, "provides", pv);
+		json_object_set_new(o, "state", json_string(pl->state));
+		if (pl->error)
+			json_object_set_new(o, "error", json_string(pl->error));
+		json_array_append_new(arr, o);
+	}
+	json_t *out = json_object();
+	json_object_set_new(out, "plugins", arr);
+	return out;
+}
+
+const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step step)
+{
+	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || !h->steps[step].owner)
+		return NULL;
+	return &h->steps[step].prov;
+}
+
+static bool path_matches(const char *pattern, const char *path)
+{
+	size_t n = strlen(pattern);
+	if (n && pattern[n - 1] == '*')
+		return !strncmp(pattern, path, n - 1);
+	return !strcmp(pattern, path);
+}
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	default: return "?";
+	}
+}
+
+bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char *plugin,
+		   const char *rest, const struct token_info *tok)
+{
+	struct plugin *pl = NULL;
+	for (size_t i = 0; i < h->n; i++)
+		if (!strcmp(h->plugins[i]->name, plugin) && !strcmp(h->plugins[i]->state, "loaded"))
+			pl = h->plugins[i];
+	if (!pl)
+		return false;
+	const char *method = method_name(evhttp_request_get_command(req));
+	struct route *match = NULL;
+	bool path_seen = false;
+	for (struct route *rt = pl->routes; rt; rt = rt->next) {
+		if (!path_matches(rt->path, rest))
+			continue;
+		path_seen = true;
+		if (!strcmp(rt->method, method)) {
+			match = rt;
+			break;
+		}
+	}
+	if (!match) {
+		if (!path_seen)
+			return false;
+		http_reply_error(req, 405, "method_not_allowed", "%s is not allowed here", method);
+		return true;
+	}
+	if (!(match->roles & tok->role)) {
+		http_reply_error(req, 403, "forbidden", "role %s may not do this", role_name(tok->role));
+		return true;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	struct motcua_request r = {
+		.struct_size = sizeof r,
+		.method = method,
+		.path = rest,
+		.query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
+		.body = len ? (const char *)evbuffer_pullup(in, -1) : NULL,
+		.body_len = len,
+		.token_name = tok->name,
+		.role = tok->role,
+	};
+	struct motcua_response resp = {.status = 200, .body = evbuffer_new()};
+	if (!resp.body) {
+		http_reply_error(req, 503, "no_memory", "out of memory");
+		return true;
+	}
+	snprintf(resp.content_type, sizeof resp.content_type, "application/json");
+	int status = match->fn(match->data, &r, &resp);
+	if (status < 100 || status > 599) {
+		gw_log(MOTCUA_LOG_ERROR, pl->name, "route %s %s returned bad status %d", method, rest, status);
+		evbuffer_free(resp.body);
+		http_reply_error(req, 500, "plugin_error", "plugin %s failed", pl->name);
+		return true;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", resp.content_type);
+	evhttp_send_reply(req, status, NULL, resp.body);
+	evbuffer_free(resp.body);
+	return true;
+}
