@@ -811,6 +811,9 @@ struct api *api_new(struct gateway *gw, char *err, size_t errlen)
 						    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_max_headers_size(a->http, 16 * 1024);
 	evhttp_set_max_body_size(a->http, (ev_ssize_t)gw->settings.max_upload_bytes);
+	/* Read (and drop) an oversized body before answering 413, so that the
+	 * client sees the answer instead of a reset connection. */
+	evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_timeout(a->http, 120);
 	evhttp_set_gencb(a->http, on_request, a);
 	if (!evhttp_bind_socket_with_handle(a->http, gw->settings.listen_host,

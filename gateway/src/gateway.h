@@ -222,9 +222,14 @@ int document_content(struct pipeline *p, const char *dossier_code, const char *i
 
 /* ---- plugins.c ---- */
 struct plugin_host *plugins_new(struct gateway *gw);
-/* Loads every enabled plugin section. Refusals are logged, not fatal; config
- * errors (unknown keys in a plugin section) are fatal: returns -EINVAL. */
-int plugins_load(struct plugin_host *h, char *err, size_t errlen);
+/* Finds and opens the plugin of every plugin section and checks the section's
+ * keys against it, touching no data. A plugin that can't be used (wrong ABI,
+ * no entry symbol) is refused with a log line; config errors (unknown keys or
+ * sections, bad `enabled`) are fatal: returns -EINVAL with the reason. */
+int plugins_open(struct plugin_host *h, char *err, size_t errlen);
+/* Calls init() of every enabled plugin; a failing one is unloaded and
+ * refused, the rest go on. */
+void plugins_init(struct plugin_host *h);
 void plugins_free(struct plugin_host *h);
 json_t *plugins_list(struct plugin_host *h);
 /* Step providers; NULL when no plugin does that step. */

@@ -105,6 +105,20 @@ int main(int argc, char **argv)
 	if (settings_load(&gw.settings, gw.config, err, sizeof err) < 0)
 		goto config_error;
 
+	/* Everything the configuration names is checked before any data is
+	 * touched: a refused configuration changes nothing. */
+	gw.plugins = plugins_new(&gw);
+	if (!gw.plugins)
+		goto out;
+	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
+	    config_check_all_used(gw.config, err, sizeof err) < 0)
+		goto config_error;
+	if (check_only) {
+		printf("configuration OK\n");
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	if (mkdir_p(gw.settings.data_dir, 0750) < 0) {
@@ -134,19 +148,11 @@ int main(int argc, char **argv)
 	gw.workers = workers_new(gw.base, gw.settings.workers);
 	gw.events = gw.workers ? events_new(&gw) : NULL;
 	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
-	gw.plugins = gw.pipeline ? plugins_new(&gw) : NULL;
-	if (!gw.plugins) {
+	if (!gw.pipeline) {
 		log_error("cannot start the worker pool, event bus or pipeline");
 		goto out;
 	}
-	if (plugins_load(gw.plugins, err, sizeof err) < 0 ||
-	    config_check_all_used(gw.config, err, sizeof err) < 0)
-		goto config_error;
-	if (check_only) {
-		printf("configuration OK\n");
-		rc = EXIT_SUCCESS;
-		goto out;
-	}
+	plugins_init(gw.plugins);
 	gw.api = api_new(&gw, err, sizeof err);
 	if (!gw.api) {
 		log_error("%s", err);

@@ -50,11 +50,13 @@ struct plugin {
 	char *name;
 	char *path;
 	void *dl;
-	const struct motcua_plugin_info *info;
+	const struct motcua_plugin_info *info; /* valid while dl is open */
+	char *version;                          /* copied from info: outlives dl */
+	uint32_t abi, provides;
+	bool enabled;
 	void *state_ptr;
 	const char *state; /* loaded, disabled, refused, failed */
 	char *error;
-	bool in_init;
 	struct route *routes;
 	struct motcua_timer *timers;
 };
@@ -315,6 +317,7 @@ static void plugin_free(struct plugin *pl)
 	if (!pl)
 		return;
 	free(pl->name);
+	free(pl->version);
 	free(pl->path);
 	free(pl->error);
 	free(pl->ctx);
@@ -417,7 +420,10 @@ static bool plugin_open(struct plugin *pl)
 		return false;
 	}
 	pl->info = info;
-	return true;
+	pl->version = strdup(info->version);
+	pl->abi = info->abi;
+	pl->provides = info->provides;
+	return pl->version != NULL;
 }
 
 /* Every key of the section must be `enabled` or one the plugin declares. */
@@ -429,25 +435,20 @@ static int check_keys(struct plugin_host *h, struct plugin *pl, char *err, size_
 		if (strcmp(e->section, pl->name) || e->used)
 			continue;
 		bool known = false;
-		for (const struct motcua_config_key *k = pl->info ? pl->info->config_keys : NULL;
-		     k && k->name; k++)
+		for (const struct motcua_config_key *k = pl->info->config_keys; k && k->name; k++)
 			known |= !strcmp(k->name, e->key);
-		if (!pl->info)
-			known = true; /* not installed: nothing to check against */
 		if (!known) {
-			char w[512];
+			char w[512], accepted[512] = "";
 			if (e->line > 0)
 				snprintf(w, sizeof w, "%s:%d", e->file, e->line);
 			else
 				snprintf(w, sizeof w, "%s", e->file);
-			snprintf(err, errlen, "%s: [%s] %s: unknown key (plugin %s accepts:%s)", w,
-				 e->section, e->key, pl->name, pl->info ? "" : " nothing, it did not load");
-			if (pl->info)
-				for (const struct motcua_config_key *k = pl->info->config_keys; k && k->name;
-				     k++) {
-					size_t l = strlen(err);
-					snprintf(err + l, errlen - l, " %s", k->name);
-				}
+			for (const struct motcua_config_key *k = pl->info->config_keys; k && k->name; k++) {
+				size_t l = strlen(accepted);
+				snprintf(accepted + l, sizeof accepted - l, " %s", k->name);
+			}
+			snprintf(err, errlen, "%s: [%s] %s: unknown key (plugin %s accepts: enabled%s)", w,
+				 e->section, e->key, pl->name, accepted);
 			return -EINVAL;
 		}
 		e->used = true;
@@ -455,7 +456,7 @@ static int check_keys(struct plugin_host *h, struct plugin *pl, char *err, size_
 	return 0;
 }
 
-int plugins_load(struct plugin_host *h, char *err, size_t errlen)
+int plugins_open(struct plugin_host *h, char *err, size_t errlen)
 {
 	struct gateway *gw = h->gw;
 	const char *sections[256];
@@ -493,6 +494,7 @@ int plugins_load(struct plugin_host *h, char *err, size_t errlen)
 		}
 		pl->host = h;
 		pl->ctx->pl = pl;
+		pl->enabled = enabled;
 		pl->state = enabled ? "loading" : "disabled";
 		h->plugins[h->n++] = pl;
 		pl->path = find_plugin_file(gw->settings.plugin_dir, name);
@@ -506,12 +508,10 @@ int plugins_load(struct plugin_host *h, char *err, size_t errlen)
 			gw_log(MOTCUA_LOG_WARNING, name, "disabled, and not installed in %s",
 			       gw->settings.plugin_dir);
 			pl->state = "missing";
-			if (check_keys(h, pl, err, errlen) < 0)
-				return -EINVAL;
-			continue;
+		} else if (!plugin_open(pl)) {
+			/* Refused (logged); its keys can't be checked. */
 		}
-		if (!plugin_open(pl)) {
-			/* Refused (logged); its keys can't be checked, so they are let be. */
+		if (!pl->info) {
 			for (size_t k = 0; k < gw->config->n; k++)
 				if (!strcmp(gw->config->entries[k].section, name))
 					gw->config->entries[k].used = true;
@@ -522,21 +522,28 @@ int plugins_load(struct plugin_host *h, char *err, size_t errlen)
 		if (!enabled) {
 			dlclose(pl->dl);
 			pl->dl = NULL;
-			continue;
+			pl->info = NULL;
 		}
-		pl->in_init = true;
+	}
+	return 0;
+}
+
+void plugins_init(struct plugin_host *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct plugin *pl = h->plugins[i];
+		if (!pl->enabled || !pl->info)
+			continue;
 		int r = pl->info->init(pl->ctx, &h->table, &pl->state_ptr);
-		pl->in_init = false;
 		if (r < 0) {
 			unregister_all(pl);
 			refuse(pl, "failed", "init failed: %s", strerror(-r));
 			continue;
 		}
 		pl->state = "loaded";
-		gw_log(MOTCUA_LOG_INFO, name, "loaded %s version %s (ABI %u) from %s", name,
-		       pl->info->version, pl->info->abi, pl->path);
+		gw_log(MOTCUA_LOG_INFO, pl->name, "loaded %s version %s (ABI %u) from %s", pl->name,
+		       pl->version, pl->abi, pl->path);
 	}
-	return 0;
 }
 
 void plugins_free(struct plugin_host *h)
@@ -564,10 +571,10 @@ json_t *plugins_list(struct plugin_host *h)
 		struct plugin *pl = h->plugins[i];
 		json_t *o = json_object(), *pv = json_array();
 		json_object_set_new(o, "name", json_string(pl->name));
-		json_object_set_new(o, "version", pl->info ? json_string(pl->info->version) : json_null());
-		json_object_set_new(o, "abi", pl->info ? json_integer(pl->info->abi) : json_null());
-		for (unsigned b = 0; pl->info && b < sizeof provides / sizeof provides[0]; b++)
-			if (pl->info->provides & (1u << b))
+		json_object_set_new(o, "version", pl->version ? json_string(pl->version) : json_null());
+		json_object_set_new(o, "abi", pl->version ? json_integer(pl->abi) : json_null());
+		for (unsigned b = 0; b < sizeof provides / sizeof provides[0]; b++)
+			if (pl->provides & (1u << b))
 				json_array_append_new(pv, json_string(provides[b]));
 		json_object_set_new(o, "provides", pv);
 		json_object_set_new(o, "state", json_string(pl->state));

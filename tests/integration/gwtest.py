@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: MIT
+"""A small harness for integration tests: starts the real motcua-gateway on
+127.0.0.1 with a config from the test, and talks to it over real sockets.
+
+Each test file calls run(globals()): every function named test_* runs in turn,
+each with a fresh temporary folder; the exit code is 0 if all passed."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/motcua-gateway"))
+CLI = os.path.abspath(os.environ.get("MOTCUA_CLI", "build/gateway/motcua"))
+PLUGIN_DIR = ":".join(os.path.abspath(d) for d in os.environ.get(
+    "MOTCUA_PLUGIN_DIR", "build/plugins:build/tests/plugins").split(":"))
+SOURCE_ROOT = os.environ.get("MOTCUA_SOURCE_ROOT", ".")
+BUILD_ROOT = os.environ.get("MOTCUA_BUILD_ROOT", "build")
+AGENCY = "000.00.12.H50"
+_instances = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def vn_today():
+    return time.strftime("%y%m%d", time.gmtime(time.time() + 7 * 3600))
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<HTTP %d %r>" % (self.status, self.body[:300])
+
+
+class Gateway:
+    def __init__(self, tmp, plugins="", workers=2, gateway_extra="", http_extra="",
+                 plugin_dir=None, agency=AGENCY):
+        self.tmp = tmp
+        self.port = free_port()
+        self.data = os.path.join(tmp, "data")
+        self.conf = os.path.join(tmp, "motcua.conf")
+        self.log_path = os.path.join(tmp, "gateway.log")
+        self.proc = None
+        self.tokens = {}
+        _instances.append(self)
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write("[gateway]\ndata_dir = %s\nplugin_dir = %s\nworkers = %d\n%s\n"
+                    "[http]\nlisten = 127.0.0.1:%d\n%s\n"
+                    "[office]\nagency_code = %s\nname = Bộ phận Một cửa thử nghiệm\n\n%s\n"
+                    % (self.data, plugin_dir or PLUGIN_DIR, workers, gateway_extra,
+                       self.port, http_extra, agency, plugins))
+
+    # ---- process ----
+    def start(self, wait=True, args=()):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([GATEWAY, "--config", self.conf, *args],
+                                     stdout=self.logf, stderr=self.logf)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError("gateway exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                if self.get("/api/v1/health", token=None).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("gateway did not come up:\n" + self.log())
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("gateway did not stop within %ss" % timeout)
+        if self.proc:
+            self.logf.close()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    # ---- CLI ----
+    def cli(self, *args, token=None, check=True, input=None):
+        env = dict(os.environ)
+        env.pop("MOTCUA_TOKEN", None)
+        if token:
+            env["MOTCUA_TOKEN"] = token
+        p = subprocess.run([CLI, "--config", self.conf, *args], capture_output=True, env=env,
+                           input=input, timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError("motcua %s failed (%d): %s" % (" ".join(args), p.returncode,
+                                                               p.stderr.decode()))
+        return p
+
+    def token(self, role="clerk", name=None):
+        key = (role, name)
+        if key not in self.tokens:
+            out = self.cli("token", "create", "--role", role, "--name", name or ("test " + role))
+            self.tokens[key] = out.stdout.decode().strip()
+        return self.tokens[key]
+
+    # ---- HTTP ----
+    def request(self, method, path, body=None, headers=None, token="clerk", timeout=30):
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = "Bearer " + (self.token(token) if token in
+                                              ("clerk", "supervisor", "admin", "agency") else token)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, dict(r.getheaders()), r.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def create_dossier(self, name="Nguyễn Thị Hồng Nhung", id_number="001203004567", channel=1,
+                       procedure="1.001234", token="clerk"):
+        r = self.post("/api/v1/dossiers", {"procedure_code": procedure,
+                                           "procedure_name": "Đăng ký khai sinh",
+                                           "applicant": {"name": name, "id_number": id_number},
+                                           "channel": channel}, token=token)
+        assert r.status == 201, r
+        return r.json()
+
+    def upload(self, code, data, ctype="application/pdf", name="giay-to.pdf", token="clerk"):
+        from urllib.parse import quote
+        return self.post("/api/v1/dossiers/%s/documents?name=%s" % (code, quote(name)), data,
+                         headers={"Content-Type": ctype}, token=token)
+
+    def wait_document(self, code, doc_id, timeout=30, states=("done", "failed")):
+        end = time.time() + timeout
+        while time.time() < end:
+            r = self.get("/api/v1/dossiers/%s/documents/%s" % (code, doc_id))
+            assert r.status == 200, r
+            d = r.json()
+            if d["state"] in states:
+                return d
+            time.sleep(0.05)
+        raise AssertionError("document %s still %s" % (doc_id, d["state"]))
+
+
+def sample_pdf(text="Giấy khai sinh"):
+    """A small, valid one-page PDF (classic xref) with some text."""
+    content = ("BT /F1 18 Tf 72 720 Td (%s) Tj ET" % text.encode("ascii", "replace").decode()).encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return out
+
+
+def sample_png():
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    raw = b"".join(b"\x00" + b"\xff\xff\xff" * 4 for _ in range(4))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def run(ns):
+    tests = [(k, v) for k, v in ns.items() if k.startswith("test_") and callable(v)]
+    only = sys.argv[1:]
+    failed = 0
+    for name, fn in tests:
+        if only and name not in only:
+            continue
+        tmp = tempfile.mkdtemp(prefix="motcua-test-")
+        t0 = time.time()
+        try:
+            fn(tmp)
+            print("ok   %s (%.1fs)" % (name, time.time() - t0), flush=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s (%.1fs)\n%s" % (name, time.time() - t0, traceback.format_exc()), flush=True)
+            for root, _, files in os.walk(tmp):
+                for f in files:
+                    if f.endswith(".log"):
+                        print("---- %s ----" % os.path.join(root, f))
+                        with open(os.path.join(root, f), errors="replace") as fh:
+                            print(fh.read()[-6000:])
+            # leave tmp for inspection
+        finally:
+            # never leave a gateway running
+            for g in _instances:
+                if g.proc and g.proc.poll() is None:
+                    g.proc.kill()
+                    g.proc.wait()
+            _instances.clear()
+    print("%d passed, %d failed" % (len(tests) - failed if not only else len(only) - failed, failed))
+    sys.exit(1 if failed else 0)
