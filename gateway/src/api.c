@@ -18,6 +18,8 @@
 #define JSON_BODY_MAX (64 * 1024)
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 500
+/* Uploads held in memory at once (each up to max_upload_mb). */
+#define UPLOADS_MAX 4
 
 struct api {
 	struct gateway *gw;
@@ -607,7 +609,7 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 		http_reply_error(req, 422, "bad_content", "the body is %s", why);
 		return;
 	}
-	if (a->uploads_in_flight >= 2 * workers_size(a->gw->workers)) {
+	if (a->uploads_in_flight >= UPLOADS_MAX) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
 		http_reply_error(req, 503, "busy", "too many uploads at once; try again in a moment");
 		return;
@@ -626,7 +628,7 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 	snprintf(u->created_by, sizeof u->created_by, "%s", tok->name);
 	/* Moves the chains, no copy. */
 	evbuffer_add_buffer(u->body, in);
-	int r = workers_submit(a->gw->workers, upload_work, upload_done, u);
+	int r = workers_submit(a->gw->io_workers, upload_work, upload_done, u);
 	if (r < 0) {
 		evbuffer_free(u->body);
 		free(u);

@@ -160,7 +160,9 @@ struct gateway {
 	struct settings settings;
 	sqlite3 *db;
 	struct store *store;
-	struct workers *workers;
+	struct workers *workers;    /* long blocking work: pipeline steps, plugins */
+	struct workers *io_workers; /* short file work (storing uploads), so that a
+				     * clerk's upload never waits behind OCR */
 	struct events *events;
 	struct pipeline *pipeline;
 	struct plugin_host *plugins;

@@ -146,7 +146,8 @@ int main(int argc, char **argv)
 	}
 	store_clean_tmp(gw.store);
 	gw.workers = workers_new(gw.base, gw.settings.workers);
-	gw.events = gw.workers ? events_new(&gw) : NULL;
+	gw.io_workers = workers_new(gw.base, 2);
+	gw.events = gw.workers && gw.io_workers ? events_new(&gw) : NULL;
 	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
 	if (!gw.pipeline) {
 		log_error("cannot start the worker pool, event bus or pipeline");
@@ -172,6 +173,8 @@ int main(int argc, char **argv)
 	/* Stop: no new requests, let running steps finish and record them. */
 	api_free(gw.api);
 	gw.api = NULL;
+	workers_free(gw.io_workers);
+	gw.io_workers = NULL;
 	workers_free(gw.workers);
 	gw.workers = NULL;
 	log_info("stopped cleanly");
@@ -187,6 +190,7 @@ out:
 	if (sigint)
 		event_free(sigint);
 	api_free(gw.api);
+	workers_free(gw.io_workers);
 	workers_free(gw.workers);
 	plugins_free(gw.plugins);
 	pipeline_free(gw.pipeline);

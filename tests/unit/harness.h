@@ -74,7 +74,7 @@ static struct {
 	jmp_buf jmp;
 	bool in_test;
 	/* Temp dirs made by harness_mkdtemp(), removed after the test. */
-	char *tmpdirs[16];
+	char **tmpdirs;
 	unsigned ntmpdirs;
 } harness_;
 
@@ -236,11 +236,14 @@ static HARNESS_UNUSED const char *harness_mkdtemp(void)
 	snprintf(tmpl, sizeof tmpl, "%s/motcua-test-XXXXXX", base);
 	if (!mkdtemp(tmpl))
 		FAIL("mkdtemp(%s): %s", tmpl, strerror(errno));
-	if (harness_.ntmpdirs == sizeof harness_.tmpdirs / sizeof harness_.tmpdirs[0])
-		FAIL("too many temp dirs in one test");
 	char *d = strdup(tmpl);
-	if (!d)
+	char **dirs = realloc(harness_.tmpdirs, (harness_.ntmpdirs + 1) * sizeof *dirs);
+	if (!d || !dirs) {
+		harness_rm_rf(tmpl);
+		free(d);
 		FAIL("out of memory");
+	}
+	harness_.tmpdirs = dirs;
 	harness_.tmpdirs[harness_.ntmpdirs++] = d;
 	return d;
 }
@@ -319,6 +322,8 @@ static HARNESS_UNUSED void harness_cleanup_(void)
 			harness_rm_rf(harness_.tmpdirs[i]);
 		free(harness_.tmpdirs[i]);
 	}
+	free(harness_.tmpdirs);
+	harness_.tmpdirs = NULL;
 	harness_.ntmpdirs = 0;
 }
 
