@@ -54,7 +54,7 @@ static int config_put(struct config *c, const char *section, const char *key, co
 {
 	struct config_entry *e = config_find(c, section, key);
 	if (e) {
-		if (!strcmp(e->file, file)) {
+		if (!strcmp(e->file, file) && line > 0) {
 			snprintf(err, errlen, "%s:%d: [%s] %s is set twice (first at line %d)", file,
 				 line, section, key, e->line);
 			return -EINVAL;
@@ -103,6 +103,7 @@ struct parse_state {
 	char *err;
 	size_t errlen;
 	int r;
+	int err_line; /* line of the error in err, if r */
 };
 
 /* inih's reader hook: counting lines here gives the handler its line number. */
@@ -118,6 +119,7 @@ static char *reader(char *buf, int size, void *stream)
 				snprintf(st->err, st->errlen, "%s:%d: line longer than %d bytes", st->path,
 					 st->line, size - 2);
 				st->r = -EINVAL;
+				st->err_line = st->line;
 			}
 			/* Skip the rest of the long line. */
 			int ch;
@@ -138,11 +140,14 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(st->err, st->errlen, "%s:%d: key '%s' is outside any [section]", st->path,
 			 st->line, name);
 		st->r = -EINVAL;
+		st->err_line = st->line;
 		return 1;
 	}
 	int r = config_put(st->c, section, name, value, st->path, st->line, st->err, st->errlen);
-	if (r < 0)
+	if (r < 0) {
 		st->r = r;
+		st->err_line = st->line;
+	}
 	return 1;
 }
 
@@ -157,7 +162,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 	struct parse_state st = {.c = c, .f = f, .path = path, .err = err, .errlen = errlen};
 	int line = ini_parse_stream(reader, &st, handler, &st);
 	fclose(f);
-	if (st.r)
+	/* inih goes on after a syntax error: report whichever error came first. */
+	if (st.r && (line == 0 || st.err_line <= line))
 		return st.r;
 	if (line != 0) {
 		snprintf(err, errlen, "%s:%d: not a valid line (expected [section], key = value or a comment)",
@@ -323,8 +329,11 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	char *colon = strrchr(listen, ':');
 	e = config_find(c, "http", "listen");
 	char *end = NULL;
-	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-	if (!colon || colon == listen || !colon[1] || *end || port > 65535) {
+	unsigned long port = 0;
+	errno = 0;
+	if (colon && colon[1] >= '0' && colon[1] <= '9')
+		port = strtoul(colon + 1, &end, 10);
+	if (!colon || colon == listen || !end || *end || errno || port > 65535) {
 		free(listen);
 		return e ? bad(e, err, errlen, "must be host:port, e.g. 127.0.0.1:8080")
 			 : -EINVAL;

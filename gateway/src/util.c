@@ -60,7 +60,7 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 		if (strlen(p) < 9 || !digits(p + 1, 2, &h) || p[3] != ':' || !digits(p + 4, 2, &mi) ||
 		    p[6] != ':' || !digits(p + 7, 2, &se))
 			return -EINVAL;
-		if (h > 23 || mi > 59 || se > 60)
+		if (h > 23 || mi > 59 || se > 59)
 			return -EINVAL;
 		p += 9;
 		if (*p == 'Z') {
@@ -68,7 +68,8 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 			p++;
 		} else if (*p == '+' || *p == '-') {
 			int oh, om;
-			if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om))
+			if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) ||
+			    oh > 14 || om > 59)
 				return -EINVAL;
 			off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
 			p += 6;

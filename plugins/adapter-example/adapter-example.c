@@ -16,6 +16,7 @@
  *   cc -shared -fPIC $(pkg-config --cflags --libs motcua-plugin) ...
  * (see the Makefile beside this file).
  */
+#define _POSIX_C_SOURCE 200809L /* strdup, O_CLOEXEC under -std=c11 */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -125,12 +126,12 @@ static int route_document(void *data, struct motcua_step_io *io)
 	struct stat sb;
 	char dir[4096], file[4200], manifest[4200], name[600], text[1200];
 	if (stat(a->drop_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		snprintf(io->message, sizeof io->message, "drop folder %s is not there", a->drop_dir);
+		snprintf(io->message, sizeof io->message, "drop folder %.200s is not there", a->drop_dir);
 		return -EAGAIN;
 	}
 	snprintf(dir, sizeof dir, "%s/%s", a->drop_dir, io->dossier_code);
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		snprintf(io->message, sizeof io->message, "cannot create %s: %s", dir, strerror(errno));
+		snprintf(io->message, sizeof io->message, "cannot create %.180s: %s", dir, strerror(errno));
 		return -EAGAIN;
 	}
 	snprintf(file, sizeof file, "%s/%s.%s", dir, io->document_id, extension(io->media_type));
@@ -143,11 +144,11 @@ static int route_document(void *data, struct motcua_step_io *io)
 	if (!r)
 		r = drop_file(manifest, NULL, text);
 	if (r) {
-		snprintf(io->message, sizeof io->message, "cannot write to %s: %s", dir, strerror(-r));
+		snprintf(io->message, sizeof io->message, "cannot write to %.180s: %s", dir, strerror(-r));
 		return -EAGAIN;
 	}
 	atomic_fetch_add(&a->sent, 1);
-	snprintf(io->message, sizeof io->message, "dropped in %s", dir);
+	snprintf(io->message, sizeof io->message, "dropped in %.200s", dir);
 	return 0;
 }
 

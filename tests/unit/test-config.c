@@ -214,13 +214,11 @@ static void test_bad_values(void)
 
 static void test_listen_sign_wrap(void)
 {
-	/* KNOWN BUG (gateway/src/config.c, settings_load, the [http] listen
-	 * parsing): the port is read with strtoul(), which accepts a sign and
-	 * negates in unsigned arithmetic, so "-18446744073709551615" becomes 1 and
-	 * is accepted as port 1 (likewise "-0", "+80" and " 80" are accepted).
-	 * Fix: require colon[1] to be a digit (and check errno == 0) before
-	 * strtoul. This check fails until it is fixed. */
+	/* strtoul() accepts a sign and negates in unsigned arithmetic: the port
+	 * must start with a digit, or "-18446744073709551615" would be port 1. */
 	CHECK_REFUSED("[http]\nlisten = 127.0.0.1:-18446744073709551615\n", 2, "listen");
+	CHECK_REFUSED("[http]\nlisten = 127.0.0.1:+80\n", 2, "listen");
+	CHECK_REFUSED("[http]\nlisten = 127.0.0.1: 80\n", 2, "listen");
 }
 
 static void test_duplicate_key(void)
@@ -303,13 +301,8 @@ static void test_first_error_wins(void)
 	r = config_load_file(c, ini("[gateway\nworkers = 2\n"), err, sizeof err);
 	CHECK_EQ_INT(r, -EINVAL);
 	snprintf(where, sizeof where, "%s:1:", ini_path);
-	/* KNOWN BUG (gateway/src/config.c, config_load_file): inih goes on after
-	 * the bad "[gateway" line 1 and calls the handler for line 2 with an empty
-	 * section; config_load_file then reports the handler's later error ("line
-	 * 2: key 'workers' is outside any [section]") instead of the first one
-	 * (line 1: not a valid line). Same with "[a]\nbad line\nk=1\nk=2" (line 4,
-	 * "set twice", is reported instead of line 3). This check fails until it
-	 * is fixed. */
+	/* inih goes on after the bad "[gateway" line 1 and calls the handler for
+	 * line 2 with an empty section: the first error must still win. */
 	CHECK_STRSTR(err, where);
 	config_free(c);
 }

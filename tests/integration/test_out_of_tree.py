@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""The SDK as a third party uses it: install the project into a staging
+folder, build plugins/adapter-example outside the tree with its Makefile and
+nothing but `pkg-config --cflags --libs motcua-plugin`, then load that build
+into the gateway and deliver a document through it."""
+import os
+import shutil
+import subprocess
+
+from gwtest import BUILD_ROOT, SOURCE_ROOT, Gateway, run, sample_pdf
+
+
+def sh(*args, env=None, cwd=None):
+    p = subprocess.run(args, capture_output=True, env=env, cwd=cwd, timeout=240)
+    assert p.returncode == 0, "%s failed:\n%s\n%s" % (" ".join(args), p.stdout.decode(), p.stderr.decode())
+    return p.stdout.decode()
+
+
+def test_adapter_builds_out_of_tree_and_loads(tmp):
+    stage = os.path.join(tmp, "stage")
+    sh("meson", "install", "-C", BUILD_ROOT, "--destdir", stage, "--no-rebuild", "--quiet")
+    pcs = [os.path.join(r, f) for r, _, fs in os.walk(stage) for f in fs if f == "motcua-plugin.pc"]
+    assert len(pcs) == 1, pcs
+    headers = [os.path.join(r, f) for r, _, fs in os.walk(stage) for f in fs if f == "plugin.h"]
+    assert len(headers) == 1 and headers[0].endswith("/include/motcua/plugin.h"), headers
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = os.path.dirname(pcs[0])
+    env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0])  # nothing else may be found
+    env["PKG_CONFIG_SYSROOT_DIR"] = stage
+    cflags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", env=env)
+    assert stage in cflags, cflags
+    assert sh("pkg-config", "--variable=abi_version", "motcua-plugin", env=env).strip() == "1"
+    # a copy of the example, away from the source tree's headers
+    src = os.path.join(tmp, "agency-adapter")
+    shutil.copytree(os.path.join(SOURCE_ROOT, "plugins", "adapter-example"), src,
+                    ignore=shutil.ignore_patterns("meson.build", "*.so"))
+    sh("make", "-C", src, "CFLAGS=-O2 -Wall -Wextra -Werror", env=env)
+    so = os.path.join(src, "adapter-example.so")
+    exported = sh("nm", "-D", "--defined-only", so)
+    funcs = [l.split()[-1] for l in exported.splitlines() if l.split()[1:2] == ["T"]]
+    assert funcs == ["motcua_plugin_entry"], funcs
+    # load it exactly from there
+    plugdir = os.path.join(tmp, "plugins")
+    os.mkdir(plugdir)
+    shutil.copy(so, plugdir)
+    drop = os.path.join(tmp, "drop")
+    os.mkdir(drop)
+    g = Gateway(tmp, plugin_dir=plugdir,
+                plugins="[adapter-example]\nenabled = true\ndrop_dir = %s\n" % drop).start()
+    assert ("loaded adapter-example version 1.0.0 (ABI 1) from %s/adapter-example.so" % plugdir) in g.log()
+    code = g.create_dossier()["code"]
+    pdf = sample_pdf()
+    doc_id = g.upload(code, pdf).json()["id"]
+    d = g.wait_document(code, doc_id)
+    assert d["state"] == "done" and d["steps"][4]["plugin"] == "adapter-example", d
+    with open(os.path.join(drop, code, doc_id + ".pdf"), "rb") as f:
+        assert f.read() == pdf
+    import json
+    with open(os.path.join(drop, code, doc_id + ".json"), encoding="utf-8") as f:
+        m = json.load(f)
+    assert m == {"dossier_code": code, "document_id": doc_id, "name": "giay-to.pdf",
+                 "media_type": "application/pdf"}, m
+    st = g.get("/api/v1/plugins/adapter-example/status").json()
+    assert st["sent"] == 1, st
+
+
+if __name__ == "__main__":
+    run(globals())
