@@ -445,7 +445,9 @@ static bool content_matches(const char *type, const unsigned char *p, size_t n, 
 
 struct upload {
 	struct api *a;
-	struct evhttp_request *req; /* NULL once the client went away */
+	/* If the client goes away meanwhile, libevent detaches the request and
+	 * the reply below frees it. */
+	struct evhttp_request *req;
 	struct evbuffer *body;
 	char code[96];
 	char name[256];
@@ -455,13 +457,6 @@ struct upload {
 	uint64_t size;
 	int result;
 };
-
-static void upload_conn_closed(struct evhttp_connection *conn, void *arg)
-{
-	(void)conn;
-	struct upload *u = arg;
-	u->req = NULL;
-}
 
 static void upload_work(void *arg)
 {
@@ -494,11 +489,10 @@ static void upload_done(void *arg, int cancelled)
 	struct upload *u = arg;
 	struct api *a = u->a;
 	a->uploads_in_flight--;
-	if (u->req)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(u->req), NULL, NULL);
-	if (!u->req) {
+	if (!evhttp_request_get_connection(u->req)) {
 		/* Nobody to tell: the client will send it again. The blob is harmless. */
 		log_warning("upload to %s abandoned by the client", u->code);
+		evhttp_send_reply(u->req, 499, "Client Closed Request", NULL); /* frees it */
 	} else if (cancelled) {
 		http_reply_error(u->req, 503, "stopping", "the gateway is stopping; send the document again");
 	} else if (u->result < 0) {
@@ -636,7 +630,6 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 		return;
 	}
 	a->uploads_in_flight++;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), upload_conn_closed, u);
 }
 
 static void h_events(struct api *a, struct evhttp_request *req, const struct token_info *tok)

@@ -259,8 +259,17 @@ static void on_sse_close(struct evhttp_connection *conn, void *arg)
 {
 	(void)conn;
 	struct sse_client *c = arg;
-	/* The connection is going away and takes the request with it. */
-	sse_drop(c, false);
+	/* The client went away. libevent has detached the unfinished request
+	 * from the connection and leaves it to us: ending it frees it. When the
+	 * whole server is being freed instead, the request is still attached and
+	 * libevent frees it itself. */
+	sse_drop(c, evhttp_request_get_connection(c->req) == NULL);
+}
+
+void events_close_streams(struct events *ev)
+{
+	while (ev && ev->clients)
+		sse_drop(ev->clients, true);
 }
 
 void events_sse_start(struct events *ev, struct evhttp_request *req)

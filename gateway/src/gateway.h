@@ -184,6 +184,8 @@ int events_subscribe(struct events *ev, const void *owner, const char *prefix, e
 void events_unsubscribe_all(struct events *ev, const void *owner);
 /* Starts an SSE stream on req. */
 void events_sse_start(struct events *ev, struct evhttp_request *req);
+/* Ends every SSE stream (at stop, before the HTTP server goes). */
+void events_close_streams(struct events *ev);
 
 /* ---- pipeline.c: dossiers, documents and their jobs ---- */
 struct pipeline *pipeline_new(struct gateway *gw);

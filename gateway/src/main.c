@@ -170,11 +170,13 @@ int main(int argc, char **argv)
 	pipeline_start(gw.pipeline);
 	event_base_dispatch(gw.base);
 
-	/* Stop: no new requests, let running steps finish and record them. */
-	api_free(gw.api);
-	gw.api = NULL;
+	/* Stop: answer what is in flight, close the server, then let running
+	 * steps finish and record them. */
+	events_close_streams(gw.events);
 	workers_free(gw.io_workers);
 	gw.io_workers = NULL;
+	api_free(gw.api);
+	gw.api = NULL;
 	workers_free(gw.workers);
 	gw.workers = NULL;
 	log_info("stopped cleanly");
@@ -189,8 +191,8 @@ out:
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
-	api_free(gw.api);
 	workers_free(gw.io_workers);
+	api_free(gw.api);
 	workers_free(gw.workers);
 	plugins_free(gw.plugins);
 	pipeline_free(gw.pipeline);

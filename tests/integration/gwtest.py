@@ -104,6 +104,8 @@ class Gateway:
             self.logf.close()
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        if "Sanitizer" in self.log() or "runtime error:" in self.log():
+            raise AssertionError("sanitizer report in the gateway log:\n" + self.log()[-4000:])
         return rc
 
     def kill9(self):
@@ -233,6 +235,13 @@ def run(ns):
         t0 = time.time()
         try:
             fn(tmp)
+            # Every gateway a test left running must stop cleanly on SIGTERM
+            # (under ASan/UBSan this is also where leaks and errors surface).
+            for g in _instances:
+                if g.proc and g.proc.poll() is None:
+                    rc = g.stop()
+                    assert rc == 0, "gateway exited with %s on SIGTERM" % rc
+                    assert "stopped cleanly" in g.log(), "no clean stop in the log"
             print("ok   %s (%.1fs)" % (name, time.time() - t0), flush=True)
             shutil.rmtree(tmp, ignore_errors=True)
         except Exception:
@@ -244,9 +253,8 @@ def run(ns):
                         print("---- %s ----" % os.path.join(root, f))
                         with open(os.path.join(root, f), errors="replace") as fh:
                             print(fh.read()[-6000:])
-            # leave tmp for inspection
+            # tmp is left for inspection
         finally:
-            # never leave a gateway running
             for g in _instances:
                 if g.proc and g.proc.poll() is None:
                     g.proc.kill()

@@ -289,5 +289,28 @@ def test_events_stream(tmp):
     assert r.status == 400, r
 
 
+def test_clients_that_hang_up_early(tmp):
+    g = Gateway(tmp).start()
+    code = g.create_dossier()["code"]
+    tok = g.token("clerk")
+    pdf = sample_pdf()
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", g.port))
+        s.sendall(("POST /api/v1/dossiers/%s/documents?name=hangup%d.pdf HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\nContent-Type: application/pdf\r\n"
+                   "Content-Length: %d\r\n\r\n" % (code, i, tok, len(pdf))).encode()
+                  + (pdf if i % 2 else pdf[:100]))
+        s.close()
+        s, _ = read_sse(g.port, g.token("supervisor"), b"retry", timeout=2)
+        s.close()
+    r = g.get("/api/v1/health", token=None)
+    assert r.status == 200, r
+    # whatever was complete may have been stored; nothing half-sent was
+    docs = g.get("/api/v1/dossiers/" + code).json()["documents"]
+    assert len(docs) <= 10 and all(d["name"].startswith("hangup") for d in docs), docs
+    for d in docs:
+        assert int(d["name"][6:-4]) % 2 == 1, d
+
+
 if __name__ == "__main__":
     run(globals())
