@@ -1,0 +1,49 @@
+#!/bin/sh
+# Installs the Debian packages motcua needs, idempotently and without asking.
+#   packaging/install-deps.sh [build|test|all]     (default: all)
+# Works on Debian 12 and Raspberry Pi OS (bookworm). Runs apt-get only for
+# packages that are missing, so a second run does nothing.
+set -eu
+
+what=${1:-all}
+
+# Build: compiler, meson, and the libraries the gateway links.
+build_pkgs="gcc libc6-dev pkg-config meson ninja-build
+libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev"
+# Run: the demo talks to the gateway with curl.
+run_pkgs="curl ca-certificates"
+# Tests: the harness is Python (stdlib only); make and binutils build and
+# inspect the out-of-tree plugin; g++ compiles the SDK header as C++;
+# sqlite3 and wrk for the benchmark.
+test_pkgs="python3 make binutils g++ sqlite3 wrk"
+
+case $what in
+build) pkgs="$build_pkgs" ;;
+run) pkgs="$build_pkgs $run_pkgs" ;;
+test | all) pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+*) echo "usage: $0 [build|run|test|all]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "motcua: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+else
+	SUDO=
+fi
+echo "motcua: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
