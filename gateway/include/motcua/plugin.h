@@ -18,10 +18,13 @@
  *  - Functions return 0 or a negative errno value.
  *  - Pointers passed to a plugin are borrowed for the duration of the call unless
  *    said otherwise; strings the plugin passes to the host are copied by the host.
- *  - Callbacks (event, timer, route, work-done) run on the gateway's event loop and
- *    must not block. Blocking work (files, devices, network) goes to
+ *  - Callbacks (init, event, timer, route, work-done) run on the gateway's event
+ *    loop and must not block. Blocking work (files, devices, network) goes to
  *    motcua_host.work_submit(), or is a pipeline step (motcua_host.step_register()),
  *    which the host always runs on its worker pool.
+ *  - Host functions are called from the loop thread only (from those callbacks),
+ *    except log(), which any thread may call. A work or step function that has
+ *    something to announce returns it to its done callback (or in io->message).
  *
  * Builds alone with -std=c99 -pedantic and as C++.
  */
