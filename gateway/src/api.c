@@ -376,6 +376,9 @@ static void h_document_get(struct api *a, struct evhttp_request *req, const stru
 		http_reply_json(req, 200, d);
 }
 
+static void send_blob(struct api *a, struct evhttp_request *req, const char *sha, const char *media_type,
+		      const char *id);
+
 static void h_document_content(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			       const char *code, const char *id)
 {
@@ -387,6 +390,36 @@ static void h_document_content(struct api *a, struct evhttp_request *req, const 
 		http_reply_error(req, 404, "not_found", "no document %s in dossier %s", id, code);
 		return;
 	}
+	if (!sha[0]) {
+		free(media_type);
+		http_reply_error(req, 409, "no_content_yet", "the scan has not delivered a page yet");
+		return;
+	}
+	send_blob(a, req, sha, media_type, id);
+	free(media_type);
+}
+
+static void h_document_page(struct api *a, struct evhttp_request *req, const struct token_info *tok,
+			    const char *code, const char *id, const char *page)
+{
+	if (!allowed(req, tok, R_ALL))
+		return;
+	char sha[65], *end;
+	char *media_type = NULL;
+	long n = strtol(page, &end, 10);
+	if (*end || n < 1 || n > 100000 ||
+	    document_page(a->gw->pipeline, code, id, (int)n, sha, &media_type) < 0) {
+		http_reply_error(req, 404, "not_found", "no page %s of document %s in dossier %s", page, id, code);
+		return;
+	}
+	send_blob(a, req, sha, media_type, id);
+	free(media_type);
+}
+
+/* Sends a blob from the store as the response body (sendfile, no copy). */
+static void send_blob(struct api *a, struct evhttp_request *req, const char *sha, const char *media_type,
+		      const char *id)
+{
 	char *path = store_blob_path(a->gw->store, sha);
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	free(path);
@@ -397,7 +430,6 @@ static void h_document_content(struct api *a, struct evhttp_request *req, const 
 			close(fd);
 		if (buf)
 			evbuffer_free(buf);
-		free(media_type);
 		log_error("blob %s of document %s is missing from the store", sha, id);
 		http_reply_error(req, 500, "storage_error", "the document's file is missing");
 		return;
@@ -409,7 +441,6 @@ static void h_document_content(struct api *a, struct evhttp_request *req, const 
 	evhttp_add_header(out, "ETag", etag);
 	evhttp_send_reply(req, 200, "OK", buf);
 	evbuffer_free(buf);
-	free(media_type);
 }
 
 /* ---- uploads ---- */
@@ -632,6 +663,53 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 	a->uploads_in_flight++;
 }
 
+static void h_scan(struct api *a, struct evhttp_request *req, const struct token_info *tok,
+		   const char *code)
+{
+	if (!allowed(req, tok, R_WRITE))
+		return;
+	if (!dossier_exists(a->gw->pipeline, code)) {
+		http_reply_error(req, 404, "not_found", "no dossier %s", code);
+		return;
+	}
+	/* An empty body means the configured defaults. */
+	json_t *j = evbuffer_get_length(evhttp_request_get_input_buffer(req)) ? json_body(req) : json_object();
+	if (!j)
+		return;
+	const char *name = NULL;
+	if (!str_field(req, j, "name", "name", false, 200, &name)) {
+		json_decref(j);
+		return;
+	}
+	if (name && !valid_document_name(name)) {
+		json_decref(j);
+		http_reply_error(req, 400, "bad_request", "name must be 1 to 200 bytes of text without / or control characters");
+		return;
+	}
+	char *options = json_dumps(j, JSON_COMPACT);
+	char id[33], msg[300];
+	int r = options ? capture_start(a->gw, code, options, name ? name : "Tài liệu quét", tok->name, id, msg,
+					sizeof msg) : -ENOMEM;
+	free(options);
+	json_decref(j);
+	switch (r) {
+	case 0:
+		http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "state", "processing"));
+		break;
+	case -EINVAL:
+		http_reply_error(req, 400, "bad_request", "%s", msg);
+		break;
+	case -EBUSY:
+		http_reply_error(req, 409, "scanner_busy", "%s", msg);
+		break;
+	case -ENODEV:
+		http_reply_error(req, 503, "no_scanner", "%s", msg);
+		break;
+	default:
+		http_reply_error(req, 503, "unavailable", "the scan could not start: %s", strerror(-r));
+	}
+}
+
 static void h_events(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
 	if (allowed(req, tok, R_STAFF))
@@ -777,10 +855,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 			{ h_document_get(a, req, &tok, segs[3], segs[5]); return; }
 		if (n == 7 && !strcmp(segs[4], "documents") && !strcmp(segs[6], "content") && get)
 			{ h_document_content(a, req, &tok, segs[3], segs[5]); return; }
-		if (n >= 3 && n <= 7) {
+		if (n == 8 && !strcmp(segs[4], "documents") && !strcmp(segs[6], "pages") && get)
+			{ h_document_page(a, req, &tok, segs[3], segs[5], segs[7]); return; }
+		if (n == 5 && !strcmp(segs[4], "scan") && post)
+			{ h_scan(a, req, &tok, segs[3]); return; }
+		if (n >= 3 && n <= 8) {
 			http_reply_error(req, 405, "method_not_allowed", "this method is not allowed here");
 			return;
 		}
+	} else if (!strcmp(r, "scanners") && n == 3) {
+		if (get && allowed(req, &tok, R_STAFF))
+			capture_list_devices(a->gw, req);
+		else if (!get)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		return;
 	} else if (!strcmp(r, "events") && n == 3) {
 		if (get)
 			{ h_events(a, req, &tok); return; }

@@ -38,6 +38,16 @@ static const char *const schema[] = {
 	"CREATE TABLE tokens(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
 	"  role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
 	"  revoked_at INTEGER);",
+	/* version 2: pages of a document (scans, images), and what steps say
+	 * about a document (OCR text, confidence, fields) */
+	"CREATE TABLE pages("
+	"  document_id TEXT NOT NULL REFERENCES documents(id), page_no INTEGER NOT NULL,"
+	"  sha TEXT NOT NULL, media_type TEXT NOT NULL, state TEXT NOT NULL,"
+	"  plugin TEXT, output_sha TEXT, meta TEXT, message TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, finished_at INTEGER,"
+	"  PRIMARY KEY(document_id, page_no));"
+	"CREATE INDEX pages_state ON pages(state);"
+	"ALTER TABLE documents ADD COLUMN meta TEXT;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

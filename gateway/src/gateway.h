@@ -118,6 +118,9 @@ struct workers *workers_new(struct event_base *base, unsigned n);
 /* Queues work; done runs on the loop. -EAGAIN when the queue is full,
  * -ESHUTDOWN when stopping. */
 int workers_submit(struct workers *w, work_fn work, done_fn done, void *data);
+/* Runs fn(data, 0) on the loop soon. Thread-safe: for worker threads that
+ * have something to hand to the loop while their work goes on. */
+int workers_post(struct workers *w, done_fn fn, void *data);
 unsigned workers_busy(struct workers *w);
 unsigned workers_size(struct workers *w);
 /* Waits for running work to finish; queued work is completed as cancelled. */
@@ -220,6 +223,17 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
 		    char id_out[33]);
 json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id);
+/* Page page_no of a document: its image's sha and media type (caller frees). */
+int document_page(struct pipeline *p, const char *dossier_code, const char *id, int page_no,
+		  char sha[65], char **media_type);
+/* A scanned document: created with its capture job running, then its pages
+ * arrive one by one, then the capture ends (result 0 or -errno). */
+int document_create_scan(struct pipeline *p, const char *dossier_code, const char *name,
+			 const char *plugin, const char *created_by, char id_out[33]);
+int document_add_page(struct pipeline *p, const char *dossier_code, const char *doc, int page_no,
+		      const char *sha, const char *media_type, uint64_t size);
+int document_capture_done(struct pipeline *p, const char *dossier_code, const char *doc, int result,
+			  const char *message, int pages);
 /* Current blob of a document: sha and media type (caller frees). */
 int document_content(struct pipeline *p, const char *dossier_code, const char *id, char sha[65],
 		     char **media_type);
@@ -241,7 +255,16 @@ struct step_provider {
 	const char *plugin_name;
 	motcua_step_fn fn;
 	void *data;
+	motcua_page_fn page_fn; /* NULL: the step has no per-page part */
+	void *page_data;
 };
+struct capture_provider {
+	const char *plugin_name;
+	struct motcua_capture_ops ops;
+	void *data;
+};
+/* The capture plugin, or NULL. */
+const struct capture_provider *plugins_capture(struct plugin_host *h);
 const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step step);
 /* Dispatches /api/v1/plugins/<name>/...; returns false if no route matched. */
 struct route_match;
@@ -249,6 +272,17 @@ bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char
 		   const char *rest, const struct token_info *tok);
 /* Is a config section one a plugin could claim? (not a core section) */
 bool config_section_is_core(const char *section);
+
+/* ---- capture.c: scan batches from the capture plugin ---- */
+/* Starts a capture into a new document of the dossier (options: a JSON
+ * object as text). -ENODEV no capture plugin, -EBUSY one is running,
+ * -EINVAL options refused; msg says why. */
+int capture_start(struct gateway *gw, const char *dossier_code, const char *options, const char *name,
+		  const char *created_by, char id_out[33], char *msg, size_t msglen);
+/* Asks a running capture to stop after the page in hand (at shutdown). */
+void capture_cancel(struct gateway *gw);
+/* Replies to req with the capture plugin's devices (asynchronously). */
+void capture_list_devices(struct gateway *gw, struct evhttp_request *req);
 
 /* ---- api.c: HTTP API v1 ---- */
 struct api *api_new(struct gateway *gw, char *err, size_t errlen);

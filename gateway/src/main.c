@@ -42,6 +42,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	gw->stopping = true;
 	pipeline_stop(gw->pipeline);
+	capture_cancel(gw);
 	event_base_loopexit(gw->base, NULL);
 }
 
@@ -104,6 +105,12 @@ int main(int argc, char **argv)
 			goto config_error;
 	if (settings_load(&gw.settings, gw.config, err, sizeof err) < 0)
 		goto config_error;
+
+	/* Plugins run one engine per worker thread (OCR): OpenMP threads inside
+	 * them would fight over the few cores. libgomp reads this once, when it
+	 * is loaded, so it must be set before any plugin is dlopen()ed. An
+	 * operator's own setting wins. */
+	setenv("OMP_THREAD_LIMIT", "1", 0);
 
 	/* Everything the configuration names is checked before any data is
 	 * touched: a refused configuration changes nothing. */

@@ -85,11 +85,18 @@ void pipeline_start(struct pipeline *p)
 			const char *doc = (const char *)sqlite3_column_text(st, 0);
 			int step = sqlite3_column_int(st, 1), attempts = sqlite3_column_int(st, 2);
 			sqlite3_stmt *up;
-			if (attempts >= MAX_INTERRUPTED_ATTEMPTS) {
+			/* A scan can't be resumed: the papers went through the feeder.
+			 * The pages that arrived are kept. */
+			if (step == MOTCUA_STEP_CAPTURE || attempts >= MAX_INTERRUPTED_ATTEMPTS) {
 				char reason[160];
-				snprintf(reason, sizeof reason,
-					 "%s: interrupted %d times (the gateway stopped while it ran)",
-					 step_name(step), attempts);
+				if (step == MOTCUA_STEP_CAPTURE)
+					snprintf(reason, sizeof reason,
+						 "capture: the gateway stopped during the scan; the pages "
+						 "scanned before are kept, scan the rest again");
+				else
+					snprintf(reason, sizeof reason,
+						 "%s: interrupted %d times (the gateway stopped while it ran)",
+						 step_name(step), attempts);
 				up = db_prepare(db, "UPDATE jobs SET state = 'failed', message = ?3 "
 						    "WHERE document_id = ?1 AND step = ?2");
 				sqlite3_stmt *d = db_prepare(db, "UPDATE documents SET state = 'failed', "
@@ -116,6 +123,7 @@ void pipeline_start(struct pipeline *p)
 			}
 		}
 		sqlite3_finalize(st);
+		db_exec(db, "UPDATE pages SET state = 'captured' WHERE state = 'running'");
 		if (db_commit(db) < 0)
 			db_rollback(db);
 		st = db_prepare(db, "SELECT COUNT(*) FROM documents WHERE state IN ('queued', 'processing')");
@@ -361,6 +369,21 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 		if (rc != SQLITE_DONE)
 			goto fail;
 	}
+	/* An image is a document of one page, which page steps (OCR) work on. */
+	if (!strncmp(media_type, "image/", 6)) {
+		st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state, created_at)"
+				    " VALUES(?1, 1, ?2, ?3, 'captured', ?4)");
+		if (!st)
+			goto fail;
+		sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, media_type, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, now);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
 	if (events_publish(p->gw->events, "document.received",
 			   json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
 				     "document_id", id_out, "name", name, "media_type", media_type,
@@ -424,7 +447,237 @@ json_t *document_get(struct pipeline *p, const char *dossier_code, const char *i
 		sqlite3_finalize(st);
 	}
 	json_object_set_new(doc, "steps", steps);
+
+	json_t *pages = json_array();
+	st = db_prepare(db, "SELECT page_no, state, media_type, sha, output_sha, meta, message"
+			    " FROM pages WHERE document_id = ? ORDER BY page_no");
+	if (st) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			json_t *pg = json_object();
+			json_object_set_new(pg, "page", json_integer(sqlite3_column_int(st, 0)));
+			json_object_set_new(pg, "state", text_or_null(st, 1));
+			json_object_set_new(pg, "media_type", text_or_null(st, 2));
+			json_object_set_new(pg, "sha256", text_or_null(st, 3));
+			json_object_set_new(pg, "output_sha256", text_or_null(st, 4));
+			json_object_set_new(pg, "message", text_or_null(st, 6));
+			/* The page's summary from its step (confidence, flags), not its text. */
+			const char *meta = (const char *)sqlite3_column_text(st, 5);
+			json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
+			const char *k;
+			json_t *v;
+			json_object_foreach(m, k, v)
+				if (!json_object_get(pg, k) && strcmp(k, "text"))
+					json_object_set(pg, k, v);
+			json_decref(m);
+			json_array_append_new(pages, pg);
+		}
+		sqlite3_finalize(st);
+	}
+	json_object_set_new(doc, "pages", pages);
+
+	/* What the steps said about the document (OCR text, confidence, fields),
+	 * beside the gateway's own members, which it never overrides. */
+	st = db_prepare(db, "SELECT meta FROM documents WHERE id = ?");
+	if (st) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			json_t *m = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+			const char *k;
+			json_t *v;
+			json_object_foreach(m, k, v)
+				if (!json_object_get(doc, k))
+					json_object_set(doc, k, v);
+			json_decref(m);
+		}
+		sqlite3_finalize(st);
+	}
 	return doc;
+}
+
+int document_page(struct pipeline *p, const char *dossier_code, const char *id, int page_no,
+		  char sha[65], char **media_type)
+{
+	sqlite3_stmt *st = db_prepare(p->gw->db, "SELECT g.sha, g.media_type FROM pages g"
+						 " JOIN documents d ON d.id = g.document_id"
+						 " WHERE g.document_id = ? AND d.dossier_code = ? AND g.page_no = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, page_no);
+	int r = -ENOENT;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(sha, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+		*media_type = strdup((const char *)sqlite3_column_text(st, 1));
+		r = *media_type ? 0 : -ENOMEM;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* ---- scans: a document whose pages arrive from a capture plugin ---- */
+
+int document_create_scan(struct pipeline *p, const char *dossier_code, const char *name,
+			 const char *plugin, const char *created_by, char id_out[33])
+{
+	sqlite3 *db = p->gw->db;
+	int64_t now = time_now();
+	random_hex(id_out, 12);
+	if (db_begin(db) < 0)
+		return -EIO;
+	/* No file yet: the first page becomes the document's file. */
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO documents(id, dossier_code, name, media_type, size,"
+					  " original_sha, current_sha, current_media_type, state,"
+					  " created_at, updated_at, created_by)"
+					  " VALUES(?1, ?2, ?3, '', 0, '', '', '', 'processing', ?4, ?4, ?5)");
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_text(st, 5, created_by, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	for (int step = 0; step < MOTCUA_STEP_COUNT_; step++) {
+		st = db_prepare(db, step == MOTCUA_STEP_CAPTURE ?
+			"INSERT INTO jobs(document_id, step, state, plugin, message, attempts, started_at)"
+			" VALUES(?1, ?2, 'running', ?3, 'scanning', 1, ?4)" :
+			"INSERT INTO jobs(document_id, step, state) VALUES(?1, ?2, 'pending')");
+		if (!st)
+			goto fail;
+		sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, step);
+		if (step == MOTCUA_STEP_CAPTURE) {
+			sqlite3_bind_text(st, 3, plugin, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 4, now);
+		}
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (events_publish(p->gw->events, "document.scan.started",
+			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
+				     id_out, "name", name, "plugin", plugin)) < 0 ||
+	    db_commit(db) < 0)
+		goto fail;
+	return 0;
+fail:
+	db_rollback(db);
+	return -EIO;
+}
+
+int document_add_page(struct pipeline *p, const char *dossier_code, const char *doc, int page_no,
+		      const char *sha, const char *media_type, uint64_t size)
+{
+	sqlite3 *db = p->gw->db;
+	int64_t now = time_now();
+	if (db_begin(db) < 0)
+		return -EIO;
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state,"
+					  " created_at) VALUES(?1, ?2, ?3, ?4, 'captured', ?5)");
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, page_no);
+	sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	st = db_prepare(db, "UPDATE documents SET original_sha = ?2, current_sha = ?2, media_type = ?3,"
+			    " current_media_type = ?3, size = ?4, updated_at = ?5 WHERE id = ?1 AND original_sha = ''");
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, media_type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
+	sqlite3_bind_int64(st, 5, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (events_publish(p->gw->events, "document.page.captured",
+			   json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "dossier_code", dossier_code,
+				     "document_id", doc, "page", page_no, "sha256", sha, "media_type",
+				     media_type, "size", (json_int_t)size)) < 0 ||
+	    db_commit(db) < 0)
+		goto fail;
+	pipeline_kick(p);
+	return 0;
+fail:
+	db_rollback(db);
+	return -EIO;
+}
+
+int document_capture_done(struct pipeline *p, const char *dossier_code, const char *doc, int result,
+			  const char *message, int pages)
+{
+	sqlite3 *db = p->gw->db;
+	int64_t now = time_now();
+	char reason[400] = "";
+	if (result == 0 && pages == 0)
+		snprintf(reason, sizeof reason, "capture: no page was scanned");
+	else if (result < 0)
+		snprintf(reason, sizeof reason, "capture: %s%s", message[0] ? message : strerror(-result),
+			 pages ? "; the pages scanned before are kept" : "");
+	if (db_begin(db) < 0)
+		return -EIO;
+	sqlite3_stmt *st = db_prepare(db, "UPDATE jobs SET state = ?3, message = ?4, finished_at = ?5"
+					  " WHERE document_id = ?1 AND step = ?2 AND state = 'running'");
+	if (!st)
+		goto fail;
+	char note[400];
+	snprintf(note, sizeof note, "%d page%s scanned", pages, pages == 1 ? "" : "s");
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, MOTCUA_STEP_CAPTURE);
+	sqlite3_bind_text(st, 3, reason[0] ? "failed" : "done", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, reason[0] ? reason + 9 : note, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (reason[0]) {
+		st = db_prepare(db, "UPDATE documents SET state = 'failed', reason = ?2, updated_at = ?3"
+				    " WHERE id = ?1");
+		if (!st)
+			goto fail;
+		sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, now);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE ||
+		    events_publish(p->gw->events, "document.failed",
+				   json_pack("{s:s, s:s, s:s, s:s, s:i}", "dossier_code", dossier_code,
+					     "document_id", doc, "step", "capture", "reason", reason,
+					     "pages", pages)) < 0)
+			goto fail;
+	} else if (events_publish(p->gw->events, "document.step.done",
+				  json_pack("{s:s, s:s, s:s, s:s, s:i}", "dossier_code", dossier_code,
+					    "document_id", doc, "step", "capture", "message", note,
+					    "pages", pages)) < 0) {
+		goto fail;
+	}
+	if (db_commit(db) < 0)
+		goto fail;
+	if (reason[0])
+		log_error("pipeline: document %s failed: %s", doc, reason);
+	else
+		log_info("pipeline: document %s captured: %s", doc, note);
+	pipeline_kick(p);
+	return 0;
+fail:
+	db_rollback(db);
+	return -EIO;
 }
 
 int document_content(struct pipeline *p, const char *dossier_code, const char *id, char sha[65],
@@ -448,6 +701,15 @@ int document_content(struct pipeline *p, const char *dossier_code, const char *i
 
 /* ---- the runner ---- */
 
+#define META_MAX (1u << 20)
+
+/* The pages of a document as a step sees them: paths into the store. */
+struct page_set {
+	size_t n;
+	char **paths, **media_types, **out_paths, **meta_paths;
+	char **metas; /* page meta JSON from the DB, written to meta_paths by the worker */
+};
+
 struct step_run {
 	struct pipeline *p;
 	struct step_provider prov;
@@ -459,11 +721,70 @@ struct step_run {
 	char media_type[64];
 	char *in_path;
 	char *out_path;
+	char *meta_path;
+	char *meta; /* what the step wrote to meta_path, checked */
+	struct page_set pages;
 	int step;
 	int attempts;
 	int result;
 	char out_sha[65];
 };
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void page_set_clear(struct page_set *ps)
+{
+	free_strv(ps->paths, ps->n);
+	free_strv(ps->media_types, ps->n);
+	free_strv(ps->out_paths, ps->n);
+	for (size_t i = 0; ps->meta_paths && i < ps->n; i++)
+		if (ps->meta_paths[i])
+			unlink(ps->meta_paths[i]);
+	free_strv(ps->meta_paths, ps->n);
+	free_strv(ps->metas, ps->n);
+	memset(ps, 0, sizeof *ps);
+}
+
+/* Reads a step's meta file: one JSON object of at most META_MAX bytes.
+ * Returns the compact text (caller frees) or NULL with a reason. */
+static char *read_meta(const char *path, char *why, size_t whylen)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0)
+		return NULL; /* the step wrote none: fine */
+	if (sb.st_size > META_MAX) {
+		snprintf(why, whylen, "meta is larger than %u bytes", META_MAX);
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(j)) {
+		snprintf(why, whylen, "meta is not a JSON object: %s", j ? "not an object" : jerr.text);
+		json_decref(j);
+		return NULL;
+	}
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
+/* Makes a finished output file durable in the store; "" when there is none. */
+static int commit_output(struct store *store, const char *path, char sha[65], char *msg, size_t msglen)
+{
+	struct stat sb;
+	sha[0] = 0;
+	if (stat(path, &sb) < 0)
+		return 0;
+	int c = store_commit_file(store, path, sha, NULL);
+	if (c < 0)
+		snprintf(msg, msglen, "cannot store the output: %s", strerror(-c));
+	return c;
+}
 
 /* Sets the document done when no step is left. Inside a transaction. */
 static int finish_if_complete(struct pipeline *p, const char *doc, const char *dossier_code)
@@ -498,28 +819,38 @@ static void step_work(void *arg)
 {
 	struct step_run *r = arg;
 	struct store *store = r->p->gw->store;
+	/* Page metas are handed to the step as files. */
+	for (size_t i = 0; i < r->pages.n; i++)
+		if (r->pages.metas[i] &&
+		    write_file_atomic(r->pages.meta_paths[i], r->pages.metas[i], strlen(r->pages.metas[i])) < 0) {
+			free(r->pages.meta_paths[i]);
+			r->pages.meta_paths[i] = NULL;
+		}
 	r->result = r->prov.fn(r->prov.data, &r->io);
 	r->io.message[sizeof r->io.message - 1] = 0;
 	r->io.out_media_type[sizeof r->io.out_media_type - 1] = 0;
-	struct stat sb;
-	if (r->result == 0 && stat(r->out_path, &sb) == 0) {
-		uint64_t size;
-		int c = store_commit_file(store, r->out_path, r->out_sha, &size);
-		if (c < 0) {
-			r->result = c;
-			snprintf(r->io.message, sizeof r->io.message, "cannot store the output: %s",
-				 strerror(-c));
+	if (r->result == 0) {
+		char why[200] = "";
+		r->meta = read_meta(r->meta_path, why, sizeof why);
+		if (why[0]) {
+			r->result = -EPROTO;
+			snprintf(r->io.message, sizeof r->io.message, "the plugin's %s", why);
 		}
-	} else {
-		unlink(r->out_path);
 	}
+	if (r->result == 0)
+		r->result = commit_output(store, r->out_path, r->out_sha, r->io.message, sizeof r->io.message);
+	unlink(r->out_path);
+	unlink(r->meta_path);
 }
 
 static void step_run_free(struct step_run *r)
 {
 	free(r->in_path);
 	free(r->out_path);
+	free(r->meta_path);
+	free(r->meta);
 	free(r->plugin_name);
+	page_set_clear(&r->pages);
 	free(r);
 }
 
@@ -567,6 +898,19 @@ static void step_done(void *arg, int cancelled)
 			sqlite3_bind_text(st, 2, r->out_sha, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 3, mt, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 4, now);
+			rc = sqlite3_step(st);
+			sqlite3_finalize(st);
+			if (rc != SQLITE_DONE)
+				goto fail;
+		}
+		if (r->meta) {
+			/* RFC 7396 merge: later steps add to or replace what earlier ones said. */
+			st = db_prepare(db, "UPDATE documents SET meta = json_patch(COALESCE(meta, '{}'), ?2)"
+					    " WHERE id = ?1");
+			if (!st)
+				goto fail;
+			sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, r->meta, -1, SQLITE_STATIC);
 			rc = sqlite3_step(st);
 			sqlite3_finalize(st);
 			if (rc != SQLITE_DONE)
@@ -679,7 +1023,52 @@ static const char next_job_sql[] =
 	" WHERE j.state = 'pending' AND j.not_before <= ?1 AND d.state IN ('queued', 'processing')"
 	" AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.document_id = j.document_id"
 	"   AND e.step < j.step AND e.state NOT IN ('done', 'skipped'))"
+	/* a step with a page function waits for the document's pages */
+	" AND NOT (j.step = ?2 AND EXISTS (SELECT 1 FROM pages g WHERE g.document_id = j.document_id"
+	"   AND g.state IN ('captured', 'running')))"
 	" ORDER BY d.created_at, d.rowid, j.step LIMIT 1";
+
+/* Loads the pages of a document for a step: blob paths and page metas. */
+static int load_pages(struct pipeline *p, const char *doc, struct page_set *ps)
+{
+	struct store *store = p->gw->store;
+	sqlite3_stmt *st = db_prepare(p->gw->db, "SELECT sha, media_type, output_sha, meta FROM pages"
+						 " WHERE document_id = ? ORDER BY page_no");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	size_t cap = 0;
+	int r = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (ps->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			char ***vs[] = {&ps->paths, &ps->media_types, &ps->out_paths, &ps->meta_paths, &ps->metas};
+			for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
+				char **nv = realloc(*vs[k], cap * sizeof(char *));
+				if (!nv) {
+					r = -ENOMEM;
+					goto out;
+				}
+				*vs[k] = nv;
+			}
+		}
+		size_t i = ps->n++;
+		const char *out = (const char *)sqlite3_column_text(st, 2);
+		const char *meta = (const char *)sqlite3_column_text(st, 3);
+		ps->paths[i] = store_blob_path(store, (const char *)sqlite3_column_text(st, 0));
+		ps->media_types[i] = strdup((const char *)sqlite3_column_text(st, 1));
+		ps->out_paths[i] = out ? store_blob_path(store, out) : NULL;
+		ps->metas[i] = meta ? strdup(meta) : NULL;
+		ps->meta_paths[i] = meta ? store_tmp_path(store, "page-meta") : NULL;
+		if (!ps->paths[i] || !ps->media_types[i] || (meta && (!ps->metas[i] || !ps->meta_paths[i]))) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
 
 static int start_one(struct pipeline *p)
 {
@@ -692,6 +1081,8 @@ static int start_one(struct pipeline *p)
 	if (!st)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now);
+	const struct step_provider *rec = plugins_step(gw->plugins, MOTCUA_STEP_RECOGNIZE);
+	sqlite3_bind_int(st, 2, rec && rec->page_fn ? MOTCUA_STEP_RECOGNIZE : -1);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
 		db_rollback(db);
@@ -725,10 +1116,18 @@ static int start_one(struct pipeline *p)
 	r->plugin_name = strdup(prov->plugin_name);
 	r->in_path = store_blob_path(gw->store, sha);
 	r->out_path = store_tmp_path(gw->store, r->document_id);
-	if (!r->plugin_name || !r->in_path || !r->out_path) {
+	r->meta_path = store_tmp_path(gw->store, "meta");
+	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path ||
+	    load_pages(p, r->document_id, &r->pages) < 0) {
 		step_run_free(r);
 		goto fail;
 	}
+	r->io.meta_path = r->meta_path;
+	r->io.n_pages = r->pages.n;
+	r->io.page_paths = (const char *const *)r->pages.paths;
+	r->io.page_media_types = (const char *const *)r->pages.media_types;
+	r->io.page_out_paths = (const char *const *)r->pages.out_paths;
+	r->io.page_meta_paths = (const char *const *)r->pages.meta_paths;
 	r->io.struct_size = sizeof r->io;
 	r->io.dossier_code = r->dossier_code;
 	r->io.document_id = r->document_id;
@@ -772,6 +1171,192 @@ fail:
 	return -EIO;
 }
 
+/* ---- pages: the per-page part of a step, in parallel, during capture ---- */
+
+struct page_run {
+	struct pipeline *p;
+	struct motcua_page_io io;
+	motcua_page_fn fn;
+	void *data;
+	char *plugin_name;
+	char document_id[33];
+	char dossier_code[96];
+	char media_type[64];
+	char *in_path, *out_path, *meta_path, *meta;
+	int result;
+	char out_sha[65];
+};
+
+static void page_run_free(struct page_run *r)
+{
+	free(r->plugin_name);
+	free(r->in_path);
+	free(r->out_path);
+	free(r->meta_path);
+	free(r->meta);
+	free(r);
+}
+
+static void page_work(void *arg)
+{
+	struct page_run *r = arg;
+	r->result = r->fn(r->data, &r->io);
+	r->io.message[sizeof r->io.message - 1] = 0;
+	if (r->result == 0) {
+		char why[200] = "";
+		r->meta = read_meta(r->meta_path, why, sizeof why);
+		if (why[0]) {
+			r->result = -EPROTO;
+			snprintf(r->io.message, sizeof r->io.message, "the plugin's page %s", why);
+		}
+	}
+	if (r->result == 0)
+		r->result = commit_output(r->p->gw->store, r->out_path, r->out_sha, r->io.message,
+					  sizeof r->io.message);
+	unlink(r->out_path);
+	unlink(r->meta_path);
+}
+
+static void page_done(void *arg, int cancelled)
+{
+	struct page_run *r = arg;
+	struct pipeline *p = r->p;
+	sqlite3 *db = p->gw->db;
+	p->in_flight--;
+	if (cancelled) {
+		page_run_free(r); /* stays 'running': back to 'captured' at the next start */
+		return;
+	}
+	bool ok = r->result == 0;
+	const char *msg = r->io.message[0] ? r->io.message : ok ? "" : strerror(-r->result);
+	if (db_begin(db) < 0)
+		goto out;
+	sqlite3_stmt *st = db_prepare(db, "UPDATE pages SET state = ?3, output_sha = ?4, meta = ?5,"
+					  " message = ?6, finished_at = ?7 WHERE document_id = ?1 AND page_no = ?2");
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)r->io.page_no);
+	sqlite3_bind_text(st, 3, ok ? "done" : "failed", -1, SQLITE_STATIC);
+	if (r->out_sha[0])
+		sqlite3_bind_text(st, 4, r->out_sha, -1, SQLITE_STATIC);
+	if (r->meta)
+		sqlite3_bind_text(st, 5, r->meta, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, msg, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 7, time_now());
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	json_t *ev = json_pack("{s:s, s:s, s:i, s:s, s:s}", "dossier_code", r->dossier_code,
+			       "document_id", r->document_id, "page", (int)r->io.page_no, "plugin",
+			       r->plugin_name, "message", msg);
+	/* The page's own summary (e.g. confidence) rides along, without its text. */
+	json_t *meta = r->meta ? json_loads(r->meta, 0, NULL) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(meta, k, v)
+		if (!json_object_get(ev, k) && (json_is_number(v) || json_is_boolean(v)))
+			json_object_set(ev, k, v);
+	json_decref(meta);
+	if (events_publish(p->gw->events, ok ? "document.page.done" : "document.page.failed", ev) < 0)
+		goto fail;
+	if (db_commit(db) == 0) {
+		gw_log(ok ? MOTCUA_LOG_INFO : MOTCUA_LOG_ERROR, r->plugin_name, "page %u of document %s %s%s%s",
+		       r->io.page_no, r->document_id, ok ? "done" : "failed", msg[0] ? ": " : "", msg);
+		goto out;
+	}
+fail:
+	db_rollback(db);
+	log_error("pipeline: cannot record page %u of document %s; it will run again", r->io.page_no,
+		  r->document_id);
+out:
+	page_run_free(r);
+	pipeline_kick(p);
+}
+
+/* Starts the next captured page, if a step has a page function. */
+static int start_page(struct pipeline *p)
+{
+	struct gateway *gw = p->gw;
+	sqlite3 *db = gw->db;
+	const struct step_provider *prov = plugins_step(gw->plugins, MOTCUA_STEP_RECOGNIZE);
+	if (!prov || !prov->page_fn)
+		return 0;
+	if (db_begin(db) < 0)
+		return -EIO;
+	sqlite3_stmt *st = db_prepare(db,
+		"SELECT g.document_id, g.page_no, g.sha, g.media_type, d.dossier_code"
+		" FROM pages g JOIN documents d ON d.id = g.document_id"
+		" JOIN jobs j ON j.document_id = g.document_id AND j.step = ?1"
+		" WHERE g.state = 'captured' AND j.state = 'pending' AND d.state IN ('queued', 'processing')"
+		" ORDER BY d.created_at, d.rowid, g.page_no LIMIT 1");
+	if (!st)
+		goto fail;
+	sqlite3_bind_int(st, 1, MOTCUA_STEP_RECOGNIZE);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		db_rollback(db);
+		return 0;
+	}
+	struct page_run *r = calloc(1, sizeof *r);
+	if (!r) {
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	r->p = p;
+	r->fn = prov->page_fn;
+	r->data = prov->page_data;
+	snprintf(r->document_id, sizeof r->document_id, "%s", sqlite3_column_text(st, 0));
+	r->io.page_no = (uint32_t)sqlite3_column_int(st, 1);
+	r->in_path = store_blob_path(gw->store, (const char *)sqlite3_column_text(st, 2));
+	snprintf(r->media_type, sizeof r->media_type, "%s", sqlite3_column_text(st, 3));
+	snprintf(r->dossier_code, sizeof r->dossier_code, "%s", sqlite3_column_text(st, 4));
+	sqlite3_finalize(st);
+	r->plugin_name = strdup(prov->plugin_name);
+	r->out_path = store_tmp_path(gw->store, "page");
+	r->meta_path = store_tmp_path(gw->store, "page-meta");
+	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path) {
+		page_run_free(r);
+		goto fail;
+	}
+	r->io.struct_size = sizeof r->io;
+	r->io.dossier_code = r->dossier_code;
+	r->io.document_id = r->document_id;
+	r->io.media_type = r->media_type;
+	r->io.path = r->in_path;
+	r->io.out_path = r->out_path;
+	r->io.meta_path = r->meta_path;
+	st = db_prepare(db, "UPDATE pages SET state = 'running', plugin = ?3, attempts = attempts + 1"
+			    " WHERE document_id = ?1 AND page_no = ?2");
+	sqlite3_stmt *d = db_prepare(db, "UPDATE documents SET state = 'processing' WHERE id = ?1"
+					 " AND state = 'queued'");
+	int ok = st && d;
+	if (ok) {
+		sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)r->io.page_no);
+		sqlite3_bind_text(st, 3, r->plugin_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(d, 1, r->document_id, -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_step(d) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(d);
+	if (!ok || db_commit(db) < 0) {
+		page_run_free(r);
+		goto fail;
+	}
+	int e = workers_submit(gw->workers, page_work, page_done, r);
+	if (e < 0) {
+		page_run_free(r);
+		return e;
+	}
+	p->in_flight++;
+	return 1;
+fail:
+	db_rollback(db);
+	return -EIO;
+}
+
 static void arm_retry_timer(struct pipeline *p)
 {
 	sqlite3_stmt *st = db_prepare(p->gw->db, "SELECT MIN(not_before) FROM jobs WHERE state = 'pending'"
@@ -796,6 +1381,9 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 		return;
 	unsigned limit = workers_size(p->gw->workers);
 	int n;
+	/* Pages first: they keep every worker busy while a batch is scanned. */
+	while (p->in_flight < limit && (n = start_page(p)) > 0)
+		;
 	while (p->in_flight < limit && (n = start_one(p)) > 0)
 		;
 	arm_retry_timer(p);

@@ -69,6 +69,13 @@ struct step_slot {
 	struct step_provider prov;
 	struct plugin *owner;
 	motcua_free_fn free_fn;
+	motcua_free_fn page_free_fn;
+};
+
+struct capture_slot {
+	struct capture_provider prov;
+	struct plugin *owner;
+	motcua_free_fn free_fn;
 };
 
 struct plugin_host {
@@ -76,6 +83,7 @@ struct plugin_host {
 	struct plugin *plugins[MAX_PLUGINS];
 	size_t n;
 	struct step_slot steps[MOTCUA_STEP_COUNT_];
+	struct capture_slot capture;
 	struct motcua_host table;
 };
 
@@ -259,6 +267,65 @@ static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step st
 	return 0;
 }
 
+static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+				   motcua_page_fn fn, void *data, motcua_free_fn free_fn)
+{
+	struct plugin_host *h = ctx->pl->host;
+	int r = 0;
+	if (step != MOTCUA_STEP_RECOGNIZE || !fn)
+		r = -EINVAL; /* pages exist for recognizing; other steps work per document */
+	else if (h->steps[step].owner != ctx->pl)
+		r = -ENOENT; /* register the step itself first */
+	else if (h->steps[step].prov.page_fn)
+		r = -EEXIST;
+	if (r < 0) {
+		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot add a page function to the %s step: %s",
+		       step_name(step), strerror(-r));
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	h->steps[step].prov.page_fn = fn;
+	h->steps[step].prov.page_data = data;
+	h->steps[step].page_free_fn = free_fn;
+	pipeline_kick(h->gw->pipeline);
+	return 0;
+}
+
+static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops,
+				 void *data, motcua_free_fn free_fn)
+{
+	struct plugin_host *h = ctx->pl->host;
+	int r = 0;
+	if (!ops || ops->struct_size < sizeof(uint32_t) + 3 * sizeof(void *) || !ops->check ||
+	    !ops->capture || !ops->list_devices)
+		r = -EINVAL;
+	else if (h->capture.owner) {
+		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot capture: %s already does",
+		       h->capture.owner->name);
+		r = -EEXIST;
+	}
+	if (r < 0) {
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	h->capture.prov.plugin_name = ctx->pl->name;
+	memset(&h->capture.prov.ops, 0, sizeof h->capture.prov.ops);
+	memcpy(&h->capture.prov.ops, ops,
+	       ops->struct_size < sizeof h->capture.prov.ops ? ops->struct_size : sizeof h->capture.prov.ops);
+	h->capture.prov.data = data;
+	h->capture.owner = ctx->pl;
+	h->capture.free_fn = free_fn;
+	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "captures documents (POST /api/v1/dossiers/{code}/scan)");
+	return 0;
+}
+
+const struct capture_provider *plugins_capture(struct plugin_host *h)
+{
+	return h->capture.owner ? &h->capture.prov : NULL;
+}
+
 /* ---- loading ---- */
 
 struct plugin_host *plugins_new(struct gateway *gw)
@@ -280,6 +347,8 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.route_add = host_route_add,
 		.response_set = host_response_set,
 		.step_register = host_step_register,
+		.page_step_register = host_page_step_register,
+		.capture_register = host_capture_register,
 	};
 	return h;
 }
@@ -306,8 +375,15 @@ static void unregister_all(struct plugin *pl)
 		if (h->steps[s].owner == pl) {
 			if (h->steps[s].free_fn)
 				h->steps[s].free_fn(h->steps[s].prov.data);
+			if (h->steps[s].page_free_fn)
+				h->steps[s].page_free_fn(h->steps[s].prov.page_data);
 			memset(&h->steps[s], 0, sizeof h->steps[s]);
 		}
+	}
+	if (h->capture.owner == pl) {
+		if (h->capture.free_fn)
+			h->capture.free_fn(h->capture.prov.data);
+		memset(&h->capture, 0, sizeof h->capture);
 	}
 	events_unsubscribe_all(h->gw->events, pl);
 }

@@ -135,6 +135,20 @@ int workers_submit(struct workers *w, work_fn work, done_fn done, void *data)
 	return r;
 }
 
+int workers_post(struct workers *w, done_fn fn, void *data)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->done = fn;
+	j->data = data;
+	pthread_mutex_lock(&w->lock);
+	push(&w->done_head, &w->done_tail, j);
+	event_active(w->wake, EV_READ, 0);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
 unsigned workers_busy(struct workers *w)
 {
 	pthread_mutex_lock(&w->lock);

@@ -111,6 +111,79 @@ struct motcua_step_io {
 	                          * step produces one; the host makes it durable */
 	char out_media_type[64]; /* set when writing out_path; empty = unchanged */
 	char message[256];       /* a short note (success) or reason (failure) */
+	/* -- members below were added after the first draft: check struct_size -- */
+	/* Where the step may write one JSON object of document fields (at most
+	 * 1 MiB), e.g. {"text": ..., "confidence": ..., "fields": {...}}. The host
+	 * keeps it and shows its members in the document's JSON. */
+	const char *meta_path;
+	/* The document's pages, in order (0 when it has none, e.g. an uploaded
+	 * PDF). page_paths are the page images; page_out_paths and
+	 * page_meta_paths what this step's page function made of each page
+	 * (NULL entries where it made nothing or there is no page function). */
+	size_t n_pages;
+	const char *const *page_paths;
+	const char *const *page_media_types;
+	const char *const *page_out_paths;
+	const char *const *page_meta_paths;
+};
+
+/* One page of a document, for a step's page function (see page_step_register). */
+struct motcua_page_io {
+	uint32_t struct_size;
+	const char *dossier_code;
+	const char *document_id;
+	uint32_t page_no;        /* 1-based */
+	const char *media_type;  /* of the page image */
+	const char *path;        /* the page image; read it, never change it */
+	const char *out_path;    /* where to write what the page becomes (e.g. a one-page PDF) */
+	const char *meta_path;   /* where to write one JSON object about the page (<= 1 MiB) */
+	char message[256];       /* a short note (success) or reason (failure) */
+};
+
+/* One capture (a scan batch) for a capture plugin; see capture_register. */
+struct motcua_capture_io {
+	uint32_t struct_size;
+	const char *dossier_code;
+	const char *document_id;
+	/* The request's options as a JSON object ("{}" when none), already
+	 * accepted by the plugin's check function. */
+	const char *options;
+	/* A folder for page files before they are handed over. */
+	const char *tmp_dir;
+	/* Hands a finished page to the host, which takes the file over (moves it
+	 * into its store) and may start recognizing it at once, while the next
+	 * page is being scanned. Pages are numbered in the order they are handed
+	 * over. Callable from the capture function's thread; returns 0 or a
+	 * negative errno (the capture should then stop). */
+	int (*page_ready)(struct motcua_capture_io *io, const char *path, const char *media_type);
+	/* Publishes a "capture.progress" event with this JSON object (copied),
+	 * e.g. {"page": 3, "percent": 40}. Callable from the capture thread. */
+	void (*progress)(struct motcua_capture_io *io, const char *json);
+	/* Set to 1 by the host when the gateway is stopping: finish the page in
+	 * hand and return. */
+	volatile int cancel;
+	char message[256];       /* on failure, the reason a clerk can act on */
+	void *host_private;
+};
+
+/* What a capture plugin does. Grows at the end only. */
+struct motcua_capture_ops {
+	uint32_t struct_size;
+	/* On the loop, before a capture is accepted: checks the request's options
+	 * (a JSON object) quickly, without touching the device. Returns 0 or
+	 * -EINVAL with a reason in message. */
+	int (*check)(void *data, const char *options, char *message, size_t len);
+	/* On a worker thread: captures one batch, calling io->page_ready() for
+	 * each page. Returns 0 when the batch ended normally (e.g. the feeder is
+	 * empty after at least one page), or a negative errno with a reason in
+	 * io->message: -EBUSY device busy, -ENODEV no such device or unplugged,
+	 * -ENOMEDIUM feeder empty, -EIO jam or other device error. Pages already
+	 * handed over are kept either way. */
+	int (*capture)(void *data, struct motcua_capture_io *io);
+	/* On a worker thread: lists the devices as a JSON array of objects (at
+	 * least "name"), allocated with malloc() into *json (the host frees it).
+	 * Returns 0 or a negative errno. */
+	int (*list_devices)(void *data, char **json);
 };
 
 /* An HTTP request routed to a plugin. All members are borrowed for the call. */
@@ -142,6 +215,8 @@ typedef int (*motcua_route_fn)(void *data, const struct motcua_request *req,
  * failure, with io->message saying why. Must give the same output for the same
  * input: after a crash the host runs an unfinished step again. */
 typedef int (*motcua_step_fn)(void *data, struct motcua_step_io *io);
+/* Runs on a worker thread for one page; returns as motcua_step_fn does. */
+typedef int (*motcua_page_fn)(void *data, struct motcua_page_io *io);
 /* Frees the `data` a plugin handed to the host together with a callback. */
 typedef void (*motcua_free_fn)(void *data);
 
@@ -203,6 +278,24 @@ struct motcua_host {
 	 * Data ownership as for event_subscribe(). */
 	int (*step_register)(struct motcua_plugin_ctx *ctx, enum motcua_step step,
 			     motcua_step_fn fn, void *data, motcua_free_fn free_fn);
+
+	/* -- members below were added after the first draft: check struct_size -- */
+
+	/* Adds a per-page part to a step this plugin does (register the step
+	 * first). fn runs for every page on the worker pool, pages of one document
+	 * in parallel and as soon as each page exists (while the scanner goes on
+	 * with the next); the step function then runs once per document, after
+	 * the capture ended and every page is done, with the pages' outputs in
+	 * motcua_step_io.page_out_paths. Data ownership as for event_subscribe(). */
+	int (*page_step_register)(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+				  motcua_page_fn fn, void *data, motcua_free_fn free_fn);
+
+	/* Makes this plugin the gateway's capture device: POST
+	 * /api/v1/dossiers/{code}/scan and GET /api/v1/scanners call it. One
+	 * capture plugin at a time (-EEXIST). ops is copied. Data ownership as for
+	 * event_subscribe(). */
+	int (*capture_register)(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops,
+				void *data, motcua_free_fn free_fn);
 };
 
 /*
