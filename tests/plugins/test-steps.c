@@ -3,6 +3,7 @@
  * sign steps (deterministically: the output is the input plus a trailer line),
  * with a configurable delay so that tests can kill the gateway mid-step; it
  * subscribes to events, runs a timer and a work item, and serves routes. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -74,9 +75,49 @@ static int do_step(struct state *s, struct motcua_step_io *io, const char *step)
 	return 0;
 }
 
+/* Per page: the page itself as output, and what was "read" on it. */
+static int page_recognize(void *data, struct motcua_page_io *io)
+{
+	struct state *s = data;
+	atomic_fetch_add(&s->steps_run, 1);
+	if (s->delay_ms) {
+		struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	int r = copy_with_trailer(io->path, io->out_path, "");
+	FILE *f = r ? NULL : fopen(io->meta_path, "we");
+	if (!f) {
+		snprintf(io->message, sizeof io->message, "cannot write the page");
+		return -EIO;
+	}
+	fprintf(f, "{\"page\": %u, \"text\": \"trang %u\", \"confidence\": %u.5, \"low_confidence\": %s}",
+		io->page_no, io->page_no, 80 + io->page_no, io->page_no == 2 ? "true" : "false");
+	fclose(f);
+	snprintf(io->message, sizeof io->message, "page %u read", io->page_no);
+	return 0;
+}
+
 static int step_recognize(void *data, struct motcua_step_io *io)
 {
-	return do_step(data, io, "recognize");
+	struct state *s = data;
+	if (io->struct_size >= sizeof *io && io->n_pages) {
+		/* The document's text is its pages' texts, in order. */
+		FILE *f = fopen(io->meta_path, "we");
+		if (!f)
+			return -EIO;
+		fprintf(f, "{\"text\": \"");
+		for (size_t i = 0; i < io->n_pages; i++) {
+			if (!io->page_out_paths[i] || !io->page_meta_paths[i]) {
+				fclose(f);
+				snprintf(io->message, sizeof io->message, "page %zu was not read", i + 1);
+				return -EPROTO;
+			}
+			fprintf(f, "%strang %zu", i ? " / " : "", i + 1);
+		}
+		fprintf(f, "\", \"pages_seen\": %zu, \"fields\": {\"id_numbers\": [\"001203004567\"]}}", io->n_pages);
+		fclose(f);
+	}
+	return do_step(s, io, "recognize");
 }
 
 static int step_sign(void *data, struct motcua_step_io *io)
@@ -145,6 +186,8 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	int r = 0;
 	if (!r)
 		r = host->step_register(ctx, MOTCUA_STEP_RECOGNIZE, step_recognize, s, NULL);
+	if (!r)
+		r = host->page_step_register(ctx, MOTCUA_STEP_RECOGNIZE, page_recognize, s, NULL);
 	if (!r)
 		r = host->step_register(ctx, MOTCUA_STEP_SIGN, step_sign, s, NULL);
 	if (!r)
