@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  dossier show CODE\n"
 		"  dossier list [--status N] [--from DATE] [--to DATE] [--limit N] [--offset N]\n"
 		"  document add CODE FILE [--name NAME] [--type MEDIA-TYPE] [--wait]\n"
+		"  document scan CODE [--source flatbed|adf] [--duplex] [--resolution DPI]\n"
+		"                [--mode color|gray|lineart] [--name NAME] [--wait]\n"
 		"  document show CODE ID\n"
 		"  health\n");
 }
@@ -379,6 +381,39 @@ static int read_file(const char *path, char **data, size_t *len)
 	return 0;
 }
 
+/* Follows a document just accepted (r holds the 202 with its id) until its
+ * pipeline ends; prints the document. Exit code 0 only if it is done. */
+static int follow_document(struct cli *c, const char *ecode, struct http_result *r)
+{
+	json_t *j = json_loads(r->body, 0, NULL);
+	free(r->body);
+	const char *id = json_string_value(json_object_get(j, "id"));
+	if (!id) {
+		json_decref(j);
+		return 1;
+	}
+	char path[1024];
+	snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s", ecode, id);
+	json_decref(j);
+	for (int i = 0; i < 3000; i++) {
+		if (http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, r) < 0)
+			return 1;
+		j = r->status == 200 ? json_loads(r->body, 0, NULL) : NULL;
+		const char *state = json_string_value(json_object_get(j, "state"));
+		bool end = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
+		bool ok = state && !strcmp(state, "done");
+		json_decref(j);
+		if (end || r->status != 200) {
+			int rc = finish(r, 200);
+			return rc ? rc : ok ? 0 : 1;
+		}
+		free(r->body);
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "motcua: the document is still being processed\n");
+	return 1;
+}
+
 static int cmd_document(struct cli *c, int argc, char **argv)
 {
 	struct http_result r;
@@ -435,35 +470,47 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 			free(ec);
 			return rc;
 		}
-		json_t *j = json_loads(r.body, 0, NULL);
-		free(r.body);
-		const char *id = json_string_value(json_object_get(j, "id"));
-		if (!id) {
-			json_decref(j);
-			free(ec);
-			return 1;
-		}
-		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s", ec, id);
+		int rc = follow_document(c, ec, &r);
 		free(ec);
-		json_decref(j);
-		/* Follow the document until its pipeline ends. */
-		for (int i = 0; i < 600; i++) {
-			if (http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0)
-				return 1;
-			j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-			const char *state = json_string_value(json_object_get(j, "state"));
-			bool end = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
-			bool ok = state && !strcmp(state, "done");
-			json_decref(j);
-			if (end || r.status != 200) {
-				int rc = finish(&r, 200);
-				return rc ? rc : ok ? 0 : 1;
+		return rc;
+	}
+	if (argc >= 1 && !strcmp(argv[0], "scan")) {
+		static const struct option o[] = {{"source", required_argument, NULL, 's'},
+						  {"resolution", required_argument, NULL, 'r'},
+						  {"mode", required_argument, NULL, 'm'},
+						  {"duplex", no_argument, NULL, 'd'},
+						  {"name", required_argument, NULL, 'n'},
+						  {"wait", no_argument, NULL, 'w'},
+						  {0}};
+		json_t *body = json_object();
+		bool wait = false;
+		int ch;
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+			switch (ch) {
+			case 's': json_object_set_new(body, "source", json_string(optarg)); break;
+			case 'r': json_object_set_new(body, "resolution", json_integer(strtol(optarg, NULL, 10))); break;
+			case 'm': json_object_set_new(body, "mode", json_string(optarg)); break;
+			case 'd': json_object_set_new(body, "duplex", json_true()); break;
+			case 'n': json_object_set_new(body, "name", json_string(optarg)); break;
+			case 'w': wait = true; break;
+			default: json_decref(body); return 2;
 			}
-			free(r.body);
-			usleep(100 * 1000);
 		}
-		fprintf(stderr, "motcua: the document is still being processed\n");
-		return 1;
+		if (argc - optind != 1) {
+			json_decref(body);
+			fprintf(stderr, "motcua: document scan takes the dossier CODE\n");
+			return 2;
+		}
+		char path[1024], *ec = urlenc(argv[optind]);
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s/scan", ec);
+		char *text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		int e = text ? http_call(c, EVHTTP_REQ_POST, path, "application/json", text, strlen(text), &r) : -ENOMEM;
+		free(text);
+		int rc = e < 0 ? 1 : !wait || r.status != 202 ? finish(&r, 202) : follow_document(c, ec, &r);
+		free(ec);
+		return rc;
 	}
 	if (argc == 3 && !strcmp(argv[0], "show")) {
 		char path[1024], *ec = urlenc(argv[1]), *ei = urlenc(argv[2]);

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -29,17 +31,23 @@ static void usage(FILE *f)
 		"  -h, --help          this help\n");
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* SIGTERM and SIGINT are blocked in every thread and read from a signalfd on
+ * the loop: libraries in plugins (SANE's reader threads, for one) reset
+ * signal dispositions, which would otherwise turn a SIGTERM into a kill. */
+static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct gateway *gw = arg;
+	struct signalfd_siginfo si;
+	if (read(fd, &si, sizeof si) != (ssize_t)sizeof si)
+		return;
 	if (gw->stopping) {
 		log_warning("second signal: stopping now");
 		event_base_loopbreak(gw->base);
 		return;
 	}
 	log_info("%s: stopping (running steps finish, queued ones resume at the next start)",
-		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	gw->stopping = true;
 	pipeline_stop(gw->pipeline);
 	capture_cancel(gw);
@@ -74,8 +82,9 @@ int main(int argc, char **argv)
 	char err[1024] = "";
 	const char *config_path = NULL;
 	bool check_only = false;
-	int rc = EXIT_FAILURE, lock_fd = -1, c;
-	struct event *sigterm = NULL, *sigint = NULL;
+	int rc = EXIT_FAILURE, lock_fd = -1, sig_fd = -1, c;
+	struct event *sig_ev = NULL;
+	sigset_t stop_signals;
 
 	gw.config = config_new();
 	if (!gw.config)
@@ -105,6 +114,17 @@ int main(int argc, char **argv)
 			goto config_error;
 	if (settings_load(&gw.settings, gw.config, err, sizeof err) < 0)
 		goto config_error;
+
+	/* Before any thread exists (a plugin's libraries may start some when loaded), so that every thread inherits the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	sig_fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sig_fd < 0) {
+		log_error("cannot watch for signals: %s", strerror(errno));
+		goto out;
+	}
 
 	/* Plugins run one engine per worker thread (OCR): OpenMP threads inside
 	 * them would fight over the few cores. libgomp reads this once, when it
@@ -166,10 +186,11 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
-	sigterm = evsignal_new(gw.base, SIGTERM, on_signal, &gw);
-	sigint = evsignal_new(gw.base, SIGINT, on_signal, &gw);
-	event_add(sigterm, NULL);
-	event_add(sigint, NULL);
+	sig_ev = event_new(gw.base, sig_fd, EV_READ | EV_PERSIST, on_signal, &gw);
+	if (!sig_ev || event_add(sig_ev, NULL) < 0) {
+		log_error("cannot watch for signals");
+		goto out;
+	}
 	log_info("motcua-gateway %s for %s (%s): listening on http://%s:%u/, data in %s, %u workers",
 		 MOTCUA_VERSION_STRING, gw.settings.office_name, gw.settings.agency_code,
 		 gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
@@ -194,10 +215,10 @@ config_error:
 	log_error("configuration: %s", err);
 	rc = 78; /* EX_CONFIG */
 out:
-	if (sigterm)
-		event_free(sigterm);
-	if (sigint)
-		event_free(sigint);
+	if (sig_ev)
+		event_free(sig_ev);
+	if (sig_fd >= 0)
+		close(sig_fd);
 	workers_free(gw.io_workers);
 	api_free(gw.api);
 	workers_free(gw.workers);

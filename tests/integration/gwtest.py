@@ -53,7 +53,7 @@ class Response:
 
 class Gateway:
     def __init__(self, tmp, plugins="", workers=2, gateway_extra="", http_extra="",
-                 plugin_dir=None, agency=AGENCY):
+                 plugin_dir=None, agency=AGENCY, env=None):
         self.tmp = tmp
         self.port = free_port()
         self.data = os.path.join(tmp, "data")
@@ -61,6 +61,7 @@ class Gateway:
         self.log_path = os.path.join(tmp, "gateway.log")
         self.proc = None
         self.tokens = {}
+        self.env = dict(os.environ, **(env or {}))
         _instances.append(self)
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write("[gateway]\ndata_dir = %s\nplugin_dir = %s\nworkers = %d\n%s\n"
@@ -73,7 +74,7 @@ class Gateway:
     def start(self, wait=True, args=()):
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([GATEWAY, "--config", self.conf, *args],
-                                     stdout=self.logf, stderr=self.logf)
+                                     stdout=self.logf, stderr=self.logf, env=self.env)
         if wait:
             self.wait_ready()
         return self
@@ -178,7 +179,7 @@ class Gateway:
         return self.post("/api/v1/dossiers/%s/documents?name=%s" % (code, quote(name)), data,
                          headers={"Content-Type": ctype}, token=token)
 
-    def wait_document(self, code, doc_id, timeout=30, states=("done", "failed")):
+    def wait_document(self, code, doc_id, timeout=60, states=("done", "failed")):
         end = time.time() + timeout
         while time.time() < end:
             r = self.get("/api/v1/dossiers/%s/documents/%s" % (code, doc_id))
@@ -262,3 +263,18 @@ def run(ns):
             _instances.clear()
     print("%d passed, %d failed" % (len(tests) - failed if not only else len(only) - failed, failed))
     sys.exit(1 if failed else 0)
+
+
+def sane_config(tmp, backends=("test", "pnm")):
+    """A private SANE configuration (SANE_CONFIG_DIR) with SANE's own
+    virtual devices: `test` (patterns, a feeder that empties after 10 pages,
+    simulated errors) and `pnm` (scans a given image file)."""
+    d = os.path.join(tmp, "sane.d")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "dll.conf"), "w") as f:
+        f.write("\n".join(backends) + "\n")
+    for b in backends:
+        src = "/etc/sane.d/%s.conf" % b
+        if os.path.exists(src):
+            shutil.copy(src, d)
+    return d
