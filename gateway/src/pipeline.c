@@ -1114,6 +1114,26 @@ static int start_one(struct pipeline *p)
 	}
 	r->prov = *prov;
 	r->plugin_name = strdup(prov->plugin_name);
+	if (prov->page_fn && r->plugin_name) {
+		/* A page that failed fails the step, with the page's own reason. */
+		st = db_prepare(db, "SELECT page_no, message FROM pages WHERE document_id = ?"
+				    " AND state = 'failed' ORDER BY page_no LIMIT 1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				r->result = -EIO;
+				snprintf(r->io.message, sizeof r->io.message, "page %d: %s",
+					 sqlite3_column_int(st, 0), sqlite3_column_text(st, 1));
+			}
+			sqlite3_finalize(st);
+		}
+		if (r->result) {
+			db_rollback(db);
+			p->in_flight++; /* step_done() counts it back */
+			step_done(r, 0);
+			return 1;
+		}
+	}
 	r->in_path = store_blob_path(gw->store, sha);
 	r->out_path = store_tmp_path(gw->store, r->document_id);
 	r->meta_path = store_tmp_path(gw->store, "meta");
