@@ -9,18 +9,26 @@ what=${1:-all}
 
 # Build: compiler, meson, and the libraries the gateway links.
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build
-libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev"
+libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
+libsane-dev libleptonica-dev libtesseract-dev libqpdf-dev"
+# Run: the Vietnamese (and English) OCR models and orientation detection,
+# SANE's backends (with its test and pnm virtual devices), and the sRGB
+# profile that makes the searchable PDFs PDF/A (icc-profiles-free).
+run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free"
 # Run: the demo talks to the gateway with curl.
 run_pkgs="curl ca-certificates"
 # Tests: the harness is Python (stdlib only); make and binutils build and
 # inspect the out-of-tree plugin; g++ compiles the SDK header as C++;
-# sqlite3 and wrk for the benchmark.
-test_pkgs="python3 make binutils g++ sqlite3 wrk"
+# sqlite3 and wrk for the HTTP benchmark; PIL and DejaVu fonts generate
+# Vietnamese pages; poppler-utils and qpdf check PDFs; the tesseract CLI is
+# the OCR benchmark's baseline.
+test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
+poppler-utils qpdf tesseract-ocr"
 
 case $what in
 build) pkgs="$build_pkgs" ;;
-run) pkgs="$build_pkgs $run_pkgs" ;;
-test | all) pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+run) pkgs="$build_pkgs $run_pkgs $run_extra" ;;
+test | all) pkgs="$build_pkgs $run_pkgs $run_extra $test_pkgs" ;;
 *) echo "usage: $0 [build|run|test|all]" >&2; exit 2 ;;
 esac
 

@@ -1,9 +1,12 @@
 #!/bin/sh
 # The main job, from a fresh clone: install what is needed, build, start the
 # gateway on its embedded defaults (data in ./motcua-data, listening on
-# 127.0.0.1:8080), and take a demo dossier through it end to end: a clerk's
-# token, a dossier with its code, a document stored and routed. The gateway
-# then keeps running until Ctrl-C.
+# 127.0.0.1:8080) with the capture, OCR and example adapter plugins, and take a
+# demo dossier through it end to end: a clerk's token, a dossier with its code,
+# a batch scanned from SANE's `test` device (its virtual document feeder) and
+# OCR-ed into a searchable PDF, and a Vietnamese form recognized into text and
+# fields; every document is stored and routed. The gateway then keeps running
+# until Ctrl-C.
 #   packaging/run-demo.sh [--exit]      (--exit: stop after the demo)
 # MOTCUA_LISTEN=127.0.0.1:9090 picks another address.
 set -eu
@@ -21,14 +24,24 @@ outbox=$data/outbox
 mkdir -p "$outbox"
 gw=build/gateway/motcua-gateway
 cli=build/gateway/motcua
-# Embedded defaults, plus the in-tree plugins and the example adapter, which
-# drops finished documents into an "agency" folder.
+# SANE sees only its own virtual devices here (no scanner needed): a private
+# configuration with the `test` backend, whose feeder holds 10 sheets.
+mkdir -p "$data/sane.d"
+echo test >"$data/sane.d/dll.conf"
+[ -f /etc/sane.d/test.conf ] && cp /etc/sane.d/test.conf "$data/sane.d/"
+export SANE_CONFIG_DIR="$data/sane.d"
+# Embedded defaults, plus the in-tree plugins: scan-sane on the test device's
+# feeder (3 gray sheets of its grid pattern), Vietnamese OCR, and the example
+# adapter, which drops finished documents into an "agency" folder.
 set -- -o "http.listen=$listen" -o "gateway.plugin_dir=$top/build/plugins" \
+	-o scan-sane.enabled=true -o scan-sane.device=test -o scan-sane.source=adf \
+	-o scan-sane.mode=gray -o scan-sane.max_pages=3 -o "scan-sane.device_options=test-picture=Grid" \
+	-o ocr-tesseract.enabled=true \
 	-o adapter-example.enabled=true -o "adapter-example.drop_dir=$outbox"
 
 "$gw" "$@" 2>>"$data/gateway.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+trap 'rc=$?; kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; exit $rc' EXIT
 trap 'exit 130' INT TERM
 i=0
 until curl -fsS "http://$listen/api/v1/health" >/dev/null 2>&1; do
@@ -47,28 +60,50 @@ dossier=$("$cli" "$@" dossier create --procedure 1.001193 \
 	--procedure-name "Đăng ký khai sinh" --name "Nguyễn Thị Mai" \
 	--id-number 001190012345 --phone 0912345678 --channel 1)
 code=$(printf '%s' "$dossier" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')
-doc=$("$cli" "$@" document add "$code" tests/data/demo-to-khai.pdf --name "Tờ khai đăng ký khai sinh.pdf" --wait)
+field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p"; }
+steps_of() {
+	printf '%s' "$1" | grep -o '"step":"[a-z]*","state":"[a-z]*"' |
+		sed 's/"step":"\([a-z]*\)","state":"\([a-z]*\)"/\1=\2/' | tr '\n' ' '
+}
+# 1. The clerk presses scan: the feeder's sheets become one searchable PDF.
+scan=$("$cli" "$@" document scan "$code" --name "Giấy tờ quét" --wait) || true
+scan_id=$(printf '%s' "$scan" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
+scan_state=$(printf '%s' "$scan" | sed -n 's/.*"name":"[^"]*","state":"\([a-z]*\)".*/\1/p')
+scan_pages=$(printf '%s' "$scan" | grep -o '"page":[0-9]*' | wc -l)
+scan_sha=$(field "$scan" current_sha256)
+# 2. A citizen's form (an image) is recognized: Vietnamese text and fields.
+doc=$("$cli" "$@" document add "$code" tests/data/demo-to-khai.png --name "Tờ khai đăng ký khai sinh.png" --wait) || true
 id=$(printf '%s' "$doc" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 state=$(printf '%s' "$doc" | sed -n 's/.*"name":"[^"]*","state":"\([a-z]*\)".*/\1/p')
-sha=$(printf '%s' "$doc" | sed -n 's/.*"current_sha256":"\([0-9a-f]*\)".*/\1/p')
-steps=$(printf '%s' "$doc" | grep -o '"step":"[a-z]*","state":"[a-z]*"' | sed 's/"step":"\([a-z]*\)","state":"\([a-z]*\)"/\1=\2/' | tr '\n' ' ')
-
+sha=$(field "$doc" current_sha256)
+ids=$(printf '%s' "$doc" | sed -n 's/.*"id_numbers":\[\([^]]*\)\].*/\1/p')
+dates=$(printf '%s' "$doc" | sed -n 's/.*"dates":\[\([^]]*\)\].*/\1/p')
+title=$(printf '%s' "$doc" | grep -o 'TỜ KHAI[^\\]*' | head -1)
+blob() { printf '%s/blobs/%s/%s' "$data" "$(printf '%s' "$1" | cut -c1-2)" "$1"; }
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
   dossier code   $code   (Mã hồ sơ)
-  document       $id   state: $state
-  steps          $steps
-  stored as      $data/blobs/$(printf '%s' "$sha" | cut -c1-2)/$sha
+  scanned        document $scan_id: $scan_pages page(s) from SANE test device, state: $scan_state
+                 steps: $(steps_of "$scan")
+                 searchable PDF: $(blob "$scan_sha")
+  recognized     document $id: state $state, text begins "$title"
+                 fields: id_numbers [$ids] dates [$dates]
+                 steps: $(steps_of "$doc")
+                 searchable PDF: $(blob "$sha")
   delivered to   $outbox/$code/
   state store    $data/motcua.db   log: $data/gateway.log
 
 Look around (the clerk's token is in MOTCUA_TOKEN below):
   export MOTCUA_TOKEN=$MOTCUA_TOKEN
-  curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code
+  curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id
+  curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id/content > to-khai.pdf
   curl -s -N -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/events?since=0
 MSG
-[ "$state" = done ] || { echo "motcua: the demo document did not finish" >&2; exit 1; }
+if [ "$state" != done ] || [ "$scan_state" != done ]; then
+	echo "motcua: a demo document did not finish; see $data/gateway.log" >&2
+	exit 1
+fi
 [ "$exit_after" = 1 ] && exit 0
 echo "Ctrl-C stops the gateway."
 wait $pid

@@ -20,10 +20,11 @@
 /*
  * Returns a malloc()ed copy of the UTF-8 string s (len bytes) in Unicode
  * Normalization Form C as far as Latin letters go: every base letter followed
- * by combining marks that Unicode composes into a precomposed letter of
- * Latin-1 Supplement, Latin Extended-A/B or Latin Extended Additional (which
- * covers every Vietnamese letter with its vowel and tone marks) is composed,
- * after canonical reordering of the marks; U+0340/U+0341 become U+0300/U+0301.
+ * by combining marks (U+0300-U+036F) that Unicode composes into a precomposed
+ * letter of Latin-1 Supplement, Latin Extended-A/B or Latin Extended
+ * Additional (which covers every Vietnamese letter with its vowel and tone
+ * marks) is composed, after canonical reordering of the marks; U+0340/U+0341
+ * become U+0300/U+0301.
  * Other text passes unchanged, except invalid UTF-8, which becomes U+FFFD.
  * NULL when out of memory.
  */
