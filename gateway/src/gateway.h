@@ -284,6 +284,12 @@ void capture_cancel(struct gateway *gw);
 /* Replies to req with the capture plugin's devices (asynchronously). */
 void capture_list_devices(struct gateway *gw, struct evhttp_request *req);
 
+/* ---- notify.c: systemd readiness and watchdog (no libsystemd needed) ---- */
+void notify_send(const char *state);
+/* READY=1, and watchdog pings from the loop if WATCHDOG_USEC asks for them. */
+int notify_start(struct event_base *base);
+void notify_stop(void);
+
 /* ---- api.c: HTTP API v1 ---- */
 struct api *api_new(struct gateway *gw, char *err, size_t errlen);
 void api_free(struct api *a);

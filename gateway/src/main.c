@@ -196,7 +196,10 @@ int main(int argc, char **argv)
 		 gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
 		 gw.settings.workers);
 	pipeline_start(gw.pipeline);
+	if (notify_start(gw.base) < 0)
+		log_warning("cannot start the systemd watchdog pings");
 	event_base_dispatch(gw.base);
+	notify_stop();
 
 	/* Stop: answer what is in flight, close the server, then let running
 	 * steps finish and record them. */

@@ -312,5 +312,28 @@ def test_clients_that_hang_up_early(tmp):
         assert int(d["name"][6:-4]) % 2 == 1, d
 
 
+def test_systemd_notify_and_watchdog(tmp):
+    path = tmp + "/notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    g = Gateway(tmp, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}).start()
+    got = [sock.recv(256)]
+    end = time.time() + 0.7
+    while time.time() < end:
+        got.append(sock.recv(256))
+    assert got[0] == b"READY=1", got
+    assert got.count(b"WATCHDOG=1") >= 4, got  # every 100 ms
+    assert g.stop() == 0
+    rest = []
+    try:
+        while True:
+            rest.append(sock.recv(256))
+    except socket.timeout:
+        pass
+    assert b"STOPPING=1" in rest, rest
+    sock.close()
+
+
 if __name__ == "__main__":
     run(globals())
