@@ -1401,10 +1401,13 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 		return;
 	unsigned limit = workers_size(p->gw->workers);
 	int n;
-	/* Pages first: they keep every worker busy while a batch is scanned. */
-	while (p->in_flight < limit && (n = start_page(p)) > 0)
-		;
+	/* Document steps first: they are short (merge, sign, route) and finish
+	 * a citizen's document; then pages, which keep the workers busy while
+	 * a batch is scanned. Pages first would leave every document waiting
+	 * until no page is left anywhere. */
 	while (p->in_flight < limit && (n = start_one(p)) > 0)
+		;
+	while (p->in_flight < limit && (n = start_page(p)) > 0)
 		;
 	arm_retry_timer(p);
 }

@@ -470,6 +470,10 @@ static int orient_osd(struct ocr *o, struct engine *e, PIX *bin, int dpi)
  * 0.0014 with 0.3 % salt-and-pepper, 0.0087 with 2 %. */
 #define SPECKLED 1e-4
 
+/* A page that yields fewer words than this (or reads under the low-confidence
+ * mark) gets orientation detection. */
+#define ORIENT_MIN_WORDS 5
+
 /* The share of the page's pixels that are isolated black dots (a black pixel
  * with eight white neighbours in the binary copy): salt-and-pepper noise. */
 static double speckle_share(PIX *bin)
@@ -487,8 +491,9 @@ static double speckle_share(PIX *bin)
 	return (double)count / ((double)pixGetWidth(bin) * pixGetHeight(bin));
 }
 
-/* Turns the page upright, straightens it, and measures its speckles. */
-static int page_straighten(struct ocr *o, struct engine *e, struct page *p)
+/* Straightens the page and measures its speckles; turns it upright first
+ * when asked to (orient: see page_fn for when). */
+static int page_straighten(struct ocr *o, struct engine *e, struct page *p, bool orient)
 {
 	if (!(o->preprocess & (PREP_ORIENT | PREP_DESKEW | PREP_DESPECKLE)))
 		return 0;
@@ -499,7 +504,7 @@ static int page_straighten(struct ocr *o, struct engine *e, struct page *p)
 	if (o->preprocess & PREP_DESPECKLE) {
 		p->speckles = speckle_share(bin);
 	}
-	if (o->preprocess & PREP_ORIENT) {
+	if (orient) {
 		int quads = orient_osd(o, e, bin, p->dpi);
 		if (quads) {
 			PIX *t = pixRotateOrth(bin, quads);
@@ -696,6 +701,30 @@ out:
 	return r;
 }
 
+/* Whether the text lines just recognized run across the page. Tesseract
+ * reads a page fed sideways well enough (its lines come out tall and narrow
+ * in the image), but the page in the PDF must be turned: the line boxes tell,
+ * for free. Upside down pages read badly and are caught by their confidence. */
+static bool reads_upright(struct engine *e)
+{
+	TessResultIterator *ri = TessBaseAPIGetIterator(e->api);
+	if (!ri)
+		return true;
+	TessPageIterator *it = TessResultIteratorGetPageIterator(ri);
+	int across = 0, along = 0;
+	do {
+		int l, t, r, b;
+		if (!TessPageIteratorBoundingBox(it, RIL_TEXTLINE, &l, &t, &r, &b))
+			continue;
+		if (r - l >= b - t)
+			across++;
+		else
+			along++;
+	} while (TessPageIteratorNext(it, RIL_TEXTLINE));
+	TessResultIteratorDelete(ri);
+	return across >= along;
+}
+
 static int page_fn(void *data, struct motcua_page_io *io)
 {
 	struct ocr *o = data;
@@ -715,12 +744,36 @@ static int page_fn(void *data, struct motcua_page_io *io)
 		return -EIO;
 	if ((r = page_load(o, io->path, &p, io->message, ml)) < 0)
 		goto out;
-	if ((r = page_straighten(o, e, &p)) < 0 || (r = page_clean(o, &p)) < 0) {
+	if ((r = page_straighten(o, e, &p, false)) < 0 || (r = page_clean(o, &p)) < 0) {
 		snprintf(io->message, ml, "out of memory preparing the page");
 		goto out;
 	}
 	if ((r = recognize(e, &p, &res, io->message, ml)) < 0)
 		goto out;
+	/* Orientation detection costs about as much as recognition (0.45 CPU s
+	 * an A4 page here), and almost every page is fed upright: so it runs
+	 * only on pages that read badly (upside down) or whose text blocks do
+	 * not face up (sideways). Such a page is turned, straightened and read
+	 * again. */
+	if ((o->preprocess & PREP_ORIENT) &&
+	    (res.words < ORIENT_MIN_WORDS || res.confidence < o->low_confidence || !reads_upright(e))) {
+		PIX *bin = page_binary(p.pix);
+		int quads = bin ? orient_osd(o, e, bin, p.dpi) : 0;
+		pixDestroy(&bin);
+		if (quads) {
+			TessBaseAPIClear(e->api);
+			pixDestroy(&p.ocr);
+			free(res.text);
+			memset(&res, 0, sizeof res);
+			if ((r = page_turn(&p, quads)) < 0 || (r = page_straighten(o, e, &p, false)) < 0 ||
+			    (r = page_clean(o, &p)) < 0) {
+				snprintf(io->message, ml, "out of memory turning the page upright");
+				goto out;
+			}
+			if ((r = recognize(e, &p, &res, io->message, ml)) < 0)
+				goto out;
+		}
+	}
 	if ((r = render_pdf(o, e, &p, io->path, io->out_path, io->message, ml)) < 0)
 		goto out;
 	bool low = res.words == 0 || res.confidence < o->low_confidence;
