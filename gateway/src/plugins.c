@@ -397,7 +397,9 @@ static void plugin_free(struct plugin *pl)
 	free(pl->path);
 	free(pl->error);
 	free(pl->ctx);
-	if (pl->dl)
+	/* MOTCUA_DEBUG_NO_DLCLOSE=1 keeps plugins mapped until exit, so that a
+	 * leak checker can name the library a leak comes from. */
+	if (pl->dl && !getenv("MOTCUA_DEBUG_NO_DLCLOSE"))
 		dlclose(pl->dl);
 	free(pl);
 }
