@@ -470,6 +470,26 @@ static int orient_osd(struct ocr *o, struct engine *e, PIX *bin, int dpi)
  * 0.0014 with 0.3 % salt-and-pepper, 0.0087 with 2 %. */
 #define SPECKLED 1e-4
 
+/* Uneven lighting (a shadow from a bent page, a dim corner): the spread of
+ * the paper's brightness over the page, 0-255. Measured on the brightest
+ * pixel of each 16x16 block (paper, as strokes are thinner than a block),
+ * between the 5th and 95th percentile: a few milliseconds. Generated pages
+ * measure 0 clean, 0-2 with noise or JPEG, 60-150 shaded; normalisation
+ * costs 0.1 CPU s a page and only helps the shaded ones. */
+#define SHADED 24
+
+static int shade_spread(PIX *gray)
+{
+	PIX *bg = pixScaleGrayMinMax(gray, 16, 16, L_CHOOSE_MAX);
+	l_int32 lo = 255, hi = 255;
+	if (bg) {
+		pixGetRankValue(bg, 1, 0.05f, (l_uint32 *)&lo);
+		pixGetRankValue(bg, 1, 0.95f, (l_uint32 *)&hi);
+	}
+	pixDestroy(&bg);
+	return hi - lo;
+}
+
 /* A page that yields fewer words than this (or reads under the low-confidence
  * mark) gets orientation detection. */
 #define ORIENT_MIN_WORDS 5
@@ -550,7 +570,8 @@ static int page_clean(const struct ocr *o, struct page *p)
 		pixDestroy(&g);
 		g = t;
 	}
-	if (gray && (o->preprocess & PREP_NORMALIZE) && (t = pixBackgroundNormSimple(g, NULL, NULL))) {
+	if (gray && (o->preprocess & PREP_NORMALIZE) && shade_spread(g) >= SHADED &&
+	    (t = pixBackgroundNormSimple(g, NULL, NULL))) {
 		PIX *c = pixContrastNorm(NULL, t, 100, 100, 55, 1, 1);
 		pixDestroy(&g);
 		if (c) {
