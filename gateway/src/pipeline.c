@@ -321,6 +321,56 @@ json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, i
 
 /* ---- documents ---- */
 
+/* Inserts a document and its jobs (inside the caller's transaction). Its
+ * capture is either done already (an upload: sha is the file) or running (a
+ * scan: no file until the first page). */
+static int insert_document(sqlite3 *db, const char *id, const char *dossier_code, const char *name,
+			   const char *media_type, uint64_t size, const char *sha, const char *created_by,
+			   int64_t now, const char *capture_plugin, bool captured)
+{
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO documents(id, dossier_code, name, media_type, size,"
+					  " original_sha, current_sha, current_media_type, state,"
+					  " created_at, updated_at, created_by)"
+					  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 6, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, captured ? "queued" : "processing", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, now);
+	sqlite3_bind_text(st, 9, created_by, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	for (int step = 0; rc == SQLITE_DONE && step < MOTCUA_STEP_COUNT_; step++) {
+		st = db_prepare(db, step == MOTCUA_STEP_CAPTURE ?
+			"INSERT INTO jobs(document_id, step, state, plugin, output_sha, output_media_type,"
+			" message, attempts, started_at, finished_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)" :
+			"INSERT INTO jobs(document_id, step, state) VALUES(?1, ?2, 'pending')");
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, step);
+		if (step == MOTCUA_STEP_CAPTURE) {
+			sqlite3_bind_text(st, 3, captured ? "done" : "running", -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, capture_plugin, -1, SQLITE_TRANSIENT);
+			if (captured) {
+				sqlite3_bind_text(st, 5, sha, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 6, media_type, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_int64(st, 9, now);
+			}
+			sqlite3_bind_text(st, 7, captured ? "uploaded" : "scanning", -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 8, now);
+		}
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 int document_create(struct pipeline *p, const char *dossier_code, const char *name,
 		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
 		    char id_out[33])
@@ -330,45 +380,12 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 	random_hex(id_out, 12);
 	if (db_begin(db) < 0)
 		return -EIO;
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO documents(id, dossier_code, name, media_type, size,"
-					  " original_sha, current_sha, current_media_type, state,"
-					  " created_at, updated_at, created_by)"
-					  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, 'queued', ?7, ?7, ?8)");
-	if (!st)
-		goto fail;
-	sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)size);
-	sqlite3_bind_text(st, 6, sha, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 7, now);
-	sqlite3_bind_text(st, 8, created_by, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
 	/* An upload is its own capture; the later steps wait for the runner. */
-	for (int step = 0; step < MOTCUA_STEP_COUNT_; step++) {
-		st = db_prepare(db, step == MOTCUA_STEP_CAPTURE ?
-					    "INSERT INTO jobs(document_id, step, state, plugin, output_sha,"
-					    " output_media_type, message, attempts, started_at, finished_at)"
-					    " VALUES(?1, ?2, 'done', 'upload', ?3, ?4, 'uploaded', 1, ?5, ?5)" :
-					    "INSERT INTO jobs(document_id, step, state) VALUES(?1, ?2, 'pending')");
-		if (!st)
-			goto fail;
-		sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 2, step);
-		if (step == MOTCUA_STEP_CAPTURE) {
-			sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(st, 5, now);
-		}
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
+	if (insert_document(db, id_out, dossier_code, name, media_type, size, sha, created_by, now,
+			    "upload", true) < 0)
+		goto fail;
+	sqlite3_stmt *st;
+	int rc;
 	/* An image is a document of one page, which page steps (OCR) work on. */
 	if (!strncmp(media_type, "image/", 6)) {
 		st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state, created_at)"
@@ -527,39 +544,8 @@ int document_create_scan(struct pipeline *p, const char *dossier_code, const cha
 	if (db_begin(db) < 0)
 		return -EIO;
 	/* No file yet: the first page becomes the document's file. */
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO documents(id, dossier_code, name, media_type, size,"
-					  " original_sha, current_sha, current_media_type, state,"
-					  " created_at, updated_at, created_by)"
-					  " VALUES(?1, ?2, ?3, '', 0, '', '', '', 'processing', ?4, ?4, ?5)");
-	if (!st)
+	if (insert_document(db, id_out, dossier_code, name, "", 0, "", created_by, now, plugin, false) < 0)
 		goto fail;
-	sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_text(st, 5, created_by, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	for (int step = 0; step < MOTCUA_STEP_COUNT_; step++) {
-		st = db_prepare(db, step == MOTCUA_STEP_CAPTURE ?
-			"INSERT INTO jobs(document_id, step, state, plugin, message, attempts, started_at)"
-			" VALUES(?1, ?2, 'running', ?3, 'scanning', 1, ?4)" :
-			"INSERT INTO jobs(document_id, step, state) VALUES(?1, ?2, 'pending')");
-		if (!st)
-			goto fail;
-		sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 2, step);
-		if (step == MOTCUA_STEP_CAPTURE) {
-			sqlite3_bind_text(st, 3, plugin, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(st, 4, now);
-		}
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
 	if (events_publish(p->gw->events, "document.scan.started",
 			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
 				     id_out, "name", name, "plugin", plugin)) < 0 ||
