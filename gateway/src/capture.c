@@ -5,7 +5,6 @@
  * over is made durable on its thread and recorded on the loop, where the
  * pipeline picks it up at once, so scanning page n+1 overlaps OCR of page n.
  * One capture at a time: a station has one scanner. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -121,23 +120,6 @@ static void progress(struct motcua_capture_io *io, const char *json)
 	}
 }
 
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[4096];
-			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 static void capture_work(void *arg)
 {
 	struct capture *c = arg;
@@ -149,7 +131,7 @@ static void capture_work(void *arg)
 	}
 	c->result = c->prov.ops.capture(c->prov.data, &c->io);
 	c->io.message[sizeof c->io.message - 1] = 0;
-	remove_dir(c->tmp_dir);
+	remove_contents(c->tmp_dir, true);
 }
 
 static void capture_free(struct capture *c)

@@ -91,6 +91,9 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 bool valid_sha256_hex(const char *s);
 int mkdir_p(const char *path, unsigned mode);
 int fsync_dir(const char *dir);
+/* Removes what a folder holds (files and, below them, folders), and the
+ * folder itself if remove_self. Best effort: for temporary files. */
+void remove_contents(const char *dir, bool remove_self);
 /* Writes data to path atomically: temp file beside it, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const void *data, size_t len);
 

@@ -321,6 +321,24 @@ json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, i
 
 /* ---- documents ---- */
 
+/* Records a page waiting for page steps (inside the caller's transaction). */
+static int insert_page(sqlite3 *db, const char *doc, int page_no, const char *sha, const char *media_type,
+		       int64_t now)
+{
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state,"
+					  " created_at) VALUES(?1, ?2, ?3, ?4, 'captured', ?5)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, page_no);
+	sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 /* Inserts a document and its jobs (inside the caller's transaction). Its
  * capture is either done already (an upload: sha is the file) or running (a
  * scan: no file until the first page). */
@@ -384,23 +402,9 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 	if (insert_document(db, id_out, dossier_code, name, media_type, size, sha, created_by, now,
 			    "upload", true) < 0)
 		goto fail;
-	sqlite3_stmt *st;
-	int rc;
 	/* An image is a document of one page, which page steps (OCR) work on. */
-	if (!strncmp(media_type, "image/", 6)) {
-		st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state, created_at)"
-				    " VALUES(?1, 1, ?2, ?3, 'captured', ?4)");
-		if (!st)
-			goto fail;
-		sqlite3_bind_text(st, 1, id_out, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, sha, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, media_type, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 4, now);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
+	if (!strncmp(media_type, "image/", 6) && insert_page(db, id_out, 1, sha, media_type, now) < 0)
+		goto fail;
 	if (events_publish(p->gw->events, "document.received",
 			   json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
 				     "document_id", id_out, "name", name, "media_type", media_type,
@@ -564,20 +568,9 @@ int document_add_page(struct pipeline *p, const char *dossier_code, const char *
 	int64_t now = time_now();
 	if (db_begin(db) < 0)
 		return -EIO;
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO pages(document_id, page_no, sha, media_type, state,"
-					  " created_at) VALUES(?1, ?2, ?3, ?4, 'captured', ?5)");
-	if (!st)
+	if (insert_page(db, doc, page_no, sha, media_type, now) < 0)
 		goto fail;
-	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, page_no);
-	sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	st = db_prepare(db, "UPDATE documents SET original_sha = ?2, current_sha = ?2, media_type = ?3,"
+	sqlite3_stmt *st = db_prepare(db, "UPDATE documents SET original_sha = ?2, current_sha = ?2, media_type = ?3,"
 			    " current_media_type = ?3, size = ?4, updated_at = ?5 WHERE id = ?1 AND original_sha = ''");
 	if (!st)
 		goto fail;
@@ -586,7 +579,7 @@ int document_add_page(struct pipeline *p, const char *dossier_code, const char *
 	sqlite3_bind_text(st, 3, media_type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
 	sqlite3_bind_int64(st, 5, now);
-	rc = sqlite3_step(st);
+	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto fail;

@@ -3,7 +3,6 @@
  * written to data_dir/tmp, fsynced, hashed, renamed into place and its folder
  * fsynced before anyone records it, so a power cut leaves either nothing or a
  * complete blob (and at worst an orphan temp file, removed at start). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -184,18 +183,7 @@ int store_put(struct store *s, const void *data, size_t len, char sha_out[65])
 
 void store_clean_tmp(struct store *s)
 {
-	DIR *d = opendir(s->tmp);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *p = path_join(s->tmp, de->d_name);
-		if (p) {
-			unlink(p);
-			free(p);
-		}
-	}
-	closedir(d);
+	/* Files of unfinished steps and uploads, and folders of scans that a
+	 * crash interrupted. */
+	remove_contents(s->tmp, false);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -192,4 +193,24 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 		return fsync_dir(slash == dir ? "/" : dir);
 	}
 	return fsync_dir(".");
+}
+
+void remove_contents(const char *dir, bool remove_self)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char p[4096];
+			if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p)
+				continue;
+			if (unlink(p) < 0 && errno == EISDIR)
+				remove_contents(p, true);
+		}
+		closedir(d);
+	}
+	if (remove_self)
+		rmdir(dir);
 }

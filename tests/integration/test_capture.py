@@ -141,10 +141,12 @@ def test_crash_and_stop_during_scan_keep_pages(tmp):
     kept = [r[0] for r in db.execute("SELECT sha FROM pages WHERE document_id = ? ORDER BY page_no", (doc_id,))]
     db.close()
     assert 2 <= len(kept) < 20, kept
+    assert any(f.startswith("capture-") for f in os.listdir(os.path.join(g.data, "tmp")))
     g.start()
     d = g.get("/api/v1/dossiers/%s/documents/%s" % (code, doc_id)).json()
     assert d["state"] == "failed" and "stopped during the scan" in d["reason"], d
     assert [p["sha256"] for p in d["pages"]] == kept, d["pages"]
+    assert os.listdir(os.path.join(g.data, "tmp")) == [], "the interrupted scan's folder is left"
     # SIGTERM during a scan: the scan stops after the page in hand, the gateway exits cleanly
     r = g.post("/api/v1/dossiers/%s/scan" % code, {"pages": 50, "delay_ms": 100})
     doc_id = r.json()["id"]
