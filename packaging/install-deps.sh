@@ -10,7 +10,7 @@ what=${1:-all}
 # Build: compiler, meson, and the libraries the gateway links.
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build
 libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
-libsane-dev libleptonica-dev libtesseract-dev libqpdf-dev"
+libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev"
 # Run: the Vietnamese (and English) OCR models and orientation detection,
 # SANE's backends (with its test and pnm virtual devices), and the sRGB
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
