@@ -125,6 +125,36 @@ struct motcua_step_io {
 	const char *const *page_media_types;
 	const char *const *page_out_paths;
 	const char *const *page_meta_paths;
+	/* -- members below were added with the sign and archive steps -- */
+	/* The dossier as GET /api/v1/dossiers/{code} shows it, without its
+	 * documents: a JSON object ("code", "procedure_code", "applicant": {"name",
+	 * "id_number", ...}, "channel", "status", "received_at", ...). */
+	const char *dossier_json;
+	/* The document as GET .../documents/{id} shows it, without "steps" and
+	 * "pages": "id", "name", "type" (the document type the clerk gave, or
+	 * null), "media_type", "created_at", "reused_from" (an archived item id, or
+	 * null), and what earlier steps wrote into their meta files ("text",
+	 * "confidence", "fields", "signature", ...). A JSON object. */
+	const char *document_json;
+	/* The file as it was received (an upload or a reused item), or NULL for a
+	 * scan, whose originals are page_paths. */
+	const char *original_path;
+	const char *original_media_type;
+	/* A companion file an earlier step made (e.g. the detached CAdES
+	 * signature of a file that is not a PDF), or NULL when there is none. */
+	const char *sidecar_path;
+	const char *sidecar_media_type;
+	/* Where this step may write a companion file; set sidecar_out_media_type
+	 * when it does. The host makes it durable and keeps it with the document
+	 * (GET .../documents/{id}/sidecar). */
+	const char *sidecar_out_path;
+	char sidecar_out_media_type[64];
+	/* Set by a step that succeeded only in part and wants to run again on the
+	 * same input later (e.g. a signature made without its timestamp because
+	 * the TSA was unreachable): the host keeps this output now, lets the
+	 * document go on, and after again_after_s seconds runs this step again on
+	 * the step's original input, then the later steps on what it made. 0 = no. */
+	uint32_t again_after_s;
 };
 
 /* One page of a document, for a step's page function (see page_step_register). */
@@ -184,6 +214,45 @@ struct motcua_capture_ops {
 	 * least "name"), allocated with malloc() into *json (the host frees it).
 	 * Returns 0 or a negative errno. */
 	int (*list_devices)(void *data, char **json);
+};
+
+/* What an archive plugin does (see archive_register). Every function runs on
+ * a worker thread and returns 0, or a negative errno with a reason in
+ * message: -EINVAL a bad argument (HTTP 400), -ENOENT no such item (404),
+ * another errno a failure (500). A JSON answer is malloc()ed into *json and
+ * freed by the host. Grows at the end only. */
+struct motcua_archive_ops {
+	uint32_t struct_size;
+	/* GET /api/v1/archive/search. query is a JSON object with the request's
+	 * parameters, all optional, already checked for form by the host: "q"
+	 * (words; with or without Vietnamese diacritics), "id_number" (12 or 9
+	 * digits), "procedure" (a procedure code), "from" and "to" (YYYY-MM-DD,
+	 * archived time in Vietnam time, inclusive), "limit" (1-200, default 50),
+	 * "offset". Answer: {"total": N, "items": [item...]} where an item is
+	 * what item() answers, without "path", plus "snippet" when q was given. */
+	int (*search)(void *data, const char *query, char **json, char *message, size_t len);
+	/* GET /api/v1/archive/applicants/{id_number}/documents: that citizen's
+	 * archived signed papers, newest first: {"id_number": "...", "items": [...]}. */
+	int (*applicant_documents)(void *data, const char *id_number, char **json, char *message,
+				   size_t len);
+	/* One archived item: {"id", "sha256", "size", "media_type", "name",
+	 * "dossier_code", "procedure_code", "id_number", "document_type",
+	 * "archived_at" (ISO 8601, +07:00), "retention_years" (0 = permanent),
+	 * "retain_until" (date or null), "signature" (object or null), "path" (the
+	 * signed file, readable by the host), "original_path" and
+	 * "original_media_type" (the scan or upload it came from, or null)}. */
+	int (*item)(void *data, const char *id, char **json, char *message, size_t len);
+	/* Records that item id was attached to another dossier (POST
+	 * /api/v1/dossiers/{code}/documents {"reuse": id}) in the audit log. */
+	int (*reused)(void *data, const char *id, const char *dossier_code, const char *document_id,
+		      char *message, size_t len);
+	/* GET /api/v1/archive/disposal: items past their retention period (never
+	 * deleted here): {"items": [...]} as item() without "path". */
+	int (*disposal)(void *data, char **json, char *message, size_t len);
+	/* POST /api/v1/archive/verify: the fixity check of every blob and of the
+	 * audit chain: {"ok": bool, "items": N, "changed": [...], "missing": [...],
+	 * "unexpected": [...], "chain": {"ok": bool, "entries": N, "broken_at": ...}}. */
+	int (*verify)(void *data, char **json, char *message, size_t len);
 };
 
 /* An HTTP request routed to a plugin. All members are borrowed for the call. */
@@ -296,6 +365,17 @@ struct motcua_host {
 	 * event_subscribe(). */
 	int (*capture_register)(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops,
 				void *data, motcua_free_fn free_fn);
+
+	/* Makes this plugin the gateway's e-archive: the /api/v1/archive/ routes
+	 * and reuse (POST /api/v1/dossiers/{code}/documents {"reuse": id}) call it.
+	 * One archive plugin at a time (-EEXIST). ops is copied. Data ownership
+	 * as for event_subscribe(). */
+	int (*archive_register)(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops,
+				void *data, motcua_free_fn free_fn);
+
+	/* The gateway's data directory (absolute path), where a plugin keeps its
+	 * own files in a folder named after itself. Owned by the host. */
+	const char *(*data_dir)(struct motcua_plugin_ctx *ctx);
 };
 
 /*
