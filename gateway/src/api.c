@@ -28,12 +28,6 @@ struct api {
 	uint64_t requests;
 };
 
-enum {
-	R_ALL = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_AGENCY,
-	R_STAFF = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
-	R_WRITE = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_ADMIN,
-	R_WATCH = MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
-};
 
 /* ---- replies ---- */
 
@@ -89,7 +83,7 @@ static bool get_token(struct api *a, struct evhttp_request *req, struct token_in
 	return true;
 }
 
-static bool allowed(struct evhttp_request *req, const struct token_info *tok, unsigned roles)
+bool api_allowed(struct evhttp_request *req, const struct token_info *tok, unsigned roles)
 {
 	if (tok->role & roles)
 		return true;
@@ -98,7 +92,7 @@ static bool allowed(struct evhttp_request *req, const struct token_info *tok, un
 }
 
 /* Parses a JSON object body (bounded, UTF-8 checked by jansson). */
-static json_t *json_body(struct evhttp_request *req)
+json_t *api_json_body(struct evhttp_request *req)
 {
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
 	if (ct && strncasecmp(ct, "application/json", 16) != 0) {
@@ -126,7 +120,7 @@ static json_t *json_body(struct evhttp_request *req)
 	return j;
 }
 
-static bool only_keys(struct evhttp_request *req, json_t *obj, const char *where,
+bool api_only_keys(struct evhttp_request *req, json_t *obj, const char *where,
 		      const char *const *keys)
 {
 	const char *k;
@@ -144,7 +138,7 @@ static bool only_keys(struct evhttp_request *req, json_t *obj, const char *where
 }
 
 /* An optional or required string field with a length bound. */
-static bool str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label,
+bool api_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label,
 		      bool required, size_t max, const char **out)
 {
 	json_t *v = json_object_get(obj, key);
@@ -189,7 +183,7 @@ static bool all_digits(const char *s, size_t from, size_t to)
 
 /* Citizen ID (CCCD, 12 digits), old ID card (9), tax code of an organisation
  * (10, or 10-3 for a branch), passport (a letter and 7-8 digits). */
-static bool valid_id_number(const char *s)
+bool valid_id_number(const char *s)
 {
 	size_t n = strlen(s);
 	if ((n == 9 || n == 10 || n == 12) && all_digits(s, 0, n))
@@ -207,7 +201,7 @@ static bool valid_phone(const char *s)
 	return n - start >= 9 && n - start <= 15 && all_digits(s, start, n);
 }
 
-static bool valid_code_chars(const char *s, size_t max)
+bool valid_code_chars(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > max)
@@ -231,7 +225,7 @@ static void h_health(struct api *a, struct evhttp_request *req)
 
 static void h_plugins(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
-	if (allowed(req, tok, R_STAFF))
+	if (api_allowed(req, tok, R_STAFF))
 		http_reply_json(req, 200, plugins_list(a->gw->plugins));
 }
 
@@ -239,17 +233,17 @@ static void h_dossier_create(struct api *a, struct evhttp_request *req, const st
 {
 	static const char *const top[] = {"procedure_code", "procedure_name", "applicant", "channel", NULL};
 	static const char *const app[] = {"name", "id_number", "phone", NULL};
-	if (!allowed(req, tok, R_WRITE))
+	if (!api_allowed(req, tok, R_WRITE))
 		return;
-	json_t *j = json_body(req);
+	json_t *j = api_json_body(req);
 	if (!j)
 		return;
 	struct dossier_new d = {.created_by = tok->name};
 	json_t *applicant = json_object_get(j, "applicant");
 	json_t *channel = json_object_get(j, "channel");
-	if (!only_keys(req, j, "", top) ||
-	    !str_field(req, j, "procedure_code", "procedure_code", true, 64, &d.procedure_code) ||
-	    !str_field(req, j, "procedure_name", "procedure_name", false, 500, &d.procedure_name))
+	if (!api_only_keys(req, j, "", top) ||
+	    !api_str_field(req, j, "procedure_code", "procedure_code", true, 64, &d.procedure_code) ||
+	    !api_str_field(req, j, "procedure_name", "procedure_name", false, 500, &d.procedure_name))
 		goto out;
 	if (!valid_code_chars(d.procedure_code, 64)) {
 		http_reply_error(req, 400, "bad_request",
@@ -260,10 +254,10 @@ static void h_dossier_create(struct api *a, struct evhttp_request *req, const st
 		http_reply_error(req, 400, "bad_request", "applicant must be an object with name and id_number");
 		goto out;
 	}
-	if (!only_keys(req, applicant, "applicant.", app) ||
-	    !str_field(req, applicant, "name", "applicant.name", true, 200, &d.applicant_name) ||
-	    !str_field(req, applicant, "id_number", "applicant.id_number", true, 20, &d.applicant_id) ||
-	    !str_field(req, applicant, "phone", "applicant.phone", false, 20, &d.applicant_phone))
+	if (!api_only_keys(req, applicant, "applicant.", app) ||
+	    !api_str_field(req, applicant, "name", "applicant.name", true, 200, &d.applicant_name) ||
+	    !api_str_field(req, applicant, "id_number", "applicant.id_number", true, 20, &d.applicant_id) ||
+	    !api_str_field(req, applicant, "phone", "applicant.phone", false, 20, &d.applicant_phone))
 		goto out;
 	if (!valid_id_number(d.applicant_id)) {
 		http_reply_error(req, 400, "bad_request",
@@ -313,7 +307,7 @@ static bool parse_int_param(struct evhttp_request *req, const char *name, const 
 
 static void h_dossier_list(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
-	if (!allowed(req, tok, R_ALL))
+	if (!api_allowed(req, tok, R_ALL))
 		return;
 	struct evkeyvalq q;
 	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -355,7 +349,7 @@ out:
 static void h_dossier_get(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			  const char *code)
 {
-	if (!allowed(req, tok, R_ALL))
+	if (!api_allowed(req, tok, R_ALL))
 		return;
 	json_t *d = dossier_get(a->gw->pipeline, code);
 	if (!d)
@@ -367,7 +361,7 @@ static void h_dossier_get(struct api *a, struct evhttp_request *req, const struc
 static void h_document_get(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			   const char *code, const char *id)
 {
-	if (!allowed(req, tok, R_ALL))
+	if (!api_allowed(req, tok, R_ALL))
 		return;
 	json_t *d = document_get(a->gw->pipeline, code, id);
 	if (!d)
@@ -382,7 +376,7 @@ static void send_blob(struct api *a, struct evhttp_request *req, const char *sha
 static void h_document_content(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			       const char *code, const char *id)
 {
-	if (!allowed(req, tok, R_ALL))
+	if (!api_allowed(req, tok, R_ALL))
 		return;
 	char sha[65];
 	char *media_type = NULL;
@@ -399,10 +393,27 @@ static void h_document_content(struct api *a, struct evhttp_request *req, const 
 	free(media_type);
 }
 
+static void h_document_sidecar(struct api *a, struct evhttp_request *req, const struct token_info *tok,
+			       const char *code, const char *id)
+{
+	if (!api_allowed(req, tok, R_ALL))
+		return;
+	json_t *d = document_get(a->gw->pipeline, code, id);
+	json_t *sc = d ? json_object_get(d, "sidecar") : NULL;
+	if (!d)
+		http_reply_error(req, 404, "not_found", "no document %s in dossier %s", id, code);
+	else if (!json_is_object(sc))
+		http_reply_error(req, 404, "not_found", "document %s has no companion file (a detached signature)", id);
+	else
+		send_blob(a, req, json_string_value(json_object_get(sc, "sha256")),
+			  json_string_value(json_object_get(sc, "media_type")), id);
+	json_decref(d);
+}
+
 static void h_document_page(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			    const char *code, const char *id, const char *page)
 {
-	if (!allowed(req, tok, R_ALL))
+	if (!api_allowed(req, tok, R_ALL))
 		return;
 	char sha[65], *end;
 	char *media_type = NULL;
@@ -483,6 +494,7 @@ struct upload {
 	char code[96];
 	char name[256];
 	char media_type[32];
+	char doc_type[65];
 	char created_by[128];
 	char sha[65];
 	uint64_t size;
@@ -532,8 +544,9 @@ static void upload_done(void *arg, int cancelled)
 				 strerror(-u->result));
 	} else {
 		char id[33];
+		struct document_extra x = {.doc_type = u->doc_type[0] ? u->doc_type : NULL};
 		int r = document_create(a->gw->pipeline, u->code, u->name, u->media_type, u->sha, u->size,
-					u->created_by, id);
+					u->created_by, &x, id);
 		if (r < 0)
 			http_reply_error(u->req, 503, "unavailable", "the document could not be recorded");
 		else {
@@ -547,7 +560,7 @@ static void upload_done(void *arg, int cancelled)
 	free(u);
 }
 
-static bool valid_document_name(const char *s)
+bool valid_document_name(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > 200)
@@ -564,10 +577,19 @@ static bool valid_document_name(const char *s)
 static void h_document_add(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 			   const char *code)
 {
-	if (!allowed(req, tok, R_WRITE))
+	if (!api_allowed(req, tok, R_WRITE))
 		return;
 	if (strlen(code) >= sizeof(((struct upload *)0)->code) || !dossier_exists(a->gw->pipeline, code)) {
 		http_reply_error(req, 404, "not_found", "no dossier %s", code);
+		return;
+	}
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	if (ct && !strncasecmp(ct, "application/json", 16)) {
+		/* Not a file but a reference: {"reuse": "<archived item id>"}. */
+		json_t *j = api_json_body(req);
+		if (j)
+			archive_reuse(a->gw, req, tok, code, j);
+		json_decref(j);
 		return;
 	}
 	struct evkeyvalq q;
@@ -576,16 +598,22 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 		http_reply_error(req, 400, "bad_request", "the query string is malformed");
 		return;
 	}
-	const char *name = evhttp_find_header(&q, "name");
-	char namebuf[256];
+	const char *name = evhttp_find_header(&q, "name"), *dtype = evhttp_find_header(&q, "type");
+	char namebuf[256], typebuf[65];
 	snprintf(namebuf, sizeof namebuf, "%s", name ? name : "document");
+	bool type_bad = dtype && !valid_code_chars(dtype, 64);
+	snprintf(typebuf, sizeof typebuf, "%s", dtype && !type_bad ? dtype : "");
 	evhttp_clear_headers(&q);
 	if (!valid_document_name(namebuf)) {
 		http_reply_error(req, 400, "bad_request",
 				 "name must be 1 to 200 bytes of UTF-8 text without / or control characters");
 		return;
 	}
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	if (type_bad) {
+		http_reply_error(req, 400, "bad_request",
+				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
+		return;
+	}
 	char type[32] = "";
 	if (ct) {
 		size_t n = strcspn(ct, "; ");
@@ -650,6 +678,7 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 	snprintf(u->code, sizeof u->code, "%s", code);
 	snprintf(u->name, sizeof u->name, "%s", namebuf);
 	snprintf(u->media_type, sizeof u->media_type, "%s", type);
+	snprintf(u->doc_type, sizeof u->doc_type, "%s", typebuf);
 	snprintf(u->created_by, sizeof u->created_by, "%s", tok->name);
 	/* Moves the chains, no copy. */
 	evbuffer_add_buffer(u->body, in);
@@ -666,20 +695,33 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 static void h_scan(struct api *a, struct evhttp_request *req, const struct token_info *tok,
 		   const char *code)
 {
-	if (!allowed(req, tok, R_WRITE))
+	if (!api_allowed(req, tok, R_WRITE))
 		return;
 	if (!dossier_exists(a->gw->pipeline, code)) {
 		http_reply_error(req, 404, "not_found", "no dossier %s", code);
 		return;
 	}
 	/* An empty body means the configured defaults. */
-	json_t *j = evbuffer_get_length(evhttp_request_get_input_buffer(req)) ? json_body(req) : json_object();
+	json_t *j = evbuffer_get_length(evhttp_request_get_input_buffer(req)) ? api_json_body(req) : json_object();
 	if (!j)
 		return;
-	const char *name = NULL;
-	if (!str_field(req, j, "name", "name", false, 200, &name)) {
+	const char *name = NULL, *dtype = NULL;
+	if (!api_str_field(req, j, "name", "name", false, 200, &name) ||
+	    !api_str_field(req, j, "type", "type", false, 64, &dtype)) {
 		json_decref(j);
 		return;
+	}
+	if (dtype && !valid_code_chars(dtype, 64)) {
+		json_decref(j);
+		http_reply_error(req, 400, "bad_request",
+				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
+		return;
+	}
+	char typebuf[65] = "";
+	if (dtype) {
+		/* the document's, not the scanner's: not passed to the capture plugin */
+		snprintf(typebuf, sizeof typebuf, "%s", dtype);
+		json_object_del(j, "type");
 	}
 	if (name && !valid_document_name(name)) {
 		json_decref(j);
@@ -688,8 +730,9 @@ static void h_scan(struct api *a, struct evhttp_request *req, const struct token
 	}
 	char *options = json_dumps(j, JSON_COMPACT);
 	char id[33], msg[300];
-	int r = options ? capture_start(a->gw, code, options, name ? name : "Tài liệu quét", tok->name, id, msg,
-					sizeof msg) : -ENOMEM;
+	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL};
+	int r = options ? capture_start(a->gw, code, options, name ? name : "Tài liệu quét", tok->name, &x,
+					id, msg, sizeof msg) : -ENOMEM;
 	free(options);
 	json_decref(j);
 	switch (r) {
@@ -712,13 +755,13 @@ static void h_scan(struct api *a, struct evhttp_request *req, const struct token
 
 static void h_events(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
-	if (allowed(req, tok, R_STAFF))
+	if (api_allowed(req, tok, R_STAFF))
 		events_sse_start(a->gw->events, req);
 }
 
 static void h_metrics(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
-	if (!allowed(req, tok, R_WATCH))
+	if (!api_allowed(req, tok, R_WATCH))
 		return;
 	struct evbuffer *buf = evbuffer_new();
 	if (!buf)
@@ -855,6 +898,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 			{ h_document_get(a, req, &tok, segs[3], segs[5]); return; }
 		if (n == 7 && !strcmp(segs[4], "documents") && !strcmp(segs[6], "content") && get)
 			{ h_document_content(a, req, &tok, segs[3], segs[5]); return; }
+		if (n == 7 && !strcmp(segs[4], "documents") && !strcmp(segs[6], "sidecar") && get)
+			{ h_document_sidecar(a, req, &tok, segs[3], segs[5]); return; }
 		if (n == 8 && !strcmp(segs[4], "documents") && !strcmp(segs[6], "pages") && get)
 			{ h_document_page(a, req, &tok, segs[3], segs[5], segs[7]); return; }
 		if (n == 5 && !strcmp(segs[4], "scan") && post)
@@ -863,8 +908,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 			http_reply_error(req, 405, "method_not_allowed", "this method is not allowed here");
 			return;
 		}
+	} else if (!strcmp(r, "archive")) {
+		archive_route(a->gw, req, &tok, segs, n);
+		return;
 	} else if (!strcmp(r, "scanners") && n == 3) {
-		if (get && allowed(req, &tok, R_STAFF))
+		if (get && api_allowed(req, &tok, R_STAFF))
 			capture_list_devices(a->gw, req);
 		else if (!get)
 			http_reply_error(req, 405, "method_not_allowed", "use GET");

@@ -165,7 +165,8 @@ static void capture_done(void *arg, int cancelled)
 }
 
 int capture_start(struct gateway *gw, const char *dossier_code, const char *options, const char *name,
-		  const char *created_by, char id_out[33], char *msg, size_t msglen)
+		  const char *created_by, const struct document_extra *x, char id_out[33], char *msg,
+		  size_t msglen)
 {
 	const struct capture_provider *prov = plugins_capture(gw->plugins);
 	if (!prov) {
@@ -191,7 +192,7 @@ int capture_start(struct gateway *gw, const char *dossier_code, const char *opti
 	c->plugin_name = strdup(prov->plugin_name);
 	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
-	r = document_create_scan(gw->pipeline, dossier_code, name, prov->plugin_name, created_by, id_out);
+	r = document_create_scan(gw->pipeline, dossier_code, name, prov->plugin_name, created_by, x, id_out);
 	if (r < 0 || !c->plugin_name || !c->options) {
 		capture_free(c);
 		snprintf(msg, msglen, "the document could not be recorded");

@@ -48,6 +48,17 @@ static const char *const schema[] = {
 	"  PRIMARY KEY(document_id, page_no));"
 	"CREATE INDEX pages_state ON pages(state);"
 	"ALTER TABLE documents ADD COLUMN meta TEXT;",
+	/* version 3: the document type the clerk gave, reuse of an archived
+	 * item, a companion file (detached signature), and steps that run again
+	 * later on their original input (a signature waiting for its timestamp) */
+	"ALTER TABLE documents ADD COLUMN doc_type TEXT;"
+	"ALTER TABLE documents ADD COLUMN reused_from TEXT;"
+	"ALTER TABLE documents ADD COLUMN sidecar_sha TEXT;"
+	"ALTER TABLE documents ADD COLUMN sidecar_media_type TEXT;"
+	"ALTER TABLE jobs ADD COLUMN input_media_type TEXT;"
+	"ALTER TABLE jobs ADD COLUMN sidecar_sha TEXT;"
+	"ALTER TABLE jobs ADD COLUMN again_at INTEGER;"
+	"CREATE INDEX jobs_again ON jobs(again_at) WHERE again_at IS NOT NULL;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

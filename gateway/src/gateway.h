@@ -89,6 +89,8 @@ int64_t time_now(void);
 void random_hex(char *out, size_t nbytes); /* writes 2*nbytes hex + NUL */
 void sha256_hex(const void *data, size_t len, char out[65]);
 bool valid_sha256_hex(const char *s);
+/* "type/subtype" of RFC 6838's restricted characters, under 64 bytes. */
+bool valid_media_type(const char *s);
 int mkdir_p(const char *path, unsigned mode);
 int fsync_dir(const char *dir);
 /* Removes what a folder holds (files and, below them, folders), and the
@@ -220,11 +222,17 @@ json_t *dossier_get(struct pipeline *p, const char *code);
 json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, int limit,
 		     int offset);
 bool dossier_exists(struct pipeline *p, const char *code);
+/* What a clerk may say about a new document besides its file (all optional). */
+struct document_extra {
+	const char *doc_type;    /* the kind of paper, e.g. "to-khai" */
+	const char *reused_from; /* an archived item attached instead of a new paper */
+	const char *meta;        /* JSON object: fields known already (a reused item's) */
+};
 /* Inserts a document whose original is already in the store, with its jobs;
- * returns the new document id in id_out. */
+ * returns the new document id in id_out. x may be NULL. */
 int document_create(struct pipeline *p, const char *dossier_code, const char *name,
 		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
-		    char id_out[33]);
+		    const struct document_extra *x, char id_out[33]);
 json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id);
 /* Page page_no of a document: its image's sha and media type (caller frees). */
 int document_page(struct pipeline *p, const char *dossier_code, const char *id, int page_no,
@@ -232,7 +240,8 @@ int document_page(struct pipeline *p, const char *dossier_code, const char *id, 
 /* A scanned document: created with its capture job running, then its pages
  * arrive one by one, then the capture ends (result 0 or -errno). */
 int document_create_scan(struct pipeline *p, const char *dossier_code, const char *name,
-			 const char *plugin, const char *created_by, char id_out[33]);
+			 const char *plugin, const char *created_by, const struct document_extra *x,
+			 char id_out[33]);
 int document_add_page(struct pipeline *p, const char *dossier_code, const char *doc, int page_no,
 		      const char *sha, const char *media_type, uint64_t size);
 int document_capture_done(struct pipeline *p, const char *dossier_code, const char *doc, int result,
@@ -240,6 +249,31 @@ int document_capture_done(struct pipeline *p, const char *dossier_code, const ch
 /* Current blob of a document: sha and media type (caller frees). */
 int document_content(struct pipeline *p, const char *dossier_code, const char *id, char sha[65],
 		     char **media_type);
+
+/* ---- api.c: request helpers shared by the API's parts ---- */
+enum {
+	R_ALL = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_AGENCY,
+	R_STAFF = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
+	R_WRITE = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_ADMIN,
+	R_WATCH = MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
+};
+/* Each answers the request with an error and returns false/NULL when it fails. */
+bool api_allowed(struct evhttp_request *req, const struct token_info *tok, unsigned roles);
+json_t *api_json_body(struct evhttp_request *req);
+bool api_only_keys(struct evhttp_request *req, json_t *obj, const char *where, const char *const *keys);
+bool api_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label,
+		   bool required, size_t max, const char **out);
+bool valid_id_number(const char *s);
+bool valid_code_chars(const char *s, size_t max);
+bool valid_document_name(const char *s);
+
+/* ---- archive.c: the e-archive's routes and reuse, served by the archive plugin ---- */
+/* /api/v1/archive/...: segs[3..n-1] after "archive". */
+void archive_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+		   char segs[][256], int n);
+/* POST /api/v1/dossiers/{code}/documents with {"reuse": id, "name"?, "type"?}. */
+void archive_reuse(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+		   const char *code, json_t *body);
 
 /* ---- plugins.c ---- */
 struct plugin_host *plugins_new(struct gateway *gw);
@@ -266,6 +300,13 @@ struct capture_provider {
 	struct motcua_capture_ops ops;
 	void *data;
 };
+struct archive_provider {
+	const char *plugin_name;
+	struct motcua_archive_ops ops;
+	void *data;
+};
+/* The archive plugin, or NULL. */
+const struct archive_provider *plugins_archive(struct plugin_host *h);
 /* The capture plugin, or NULL. */
 const struct capture_provider *plugins_capture(struct plugin_host *h);
 const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step step);
@@ -281,7 +322,8 @@ bool config_section_is_core(const char *section);
  * object as text). -ENODEV no capture plugin, -EBUSY one is running,
  * -EINVAL options refused; msg says why. */
 int capture_start(struct gateway *gw, const char *dossier_code, const char *options, const char *name,
-		  const char *created_by, char id_out[33], char *msg, size_t msglen);
+		  const char *created_by, const struct document_extra *x, char id_out[33], char *msg,
+		  size_t msglen);
 /* Asks a running capture to stop after the page in hand (at shutdown). */
 void capture_cancel(struct gateway *gw);
 /* Replies to req with the capture plugin's devices (asynchronously). */

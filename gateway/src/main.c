@@ -152,6 +152,14 @@ int main(int argc, char **argv)
 		log_error("cannot create data_dir %s: %s", gw.settings.data_dir, strerror(errno));
 		goto out;
 	}
+	/* Absolute from here on: plugins keep their files under it. */
+	char *abs_dir = realpath(gw.settings.data_dir, NULL);
+	if (!abs_dir) {
+		log_error("data_dir %s: %s", gw.settings.data_dir, strerror(errno));
+		goto out;
+	}
+	free(gw.settings.data_dir);
+	gw.settings.data_dir = abs_dir;
 	lock_fd = lock_data_dir(gw.settings.data_dir);
 	if (lock_fd < 0) {
 		log_error("data_dir %s: %s", gw.settings.data_dir,

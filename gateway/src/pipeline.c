@@ -18,6 +18,7 @@
 
 #define MAX_INTERRUPTED_ATTEMPTS 5
 #define RETRY_MAX_S 3600
+#define AGAIN_MAX_S (7 * 86400) /* a step asking to run again waits at most a week */
 
 struct pipeline {
 	struct gateway *gw;
@@ -344,12 +345,16 @@ static int insert_page(sqlite3 *db, const char *doc, int page_no, const char *sh
  * scan: no file until the first page). */
 static int insert_document(sqlite3 *db, const char *id, const char *dossier_code, const char *name,
 			   const char *media_type, uint64_t size, const char *sha, const char *created_by,
-			   int64_t now, const char *capture_plugin, bool captured)
+			   int64_t now, const char *capture_plugin, bool captured,
+			   const struct document_extra *x)
 {
+	static const struct document_extra none = {0};
+	if (!x)
+		x = &none;
 	sqlite3_stmt *st = db_prepare(db, "INSERT INTO documents(id, dossier_code, name, media_type, size,"
 					  " original_sha, current_sha, current_media_type, state,"
-					  " created_at, updated_at, created_by)"
-					  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9)");
+					  " created_at, updated_at, created_by, doc_type, reused_from, meta)"
+					  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9, ?10, ?11, ?12)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -361,17 +366,29 @@ static int insert_document(sqlite3 *db, const char *id, const char *dossier_code
 	sqlite3_bind_text(st, 7, captured ? "queued" : "processing", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, now);
 	sqlite3_bind_text(st, 9, created_by, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 10, x->doc_type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 11, x->reused_from, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 12, x->meta, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	for (int step = 0; rc == SQLITE_DONE && step < MOTCUA_STEP_COUNT_; step++) {
+		/* A reused paper was recognized and signed when it was first
+		 * archived: it goes straight to the archive (which records the
+		 * reuse) and on. */
+		bool done_before = x->reused_from && step > MOTCUA_STEP_CAPTURE && step < MOTCUA_STEP_ARCHIVE;
 		st = db_prepare(db, step == MOTCUA_STEP_CAPTURE ?
 			"INSERT INTO jobs(document_id, step, state, plugin, output_sha, output_media_type,"
 			" message, attempts, started_at, finished_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)" :
+			done_before ?
+			"INSERT INTO jobs(document_id, step, state, message, finished_at)"
+			" VALUES(?1, ?2, 'skipped', 'reused: done when the paper was first archived', ?9)" :
 			"INSERT INTO jobs(document_id, step, state) VALUES(?1, ?2, 'pending')");
 		if (!st)
 			return -EIO;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(st, 2, step);
+		if (done_before)
+			sqlite3_bind_int64(st, 9, now);
 		if (step == MOTCUA_STEP_CAPTURE) {
 			sqlite3_bind_text(st, 3, captured ? "done" : "running", -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 4, capture_plugin, -1, SQLITE_TRANSIENT);
@@ -380,7 +397,8 @@ static int insert_document(sqlite3 *db, const char *id, const char *dossier_code
 				sqlite3_bind_text(st, 6, media_type, -1, SQLITE_TRANSIENT);
 				sqlite3_bind_int64(st, 9, now);
 			}
-			sqlite3_bind_text(st, 7, captured ? "uploaded" : "scanning", -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 7, x->reused_from ? "reused" : captured ? "uploaded" : "scanning",
+					  -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 8, now);
 		}
 		rc = sqlite3_step(st);
@@ -391,7 +409,7 @@ static int insert_document(sqlite3 *db, const char *id, const char *dossier_code
 
 int document_create(struct pipeline *p, const char *dossier_code, const char *name,
 		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
-		    char id_out[33])
+		    const struct document_extra *x, char id_out[33])
 {
 	sqlite3 *db = p->gw->db;
 	int64_t now = time_now();
@@ -399,16 +417,24 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 	if (db_begin(db) < 0)
 		return -EIO;
 	/* An upload is its own capture; the later steps wait for the runner. */
+	bool reused = x && x->reused_from;
 	if (insert_document(db, id_out, dossier_code, name, media_type, size, sha, created_by, now,
-			    "upload", true) < 0)
+			    reused ? "reuse" : "upload", true, x) < 0)
 		goto fail;
 	/* An image is a document of one page, which page steps (OCR) work on. */
-	if (!strncmp(media_type, "image/", 6) && insert_page(db, id_out, 1, sha, media_type, now) < 0)
+	if (!reused && !strncmp(media_type, "image/", 6) && insert_page(db, id_out, 1, sha, media_type, now) < 0)
 		goto fail;
-	if (events_publish(p->gw->events, "document.received",
-			   json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
-				     "document_id", id_out, "name", name, "media_type", media_type,
-				     "sha256", sha, "size", (json_int_t)size)) < 0)
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
+			       "document_id", id_out, "name", name, "media_type", media_type,
+			       "sha256", sha, "size", (json_int_t)size);
+	if (ev && x && x->doc_type)
+		json_object_set_new(ev, "type", json_string(x->doc_type));
+	if (ev && reused)
+		json_object_set_new(ev, "reused_from", json_string(x->reused_from));
+	if (events_publish(p->gw->events, "document.received", ev) < 0 ||
+	    (reused && events_publish(p->gw->events, "document.reused",
+				      json_pack("{s:s, s:s, s:s}", "dossier_code", dossier_code,
+						"document_id", id_out, "archive_id", x->reused_from)) < 0))
 		goto fail;
 	if (db_commit(db) < 0)
 		goto fail;
@@ -423,7 +449,8 @@ json_t *document_get(struct pipeline *p, const char *dossier_code, const char *i
 {
 	sqlite3 *db = p->gw->db;
 	sqlite3_stmt *st = db_prepare(db, "SELECT id, name, state, reason, original_sha, media_type, size,"
-					  " current_sha, current_media_type, created_at, updated_at"
+					  " current_sha, current_media_type, created_at, updated_at,"
+					  " doc_type, reused_from, sidecar_sha, sidecar_media_type"
 					  " FROM documents WHERE id = ? AND dossier_code = ?");
 	if (!st)
 		return NULL;
@@ -444,6 +471,11 @@ json_t *document_get(struct pipeline *p, const char *dossier_code, const char *i
 		json_object_set_new(doc, "current_media_type", text_or_null(st, 8));
 		json_object_set_new(doc, "created_at", time_or_null(st, 9));
 		json_object_set_new(doc, "updated_at", time_or_null(st, 10));
+		json_object_set_new(doc, "type", text_or_null(st, 11));
+		json_object_set_new(doc, "reused_from", text_or_null(st, 12));
+		json_object_set_new(doc, "sidecar", sqlite3_column_type(st, 13) == SQLITE_NULL ? json_null() :
+				    json_pack("{s:o, s:o}", "sha256", text_or_null(st, 13),
+					      "media_type", text_or_null(st, 14)));
 	}
 	sqlite3_finalize(st);
 	if (!doc)
@@ -540,7 +572,8 @@ int document_page(struct pipeline *p, const char *dossier_code, const char *id, 
 /* ---- scans: a document whose pages arrive from a capture plugin ---- */
 
 int document_create_scan(struct pipeline *p, const char *dossier_code, const char *name,
-			 const char *plugin, const char *created_by, char id_out[33])
+			 const char *plugin, const char *created_by, const struct document_extra *x,
+			 char id_out[33])
 {
 	sqlite3 *db = p->gw->db;
 	int64_t now = time_now();
@@ -548,7 +581,7 @@ int document_create_scan(struct pipeline *p, const char *dossier_code, const cha
 	if (db_begin(db) < 0)
 		return -EIO;
 	/* No file yet: the first page becomes the document's file. */
-	if (insert_document(db, id_out, dossier_code, name, "", 0, "", created_by, now, plugin, false) < 0)
+	if (insert_document(db, id_out, dossier_code, name, "", 0, "", created_by, now, plugin, false, x) < 0)
 		goto fail;
 	if (events_publish(p->gw->events, "document.scan.started",
 			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
@@ -702,6 +735,10 @@ struct step_run {
 	char *out_path;
 	char *meta_path;
 	char *meta; /* what the step wrote to meta_path, checked */
+	char *dossier_json, *document_json;
+	char *original_path, *sidecar_path, *sidecar_out_path;
+	char original_media_type[64], sidecar_media_type[64];
+	char sidecar_sha[65];
 	struct page_set pages;
 	int step;
 	int attempts;
@@ -816,14 +853,30 @@ static void step_work(void *arg)
 			snprintf(r->io.message, sizeof r->io.message, "the plugin's %s", why);
 		}
 	}
+	r->io.sidecar_out_media_type[sizeof r->io.sidecar_out_media_type - 1] = 0;
 	if (r->result == 0)
 		r->result = commit_output(store, r->out_path, r->out_sha, r->io.message, sizeof r->io.message);
+	if (r->result == 0) {
+		r->result = commit_output(store, r->sidecar_out_path, r->sidecar_sha, r->io.message,
+					  sizeof r->io.message);
+		if (r->result == 0 && r->sidecar_sha[0] && !valid_media_type(r->io.sidecar_out_media_type)) {
+			r->result = -EPROTO;
+			snprintf(r->io.message, sizeof r->io.message,
+				 "the plugin wrote a companion file without a valid media type");
+		}
+	}
 	unlink(r->out_path);
 	unlink(r->meta_path);
+	unlink(r->sidecar_out_path);
 }
 
 static void step_run_free(struct step_run *r)
 {
+	free(r->dossier_json);
+	free(r->document_json);
+	free(r->original_path);
+	free(r->sidecar_path);
+	free(r->sidecar_out_path);
 	free(r->in_path);
 	free(r->out_path);
 	free(r->meta_path);
@@ -852,9 +905,15 @@ static void step_done(void *arg, int cancelled)
 	int rc = SQLITE_DONE;
 	if (r->result == 0) {
 		st = db_prepare(db, "UPDATE jobs SET state = 'done', output_sha = ?3, output_media_type = ?4,"
-				    " message = ?5, finished_at = ?6 WHERE document_id = ?1 AND step = ?2");
+				    " message = ?5, finished_at = ?6, sidecar_sha = ?7, again_at = ?8"
+				    " WHERE document_id = ?1 AND step = ?2");
 		if (!st)
 			goto fail;
+		if (r->sidecar_sha[0])
+			sqlite3_bind_text(st, 7, r->sidecar_sha, -1, SQLITE_STATIC);
+		if (r->io.again_after_s > 0)
+			sqlite3_bind_int64(st, 8, now + (r->io.again_after_s > AGAIN_MAX_S ? AGAIN_MAX_S :
+							 r->io.again_after_s));
 		sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, r->step);
 		const char *mt = r->io.out_media_type[0] ? r->io.out_media_type : r->media_type;
@@ -882,6 +941,19 @@ static void step_done(void *arg, int cancelled)
 			if (rc != SQLITE_DONE)
 				goto fail;
 		}
+		if (r->sidecar_sha[0]) {
+			st = db_prepare(db, "UPDATE documents SET sidecar_sha = ?2, sidecar_media_type = ?3"
+					    " WHERE id = ?1");
+			if (!st)
+				goto fail;
+			sqlite3_bind_text(st, 1, r->document_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, r->sidecar_sha, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, r->io.sidecar_out_media_type, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_finalize(st);
+			if (rc != SQLITE_DONE)
+				goto fail;
+		}
 		if (r->meta) {
 			/* RFC 7396 merge: later steps add to or replace what earlier ones said. */
 			st = db_prepare(db, "UPDATE documents SET meta = json_patch(COALESCE(meta, '{}'), ?2)"
@@ -902,6 +974,10 @@ static void step_done(void *arg, int cancelled)
 				       "plugin", who, "message", r->io.message);
 		if (r->out_sha[0])
 			json_object_set_new(ev, "output_sha256", json_string(r->out_sha));
+		if (r->sidecar_sha[0])
+			json_object_set_new(ev, "sidecar_sha256", json_string(r->sidecar_sha));
+		if (r->io.again_after_s > 0)
+			json_object_set_new(ev, "again_in_s", json_integer(r->io.again_after_s));
 		if (events_publish(p->gw->events, "document.step.done", ev) < 0 ||
 		    finish_if_complete(p, r->document_id, r->dossier_code) < 0)
 			goto fail;
@@ -995,10 +1071,101 @@ static int skip_step(struct pipeline *p, const char *doc, const char *dossier_co
 	return finish_if_complete(p, doc, dossier_code);
 }
 
+/* The dossier and the document as a step sees them (motcua_step_io). */
+static char *step_dossier_json(struct pipeline *p, const char *code)
+{
+	json_t *d = dossier_get(p, code);
+	if (!d)
+		return NULL;
+	json_object_del(d, "documents");
+	char *s = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return s;
+}
+
+static char *step_document_json(struct pipeline *p, const char *code, const char *id)
+{
+	json_t *d = document_get(p, code, id);
+	if (!d)
+		return NULL;
+	json_object_del(d, "steps");
+	json_object_del(d, "pages");
+	char *s = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return s;
+}
+
+/* A step that asked to run again (again_after_s) and whose time has come:
+ * once the document is done, the step and the later ones are queued again,
+ * on the file the step had as input. Returns 1 when one was queued. */
+static int start_again(struct pipeline *p)
+{
+	sqlite3 *db = p->gw->db;
+	int64_t now = time_now();
+	if (db_begin(db) < 0)
+		return -EIO;
+	sqlite3_stmt *st = db_prepare(db, "SELECT j.document_id, j.step, d.dossier_code, j.input_sha,"
+					  " j.input_media_type, j.sidecar_sha IS NOT NULL, j.plugin"
+					  " FROM jobs j JOIN documents d ON d.id = j.document_id"
+					  " WHERE j.again_at IS NOT NULL AND j.again_at <= ?1"
+					  " AND j.state = 'done' AND d.state = 'done'"
+					  " ORDER BY j.again_at LIMIT 1");
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 3) != 64) {
+		sqlite3_finalize(st);
+		db_rollback(db);
+		return 0;
+	}
+	char doc[33], code[96], sha[65], mt[64], plugin[64];
+	snprintf(doc, sizeof doc, "%s", sqlite3_column_text(st, 0));
+	int step = sqlite3_column_int(st, 1);
+	snprintf(code, sizeof code, "%s", sqlite3_column_text(st, 2));
+	snprintf(sha, sizeof sha, "%s", sqlite3_column_text(st, 3));
+	snprintf(mt, sizeof mt, "%s", sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
+	bool made_sidecar = sqlite3_column_int(st, 5);
+	snprintf(plugin, sizeof plugin, "%s", sqlite3_column_text(st, 6) ? (const char *)sqlite3_column_text(st, 6) : "");
+	sqlite3_finalize(st);
+	st = db_prepare(db, "UPDATE jobs SET state = 'pending', again_at = NULL, not_before = 0,"
+			    " message = CASE WHEN step = ?2 THEN 'again, as the step asked' ELSE message END"
+			    " WHERE document_id = ?1 AND step >= ?2");
+	sqlite3_stmt *d = db_prepare(db, "UPDATE documents SET state = 'queued', current_sha = ?2,"
+					 " current_media_type = COALESCE(NULLIF(?3, ''), current_media_type),"
+					 " sidecar_sha = CASE WHEN ?4 THEN NULL ELSE sidecar_sha END,"
+					 " sidecar_media_type = CASE WHEN ?4 THEN NULL ELSE sidecar_media_type END,"
+					 " updated_at = ?5 WHERE id = ?1");
+	bool ok = st && d;
+	if (ok) {
+		sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, step);
+		sqlite3_bind_text(d, 1, doc, -1, SQLITE_STATIC);
+		sqlite3_bind_text(d, 2, sha, -1, SQLITE_STATIC);
+		sqlite3_bind_text(d, 3, mt, -1, SQLITE_STATIC);
+		sqlite3_bind_int(d, 4, made_sidecar);
+		sqlite3_bind_int64(d, 5, now);
+		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_step(d) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(d);
+	if (!ok || events_publish(p->gw->events, "document.step.again",
+				  json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", code, "document_id",
+					    doc, "step", step_name(step), "plugin", plugin)) < 0 ||
+	    db_commit(db) < 0)
+		goto fail;
+	gw_log(MOTCUA_LOG_INFO, plugin, "%s of document %s runs again, as asked", step_name(step), doc);
+	return 1;
+fail:
+	db_rollback(db);
+	return -EIO;
+}
+
 /* Picks the next job whose earlier steps are all finished. */
 static const char next_job_sql[] =
 	"SELECT j.document_id, j.step, j.attempts, d.dossier_code, d.name, d.current_sha,"
-	" d.current_media_type FROM jobs j JOIN documents d ON d.id = j.document_id"
+	" d.current_media_type, d.original_sha, d.media_type, d.sidecar_sha, d.sidecar_media_type,"
+	" (SELECT c.plugin FROM jobs c WHERE c.document_id = j.document_id AND c.step = 0)"
+	" FROM jobs j JOIN documents d ON d.id = j.document_id"
 	" WHERE j.state = 'pending' AND j.not_before <= ?1 AND d.state IN ('queued', 'processing')"
 	" AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.document_id = j.document_id"
 	"   AND e.step < j.step AND e.state NOT IN ('done', 'skipped'))"
@@ -1081,6 +1248,20 @@ static int start_one(struct pipeline *p)
 	char sha[65];
 	snprintf(sha, sizeof sha, "%s", sqlite3_column_text(st, 5));
 	snprintf(r->media_type, sizeof r->media_type, "%s", sqlite3_column_text(st, 6));
+	/* The file as received: an upload's or a reused item's, not a scan's
+	 * (its originals are the pages). */
+	const char *capturer = (const char *)sqlite3_column_text(st, 11);
+	bool received = capturer && (!strcmp(capturer, "upload") || !strcmp(capturer, "reuse"));
+	if (received && sqlite3_column_bytes(st, 7) == 64) {
+		r->original_path = store_blob_path(gw->store, (const char *)sqlite3_column_text(st, 7));
+		snprintf(r->original_media_type, sizeof r->original_media_type, "%s",
+			 sqlite3_column_text(st, 8));
+	}
+	if (sqlite3_column_bytes(st, 9) == 64) {
+		r->sidecar_path = store_blob_path(gw->store, (const char *)sqlite3_column_text(st, 9));
+		snprintf(r->sidecar_media_type, sizeof r->sidecar_media_type, "%s",
+			 sqlite3_column_text(st, 10));
+	}
 	sqlite3_finalize(st);
 
 	const struct step_provider *prov = plugins_step(gw->plugins, r->step);
@@ -1116,11 +1297,21 @@ static int start_one(struct pipeline *p)
 	r->in_path = store_blob_path(gw->store, sha);
 	r->out_path = store_tmp_path(gw->store, r->document_id);
 	r->meta_path = store_tmp_path(gw->store, "meta");
-	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path ||
-	    load_pages(p, r->document_id, &r->pages) < 0) {
+	r->sidecar_out_path = store_tmp_path(gw->store, "sidecar");
+	r->dossier_json = step_dossier_json(p, r->dossier_code);
+	r->document_json = step_document_json(p, r->dossier_code, r->document_id);
+	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path || !r->sidecar_out_path ||
+	    !r->dossier_json || !r->document_json || load_pages(p, r->document_id, &r->pages) < 0) {
 		step_run_free(r);
 		goto fail;
 	}
+	r->io.dossier_json = r->dossier_json;
+	r->io.document_json = r->document_json;
+	r->io.original_path = r->original_path;
+	r->io.original_media_type = r->original_path ? r->original_media_type : NULL;
+	r->io.sidecar_path = r->sidecar_path;
+	r->io.sidecar_media_type = r->sidecar_path ? r->sidecar_media_type : NULL;
+	r->io.sidecar_out_path = r->sidecar_out_path;
 	r->io.meta_path = r->meta_path;
 	r->io.n_pages = r->pages.n;
 	r->io.page_paths = (const char *const *)r->pages.paths;
@@ -1136,7 +1327,8 @@ static int start_one(struct pipeline *p)
 	r->io.out_path = r->out_path;
 
 	st = db_prepare(db, "UPDATE jobs SET state = 'running', plugin = ?3, input_sha = ?4,"
-			    " attempts = attempts + 1, started_at = ?5 WHERE document_id = ?1 AND step = ?2");
+			    " input_media_type = ?6, attempts = attempts + 1, started_at = ?5"
+			    " WHERE document_id = ?1 AND step = ?2");
 	sqlite3_stmt *d = db_prepare(db, "UPDATE documents SET state = 'processing' WHERE id = ?1"
 					 " AND state = 'queued'");
 	int ok = st && d;
@@ -1146,6 +1338,7 @@ static int start_one(struct pipeline *p)
 		sqlite3_bind_text(st, 3, r->plugin_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, sha, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_text(st, 6, r->media_type, -1, SQLITE_STATIC);
 		sqlite3_bind_text(d, 1, r->document_id, -1, SQLITE_STATIC);
 		ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_step(d) == SQLITE_DONE;
 	}
@@ -1358,8 +1551,9 @@ fail:
 
 static void arm_retry_timer(struct pipeline *p)
 {
-	sqlite3_stmt *st = db_prepare(p->gw->db, "SELECT MIN(not_before) FROM jobs WHERE state = 'pending'"
-						 " AND not_before > ?");
+	sqlite3_stmt *st = db_prepare(p->gw->db, "SELECT MIN(t) FROM (SELECT MIN(not_before) AS t FROM jobs"
+						 " WHERE state = 'pending' AND not_before > ?1"
+						 " UNION ALL SELECT MIN(again_at) FROM jobs WHERE again_at > ?1)");
 	if (!st)
 		return;
 	sqlite3_bind_int64(st, 1, time_now());
@@ -1384,6 +1578,8 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 	 * a citizen's document; then pages, which keep the workers busy while
 	 * a batch is scanned. Pages first would leave every document waiting
 	 * until no page is left anywhere. */
+	while ((n = start_again(p)) > 0)
+		;
 	while (p->in_flight < limit && (n = start_one(p)) > 0)
 		;
 	while (p->in_flight < limit && (n = start_page(p)) > 0)

@@ -78,12 +78,19 @@ struct capture_slot {
 	motcua_free_fn free_fn;
 };
 
+struct archive_slot {
+	struct archive_provider prov;
+	struct plugin *owner;
+	motcua_free_fn free_fn;
+};
+
 struct plugin_host {
 	struct gateway *gw;
 	struct plugin *plugins[MAX_PLUGINS];
 	size_t n;
 	struct step_slot steps[MOTCUA_STEP_COUNT_];
 	struct capture_slot capture;
+	struct archive_slot archive;
 	struct motcua_host table;
 };
 
@@ -326,6 +333,46 @@ const struct capture_provider *plugins_capture(struct plugin_host *h)
 	return h->capture.owner ? &h->capture.prov : NULL;
 }
 
+static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops,
+				 void *data, motcua_free_fn free_fn)
+{
+	struct plugin_host *h = ctx->pl->host;
+	int r = 0;
+	/* The first version of the ops has all six functions; each is needed. */
+	if (!ops || ops->struct_size < sizeof(uint32_t) + 6 * sizeof(void *) || !ops->search ||
+	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify)
+		r = -EINVAL;
+	else if (h->archive.owner) {
+		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot archive: %s already does",
+		       h->archive.owner->name);
+		r = -EEXIST;
+	}
+	if (r < 0) {
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	h->archive.prov.plugin_name = ctx->pl->name;
+	memset(&h->archive.prov.ops, 0, sizeof h->archive.prov.ops);
+	memcpy(&h->archive.prov.ops, ops,
+	       ops->struct_size < sizeof h->archive.prov.ops ? ops->struct_size : sizeof h->archive.prov.ops);
+	h->archive.prov.data = data;
+	h->archive.owner = ctx->pl;
+	h->archive.free_fn = free_fn;
+	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "keeps the e-archive (/api/v1/archive/, reuse)");
+	return 0;
+}
+
+const struct archive_provider *plugins_archive(struct plugin_host *h)
+{
+	return h->archive.owner ? &h->archive.prov : NULL;
+}
+
+static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
+{
+	return ctx->pl->host->gw->settings.data_dir;
+}
+
 /* ---- loading ---- */
 
 struct plugin_host *plugins_new(struct gateway *gw)
@@ -349,6 +396,8 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.step_register = host_step_register,
 		.page_step_register = host_page_step_register,
 		.capture_register = host_capture_register,
+		.archive_register = host_archive_register,
+		.data_dir = host_data_dir,
 	};
 	return h;
 }
@@ -384,6 +433,11 @@ static void unregister_all(struct plugin *pl)
 		if (h->capture.free_fn)
 			h->capture.free_fn(h->capture.prov.data);
 		memset(&h->capture, 0, sizeof h->capture);
+	}
+	if (h->archive.owner == pl) {
+		if (h->archive.free_fn)
+			h->archive.free_fn(h->archive.prov.data);
+		memset(&h->archive, 0, sizeof h->archive);
 	}
 	events_unsubscribe_all(h->gw->events, pl);
 }

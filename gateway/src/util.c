@@ -124,6 +124,24 @@ bool valid_sha256_hex(const char *s)
 	return true;
 }
 
+bool valid_media_type(const char *s)
+{
+	/* type "/" subtype, RFC 6838 restricted names: letters, digits and
+	 * !#$&-^_.+ ; no parameters */
+	size_t slash = 0, n = 0;
+	for (const char *c = s; *c; c++, n++) {
+		if (*c == '/') {
+			if (slash || n == 0)
+				return false;
+			slash = n;
+		} else if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			     strchr("!#$&-^_.+", *c))) {
+			return false;
+		}
+	}
+	return slash > 0 && slash + 1 < n && n < 64;
+}
+
 int mkdir_p(const char *path, unsigned mode)
 {
 	char buf[4096];

@@ -176,7 +176,7 @@ def test_embedded_defaults(tmp):
         p.terminate()
         out = p.communicate(timeout=10)[0].decode()
     assert p.returncode == 0, out
-    assert "data in motcua-data" in out and "stopped cleanly" in out, out
+    assert "/motcua-data, " in out and "stopped cleanly" in out, out
 
 
 if __name__ == "__main__":
