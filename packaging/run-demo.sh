@@ -23,7 +23,7 @@ data=$top/motcua-data
 outbox=$data/outbox
 mkdir -p "$outbox"
 gw=build/gateway/motcua-gateway
-cli=build/gateway/motcua
+cli=build/gateway/cli/motcua
 # SANE sees only its own virtual devices here (no scanner needed): a private
 # configuration with the `test` backend, whose feeder holds 10 sheets.
 mkdir -p "$data/sane.d"

@@ -26,6 +26,14 @@ struct cli {
 	bool json;
 };
 
+/* Offline commands from the plugins' core libraries (see cli/meson.build). */
+#ifdef MOTCUA_HAVE_SIGN
+int sign_openssl_verify_cli(int argc, char **argv, const char *trust_default);
+#endif
+#ifdef MOTCUA_HAVE_ARCHIVE
+int archive_sqlite_cli(int argc, char **argv, const char *archive_dir);
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -45,7 +53,15 @@ static void usage(FILE *f)
 		"  document scan CODE [--source flatbed|adf] [--duplex] [--resolution DPI]\n"
 		"                [--mode color|gray|lineart] [--name NAME] [--wait]\n"
 		"  document show CODE ID\n"
-		"  health\n");
+		"  health\n"
+		"Signatures and the e-archive (offline, on files and the archive folder):\n"
+		"  verify FILE [--trust BUNDLE] [--data FILE] [--json]\n"
+		"                 exit 0 only when the signature is intact and chains to the\n"
+		"                 trust bundle ([sign-openssl] trust)\n"
+		"  archive verify             fixity of every blob and the audit chain\n"
+		"  archive export CODE DIR    one dossier as a BagIt package\n"
+		"  archive search [--id-number N] [--procedure P] [--from D] [--to D] WORDS...\n"
+		"  archive disposal           items past their retention period\n");
 }
 
 /* ---- HTTP client on libevent ---- */
@@ -588,6 +604,27 @@ int main(int argc, char **argv)
 			rc = cmd_dossier(&c, n, sub);
 		else
 			rc = cmd_document(&c, n, sub);
+	} else if (!strcmp(cmd, "verify")) {
+#ifdef MOTCUA_HAVE_SIGN
+		/* argv from "verify" on, as getopt expects */
+		rc = sign_openssl_verify_cli(n + 1, sub - 1, config_get(c.config, "sign-openssl", "trust"));
+#else
+		fprintf(stderr, "motcua: this build has no sign-openssl (meson -Dsign-openssl=enabled)\n");
+		rc = 2;
+#endif
+	} else if (!strcmp(cmd, "archive")) {
+#ifdef MOTCUA_HAVE_ARCHIVE
+		char dir[4096];
+		const char *p = config_get(c.config, "archive-sqlite", "path");
+		if (p)
+			snprintf(dir, sizeof dir, "%s", p);
+		else
+			snprintf(dir, sizeof dir, "%s/archive-sqlite", c.settings.data_dir);
+		rc = archive_sqlite_cli(n + 1, sub - 1, dir);
+#else
+		fprintf(stderr, "motcua: this build has no archive-sqlite (meson -Darchive-sqlite=enabled)\n");
+		rc = 2;
+#endif
 	} else {
 		usage(stderr);
 	}

@@ -17,7 +17,7 @@ import time
 import traceback
 
 GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/motcua-gateway"))
-CLI = os.path.abspath(os.environ.get("MOTCUA_CLI", "build/gateway/motcua"))
+CLI = os.path.abspath(os.environ.get("MOTCUA_CLI", "build/gateway/cli/motcua"))
 PLUGIN_DIR = ":".join(os.path.abspath(d) for d in os.environ.get(
     "MOTCUA_PLUGIN_DIR", "build/plugins:build/tests/plugins").split(":"))
 SOURCE_ROOT = os.environ.get("MOTCUA_SOURCE_ROOT", ".")
