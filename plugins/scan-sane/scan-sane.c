@@ -10,6 +10,10 @@
  * the host with io->page_ready() at once, so recognition can start while the
  * scanner feeds the next sheet.
  *
+ * SANE runs in a helper process (driver-proxy.c, scan-helper.c): in the
+ * gateway this module checks options and starts the helper; in the helper
+ * (the driver role) it runs SANE as described below.
+ *
  * SANE is not thread-safe: sane_init() runs once in init, and every other SANE
  * call is made holding one mutex. Only one batch runs at a time; a second one
  * is refused with -EBUSY. While a batch holds the scanner, list_devices()
@@ -61,6 +65,8 @@
 
 #include <motcua/plugin.h>
 
+#include "driver-proxy.h"
+
 #define MIN_DPI 200  /* Decree 30/2020/ND-CP: scans of at least 200 dpi */
 #define MAX_DPI 1200
 #define INK_LEVEL 200 /* gray value under which a pixel counts as ink */
@@ -96,6 +102,8 @@ struct scanner {
 	unsigned max_pages;
 	struct devopt *devopts;
 	size_t n_devopts;
+	unsigned timeout_s;          /* the helper's longest silence */
+	struct driver_proxy *proxy;  /* in the gateway: the helper; NULL in the helper */
 
 	bool sane_up;
 	pthread_mutex_t sane_lock; /* held for every SANE call */
@@ -1446,6 +1454,7 @@ static void scanner_free(void *data)
 	free_devopts(s->devopts, s->n_devopts);
 	free(s->devices_json);
 	free(s->active_device);
+	driver_proxy_free(s->proxy);
 	pthread_mutex_destroy(&s->sane_lock);
 	pthread_mutex_destroy(&s->cache_lock);
 	free(s);
@@ -1480,6 +1489,7 @@ static int read_config(struct scanner *s)
 	s->page_h = 297.0;
 	s->blank_threshold = 0.5;
 	s->max_pages = 200;
+	s->timeout_s = 60;
 
 	if ((v = host->config_get(ctx, NULL, "device")) && *v) {
 		for (const char *p = v; *p; p++)
@@ -1521,6 +1531,11 @@ static int read_config(struct scanner *s)
 			BAD("max_pages", "must be a whole number from 1 to 100000", v);
 		s->max_pages = (unsigned)l;
 	}
+	if ((v = host->config_get(ctx, NULL, "timeout_s"))) {
+		if (!parse_long(v, &l) || l < 5 || l > 3600)
+			BAD("timeout_s", "must be a whole number of seconds from 5 to 3600", v);
+		s->timeout_s = (unsigned)l;
+	}
 	if ((v = host->config_get(ctx, NULL, "device_options"))) {
 		char why[160];
 		int r = parse_devopts(v, &s->devopts, &s->n_devopts, why, sizeof why);
@@ -1530,6 +1545,74 @@ static int read_config(struct scanner *s)
 			return r;
 	}
 #undef BAD
+	return 0;
+}
+
+static int proxy_capture(void *data, struct motcua_capture_io *io)
+{
+	struct scanner *s = data;
+	if (io->struct_size < offsetof(struct motcua_capture_io, host_private) || !io->page_ready) {
+		LOG(s, MOTCUA_LOG_ERROR, "the gateway's capture interface is too old");
+		return -EINVAL;
+	}
+	io->message[0] = 0;
+	struct settings set = s->defaults;
+	if (parse_request(io->options, &set, io->message, sizeof io->message) < 0)
+		return -EINVAL;
+	return driver_proxy_capture(s->proxy, io);
+}
+
+static int proxy_list_devices(void *data, char **json)
+{
+	struct scanner *s = data;
+	return driver_proxy_list(s->proxy, json);
+}
+
+static const struct motcua_config_key keys[] = {
+	{"device", "SANE device name, e.g. airscan:e0:Canon or test:0 (default: the first found)"},
+	{"source", "flatbed, adf or adf-duplex (default flatbed)"},
+	{"resolution", "dpi, 200 (Decree 30/2020 minimum) to 1200 (default 300)"},
+	{"mode", "color (JPEG), gray (PNG) or lineart (1-bit PNG) (default color)"},
+	{"page_size", "a4, a5, letter, legal or WxH in mm (default a4)"},
+	{"blank_threshold", "percent of ink under which a page is blank and skipped; 0 = off (default 0.5)"},
+	{"max_pages", "most pages in one feeder batch (default 200)"},
+	{"device_options", "extra SANE options by name, name=value;name=value (applied last)"},
+	{"timeout_s", "seconds the SANE driver process may stay silent before it is stopped as hung (default 60)"},
+	{NULL, NULL},
+};
+
+/* In the gateway: the helper process does the scanning. */
+static int proxy_init(struct scanner *s, void **state)
+{
+	const struct motcua_host *host = s->host;
+	const char *names[16];
+	size_t n = 0;
+	for (const struct motcua_config_key *k = keys; k->name && n + 1 < sizeof names / sizeof names[0]; k++)
+		names[n++] = k->name;
+	names[n] = NULL;
+	char why[300];
+	s->proxy = driver_proxy_new(s->ctx, host, names, s->timeout_s, why, sizeof why);
+	if (!s->proxy) {
+		host->log(s->ctx, MOTCUA_LOG_ERROR, "%s", why);
+		scanner_free(s);
+		return -ENOENT;
+	}
+	struct motcua_capture_ops ops = {
+		.struct_size = sizeof ops,
+		.check = scan_check,
+		.capture = proxy_capture,
+		.list_devices = proxy_list_devices,
+	};
+	const char *helper = driver_proxy_helper(s->proxy);
+	host->log(s->ctx, MOTCUA_LOG_INFO, "device %s, %s, %s, %d dpi; SANE runs in %s, one process a batch",
+		  s->device ? s->device : "(first found)", source_names[s->defaults.source],
+		  mode_names[s->defaults.mode], s->defaults.resolution, helper);
+	int r = host->capture_register(s->ctx, &ops, s, scanner_free);
+	if (r < 0) {
+		host->log(s->ctx, MOTCUA_LOG_ERROR, "cannot register as the capture device: %s", strerror(-r));
+		return r;
+	}
+	*state = s;
 	return 0;
 }
 
@@ -1575,6 +1658,9 @@ static int scan_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 		scanner_free(s);
 		return r;
 	}
+	const char *role = host->config_get(ctx, NULL, SCAN_SANE_DRIVER_KEY);
+	if (!role || strcmp(role, "1"))
+		return proxy_init(s, state);
 	load_unwinder();
 	SANE_Int version = 0;
 	SANE_Status st = sane_init(&version, NULL);
@@ -1609,21 +1695,11 @@ static int scan_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 
 static void scan_fini(void *state)
 {
-	if (state)
-		scanner_exit(state); /* the host frees the state with scanner_free() */
+	struct scanner *s = state;
+	if (s && !s->proxy)
+		scanner_exit(s); /* the host frees the state with scanner_free() */
 }
 
-static const struct motcua_config_key keys[] = {
-	{"device", "SANE device name, e.g. airscan:e0:Canon or test:0 (default: the first found)"},
-	{"source", "flatbed, adf or adf-duplex (default flatbed)"},
-	{"resolution", "dpi, 200 (Decree 30/2020 minimum) to 1200 (default 300)"},
-	{"mode", "color (JPEG), gray (PNG) or lineart (1-bit PNG) (default color)"},
-	{"page_size", "a4, a5, letter, legal or WxH in mm (default a4)"},
-	{"blank_threshold", "percent of ink under which a page is blank and skipped; 0 = off (default 0.5)"},
-	{"max_pages", "most pages in one feeder batch (default 200)"},
-	{"device_options", "extra SANE options by name, name=value;name=value (applied last)"},
-	{NULL, NULL},
-};
 
 static const struct motcua_plugin_info info = {
 	.struct_size = sizeof(struct motcua_plugin_info),

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <malloc.h>
@@ -164,6 +165,8 @@ struct capture {
 	char tmp_dir[256];
 	int keep_pix;
 	int cancel_after; /* set io->cancel once this many pages arrived (0: never) */
+	int kill_after;   /* signal the driver process once this many pages arrived */
+	int kill_sig;     /* with this signal (SIGKILL: it dies, SIGSTOP: it hangs) */
 	int n_pages;
 	struct page pages[32];
 	int n_progress, n_blank;
@@ -172,6 +175,31 @@ struct capture {
 	int result;
 	int done;
 };
+
+/* Kills this process's children named motcua-scan-sane: a crashing driver. */
+static void kill_driver(int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[300], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = atoi(e->d_name) > 0 ? fopen(path, "re") : NULL;
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		/* pid (comm) state ppid ... */
+		char *close_paren = strrchr(buf, ')');
+		int ppid = 0;
+		if (close_paren && strstr(buf, "(motcua-scan-san") && sscanf(close_paren + 2, "%*c %d", &ppid) == 1 &&
+		    ppid == getpid())
+			kill(atoi(e->d_name), sig);
+	}
+	if (d)
+		closedir(d);
+}
 
 static struct capture *of_io(struct motcua_capture_io *io)
 {
@@ -202,6 +230,8 @@ static int fake_page_ready(struct motcua_capture_io *io, const char *path, const
 	c->n_pages++;
 	if (c->cancel_after && c->n_pages >= c->cancel_after)
 		io->cancel = 1;
+	if (c->kill_after && c->n_pages == c->kill_after)
+		kill_driver(c->kill_sig);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	pixDestroy(&pix);
@@ -984,6 +1014,45 @@ static void case_busy(void)
 	stop();
 }
 
+/* The SANE driver runs in its own process: one that dies (a backend that
+ * crashes) or hangs fails the batch with a reason, keeps the pages handed
+ * over, and the next batch works. */
+static void case_driver_dies(void)
+{
+	struct capture c;
+	CASE("the driver process dies mid-batch");
+	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200", "device_options",
+		   "test-picture=Grid", NULL);
+	if (start() != 0)
+		return;
+	capture_init(&c, NULL);
+	c.kill_after = 2;
+	c.kill_sig = SIGKILL;
+	c.result = ops.capture(ops_data, &c.io);
+	CHECK(c.result == -EIO && c.n_pages == 2, "%d, %d pages", c.result, c.n_pages);
+	CHECK(strstr(c.io.message, "signal 9") && strstr(c.io.message, "2 pages saved"), "\"%s\"", c.io.message);
+	capture_done(&c);
+	int r = run(&c, "{\"source\":\"flatbed\"}");
+	CHECK(r == 0 && c.n_pages == 1, "the next batch: %d %s", r, c.io.message);
+	capture_done(&c);
+	stop();
+
+	CASE("the driver hangs: stopped after timeout_s");
+	/* stopped (as a deadlocked process is) after its first page */
+	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200", "timeout_s", "5",
+		   "device_options", "test-picture=Grid", NULL);
+	if (start() != 0)
+		return;
+	capture_init(&c, NULL);
+	c.kill_after = 1;
+	c.kill_sig = SIGSTOP;
+	r = c.result = ops.capture(ops_data, &c.io);
+	CHECK(r == -EIO && strstr(c.io.message, "said nothing for 5 s") && strstr(c.io.message, "1 page saved"),
+	      "%d \"%s\"", r, c.io.message);
+	capture_done(&c);
+	stop();
+}
+
 static void case_default_device(void)
 {
 	struct capture c;
@@ -1123,6 +1192,7 @@ int main(int argc, char **argv)
 	run_case("pnm", case_pnm);
 	run_case("frames", case_frames);
 	run_case("busy", case_busy);
+	run_case("driver dies", case_driver_dies);
 	run_case("default device", case_default_device);
 
 	remove_tree();
