@@ -68,7 +68,8 @@ static void print_text(const char *file, const char *data, const struct sign_ver
 	if (data)
 		printf("Dữ liệu được ký (data):     %s\n", data);
 	if (!r->format[0]) {
-		printf("Kết luận (result):          KHÔNG CÓ CHỮ KÝ (no signature): %s\n", r->reason);
+		printf("Kết luận (result):          KHÔNG HỢP LỆ (INVALID): không có chữ ký (no signature): %s\n",
+		       r->reason);
 		return;
 	}
 	printf("Định dạng (format):         %s %s%s\n", r->format, r->level,
@@ -149,16 +150,15 @@ int sign_openssl_verify_cli(int argc, char **argv, const char *trust_default)
 	struct sign_verify_report rep;
 	char data_buf[4096];
 	int r;
-	if (sign_is_pdf(file) && !data) {
+	size_t n = strlen(file);
+	bool p7s = data || (n > 4 && !strcmp(file + n - 4, ".p7s"));
+	if (!p7s || (sign_is_pdf(file) && !data)) {
+		/* a PDF, or what should have been one (a damaged header says so) */
 		r = sign_verify_pdf(file, trust, &rep);
 	} else {
 		if (!data) {
-			size_t n = strlen(file);
-			if (n <= 4 || strcmp(file + n - 4, ".p7s") != 0 || n - 4 >= sizeof data_buf) {
-				fprintf(stderr, "motcua verify: %s is neither a PDF nor a .p7s; give the signed file "
-						"with --data\n", file);
+			if (n - 4 >= sizeof data_buf)
 				return 2;
-			}
 			memcpy(data_buf, file, n - 4);
 			data_buf[n - 4] = 0;
 			data = data_buf;
