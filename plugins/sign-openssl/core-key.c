@@ -131,7 +131,7 @@ int sign_write_atomic(const char *path, const unsigned char *buf, size_t len)
 
 void sign_buf_add(struct sign_buf *b, const void *data, size_t n)
 {
-	if (b->failed)
+	if (b->failed || n == 0)
 		return;
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -447,10 +447,13 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 		matches++;
 	}
 	if (!key || matches > 1) {
-		r = sign_fail(-ENOENT, err, len,
-			      matches > 1 ? "token \"%s\": %d private keys match the URI; add object= or id="
-					  : "token \"%s\": no private key matches the URI (%d found)",
-			      slot->token->label, matches);
+		if (matches > 1)
+			r = sign_fail(-ENOENT, err, len, "token \"%s\": %d private keys match the URI; add object= or id=",
+				      slot->token->label, matches);
+		else
+			r = sign_fail(-ENOENT, err, len,
+				      "token \"%s\": no private key matches the URI (the token holds %u private keys)",
+				      slot->token->label, n_keys);
 		goto out;
 	}
 	s->pkey = PKCS11_get_private_key(key);
