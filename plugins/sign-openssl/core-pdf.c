@@ -252,7 +252,7 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 	int n = 0;
 	struct sign_buf stamp = {0};
 	long stamp_off[MAX_NEW_OBJS];
-	int n_stamp = 0;
+	int n_stamp = 0, stamp_first = 0;
 	if (s->stamp) {
 		double box[4] = {0, 0, 595.28, 841.89};
 		qpdf_oh mb = inherited(q, page, "/CropBox");
@@ -263,8 +263,10 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 				box[i] = qpdf_oh_get_numeric_value(q, qpdf_oh_get_array_item(q, mb, i));
 		qpdf_oh rot = inherited(q, page, "/Rotate");
 		int rotate = qpdf_oh_is_integer(q, rot) ? qpdf_oh_get_int_value_as_int(q, rot) : 0;
-		/* the stamp's objects follow the signature dictionary */
-		int first = sig_id + 1;
+		/* the stamp's appearance: an object number from qpdf, content from us */
+		qpdf_oh ap_oh = qpdf_make_indirect_object(q, qpdf_oh_new_dictionary(q));
+		int first = qpdf_oh_get_object_id(q, ap_oh);
+		stamp_first = first;
 		int ap = 0;
 		double rect[4];
 		r = sign_stamp_objects(s, s->organisation, now, first, box, rotate, &stamp, stamp_off, &n_stamp, &ap,
@@ -276,8 +278,14 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 		char tmp[160];
 		snprintf(tmp, sizeof tmp, "[%.2f %.2f %.2f %.2f]", rect[0], rect[1], rect[2], rect[3]);
 		qpdf_oh_replace_key(q, widget, "/Rect", qpdf_oh_parse(q, tmp));
-		snprintf(tmp, sizeof tmp, "<< /N %d 0 R >>", ap);
-		qpdf_oh_replace_key(q, widget, "/AP", qpdf_oh_parse(q, tmp));
+		qpdf_oh apd = qpdf_oh_new_dictionary(q);
+		qpdf_oh_replace_key(q, apd, "/N", ap_oh);
+		qpdf_oh_replace_key(q, widget, "/AP", apd);
+		if (ap != first || n_stamp != 1) {
+			r = sign_fail(-EINVAL, err, len, "stamp: unexpected objects");
+			free(stamp.data);
+			goto out_q;
+		}
 	}
 	qpdf_oh_replace_key(q, page, "/Annots", array_plus(q, qpdf_oh_get_key(q, page, "/Annots"), widget));
 
@@ -311,7 +319,7 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 	sign_buf_add(&b, " >>\nendobj\n", 11);
 
 	for (int i = 0; i < n_stamp && n < MAX_NEW_OBJS; i++) {
-		e[n].id = sig_id + 1 + i;
+		e[n].id = stamp_first + i;
 		e[n].gen = 0;
 		e[n].offset = b.len + (size_t)stamp_off[i];
 		n++;

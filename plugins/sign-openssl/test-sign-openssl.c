@@ -754,6 +754,59 @@ static void case_concurrent(void)
 	stop();
 }
 
+/* Dark pixels in the top right 260 x 70 pt of page 1, rendered at 72 dpi. */
+static long dark_top_right(const char *pdf)
+{
+	char cmd[800], pgm[700];
+	path_of(pgm, sizeof pgm, "render");
+	snprintf(cmd, sizeof cmd, "pdftoppm -r 72 -f 1 -l 1 -singlefile -gray '%s' render", pdf);
+	if (run(NULL, 0, "%s", cmd) != 0)
+		return -1;
+	strcat(pgm, ".pgm");
+	size_t n;
+	char *d = slurp(pgm, &n);
+	if (!d)
+		return -1;
+	int w, h, maxv, used = 0;
+	long dark = -1;
+	if (sscanf(d, "P5 %d %d %d%n", &w, &h, &maxv, &used) == 3 && (size_t)used + 1 + (size_t)w * h <= n) {
+		const unsigned char *px = (const unsigned char *)d + used + 1;
+		dark = 0;
+		for (int y = 0; y < 70 && y < h; y++)
+			for (int x = w - 260 > 0 ? w - 260 : 0; x < w; x++)
+				dark += px[(size_t)y * w + x] < 160;
+	}
+	free(d);
+	return dark;
+}
+
+static void case_stamp(void)
+{
+	current_case = "stamp";
+	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "organisation", "UBND xã Thử Nghiệm", NULL);
+	if (start() < 0) {
+		CHECK(0, "init with a stamp: %s", all_log);
+		return;
+	}
+	struct step s;
+	step_run(&s, "in.pdf", "application/pdf", "stamp.pdf");
+	CHECK(s.r == 0, "%s", s.io.message);
+	step_done(&s);
+	stop();
+	check_signed_pdf("stamp.pdf", "ECDSA-P256-SHA256", false);
+	long plain = dark_top_right("ec.pdf"), stamped = dark_top_right("stamp.pdf");
+	CHECK(plain >= 0 && stamped > plain + 300, "no stamp drawn at the top right (%ld dark pixels, %ld without)",
+	      stamped, plain);
+	/* a font that is not a font */
+	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "stamp_font", "note.txt", NULL);
+	if (start() == 0) {
+		step_run(&s, "in.pdf", "application/pdf", "stamp-bad.pdf");
+		CHECK(s.r < 0 && strstr(s.io.message, "font") && !exists(s.out), "bad font: %d %s", s.r, s.io.message);
+		step_done(&s);
+		stop();
+	}
+}
+
 int main(void)
 {
 	const char *plugin = getenv("SIGN_PLUGIN");
@@ -812,6 +865,7 @@ int main(void)
 	case_tsa();
 	case_softhsm();
 	case_concurrent();
+	case_stamp();
 
 	if (failures == 0 && !getenv("SIGN_TEST_KEEP"))
 		run(NULL, 0, "cd / && rm -rf '%s'", tmp);
