@@ -10,7 +10,10 @@ what=${1:-all}
 # Build: compiler, meson, and the libraries the gateway links.
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build
 libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
-libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev"
+libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
+libp11-dev libcurl4-openssl-dev"
+# (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
+# bookworm has no pkcs11-provider; libcurl posts RFC 3161 timestamp queries.)
 # Run: the Vietnamese (and English) OCR models and orientation detection,
 # SANE's backends (with its test and pnm virtual devices), and the sRGB
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
@@ -23,7 +26,11 @@ run_pkgs="curl ca-certificates"
 # Vietnamese pages; poppler-utils and qpdf check PDFs; the tesseract CLI is
 # the OCR benchmark's baseline.
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
-poppler-utils qpdf tesseract-ocr"
+poppler-utils qpdf tesseract-ocr
+softhsm2 opensc libnss3-tools bc"
+# (sign-openssl tests: SoftHSM2 is the PKCS#11 token, opensc's pkcs11-tool
+# writes a certificate onto it, libnss3-tools' certutil makes the NSS database
+# in which pdfsig trusts the test CA; bc does the benchmark's arithmetic.)
 
 case $what in
 build) pkgs="$build_pkgs" ;;
