@@ -305,6 +305,9 @@ struct archive_provider {
 	struct motcua_archive_ops ops;
 	void *data;
 };
+/* The name of an enabled plugin that provides this step but did not start
+ * (refused, or its init failed): the step waits for it. NULL when none. */
+const char *plugins_step_held(struct plugin_host *h, enum motcua_step step);
 /* The archive plugin, or NULL. */
 const struct archive_provider *plugins_archive(struct plugin_host *h);
 /* The capture plugin, or NULL. */

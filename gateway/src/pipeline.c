@@ -125,6 +125,8 @@ void pipeline_start(struct pipeline *p)
 		}
 		sqlite3_finalize(st);
 		db_exec(db, "UPDATE pages SET state = 'captured' WHERE state = 'running'");
+		/* Steps held for a plugin that did not start: try again now. */
+		db_exec(db, "UPDATE jobs SET not_before = 0 WHERE state = 'pending' AND message LIKE 'held:%'");
 		if (db_commit(db) < 0)
 			db_rollback(db);
 		st = db_prepare(db, "SELECT COUNT(*) FROM documents WHERE state IN ('queued', 'processing')");
@@ -1160,6 +1162,44 @@ fail:
 	return -EIO;
 }
 
+/* How long a step held for a plugin that did not start waits before it is
+ * looked at again (a restart looks at once). */
+#define HOLD_S 60
+
+/* Leaves a step pending while the plugin for it is enabled but did not
+ * start. Inside a transaction. */
+static int hold_step(struct pipeline *p, const char *doc, const char *dossier_code, int step, const char *plugin)
+{
+	char msg[200];
+	snprintf(msg, sizeof msg, "held: %s is enabled but did not start (see the log); the step waits for it",
+		 plugin);
+	sqlite3 *db = p->gw->db;
+	sqlite3_stmt *st = db_prepare(db, "SELECT message FROM jobs WHERE document_id = ?1 AND step = ?2");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, step);
+	bool first = sqlite3_step(st) == SQLITE_ROW && (sqlite3_column_type(st, 0) == SQLITE_NULL ||
+							strncmp((const char *)sqlite3_column_text(st, 0), "held:", 5));
+	sqlite3_finalize(st);
+	st = db_prepare(db, "UPDATE jobs SET not_before = ?3, message = ?4 WHERE document_id = ?1 AND step = ?2");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, step);
+	sqlite3_bind_int64(st, 3, time_now() + HOLD_S);
+	sqlite3_bind_text(st, 4, msg, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	if (first && events_publish(p->gw->events, "document.step.held",
+				    json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
+					      doc, "step", step_name(step), "plugin", plugin)) < 0)
+		return -EIO;
+	return 0;
+}
+
 /* Picks the next job whose earlier steps are all finished. */
 static const char next_job_sql[] =
 	"SELECT j.document_id, j.step, j.attempts, d.dossier_code, d.name, d.current_sha,"
@@ -1265,6 +1305,16 @@ static int start_one(struct pipeline *p)
 	sqlite3_finalize(st);
 
 	const struct step_provider *prov = plugins_step(gw->plugins, r->step);
+	const char *held = prov ? NULL : plugins_step_held(gw->plugins, r->step);
+	if (held) {
+		/* Enabled but not running (its init failed): the document waits
+		 * for it rather than going on unsigned or unarchived. */
+		int s = hold_step(p, r->document_id, r->dossier_code, r->step, held);
+		step_run_free(r);
+		if (s < 0 || db_commit(db) < 0)
+			goto fail;
+		return 1;
+	}
 	if (!prov) {
 		int s = skip_step(p, r->document_id, r->dossier_code, r->step);
 		step_run_free(r);

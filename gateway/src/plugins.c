@@ -363,6 +363,26 @@ static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct mot
 	return 0;
 }
 
+const char *plugins_step_held(struct plugin_host *h, enum motcua_step step)
+{
+	static const uint32_t bit[MOTCUA_STEP_COUNT_] = {
+		[MOTCUA_STEP_CAPTURE] = MOTCUA_PROVIDES_CAPTURE,
+		[MOTCUA_STEP_RECOGNIZE] = MOTCUA_PROVIDES_RECOGNIZE,
+		[MOTCUA_STEP_SIGN] = MOTCUA_PROVIDES_SIGN,
+		[MOTCUA_STEP_ARCHIVE] = MOTCUA_PROVIDES_ARCHIVE,
+		[MOTCUA_STEP_ROUTE] = MOTCUA_PROVIDES_ADAPTER,
+	};
+	if ((unsigned)step >= MOTCUA_STEP_COUNT_)
+		return NULL;
+	for (size_t i = 0; i < h->n; i++) {
+		struct plugin *pl = h->plugins[i];
+		if (pl->enabled && (pl->provides & bit[step]) &&
+		    (!strcmp(pl->state, "failed") || !strcmp(pl->state, "refused")))
+			return pl->name;
+	}
+	return NULL;
+}
+
 const struct archive_provider *plugins_archive(struct plugin_host *h)
 {
 	return h->archive.owner ? &h->archive.prov : NULL;
