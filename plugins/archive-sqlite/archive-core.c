@@ -2167,6 +2167,19 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 					    json_string((const char *)sqlite3_column_text(s, 1)));
 		sqlite3_finalize(s);
 	}
+	/* the OCR text belongs in the package too */
+	if (r == 0 && sqlite3_prepare_v2(db, "SELECT text FROM items WHERE id = ?1", -1, &s, NULL) == SQLITE_OK) {
+		size_t k;
+		json_t *ki;
+		json_array_foreach(items, k, ki)
+		{
+			sqlite3_reset(s);
+			sqlite3_bind_text(s, 1, json_string_value(json_object_get(ki, "id")), -1, SQLITE_STATIC);
+			if (sqlite3_step(s) == SQLITE_ROW)
+				json_object_set_new(ki, "text", col_str(s, 0));
+		}
+		sqlite3_finalize(s);
+	}
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	put_reader(a, db);
 	struct manifest man = {0};
