@@ -753,9 +753,10 @@ static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *s
 		goto out;
 	}
 	tmp[0] = 0;
+	/* the name must be durable before a row names it (the temp name's
+	 * removal need not be) */
 	if ((r = fsync_dir(sub)) < 0)
 		say(msg, len, "cannot sync %s: %s", sub, strerror(-r));
-	fsync_dir(a->tmp);
 out:
 	if (in >= 0)
 		close(in);
@@ -908,8 +909,14 @@ static int end(struct archive *a, int r, char *msg, size_t len)
 #define ITEM_COLS                                                                                          \
 	"i.id, i.sha256, i.size, i.media_type, i.name, i.dossier_code, i.procedure_code, i.id_number,"     \
 	" i.document_type, i.archived_at, i.retention_years, i.retain_until, i.signature, i.document_id,"  \
-	" i.applicant, i.superseded_by, i.reused_from, i.sidecar_sha256, i.sidecar_media_type"
-#define ITEM_NCOLS 19
+	" i.applicant, i.superseded_by, i.reused_from, i.sidecar_sha256, i.sidecar_media_type,"          \
+	" (SELECT json_group_array(json_array(o.sha256, o.size, o.media_type)) FROM originals o"           \
+	"  WHERE o.item_id = i.id),"                                                                      \
+	" (SELECT json_group_array(json_array(r.dossier_code, r.document_id, r.at)) FROM reuses r"        \
+	"  WHERE r.item_id = i.id)"
+/* originals and reuses come as JSON arrays of arrays, in primary key order
+ * (originals by seq): one statement per list, not three per item */
+#define ITEM_NCOLS 21
 
 static json_t *col_str(sqlite3_stmt *s, int i)
 {
@@ -919,6 +926,7 @@ static json_t *col_str(sqlite3_stmt *s, int i)
 
 static json_t *item_json(struct archive *a, sqlite3 *db, sqlite3_stmt *s, bool with_path)
 {
+	(void)db;
 	json_t *o = json_object();
 	const char *id = (const char *)sqlite3_column_text(s, 0);
 	const char *sha = (const char *)sqlite3_column_text(s, 1);
@@ -948,24 +956,24 @@ static json_t *item_json(struct archive *a, sqlite3 *db, sqlite3_stmt *s, bool w
 	}
 	/* originals: the upload, or the scanned pages */
 	json_t *origs = json_array();
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT sha256, size, media_type FROM originals WHERE item_id = ?1 ORDER BY seq",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			json_t *f = json_object();
-			const char *osha = (const char *)sqlite3_column_text(q, 0);
-			json_object_set_new(f, "sha256", json_string(osha));
-			json_object_set_new(f, "size", json_integer(sqlite3_column_int64(q, 1)));
-			json_object_set_new(f, "media_type", col_str(q, 2));
-			if (with_path) {
-				blob_path(a, osha, p, sizeof p);
-				json_object_set_new(f, "path", json_string(p));
-			}
-			json_array_append_new(origs, f);
+	const char *oj = (const char *)sqlite3_column_text(s, 19);
+	json_t *ol = oj ? json_loads(oj, 0, NULL) : NULL;
+	size_t k;
+	json_t *e;
+	json_array_foreach(ol, k, e)
+	{
+		json_t *f = json_object();
+		const char *osha = json_string_value(json_array_get(e, 0));
+		json_object_set(f, "sha256", json_array_get(e, 0));
+		json_object_set(f, "size", json_array_get(e, 1));
+		json_object_set(f, "media_type", json_array_get(e, 2));
+		if (with_path && osha) {
+			blob_path(a, osha, p, sizeof p);
+			json_object_set_new(f, "path", json_string(p));
 		}
+		json_array_append_new(origs, f);
 	}
-	sqlite3_finalize(q);
+	json_decref(ol);
 	json_t *first = json_array_get(origs, 0);
 	if (with_path)
 		json_object_set(o, "original_path", first ? json_object_get(first, "path") : json_null());
@@ -986,18 +994,14 @@ static json_t *item_json(struct archive *a, sqlite3 *db, sqlite3_stmt *s, bool w
 	}
 	/* where it was reused */
 	json_t *re = json_array();
-	if (sqlite3_prepare_v2(db, "SELECT dossier_code, document_id, at FROM reuses WHERE item_id = ?1 ORDER BY at",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			json_t *f = json_object();
-			json_object_set_new(f, "dossier_code", col_str(q, 0));
-			json_object_set_new(f, "document_id", col_str(q, 1));
-			json_object_set_new(f, "at", col_str(q, 2));
-			json_array_append_new(re, f);
-		}
+	const char *rj = (const char *)sqlite3_column_text(s, 20);
+	json_t *rl = rj ? json_loads(rj, 0, NULL) : NULL;
+	json_array_foreach(rl, k, e)
+	{
+		json_array_append_new(re, json_pack("{s:O, s:O, s:O}", "dossier_code", json_array_get(e, 0),
+						    "document_id", json_array_get(e, 1), "at", json_array_get(e, 2)));
 	}
-	sqlite3_finalize(q);
+	json_decref(rl);
 	json_object_set_new(o, "reused_in", re);
 	return o;
 }
@@ -1535,7 +1539,7 @@ int archive_applicant_documents(struct archive *a, const char *id_number, json_t
 	if (r < 0)
 		return r;
 	json_t *items = json_array();
-	char sql[512];
+	char sql[2048];
 	snprintf(sql, sizeof sql,
 		 "SELECT " ITEM_COLS " FROM items i WHERE i.id_number = ?1 AND i.superseded_by IS NULL"
 		 " ORDER BY i.archived_at DESC, i.n DESC LIMIT %d",
@@ -1591,7 +1595,7 @@ int archive_disposal(struct archive *a, bool log, json_t **out, char *msg, size_
 	if (r < 0)
 		return r;
 	json_t *items = json_array();
-	char sql[512];
+	char sql[2048];
 	snprintf(sql, sizeof sql,
 		 "SELECT " ITEM_COLS " FROM items i WHERE i.retain_until IS NOT NULL AND i.retain_until < ?1"
 		 " ORDER BY i.retain_until, i.n LIMIT %d",
