@@ -20,9 +20,11 @@ libp11-dev libcurl4-openssl-dev"
 run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free"
 # Run: the demo talks to the gateway with curl.
 run_pkgs="curl ca-certificates"
-# Tests: the harness is Python (stdlib only); make and binutils build and
+# Tests: the harness is Python (stdlib only; archive-sqlite's BagIt validator
+# too, as Debian 12 packages none); make and binutils build and
 # inspect the out-of-tree plugin; g++ compiles the SDK header as C++;
-# sqlite3 and wrk for the HTTP benchmark; PIL and DejaVu fonts generate
+# sqlite3 and wrk for the HTTP benchmark (sqlite3 also recomputes the
+# archive's audit chain in its tests); PIL and DejaVu fonts generate
 # Vietnamese pages; poppler-utils and qpdf check PDFs; the tesseract CLI is
 # the OCR benchmark's baseline.
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
