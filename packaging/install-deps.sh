@@ -18,8 +18,9 @@ libp11-dev libcurl4-openssl-dev"
 # SANE's backends (with its test and pnm virtual devices), and the sRGB
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
 run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free"
-# Run: the demo talks to the gateway with curl.
-run_pkgs="curl ca-certificates"
+# Run: the demo talks to the gateway with curl and makes its throwaway signing
+# CA with openssl.
+run_pkgs="curl ca-certificates openssl"
 # Tests: the harness is Python (stdlib only; archive-sqlite's BagIt validator
 # too, as Debian 12 packages none); make and binutils build and
 # inspect the out-of-tree plugin; g++ compiles the SDK header as C++;

@@ -5,8 +5,11 @@
 # demo dossier through it end to end: a clerk's token, a dossier with its code,
 # a batch scanned from SANE's `test` device (its virtual document feeder) and
 # OCR-ed into a searchable PDF, and a Vietnamese form recognized into text and
-# fields; every document is stored and routed. The gateway then keeps running
-# until Ctrl-C.
+# fields; every document is signed (PAdES, with a throwaway demo CA), archived,
+# and routed; the archive finds the form by words typed without diacritics and
+# lends it to the citizen's next dossier (reuse); the signature and the archive
+# are verified and the dossier exported as BagIt. The gateway then keeps
+# running until Ctrl-C.
 #   packaging/run-demo.sh [--exit]      (--exit: stop after the demo)
 # MOTCUA_LISTEN=127.0.0.1:9090 picks another address.
 set -eu
@@ -30,13 +33,22 @@ mkdir -p "$data/sane.d"
 echo test >"$data/sane.d/dll.conf"
 [ -f /etc/sane.d/test.conf ] && cp /etc/sane.d/test.conf "$data/sane.d/"
 export SANE_CONFIG_DIR="$data/sane.d"
+# The office's signing key: a throwaway demo CA and an RSA-2048 signer (a real
+# office signs with its token: [sign-openssl] key = pkcs11:...).
+pki=$data/demo-pki
+[ -f "$pki/rsa.key" ] || sh plugins/sign-openssl/tests/make-ca.sh "$pki" >/dev/null
 # Embedded defaults, plus the in-tree plugins: scan-sane on the test device's
-# feeder (3 gray sheets of its grid pattern), Vietnamese OCR, and the example
-# adapter, which drops finished documents into an "agency" folder.
+# feeder (3 gray sheets of its grid pattern), Vietnamese OCR, signing with a
+# visible stamp, the e-archive, and the example adapter, which drops finished
+# documents into an "agency" folder.
 set -- -o "http.listen=$listen" -o "gateway.plugin_dir=$top/build/plugins" \
 	-o scan-sane.enabled=true -o scan-sane.device=test -o scan-sane.source=adf \
 	-o scan-sane.mode=gray -o scan-sane.max_pages=3 -o "scan-sane.device_options=test-picture=Grid" \
 	-o ocr-tesseract.enabled=true \
+	-o sign-openssl.enabled=true -o "sign-openssl.key=$pki/rsa.key" -o "sign-openssl.cert=$pki/rsa.pem" \
+	-o "sign-openssl.trust=$pki/ca.pem" -o sign-openssl.stamp=true \
+	-o "sign-openssl.organisation=Bộ phận Một cửa (demo)" \
+	-o archive-sqlite.enabled=true \
 	-o adapter-example.enabled=true -o "adapter-example.drop_dir=$outbox"
 
 "$gw" "$@" 2>>"$data/gateway.log" &
@@ -56,9 +68,11 @@ done
 
 MOTCUA_TOKEN=$("$cli" "$@" token create --role clerk --name "Cán bộ một cửa (demo)" 2>/dev/null)
 export MOTCUA_TOKEN
+# The form's applicant ("Số định danh cá nhân" on tests/data/demo-to-khai.png).
+citizen=048076039317
 dossier=$("$cli" "$@" dossier create --procedure 1.001193 \
-	--procedure-name "Đăng ký khai sinh" --name "Nguyễn Thị Mai" \
-	--id-number 001190012345 --phone 0912345678 --channel 1)
+	--procedure-name "Đăng ký khai sinh" --name "Hồ Công Hùng" \
+	--id-number $citizen --phone 0912345678 --channel 1)
 code=$(printf '%s' "$dossier" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')
 field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p"; }
 steps_of() {
@@ -80,6 +94,34 @@ ids=$(printf '%s' "$doc" | sed -n 's/.*"id_numbers":\[\([^]]*\)\].*/\1/p')
 dates=$(printf '%s' "$doc" | sed -n 's/.*"dates":\[\([^]]*\)\].*/\1/p')
 title=$(printf '%s' "$doc" | grep -o 'TỜ KHAI[^\\]*' | head -1)
 blob() { printf '%s/blobs/%s/%s' "$data" "$(printf '%s' "$1" | cut -c1-2)" "$1"; }
+api() { curl -fsS -H "Authorization: Bearer $MOTCUA_TOKEN" "$@"; }
+signer=$(field "$doc" signer)
+level=$(field "$doc" level)
+item=$(printf '%s' "$doc" | sed -n 's/.*"archive":{[^}]*"id":"\([^"]*\)".*/\1/p')
+# 3. The signature, checked as an auditor would, years later.
+if "$cli" "$@" verify "$(blob "$sha")" >"$data/verify.txt" 2>&1; then verified=yes; else verified=NO; fi
+# 4. The archive finds the form by words typed without diacritics.
+found=$(api "http://$listen/api/v1/archive/search?q=da+nang+hai+chau&id_number=$citizen" |
+	sed -n 's/.*"total":\([0-9]*\).*/\1/p')
+# 5. The citizen comes back for another procedure: the archived form is reused.
+dossier2=$("$cli" "$@" dossier create --procedure 1.000656 \
+	--procedure-name "Đăng ký thường trú" --name "Hồ Công Hùng" --id-number $citizen --channel 1)
+code2=$(printf '%s' "$dossier2" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')
+reuse=$(api -X POST -H 'Content-Type: application/json' -d "{\"reuse\":\"$item\"}" \
+	"http://$listen/api/v1/dossiers/$code2/documents" || true)
+reuse_id=$(field "$reuse" id)
+i=0
+while [ -n "$reuse_id" ] && [ $i -lt 100 ]; do
+	reuse_state=$(field "$(api "http://$listen/api/v1/dossiers/$code2/documents/$reuse_id")" state)
+	[ "$reuse_state" = done ] || [ "$reuse_state" = failed ] && break
+	i=$((i + 1))
+	sleep 0.1
+done
+# 6. The archive proves itself intact and exports the dossier as BagIt.
+if "$cli" "$@" archive verify >"$data/archive-verify.txt" 2>&1; then intact=yes; else intact=NO; fi
+mkdir -p "$data/export"
+rm -rf "${data:?}/export/$code"
+"$cli" "$@" archive export "$code" "$data/export" >/dev/null 2>&1 || true
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
@@ -90,7 +132,12 @@ motcua demo: gateway running at http://$listen/ (pid $pid)
   recognized     document $id: state $state, text begins "$title"
                  fields: id_numbers [$ids] dates [$dates]
                  steps: $(steps_of "$doc")
-                 searchable PDF: $(blob "$sha")
+                 signed PDF (PAdES $level, "$signer", stamp top right of page 1):
+                   $(blob "$sha")
+                 motcua verify: intact and trusted = $verified   ($data/verify.txt)
+  archived       item $item; search "da nang hai chau" (no diacritics): $found found
+                 reused in dossier $code2 as document $reuse_id: ${reuse_state:-not done}
+                 motcua archive verify: intact = $intact; BagIt export: $data/export/$code/
   delivered to   $outbox/$code/
   state store    $data/motcua.db   log: $data/gateway.log
 
@@ -100,7 +147,8 @@ Look around (the clerk's token is in MOTCUA_TOKEN below):
   curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id/content > to-khai.pdf
   curl -s -N -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/events?since=0
 MSG
-if [ "$state" != done ] || [ "$scan_state" != done ]; then
+if [ "$state" != done ] || [ "$scan_state" != done ] || [ "$verified" != yes ] ||
+	[ "${reuse_state:-}" != done ] || [ "$intact" != yes ] || [ "${found:-0}" -lt 1 ]; then
 	echo "motcua: a demo document did not finish; see $data/gateway.log" >&2
 	exit 1
 fi
