@@ -23,7 +23,7 @@
  *    motcua_host.work_submit(), or is a pipeline step (motcua_host.step_register()),
  *    which the host always runs on its worker pool.
  *  - Host functions are called from the loop thread only (from those callbacks),
- *    except log(), which any thread may call. A work or step function that has
+ *    except log() and result_add(), which any thread may call. A work or step function that has
  *    something to announce returns it to its done callback (or in io->message).
  *
  * Builds alone with -std=c99 -pedantic and as C++.
@@ -255,6 +255,60 @@ struct motcua_archive_ops {
 	int (*verify)(void *data, char **json, char *message, size_t len);
 };
 
+/*
+ * Delivery to an agency or a portal: the host's outbox.
+ *
+ * Every change a receiver needs becomes one outbox row per destination (an
+ * adapter plugin), written in the same transaction as the change itself:
+ *   "dossier.created"  a dossier was received (sent as soon as it exists)
+ *   "document.done"    one of its documents finished (signed, archived)
+ *   "dossier.status"   its status changed (national codes 1-10)
+ * The host delivers a destination's rows of one dossier strictly in order,
+ * retries with capped exponential backoff and jitter, moves a row to the
+ * dead letters after [outbox] max_attempts or a rejection, and never sends a
+ * delivered row again. After a crash a row that was being sent is sent
+ * again with the same idempotency key: the peer must use it to drop repeats.
+ */
+struct motcua_delivery {
+	uint32_t struct_size;
+	int64_t id;                  /* the outbox row */
+	/* Stable per dossier, event and destination; send it to the peer (e.g.
+	 * the Idempotency-Key header), which keeps the first and drops repeats. */
+	const char *idempotency_key;
+	const char *destination;     /* the adapter's name */
+	const char *dossier_code;
+	const char *event_type;      /* "dossier.created", "document.done", "dossier.status" */
+	const char *event_json;      /* the event's payload (JSON object; "at" is ISO 8601 +07:00) */
+	/* The dossier as it was when the event happened (JSON object): "code",
+	 * "procedure_code", "procedure_name", "applicant" {"name", "id_number",
+	 * "phone"}, "channel", "status", "received_at", "updated_at",
+	 * "due_at" (or null), and "documents": [{"id", "name", "type",
+	 * "media_type", "state", "sha256" (of the current file), "size",
+	 * "signature" (or null), "path" (the current file, readable by the
+	 * plugin), "sidecar_path" (a detached signature, or null)}]. */
+	const char *dossier_json;
+	uint32_t attempt;            /* 1 on the first try */
+	/* Out: a short note (delivered) or the reason (retry, rejected). */
+	char message[256];
+	/* Out: the peer's own id for what it received, if it gave one. */
+	char peer_ref[128];
+};
+
+/* What an adapter plugin does (see adapter_register). Grows at the end only. */
+struct motcua_adapter_ops {
+	uint32_t struct_size;
+	/* On the loop, quick (no I/O): does this destination take this event of
+	 * a dossier of this procedure? (Its routing: e.g. a `procedures` key.)
+	 * Returns 1 (yes) or 0. */
+	int (*accepts)(void *data, const char *procedure_code, const char *event_type);
+	/* On a worker thread: sends one row. Returns 0 when the peer has it
+	 * (delivered), -EAGAIN when it is worth trying again later (the peer is
+	 * down, slow, answered 5xx or garbage), or another negative errno when the
+	 * peer refused it for good (e.g. 4xx: no blind retry), with the reason in
+	 * d->message. Must not block longer than its own timeout. */
+	int (*deliver)(void *data, struct motcua_delivery *d);
+};
+
 /* An HTTP request routed to a plugin. All members are borrowed for the call. */
 struct motcua_request {
 	uint32_t struct_size;
@@ -376,6 +430,32 @@ struct motcua_host {
 	/* The gateway's data directory (absolute path), where a plugin keeps its
 	 * own files in a folder named after itself. Owned by the host. */
 	const char *(*data_dir)(struct motcua_plugin_ctx *ctx);
+
+	/* Makes this plugin a delivery destination named after itself: the
+	 * outbox calls ops->deliver() for every row it accepts. Several adapters
+	 * may be registered. ops is copied. Data ownership as for
+	 * event_subscribe(). */
+	int (*adapter_register)(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops,
+				void *data, motcua_free_fn free_fn);
+
+	/* What an agency or the portal said about a dossier (from a poll or a
+	 * webhook route): its new status (national code 1-10) and an optional
+	 * JSON object with details (e.g. {"note": "...", "agency_ref": "..."}).
+	 * The host records it and publishes "dossier.status", which goes to the
+	 * other destinations. -ENOENT no such dossier, -EINVAL bad status. */
+	int (*dossier_status)(struct motcua_plugin_ctx *ctx, const char *dossier_code, int status,
+			      const char *details_json);
+
+	/* Adds a file an agency returned (the result of the procedure) to a
+	 * dossier as a new document of type "ket-qua"; it goes through the sign
+	 * and archive steps like any paper. Callable from any thread (best from
+	 * a work or deliver function: it copies the file); the file is the host's
+	 * copy when the call returns 0, and the plugin may delete its own. The
+	 * document is recorded on the loop right after. media_type:
+	 * application/pdf, image/png, image/jpeg or image/tiff (checked against
+	 * the content: -EINVAL otherwise). -ENOENT no such dossier. */
+	int (*result_add)(struct motcua_plugin_ctx *ctx, const char *dossier_code, const char *path,
+			  const char *media_type, const char *name);
 };
 
 /*
