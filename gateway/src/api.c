@@ -460,7 +460,15 @@ static const char *const upload_types[] = {"image/png", "image/jpeg", "image/tif
 
 /* Does the body look like what its type says? Checks the signature and, for
  * PDF, the end-of-file marker that a truncated upload lacks. */
-static bool content_matches(const char *type, const unsigned char *p, size_t n, const char **why)
+bool upload_type_ok(const char *type)
+{
+	for (const char *const *t = upload_types; *t; t++)
+		if (!strcmp(type, *t))
+			return true;
+	return false;
+}
+
+bool upload_content_matches(const char *type, const unsigned char *p, size_t n, const char **why)
 {
 	if (!strcmp(type, "image/png")) {
 		*why = "not a PNG file (bad signature or missing IHDR)";
@@ -657,7 +665,7 @@ static void h_document_add(struct api *a, struct evhttp_request *req, const stru
 	/* Check head and tail as one short file (the middle does not matter). */
 	memcpy(probe, head, hn);
 	memcpy(probe + hn, tail, tn);
-	if (!content_matches(type, probe, hn + tn, &why) ||
+	if (!upload_content_matches(type, probe, hn + tn, &why) ||
 	    (!strcmp(type, "image/jpeg") && !(head[0] == 0xFF && head[1] == 0xD8))) {
 		http_reply_error(req, 422, "bad_content", "the body is %s", why);
 		return;
@@ -792,6 +800,7 @@ static void h_metrics(struct api *a, struct evhttp_request *req, const struct to
 			    "# HELP motcua_http_requests_total HTTP requests served.\n"
 			    "# TYPE motcua_http_requests_total counter\nmotcua_http_requests_total %llu\n",
 			    workers_busy(a->gw->workers), (unsigned long long)a->requests);
+	outbox_metrics(a->gw->outbox, buf);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, 200, "OK", buf);
@@ -908,6 +917,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 			http_reply_error(req, 405, "method_not_allowed", "this method is not allowed here");
 			return;
 		}
+	} else if (!strcmp(r, "outbox")) {
+		outbox_route(a->gw, req, &tok, segs, n);
+		return;
 	} else if (!strcmp(r, "archive")) {
 		archive_route(a->gw, req, &tok, segs, n);
 		return;

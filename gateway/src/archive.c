@@ -87,57 +87,6 @@ static json_t *parse_item(const char *text, char *why, size_t len)
 	return j;
 }
 
-/* Copies an archived file into the gateway's store (the dossier's own copy). */
-static int copy_into_store(struct store *s, const char *path, char sha[65], uint64_t *size, char *msg,
-			   size_t len)
-{
-	char *tmp = store_tmp_path(s, "reuse");
-	if (!tmp)
-		return -ENOMEM;
-	int in = open(path, O_RDONLY | O_CLOEXEC), out = -1, r = 0;
-	if (in < 0) {
-		r = -errno;
-		snprintf(msg, len, "the archived file cannot be read: %s", strerror(errno));
-		goto out;
-	}
-	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (out < 0) {
-		r = -errno;
-		goto out;
-	}
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof buf)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno != EINTR) {
-				r = -errno;
-				goto out;
-			}
-			off += w > 0 ? w : 0;
-		}
-	}
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) < 0 && !r)
-		r = -errno;
-	if (!r)
-		r = store_commit_file(s, tmp, sha, size);
-	else
-		unlink(tmp);
-	if (r < 0 && !msg[0])
-		snprintf(msg, len, "the archived file cannot be copied: %s", strerror(-r));
-	free(tmp);
-	return r;
-}
-
 static void call_work(void *arg)
 {
 	struct archive_call *c = arg;
@@ -177,7 +126,9 @@ static void call_work(void *arg)
 					 strerror(errno));
 			}
 		} else if (c->kind == C_REUSE) {
-			c->result = copy_into_store(c->gw->store, path, c->sha, &c->size, m, ml);
+			c->result = store_copy_file(c->gw->store, path, c->sha, &c->size);
+			if (c->result < 0)
+				snprintf(m, ml, "the archived file cannot be copied: %s", strerror(-c->result));
 		}
 		break;
 	}

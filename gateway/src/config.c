@@ -223,7 +223,8 @@ bool config_parse_bool(const char *v, bool *out)
 
 bool config_section_is_core(const char *section)
 {
-	return !strcmp(section, "gateway") || !strcmp(section, "http") || !strcmp(section, "office");
+	return !strcmp(section, "gateway") || !strcmp(section, "http") || !strcmp(section, "office") ||
+	       !strcmp(section, "outbox");
 }
 
 /* ---- the gateway's own sections ---- */
@@ -359,6 +360,18 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	if (e && (!e->value[0] || strlen(e->value) > 200))
 		return bad(e, err, errlen, "must be 1 to 200 bytes");
 
+	if ((r = get_uint(c, "outbox", "max_attempts", 1, 1000, 20, &v, err, errlen)) < 0)
+		return r;
+	s->outbox_max_attempts = v;
+	if ((r = get_uint(c, "outbox", "backoff_base_s", 1, 3600, 5, &v, err, errlen)) < 0)
+		return r;
+	s->outbox_backoff_base_s = v;
+	if ((r = get_uint(c, "outbox", "backoff_max_s", 1, 86400, 3600, &v, err, errlen)) < 0)
+		return r;
+	s->outbox_backoff_max_s = v;
+	if ((r = get_uint(c, "outbox", "workers", 1, 32, 2, &v, err, errlen)) < 0)
+		return r;
+	s->outbox_workers = v;
 	/* Unknown keys in the core sections. */
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->entries[i];

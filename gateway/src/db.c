@@ -59,6 +59,15 @@ static const char *const schema[] = {
 	"ALTER TABLE jobs ADD COLUMN sidecar_sha TEXT;"
 	"ALTER TABLE jobs ADD COLUMN again_at INTEGER;"
 	"CREATE INDEX jobs_again ON jobs(again_at) WHERE again_at IS NOT NULL;",
+	/* version 4: the outbox, one row per dossier change and destination */
+	"CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  destination TEXT NOT NULL, dossier_code TEXT NOT NULL, event_id INTEGER NOT NULL,"
+	"  event_type TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, event TEXT NOT NULL,"
+	"  dossier TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT, peer_ref TEXT,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, delivered_at INTEGER);"
+	"CREATE INDEX outbox_order ON outbox(destination, dossier_code, id);"
+	"CREATE INDEX outbox_due ON outbox(state, next_attempt_at);",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -190,6 +190,11 @@ void events_free(struct events *ev)
 
 int events_publish_text(struct events *ev, const char *type, const char *json)
 {
+	sqlite3 *db = ev->gw->db;
+	/* The event and the outbox rows it makes commit together. */
+	bool own = sqlite3_get_autocommit(db);
+	if (own && db_begin(db) < 0)
+		return -EIO;
 	sqlite3_reset(ev->insert);
 	sqlite3_bind_int64(ev->insert, 1, time_now());
 	sqlite3_bind_text(ev->insert, 2, type, -1, SQLITE_TRANSIENT);
@@ -197,7 +202,15 @@ int events_publish_text(struct events *ev, const char *type, const char *json)
 	int rc = sqlite3_step(ev->insert);
 	sqlite3_reset(ev->insert);
 	if (rc != SQLITE_DONE) {
-		log_error("events: cannot store %s: %s", type, sqlite3_errmsg(ev->gw->db));
+		log_error("events: cannot store %s: %s", type, sqlite3_errmsg(db));
+		if (own)
+			db_rollback(db);
+		return -EIO;
+	}
+	if (outbox_enqueue(ev->gw, sqlite3_last_insert_rowid(db), type, json) < 0 ||
+	    (own && db_commit(db) < 0)) {
+		if (own)
+			db_rollback(db);
 		return -EIO;
 	}
 	event_active(ev->flush, 0, 0);

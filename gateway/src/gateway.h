@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -67,8 +68,13 @@ struct settings {
 	char *office_name;
 	unsigned max_sse_clients;
 	unsigned step_retry_s;
+	/* [outbox] */
+	unsigned outbox_max_attempts;   /* tries before the dead letters */
+	unsigned outbox_backoff_base_s; /* the first retry's delay */
+	unsigned outbox_backoff_max_s;  /* the longest delay */
+	unsigned outbox_workers;        /* deliveries at once */
 };
-/* Validates [gateway], [http], [office]; rejects unknown keys in those
+/* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */
 int settings_load(struct settings *s, struct config *c, char *err, size_t errlen);
 void settings_clear(struct settings *s);
@@ -86,7 +92,8 @@ void time_yymmdd_vn(int64_t t, char out[8]);
 /* Parses "YYYY-MM-DD" (Vietnam day start) or ISO 8601 with offset. */
 int time_parse(const char *s, bool end_of_day, int64_t *out);
 int64_t time_now(void);
-void random_hex(char *out, size_t nbytes); /* writes 2*nbytes hex + NUL */
+void random_hex(char *out, size_t nbytes);
+void random_bytes(void *out, size_t n); /* writes 2*nbytes hex + NUL */
 void sha256_hex(const void *data, size_t len, char out[65]);
 bool valid_sha256_hex(const char *s);
 /* "type/subtype" of RFC 6838's restricted characters, under 64 bytes. */
@@ -112,6 +119,8 @@ int store_commit_file(struct store *s, const char *tmp_path, char sha_out[65], u
 int store_put(struct store *s, const void *data, size_t len, char sha_out[65]);
 char *store_blob_path(struct store *s, const char *sha);
 bool store_has(struct store *s, const char *sha);
+/* Copies a file into the store (the original stays): sha and size out. */
+int store_copy_file(struct store *s, const char *path, char sha[65], uint64_t *size);
 /* Removes leftover temp files (after a crash). */
 void store_clean_tmp(struct store *s);
 
@@ -174,6 +183,7 @@ struct gateway {
 	struct events *events;
 	struct pipeline *pipeline;
 	struct plugin_host *plugins;
+	struct outbox *outbox;
 	struct api *api;
 	bool stopping;
 };
@@ -219,6 +229,12 @@ struct dossier_new {
  * reference) or NULL with -errno in *err. */
 json_t *dossier_create(struct pipeline *p, const struct dossier_new *d, int *err);
 json_t *dossier_get(struct pipeline *p, const char *code);
+/* The dossier as the outbox hands it to adapters: dossier_get() with each
+ * document's current file (sha256, media type, type, signature, sidecar). */
+json_t *dossier_snapshot(struct pipeline *p, const char *code);
+/* A status an agency or the portal reported (1-10): records it and
+ * publishes dossier.status. -ENOENT, -EINVAL. */
+int dossier_set_status(struct pipeline *p, const char *code, int status, const char *by, json_t *details);
 json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, int limit,
 		     int offset);
 bool dossier_exists(struct pipeline *p, const char *code);
@@ -266,6 +282,28 @@ bool api_str_field(struct evhttp_request *req, json_t *obj, const char *key, con
 bool valid_id_number(const char *s);
 bool valid_code_chars(const char *s, size_t max);
 bool valid_document_name(const char *s);
+/* The media types a document may have, and whether a file's first and last
+ * bytes (head and tail, concatenated in p) look like that type. */
+bool upload_type_ok(const char *type);
+bool upload_content_matches(const char *type, const unsigned char *p, size_t n, const char **why);
+
+/* ---- outbox.c: store-and-forward delivery to adapters ---- */
+struct outbox *outbox_new(struct gateway *gw);
+/* Resets rows left half-sent and starts delivering. */
+void outbox_start(struct outbox *o);
+/* Starts no more deliveries (on the loop, does not block). */
+void outbox_stop(struct outbox *o);
+/* Lets deliveries in flight finish and records them (the database and the
+ * event log must still be open), then frees. */
+void outbox_free(struct outbox *o);
+void outbox_kick(struct outbox *o);
+/* From events_publish, in its transaction: rows for the destinations that
+ * take this event (dossier.created, document.done, dossier.status). */
+int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const char *json);
+/* GET /api/v1/outbox[/ID], POST /api/v1/outbox/ID/retry|cancel. */
+void outbox_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+		  char segs[][256], int n);
+void outbox_metrics(struct outbox *o, struct evbuffer *buf);
 
 /* ---- archive.c: the e-archive's routes and reuse, served by the archive plugin ---- */
 /* /api/v1/archive/...: segs[3..n-1] after "archive". */
@@ -308,6 +346,14 @@ struct archive_provider {
 /* The name of an enabled plugin that provides this step but did not start
  * (refused, or its init failed): the step waits for it. NULL when none. */
 const char *plugins_step_held(struct plugin_host *h, enum motcua_step step);
+struct adapter_provider {
+	const char *plugin_name; /* the destination's name */
+	struct motcua_adapter_ops ops;
+	void *data;
+};
+/* The registered adapters (n in *n; the array lives until plugins change). */
+const struct adapter_provider *plugins_adapters(struct plugin_host *h, size_t *n);
+const struct adapter_provider *plugins_adapter(struct plugin_host *h, const char *name);
 /* The archive plugin, or NULL. */
 const struct archive_provider *plugins_archive(struct plugin_host *h);
 /* The capture plugin, or NULL. */

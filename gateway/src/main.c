@@ -50,6 +50,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 		 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	gw->stopping = true;
 	pipeline_stop(gw->pipeline);
+	outbox_stop(gw->outbox);
 	capture_cancel(gw);
 	event_base_loopexit(gw->base, NULL);
 }
@@ -184,8 +185,9 @@ int main(int argc, char **argv)
 	gw.io_workers = workers_new(gw.base, 2);
 	gw.events = gw.workers && gw.io_workers ? events_new(&gw) : NULL;
 	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
-	if (!gw.pipeline) {
-		log_error("cannot start the worker pool, event bus or pipeline");
+	gw.outbox = gw.pipeline ? outbox_new(&gw) : NULL;
+	if (!gw.outbox) {
+		log_error("cannot start the worker pool, event bus, pipeline or outbox");
 		goto out;
 	}
 	plugins_init(gw.plugins);
@@ -204,6 +206,7 @@ int main(int argc, char **argv)
 		 gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
 		 gw.settings.workers);
 	pipeline_start(gw.pipeline);
+	outbox_start(gw.outbox);
 	if (notify_start(gw.base) < 0)
 		log_warning("cannot start the systemd watchdog pings");
 	event_base_dispatch(gw.base);
@@ -216,6 +219,8 @@ int main(int argc, char **argv)
 	gw.io_workers = NULL;
 	api_free(gw.api);
 	gw.api = NULL;
+	outbox_free(gw.outbox);
+	gw.outbox = NULL;
 	workers_free(gw.workers);
 	gw.workers = NULL;
 	log_info("stopped cleanly");
@@ -232,6 +237,7 @@ out:
 		close(sig_fd);
 	workers_free(gw.io_workers);
 	api_free(gw.api);
+	outbox_free(gw.outbox);
 	workers_free(gw.workers);
 	plugins_free(gw.plugins);
 	pipeline_free(gw.pipeline);

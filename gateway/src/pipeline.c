@@ -285,6 +285,83 @@ json_t *dossier_get(struct pipeline *p, const char *code)
 	return d;
 }
 
+json_t *dossier_snapshot(struct pipeline *p, const char *code)
+{
+	json_t *d = dossier_get(p, code);
+	if (!d)
+		return NULL;
+	json_object_set_new(d, "due_at", json_null());
+	json_t *docs = json_array(), *brief = json_object_get(d, "documents");
+	size_t i;
+	json_t *b;
+	json_array_foreach(brief, i, b) {
+		json_t *full = document_get(p, code, json_string_value(json_object_get(b, "id")));
+		if (!full)
+			continue;
+		json_t *side = json_object_get(full, "sidecar");
+		json_t *one = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"),
+					"name", json_object_get(full, "name"), "type", json_object_get(full, "type"),
+					"media_type", json_object_get(full, "current_media_type"), "state",
+					json_object_get(full, "state"), "sha256",
+					json_object_get(full, "current_sha256"), "reused_from",
+					json_object_get(full, "reused_from"));
+		json_t *sig = json_object_get(full, "signature");
+		json_object_set(one, "signature", sig ? sig : json_null());
+		json_object_set(one, "sidecar_sha256", json_is_object(side) ? json_object_get(side, "sha256") : json_null());
+		json_object_set(one, "sidecar_media_type",
+				json_is_object(side) ? json_object_get(side, "media_type") : json_null());
+		json_array_append_new(docs, one);
+		json_decref(full);
+	}
+	json_object_set_new(d, "documents", docs);
+	return d;
+}
+
+int dossier_set_status(struct pipeline *p, const char *code, int status, const char *by, json_t *details)
+{
+	sqlite3 *db = p->gw->db;
+	if (status < 1 || status > 10) {
+		json_decref(details);
+		return -EINVAL;
+	}
+	if (db_begin(db) < 0) {
+		json_decref(details);
+		return -EIO;
+	}
+	int previous = -1;
+	sqlite3_stmt *st = db_prepare(db, "SELECT status FROM dossiers WHERE code = ?1");
+	if (st) {
+		sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			previous = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (previous < 0) {
+		db_rollback(db);
+		json_decref(details);
+		return -ENOENT;
+	}
+	st = db_prepare(db, "UPDATE dossiers SET status = ?2, updated_at = ?3 WHERE code = ?1");
+	int rc = SQLITE_ERROR;
+	if (st) {
+		sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, status);
+		sqlite3_bind_int64(st, 3, time_now());
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	json_t *ev = json_pack("{s:s, s:i, s:i, s:s}", "code", code, "status", status, "previous", previous, "by", by);
+	if (ev && json_is_object(details))
+		json_object_set(ev, "details", details);
+	json_decref(details);
+	if (rc != SQLITE_DONE || events_publish(p->gw->events, "dossier.status", ev) < 0 || db_commit(db) < 0) {
+		db_rollback(db);
+		return -EIO;
+	}
+	log_info("dossier %s: status %d -> %d (%s)", code, previous, status, by);
+	return 0;
+}
+
 json_t *dossier_list(struct pipeline *p, int status, int64_t from, int64_t to, int limit, int offset)
 {
 	const char *where = " WHERE (?1 = 0 OR status = ?1) AND received_at >= ?2 AND received_at <= ?3";

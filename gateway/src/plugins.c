@@ -3,6 +3,7 @@
  * the host function table they receive (see motcua/plugin.h). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,11 @@ struct plugin_host {
 	struct gateway *gw;
 	struct plugin *plugins[MAX_PLUGINS];
 	size_t n;
+	/* delivery destinations, in registration order */
+	struct adapter_provider adapters[MAX_PLUGINS];
+	struct plugin *adapter_owner[MAX_PLUGINS];
+	motcua_free_fn adapter_free[MAX_PLUGINS];
+	size_t n_adapters;
 	struct step_slot steps[MOTCUA_STEP_COUNT_];
 	struct capture_slot capture;
 	struct archive_slot archive;
@@ -388,6 +394,141 @@ const struct archive_provider *plugins_archive(struct plugin_host *h)
 	return h->archive.owner ? &h->archive.prov : NULL;
 }
 
+static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops,
+				 void *data, motcua_free_fn free_fn)
+{
+	struct plugin_host *h = ctx->pl->host;
+	int r = 0;
+	if (!ops || ops->struct_size < sizeof(uint32_t) + 2 * sizeof(void *) || !ops->accepts || !ops->deliver)
+		r = -EINVAL;
+	for (size_t i = 0; r == 0 && i < h->n_adapters; i++)
+		if (h->adapter_owner[i] == ctx->pl)
+			r = -EEXIST;
+	if (r == 0 && h->n_adapters == MAX_PLUGINS)
+		r = -ENOSPC;
+	if (r < 0) {
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	struct adapter_provider *a = &h->adapters[h->n_adapters];
+	a->plugin_name = ctx->pl->name;
+	memset(&a->ops, 0, sizeof a->ops);
+	memcpy(&a->ops, ops, ops->struct_size < sizeof a->ops ? ops->struct_size : sizeof a->ops);
+	a->data = data;
+	h->adapter_owner[h->n_adapters] = ctx->pl;
+	h->adapter_free[h->n_adapters] = free_fn;
+	h->n_adapters++;
+	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "delivers dossiers (outbox destination %s)", ctx->pl->name);
+	outbox_kick(h->gw->outbox);
+	return 0;
+}
+
+const struct adapter_provider *plugins_adapters(struct plugin_host *h, size_t *n)
+{
+	*n = h ? h->n_adapters : 0;
+	return h ? h->adapters : NULL;
+}
+
+const struct adapter_provider *plugins_adapter(struct plugin_host *h, const char *name)
+{
+	for (size_t i = 0; h && i < h->n_adapters; i++)
+		if (!strcmp(h->adapters[i].plugin_name, name))
+			return &h->adapters[i];
+	return NULL;
+}
+
+static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status, const char *details)
+{
+	struct plugin_host *h = ctx->pl->host;
+	json_t *d = NULL;
+	if (!code || !valid_code_chars(code, 95))
+		return -EINVAL;
+	if (details && !json_is_object(d = json_loads(details, JSON_REJECT_DUPLICATES, NULL))) {
+		json_decref(d);
+		return -EINVAL;
+	}
+	int r = dossier_set_status(h->gw->pipeline, code, status, ctx->pl->name, d);
+	if (r == -EINVAL)
+		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "status %d for %s refused: not a code from 1 to 10",
+		       status, code);
+	return r;
+}
+
+/* A result an agency returned: copied on the caller's thread, recorded on
+ * the loop. */
+struct result_job {
+	struct gateway *gw;
+	char code[96], name[256], media_type[32], sha[65], plugin[64];
+	uint64_t size;
+};
+
+static void result_on_loop(void *arg, int cancelled)
+{
+	struct result_job *j = arg;
+	struct gateway *gw = j->gw;
+	char id[33];
+	struct document_extra x = {.doc_type = "ket-qua"};
+	char by[80];
+	snprintf(by, sizeof by, "agency:%s", j->plugin);
+	if (cancelled) {
+		/* stopping: the blob stays unreferenced; the agency sends it again */
+	} else if (!dossier_exists(gw->pipeline, j->code)) {
+		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s was dropped: no such dossier", j->code);
+	} else if (document_create(gw->pipeline, j->code, j->name, j->media_type, j->sha, j->size, by, &x, id) < 0) {
+		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s could not be recorded", j->code);
+	} else {
+		gw_log(MOTCUA_LOG_INFO, j->plugin, "result %s (%s) added to %s as document %s", j->name,
+		       j->media_type, j->code, id);
+	}
+	free(j);
+}
+
+static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, const char *path,
+			   const char *media_type, const char *name)
+{
+	struct plugin_host *h = ctx->pl->host;
+	struct gateway *gw = h->gw;
+	if (!code || !valid_code_chars(code, 95) || !path || !media_type || !upload_type_ok(media_type) ||
+	    (name && !valid_document_name(name)))
+		return -EINVAL;
+	/* The content must be what the type says, as for an upload. */
+	unsigned char probe[64 + 1024];
+	size_t hn = 0, tn = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size > 0) {
+		hn = (size_t)(size < 64 ? size : 64);
+		tn = (size_t)(size < 1024 ? size : 1024);
+		if (pread(fd, probe, hn, 0) != (ssize_t)hn || pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
+			hn = tn = 0;
+	}
+	close(fd);
+	const char *why = NULL;
+	if (size <= 0 || (uint64_t)size > gw->settings.max_upload_bytes ||
+	    !upload_content_matches(media_type, probe, hn + tn, &why)) {
+		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "a result for %s was refused: %s", code,
+		       size <= 0 ? "empty file" : why ? why : "too large");
+		return -EINVAL;
+	}
+	struct result_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	j->gw = gw;
+	snprintf(j->code, sizeof j->code, "%s", code);
+	snprintf(j->name, sizeof j->name, "%s", name ? name : "Kết quả giải quyết");
+	snprintf(j->media_type, sizeof j->media_type, "%s", media_type);
+	snprintf(j->plugin, sizeof j->plugin, "%s", ctx->pl->name);
+	int r = store_copy_file(gw->store, path, j->sha, &j->size);
+	if (r == 0)
+		r = workers_post(gw->io_workers, result_on_loop, j);
+	if (r < 0)
+		free(j);
+	return r;
+}
+
 static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
 {
 	return ctx->pl->host->gw->settings.data_dir;
@@ -418,6 +559,9 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.capture_register = host_capture_register,
 		.archive_register = host_archive_register,
 		.data_dir = host_data_dir,
+		.adapter_register = host_adapter_register,
+		.dossier_status = host_dossier_status,
+		.result_add = host_result_add,
 	};
 	return h;
 }
@@ -453,6 +597,18 @@ static void unregister_all(struct plugin *pl)
 		if (h->capture.free_fn)
 			h->capture.free_fn(h->capture.prov.data);
 		memset(&h->capture, 0, sizeof h->capture);
+	}
+	for (size_t i = 0; i < h->n_adapters;) {
+		if (h->adapter_owner[i] != pl) {
+			i++;
+			continue;
+		}
+		if (h->adapter_free[i])
+			h->adapter_free[i](h->adapters[i].data);
+		memmove(&h->adapters[i], &h->adapters[i + 1], (h->n_adapters - i - 1) * sizeof h->adapters[0]);
+		memmove(&h->adapter_owner[i], &h->adapter_owner[i + 1], (h->n_adapters - i - 1) * sizeof(struct plugin *));
+		memmove(&h->adapter_free[i], &h->adapter_free[i + 1], (h->n_adapters - i - 1) * sizeof(motcua_free_fn));
+		h->n_adapters--;
 	}
 	if (h->archive.owner == pl) {
 		if (h->archive.free_fn)

@@ -187,3 +187,51 @@ void store_clean_tmp(struct store *s)
 	 * crash interrupted. */
 	remove_contents(s->tmp, false);
 }
+
+int store_copy_file(struct store *s, const char *path, char sha[65], uint64_t *size)
+{
+	char *tmp = store_tmp_path(s, "copy");
+	if (!tmp)
+		return -ENOMEM;
+	int in = open(path, O_RDONLY | O_CLOEXEC), out = -1, r = 0;
+	if (in < 0) {
+		r = -errno;
+		goto out;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (out < 0) {
+		r = -errno;
+		goto out;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				r = -errno;
+				goto out;
+			}
+			off += w;
+		}
+	}
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0 && !r)
+		r = -errno;
+	if (!r)
+		r = store_commit_file(s, tmp, sha, size);
+	else
+		unlink(tmp);
+	free(tmp);
+	return r;
+}

@@ -104,6 +104,12 @@ void random_hex(char *out, size_t nbytes)
 	out[2 * nbytes] = 0;
 }
 
+void random_bytes(void *out, size_t n)
+{
+	if (RAND_bytes(out, (int)n) != 1)
+		abort(); /* no entropy: nothing safe can be done */
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];

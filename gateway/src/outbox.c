@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The outbox: store-and-forward delivery of every dossier change to every
+ * destination (adapter plugin) that takes it.
+ *
+ * A change that a receiver needs ("dossier.created", "document.done",
+ * "dossier.status") writes one row per accepting destination in the same
+ * transaction as its event (outbox_enqueue, called by events.c), with a
+ * snapshot of the dossier as it was then and an idempotency key derived
+ * from destination, dossier and event. The runner sends a destination's rows
+ * of one dossier strictly in order (a row waits while an earlier one of the
+ * same dossier and destination is pending or dead), several dossiers at
+ * once on its own worker pool ([outbox] workers), so a slow peer holds one
+ * worker and not the counter.
+ *
+ * Rows being sent are marked in memory only: after a crash they are simply
+ * pending again and are sent again with the same key, which the peer uses
+ * to drop the repeat. Results are recorded in one transaction per loop
+ * iteration: delivered rows are never sent again once recorded; a retry
+ * waits base * 2^(attempts-1) seconds (capped, with up to half of it as
+ * random jitter); after max_attempts, or at once when the peer refused the
+ * row for good, it goes to the dead letters, where an admin retries or
+ * cancels it (GET/POST /api/v1/outbox...). A dead row holds the dossier's
+ * later rows for that destination: order before completeness.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gateway.h"
+
+#define LIST_MAX 500
+
+struct done_row {
+	struct done_row *next;
+	int64_t id;
+	int result;
+	unsigned attempt;
+	char *dest, *code, *type;
+	char message[256];
+	char peer_ref[128];
+};
+
+struct outbox {
+	struct gateway *gw;
+	struct workers *pool;
+	struct event *run_ev, *timer_ev, *flush_ev;
+	int64_t *inflight; /* row ids being sent */
+	size_t n_inflight, cap_inflight;
+	struct done_row *done; /* results waiting for flush */
+	bool started, stopping;
+	uint64_t delivered, retried, dead; /* since start, for /metrics */
+};
+
+/* One row being sent. */
+struct sending {
+	struct outbox *o;
+	struct adapter_provider prov;
+	struct motcua_delivery d;
+	char *key, *dest, *code, *type, *event, *dossier;
+	int result;
+};
+
+static void on_run(evutil_socket_t fd, short what, void *arg);
+static void on_flush(evutil_socket_t fd, short what, void *arg);
+
+struct outbox *outbox_new(struct gateway *gw)
+{
+	struct outbox *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->gw = gw;
+	o->pool = workers_new(gw->base, gw->settings.outbox_workers);
+	o->run_ev = event_new(gw->base, -1, 0, on_run, o);
+	o->timer_ev = event_new(gw->base, -1, 0, on_run, o);
+	o->flush_ev = event_new(gw->base, -1, 0, on_flush, o);
+	if (!o->pool || !o->run_ev || !o->timer_ev || !o->flush_ev) {
+		outbox_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void done_row_free(struct done_row *d)
+{
+	free(d->dest);
+	free(d->code);
+	free(d->type);
+	free(d);
+}
+
+void outbox_stop(struct outbox *o)
+{
+	if (o)
+		o->stopping = true;
+}
+
+void outbox_free(struct outbox *o)
+{
+	if (!o)
+		return;
+	o->stopping = true;
+	/* Deliveries in flight finish; their results are recorded. */
+	workers_free(o->pool);
+	o->pool = NULL;
+	if (o->gw->db && o->gw->events)
+		on_flush(-1, 0, o);
+	if (o->run_ev)
+		event_free(o->run_ev);
+	if (o->timer_ev)
+		event_free(o->timer_ev);
+	if (o->flush_ev)
+		event_free(o->flush_ev);
+	while (o->done) {
+		struct done_row *d = o->done;
+		o->done = d->next;
+		done_row_free(d);
+	}
+	free(o->inflight);
+	free(o);
+}
+
+void outbox_kick(struct outbox *o)
+{
+	if (o && o->started && !o->stopping)
+		event_active(o->run_ev, 0, 0);
+}
+
+void outbox_start(struct outbox *o)
+{
+	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
+	char summary[256] = "";
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = strlen(summary);
+		snprintf(summary + n, sizeof summary - n, "%s%d %s", n ? ", " : "", sqlite3_column_int(st, 1),
+			 (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	log_info("outbox: %s", summary[0] ? summary : "empty");
+	o->started = true;
+	outbox_kick(o);
+}
+
+/* ---- enqueue: in the caller's transaction ---- */
+
+static const char *dossier_of(const char *type, json_t *ev)
+{
+	if (!strcmp(type, "dossier.created") || !strcmp(type, "dossier.status"))
+		return json_string_value(json_object_get(ev, "code"));
+	if (!strcmp(type, "document.done"))
+		return json_string_value(json_object_get(ev, "dossier_code"));
+	return NULL;
+}
+
+int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const char *json)
+{
+	if (strcmp(type, "dossier.created") && strcmp(type, "document.done") && strcmp(type, "dossier.status"))
+		return 0;
+	size_t n_adapters = 0;
+	const struct adapter_provider *ad = plugins_adapters(gw->plugins, &n_adapters);
+	if (!n_adapters)
+		return 0;
+	json_t *ev = json_loads(json, 0, NULL);
+	const char *code = dossier_of(type, ev);
+	json_t *snap = code ? dossier_snapshot(gw->pipeline, code) : NULL;
+	const char *procedure = json_string_value(json_object_get(snap, "procedure_code"));
+	char *snap_s = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+	int r = 0;
+	if (!snap_s || !procedure) {
+		log_error("outbox: %s of %s: no such dossier to deliver", type, code ? code : "(none)");
+		r = code ? -EIO : 0;
+		goto out;
+	}
+	sqlite3_stmt *st = db_prepare(gw->db, "INSERT INTO outbox(destination, dossier_code, event_id, event_type,"
+					      " idempotency_key, event, dossier, state, created_at, updated_at)"
+					      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)");
+	for (size_t i = 0; st && i < n_adapters; i++) {
+		if (!ad[i].ops.accepts(ad[i].data, procedure, type))
+			continue;
+		char seed[512], key[65];
+		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].plugin_name, code, (long long)event_id);
+		sha256_hex(seed, strlen(seed), key);
+		key[32] = 0; /* 128 bits: unique enough, short enough for a header */
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, ad[i].plugin_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, event_id);
+		sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, json, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, snap_s, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 8, time_now());
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].plugin_name,
+				  sqlite3_errmsg(gw->db));
+			r = -EIO;
+			break;
+		}
+	}
+	if (!st)
+		r = -EIO;
+	sqlite3_finalize(st);
+	if (r == 0)
+		outbox_kick(gw->outbox);
+out:
+	free(snap_s);
+	json_decref(snap);
+	json_decref(ev);
+	return r;
+}
+
+/* ---- the runner ---- */
+
+static bool is_inflight(struct outbox *o, int64_t id)
+{
+	for (size_t i = 0; i < o->n_inflight; i++)
+		if (o->inflight[i] == id)
+			return true;
+	return false;
+}
+
+static void inflight_drop(struct outbox *o, int64_t id)
+{
+	for (size_t i = 0; i < o->n_inflight; i++)
+		if (o->inflight[i] == id) {
+			o->inflight[i] = o->inflight[--o->n_inflight];
+			return;
+		}
+}
+
+static int inflight_add(struct outbox *o, int64_t id)
+{
+	if (o->n_inflight == o->cap_inflight) {
+		size_t cap = o->cap_inflight ? o->cap_inflight * 2 : 16;
+		int64_t *n = realloc(o->inflight, cap * sizeof *n);
+		if (!n)
+			return -ENOMEM;
+		o->inflight = n;
+		o->cap_inflight = cap;
+	}
+	o->inflight[o->n_inflight++] = id;
+	return 0;
+}
+
+static char *json_ids(struct outbox *o)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < o->n_inflight; i++)
+		json_array_append_new(a, json_integer(o->inflight[i]));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+static char *json_names(const struct adapter_provider *ad, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(ad[i].plugin_name));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+static void sending_free(struct sending *s)
+{
+	free(s->key);
+	free(s->dest);
+	free(s->code);
+	free(s->type);
+	free(s->event);
+	free(s->dossier);
+	free(s);
+}
+
+/* The snapshot as the adapter sees it: each document with the path of its
+ * current file and of its detached signature. */
+static char *with_paths(struct store *store, const char *snapshot)
+{
+	json_t *d = json_loads(snapshot, 0, NULL);
+	json_t *docs = json_object_get(d, "documents");
+	size_t i;
+	json_t *doc;
+	json_array_foreach(docs, i, doc) {
+		const char *sha = json_string_value(json_object_get(doc, "sha256"));
+		const char *side = json_string_value(json_object_get(doc, "sidecar_sha256"));
+		char *p = sha && valid_sha256_hex(sha) ? store_blob_path(store, sha) : NULL;
+		char *q = side && valid_sha256_hex(side) ? store_blob_path(store, side) : NULL;
+		json_object_set_new(doc, "path", p ? json_string(p) : json_null());
+		json_object_set_new(doc, "sidecar_path", q ? json_string(q) : json_null());
+		free(p);
+		free(q);
+	}
+	char *s = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	return s;
+}
+
+static void send_work(void *arg)
+{
+	struct sending *s = arg;
+	char *dossier = with_paths(s->o->gw->store, s->dossier);
+	if (!dossier) {
+		s->result = -EAGAIN;
+		snprintf(s->d.message, sizeof s->d.message, "out of memory preparing the delivery");
+		return;
+	}
+	s->d.dossier_json = dossier;
+	s->result = s->prov.ops.deliver(s->prov.data, &s->d);
+	s->d.dossier_json = NULL;
+	free(dossier);
+	s->d.message[sizeof s->d.message - 1] = 0;
+	s->d.peer_ref[sizeof s->d.peer_ref - 1] = 0;
+	if (s->result > 0)
+		s->result = 0;
+}
+
+static void send_done(void *arg, int cancelled)
+{
+	struct sending *s = arg;
+	struct outbox *o = s->o;
+	inflight_drop(o, s->d.id);
+	if (!cancelled) {
+		struct done_row *d = calloc(1, sizeof *d);
+		if (d) {
+			d->id = s->d.id;
+			d->result = s->result;
+			d->attempt = s->d.attempt;
+			d->dest = s->dest;
+			d->code = s->code;
+			d->type = s->type;
+			s->dest = s->code = s->type = NULL;
+			snprintf(d->message, sizeof d->message, "%s", s->d.message);
+			snprintf(d->peer_ref, sizeof d->peer_ref, "%s", s->d.peer_ref);
+			d->next = o->done;
+			o->done = d;
+			if (o->flush_ev)
+				event_active(o->flush_ev, 0, 0);
+		}
+	}
+	sending_free(s);
+	outbox_kick(o);
+}
+
+/* Starts the next row that may go; 1 started, 0 none, <0 error. */
+static int start_one(struct outbox *o)
+{
+	size_t n_ad = 0;
+	const struct adapter_provider *ad = plugins_adapters(o->gw->plugins, &n_ad);
+	if (!n_ad)
+		return 0;
+	char *ids = json_ids(o), *names = json_names(ad, n_ad);
+	sqlite3_stmt *st = ids && names ? db_prepare(o->gw->db,
+		"SELECT o.id, o.destination, o.dossier_code, o.event_type, o.idempotency_key, o.event,"
+		" o.dossier, o.attempts FROM outbox o"
+		" WHERE o.state = 'pending' AND o.next_attempt_at <= ?1"
+		" AND o.destination IN (SELECT value FROM json_each(?2))"
+		" AND o.id NOT IN (SELECT value FROM json_each(?3))"
+		" AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination"
+		"   AND e.dossier_code = o.dossier_code AND e.id < o.id AND e.state IN ('pending', 'dead'))"
+		" ORDER BY o.next_attempt_at, o.id LIMIT 1") : NULL;
+	int r = 0;
+	if (!st) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, time_now());
+	sqlite3_bind_text(st, 2, names, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ids, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	struct sending *s = calloc(1, sizeof *s);
+	if (!s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	s->o = o;
+	int64_t id = sqlite3_column_int64(st, 0);
+	s->dest = strdup((const char *)sqlite3_column_text(st, 1));
+	s->code = strdup((const char *)sqlite3_column_text(st, 2));
+	s->type = strdup((const char *)sqlite3_column_text(st, 3));
+	s->key = strdup((const char *)sqlite3_column_text(st, 4));
+	s->event = strdup((const char *)sqlite3_column_text(st, 5));
+	s->dossier = strdup((const char *)sqlite3_column_text(st, 6));
+	const struct adapter_provider *prov = plugins_adapter(o->gw->plugins, s->dest);
+	if (!s->dest || !s->code || !s->type || !s->key || !s->event || !s->dossier || !prov ||
+	    inflight_add(o, id) < 0) {
+		sending_free(s);
+		r = -ENOMEM;
+		goto out;
+	}
+	s->prov = *prov;
+	s->d = (struct motcua_delivery){
+		.struct_size = sizeof s->d,
+		.id = id,
+		.idempotency_key = s->key,
+		.destination = s->dest,
+		.dossier_code = s->code,
+		.event_type = s->type,
+		.event_json = s->event,
+		.attempt = (uint32_t)sqlite3_column_int(st, 7) + 1,
+	};
+	int w = workers_submit(o->pool, send_work, send_done, s);
+	if (w < 0) {
+		inflight_drop(o, id);
+		sending_free(s);
+		r = w == -EAGAIN ? 0 : w;
+		goto out;
+	}
+	r = 1;
+out:
+	sqlite3_finalize(st);
+	free(ids);
+	free(names);
+	return r;
+}
+
+static void arm_timer(struct outbox *o)
+{
+	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+						 " AND next_attempt_at > ?1");
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, time_now());
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t wait = sqlite3_column_int64(st, 0) - time_now();
+		struct timeval tv = {wait > 0 ? wait : 1, 0};
+		event_add(o->timer_ev, &tv);
+	}
+	sqlite3_finalize(st);
+}
+
+static void on_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct outbox *o = arg;
+	if (o->stopping || !o->pool)
+		return;
+	unsigned limit = workers_size(o->pool);
+	while (o->n_inflight < limit && start_one(o) > 0)
+		;
+	arm_timer(o);
+}
+
+/* Seconds before try number `attempts` + 1. */
+static int64_t backoff(const struct settings *s, unsigned attempts)
+{
+	int64_t d = s->outbox_backoff_base_s;
+	for (unsigned i = 1; i < attempts && d < s->outbox_backoff_max_s; i++)
+		d *= 2;
+	if (d > s->outbox_backoff_max_s)
+		d = s->outbox_backoff_max_s;
+	/* Jitter: up to half of it, so that rows that failed together do not
+	 * all come back at the same second. */
+	uint32_t r;
+	random_bytes(&r, sizeof r);
+	return d - (int64_t)(r % (uint32_t)(d / 2 + 1));
+}
+
+/* Records the results gathered since the last flush, in one transaction. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct outbox *o = arg;
+	struct gateway *gw = o->gw;
+	if (!o->done)
+		return;
+	if (db_begin(gw->db) < 0)
+		return; /* the rows stay pending: sent again, dropped by key */
+	sqlite3_stmt *st = db_prepare(gw->db, "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
+					      " last_error = ?5, peer_ref = COALESCE(?6, peer_ref), updated_at = ?7,"
+					      " delivered_at = ?8 WHERE id = ?1 AND state = 'pending'");
+	int64_t now = time_now();
+	bool ok = st != NULL;
+	struct done_row *list = o->done;
+	for (struct done_row *d = list; ok && d; d = d->next) {
+		const char *state = "pending";
+		char reason[400] = "";
+		int64_t next = 0;
+		const char *evtype = NULL;
+		if (d->result == 0) {
+			state = "delivered";
+			evtype = "outbox.delivered";
+			o->delivered++;
+		} else if (d->result == -EAGAIN && d->attempt < gw->settings.outbox_max_attempts) {
+			next = now + backoff(&gw->settings, d->attempt);
+			snprintf(reason, sizeof reason, "%s", d->message[0] ? d->message : "the peer will be tried again");
+			o->retried++;
+		} else {
+			state = "dead";
+			evtype = "outbox.dead";
+			if (d->result == -EAGAIN)
+				snprintf(reason, sizeof reason, "gave up after %u attempts: %s", d->attempt,
+					 d->message[0] ? d->message : "no reason given");
+			else
+				snprintf(reason, sizeof reason, "refused: %s",
+					 d->message[0] ? d->message : strerror(-d->result));
+			o->dead++;
+		}
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, d->id);
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, (int)d->attempt);
+		sqlite3_bind_int64(st, 4, next);
+		if (reason[0])
+			sqlite3_bind_text(st, 5, reason, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 5);
+		if (d->peer_ref[0])
+			sqlite3_bind_text(st, 6, d->peer_ref, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 6);
+		sqlite3_bind_int64(st, 7, now);
+		if (d->result == 0)
+			sqlite3_bind_int64(st, 8, now);
+		else
+			sqlite3_bind_null(st, 8);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		if (ok && sqlite3_changes(gw->db) == 1 && evtype)
+			ok = events_publish(gw->events, evtype,
+					    json_pack("{s:I, s:s, s:s, s:s, s:i, s:s}", "id", (json_int_t)d->id,
+						      "destination", d->dest, "dossier_code", d->code, "event_type",
+						      d->type, "attempts", (int)d->attempt, "message",
+						      d->result == 0 ? d->message : reason)) == 0;
+		if (ok && !strcmp(state, "dead"))
+			gw_log(MOTCUA_LOG_WARNING, d->dest, "delivery %lld of %s (%s) is a dead letter: %s",
+			       (long long)d->id, d->code, d->type, reason);
+		else if (ok && next)
+			gw_log(MOTCUA_LOG_INFO, d->dest, "delivery %lld of %s (%s) will be tried again in %llds: %s",
+			       (long long)d->id, d->code, d->type, (long long)(next - now), reason);
+	}
+	sqlite3_finalize(st);
+	if (!ok || db_commit(gw->db) < 0) {
+		db_rollback(gw->db);
+		log_error("outbox: cannot record delivery results; the rows will be sent again");
+		return; /* keep the list: tried again at the next flush */
+	}
+	o->done = NULL;
+	while (list) {
+		struct done_row *d = list;
+		list = d->next;
+		done_row_free(d);
+	}
+	outbox_kick(o);
+}
+
+/* ---- API ---- */
+
+static json_t *row_json(sqlite3_stmt *st, bool full)
+{
+	json_t *j = json_object();
+	char t[32];
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "destination", json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(j, "dossier_code", json_string((const char *)sqlite3_column_text(st, 2)));
+	json_object_set_new(j, "event_type", json_string((const char *)sqlite3_column_text(st, 3)));
+	json_object_set_new(j, "idempotency_key", json_string((const char *)sqlite3_column_text(st, 4)));
+	json_object_set_new(j, "state", json_string((const char *)sqlite3_column_text(st, 5)));
+	json_object_set_new(j, "attempts", json_integer(sqlite3_column_int(st, 6)));
+	int64_t next = sqlite3_column_int64(st, 7);
+	if (next > 0 && !strcmp((const char *)sqlite3_column_text(st, 5), "pending")) {
+		time_iso_vn(next, t);
+		json_object_set_new(j, "next_attempt_at", json_string(t));
+	} else {
+		json_object_set_new(j, "next_attempt_at", json_null());
+	}
+	json_object_set_new(j, "last_error", sqlite3_column_type(st, 8) == SQLITE_NULL ? json_null() :
+					     json_string((const char *)sqlite3_column_text(st, 8)));
+	json_object_set_new(j, "peer_ref", sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null() :
+					   json_string((const char *)sqlite3_column_text(st, 9)));
+	time_iso_vn(sqlite3_column_int64(st, 10), t);
+	json_object_set_new(j, "created_at", json_string(t));
+	if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
+		time_iso_vn(sqlite3_column_int64(st, 11), t);
+		json_object_set_new(j, "delivered_at", json_string(t));
+	} else {
+		json_object_set_new(j, "delivered_at", json_null());
+	}
+	if (full) {
+		json_object_set_new(j, "event", json_loads((const char *)sqlite3_column_text(st, 12), 0, NULL));
+		json_object_set_new(j, "dossier", json_loads((const char *)sqlite3_column_text(st, 13), 0, NULL));
+	}
+	return j;
+}
+
+#define ROW_COLUMNS                                                                                \
+	"id, destination, dossier_code, event_type, idempotency_key, state, attempts, next_attempt_at," \
+	" last_error, peer_ref, created_at, delivered_at, event, dossier"
+
+static const char *const states[] = {"pending", "delivered", "dead", "cancelled", NULL};
+
+static bool valid_state(const char *s)
+{
+	for (const char *const *p = states; *p; p++)
+		if (!strcmp(*p, s))
+			return true;
+	return false;
+}
+
+static void h_list(struct gateway *gw, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_parse_query_str(qs ? qs : "", &q) < 0) {
+		http_reply_error(req, 400, "bad_request", "the query string is malformed");
+		return;
+	}
+	const char *state = NULL, *dest = NULL, *code = NULL, *bad = NULL;
+	long limit = 50, offset = 0;
+	for (struct evkeyval *kv = q.tqh_first; kv && !bad; kv = kv->next.tqe_next) {
+		char *end;
+		if (!strcmp(kv->key, "state"))
+			state = valid_state(kv->value) ? kv->value : (bad = "state must be pending, delivered, dead or cancelled");
+		else if (!strcmp(kv->key, "destination"))
+			dest = valid_code_chars(kv->value, 64) ? kv->value : (bad = "destination must be an adapter's name");
+		else if (!strcmp(kv->key, "dossier"))
+			code = valid_code_chars(kv->value, 95) ? kv->value : (bad = "dossier must be a dossier code");
+		else if (!strcmp(kv->key, "limit")) {
+			limit = strtol(kv->value, &end, 10);
+			if (*end || !kv->value[0] || limit < 1 || limit > LIST_MAX)
+				bad = "limit must be 1 to 500";
+		} else if (!strcmp(kv->key, "offset")) {
+			offset = strtol(kv->value, &end, 10);
+			if (*end || !kv->value[0] || offset < 0 || offset > 100000000)
+				bad = "offset must be a whole number from 0";
+		} else {
+			bad = "unknown parameter (known: state, destination, dossier, limit, offset)";
+		}
+	}
+	if (bad) {
+		http_reply_error(req, 400, "bad_request", "%s", bad);
+		evhttp_clear_headers(&q);
+		return;
+	}
+	const char *where = " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR destination = ?2)"
+			    " AND (?3 IS NULL OR dossier_code = ?3)";
+	char sql[512];
+	json_t *out = json_object(), *items = json_array(), *counts = json_object();
+	snprintf(sql, sizeof sql, "SELECT state, COUNT(*) FROM outbox WHERE (?2 IS NULL OR destination = ?2)"
+		 " AND (?3 IS NULL OR dossier_code = ?3) GROUP BY state");
+	sqlite3_stmt *st = db_prepare(gw->db, sql);
+	for (const char *const *p = states; *p; p++)
+		json_object_set_new(counts, *p, json_integer(0));
+	for (int pass = 0; pass < 2 && st; pass++) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, dest, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, code, -1, SQLITE_TRANSIENT);
+		if (pass == 1) {
+			sqlite3_bind_int64(st, 4, limit);
+			sqlite3_bind_int64(st, 5, offset);
+		}
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (pass == 0)
+				json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
+						    json_integer(sqlite3_column_int64(st, 1)));
+			else
+				json_array_append_new(items, row_json(st, false));
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (pass == 0) {
+			snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM outbox%s ORDER BY id LIMIT ?4 OFFSET ?5",
+				 where);
+			st = db_prepare(gw->db, sql);
+		}
+	}
+	evhttp_clear_headers(&q);
+	json_int_t total = 0;
+	if (state)
+		total = json_integer_value(json_object_get(counts, state));
+	else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(counts, k, v)
+			total += json_integer_value(v);
+	}
+	json_object_set_new(out, "total", json_integer(total));
+	json_object_set_new(out, "counts", counts);
+	json_object_set_new(out, "items", items);
+	json_object_set_new(out, "limit", json_integer(limit));
+	json_object_set_new(out, "offset", json_integer(offset));
+	http_reply_json(req, 200, out);
+}
+
+static json_t *row_by_id(struct gateway *gw, int64_t id, bool full)
+{
+	sqlite3_stmt *st = db_prepare(gw->db, "SELECT " ROW_COLUMNS " FROM outbox WHERE id = ?1");
+	json_t *j = NULL;
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			j = row_json(st, full);
+		sqlite3_finalize(st);
+	}
+	return j;
+}
+
+/* retry: a dead (or waiting) row goes again now, with a fresh count;
+ * cancel: a row that will never go (frees the dossier's later rows). */
+static void h_action(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok, int64_t id,
+		     bool retry)
+{
+	json_t *row = row_by_id(gw, id, false);
+	if (!row) {
+		http_reply_error(req, 404, "not_found", "no outbox item %lld", (long long)id);
+		return;
+	}
+	const char *state = json_string_value(json_object_get(row, "state"));
+	if (strcmp(state, "dead") && strcmp(state, "pending")) {
+		http_reply_error(req, 409, "conflict", "item %lld is %s: only pending or dead items can be %s",
+				 (long long)id, state, retry ? "retried" : "cancelled");
+		json_decref(row);
+		return;
+	}
+	if (is_inflight(gw->outbox, id)) {
+		http_reply_error(req, 409, "conflict", "item %lld is being sent right now; try again in a moment",
+				 (long long)id);
+		json_decref(row);
+		return;
+	}
+	int64_t now = time_now();
+	if (db_begin(gw->db) < 0) {
+		json_decref(row);
+		http_reply_error(req, 503, "unavailable", "the database is busy");
+		return;
+	}
+	sqlite3_stmt *st = db_prepare(gw->db, retry ?
+		"UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?2 WHERE id = ?1" :
+		"UPDATE outbox SET state = 'cancelled', next_attempt_at = 0, updated_at = ?2 WHERE id = ?1");
+	bool ok = st != NULL;
+	if (ok) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	ok = ok && events_publish(gw->events, retry ? "outbox.retry" : "outbox.cancelled",
+				  json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "destination",
+					    json_string_value(json_object_get(row, "destination")), "dossier_code",
+					    json_string_value(json_object_get(row, "dossier_code")), "by",
+					    tok->name)) == 0;
+	json_decref(row);
+	if (!ok || db_commit(gw->db) < 0) {
+		db_rollback(gw->db);
+		http_reply_error(req, 503, "unavailable", "the item could not be changed");
+		return;
+	}
+	gw_log(MOTCUA_LOG_INFO, NULL, "outbox item %lld %s by %s", (long long)id, retry ? "retried" : "cancelled",
+	       tok->name);
+	outbox_kick(gw->outbox);
+	http_reply_json(req, 200, row_by_id(gw, id, false));
+}
+
+void outbox_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok, char segs[][256],
+		  int n)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
+	if (n == 3) {
+		if (!get)
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		else if (api_allowed(req, tok, R_WATCH))
+			h_list(gw, req);
+		return;
+	}
+	char *end;
+	long long id = strtoll(segs[3], &end, 10);
+	if (*end || id <= 0 || n > 5) {
+		http_reply_error(req, 404, "not_found", "no such outbox route");
+		return;
+	}
+	if (n == 4) {
+		if (!get) {
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+			return;
+		}
+		if (!api_allowed(req, tok, R_WATCH))
+			return;
+		json_t *row = row_by_id(gw, id, true);
+		if (row)
+			http_reply_json(req, 200, row);
+		else
+			http_reply_error(req, 404, "not_found", "no outbox item %lld", id);
+		return;
+	}
+	bool retry = !strcmp(segs[4], "retry");
+	if (!retry && strcmp(segs[4], "cancel")) {
+		http_reply_error(req, 404, "not_found", "no such outbox route (retry or cancel)");
+		return;
+	}
+	if (!post) {
+		http_reply_error(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	if (api_allowed(req, tok, MOTCUA_ROLE_ADMIN))
+		h_action(gw, req, tok, id, retry);
+}
+
+void outbox_metrics(struct outbox *o, struct evbuffer *buf)
+{
+	if (!o)
+		return;
+	evbuffer_add_printf(buf,
+			    "# HELP motcua_outbox_items Outbox rows by state.\n# TYPE motcua_outbox_items gauge\n");
+	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		evbuffer_add_printf(buf, "motcua_outbox_items{state=\"%s\"} %lld\n", sqlite3_column_text(st, 0),
+				    (long long)sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	evbuffer_add_printf(buf,
+			    "# HELP motcua_outbox_results_total Delivery results since start.\n"
+			    "# TYPE motcua_outbox_results_total counter\n"
+			    "motcua_outbox_results_total{result=\"delivered\"} %llu\n"
+			    "motcua_outbox_results_total{result=\"retry\"} %llu\n"
+			    "motcua_outbox_results_total{result=\"dead\"} %llu\n",
+			    (unsigned long long)o->delivered, (unsigned long long)o->retried,
+			    (unsigned long long)o->dead);
+}
