@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"                [--mode color|gray|lineart] [--name NAME] [--wait]\n"
 		"  document show CODE ID\n"
 		"  health\n"
+		"Deliveries (offline, on the gateway's database):\n"
+		"  sync report [--from DATE] [--to DATE] [--destination ADAPTER] [--json]\n"
+		"                 dossiers whose latest change the portal (adapter-dvcqg)\n"
+		"                 has not acknowledged; exit 0 when there is none\n"
 		"Signatures and the e-archive (offline, on files and the archive folder):\n"
 		"  verify FILE [--trust BUNDLE] [--data FILE] [--json]\n"
 		"                 exit 0 only when the signature is intact and chains to the\n"
@@ -155,6 +159,107 @@ static int finish(struct http_result *r, int want)
 static char *urlenc(const char *s)
 {
 	return evhttp_uriencode(s, -1, 0);
+}
+
+static sqlite3 *open_db(struct cli *c);
+
+/* ---- sync report: what the portal has not acknowledged ---- */
+
+/* For each dossier received in [from, to]: its latest outbox row for the
+ * destination (the national portal's adapter by default). A dossier is synced
+ * when that row is delivered; otherwise it is listed with why. Offline, on
+ * the gateway's database. Exit 0 when every dossier is synced. */
+static int cmd_sync(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {{"from", required_argument, NULL, 'f'},
+					  {"to", required_argument, NULL, 't'},
+					  {"destination", required_argument, NULL, 'd'},
+					  {"json", no_argument, NULL, 'j'},
+					  {0}};
+	const char *from = NULL, *to = NULL, *dest = "adapter-dvcqg";
+	bool json = c->json;
+	int ch;
+	if (argc < 1 || strcmp(argv[0], "report")) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (ch == 'f')
+			from = optarg;
+		else if (ch == 't')
+			to = optarg;
+		else if (ch == 'd')
+			dest = optarg;
+		else if (ch == 'j')
+			json = true;
+		else
+			return 2;
+	}
+	int64_t t0 = 0, t1 = INT64_MAX;
+	if ((from && time_parse(from, false, &t0) < 0) || (to && time_parse(to, true, &t1) < 0) || optind != argc) {
+		fprintf(stderr, "motcua: sync report [--from DATE] [--to DATE] [--destination ADAPTER] [--json]\n"
+				"  DATE: YYYY-MM-DD (Vietnam time) or ISO 8601\n");
+		return 2;
+	}
+	sqlite3 *db = open_db(c);
+	if (!db)
+		return 1;
+	sqlite3_stmt *st = db_prepare(db,
+		"SELECT d.code, d.status, o.state, o.event_type, o.attempts, o.last_error, o.updated_at"
+		" FROM dossiers d LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox x"
+		"   WHERE x.dossier_code = d.code AND x.destination = ?3)"
+		" WHERE d.received_at >= ?1 AND d.received_at <= ?2 ORDER BY d.received_at, d.code");
+	if (!st) {
+		db_close(db);
+		return 1;
+	}
+	sqlite3_bind_int64(st, 1, t0);
+	sqlite3_bind_int64(st, 2, t1);
+	sqlite3_bind_text(st, 3, dest, -1, SQLITE_STATIC);
+	json_t *missing = json_array();
+	long total = 0, synced = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		total++;
+		const char *state = (const char *)sqlite3_column_text(st, 2);
+		if (state && !strcmp(state, "delivered")) {
+			synced++;
+			continue;
+		}
+		json_array_append_new(missing,
+			json_pack("{s:s, s:i, s:s, s:s?, s:i, s:s?}", "code", sqlite3_column_text(st, 0), "status",
+				  sqlite3_column_int(st, 1), "outbox_state", state ? state : "none", "event_type",
+				  (const char *)sqlite3_column_text(st, 3), "attempts", sqlite3_column_int(st, 4),
+				  "last_error", (const char *)sqlite3_column_text(st, 5)));
+	}
+	sqlite3_finalize(st);
+	db_close(db);
+	if (json) {
+		json_t *out = json_pack("{s:s, s:I, s:I, s:o}", "destination", dest, "dossiers", (json_int_t)total,
+					"synced", (json_int_t)synced, "not_synced", missing);
+		char *text = json_dumps(out, JSON_INDENT(2));
+		puts(text ? text : "{}");
+		free(text);
+		json_decref(out);
+	} else {
+		size_t i;
+		json_t *m;
+		printf("Đồng bộ với %s / sync with %s: %ld of %ld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
+		       total, total ? 100.0 * (double)synced / (double)total : 100.0);
+		json_array_foreach(missing, i, m) {
+			const char *state = json_string_value(json_object_get(m, "outbox_state"));
+			const char *err = json_string_value(json_object_get(m, "last_error"));
+			const char *type = json_string_value(json_object_get(m, "event_type"));
+			printf("  %s  status %lld  %s%s%s\n", json_string_value(json_object_get(m, "code")),
+			       (long long)json_integer_value(json_object_get(m, "status")),
+			       !strcmp(state, "none") ? "never queued (no adapter took it)" : state, type ? ", last change " : "",
+			       type ? type : "");
+			if (err)
+				printf("      %s\n", err);
+		}
+		json_decref(missing);
+	}
+	return synced == total ? 0 : 1;
 }
 
 /* ---- token commands ---- */
@@ -604,6 +709,8 @@ int main(int argc, char **argv)
 			rc = cmd_dossier(&c, n, sub);
 		else
 			rc = cmd_document(&c, n, sub);
+	} else if (!strcmp(cmd, "sync")) {
+		rc = cmd_sync(&c, n, sub);
 	} else if (!strcmp(cmd, "verify")) {
 #ifdef MOTCUA_HAVE_SIGN
 		/* argv from "verify" on, as getopt expects */

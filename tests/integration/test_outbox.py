@@ -262,6 +262,33 @@ def test_status_and_result_from_the_agency(tmp):
     peer.stop()
 
 
+def test_sync_report(tmp):
+    peer = Peer()
+    g = gateway(tmp, peer.port)
+    good = g.create_dossier()["code"]
+    wait(lambda: outbox(g, dossier=good)["counts"]["delivered"] == 1, what="the first delivery")
+    peer.mode = "400"
+    bad = g.create_dossier(name="Trần Thị B")["code"]
+    dead = wait(lambda: outbox(g, state="dead", dossier=bad)["items"], what="a refusal")
+    p = g.cli("sync", "report", "--destination", "test-adapter", "--from", time.strftime("%Y-%m-%d", time.gmtime(time.time() + 7 * 3600)), check=False)
+    out = p.stdout.decode()
+    assert p.returncode == 1 and "1 of 2 dossiers acknowledged" in out, out
+    assert bad in out and good not in out and "dead" in out and "HTTP 400" in out, out
+    j = json.loads(g.cli("sync", "report", "--destination", "test-adapter", "--json", check=False).stdout)
+    assert j["dossiers"] == 2 and j["synced"] == 1 and [m["code"] for m in j["not_synced"]] == [bad], j
+    # a destination that took nothing: every dossier is listed as never queued
+    p = g.cli("sync", "report", check=False)
+    assert p.returncode == 1 and "never queued" in p.stdout.decode(), p.stdout
+    assert g.cli("sync", "report", "--from", "2026-13-01", check=False).returncode == 2
+    peer.mode = "ok"
+    g.post("/api/v1/outbox/%d/retry" % dead[0]["id"], {}, token="admin")
+    wait(lambda: outbox(g, dossier=bad)["counts"]["delivered"] == 1, what="the retried delivery")
+    p = g.cli("sync", "report", "--destination", "test-adapter", check=False)
+    assert p.returncode == 0 and "2 of 2 dossiers acknowledged (100.0%)" in p.stdout.decode(), p.stdout
+    g.stop()
+    peer.stop()
+
+
 def test_kill9_during_delivery(tmp):
     peer = Peer()
     peer.delay = 0.3  # every delivery is in flight a while
