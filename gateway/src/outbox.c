@@ -45,7 +45,19 @@ struct done_row {
 	char peer_ref[128];
 };
 
+/* A destination that cannot be reached pauses: its rows wait, and one probe
+ * per backoff finds out when it is back. */
+struct pause {
+	char name[64];
+	unsigned fails;    /* unreachable in a row */
+	int64_t until;     /* no delivery before */
+};
+
+#define MAX_DESTINATIONS 32
+
 struct outbox {
+	struct pause pauses[MAX_DESTINATIONS];
+	size_t n_pauses;
 	struct gateway *gw;
 	struct workers *pool;
 	struct event *run_ev, *timer_ev, *flush_ev;
@@ -256,11 +268,35 @@ static char *json_ids(struct outbox *o)
 	return s;
 }
 
-static char *json_names(const struct adapter_provider *ad, size_t n)
+static struct pause *pause_of(struct outbox *o, const char *name, bool make)
+{
+	for (size_t i = 0; i < o->n_pauses; i++)
+		if (!strcmp(o->pauses[i].name, name))
+			return &o->pauses[i];
+	if (!make || o->n_pauses == MAX_DESTINATIONS)
+		return NULL;
+	struct pause *p = &o->pauses[o->n_pauses++];
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "%s", name);
+	return p;
+}
+
+static bool unreachable(int r)
+{
+	return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ETIMEDOUT;
+}
+
+/* The destinations that may be sent to now (not paused). */
+static char *json_names(struct outbox *o, const struct adapter_provider *ad, size_t n)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
+	int64_t now = time_now();
+	for (size_t i = 0; i < n; i++) {
+		struct pause *p = pause_of(o, ad[i].plugin_name, false);
+		if (p && p->until > now)
+			continue;
 		json_array_append_new(a, json_string(ad[i].plugin_name));
+	}
 	char *s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return s;
@@ -353,7 +389,7 @@ static int start_one(struct outbox *o)
 	const struct adapter_provider *ad = plugins_adapters(o->gw->plugins, &n_ad);
 	if (!n_ad)
 		return 0;
-	char *ids = json_ids(o), *names = json_names(ad, n_ad);
+	char *ids = json_ids(o), *names = json_names(o, ad, n_ad);
 	sqlite3_stmt *st = ids && names ? db_prepare(o->gw->db,
 		"SELECT o.id, o.destination, o.dossier_code, o.event_type, o.idempotency_key, o.event,"
 		" o.dossier, o.attempts FROM outbox o"
@@ -425,13 +461,18 @@ static void arm_timer(struct outbox *o)
 						 " AND next_attempt_at > ?1");
 	if (!st)
 		return;
-	sqlite3_bind_int64(st, 1, time_now());
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		int64_t wait = sqlite3_column_int64(st, 0) - time_now();
-		struct timeval tv = {wait > 0 ? wait : 1, 0};
+	int64_t now = time_now(), at = 0;
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		at = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < o->n_pauses; i++)
+		if (o->pauses[i].until > now && (!at || o->pauses[i].until < at))
+			at = o->pauses[i].until;
+	if (at) {
+		struct timeval tv = {at - now > 0 ? at - now : 1, 0};
 		event_add(o->timer_ev, &tv);
 	}
-	sqlite3_finalize(st);
 }
 
 static void on_run(evutil_socket_t fd, short what, void *arg)
@@ -484,18 +525,31 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 		char reason[400] = "";
 		int64_t next = 0;
 		const char *evtype = NULL;
+		struct pause *pz = pause_of(o, d->dest, unreachable(d->result));
+		if (pz && unreachable(d->result)) {
+			pz->fails++;
+			pz->until = now + backoff(&gw->settings, pz->fails);
+			if (pz->fails == 1)
+				gw_log(MOTCUA_LOG_WARNING, d->dest, "cannot reach the peer (%s): deliveries pause",
+				       d->message);
+		} else if (pz && pz->fails) {
+			gw_log(MOTCUA_LOG_INFO, d->dest, "the peer answers again after %u failed probes", pz->fails);
+			pz->fails = 0;
+			pz->until = 0;
+		}
+		bool again = d->result == -EAGAIN || unreachable(d->result);
 		if (d->result == 0) {
 			state = "delivered";
 			evtype = "outbox.delivered";
 			o->delivered++;
-		} else if (d->result == -EAGAIN && d->attempt < gw->settings.outbox_max_attempts) {
+		} else if (again && d->attempt < gw->settings.outbox_max_attempts) {
 			next = now + backoff(&gw->settings, d->attempt);
 			snprintf(reason, sizeof reason, "%s", d->message[0] ? d->message : "the peer will be tried again");
 			o->retried++;
 		} else {
 			state = "dead";
 			evtype = "outbox.dead";
-			if (d->result == -EAGAIN)
+			if (again)
 				snprintf(reason, sizeof reason, "gave up after %u attempts: %s", d->attempt,
 					 d->message[0] ? d->message : "no reason given");
 			else

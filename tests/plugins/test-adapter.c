@@ -99,6 +99,7 @@ static int deliver(void *data, struct motcua_delivery *d)
 		goto out;
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
 		snprintf(d->message, sizeof d->message, "cannot connect to the peer: %s", strerror(errno));
+		r = -errno;
 		goto out;
 	}
 	int err = 0;
@@ -106,6 +107,7 @@ static int deliver(void *data, struct motcua_delivery *d)
 	if (wait_fd(fd, POLLOUT, s->timeout_ms) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
 		snprintf(d->message, sizeof d->message, "cannot connect to the peer: %s",
 			 err ? strerror(err) : "timeout");
+		r = err ? -err : -ETIMEDOUT; /* the peer is unreachable: the destination pauses */
 		goto out;
 	}
 	int hl = snprintf(head, sizeof head,

@@ -302,10 +302,14 @@ struct motcua_adapter_ops {
 	 * Returns 1 (yes) or 0. */
 	int (*accepts)(void *data, const char *procedure_code, const char *event_type);
 	/* On a worker thread: sends one row. Returns 0 when the peer has it
-	 * (delivered), -EAGAIN when it is worth trying again later (the peer is
-	 * down, slow, answered 5xx or garbage), or another negative errno when the
-	 * peer refused it for good (e.g. 4xx: no blind retry), with the reason in
-	 * d->message. Must not block longer than its own timeout. */
+	 * (delivered); -EAGAIN when it is worth trying again later (the peer
+	 * answered 5xx or garbage, or was slow); -ECONNREFUSED, -EHOSTUNREACH,
+	 * -ENETUNREACH or -ETIMEDOUT (connecting) when the peer itself cannot be
+	 * reached: tried again later too, and the whole destination pauses
+	 * meanwhile, so that an outage costs one probe per backoff, not one per
+	 * row; or another negative errno when the peer refused it for good
+	 * (e.g. 4xx: no blind retry). The reason goes in d->message. Must not
+	 * block longer than its own timeout. */
 	int (*deliver)(void *data, struct motcua_delivery *d);
 };
 
