@@ -382,8 +382,9 @@ static void send_done(void *arg, int cancelled)
 	outbox_kick(o);
 }
 
-/* Starts the next row that may go; 1 started, 0 none, <0 error. */
-static int start_one(struct outbox *o)
+/* Starts up to `room` rows that may go (each the first waiting row of its
+ * destination and dossier); returns how many, or <0. */
+static int start_some(struct outbox *o, unsigned room)
 {
 	size_t n_ad = 0;
 	const struct adapter_provider *ad = plugins_adapters(o->gw->plugins, &n_ad);
@@ -398,7 +399,7 @@ static int start_one(struct outbox *o)
 		" AND o.id NOT IN (SELECT value FROM json_each(?3))"
 		" AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination"
 		"   AND e.dossier_code = o.dossier_code AND e.id < o.id AND e.state IN ('pending', 'dead'))"
-		" ORDER BY o.next_attempt_at, o.id LIMIT 1") : NULL;
+		" ORDER BY o.next_attempt_at, o.id LIMIT ?4") : NULL;
 	int r = 0;
 	if (!st) {
 		r = -EIO;
@@ -407,11 +408,11 @@ static int start_one(struct outbox *o)
 	sqlite3_bind_int64(st, 1, time_now());
 	sqlite3_bind_text(st, 2, names, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ids, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto out;
+	sqlite3_bind_int(st, 4, (int)room);
+	while (sqlite3_step(st) == SQLITE_ROW) {
 	struct sending *s = calloc(1, sizeof *s);
 	if (!s) {
-		r = -ENOMEM;
+		r = r ? r : -ENOMEM;
 		goto out;
 	}
 	s->o = o;
@@ -426,7 +427,7 @@ static int start_one(struct outbox *o)
 	if (!s->dest || !s->code || !s->type || !s->key || !s->event || !s->dossier || !prov ||
 	    inflight_add(o, id) < 0) {
 		sending_free(s);
-		r = -ENOMEM;
+		r = r ? r : -ENOMEM;
 		goto out;
 	}
 	s->prov = *prov;
@@ -444,10 +445,12 @@ static int start_one(struct outbox *o)
 	if (w < 0) {
 		inflight_drop(o, id);
 		sending_free(s);
-		r = w == -EAGAIN ? 0 : w;
+		if (!r && w != -EAGAIN)
+			r = w;
 		goto out;
 	}
-	r = 1;
+	r++;
+	}
 out:
 	sqlite3_finalize(st);
 	free(ids);
@@ -483,7 +486,7 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 	if (o->stopping || !o->pool)
 		return;
 	unsigned limit = workers_size(o->pool);
-	while (o->n_inflight < limit && start_one(o) > 0)
+	while (o->n_inflight < limit && start_some(o, limit - (unsigned)o->n_inflight) > 0)
 		;
 	arm_timer(o);
 }
