@@ -13,7 +13,8 @@
  * once on its own worker pool ([outbox] workers), so a slow peer holds one
  * worker and not the counter.
  *
- * Rows being sent are marked in memory only: after a crash they are simply
+ * Rows being sent are marked in memory only, until their result is
+ * committed (so that a row is never picked twice): after a crash they are simply
  * pending again and are sent again with the same key, which the peer uses
  * to drop the repeat. Results are recorded in one transaction per loop
  * iteration: delivered rows are never sent again once recorded; a retry
@@ -359,7 +360,10 @@ static void send_done(void *arg, int cancelled)
 {
 	struct sending *s = arg;
 	struct outbox *o = s->o;
-	inflight_drop(o, s->d.id);
+	/* The row stays in flight until its result is committed (on_flush):
+	 * until then the database still says pending, and it must not be
+	 * picked again. */
+	bool recorded = false;
 	if (!cancelled) {
 		struct done_row *d = calloc(1, sizeof *d);
 		if (d) {
@@ -374,10 +378,13 @@ static void send_done(void *arg, int cancelled)
 			snprintf(d->peer_ref, sizeof d->peer_ref, "%s", s->d.peer_ref);
 			d->next = o->done;
 			o->done = d;
+			recorded = true;
 			if (o->flush_ev)
 				event_active(o->flush_ev, 0, 0);
 		}
 	}
+	if (!recorded)
+		inflight_drop(o, s->d.id);
 	sending_free(s);
 	outbox_kick(o);
 }
@@ -602,6 +609,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	while (list) {
 		struct done_row *d = list;
 		list = d->next;
+		inflight_drop(o, d->id);
 		done_row_free(d);
 	}
 	outbox_kick(o);
@@ -669,15 +677,26 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 		return;
 	}
 	const char *state = NULL, *dest = NULL, *code = NULL, *bad = NULL;
+	char state_b[16], dest_b[72], code_b[100]; /* copies: the query is freed below */
 	long limit = 50, offset = 0;
 	for (struct evkeyval *kv = q.tqh_first; kv && !bad; kv = kv->next.tqe_next) {
 		char *end;
-		if (!strcmp(kv->key, "state"))
-			state = valid_state(kv->value) ? kv->value : (bad = "state must be pending, delivered, dead or cancelled");
-		else if (!strcmp(kv->key, "destination"))
-			dest = valid_code_chars(kv->value, 64) ? kv->value : (bad = "destination must be an adapter's name");
-		else if (!strcmp(kv->key, "dossier"))
-			code = valid_code_chars(kv->value, 95) ? kv->value : (bad = "dossier must be a dossier code");
+		if (!strcmp(kv->key, "state")) {
+			if (valid_state(kv->value))
+				state = strcpy(state_b, kv->value);
+			else
+				bad = "state must be pending, delivered, dead or cancelled";
+		} else if (!strcmp(kv->key, "destination")) {
+			if (valid_code_chars(kv->value, 64))
+				dest = strcpy(dest_b, kv->value);
+			else
+				bad = "destination must be an adapter's name";
+		} else if (!strcmp(kv->key, "dossier")) {
+			if (valid_code_chars(kv->value, 95))
+				code = strcpy(code_b, kv->value);
+			else
+				bad = "dossier must be a dossier code";
+		}
 		else if (!strcmp(kv->key, "limit")) {
 			limit = strtol(kv->value, &end, 10);
 			if (*end || !kv->value[0] || limit < 1 || limit > LIST_MAX)

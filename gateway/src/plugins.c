@@ -444,9 +444,13 @@ static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, 
 	json_t *d = NULL;
 	if (!code || !valid_code_chars(code, 95))
 		return -EINVAL;
-	if (details && !json_is_object(d = json_loads(details, JSON_REJECT_DUPLICATES, NULL))) {
-		json_decref(d);
-		return -EINVAL;
+	if (details) {
+		/* (json_is_object() is a macro: it would parse twice) */
+		d = json_loads(details, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(d)) {
+			json_decref(d);
+			return -EINVAL;
+		}
 	}
 	int r = dossier_set_status(h->gw->pipeline, code, status, ctx->pl->name, d);
 	if (r == -EINVAL)

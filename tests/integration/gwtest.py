@@ -106,7 +106,7 @@ class Gateway:
         rc = self.proc.returncode if self.proc else None
         self.proc = None
         if "Sanitizer" in self.log() or "runtime error:" in self.log():
-            raise AssertionError("sanitizer report in the gateway log:\n" + self.log()[-4000:])
+            raise AssertionError("sanitizer report in the gateway log:\n" + self.log()[-20000:])
         return rc
 
     def kill9(self):
