@@ -422,8 +422,10 @@ int main(void)
 	snprintf(p7s, sizeof p7s, "%s/signed.p7s", root);
 	snprintf(big, sizeof big, "%s/big.pdf", root);
 	mkdir(drop, 0755);
-	write_bytes(pdf, "%PDF-1.7\n% tờ khai\n%%EOF\n", 25);
-	write_bytes(p7s, "\x30\x82\x01\x00 not really DER", 21);
+	static const char pdf_bytes[] = "%PDF-1.7\n% tờ khai\n%%EOF\n";
+	static const char p7s_bytes[] = "\x30\x82\x01\x00 not really DER";
+	write_bytes(pdf, pdf_bytes, sizeof pdf_bytes - 1);
+	write_bytes(p7s, p7s_bytes, sizeof p7s_bytes - 1);
 	{
 		/* 64 MiB of varied bytes: long enough to kill its copy midway */
 		size_t n = 64u << 20;
