@@ -20,8 +20,10 @@
  *   dossier.created  DongBoHoSoMC isUpdating=false
  *   document.done    DongBoHoSoMC isUpdating=true
  *   dossier.status   DongBoHoSoMC isUpdating=true, then CapNhatTienDoHoSoMC
- * Results: 0 when the portal said error_code "0"; -EAGAIN for anything worth
- * retrying (no connection, timeout, 5xx, 408/429, a body that is not the
+ * Results: 0 when the portal said error_code "0"; -ECONNREFUSED,
+ * -EHOSTUNREACH or -ETIMEDOUT when it cannot be reached at all (retried, and
+ * the outbox pauses the whole destination meanwhile); -EAGAIN for anything
+ * else worth retrying (a slow answer, 5xx, 408/429, a body that is not the
  * portal's JSON); a permanent errno with the portal's message when it
  * refused the data (4xx or another error_code) or the login was refused.
  */
@@ -391,6 +393,10 @@ enum outcome {
 struct answer {
 	enum outcome outcome;
 	long http;
+	/* TRANSIENT because the portal cannot be reached at all: -ECONNREFUSED,
+	 * -EHOSTUNREACH or -ETIMEDOUT (the outbox then pauses the destination);
+	 * 0 otherwise */
+	int unreachable;
 	json_t *body; /* the parsed JSON object, or NULL */
 	char why[200];
 };
@@ -460,6 +466,14 @@ static void post_json(struct dvcqg *a, const char *path, const char *body, const
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &an->http);
+	curl_off_t connected_us = 0;
+	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected_us);
+	if (rc == CURLE_COULDNT_CONNECT)
+		an->unreachable = -ECONNREFUSED;
+	else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
+		an->unreachable = -EHOSTUNREACH;
+	else if (rc == CURLE_OPERATION_TIMEDOUT && connected_us == 0)
+		an->unreachable = -ETIMEDOUT; /* never connected; a slow answer stays -EAGAIN */
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK) {
@@ -544,7 +558,7 @@ static int session_get(struct dvcqg *a, const char *stale, char **out, char *why
 		r = -EACCES;
 	} else {
 		snprintf(why, len, "portal login: %.180s", an.why);
-		r = -EAGAIN;
+		r = an.unreachable ? an.unreachable : -EAGAIN;
 	}
 	answer_clear(&an);
 	pthread_mutex_unlock(&a->lock);
@@ -585,8 +599,10 @@ static int call_service(struct dvcqg *a, struct motcua_delivery *d, const char *
 			snprintf(ref, ref_len, "%s", json_str_or(an.body, "ref", ""));
 			break;
 		case EXPIRED: /* again, right after a fresh login: try later */
-		case TRANSIENT:
 			r = -EAGAIN;
+			break;
+		case TRANSIENT:
+			r = an.unreachable ? an.unreachable : -EAGAIN;
 			break;
 		case REFUSED:
 			r = -EPROTO;
