@@ -343,9 +343,12 @@ static int folder_deliver(void *data, struct motcua_delivery *d)
 					 id ? id : "", "document", files)) < 0)
 			goto out;
 		if (side) {
-			snprintf(sname, sizeof sname, "%s.p7s", fname);
-			if ((r = add_file(d, tmp, sname, side, "application/pkcs7-signature", id ? id : "",
-					  "signature", files)) < 0)
+			/* a detached CAdES signature unless the host says otherwise */
+			const char *smt = json_string_value(json_object_get(doc, "sidecar_media_type"));
+			int cades = !smt || !strcmp(smt, "application/pkcs7-signature");
+			snprintf(sname, sizeof sname, "%s.%s", fname, cades ? "p7s" : extension(smt));
+			if ((r = add_file(d, tmp, sname, side, cades ? "application/pkcs7-signature" : smt,
+					  id ? id : "", "signature", files)) < 0)
 				goto out;
 		}
 		/* the gateway's own paths mean nothing to the agency */
