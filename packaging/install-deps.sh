@@ -13,7 +13,8 @@ libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
 libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
 libp11-dev libcurl4-openssl-dev"
 # (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
-# bookworm has no pkcs11-provider; libcurl posts RFC 3161 timestamp queries.)
+# bookworm has no pkcs11-provider; libcurl posts RFC 3161 timestamp queries;
+# adapter-dvcqg posts to the national portal with libcurl and jansson.)
 # Run: the Vietnamese (and English) OCR models and orientation detection,
 # SANE's backends (with its test and pnm virtual devices), and the sRGB
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
