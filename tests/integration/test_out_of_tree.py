@@ -52,16 +52,26 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
     pdf = sample_pdf()
     doc_id = g.upload(code, pdf).json()["id"]
     d = g.wait_document(code, doc_id)
-    assert d["state"] == "done" and d["steps"][4]["plugin"] == "adapter-example", d
-    with open(os.path.join(drop, code, doc_id + ".pdf"), "rb") as f:
-        assert f.read() == pdf
+    assert d["state"] == "done", d
+    # the outbox hands it the dossier's creation and the finished document
     import json
-    with open(os.path.join(drop, code, doc_id + ".json"), encoding="utf-8") as f:
-        m = json.load(f)
-    assert m == {"dossier_code": code, "document_id": doc_id, "name": "giay-to.pdf",
-                 "media_type": "application/pdf"}, m
+    import time
+    end = time.time() + 15
+    while time.time() < end and g.get("/api/v1/outbox", token="admin").json()["counts"]["delivered"] < 2:
+        time.sleep(0.1)
+    rows = g.get("/api/v1/outbox", token="admin").json()["items"]
+    assert [r["state"] for r in rows] == ["delivered", "delivered"], rows
+    got = {}
+    for r in rows:
+        with open(os.path.join(drop, r["idempotency_key"] + ".json"), encoding="utf-8") as f:
+            got[r["event_type"]] = json.load(f)
+    assert set(got) == {"dossier.created", "document.done"}, got
+    doc = got["document.done"]["dossier"]["documents"][0]
+    assert doc["id"] == doc_id and doc["sha256"] == d["current_sha256"], doc
+    with open(doc["path"], "rb") as f:
+        assert f.read() == pdf
     st = g.get("/api/v1/plugins/adapter-example/status").json()
-    assert st["sent"] == 1, st
+    assert st["sent"] == 2, st
 
 
 if __name__ == "__main__":

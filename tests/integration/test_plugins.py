@@ -101,21 +101,48 @@ def test_failing_step_fails_the_document_with_reason(tmp):
 
 
 def test_transient_failure_is_retried(tmp):
-    drop = os.path.join(tmp, "drop")
+    # a step that answers -EAGAIN is tried again after step_retry_s, doubling
     g = Gateway(tmp, gateway_extra="step_retry_s = 1",
-                plugins="[adapter-example]\nenabled = true\ndrop_dir = %s\n" % drop).start()
+                plugins="[test-steps]\nenabled = true\nbusy_step = sign\nbusy_times = 2\n").start()
     code = g.create_dossier()["code"]
     doc_id = g.upload(code, sample_pdf()).json()["id"]
-    doc = g.wait_document(code, doc_id, states=("done", "failed", "processing"))
     time.sleep(0.5)
     doc = g.get("/api/v1/dossiers/%s/documents/%s" % (code, doc_id)).json()
-    route = doc["steps"][4]
-    assert doc["state"] == "processing" and route["state"] == "pending", doc
-    assert "is not there" in route["message"], route
-    os.mkdir(drop)  # the agency's share comes back
-    doc = g.wait_document(code, doc_id, timeout=10)
+    sign = doc["steps"][2]
+    assert doc["state"] == "processing" and sign["state"] == "pending", doc
+    assert "busy, try later" in sign["message"], sign
+    doc = g.wait_document(code, doc_id, timeout=15)
+    assert doc["state"] == "done" and doc["steps"][2]["attempts"] == 3, doc
+    assert "will be retried in 1s" in g.log() and "will be retried in 2s" in g.log(), g.log()
+    g.stop()
+
+
+def test_adapter_example_waits_for_its_folder(tmp):
+    # the template adapter: its drop folder missing is a transient failure
+    # of the delivery (the outbox tries again), not of the document
+    drop = os.path.join(tmp, "drop")
+    g = Gateway(tmp, plugins="[outbox]\nbackoff_base_s = 1\nbackoff_max_s = 1\n"
+                "[adapter-example]\nenabled = true\ndrop_dir = %s\n" % drop).start()
+    code = g.create_dossier()["code"]
+    doc = g.wait_document(code, g.upload(code, sample_pdf()).json()["id"])
     assert doc["state"] == "done", doc
-    assert os.path.exists(os.path.join(drop, code, doc_id + ".pdf"))
+    end = time.time() + 10
+    while time.time() < end:
+        rows = g.get("/api/v1/outbox", token="admin").json()
+        if rows["items"] and rows["items"][0]["attempts"] >= 1:
+            break
+        time.sleep(0.1)
+    assert rows["counts"]["pending"] == 2 and rows["items"][0]["last_error"], rows
+    os.mkdir(drop)  # the agency's share comes back
+    while time.time() < end + 10:
+        rows = g.get("/api/v1/outbox", token="admin").json()
+        if rows["counts"]["delivered"] == 2:
+            break
+        time.sleep(0.1)
+    assert rows["counts"]["delivered"] == 2, rows
+    files = sorted(os.listdir(drop))
+    assert files == sorted(r["idempotency_key"] + ".json" for r in rows["items"]), files
+    g.stop()
 
 
 def check_refused(tmp, conf_tail, expect, gateway_extra="", plugin_dir=None):
@@ -132,7 +159,7 @@ def test_config_refusals(tmp):
     conf = os.path.join(tmp, "x.conf")
     # the line numbers: [gateway] is line 1 of the generated file
     err = check_refused(tmp, "[test-steps]\nenabled = true\ncolour = red\n",
-                        "[test-steps] colour: unknown key (plugin test-steps accepts: enabled delay_ms fail_step)")
+                        "[test-steps] colour: unknown key (plugin test-steps accepts: enabled delay_ms fail_step busy_step busy_times)")
     lines = open(os.path.join(tmp, "motcua.conf"), encoding="utf-8").read().split("\n")
     lineno = lines.index("colour = red") + 1
     assert "motcua.conf:%d:" % lineno in err, err

@@ -20,6 +20,8 @@ struct state {
 	const struct motcua_host *host;
 	unsigned delay_ms;
 	char fail_step[32];
+	char busy_step[32];   /* answers -EAGAIN (a transient failure) ... */
+	atomic_int busy_left; /* ... this many times */
 	unsigned events, ticks;
 	int work_result;
 	atomic_uint steps_run;
@@ -59,6 +61,10 @@ static int do_step(struct state *s, struct motcua_step_io *io, const char *step)
 	if (s->delay_ms) {
 		struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
+	}
+	if (!strcmp(s->busy_step, step) && atomic_fetch_sub(&s->busy_left, 1) > 0) {
+		snprintf(io->message, sizeof io->message, "%s: the agency's server is busy, try later", step);
+		return -EAGAIN;
 	}
 	if (!strcmp(s->fail_step, step)) {
 		snprintf(io->message, sizeof io->message, "%s refused this document on purpose", step);
@@ -182,6 +188,10 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	s->delay_ms = d ? (unsigned)strtoul(d, NULL, 10) : 0;
 	const char *f = host->config_get(ctx, NULL, "fail_step");
 	snprintf(s->fail_step, sizeof s->fail_step, "%s", f ? f : "");
+	f = host->config_get(ctx, NULL, "busy_step");
+	snprintf(s->busy_step, sizeof s->busy_step, "%s", f ? f : "");
+	f = host->config_get(ctx, NULL, "busy_times");
+	atomic_init(&s->busy_left, f ? atoi(f) : 0);
 	unsigned staff = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_ADMIN;
 	int r = 0;
 	if (!r)
@@ -217,6 +227,8 @@ static void fini(void *state)
 static const struct motcua_config_key keys[] = {
 	{"delay_ms", "milliseconds each step takes"},
 	{"fail_step", "a step that fails permanently (recognize or sign)"},
+	{"busy_step", "a step that fails transiently (-EAGAIN) busy_times times first"},
+	{"busy_times", "how many times busy_step answers -EAGAIN"},
 	{NULL, NULL},
 };
 
