@@ -1193,7 +1193,7 @@ static int webhook(void *data, const struct motcua_request *req, struct motcua_r
 	char msg[256];
 	struct update *u = NULL;
 	if (req->body_len > a->max_result_bytes / 3 * 4 + WEBHOOK_SLACK)
-		return respond_error(a, resp, 413, "the body is too large (max_result_mb)");
+		return respond_error(a, resp, 400, "the body is too large (max_result_mb)");
 	if (a->hmac_key && webhook_check_hmac(a, req, msg, sizeof msg) < 0) {
 		a->host->log(a->ctx, MOTCUA_LOG_WARNING, "webhook from %s refused: %s",
 			     req->token_name ? req->token_name : "?", msg);
