@@ -526,7 +526,15 @@ static int map_transport(const struct adapter *a, const struct exchange *x, char
 		break;
 	}
 	/* Connection refused or reset, DNS, a TLS handshake cut by the network,
-	 * nothing received: worth trying again later. */
+	 * nothing received: worth trying again later. Under TLS 1.3 a server
+	 * that refuses our certificate after the handshake and resets at once
+	 * looks like this too: say so, in case it persists. */
+	if (!strncmp(x->url, "https://", 8) &&
+	    (x->cc == CURLE_SEND_ERROR || x->cc == CURLE_RECV_ERROR || x->cc == CURLE_SSL_CONNECT_ERROR))
+		return fail(msg, len, -EAGAIN,
+			    "kết nối TLS bị ngắt / TLS connection cut (%s): %.110s; if it persists, check "
+			    "client_cert against the CA the agency trusts",
+			    curl_easy_strerror(x->cc), err);
 	return fail(msg, len, -EAGAIN, "không kết nối được / peer unreachable (%s): %.150s", curl_easy_strerror(x->cc),
 		    err);
 }

@@ -153,7 +153,11 @@ def main():
         request_queue_size = 128
 
         def handle_error(self, request, client_address):
-            pass  # a refused TLS handshake is an expected outcome
+            # A refused TLS handshake is an expected outcome. Linger a
+            # little before closing, as nginx's lingering_close does, so
+            # that the client reads our alert rather than a reset.
+            if isinstance(sys.exc_info()[1], (ssl.SSLError, OSError)):
+                time.sleep(0.3)
 
     srv = Server(("127.0.0.1", 0), Handler)
     if args.cert:
