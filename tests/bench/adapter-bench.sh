@@ -44,15 +44,18 @@ cleanup() {
 trap cleanup EXIT
 
 "$TESTS/make-pki.sh" "$W"
-start_peer() { # name [args]
+start_peer() { # name [args]; the port ends up in $W/<name>.port
 	local name=$1; shift
-	"$PY" "$TESTS/peer.py" --port-file "$W/$name.port" "$@" &
+	"$PY" "$TESTS/peer.py" --port-file "$W/$name.port" "$@" >/dev/null 2>&1 &
 	pids+=($!)
-	for _ in $(seq 100); do [[ -s $W/$name.port ]] && break; sleep 0.1; done
-	cat "$W/$name.port"
+	for _ in $(seq 100); do [[ -s $W/$name.port ]] && return 0; sleep 0.1; done
+	echo "adapter-bench: the peer $name did not start" >&2
+	exit 1
 }
-HTTP_PORT=$(start_peer http)
-HTTPS_PORT=$(start_peer https --cert "$W/server.pem" --key "$W/server.key")
+start_peer http
+start_peer https --cert "$W/server.pem" --key "$W/server.key"
+HTTP_PORT=$(cat "$W/http.port")
+HTTPS_PORT=$(cat "$W/https.port")
 HTTP_URL=http://127.0.0.1:$HTTP_PORT/ok
 HTTPS_URL=https://127.0.0.1:$HTTPS_PORT/ok
 
@@ -85,8 +88,8 @@ body = {"code": "000.00.12.H50-261128-0007", "procedure_code": "1.001234",
 open(sys.argv[1], "w").write(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
 PYEOF
 
-curl_run() { # url [curl args]
-	local url=$1; shift
+curl_run() { # url [one more config line, e.g. cacert = "..."]
+	local url=$1 extra=${2:-}
 	: > "$W/curl.cfg"
 	for i in $(seq "$N"); do
 		{
@@ -96,19 +99,21 @@ curl_run() { # url [curl args]
 			echo "header = \"Content-Type: application/json\""
 			echo "header = \"Idempotency-Key: curl-$$-$i\""
 			echo "output = \"/dev/null\""
+			echo "write-out = \"%{http_code}\\n\""
 			echo "silent"
+			[[ -n $extra ]] && echo "$extra"
 		} >> "$W/curl.cfg"
 	done
 	local t0 t1
 	t0=$(date +%s.%N)
-	curl -K "$W/curl.cfg" "$@"
+	curl -K "$W/curl.cfg" > "$W/curl.codes" || true
 	t1=$(date +%s.%N)
-	"$PY" -c "import sys; dt=float(sys.argv[2])-float(sys.argv[1]); print('%.2f s, %.0f requests/s' % (dt, int(sys.argv[3])/dt))" "$t0" "$t1" "$N"
+	"$PY" -c "import sys; dt=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[3]); ok=open(sys.argv[4]).read().split().count('200'); print('%.2f s, %.0f requests/s, failures %d' % (dt, n/dt, n-ok))" "$t0" "$t1" "$N" "$W/curl.codes"
 }
 echo
 echo "== baseline: curl, one process, $N POSTs chained with --next (keep-alive)"
 printf 'http   threads=1 N=%s: ' "$N"; curl_run "$HTTP_URL"
-printf 'https  threads=1 N=%s: ' "$N"; curl_run "$HTTPS_URL" --cacert "$W/ca.pem"
+printf 'https  threads=1 N=%s: ' "$N"; curl_run "$HTTPS_URL" "cacert = \"$W/ca.pem\""
 
 if command -v wrk >/dev/null; then
 	cat > "$W/post.lua" <<LUAEOF
