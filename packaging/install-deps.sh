@@ -20,8 +20,8 @@ libp11-dev libcurl4-openssl-dev"
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
 run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free"
 # Run: the demo talks to the gateway with curl and makes its throwaway signing
-# CA with openssl.
-run_pkgs="curl ca-certificates openssl"
+# CA with openssl; its stand-ins of the agency and the portal are Python (stdlib).
+run_pkgs="curl ca-certificates openssl python3"
 # Tests: the harness is Python (stdlib only; archive-sqlite's BagIt validator
 # too, as Debian 12 packages none); make and binutils build and
 # inspect the out-of-tree plugin; g++ compiles the SDK header as C++;

@@ -8,8 +8,11 @@
 # fields; every document is signed (PAdES, with a throwaway demo CA), archived,
 # and routed; the archive finds the form by words typed without diacritics and
 # lends it to the citizen's next dossier (reuse); the signature and the archive
-# are verified and the dossier exported as BagIt. The gateway then keeps
-# running until Ctrl-C.
+# are verified and the dossier exported as BagIt. Every dossier change is
+# delivered through the outbox to a local stand-in of the agency's API
+# (adapter-http-json), synced to a local stand-in of the national portal
+# (adapter-dvcqg) and dropped into the agency's shared folder (adapter-folder).
+# The gateway then keeps running until Ctrl-C.
 #   packaging/run-demo.sh [--exit]      (--exit: stop after the demo)
 # MOTCUA_LISTEN=127.0.0.1:9090 picks another address.
 set -eu
@@ -26,6 +29,22 @@ data=$top/motcua-data
 outbox=$data/outbox
 mkdir -p "$outbox"
 gw=build/gateway/motcua-gateway
+# The receivers, on 127.0.0.1 (stand-ins: the real ones are the agency's and
+# the portal's servers): an agency's REST/JSON API and the national portal.
+peers=$data/peers
+mkdir -p "$peers"
+rm -f "$peers/agency.port" "$peers/portal.port"
+/usr/bin/python3 plugins/adapter-http-json/tests/peer.py --port-file "$peers/agency.port" \
+	--log "$peers/agency.jsonl" 2>"$peers/agency.log" &
+agency_pid=$!
+/usr/bin/python3 plugins/adapter-dvcqg/tests/portal.py --port-file "$peers/portal.port" \
+	--log "$peers/portal.jsonl" --user motcua --password mat-khau-demo 2>"$peers/portal.log" &
+portal_pid=$!
+for _ in $(seq 100); do
+	[ -s "$peers/agency.port" ] && [ -s "$peers/portal.port" ] && break
+	sleep 0.05
+done
+(umask 077 && echo "demo-agency-token" >"$peers/agency.token" && echo "mat-khau-demo" >"$peers/portal.password")
 cli=build/gateway/cli/motcua
 # SANE sees only its own virtual devices here (no scanner needed): a private
 # configuration with the `test` backend, whose feeder holds 10 sheets.
@@ -49,11 +68,15 @@ set -- -o "http.listen=$listen" -o "gateway.plugin_dir=$top/build/plugins" \
 	-o "sign-openssl.trust=$pki/ca.pem" -o sign-openssl.stamp=true \
 	-o "sign-openssl.organisation=Bộ phận Một cửa (demo)" \
 	-o archive-sqlite.enabled=true \
-	-o adapter-example.enabled=true -o "adapter-example.drop_dir=$outbox"
+	-o adapter-http-json.enabled=true -o "adapter-http-json.url=http://127.0.0.1:$(cat "$peers/agency.port")/ok" \
+	-o adapter-http-json.auth=bearer -o "adapter-http-json.token_file=$peers/agency.token" \
+	-o adapter-dvcqg.enabled=true -o "adapter-dvcqg.url=http://127.0.0.1:$(cat "$peers/portal.port")" \
+	-o adapter-dvcqg.username=motcua -o "adapter-dvcqg.password_file=$peers/portal.password" \
+	-o adapter-folder.enabled=true -o "adapter-folder.path=$outbox"
 
 "$gw" "$@" 2>>"$data/gateway.log" &
 pid=$!
-trap 'rc=$?; kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; exit $rc' EXIT
+trap 'rc=$?; kill $pid $agency_pid $portal_pid 2>/dev/null; wait 2>/dev/null || true; exit $rc' EXIT
 trap 'exit 130' INT TERM
 i=0
 until curl -fsS "http://$listen/api/v1/health" >/dev/null 2>&1; do
@@ -112,7 +135,8 @@ reuse=$(api -X POST -H 'Content-Type: application/json' -d "{\"reuse\":\"$item\"
 reuse_id=$(field "$reuse" id)
 i=0
 while [ -n "$reuse_id" ] && [ $i -lt 100 ]; do
-	reuse_state=$(field "$(api "http://$listen/api/v1/dossiers/$code2/documents/$reuse_id")" state)
+	reuse_state=$(api "http://$listen/api/v1/dossiers/$code2/documents/$reuse_id" |
+		sed -n 's/.*"name":"[^"]*","state":"\([a-z]*\)".*/\1/p')
 	[ "$reuse_state" = done ] || [ "$reuse_state" = failed ] && break
 	i=$((i + 1))
 	sleep 0.1
@@ -122,6 +146,24 @@ if "$cli" "$@" archive verify >"$data/archive-verify.txt" 2>&1; then intact=yes;
 mkdir -p "$data/export"
 rm -rf "${data:?}/export/$code"
 "$cli" "$@" archive export "$code" "$data/export" >/dev/null 2>&1 || true
+# 7. The outbox delivers every change, in order, to the three receivers.
+# (the outbox is the supervisor's view)
+supervisor=$("$cli" "$@" token create --role supervisor --name "Giám sát (demo)" 2>/dev/null)
+outbox_count() {
+	curl -fsS -H "Authorization: Bearer $supervisor" "http://$listen/api/v1/outbox?state=$1&limit=1" |
+		sed -n 's/.*"total":\([0-9]*\).*/\1/p'
+}
+i=0
+while [ $i -lt 150 ] && [ "$(outbox_count pending)" != 0 ]; do
+	i=$((i + 1))
+	sleep 0.1
+done
+delivered=$(outbox_count delivered)
+undelivered=$(outbox_count pending)
+dead=$(outbox_count dead)
+portal_calls=$(grep -c '"service"' "$peers/portal.jsonl" 2>/dev/null || echo 0)
+agency_posts=$(grep -c '"method": *"POST"' "$peers/agency.jsonl" 2>/dev/null || echo 0)
+if "$cli" "$@" sync report >"$data/sync-report.txt" 2>&1; then synced=yes; else synced=NO; fi
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
@@ -138,7 +180,10 @@ motcua demo: gateway running at http://$listen/ (pid $pid)
   archived       item $item; search "da nang hai chau" (no diacritics): $found found
                  reused in dossier $code2 as document $reuse_id: ${reuse_state:-not done}
                  motcua archive verify: intact = $intact; BagIt export: $data/export/$code/
-  delivered to   $outbox/$code/
+  delivered      outbox: $delivered delivered, $undelivered pending, $dead dead letters
+                 agency API (stand-in): $agency_posts POSTs; portal (stand-in): $portal_calls sync calls
+                 motcua sync report: all acknowledged = $synced   ($data/sync-report.txt)
+                 agency's folder: $outbox/$code/
   state store    $data/motcua.db   log: $data/gateway.log
 
 Look around (the clerk's token is in MOTCUA_TOKEN below):
@@ -146,9 +191,11 @@ Look around (the clerk's token is in MOTCUA_TOKEN below):
   curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id
   curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id/content > to-khai.pdf
   curl -s -N -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/events?since=0
+  curl -s -H "Authorization: Bearer $supervisor" http://$listen/api/v1/outbox     (a supervisor's token)
 MSG
 if [ "$state" != done ] || [ "$scan_state" != done ] || [ "$verified" != yes ] ||
-	[ "${reuse_state:-}" != done ] || [ "$intact" != yes ] || [ "${found:-0}" -lt 1 ]; then
+	[ "${reuse_state:-}" != done ] || [ "$intact" != yes ] || [ "${found:-0}" -lt 1 ] ||
+	[ "$synced" != yes ] || [ "${dead:-1}" != 0 ]; then
 	echo "motcua: a demo document did not finish; see $data/gateway.log" >&2
 	exit 1
 fi

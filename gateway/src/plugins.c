@@ -114,7 +114,19 @@ static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *se
 {
 	if (!key)
 		return NULL;
-	return config_get(ctx->pl->host->gw->config, section ? section : ctx->pl->name, key);
+	const char *v = config_get(ctx->pl->host->gw->config, section ? section : ctx->pl->name, key);
+	if (v || !section)
+		return v;
+	/* The gateway's own settings as it uses them: the embedded defaults
+	 * when the file does not set them. */
+	const struct settings *st = &ctx->pl->host->gw->settings;
+	if (!strcmp(section, "office") && !strcmp(key, "agency_code"))
+		return st->agency_code;
+	if (!strcmp(section, "office") && !strcmp(key, "name"))
+		return st->office_name;
+	if (!strcmp(section, "gateway") && !strcmp(key, "data_dir"))
+		return st->data_dir;
+	return NULL;
 }
 
 static int host_event_publish(struct motcua_plugin_ctx *ctx, const char *type, const char *json)
@@ -376,13 +388,16 @@ const char *plugins_step_held(struct plugin_host *h, enum motcua_step step)
 		[MOTCUA_STEP_RECOGNIZE] = MOTCUA_PROVIDES_RECOGNIZE,
 		[MOTCUA_STEP_SIGN] = MOTCUA_PROVIDES_SIGN,
 		[MOTCUA_STEP_ARCHIVE] = MOTCUA_PROVIDES_ARCHIVE,
-		[MOTCUA_STEP_ROUTE] = MOTCUA_PROVIDES_ADAPTER,
+		/* adapters deliver through the outbox, not the route step: one
+		 * that failed holds its deliveries (they wait in the outbox), not
+		 * the documents */
+		[MOTCUA_STEP_ROUTE] = 0,
 	};
 	if ((unsigned)step >= MOTCUA_STEP_COUNT_)
 		return NULL;
 	for (size_t i = 0; i < h->n; i++) {
 		struct plugin *pl = h->plugins[i];
-		if (pl->enabled && (pl->provides & bit[step]) &&
+		if (bit[step] && pl->enabled && (pl->provides & bit[step]) &&
 		    (!strcmp(pl->state, "failed") || !strcmp(pl->state, "refused")))
 			return pl->name;
 	}

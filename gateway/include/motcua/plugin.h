@@ -360,8 +360,10 @@ struct motcua_host {
 		    const char *fmt, ...) MOTCUA_PRINTF(3, 4);
 
 	/* Looks up a configuration value; section NULL means the plugin's own
-	 * section. Returns NULL when unset. The string is owned by the host and
-	 * lives as long as the plugin. */
+	 * section. Returns NULL when unset; for [office] agency_code and name
+	 * and [gateway] data_dir, the value the gateway uses (its default when
+	 * the file does not set it). The string is owned by the host and lives
+	 * as long as the plugin. */
 	const char *(*config_get)(struct motcua_plugin_ctx *ctx, const char *section,
 				  const char *key);
 
