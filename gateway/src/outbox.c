@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -327,6 +328,8 @@ static char *with_paths(struct store *store, const char *snapshot)
 		const char *side = json_string_value(json_object_get(doc, "sidecar_sha256"));
 		char *p = sha && valid_sha256_hex(sha) ? store_blob_path(store, sha) : NULL;
 		char *q = side && valid_sha256_hex(side) ? store_blob_path(store, side) : NULL;
+		struct stat sb;
+		json_object_set_new(doc, "size", p && stat(p, &sb) == 0 ? json_integer(sb.st_size) : json_null());
 		json_object_set_new(doc, "path", p ? json_string(p) : json_null());
 		json_object_set_new(doc, "sidecar_path", q ? json_string(q) : json_null());
 		free(p);
