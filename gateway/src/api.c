@@ -917,6 +917,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 			http_reply_error(req, 405, "method_not_allowed", "this method is not allowed here");
 			return;
 		}
+	} else if (!strcmp(r, "indicators")) {
+		/* served by the evaluation plugin (eval-stream): its "/indicators" */
+		if (plugins_route_any(a->gw->plugins, req, path + strlen("/api/v1"), &tok))
+			return;
+		http_reply_error(req, 503, "no_indicators", "no evaluation plugin is enabled ([eval-stream] enabled = true)");
+		return;
 	} else if (!strcmp(r, "outbox")) {
 		outbox_route(a->gw, req, &tok, segs, n);
 		return;

@@ -23,6 +23,7 @@ struct subscriber {
 	const void *owner;
 	char *prefix;
 	event_fn fn;
+	motcua_event_id_fn fn_id; /* instead of fn: with the event's id */
 	void *data;
 	motcua_free_fn free_fn;
 	struct subscriber *next;
@@ -92,8 +93,12 @@ static void deliver(struct events *ev, int64_t id, const char *type, const char 
 {
 	size_t len = strlen(json);
 	for (struct subscriber *s = ev->subs; s; s = s->next)
-		if (!strncmp(type, s->prefix, strlen(s->prefix)))
-			s->fn(s->data, type, json, len);
+		if (!strncmp(type, s->prefix, strlen(s->prefix))) {
+			if (s->fn_id)
+				s->fn_id(s->data, id, type, json, len);
+			else
+				s->fn(s->data, type, json, len);
+		}
 	for (struct sse_client *c = ev->clients, *next; c; c = next) {
 		next = c->next;
 		if (sse_congested(c)) {
@@ -252,6 +257,35 @@ int events_subscribe(struct events *ev, const void *owner, const char *prefix, e
 		pp = &(*pp)->next;
 	*pp = s;
 	return 0;
+}
+
+int events_subscribe_from(struct events *ev, const void *owner, const char *prefix, int64_t since_id,
+			  motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
+{
+	const char *pfx = prefix ? prefix : "";
+	/* Catch up on what is stored, up to what live delivery has reached. */
+	sqlite3_stmt *st = db_prepare(ev->gw->db, "SELECT id, type, payload FROM events WHERE id > ?1 AND id <= ?2"
+						  " AND substr(type, 1, length(?3)) = ?3 ORDER BY id");
+	if (!st) {
+		if (free_fn)
+			free_fn(data);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, since_id);
+	sqlite3_bind_int64(st, 2, ev->delivered);
+	sqlite3_bind_text(st, 3, pfx, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn(data, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		   (const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+	sqlite3_finalize(st);
+	int r = events_subscribe(ev, owner, pfx, NULL, data, free_fn);
+	if (r == 0) {
+		struct subscriber *s = ev->subs;
+		while (s->next)
+			s = s->next;
+		s->fn_id = fn;
+	}
+	return r;
 }
 
 void events_unsubscribe_all(struct events *ev, const void *owner)

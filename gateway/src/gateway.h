@@ -200,6 +200,9 @@ int events_publish_text(struct events *ev, const char *type, const char *json);
 int events_subscribe(struct events *ev, const void *owner, const char *prefix, event_fn fn,
 		     void *data, motcua_free_fn free_fn);
 void events_unsubscribe_all(struct events *ev, const void *owner);
+/* Replays the stored events after since_id to fn, then subscribes fn. */
+int events_subscribe_from(struct events *ev, const void *owner, const char *prefix, int64_t since_id,
+			  motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
 /* Starts an SSE stream on req. */
 void events_sse_start(struct events *ev, struct evhttp_request *req);
 /* Ends every SSE stream (at stop, before the HTTP server goes). */
@@ -363,6 +366,10 @@ const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step
 struct route_match;
 bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char *plugin,
 		   const char *rest, const struct token_info *tok);
+/* Well-known API paths a plugin serves (/api/v1/indicators is the route
+ * "/indicators" of the plugin that registered it): false if none did. */
+bool plugins_route_any(struct plugin_host *h, struct evhttp_request *req, const char *rest,
+		       const struct token_info *tok);
 /* Is a config section one a plugin could claim? (not a core section) */
 bool config_section_is_core(const char *section);
 

@@ -155,6 +155,17 @@ static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefi
 	return events_subscribe(ctx->pl->host->gw->events, ctx->pl, prefix, fn, data, free_fn);
 }
 
+static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix, int64_t since_id,
+				     motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
+{
+	if (!fn || since_id < 0) {
+		if (free_fn)
+			free_fn(data);
+		return -EINVAL;
+	}
+	return events_subscribe_from(ctx->pl->host->gw->events, ctx->pl, prefix, since_id, fn, data, free_fn);
+}
+
 static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
 			    void *data)
 {
@@ -344,6 +355,15 @@ static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct mot
 	h->capture.free_fn = free_fn;
 	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "captures documents (POST /api/v1/dossiers/{code}/scan)");
 	return 0;
+}
+
+bool plugins_route_any(struct plugin_host *h, struct evhttp_request *req, const char *rest,
+		       const struct token_info *tok)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->plugins[i]->routes && plugins_route(h, req, h->plugins[i]->name, rest, tok))
+			return true;
+	return false;
 }
 
 const struct capture_provider *plugins_capture(struct plugin_host *h)
@@ -581,6 +601,7 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.adapter_register = host_adapter_register,
 		.dossier_status = host_dossier_status,
 		.result_add = host_result_add,
+		.event_subscribe_from = host_event_subscribe_from,
 	};
 	return h;
 }

@@ -333,6 +333,9 @@ typedef void (*motcua_done_fn)(void *data, int cancelled);
 typedef void (*motcua_event_fn)(void *data, const char *type, const char *json,
 				size_t json_len);
 typedef void (*motcua_timer_fn)(void *data);
+/* An event with its id in the durable event log (increasing). */
+typedef void (*motcua_event_id_fn)(void *data, int64_t id, const char *type, const char *json,
+				   size_t json_len);
 /* Returns the HTTP status; sets the body with motcua_host.response_set(). */
 typedef int (*motcua_route_fn)(void *data, const struct motcua_request *req,
 			       struct motcua_response *resp);
@@ -462,6 +465,15 @@ struct motcua_host {
 	 * the content: -EINVAL otherwise). -ENOENT no such dossier. */
 	int (*result_add)(struct motcua_plugin_ctx *ctx, const char *dossier_code, const char *path,
 			  const char *media_type, const char *name);
+
+	/* Like event_subscribe(), with each event's id, starting after since_id:
+	 * the stored events after it are replayed to fn first (during this call,
+	 * oldest first), then the new ones follow as they happen. For a plugin
+	 * that keeps state derived from events and must catch up after a
+	 * restart or an outage: it remembers the last id it has made durable
+	 * and passes it here. Data ownership as for event_subscribe(). */
+	int (*event_subscribe_from)(struct motcua_plugin_ctx *ctx, const char *type_prefix, int64_t since_id,
+				    motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
 };
 
 /*
