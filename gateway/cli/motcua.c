@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		"Usage: motcua [--config FILE] [-o SECTION.KEY=VALUE] [--token TOKEN] COMMAND ...\n"
 		"\n"
 		"Tokens (offline, on the gateway's database):\n"
-		"  token create --role clerk|supervisor|admin|agency [--name NAME]\n"
+		"  token create --role clerk|supervisor|admin|agency|kiosk [--name NAME]\n"
 		"  token list\n"
 		"  token revoke ID\n"
 		"Dossiers and documents (through the running gateway; token from --token or\n"

@@ -231,20 +231,39 @@ static void h_plugins(struct api *a, struct evhttp_request *req, const struct to
 
 static void h_dossier_create(struct api *a, struct evhttp_request *req, const struct token_info *tok)
 {
-	static const char *const top[] = {"procedure_code", "procedure_name", "applicant", "channel", NULL};
+	static const char *const top[] = {"procedure_code", "procedure_name", "applicant", "channel", "unit",
+					  "processing_days", "ticket_id", NULL};
 	static const char *const app[] = {"name", "id_number", "phone", NULL};
 	if (!api_allowed(req, tok, R_WRITE))
 		return;
 	json_t *j = api_json_body(req);
 	if (!j)
 		return;
-	struct dossier_new d = {.created_by = tok->name};
+	struct dossier_new d = {.created_by = tok->name, .processing_days = -1};
 	json_t *applicant = json_object_get(j, "applicant");
 	json_t *channel = json_object_get(j, "channel");
+	json_t *pdays = json_object_get(j, "processing_days"), *ticket = json_object_get(j, "ticket_id");
 	if (!api_only_keys(req, j, "", top) ||
 	    !api_str_field(req, j, "procedure_code", "procedure_code", true, 64, &d.procedure_code) ||
-	    !api_str_field(req, j, "procedure_name", "procedure_name", false, 500, &d.procedure_name))
+	    !api_str_field(req, j, "procedure_name", "procedure_name", false, 500, &d.procedure_name) ||
+	    !api_str_field(req, j, "unit", "unit", false, 200, &d.unit))
 		goto out;
+	if (pdays && !json_is_null(pdays)) {
+		if (!json_is_integer(pdays) || json_integer_value(pdays) < 0 || json_integer_value(pdays) > 365) {
+			http_reply_error(req, 400, "bad_request",
+					 "processing_days must be the legal processing time in working days, 0 to 365");
+			goto out;
+		}
+		d.processing_days = (int)json_integer_value(pdays);
+	}
+	if (ticket && !json_is_null(ticket)) {
+		if (!json_is_integer(ticket) || json_integer_value(ticket) <= 0 ||
+		    !ticket_exists(a->gw->db, json_integer_value(ticket))) {
+			http_reply_error(req, 400, "bad_request", "ticket_id must be the id of a queue ticket");
+			goto out;
+		}
+		d.ticket_id = json_integer_value(ticket);
+	}
 	if (!valid_code_chars(d.procedure_code, 64)) {
 		http_reply_error(req, 400, "bad_request",
 				 "procedure_code must be letters, digits, '.', '-' or '_' (e.g. 1.001234)");
@@ -913,10 +932,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 			{ h_document_page(a, req, &tok, segs[3], segs[5], segs[7]); return; }
 		if (n == 5 && !strcmp(segs[4], "scan") && post)
 			{ h_scan(a, req, &tok, segs[3]); return; }
+		if (n == 5 && !strcmp(segs[4], "status") && post)
+			{ counter_dossier_status(a->gw, req, &tok, segs[3]); return; }
 		if (n >= 3 && n <= 8) {
 			http_reply_error(req, 405, "method_not_allowed", "this method is not allowed here");
 			return;
 		}
+	} else if (!strcmp(r, "tickets")) {
+		counter_tickets_route(a->gw, req, &tok, segs, n);
+		return;
+	} else if (!strcmp(r, "ratings") && n == 3) {
+		if (post)
+			counter_rating(a->gw, req, &tok);
+		else
+			http_reply_error(req, 405, "method_not_allowed", "use POST");
+		return;
 	} else if (!strcmp(r, "indicators")) {
 		/* served by the evaluation plugin (eval-stream): its "/indicators" */
 		if (plugins_route_any(a->gw->plugins, req, path + strlen("/api/v1"), &tok))

@@ -14,6 +14,7 @@ static const struct {
 	{"supervisor", MOTCUA_ROLE_SUPERVISOR},
 	{"admin", MOTCUA_ROLE_ADMIN},
 	{"agency", MOTCUA_ROLE_AGENCY},
+	{"kiosk", MOTCUA_ROLE_KIOSK},
 };
 
 unsigned role_from_name(const char *name)

@@ -273,8 +273,9 @@ static int get_str(struct config *c, const char *sec, const char *key, const cha
 	struct config_entry *e = config_find(c, sec, key);
 	if (e)
 		e->used = true;
-	*out = strdup(e ? e->value : def);
-	return *out ? 0 : -ENOMEM;
+	const char *v = e ? e->value : def;
+	*out = v ? strdup(v) : NULL; /* no default: NULL, "not set" */
+	return *out || !v ? 0 : -ENOMEM;
 }
 
 static bool valid_agency_code(const char *s)
@@ -350,7 +351,9 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	s->max_sse_clients = (unsigned)v;
 
 	if ((r = get_str(c, "office", "agency_code", "000.00.00.H00", &s->agency_code)) < 0 ||
-	    (r = get_str(c, "office", "name", "Bộ phận Một cửa", &s->office_name)) < 0)
+	    (r = get_str(c, "office", "name", "Bộ phận Một cửa", &s->office_name)) < 0 ||
+	    (r = get_str(c, "office", "holidays", NULL, &s->holidays_file)) < 0 ||
+	    (r = get_str(c, "office", "procedures", NULL, &s->procedures_file)) < 0)
 		return r;
 	e = config_find(c, "office", "agency_code");
 	if (e && !valid_agency_code(e->value))
@@ -388,6 +391,8 @@ void settings_clear(struct settings *s)
 	free(s->listen_host);
 	free(s->agency_code);
 	free(s->office_name);
+	free(s->holidays_file);
+	free(s->procedures_file);
 	memset(s, 0, sizeof *s);
 }
 

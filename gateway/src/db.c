@@ -68,6 +68,18 @@ static const char *const schema[] = {
 	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, delivered_at INTEGER);"
 	"CREATE INDEX outbox_order ON outbox(destination, dossier_code, id);"
 	"CREATE INDEX outbox_due ON outbox(state, next_attempt_at);",
+	/* version 5: the counter's moments: promised return date, unit and
+	 * ticket of a dossier; queue tickets; citizens' ratings */
+	"ALTER TABLE dossiers ADD COLUMN due_at INTEGER;"
+	"ALTER TABLE dossiers ADD COLUMN unit TEXT;"
+	"ALTER TABLE dossiers ADD COLUMN ticket_id INTEGER;"
+	"CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL, number INTEGER NOT NULL,"
+	"  service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL, issued_by TEXT, called_at INTEGER,"
+	"  counter TEXT, official TEXT, done_at INTEGER, UNIQUE(day, number));"
+	"CREATE INDEX tickets_waiting ON tickets(day, state, number);"
+	"CREATE TABLE ratings(id INTEGER PRIMARY KEY AUTOINCREMENT, dossier_code TEXT UNIQUE,"
+	"  ticket_id INTEGER UNIQUE, level INTEGER NOT NULL, criteria TEXT, comment TEXT,"
+	"  created_at INTEGER NOT NULL, created_by TEXT);",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -66,6 +66,8 @@ struct settings {
 	uint64_t max_upload_bytes;
 	char *agency_code;
 	char *office_name;
+	char *holidays_file;   /* [office] holidays: dates off, one per line */
+	char *procedures_file; /* [office] procedures: CODE;WORKING_DAYS;UNIT */
 	unsigned max_sse_clients;
 	unsigned step_retry_s;
 	/* [outbox] */
@@ -184,6 +186,7 @@ struct gateway {
 	struct pipeline *pipeline;
 	struct plugin_host *plugins;
 	struct outbox *outbox;
+	struct calendar *calendar; /* working days and procedures' processing times */
 	struct api *api;
 	bool stopping;
 };
@@ -220,6 +223,9 @@ const char *step_name(enum motcua_step step);
 void pipeline_kick(struct pipeline *p);
 
 struct dossier_new {
+	const char *unit;       /* the department that resolves it (or NULL: from [office] procedures) */
+	int processing_days;    /* legal processing time in working days; -1: from [office] procedures */
+	int64_t ticket_id;      /* the queue ticket it was received under, or 0 */
 	const char *procedure_code;
 	const char *procedure_name;
 	const char *applicant_name;
@@ -289,6 +295,23 @@ bool valid_document_name(const char *s);
  * bytes (head and tail, concatenated in p) look like that type. */
 bool upload_type_ok(const char *type);
 bool upload_content_matches(const char *type, const unsigned char *p, size_t n, const char **why);
+
+/* ---- counter.c: calendar, queue tickets, ratings, staff status changes ---- */
+struct calendar;
+struct calendar *calendar_load(const struct config *cfg, const char *holidays, const char *procedures,
+			       char *err, size_t errlen);
+void calendar_free(struct calendar *c);
+/* The end (Vietnam time) of the working day `working_days` after received. */
+int64_t calendar_due(const struct calendar *c, int64_t received, int working_days);
+/* The procedure's processing time and unit from [office] procedures. */
+bool calendar_procedure(const struct calendar *c, const char *code, int *days, const char **unit);
+bool ticket_exists(sqlite3 *db, int64_t id);
+/* /api/v1/tickets..., POST /api/v1/ratings, POST /api/v1/dossiers/{code}/status */
+void counter_tickets_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+			   char segs[][256], int n);
+void counter_rating(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok);
+void counter_dossier_status(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+			    const char *code);
 
 /* ---- outbox.c: store-and-forward delivery to adapters ---- */
 struct outbox *outbox_new(struct gateway *gw);

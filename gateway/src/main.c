@@ -141,6 +141,10 @@ int main(int argc, char **argv)
 	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
 	    config_check_all_used(gw.config, err, sizeof err) < 0)
 		goto config_error;
+	gw.calendar = calendar_load(gw.config, gw.settings.holidays_file, gw.settings.procedures_file, err,
+				    sizeof err);
+	if (!gw.calendar)
+		goto config_error;
 	if (check_only) {
 		printf("configuration OK\n");
 		rc = EXIT_SUCCESS;
@@ -246,6 +250,7 @@ out:
 	db_close(gw.db);
 	if (gw.base)
 		event_base_free(gw.base);
+	calendar_free(gw.calendar);
 	settings_clear(&gw.settings);
 	config_free(gw.config);
 	free(overrides);

@@ -170,9 +170,24 @@ json_t *dossier_create(struct pipeline *p, const struct dossier_new *d, int *err
 		goto fail;
 	snprintf(code, sizeof code, "%s-%s-%04lld", p->gw->settings.agency_code, day, (long long)seq);
 
+	/* The promised return date: the procedure's legal processing time in
+	 * working days (given, or from [office] procedures). */
+	int days = d->processing_days;
+	const char *unit = d->unit, *cal_unit = NULL;
+	int cal_days;
+	if (calendar_procedure(p->gw->calendar, d->procedure_code, &cal_days, &cal_unit)) {
+		if (days < 0)
+			days = cal_days;
+		if (!unit)
+			unit = cal_unit;
+	}
+	int64_t due = days >= 0 ? calendar_due(p->gw->calendar, now, days) : 0;
+	char due_iso[32] = "";
+	if (due)
+		time_iso_vn(due, due_iso);
 	st = db_prepare(db, "INSERT INTO dossiers(code, procedure_code, procedure_name, applicant_name,"
 			    " applicant_id, applicant_phone, channel, status, received_at, updated_at,"
-			    " created_by) VALUES(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)");
+			    " created_by, due_at, unit, ticket_id) VALUES(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)");
 	if (!st)
 		goto fail;
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
@@ -187,14 +202,21 @@ json_t *dossier_create(struct pipeline *p, const struct dossier_new *d, int *err
 	sqlite3_bind_int64(st, 8, now);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_text(st, 10, d->created_by, -1, SQLITE_TRANSIENT);
+	if (due)
+		sqlite3_bind_int64(st, 11, due);
+	sqlite3_bind_text(st, 12, unit, -1, SQLITE_TRANSIENT);
+	if (d->ticket_id)
+		sqlite3_bind_int64(st, 13, d->ticket_id);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto fail;
-	if (events_publish(p->gw->events, "dossier.created",
-			   json_pack("{s:s, s:s, s:i, s:i, s:s}", "code", code, "procedure_code",
-				     d->procedure_code, "channel", d->channel, "status", 1,
-				     "received_at", received)) < 0)
+	json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s?, s:s?, s:s?}", "code", code, "procedure_code",
+			       d->procedure_code, "channel", d->channel, "status", 1, "received_at", received,
+			       "due_at", due ? due_iso : NULL, "unit", unit, "official", d->created_by);
+	if (ev)
+		json_object_set_new(ev, "ticket_id", d->ticket_id ? json_integer(d->ticket_id) : json_null());
+	if (events_publish(p->gw->events, "dossier.created", ev) < 0)
 		goto fail;
 	if (db_commit(db) < 0)
 		goto fail;
@@ -234,7 +256,7 @@ static json_t *time_or_null(sqlite3_stmt *st, int col)
 
 #define DOSSIER_COLUMNS                                                                            \
 	"code, procedure_code, procedure_name, applicant_name, applicant_id, applicant_phone,"     \
-	" channel, status, received_at, updated_at"
+	" channel, status, received_at, updated_at, due_at, unit, ticket_id, created_by"
 
 static json_t *dossier_row(sqlite3_stmt *st)
 {
@@ -251,6 +273,11 @@ static json_t *dossier_row(sqlite3_stmt *st)
 	json_object_set_new(d, "status", json_integer(sqlite3_column_int(st, 7)));
 	json_object_set_new(d, "received_at", time_or_null(st, 8));
 	json_object_set_new(d, "updated_at", time_or_null(st, 9));
+	json_object_set_new(d, "due_at", time_or_null(st, 10));
+	json_object_set_new(d, "unit", text_or_null(st, 11));
+	json_object_set_new(d, "ticket_id", sqlite3_column_type(st, 12) == SQLITE_NULL ? json_null() :
+					   json_integer(sqlite3_column_int64(st, 12)));
+	json_object_set_new(d, "official", text_or_null(st, 13));
 	return d;
 }
 
@@ -290,7 +317,6 @@ json_t *dossier_snapshot(struct pipeline *p, const char *code)
 	json_t *d = dossier_get(p, code);
 	if (!d)
 		return NULL;
-	json_object_set_new(d, "due_at", json_null());
 	json_t *docs = json_array(), *brief = json_object_get(d, "documents");
 	size_t i;
 	json_t *b;
@@ -895,19 +921,22 @@ static int finish_if_complete(struct pipeline *p, const char *doc, const char *d
 	if (left != 0)
 		return left < 0 ? -EIO : 0;
 	st = db_prepare(db, "UPDATE documents SET state = 'done', updated_at = ?2 WHERE id = ?1"
-			    " RETURNING current_sha");
+			    " RETURNING current_sha, doc_type");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, time_now());
-	char sha[65] = "";
-	if (sqlite3_step(st) == SQLITE_ROW)
+	char sha[65] = "", type[65] = "";
+	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(sha, sizeof sha, "%s", (const char *)sqlite3_column_text(st, 0));
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			snprintf(type, sizeof type, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
 	sqlite3_finalize(st);
 	log_info("pipeline: document %s of %s done", doc, dossier_code);
 	return events_publish(p->gw->events, "document.done",
-			      json_pack("{s:s, s:s, s:s}", "dossier_code", dossier_code,
-					"document_id", doc, "sha256", sha));
+			      json_pack("{s:s, s:s, s:s, s:s?}", "dossier_code", dossier_code,
+					"document_id", doc, "sha256", sha, "type", type[0] ? type : NULL));
 }
 
 static void step_work(void *arg)

@@ -85,6 +85,7 @@ enum motcua_role {
 	MOTCUA_ROLE_SUPERVISOR = 1u << 1,
 	MOTCUA_ROLE_ADMIN = 1u << 2,
 	MOTCUA_ROLE_AGENCY = 1u << 3,
+	MOTCUA_ROLE_KIOSK = 1u << 4, /* the citizens' rating kiosk: rates, nothing else */
 };
 
 /* Opaque handles owned by the host. */
