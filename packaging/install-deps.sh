@@ -28,10 +28,12 @@ run_pkgs="curl ca-certificates openssl python3"
 # sqlite3 and wrk for the HTTP benchmark (sqlite3 also recomputes the
 # archive's audit chain in its tests); PIL and DejaVu fonts generate
 # Vietnamese pages; poppler-utils and qpdf check PDFs; the tesseract CLI is
-# the OCR benchmark's baseline.
+# the OCR benchmark's baseline; Chromium and its WebDriver run the dashboard
+# in a real (headless) browser.
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
-softhsm2 opensc libnss3-tools bc"
+softhsm2 opensc libnss3-tools bc
+chromium chromium-driver"
 # (sign-openssl tests: SoftHSM2 is the PKCS#11 token, opensc's pkcs11-tool
 # writes a certificate onto it, libnss3-tools' certutil makes the NSS database
 # in which pdfsig trusts the test CA; bc does the benchmark's arithmetic.)

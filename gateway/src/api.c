@@ -880,6 +880,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 			http_reply_error(req, 405, "method_not_allowed", "use GET");
 		return;
 	}
+	if (n == 1 && !strcmp(segs[0], "dashboard")) {
+		if (get)
+			www_dashboard(req);
+		else
+			http_reply_error(req, 405, "method_not_allowed", "use GET");
+		return;
+	}
 	bool api = n >= 3 && !strcmp(segs[0], "api") && !strcmp(segs[1], "v1");
 	bool metrics = n == 1 && !strcmp(segs[0], "metrics");
 	if (!api && !metrics) {

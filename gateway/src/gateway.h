@@ -313,6 +313,9 @@ void counter_rating(struct gateway *gw, struct evhttp_request *req, const struct
 void counter_dossier_status(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
 			    const char *code);
 
+/* ---- www.c: pages the gateway serves (GET /dashboard) ---- */
+void www_dashboard(struct evhttp_request *req);
+
 /* ---- outbox.c: store-and-forward delivery to adapters ---- */
 struct outbox *outbox_new(struct gateway *gw);
 /* Resets rows left half-sent and starts delivering. */

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""The dashboard (GET /dashboard) in a real browser: Debian's headless
+Chromium driven through chromedriver's WebDriver protocol (plain HTTP, so
+the stdlib is enough). It shows today's queue and waiting times and updates
+live, without a reload, when tickets are issued and called."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+from gwtest import Gateway, run
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Browser:
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.proc = subprocess.Popen([CHROMEDRIVER, "--port=%d" % self.port, "--allowed-ips=127.0.0.1"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 20
+        while time.time() < end:
+            try:
+                self.call("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--user-data-dir=" + os.path.join(tmp, "chromium")]}}}}
+        self.session = self.call("POST", "/session", caps)["value"]["sessionId"]
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    def go(self, url):
+        self.call("POST", "/session/%s/url" % self.session, {"url": url})
+
+    def js(self, script):
+        return self.call("POST", "/session/%s/execute/sync" % self.session, {"script": script, "args": []})["value"]
+
+    def text(self, element_id):
+        return self.js("const e = document.getElementById(%s); return e ? e.textContent : null;"
+                       % json.dumps(element_id))
+
+    def wait_text(self, element_id, want, timeout=15):
+        end = time.time() + timeout
+        got = None
+        while time.time() < end:
+            got = self.text(element_id)
+            if got == want:
+                return got
+            time.sleep(0.1)
+        raise AssertionError("#%s shows %r, not %r" % (element_id, got, want))
+
+    def close(self):
+        try:
+            self.call("DELETE", "/session/%s" % self.session)
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def test_dashboard_live(tmp):
+    assert os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM), \
+        "Debian's chromium and chromium-driver are test dependencies (packaging/install-deps.sh test)"
+    g = Gateway(tmp).start()
+    r = g.request("GET", "/dashboard", token=None)
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/html"), r
+    assert "Bảng theo dõi Bộ phận Một cửa".encode() in r.body
+    sup = g.token("supervisor")
+    b = Browser(tmp)
+    try:
+        b.go("http://127.0.0.1:%d/dashboard#token=%s" % (g.port, sup))
+        assert b.js("return document.title").startswith("Bảng theo dõi"), b.js("return document.title")
+        b.wait_text("waiting", "0")
+        assert "cần bật eval-stream" in b.text("indicators"), b.text("indicators")
+        # live: two citizens take tickets, the page follows without a reload
+        b.js("window.__loaded = 1")
+        g.post("/api/v1/tickets", {"service": "Hộ tịch"})
+        g.post("/api/v1/tickets", {})
+        b.wait_text("waiting", "2")
+        time.sleep(1)
+        g.post("/api/v1/tickets/next", {"counter": "Quầy 1"})
+        b.wait_text("waiting", "1")
+        b.wait_text("serving", "1")
+        assert b.js("return window.__loaded") == 1, "the page was reloaded"
+        assert b.text("avg-wait") not in ("–", None) and b.text("max-wait") not in ("–", None)
+        assert "Cập nhật lúc" in b.text("status"), b.text("status")
+        # a wrong token says so on the page
+        b.go("http://127.0.0.1:%d/dashboard#token=nope" % g.port)
+        b.js("location.reload()")
+        end = time.time() + 10
+        while time.time() < end and "401" not in (b.text("status") or ""):
+            time.sleep(0.1)
+        assert "401" in b.text("status"), b.text("status")
+    finally:
+        b.close()
+    g.stop()
+
+
+if __name__ == "__main__":
+    run(globals())
