@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"                [--mode color|gray|lineart] [--name NAME] [--wait]\n"
 		"  document show CODE ID\n"
 		"  health\n"
+		"Reports (offline, on the evaluation plugin's database):\n"
+		"  report --quarter YYYYQn | --year YYYY | --from DATE --to DATE [--out DIR]\n"
+		"                 indicators per office, unit and official with the plan's\n"
+		"                 targets: a CSV and a printable HTML page\n"
 		"Deliveries (offline, on the gateway's database):\n"
 		"  sync report [--from DATE] [--to DATE] [--destination ADAPTER] [--json]\n"
 		"                 dossiers whose latest change the portal (adapter-dvcqg)\n"
@@ -162,6 +166,234 @@ static char *urlenc(const char *s)
 }
 
 static sqlite3 *open_db(struct cli *c);
+
+#ifdef MOTCUA_HAVE_EVAL
+int eval_report(const char *db_path, const char *from, const char *to, const char *by, char **json);
+
+/* ---- report: the indicators of a period, for the plan's reporting duty ---- */
+
+static const struct {
+	const char *key, *vi, *en, *unit;
+	double target; /* < 0: none */
+	bool at_most;
+} report_cols[] = {
+	{"waiting_avg_min", "Thời gian chờ trung bình", "average wait", "phút", 30, true},
+	{"waiting_p90_min", "Thời gian chờ (P90)", "wait, 90th percentile", "phút", -1, false},
+	{"on_time_rate", "Tỷ lệ đúng hạn", "on-time rate", "%", 100, false},
+	{"processing_avg_h", "Thời gian xử lý TB", "average processing time", "giờ", -1, false},
+	{"online_rate", "Tỷ lệ trực tuyến", "online share", "%", -1, false},
+	{"digitization_rate", "Tỷ lệ số hóa", "digitization", "%", 80, false},
+	{"reuse_rate", "Tỷ lệ tái sử dụng", "reuse", "%", 80, false},
+	{"sync_rate", "Tỷ lệ đồng bộ Cổng DVCQG", "portal sync", "%", 100, false},
+	{"satisfaction", "Mức độ hài lòng", "satisfaction", "%", 70, false},
+};
+#define N_REPORT_COLS (sizeof report_cols / sizeof report_cols[0])
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '<')
+			fputs("&lt;", f);
+		else if (*s == '>')
+			fputs("&gt;", f);
+		else if (*s == '&')
+			fputs("&amp;", f);
+		else if (*s == '"')
+			fputs("&quot;", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Whether a value meets its target ("" when there is none). */
+static const char *verdict(json_t *v, size_t c)
+{
+	if (report_cols[c].target < 0 || !json_is_number(v))
+		return "";
+	double x = json_number_value(v);
+	bool ok = report_cols[c].at_most ? x <= report_cols[c].target : x >= report_cols[c].target;
+	return ok ? "đạt" : "chưa đạt";
+}
+
+/* Parses --quarter 2026Q4 / --year 2026 into from/to dates. */
+static bool period(const char *quarter, const char *year, char from[11], char to[11], char label[16])
+{
+	int y, q;
+	char tail;
+	if (quarter && sscanf(quarter, "%4dQ%1d%c", &y, &q, &tail) == 2 && y >= 2000 && y <= 2100 && q >= 1 && q <= 4) {
+		static const char *const ends[] = {"03-31", "06-30", "09-30", "12-31"};
+		snprintf(from, 11, "%04d-%02d-01", y, 3 * (q - 1) + 1);
+		snprintf(to, 11, "%04d-%s", y, ends[q - 1]);
+		snprintf(label, 16, "%04dQ%d", y, q);
+		return true;
+	}
+	if (year && sscanf(year, "%4d%c", &y, &tail) == 1 && y >= 2000 && y <= 2100) {
+		snprintf(from, 11, "%04d-01-01", y);
+		snprintf(to, 11, "%04d-12-31", y);
+		snprintf(label, 16, "%04d", y);
+		return true;
+	}
+	return false;
+}
+
+static int cmd_report(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {{"quarter", required_argument, NULL, 'q'},
+					  {"year", required_argument, NULL, 'y'},
+					  {"from", required_argument, NULL, 'f'},
+					  {"to", required_argument, NULL, 't'},
+					  {"out", required_argument, NULL, 'o'},
+					  {0}};
+	const char *quarter = NULL, *year = NULL, *from_a = NULL, *to_a = NULL, *out_dir = ".";
+	int ch;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (ch == 'q')
+			quarter = optarg;
+		else if (ch == 'y')
+			year = optarg;
+		else if (ch == 'f')
+			from_a = optarg;
+		else if (ch == 't')
+			to_a = optarg;
+		else if (ch == 'o')
+			out_dir = optarg;
+		else
+			return 2;
+	}
+	char from[11], to[11], label[40];
+	int64_t t;
+	if (quarter || year) {
+		if (!period(quarter, year, from, to, label) || from_a || to_a) {
+			fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from DATE --to DATE [--out DIR]\n");
+			return 2;
+		}
+	} else if (from_a && to_a && strlen(from_a) == 10 && strlen(to_a) == 10 && time_parse(from_a, false, &t) == 0 &&
+		   time_parse(to_a, true, &t) == 0 && strcmp(from_a, to_a) <= 0) {
+		snprintf(from, sizeof from, "%s", from_a);
+		snprintf(to, sizeof to, "%s", to_a);
+		snprintf(label, sizeof label, "%s_%s", from, to);
+	} else {
+		fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]\n");
+		return 2;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "motcua: report takes no argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	char db[4096];
+	const char *p = config_get(c->config, "eval-stream", "path");
+	if (p)
+		snprintf(db, sizeof db, "%s", p);
+	else
+		snprintf(db, sizeof db, "%s/eval-stream/eval.db", c->settings.data_dir);
+	static const char *const bys[] = {"office", "unit", "official"};
+	static const char *const by_vi[] = {"Toàn cơ quan", "Theo đơn vị", "Theo cán bộ"};
+	json_t *res[3] = {0};
+	for (int i = 0; i < 3; i++) {
+		char *json = NULL;
+		int r = eval_report(db, from, to, bys[i], &json);
+		res[i] = r == 0 && json ? json_loads(json, 0, NULL) : NULL;
+		free(json);
+		if (!res[i]) {
+			fprintf(stderr, "motcua: cannot compute the indicators from %s: %s\n", db,
+				r < 0 ? strerror(-r) : "bad answer");
+			for (int k = 0; k < i; k++)
+				json_decref(res[k]);
+			return 1;
+		}
+	}
+	char csv_path[4200], html_path[4200];
+	snprintf(csv_path, sizeof csv_path, "%s/motcua-report-%s.csv", out_dir, label);
+	snprintf(html_path, sizeof html_path, "%s/motcua-report-%s.html", out_dir, label);
+	FILE *csv = fopen(csv_path, "w"), *html = fopen(html_path, "w");
+	if (!csv || !html) {
+		fprintf(stderr, "motcua: cannot write into %s: %s\n", out_dir, strerror(errno));
+		if (csv)
+			fclose(csv);
+		if (html)
+			fclose(html);
+		for (int k = 0; k < 3; k++)
+			json_decref(res[k]);
+		return 1;
+	}
+	/* CSV: one row per group and indicator, the target beside the figure. */
+	fputs("\xEF\xBB\xBF", csv); /* BOM: spreadsheets then read the diacritics right */
+	fputs("period_from,period_to,by,group,dossiers,tickets,indicator,indicator_vi,value,unit,target,met\n", csv);
+	fprintf(html, "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">"
+		      "<title>Báo cáo chỉ số Bộ phận Một cửa %s</title><style>body{font-family:'DejaVu Sans',sans-serif;"
+		      "margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #999;"
+		      "padding:3px 6px;font-size:11pt}td.n{text-align:right}.bad{color:#b71c1c}.ok{color:#1b7f3b}"
+		      "@media print{body{margin:0}}</style></head><body>\n"
+		      "<h1>Báo cáo chỉ số phục vụ người dân, doanh nghiệp</h1>\n"
+		      "<p>%s — %s (%s đến %s)<br><small>Indicators report, Decision 766/QĐ-TTg; targets beside each "
+		      "figure</small></p>\n", label, c->settings.office_name, c->settings.agency_code, from, to);
+	for (int i = 0; i < 3; i++) {
+		fprintf(html, "<h2>%s <small>(by %s)</small></h2>\n<table><tr><th>Nhóm</th><th>Hồ sơ</th><th>Phiếu</th>",
+			by_vi[i], bys[i]);
+		for (size_t k = 0; k < N_REPORT_COLS; k++) {
+			fprintf(html, "<th>%s<br><small>%s", report_cols[k].vi, report_cols[k].en);
+			if (report_cols[k].target >= 0)
+				fprintf(html, "; mục tiêu %s %g%s", report_cols[k].at_most ? "≤" : "≥", report_cols[k].target,
+					report_cols[k].unit);
+			fputs("</small></th>", html);
+		}
+		fputs("</tr>\n", html);
+		size_t gi;
+		json_t *g;
+		json_array_foreach(json_object_get(res[i], "groups"), gi, g) {
+			const char *key = json_string_value(json_object_get(g, "key"));
+			long long nd = json_integer_value(json_object_get(g, "dossiers"));
+			long long nt = json_integer_value(json_object_get(g, "tickets"));
+			fputs("<tr><td>", html);
+			html_escape(html, key ? key : "(không rõ)");
+			fprintf(html, "</td><td class=n>%lld</td><td class=n>%lld</td>", nd, nt);
+			for (size_t k = 0; k < N_REPORT_COLS; k++) {
+				json_t *v = json_object_get(g, report_cols[k].key);
+				const char *met = verdict(v, k);
+				char val[32] = "";
+				if (json_is_number(v))
+					snprintf(val, sizeof val, "%.1f", json_number_value(v));
+				fprintf(html, "<td class=\"n %s\">%s</td>", !strcmp(met, "đạt") ? "ok" : met[0] ? "bad" : "",
+					val[0] ? val : "–");
+				fprintf(csv, "%s,%s,%s,", from, to, bys[i]);
+				csv_field(csv, key ? key : "");
+				fprintf(csv, ",%lld,%lld,%s,", nd, nt, report_cols[k].key);
+				csv_field(csv, report_cols[k].vi);
+				fprintf(csv, ",%s,%s,", val, report_cols[k].unit);
+				if (report_cols[k].target >= 0)
+					fprintf(csv, "%s%g", report_cols[k].at_most ? "<=" : ">=", report_cols[k].target);
+				fprintf(csv, ",%s\n", met);
+			}
+			fputs("</tr>\n", html);
+		}
+		fputs("</table>\n", html);
+	}
+	fputs("</body></html>\n", html);
+	bool bad = ferror(csv) || ferror(html);
+	bad |= fclose(csv) != 0;
+	bad |= fclose(html) != 0;
+	for (int k = 0; k < 3; k++)
+		json_decref(res[k]);
+	if (bad) {
+		fprintf(stderr, "motcua: writing the report failed: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("%s\n%s\n", csv_path, html_path);
+	return 0;
+}
+#endif
 
 /* ---- sync report: what the portal has not acknowledged ---- */
 
@@ -709,6 +941,13 @@ int main(int argc, char **argv)
 			rc = cmd_dossier(&c, n, sub);
 		else
 			rc = cmd_document(&c, n, sub);
+	} else if (!strcmp(cmd, "report")) {
+#ifdef MOTCUA_HAVE_EVAL
+		rc = cmd_report(&c, n + 1, sub - 1);
+#else
+		fprintf(stderr, "motcua: this build has no eval-stream (meson -Deval-stream=enabled)\n");
+		rc = 2;
+#endif
 	} else if (!strcmp(cmd, "sync")) {
 		rc = cmd_sync(&c, n, sub);
 	} else if (!strcmp(cmd, "verify")) {
