@@ -93,9 +93,17 @@ MOTCUA_TOKEN=$("$cli" "$@" token create --role clerk --name "Cán bộ một c�
 export MOTCUA_TOKEN
 # The form's applicant ("Số định danh cá nhân" on tests/data/demo-to-khai.png).
 citizen=048076039317
+# 0. The citizen takes a queue ticket; the clerk calls it at counter 1.
+ticket=$(curl -fsS -H "Authorization: Bearer $MOTCUA_TOKEN" -H 'Content-Type: application/json' \
+	-d '{"service":"Hộ tịch"}' "http://$listen/api/v1/tickets")
+ticket_id=$(printf '%s' "$ticket" | sed -n 's/^{"id":\([0-9]*\).*/\1/p')
+ticket_no=$(printf '%s' "$ticket" | sed -n 's/.*"number":\([0-9]*\).*/\1/p')
+curl -fsS -H "Authorization: Bearer $MOTCUA_TOKEN" -H 'Content-Type: application/json' \
+	-d '{"counter":"Quầy 1"}' "http://$listen/api/v1/tickets/next" >/dev/null
 dossier=$("$cli" "$@" dossier create --procedure 1.001193 \
 	--procedure-name "Đăng ký khai sinh" --name "Hồ Công Hùng" \
-	--id-number $citizen --phone 0912345678 --channel 1)
+	--id-number $citizen --phone 0912345678 --channel 1 --ticket "$ticket_id" \
+	--processing-days 5 --unit "Phòng Tư pháp")
 code=$(printf '%s' "$dossier" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')
 field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p"; }
 steps_of() {
@@ -146,7 +154,15 @@ if "$cli" "$@" archive verify >"$data/archive-verify.txt" 2>&1; then intact=yes;
 mkdir -p "$data/export"
 rm -rf "${data:?}/export/$code"
 "$cli" "$@" archive export "$code" "$data/export" >/dev/null 2>&1 || true
-# 7. The outbox delivers every change, in order, to the three receivers.
+# 7. The visit ends: the ticket is done and the citizen rates the service at
+# the kiosk (a token that can do nothing else).
+curl -fsS -X POST -H "Authorization: Bearer $MOTCUA_TOKEN" "http://$listen/api/v1/tickets/$ticket_id/done" >/dev/null
+kiosk=$("$cli" "$@" token create --role kiosk --name "Máy đánh giá (demo)" 2>/dev/null)
+rating=$(curl -fsS -H "Authorization: Bearer $kiosk" -H 'Content-Type: application/json' \
+	-d "{\"dossier_code\":\"$code\",\"level\":1,\"comment\":\"Cán bộ nhiệt tình\"}" \
+	"http://$listen/api/v1/ratings" | sed -n 's/.*"level_name":"\([^"]*\)".*/\1/p')
+due=$(printf '%s' "$dossier" | sed -n 's/.*"due_at":"\([^"]*\)".*/\1/p')
+# 8. The outbox delivers every change, in order, to the three receivers.
 # (the outbox is the supervisor's view)
 supervisor=$("$cli" "$@" token create --role supervisor --name "Giám sát (demo)" 2>/dev/null)
 outbox_count() {
@@ -167,7 +183,8 @@ if "$cli" "$@" sync report >"$data/sync-report.txt" 2>&1; then synced=yes; else 
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
-  dossier code   $code   (Mã hồ sơ)
+  queue ticket   số $ticket_no, called at Quầy 1, done; rating at the kiosk: ${rating:-none}
+  dossier code   $code   (Mã hồ sơ), hẹn trả (promised) ${due:-?}
   scanned        document $scan_id: $scan_pages page(s) from SANE test device, state: $scan_state
                  steps: $(steps_of "$scan")
                  searchable PDF: $(blob "$scan_sha")
@@ -192,6 +209,8 @@ Look around (the clerk's token is in MOTCUA_TOKEN below):
   curl -s -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/dossiers/$code/documents/$id/content > to-khai.pdf
   curl -s -N -H "Authorization: Bearer \$MOTCUA_TOKEN" http://$listen/api/v1/events?since=0
   curl -s -H "Authorization: Bearer $supervisor" http://$listen/api/v1/outbox     (a supervisor's token)
+Dashboard (live, Vietnamese first), open in a browser:
+  http://$listen/dashboard#token=$supervisor
 MSG
 if [ "$state" != done ] || [ "$scan_state" != done ] || [ "$verified" != yes ] ||
 	[ "${reuse_state:-}" != done ] || [ "$intact" != yes ] || [ "${found:-0}" -lt 1 ] ||

@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"the MOTCUA_TOKEN environment variable):\n"
 		"  dossier create --procedure CODE [--procedure-name TEXT] --name NAME\n"
 		"                 --id-number NUMBER [--phone PHONE] [--channel 1|2|3]\n"
+		"                 [--ticket ID] [--unit UNIT] [--processing-days N]\n"
 		"  dossier show CODE\n"
 		"  dossier list [--status N] [--from DATE] [--to DATE] [--limit N] [--offset N]\n"
 		"  document add CODE FILE [--name NAME] [--type MEDIA-TYPE] [--wait]\n"
@@ -620,9 +621,11 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 			{"procedure", required_argument, NULL, 'p'}, {"procedure-name", required_argument, NULL, 'P'},
 			{"name", required_argument, NULL, 'n'},      {"id-number", required_argument, NULL, 'i'},
 			{"phone", required_argument, NULL, 't'},     {"channel", required_argument, NULL, 'c'},
+			{"ticket", required_argument, NULL, 'T'},    {"unit", required_argument, NULL, 'u'},
+			{"processing-days", required_argument, NULL, 'd'},
 			{0}};
-		const char *proc = NULL, *pname = NULL, *name = NULL, *id = NULL, *phone = NULL;
-		long channel = 1;
+		const char *proc = NULL, *pname = NULL, *name = NULL, *id = NULL, *phone = NULL, *unit = NULL;
+		long channel = 1, ticket = 0, days = -1;
 		int ch;
 		optind = 0;
 		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
@@ -633,6 +636,9 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 			case 'i': id = optarg; break;
 			case 't': phone = optarg; break;
 			case 'c': channel = strtol(optarg, NULL, 10); break;
+			case 'T': ticket = strtol(optarg, NULL, 10); break;
+			case 'u': unit = optarg; break;
+			case 'd': days = strtol(optarg, NULL, 10); break;
 			default: return 2;
 			}
 		}
@@ -651,6 +657,12 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 					 (json_int_t)channel);
 		if (pname)
 			json_object_set_new(body, "procedure_name", json_string(pname));
+		if (ticket)
+			json_object_set_new(body, "ticket_id", json_integer(ticket));
+		if (unit)
+			json_object_set_new(body, "unit", json_string(unit));
+		if (days >= 0)
+			json_object_set_new(body, "processing_days", json_integer(days));
 		char *text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		int e = http_call(c, EVHTTP_REQ_POST, "/api/v1/dossiers", "application/json", text,
