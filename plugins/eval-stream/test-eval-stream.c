@@ -19,6 +19,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -544,6 +545,9 @@ static void check_stream(struct sub *s, int64_t first, int64_t last, const char 
 	for (size_t i = 0; i < s->n; i++) {
 		if (!strstr(s->topics[i], "/events/"))
 			continue;
+		/* the plugin's own snapshot events go to <prefix>/indicators only */
+		while (expect <= last && !strcmp(fh_events[expect - 1].type, "indicators.snapshot"))
+			expect++;
 		json_t *j = json_loads(s->payloads[i], 0, NULL);
 		int64_t id = json_integer_value(json_object_get(j, "event_id"));
 		const char *type = json_string_value(json_object_get(j, "type"));
@@ -630,10 +634,13 @@ static void test_mqtt(void)
 	int port = free_port();
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir);
+	/* (as root, mosquitto would switch to the user "mosquitto", who cannot
+	 * write here: `user` keeps the test's own) */
+	struct passwd *pw = getpwuid(getuid());
 	snprintf(text, sizeof text,
-		 "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
+		 "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
 		 "log_dest stderr\n",
-		 port, dir);
+		 pw ? pw->pw_name : "root", port, dir);
 	write_file(conf, text, 0600);
 	pid_t broker = broker_start(conf, port);
 	CHECK(port_open(port), "broker did not start on %d (see %s.log)", port, conf);
@@ -658,8 +665,8 @@ static void test_mqtt(void)
 			json_t *j = json_loads(s.payloads[i], 0, NULL);
 			saw_snapshot = !strcmp(json_string_value(json_object_get(j, "type")) ?: "", "indicators.snapshot") &&
 				       json_is_string(json_object_get(j, "at")) &&
-				       json_integer_value(json_object_get(json_array_get(json_object_get(j, "groups"), 0),
-									  "tickets")) == 50;
+				       json_array_size(json_object_get(j, "groups")) == 1 &&
+				       !strcmp(json_string_value(json_object_get(j, "office")) ?: "", fh_agency);
 			json_decref(j);
 		}
 	}
@@ -714,8 +721,8 @@ static void test_mqtt(void)
 	port = free_port();
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(conf, sizeof conf, "%s/mosquitto-auth.conf", dir);
-	snprintf(text, sizeof text, "listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nlog_dest stderr\n",
-		 port, pwfile);
+	snprintf(text, sizeof text, "user %s\nlistener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nlog_dest stderr\n",
+		 pw ? pw->pw_name : "root", port, pwfile);
 	write_file(conf, text, 0600);
 	broker = broker_start(conf, port);
 	CHECK(port_open(port), "auth broker did not start");
