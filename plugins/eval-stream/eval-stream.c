@@ -78,6 +78,9 @@ struct plugin {
 	struct inflight inf[MAX_WINDOW];
 	int n_inf;
 	int64_t last_sent;
+	int64_t acked_upto;  /* rows up to here are acknowledged ... */
+	int64_t deleted_upto; /* ... and up to here deleted from the queue */
+	double last_delete;
 	int connect_rc;
 	int was_down_logged;
 };
@@ -190,13 +193,37 @@ static void on_publish(struct mosquitto *m, void *data, int mid)
 		k++;
 	if (!k)
 		return;
-	sqlite3_bind_int64(p->s_delete, 1, p->inf[k - 1].seq);
-	if (sqlite3_step(p->s_delete) != SQLITE_DONE)
-		p->host->log(p->ctx, MOTCUA_LOG_WARNING, "MQTT queue: %s", sqlite3_errmsg(p->sdb));
-	sqlite3_reset(p->s_delete);
+	p->acked_upto = p->inf[k - 1].seq;
 	atomic_fetch_add(&p->published, k);
 	memmove(p->inf, p->inf + k, (size_t)(p->n_inf - k) * sizeof p->inf[0]);
 	p->n_inf -= k;
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Deletes the acknowledged rows. Done in batches (every 256 rows, 100 ms, or
+ * when idle) so that the sender seldom takes the write lock the gateway's
+ * loop needs for every event; a crash in between sends those few again
+ * (at least once, in order; "event_id" tells repeats apart). */
+static void flush_deletes(struct plugin *p, int force)
+{
+	if (p->acked_upto <= p->deleted_upto)
+		return;
+	double now = mono_s();
+	if (!force && p->acked_upto - p->deleted_upto < 256 && now - p->last_delete < 0.1 && p->n_inf)
+		return;
+	sqlite3_bind_int64(p->s_delete, 1, p->acked_upto);
+	if (sqlite3_step(p->s_delete) != SQLITE_DONE)
+		p->host->log(p->ctx, MOTCUA_LOG_WARNING, "MQTT queue: %s", sqlite3_errmsg(p->sdb));
+	else
+		p->deleted_upto = p->acked_upto;
+	sqlite3_reset(p->s_delete);
+	p->last_delete = now;
 }
 
 /* Publishes queued rows until the window is full. Returns 0 or a mosquitto error. */
@@ -230,6 +257,7 @@ static void run_session(struct plugin *p, struct mosquitto *m)
 	while (!atomic_load(&p->stop)) {
 		if (atomic_load(&p->connected) && fill_window(p, m) != MOSQ_ERR_SUCCESS)
 			break;
+		flush_deletes(p, 0);
 		if (p->connect_rc > 0)
 			break;
 		struct pollfd pf[2] = {{.fd = mosquitto_socket(m), .events = POLLIN}, {.fd = p->efd, .events = POLLIN}};
@@ -257,6 +285,7 @@ static void run_session(struct plugin *p, struct mosquitto *m)
 		p->host->log(p->ctx, MOTCUA_LOG_WARNING,
 			     "MQTT: mất kết nối %s:%d, sự kiện được giữ lại trong hàng đợi (connection lost; events are kept queued)",
 			     p->mqtt_host, p->mqtt_port);
+	flush_deletes(p, 1);
 	atomic_store(&p->connected, 0);
 	p->n_inf = 0;
 }

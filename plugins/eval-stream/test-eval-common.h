@@ -225,7 +225,7 @@ static void fh_stop(void)
 }
 
 /* Calls a route; returns the status, *body malloc()ed. */
-static int fh_get(const char *path, const char *query, char **body)
+__attribute__((unused)) static int fh_get(const char *path, const char *query, char **body)
 {
 	for (int i = 0; i < fh_n_routes; i++) {
 		if (strcmp(fh_routes[i].method, "GET") || strcmp(fh_routes[i].path, path))
