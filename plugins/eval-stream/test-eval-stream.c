@@ -447,6 +447,17 @@ static void sub_on_message(struct mosquitto *m, void *data, const struct mosquit
 	pthread_mutex_unlock(&s->mu);
 }
 
+static void sub_free(struct sub *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->topics[i]);
+		free(s->payloads[i]);
+	}
+	free(s->topics);
+	free(s->payloads);
+	pthread_mutex_destroy(&s->mu);
+}
+
 static size_t sub_count(struct sub *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -706,6 +717,7 @@ static void test_mqtt(void)
 	mosquitto_disconnect(sm);
 	mosquitto_loop_stop(sm, true);
 	mosquitto_destroy(sm);
+	sub_free(&s);
 	broker_stop(broker);
 
 	/* a broker that wants a user name and password (mosquitto_passwd) */
@@ -747,6 +759,7 @@ static void test_mqtt(void)
 	mosquitto_disconnect(sm2);
 	mosquitto_loop_stop(sm2, true);
 	mosquitto_destroy(sm2);
+	sub_free(&s2);
 	broker_stop(broker);
 	mosquitto_lib_cleanup();
 }

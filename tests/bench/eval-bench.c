@@ -426,6 +426,10 @@ int main(void)
 	fclose(f);
 	pid_t broker = fork();
 	if (broker == 0) {
+		char log[800];
+		snprintf(log, sizeof log, "%s.log", conf);
+		FILE *lf = freopen(log, "w", stderr);
+		(void)lf;
 		execl(mosq, mosq, "-c", conf, (char *)NULL);
 		_exit(127);
 	}
@@ -573,6 +577,10 @@ int main(void)
 	eval_close(Y);
 	sqlite3_close(flat_db);
 	mosquitto_lib_cleanup();
+	if (getenv("EVAL_BENCH_KEEP")) {
+		printf("   (files kept in %s)\n", root);
+		return 0;
+	}
 	char rm[700];
 	snprintf(rm, sizeof rm, "rm -rf '%s'", root);
 	if (system(rm) != 0)
