@@ -11,7 +11,8 @@
  *   mqtt        a real mosquitto broker on 127.0.0.1 started here: the stream
  *               arrives in order; broker down then up loses nothing and keeps
  *               order; a second broker with a password file (mosquitto_passwd)
- *               and the plugin's username/password_file.
+ *               and the plugin's username/password_file; a TLS broker with a
+ *               certificate from a CA made here (refused with another CA).
  */
 #include "test-eval-common.h"
 
@@ -583,11 +584,15 @@ static void check_stream(struct sub *s, int64_t first, int64_t last, const char 
 	pthread_mutex_unlock(&s->mu);
 }
 
+static const char *sub_ca_file;
+
 static struct mosquitto *sub_start(struct sub *s, int port, const char *id, const char *user, const char *pw)
 {
 	pthread_mutex_init(&s->mu, NULL);
 	snprintf(s->filter, sizeof s->filter, "motcua/#");
 	struct mosquitto *m = mosquitto_new(id, false, s);
+	if (sub_ca_file)
+		CHECK(mosquitto_tls_set(m, sub_ca_file, NULL, NULL, NULL, NULL) == MOSQ_ERR_SUCCESS, "sub tls");
 	mosquitto_connect_callback_set(m, sub_on_connect);
 	mosquitto_message_callback_set(m, sub_on_message);
 	mosquitto_reconnect_delay_set(m, 1, 1, false);
@@ -760,6 +765,61 @@ static void test_mqtt(void)
 	mosquitto_loop_stop(sm2, true);
 	mosquitto_destroy(sm2);
 	sub_free(&s2);
+	broker_stop(broker);
+
+	/* TLS: a broker with a certificate from a CA made here */
+	current_case = "mqtt tls";
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2"
+		 " -subj '/CN=motcua test CA' 2>/dev/null && openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key"
+		 " -out other-ca.pem -days 2 -subj '/CN=another CA' 2>/dev/null && openssl req -newkey rsa:2048 -nodes"
+		 " -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null && printf"
+		 " 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
+		 " -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null",
+		 dir);
+	CHECK(system(cmd) == 0, "openssl could not make the test CA");
+	port = free_port();
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	snprintf(conf, sizeof conf, "%s/mosquitto-tls.conf", dir);
+	snprintf(text, sizeof text,
+		 "user %s\nlistener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\n"
+		 "allow_anonymous true\nlog_dest stderr\n",
+		 pw ? pw->pw_name : "root", port, dir, dir, dir);
+	write_file(conf, text, 0600);
+	broker = broker_start(conf, port);
+	CHECK(port_open(port), "tls broker did not start");
+	char ca[800], other[800];
+	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+	snprintf(other, sizeof other, "%s/other-ca.pem", dir);
+	sub_ca_file = ca;
+	struct sub s3 = {0};
+	struct mosquitto *sm3 = sub_start(&s3, port, "eval-test-sub3", NULL, NULL);
+	sub_ca_file = NULL;
+	snprintf(fh_data_dir, sizeof fh_data_dir, "%s/data-tls", root);
+	mkdir(fh_data_dir, 0700);
+	reset_events();
+	/* a broker whose certificate the configured CA did not sign: nothing goes */
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", other,
+		      "mqtt_reconnect_max_s", "1", NULL);
+	fh_quiet = 1;
+	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	feed_tickets(1, 5);
+	msleep(1500);
+	CHECK(sub_count(&s3) == 0 && queued_rows() == 5, "untrusted broker got %zu, queued %lld", sub_count(&s3),
+	      queued_rows());
+	fh_stop();
+	fh_quiet = 0;
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", ca,
+		      "mqtt_reconnect_max_s", "1", NULL);
+	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	feed_tickets(6, 10);
+	CHECK(wait_count(&s3, 10, 10000), "got %zu of 10 over TLS", sub_count(&s3));
+	check_stream(&s3, 1, 10, "motcua/000.00.12.H50");
+	fh_stop();
+	mosquitto_disconnect(sm3);
+	mosquitto_loop_stop(sm3, true);
+	mosquitto_destroy(sm3);
+	sub_free(&s3);
 	broker_stop(broker);
 	mosquitto_lib_cleanup();
 }
