@@ -52,6 +52,8 @@ struct plugin {
 	char prefix[256];
 	const char *sync_destination;
 	struct motcua_timer *timer;
+	int replaying; /* inside event_subscribe_from(): stored events come in batches */
+	int batch_n;   /* events in the open transaction */
 
 	/* MQTT */
 	int mqtt;
@@ -389,32 +391,56 @@ static char *mqtt_payload(struct plugin *p, int64_t id, const char *type, const 
 	return s;
 }
 
+/* Commits the open batch of events (see on_event). */
+static void batch_commit(struct plugin *p)
+{
+	if (!p->batch_n)
+		return;
+	if (eval_commit(p->ev)) {
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "chỉ số: không ghi được (indicators not recorded): %s",
+			     sqlite3_errmsg(eval_db(p->ev)));
+		eval_rollback(p->ev);
+	}
+	p->batch_n = 0;
+	if (p->mqtt)
+		wake(p);
+}
+
+/* One event: its derived rows, its MQTT queue row and the new last id, in
+ * one transaction (a savepoint of a batch of up to 1000 while the stored
+ * events are replayed at start, so that catching up on a year is quick). */
 static void on_event(void *data, int64_t id, const char *type, const char *json, size_t json_len)
 {
 	struct plugin *p = data;
+	sqlite3 *db = eval_db(p->ev);
 	if (id <= eval_last_id(p->ev))
 		return;
-	if (eval_begin(p->ev)) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "event %lld: %s", (long long)id, sqlite3_errmsg(eval_db(p->ev)));
+	if (!p->batch_n && eval_begin(p->ev)) {
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "event %lld: %s", (long long)id, sqlite3_errmsg(db));
 		return;
 	}
-	int r = eval_apply(p->ev, id, type, json, json_len, p->sync_destination);
+	p->batch_n++;
+	sqlite3_exec(db, "SAVEPOINT ev", NULL, NULL, NULL);
+	int r = 0;
 	/* our own snapshots go to <prefix>/indicators, not again as events */
-	if (r == 0 && p->mqtt && strcmp(type, "indicators.snapshot")) {
+	if (p->mqtt && strcmp(type, "indicators.snapshot")) {
 		char *payload = mqtt_payload(p, id, type, json, json_len);
 		char topic[600];
 		snprintf(topic, sizeof topic, "%s/events/%s", p->prefix, type);
 		r = payload ? queue_add(p, topic, payload) : -ENOMEM;
 		free(payload);
 	}
-	if (r < 0 || eval_commit(p->ev)) {
+	/* last: it records id as the last one applied */
+	if (r == 0)
+		r = eval_apply(p->ev, id, type, json, json_len, p->sync_destination);
+	if (r < 0) {
 		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "sự kiện %lld (%s) không ghi được (event not recorded): %s",
-			     (long long)id, type, sqlite3_errmsg(eval_db(p->ev)));
-		eval_rollback(p->ev);
-		return;
+			     (long long)id, type, sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK TO ev", NULL, NULL, NULL);
 	}
-	if (p->mqtt)
-		wake(p);
+	sqlite3_exec(db, "RELEASE ev", NULL, NULL, NULL);
+	if (!p->replaying || p->batch_n >= 1000)
+		batch_commit(p);
 }
 
 static void snapshot(void *data)
@@ -671,7 +697,11 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	    (r = host->route_add(ctx, "GET", "/status", roles, route_status, p, NULL)))
 		goto fail;
 	int64_t since = eval_last_id(p->ev);
-	if ((r = host->event_subscribe_from(ctx, "", since, on_event, p, NULL)))
+	p->replaying = 1;
+	r = host->event_subscribe_from(ctx, "", since, on_event, p, NULL);
+	p->replaying = 0;
+	batch_commit(p);
+	if (r)
 		goto fail;
 	if (interval > 0) {
 		p->timer = host->timer_add(ctx, (uint32_t)interval * 1000u, 1, snapshot, p, NULL);

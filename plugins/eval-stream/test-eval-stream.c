@@ -387,6 +387,35 @@ static void test_indicators(void)
 		check_groups("from=" DAY "&to=" DAY, &e, 1);
 	}
 
+	/* a long catch-up (batched transactions while replaying): 2500 tickets
+	 * of another day issued while the plugin was down */
+	current_case = "long replay";
+	fh_stop();
+	for (int i = 0; i < 2500; i++) {
+		char json[256];
+		snprintf(json, sizeof json,
+			 "{\"type\": \"ticket.issued\", \"at\": \"2026-12-01T08:00:00+07:00\", \"id\": \"r%d\","
+			 " \"number\": %d, \"issued_at\": \"2026-12-01T08:00:00+07:00\"}",
+			 i, i);
+		fh_emit("ticket.issued", json);
+	}
+	CHECK(fh_start() == 0, "restart 3: %s", fh_last_error);
+	{
+		char *body = NULL;
+		fh_get("/indicators", "from=2026-12-01&to=2026-12-01", &body);
+		json_t *j = json_loads(body ? body : "", 0, NULL);
+		CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(j, "groups"), 0), "tickets")) == 2500,
+		      "after a long replay: %s", body ? body : "");
+		json_decref(j);
+		free(body);
+		fh_get("/status", NULL, &body);
+		j = json_loads(body ? body : "", 0, NULL);
+		CHECK(json_integer_value(json_object_get(j, "last_event_id")) == fh_events[fh_n_events - 1].id, "status %s",
+		      body ? body : "");
+		json_decref(j);
+		free(body);
+	}
+
 	/* the offline report gives the same JSON as the route */
 	current_case = "eval_report";
 	{
