@@ -11,7 +11,9 @@ what=${1:-all}
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build
 libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
 libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
-libp11-dev libcurl4-openssl-dev"
+libp11-dev libcurl4-openssl-dev libmosquitto-dev"
+# (eval-stream: libmosquitto streams events and indicator snapshots upstream
+# over MQTT.)
 # (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
 # bookworm has no pkcs11-provider; libcurl posts RFC 3161 timestamp queries;
 # adapter-dvcqg posts to the national portal with libcurl and jansson.)
@@ -33,7 +35,11 @@ run_pkgs="curl ca-certificates openssl python3"
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
 softhsm2 opensc libnss3-tools bc
-chromium chromium-driver"
+chromium chromium-driver
+mosquitto mosquitto-clients"
+# (eval-stream tests and benchmark start their own mosquitto broker on
+# 127.0.0.1 and make its password file with mosquitto_passwd; the benchmark's
+# baseline is mosquitto_pub.)
 # (sign-openssl tests: SoftHSM2 is the PKCS#11 token, opensc's pkcs11-tool
 # writes a certificate onto it, libnss3-tools' certutil makes the NSS database
 # in which pdfsig trusts the test CA; bc does the benchmark's arithmetic.)
