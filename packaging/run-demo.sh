@@ -72,7 +72,8 @@ set -- -o "http.listen=$listen" -o "gateway.plugin_dir=$top/build/plugins" \
 	-o adapter-http-json.auth=bearer -o "adapter-http-json.token_file=$peers/agency.token" \
 	-o adapter-dvcqg.enabled=true -o "adapter-dvcqg.url=http://127.0.0.1:$(cat "$peers/portal.port")" \
 	-o adapter-dvcqg.username=motcua -o "adapter-dvcqg.password_file=$peers/portal.password" \
-	-o adapter-folder.enabled=true -o "adapter-folder.path=$outbox"
+	-o adapter-folder.enabled=true -o "adapter-folder.path=$outbox" \
+	-o eval-stream.enabled=true
 
 "$gw" "$@" 2>>"$data/gateway.log" &
 pid=$!
@@ -180,6 +181,17 @@ dead=$(outbox_count dead)
 portal_calls=$(grep -c '"service"' "$peers/portal.jsonl" 2>/dev/null || echo 0)
 agency_posts=$(grep -c '"method": *"POST"' "$peers/agency.jsonl" 2>/dev/null || echo 0)
 if "$cli" "$@" sync report >"$data/sync-report.txt" 2>&1; then synced=yes; else synced=NO; fi
+# 9. The indicators of today (Decision 766), and the report for the plan.
+vn_today=$(TZ=Asia/Ho_Chi_Minh date +%F 2>/dev/null || date -u -d '+7 hours' +%F)
+indicators=$(curl -fsS -H "Authorization: Bearer $supervisor" \
+	"http://$listen/api/v1/indicators?from=$vn_today&to=$vn_today&by=office" || true)
+ind() {
+	printf '%s' "$indicators" | /usr/bin/python3 -c 'import json, sys
+g = (json.load(sys.stdin).get("groups") or [{}])[0].get(sys.argv[1])
+print("-" if g is None else round(g, 1))' "$1" 2>/dev/null || echo "-"
+}
+mkdir -p "$data/reports"
+report=$("$cli" "$@" report --from "$vn_today" --to "$vn_today" --out "$data/reports" 2>&1 | tail -1 || true)
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
@@ -201,6 +213,9 @@ motcua demo: gateway running at http://$listen/ (pid $pid)
                  agency API (stand-in): $agency_posts POSTs; portal (stand-in): $portal_calls sync calls
                  motcua sync report: all acknowledged = $synced   ($data/sync-report.txt)
                  agency's folder: $outbox/$code/
+  indicators     today: dossiers $(ind dossiers), wait avg $(ind waiting_avg_min) min, digitization $(ind digitization_rate)%,
+                 reuse $(ind reuse_rate)%, portal sync $(ind sync_rate)%, satisfaction $(ind satisfaction)%
+                 report: $report
   state store    $data/motcua.db   log: $data/gateway.log
 
 Look around (the clerk's token is in MOTCUA_TOKEN below):

@@ -152,5 +152,40 @@ def test_promised_date_and_status(tmp):
     assert p.returncode == 78 and b"holidays.txt:" in p.stderr and b"2026-02-30" in p.stderr, p.stderr
 
 
+def test_report(tmp):
+    g = Gateway(tmp, plugins="[eval-stream]\nenabled = true\n").start()
+    a = g.create_dossier()["code"]
+    g.create_dossier(channel=2)
+    g.post("/api/v1/ratings", {"dossier_code": a, "level": 3}, token=g.token("kiosk"))
+    today = datetime.datetime.now(VN).date().isoformat()
+    end = time.time() + 10
+    while time.time() < end:
+        ind = g.get("/api/v1/indicators?from=%s&to=%s&by=office" % (today, today), token="supervisor").json()
+        if ind["groups"] and ind["groups"][0]["dossiers"] == 2 and ind["groups"][0]["ratings"]["3"] == 1:
+            break
+        time.sleep(0.1)
+    office = ind["groups"][0]
+    assert office["online_rate"] == 50.0 and office["satisfaction"] == 50.0, office
+    out = os.path.join(tmp, "reports")
+    os.mkdir(out)
+    g.stop()  # offline, on the plugin's database
+    p = g.cli("report", "--from", today, "--to", today, "--out", out)
+    csv_path, html_path = p.stdout.decode().split()
+    rows = open(csv_path, encoding="utf-8-sig").read().splitlines()
+    assert rows[0].startswith("period_from,period_to,by,group"), rows[0]
+    sat = [r for r in rows if ",office," in r and ",satisfaction," in r][0]
+    assert sat.endswith(",50.0,%,>=70,chưa đạt"), sat
+    online = [r for r in rows if ",office," in r and ",online_rate," in r][0]
+    assert ",50.0,%,," in online, online
+    assert any(",official,\"test clerk\"," in r for r in rows), rows
+    html = open(html_path, encoding="utf-8").read()
+    assert "Báo cáo chỉ số" in html and "mục tiêu ≥ 70%" in html and "Theo cán bộ" in html, html[:500]
+    # a quarter names its files after it; bad periods are refused
+    p = g.cli("report", "--quarter", "2026Q4", "--out", out)
+    assert p.stdout.decode().split()[0].endswith("motcua-report-2026Q4.csv"), p.stdout
+    for bad in (["--quarter", "2026Q5"], ["--year", "26"], ["--from", today], ["--from", "2026-12-31", "--to", "2026-01-01"]):
+        assert g.cli("report", *bad, check=False).returncode == 2, bad
+
+
 if __name__ == "__main__":
     run(globals())

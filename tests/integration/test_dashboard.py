@@ -116,5 +116,32 @@ def test_dashboard_live(tmp):
     g.stop()
 
 
+def test_dashboard_indicators(tmp):
+    g = Gateway(tmp, plugins="[eval-stream]\nenabled = true\n").start()
+    sup = g.token("supervisor")
+    b = Browser(tmp)
+    try:
+        b.go("http://127.0.0.1:%d/dashboard#token=%s" % (g.port, sup))
+        b.wait_text("waiting", "0")
+        code = g.create_dossier()["code"]
+        g.create_dossier(channel=2)
+        # the citizen is very satisfied: the page follows without a reload
+        g.post("/api/v1/ratings", {"dossier_code": code, "level": 1}, token=g.token("kiosk"))
+        b.wait_text("satisfaction", "100%")
+        end = time.time() + 15
+        cell = None
+        while time.time() < end:
+            cell = b.js("const c = document.querySelector('[data-key=online_rate]'); return c ? c.textContent : null;")
+            if cell == "50%":
+                break
+            time.sleep(0.1)
+        assert cell == "50%", cell
+        assert "Rất hài lòng 1" in b.text("ratings"), b.text("ratings")
+        assert "Tỷ lệ số hóa hồ sơ, kết quả" in b.text("indicators"), b.text("indicators")
+    finally:
+        b.close()
+    g.stop()
+
+
 if __name__ == "__main__":
     run(globals())
