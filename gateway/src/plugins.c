@@ -961,6 +961,13 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
+static const char *request_header(const struct motcua_request *r, const char *name)
+{
+	if (!r || !name || !r->host_private)
+		return NULL;
+	return evhttp_find_header(evhttp_request_get_input_headers(r->host_private), name);
+}
+
 bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char *plugin,
 		   const char *rest, const struct token_info *tok)
 {
@@ -1003,6 +1010,8 @@ bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char
 		.body_len = len,
 		.token_name = tok->name,
 		.role = tok->role,
+		.header = request_header,
+		.host_private = req,
 	};
 	struct motcua_response resp = {.status = 200, .body = evbuffer_new()};
 	if (!resp.body) {

@@ -1153,7 +1153,10 @@ static int respond(const struct adapter *a, struct motcua_response *resp, int st
 
 static int respond_error(const struct adapter *a, struct motcua_response *resp, int status, const char *msg)
 {
-	return respond(a, resp, status, json_pack("{s:s}", "error", msg));
+	/* the gateway's error shape: {"error": <code>, "detail": <reason>} */
+	const char *code = status == 404 ? "not_found" : status == 403 ? "forbidden" : status < 500 ? "bad_request" :
+			   "unavailable";
+	return respond(a, resp, status, json_pack("{s:s, s:s}", "error", code, "detail", msg));
 }
 
 /* The value of key in a query string, into out (as is; "%3D" is turned into '='). */
@@ -1181,13 +1184,26 @@ static bool query_get(const char *q, const char *key, char *out, size_t len)
 	return false;
 }
 
-/* The webhook's HMAC: ?timestamp=<unix s>&signature=sha256=<hex of
- * HMAC-SHA256(key, "<timestamp>.<body>")>, timestamp within hmac_max_skew_s. */
+/* The webhook's HMAC, the same scheme as ours on deliveries: the headers
+ * X-Motcua-Timestamp: <unix s> and X-Motcua-Signature: sha256=<hex of
+ * HMAC-SHA256(key, "<timestamp>.<body>")> (or, from a gateway too old to pass
+ * headers to plugins, ?timestamp=&signature=), timestamp within
+ * hmac_max_skew_s. */
 static int webhook_check_hmac(const struct adapter *a, const struct motcua_request *req, char *msg, size_t len)
 {
 	char ts[32], sig[100], want[65];
-	if (!query_get(req->query, "timestamp", ts, sizeof ts) || !query_get(req->query, "signature", sig, sizeof sig))
-		return fail(msg, len, -EPERM, "chữ ký thiếu / the HMAC signature is missing (?timestamp=&signature=sha256=...)");
+	bool has_headers = req->struct_size >= offsetof(struct motcua_request, header) + sizeof req->header &&
+			   req->header;
+	const char *hts = has_headers ? req->header(req, "X-Motcua-Timestamp") : NULL;
+	const char *hsig = has_headers ? req->header(req, "X-Motcua-Signature") : NULL;
+	if (hts && hsig && strlen(hts) < sizeof ts && strlen(hsig) < sizeof sig) {
+		snprintf(ts, sizeof ts, "%s", hts);
+		snprintf(sig, sizeof sig, "%s", hsig);
+	} else if (!query_get(req->query, "timestamp", ts, sizeof ts) ||
+		   !query_get(req->query, "signature", sig, sizeof sig)) {
+		return fail(msg, len, -EPERM, "chữ ký thiếu / the HMAC signature is missing (X-Motcua-Timestamp and "
+			    "X-Motcua-Signature: sha256=...)");
+	}
 	unsigned long t;
 	if (parse_uint(ts, 0, ULONG_MAX, &t) < 0)
 		return fail(msg, len, -EPERM, "the timestamp is not a number of seconds");

@@ -111,5 +111,42 @@ def test_three_destinations(tmp):
             proc.wait(timeout=10)
 
 
+def test_webhook_hmac_headers(tmp):
+    import hashlib
+    import hmac as hm
+    key = "khoa-bi-mat-cua-so"
+    g = Gateway(tmp, plugins="[adapter-http-json]\nenabled = true\nurl = http://127.0.0.1:9/ok\nauth = hmac\n"
+                "hmac_key_file = %s\nprocedures = *\n" % secret(tmp + "/hmac", key)).start()
+    code = g.create_dossier()["code"]
+    agency = g.token("agency")
+    body = json.dumps({"code": code, "status": 4}).encode()
+
+    def post(ts, sig, in_query=False):
+        path = "/api/v1/plugins/adapter-http-json/webhook"
+        headers = {"Content-Type": "application/json"}
+        if in_query:
+            path += "?timestamp=%s&signature=%s" % (ts, sig)
+        else:
+            headers.update({"X-Motcua-Timestamp": ts, "X-Motcua-Signature": sig})
+        return g.request("POST", path, body, headers=headers, token=agency)
+
+    ts = str(int(time.time()))
+    good = "sha256=" + hm.new(key.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    r = post(ts, good)
+    assert r.status in (200, 202), r
+    assert g.get("/api/v1/dossiers/%s" % code).json()["status"] == 4
+    bad = "sha256=" + "0" * 64
+    r = post(ts, bad)
+    assert r.status == 400 and "does not match" in r.json()["detail"], r
+    old = str(int(time.time()) - 3600)
+    r = post(old, "sha256=" + hm.new(key.encode(), old.encode() + b"." + body, hashlib.sha256).hexdigest())
+    assert r.status == 400 and "away from our clock" in r.json()["detail"], r
+    r = g.request("POST", "/api/v1/plugins/adapter-http-json/webhook", body,
+                  headers={"Content-Type": "application/json"}, token=agency)
+    assert r.status == 400 and "missing" in r.json()["detail"], r
+    assert post(ts, good, in_query=True).status in (200, 202)  # the older form still works
+    g.stop()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -324,6 +324,10 @@ struct motcua_request {
 	size_t body_len;
 	const char *token_name;  /* who is calling */
 	unsigned role;           /* one enum motcua_role bit */
+	/* -- members below were added later: check struct_size -- */
+	/* A request header's value (the name is case-insensitive), or NULL. */
+	const char *(*header)(const struct motcua_request *req, const char *name);
+	void *host_private;
 };
 
 /* Called on a worker thread: the blocking part of work_submit(). */
