@@ -67,6 +67,17 @@ static void sse_write(struct sse_client *c, int64_t id, const char *type, const 
 	evbuffer_free(buf);
 }
 
+static void sse_write_transient(struct sse_client *c, const char *type, const char *json)
+{
+	struct evbuffer *buf = evbuffer_new();
+	if (!buf)
+		return;
+	/* no id: a client resuming with Last-Event-ID is not moved by it */
+	evbuffer_add_printf(buf, "event: %s\ndata: %s\n\n", type, json);
+	evhttp_send_reply_chunk(c->req, buf);
+	evbuffer_free(buf);
+}
+
 static void sse_drop(struct sse_client *c, bool end_reply)
 {
 	struct events *ev = c->ev;
@@ -256,6 +267,25 @@ int events_subscribe(struct events *ev, const void *owner, const char *prefix, e
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = s;
+	return 0;
+}
+
+int events_broadcast(struct events *ev, const char *type, json_t *payload)
+{
+	char at[32];
+	time_iso_vn(time_now(), at);
+	json_object_set_new(payload, "type", json_string(type));
+	json_object_set_new(payload, "at", json_string(at));
+	char *text = json_dumps(payload, JSON_COMPACT);
+	json_decref(payload);
+	if (!text)
+		return -ENOMEM;
+	for (struct sse_client *c = ev->clients, *next; c; c = next) {
+		next = c->next;
+		if (!sse_congested(c))
+			sse_write_transient(c, type, text);
+	}
+	free(text);
 	return 0;
 }
 

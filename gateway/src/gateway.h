@@ -203,6 +203,8 @@ int events_publish_text(struct events *ev, const char *type, const char *json);
 int events_subscribe(struct events *ev, const void *owner, const char *prefix, event_fn fn,
 		     void *data, motcua_free_fn free_fn);
 void events_unsubscribe_all(struct events *ev, const void *owner);
+/* Streams a transient event to SSE clients only (not stored). */
+int events_broadcast(struct events *ev, const char *type, json_t *payload);
 /* Replays the stored events after since_id to fn, then subscribes fn. */
 int events_subscribe_from(struct events *ev, const void *owner, const char *prefix, int64_t since_id,
 			  motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);

@@ -166,6 +166,19 @@ static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *
 	return events_subscribe_from(ctx->pl->host->gw->events, ctx->pl, prefix, since_id, fn, data, free_fn);
 }
 
+static int host_event_broadcast(struct motcua_plugin_ctx *ctx, const char *type, const char *json)
+{
+	if (!type || !type[0] || strlen(type) > 64 || !json)
+		return -EINVAL;
+	json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return -EINVAL;
+	}
+	json_object_set_new(obj, "plugin", json_string(ctx->pl->name));
+	return events_broadcast(ctx->pl->host->gw->events, type, obj);
+}
+
 static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
 			    void *data)
 {
@@ -602,6 +615,7 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.dossier_status = host_dossier_status,
 		.result_add = host_result_add,
 		.event_subscribe_from = host_event_subscribe_from,
+		.event_broadcast = host_event_broadcast,
 	};
 	return h;
 }

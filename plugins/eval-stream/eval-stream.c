@@ -472,7 +472,13 @@ static void snapshot(void *data)
 		else
 			wake(p);
 	}
-	p->host->event_publish(p->ctx, "indicators.snapshot", s);
+	/* To dashboards: streamed, not stored (a snapshot a minute would fill
+	 * the durable event log); an older gateway gets a stored event. */
+	if (p->host->struct_size >= offsetof(struct motcua_host, event_broadcast) + sizeof p->host->event_broadcast &&
+	    p->host->event_broadcast)
+		p->host->event_broadcast(p->ctx, "indicators.snapshot", s);
+	else
+		p->host->event_publish(p->ctx, "indicators.snapshot", s);
 	free(s);
 }
 

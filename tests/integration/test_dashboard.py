@@ -143,5 +143,23 @@ def test_dashboard_indicators(tmp):
     g.stop()
 
 
+def test_snapshots_streamed_not_stored(tmp):
+    # the evaluation's periodic snapshot reaches dashboards over SSE, but is
+    # not written into the durable event log (a minute's snapshot would fill it)
+    import sqlite3
+    from test_api import read_sse
+    g = Gateway(tmp, plugins="[eval-stream]\nenabled = true\nsnapshot_interval_s = 1\n").start()
+    s, buf = read_sse(g.port, g.token("supervisor"), b"indicators.snapshot", timeout=10)
+    s.close()
+    assert b"event: indicators.snapshot" in buf, buf[-500:]
+    block = buf[buf.rindex(b"event: indicators.snapshot"):]
+    assert b"\"groups\"" in block or b"\"dossiers\"" in block, block[:300]
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    n = db.execute("SELECT COUNT(*) FROM events WHERE type = 'indicators.snapshot'").fetchone()[0]
+    db.close()
+    assert n == 0, n
+    g.stop()
+
+
 if __name__ == "__main__":
     run(globals())

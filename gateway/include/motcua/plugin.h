@@ -479,6 +479,12 @@ struct motcua_host {
 	 * and passes it here. Data ownership as for event_subscribe(). */
 	int (*event_subscribe_from)(struct motcua_plugin_ctx *ctx, const char *type_prefix, int64_t since_id,
 				    motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
+
+	/* Streams a transient event (type, JSON object, copied) to the clients
+	 * of GET /api/v1/events only: not stored, not replayed, no id, not seen
+	 * by subscribers. For frequent state such as a dashboard's snapshot,
+	 * which would otherwise fill the durable event log. */
+	int (*event_broadcast)(struct motcua_plugin_ctx *ctx, const char *type, const char *json);
 };
 
 /*
