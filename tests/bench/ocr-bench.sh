@@ -168,7 +168,9 @@ now() { date +%s.%N; }
 CLK_TCK=$(getconf CLK_TCK)
 # CPU seconds: the whole machine's busy time, and one process's user + system time
 busy_s() { awk -v hz="$CLK_TCK" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-pid_cpu_s() { awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# user + system time of a process and of the children it has waited for
+# (the gateway's SANE driver processes count as the gateway's)
+pid_cpu_s() { awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"; }
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 # other processes' share of the machine during a phase, in %: busy, own CPU, wall
 others_pct() { awk -v b="$1" -v o="$2" -v w="$3" -v n="$NPROC" 'BEGIN { v = (b - o) / (w * n) * 100; if (v < 0) v = 0; printf "%.0f", v }'; }
@@ -415,7 +417,7 @@ row "CPU use (% of $NPROC cores)" "$(util "$U_CPU" "$U_WALL")" "$(util "$S_CPU" 
 row "other processes' load (%)" "$U_OTHERS" "$S_OTHERS" "$A_OTHERS" "$B_OTHERS"
 echo
 echo "peak RSS: gateway = VmHWM of the whole daemon ($NPROC OCR workers); CLI = largest max RSS of one tesseract process ($RSS_HOW)."
-echo "CPU: user + system seconds of the gateway (during the run) or of the tesseract processes; other processes' load = the machine's"
+echo "CPU: user + system seconds of the gateway and its SANE driver processes (during the run) or of the tesseract processes; other processes' load = the machine's"
 echo "  busy time during the phase minus ours, in % of $NPROC cores: above ~10% the figures of that column are disturbed."
 echo "  ratio by CPU s per page = CLI OMP=1's CPU per page / this column's: what the pages/min ratio would be with every"
 echo "  core busy and nothing else running (less sensitive to other load than wall time)."
