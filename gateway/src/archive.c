@@ -277,7 +277,7 @@ static bool valid_item_id(const char *s)
 static bool valid_date(const char *s)
 {
 	int64_t t;
-	return strlen(s) == 10 && s[4] == '-' && s[7] == '-' && time_parse(s, false, &t) == 0;
+	return date_parse_vn(s, &t) == 0;
 }
 
 static bool parse_count(const char *v, long lo, long hi, long *out)

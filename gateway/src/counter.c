@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -50,17 +49,10 @@ static int32_t vn_day(int64_t t)
 
 static bool parse_date(const char *s, int32_t *day)
 {
-	int y, m, d;
-	char tail;
-	if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+	int64_t t;
+	if (date_parse_vn(s, &t) < 0)
 		return false;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
-	time_t t = timegm(&tm);
-	struct tm back;
-	gmtime_r(&t, &back);
-	if (back.tm_mday != d || back.tm_mon != m - 1)
-		return false; /* 2026-02-30 */
-	*day = (int32_t)(t / 86400);
+	*day = vn_day(t);
 	return true;
 }
 

@@ -93,6 +93,8 @@ void time_iso_vn(int64_t t, char out[32]);
 void time_yymmdd_vn(int64_t t, char out[8]);
 /* Parses "YYYY-MM-DD" (Vietnam day start) or ISO 8601 with offset. */
 int time_parse(const char *s, bool end_of_day, int64_t *out);
+/* A date alone, YYYY-MM-DD: the start of that day in Vietnam time. */
+int date_parse_vn(const char *s, int64_t *start);
 int64_t time_now(void);
 void random_hex(char *out, size_t nbytes);
 void random_bytes(void *out, size_t n); /* writes 2*nbytes hex + NUL */

@@ -92,6 +92,14 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 	return 0;
 }
 
+int date_parse_vn(const char *s, int64_t *start)
+{
+	/* a date and nothing else: time_parse() also takes a time */
+	if (strlen(s) != 10)
+		return -EINVAL;
+	return time_parse(s, false, start);
+}
+
 void random_hex(char *out, size_t nbytes)
 {
 	unsigned char buf[64];
