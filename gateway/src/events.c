@@ -233,7 +233,9 @@ int events_publish_text(struct events *ev, const char *type, const char *json)
 	return 0;
 }
 
-int events_publish(struct events *ev, const char *type, json_t *payload)
+/* An event's text: the payload with "type" and "at" (Vietnam time); takes
+ * the payload's reference. NULL when out of memory. */
+static char *event_text(const char *type, json_t *payload)
 {
 	char at[32];
 	time_iso_vn(time_now(), at);
@@ -241,6 +243,12 @@ int events_publish(struct events *ev, const char *type, json_t *payload)
 	json_object_set_new(payload, "at", json_string(at));
 	char *text = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
+	return text;
+}
+
+int events_publish(struct events *ev, const char *type, json_t *payload)
+{
+	char *text = event_text(type, payload);
 	if (!text)
 		return -ENOMEM;
 	int r = events_publish_text(ev, type, text);
@@ -272,12 +280,7 @@ int events_subscribe(struct events *ev, const void *owner, const char *prefix, e
 
 int events_broadcast(struct events *ev, const char *type, json_t *payload)
 {
-	char at[32];
-	time_iso_vn(time_now(), at);
-	json_object_set_new(payload, "type", json_string(type));
-	json_object_set_new(payload, "at", json_string(at));
-	char *text = json_dumps(payload, JSON_COMPACT);
-	json_decref(payload);
+	char *text = event_text(type, payload);
 	if (!text)
 		return -ENOMEM;
 	for (struct sse_client *c = ev->clients, *next; c; c = next) {
