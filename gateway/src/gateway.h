@@ -263,6 +263,8 @@ int document_create(struct pipeline *p, const char *dossier_code, const char *na
 		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
 		    const struct document_extra *x, char id_out[33]);
 json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id);
+/* The same without its steps and pages (what a step and an adapter see). */
+json_t *document_brief(struct pipeline *p, const char *dossier_code, const char *id);
 /* Page page_no of a document: its image's sha and media type (caller frees). */
 int document_page(struct pipeline *p, const char *dossier_code, const char *id, int page_no,
 		  char sha[65], char **media_type);

@@ -321,7 +321,7 @@ json_t *dossier_snapshot(struct pipeline *p, const char *code)
 	size_t i;
 	json_t *b;
 	json_array_foreach(brief, i, b) {
-		json_t *full = document_get(p, code, json_string_value(json_object_get(b, "id")));
+		json_t *full = document_brief(p, code, json_string_value(json_object_get(b, "id")));
 		if (!full)
 			continue;
 		json_t *side = json_object_get(full, "sidecar");
@@ -550,7 +550,7 @@ fail:
 	return -EIO;
 }
 
-json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id)
+static json_t *document_fetch(struct pipeline *p, const char *dossier_code, const char *id, bool parts)
 {
 	sqlite3 *db = p->gw->db;
 	sqlite3_stmt *st = db_prepare(db, "SELECT id, name, state, reason, original_sha, media_type, size,"
@@ -585,54 +585,57 @@ json_t *document_get(struct pipeline *p, const char *dossier_code, const char *i
 	sqlite3_finalize(st);
 	if (!doc)
 		return NULL;
-	json_t *steps = json_array();
-	st = db_prepare(db, "SELECT step, state, plugin, message, output_sha, attempts, started_at,"
-			    " finished_at FROM jobs WHERE document_id = ? ORDER BY step");
-	if (st) {
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *s = json_object();
-			json_object_set_new(s, "step", json_string(step_name(sqlite3_column_int(st, 0))));
-			json_object_set_new(s, "state", text_or_null(st, 1));
-			json_object_set_new(s, "plugin", text_or_null(st, 2));
-			json_object_set_new(s, "message", text_or_null(st, 3));
-			json_object_set_new(s, "output_sha256", text_or_null(st, 4));
-			json_object_set_new(s, "attempts", json_integer(sqlite3_column_int(st, 5)));
-			json_object_set_new(s, "started_at", time_or_null(st, 6));
-			json_object_set_new(s, "finished_at", time_or_null(st, 7));
-			json_array_append_new(steps, s);
+	/* Its steps and pages: what the API shows, not what a step needs. */
+	if (parts) {
+		json_t *steps = json_array();
+		st = db_prepare(db, "SELECT step, state, plugin, message, output_sha, attempts, started_at,"
+				    " finished_at FROM jobs WHERE document_id = ? ORDER BY step");
+		if (st) {
+			sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				json_t *s = json_object();
+				json_object_set_new(s, "step", json_string(step_name(sqlite3_column_int(st, 0))));
+				json_object_set_new(s, "state", text_or_null(st, 1));
+				json_object_set_new(s, "plugin", text_or_null(st, 2));
+				json_object_set_new(s, "message", text_or_null(st, 3));
+				json_object_set_new(s, "output_sha256", text_or_null(st, 4));
+				json_object_set_new(s, "attempts", json_integer(sqlite3_column_int(st, 5)));
+				json_object_set_new(s, "started_at", time_or_null(st, 6));
+				json_object_set_new(s, "finished_at", time_or_null(st, 7));
+				json_array_append_new(steps, s);
+			}
+			sqlite3_finalize(st);
 		}
-		sqlite3_finalize(st);
-	}
-	json_object_set_new(doc, "steps", steps);
+		json_object_set_new(doc, "steps", steps);
 
-	json_t *pages = json_array();
-	st = db_prepare(db, "SELECT page_no, state, media_type, sha, output_sha, meta, message"
-			    " FROM pages WHERE document_id = ? ORDER BY page_no");
-	if (st) {
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *pg = json_object();
-			json_object_set_new(pg, "page", json_integer(sqlite3_column_int(st, 0)));
-			json_object_set_new(pg, "state", text_or_null(st, 1));
-			json_object_set_new(pg, "media_type", text_or_null(st, 2));
-			json_object_set_new(pg, "sha256", text_or_null(st, 3));
-			json_object_set_new(pg, "output_sha256", text_or_null(st, 4));
-			json_object_set_new(pg, "message", text_or_null(st, 6));
-			/* The page's summary from its step (confidence, flags), not its text. */
-			const char *meta = (const char *)sqlite3_column_text(st, 5);
-			json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
-			const char *k;
-			json_t *v;
-			json_object_foreach(m, k, v)
-				if (!json_object_get(pg, k) && strcmp(k, "text"))
-					json_object_set(pg, k, v);
-			json_decref(m);
-			json_array_append_new(pages, pg);
+		json_t *pages = json_array();
+		st = db_prepare(db, "SELECT page_no, state, media_type, sha, output_sha, meta, message"
+				    " FROM pages WHERE document_id = ? ORDER BY page_no");
+		if (st) {
+			sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				json_t *pg = json_object();
+				json_object_set_new(pg, "page", json_integer(sqlite3_column_int(st, 0)));
+				json_object_set_new(pg, "state", text_or_null(st, 1));
+				json_object_set_new(pg, "media_type", text_or_null(st, 2));
+				json_object_set_new(pg, "sha256", text_or_null(st, 3));
+				json_object_set_new(pg, "output_sha256", text_or_null(st, 4));
+				json_object_set_new(pg, "message", text_or_null(st, 6));
+				/* The page's summary from its step (confidence, flags), not its text. */
+				const char *meta = (const char *)sqlite3_column_text(st, 5);
+				json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
+				const char *k;
+				json_t *v;
+				json_object_foreach(m, k, v)
+					if (!json_object_get(pg, k) && strcmp(k, "text"))
+						json_object_set(pg, k, v);
+				json_decref(m);
+				json_array_append_new(pages, pg);
+			}
+			sqlite3_finalize(st);
 		}
-		sqlite3_finalize(st);
+		json_object_set_new(doc, "pages", pages);
 	}
-	json_object_set_new(doc, "pages", pages);
 
 	/* What the steps said about the document (OCR text, confidence, fields),
 	 * beside the gateway's own members, which it never overrides. */
@@ -644,13 +647,23 @@ json_t *document_get(struct pipeline *p, const char *dossier_code, const char *i
 			const char *k;
 			json_t *v;
 			json_object_foreach(m, k, v)
-				if (!json_object_get(doc, k))
+				if (!json_object_get(doc, k) && (parts || (strcmp(k, "steps") && strcmp(k, "pages"))))
 					json_object_set(doc, k, v);
 			json_decref(m);
 		}
 		sqlite3_finalize(st);
 	}
 	return doc;
+}
+
+json_t *document_get(struct pipeline *p, const char *dossier_code, const char *id)
+{
+	return document_fetch(p, dossier_code, id, true);
+}
+
+json_t *document_brief(struct pipeline *p, const char *dossier_code, const char *id)
+{
+	return document_fetch(p, dossier_code, id, false);
 }
 
 int document_page(struct pipeline *p, const char *dossier_code, const char *id, int page_no,
@@ -1193,11 +1206,9 @@ static char *step_dossier_json(struct pipeline *p, const char *code)
 
 static char *step_document_json(struct pipeline *p, const char *code, const char *id)
 {
-	json_t *d = document_get(p, code, id);
+	json_t *d = document_brief(p, code, id);
 	if (!d)
 		return NULL;
-	json_object_del(d, "steps");
-	json_object_del(d, "pages");
 	char *s = json_dumps(d, JSON_COMPACT);
 	json_decref(d);
 	return s;
