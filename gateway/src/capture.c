@@ -88,6 +88,10 @@ static int page_ready(struct motcua_capture_io *io, const char *path, const char
 	return r;
 }
 
+/* Progress goes to the clients following the event stream and is not stored:
+ * a driver reports ten or more a page, and each stored event is a synchronous
+ * commit (an fdatasync on the Pi's SD card) for what only a progress bar
+ * needs. What a batch did is stored by the capture step's own events. */
 static void on_progress(void *arg, int cancelled)
 {
 	(void)cancelled;
@@ -97,7 +101,7 @@ static void on_progress(void *arg, int cancelled)
 		json_object_set_new(j, "dossier_code", json_string(m->c->dossier_code));
 		json_object_set_new(j, "document_id", json_string(m->c->document_id));
 		json_object_set_new(j, "plugin", json_string(m->c->plugin_name));
-		events_publish(m->c->gw->events, "capture.progress", j);
+		events_broadcast(m->c->gw->events, "capture.progress", j);
 	} else {
 		json_decref(j);
 	}
