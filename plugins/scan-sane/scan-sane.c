@@ -44,6 +44,7 @@
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -856,6 +857,37 @@ static int sample(const SANE_Byte *src, int depth, size_t i)
 	return src[i];
 }
 
+/* Leptonica keeps pixels in 32-bit words, the first pixel in the high byte;
+ * scanners and PNG send bytes in pixel order: a word is four bytes big-endian.
+ * Word at a time, a scan line converts in a fraction of the time it takes
+ * byte by byte (GET/SET_DATA_BYTE). */
+static void bytes_to_words(l_uint32 *dst, const unsigned char *src, size_t n)
+{
+	size_t full = n / 4;
+	for (size_t i = 0; i < full; i++) {
+		uint32_t v;
+		memcpy(&v, src + 4 * i, 4);
+		dst[i] = be32toh(v);
+	}
+	if (n % 4) {
+		l_uint32 v = 0;
+		for (size_t k = 0; k < n % 4; k++)
+			v |= (l_uint32)src[4 * full + k] << (24 - 8 * k);
+		dst[full] = v;
+	}
+}
+
+static void words_to_bytes(unsigned char *dst, const l_uint32 *src, size_t n)
+{
+	size_t full = n / 4;
+	for (size_t i = 0; i < full; i++) {
+		uint32_t v = htobe32(src[i]);
+		memcpy(dst + 4 * i, &v, 4);
+	}
+	for (size_t k = 0; k < n % 4; k++)
+		dst[4 * full + k] = (unsigned char)(src[full] >> (24 - 8 * k));
+}
+
 /* Stores one scan line of a frame as row y of pix. */
 static void put_row(PIX *pix, int y, const SANE_Parameters *p, const SANE_Byte *src)
 {
@@ -865,11 +897,12 @@ static void put_row(PIX *pix, int y, const SANE_Parameters *p, const SANE_Byte *
 	case SANE_FRAME_GRAY:
 		if (p->depth == 1) { /* 1 = black, MSB first: Leptonica's own layout */
 			int nbytes = (w + 7) / 8;
-			for (int i = 0; i < nbytes; i++)
-				SET_DATA_BYTE(line, i, src[i]);
+			bytes_to_words(line, src, (size_t)nbytes);
 			if (w % 8)
 				SET_DATA_BYTE(line, nbytes - 1,
 					      src[nbytes - 1] & (0xff00 >> (w % 8)));
+		} else if (p->depth == 8) {
+			bytes_to_words(line, src, (size_t)w);
 		} else {
 			for (int x = 0; x < w; x++)
 				SET_DATA_BYTE(line, x, sample(src, p->depth, (size_t)x));
@@ -1166,9 +1199,7 @@ static int write_png(const char *path, PIX *pix)
 		png_set_invert_mono(png); /* Leptonica: 1 is ink; PNG: 0 is black */
 	const l_uint32 *data = pixGetData(pix);
 	for (l_uint32 y = 0; y < h; y++) {
-		const l_uint32 *line = data + (size_t)y * (size_t)wpl;
-		for (size_t x = 0; x < bytes; x++)
-			row[x] = (unsigned char)GET_DATA_BYTE(line, x);
+		words_to_bytes(row, data + (size_t)y * (size_t)wpl, bytes);
 		png_write_row(png, row);
 	}
 	png_write_end(png, info);
