@@ -788,6 +788,51 @@ static bool contains_nfc(const char *haystack, const char *needle)
 	return r;
 }
 
+/* The image in a page PDF is the page as it came: an unchanged 8-bit PNG's
+ * pixels exactly (its compressed rows are copied, not re-encoded), and a
+ * bilevel PNG's page white, not inverted (black on white, checked on a
+ * rendering). */
+static void test_page_image(const char *tmp, const char *outdir, const char *png, const char *pdf)
+{
+	if (!python() || !have_program("pdfimages") || !have_program("pdftoppm"))
+		return;
+	char bw[4096], bwpdf[4096], bwmeta[4096], script[4096];
+	snprintf(bw, sizeof bw, "%s/bilevel.png", tmp);
+	snprintf(bwpdf, sizeof bwpdf, "%s/bilevel.pdf", outdir);
+	snprintf(bwmeta, sizeof bwmeta, "%s/bilevel.json", outdir);
+	snprintf(script, sizeof script,
+		 "import subprocess, sys, tempfile, os\n"
+		 "from PIL import Image, ImageChops, ImageStat\n"
+		 "png, pdf, bw, bwpdf = sys.argv[1:5]\n"
+		 "if len(sys.argv) > 5:\n"
+		 "    Image.open(png).point(lambda v: 255 if v > 127 else 0).convert('1').save(bw, dpi=(300, 300))\n"
+		 "    sys.exit(0)\n"
+		 "d = tempfile.mkdtemp(dir=os.path.dirname(pdf))\n"
+		 "subprocess.run(['pdfimages', '-png', pdf, d + '/im'], check=True)\n"
+		 "a = Image.open(d + '/im-000.png').convert('L'); b = Image.open(png).convert('L')\n"
+		 "same = a.size == b.size and ImageChops.difference(a, b).getbbox() is None\n"
+		 "subprocess.run(['pdftoppm', '-r', '30', '-gray', bwpdf, d + '/bw'], check=True)\n"
+		 "m = ImageStat.Stat(Image.open(d + '/bw-1.pgm')).mean[0]\n"
+		 "print('%%d %%.1f' %% (same, m))\n");
+	char *mk[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, "make", NULL};
+	CHECK(run(mk, NULL) == 0, "bilevel page made");
+	struct motcua_page_io io = {.struct_size = sizeof io, .page_no = 1, .media_type = "image/png",
+				    .path = bw, .out_path = bwpdf, .meta_path = bwmeta};
+	int r = hs.page_fn(hs.page_data, &io);
+	CHECK(r == 0, "bilevel page: %d %s", r, io.message);
+	char *cmp[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, NULL}, *out = NULL;
+	CHECK(run(cmp, &out) == 0 && out, "page images compared");
+	int same = 0;
+	double mean = 0;
+	if (out && sscanf(out, "%d %lf", &same, &mean) == 2) {
+		CHECK(same == 1, "the page PDF's image is the PNG's pixels");
+		CHECK(mean > 200, "the bilevel page is white in its PDF (mean %.1f of 255)", mean);
+	} else {
+		CHECK(0, "page image comparison printed %s", out ? out : "nothing");
+	}
+	free(out);
+}
+
 static void test_pages(const char *tmp)
 {
 	char clean[4096], skewed[4096], upside[4096], side[4096], outdir[4096];
@@ -872,6 +917,7 @@ static void test_pages(const char *tmp)
 	/* the same page on another thread (another engine): the same bytes */
 	CHECK(same_file(jobs[0].out, jobs[7].out), "page PDF identical when run again");
 	CHECK(same_file(jobs[0].meta, jobs[7].meta), "page meta identical when run again");
+	test_page_image(tmp, outdir, jobs[0].image, jobs[0].out);
 
 	/* a corrupt image */
 	char bad[4096], badout[4096], badmeta[4096];
