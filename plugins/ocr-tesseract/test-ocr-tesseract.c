@@ -791,8 +791,11 @@ static bool contains_nfc(const char *haystack, const char *needle)
 /* The image in a page PDF is the page as it came: an unchanged 8-bit PNG's
  * pixels exactly (its compressed rows are copied, not re-encoded), and a
  * bilevel PNG's page white, not inverted (black on white, checked on a
- * rendering). */
-static void test_page_image(const char *tmp, const char *outdir, const char *png, const char *pdf)
+ * rendering); a straightened gray page is a lossless (flate) gray image of
+ * the page's size, white too, copied from a PNG (its rows carry PNG
+ * predictors: not deflated again by Tesseract). */
+static void test_page_image(const char *tmp, const char *outdir, const char *png, const char *pdf,
+			    const char *skewed_pdf)
 {
 	if (!python() || !have_program("pdfimages") || !have_program("pdftoppm"))
 		return;
@@ -804,7 +807,7 @@ static void test_page_image(const char *tmp, const char *outdir, const char *png
 		 "import subprocess, sys, tempfile, os\n"
 		 "from PIL import Image, ImageChops, ImageStat\n"
 		 "png, pdf, bw, bwpdf = sys.argv[1:5]\n"
-		 "if len(sys.argv) > 5:\n"
+		 "if len(sys.argv) > 6:\n"
 		 "    Image.open(png).point(lambda v: 255 if v > 127 else 0).convert('1').save(bw, dpi=(300, 300))\n"
 		 "    sys.exit(0)\n"
 		 "d = tempfile.mkdtemp(dir=os.path.dirname(pdf))\n"
@@ -813,20 +816,32 @@ static void test_page_image(const char *tmp, const char *outdir, const char *png
 		 "same = a.size == b.size and ImageChops.difference(a, b).getbbox() is None\n"
 		 "subprocess.run(['pdftoppm', '-r', '30', '-gray', bwpdf, d + '/bw'], check=True)\n"
 		 "m = ImageStat.Stat(Image.open(d + '/bw-1.pgm')).mean[0]\n"
-		 "print('%%d %%.1f' %% (same, m))\n");
-	char *mk[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, "make", NULL};
+		 "skewed = sys.argv[5]\n"
+		 "rows = subprocess.run(['pdfimages', '-list', skewed], check=True, capture_output=True,"
+		 " text=True).stdout.splitlines()[2:]\n"
+		 "f = rows[0].split() if len(rows) == 1 else []\n"
+		 "flate = f[3:9] == ['2480', '3508', 'gray', '1', '8', 'image'] if f else False\n"
+		 "flate = flate and b'/Predictor 14' in open(skewed, 'rb').read()\n"
+		 "subprocess.run(['pdftoppm', '-r', '30', '-gray', skewed, d + '/sk'], check=True)\n"
+		 "ms = ImageStat.Stat(Image.open(d + '/sk-1.pgm')).mean[0]\n"
+		 "print('%%d %%.1f %%d %%.1f %%s' %% (same, m, flate, ms, '/'.join(f[3:9])))\n");
+	char *mk[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, "-", "make", NULL};
 	CHECK(run(mk, NULL) == 0, "bilevel page made");
 	struct motcua_page_io io = {.struct_size = sizeof io, .page_no = 1, .media_type = "image/png",
 				    .path = bw, .out_path = bwpdf, .meta_path = bwmeta};
 	int r = hs.page_fn(hs.page_data, &io);
 	CHECK(r == 0, "bilevel page: %d %s", r, io.message);
-	char *cmp[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, NULL}, *out = NULL;
+	char *cmp[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, (char *)skewed_pdf, NULL},
+	     *out = NULL;
 	CHECK(run(cmp, &out) == 0 && out, "page images compared");
-	int same = 0;
-	double mean = 0;
-	if (out && sscanf(out, "%d %lf", &same, &mean) == 2) {
+	int same = 0, flate = 0;
+	double mean = 0, skewed_mean = 0;
+	char how[128] = "";
+	if (out && sscanf(out, "%d %lf %d %lf %127s", &same, &mean, &flate, &skewed_mean, how) >= 4) {
 		CHECK(same == 1, "the page PDF's image is the PNG's pixels");
 		CHECK(mean > 200, "the bilevel page is white in its PDF (mean %.1f of 255)", mean);
+		CHECK(flate == 1, "the straightened page is a gray PNG's rows, of the page's size: %s", how);
+		CHECK(skewed_mean > 200, "the straightened page is white in its PDF (mean %.1f of 255)", skewed_mean);
 	} else {
 		CHECK(0, "page image comparison printed %s", out ? out : "nothing");
 	}
@@ -917,7 +932,7 @@ static void test_pages(const char *tmp)
 	/* the same page on another thread (another engine): the same bytes */
 	CHECK(same_file(jobs[0].out, jobs[7].out), "page PDF identical when run again");
 	CHECK(same_file(jobs[0].meta, jobs[7].meta), "page meta identical when run again");
-	test_page_image(tmp, outdir, jobs[0].image, jobs[0].out);
+	test_page_image(tmp, outdir, jobs[0].image, jobs[0].out, jobs[2].out);
 
 	/* a corrupt image */
 	char bad[4096], badout[4096], badmeta[4096];

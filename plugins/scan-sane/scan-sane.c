@@ -60,13 +60,13 @@
 
 #include <allheaders.h>
 #include <jansson.h>
-#include <png.h>
 #include <sane/sane.h>
 #include <sane/saneopts.h>
 
 #include <motcua/plugin.h>
 
 #include "driver-proxy.h"
+#include "page-png.h"
 
 #define MIN_DPI 200  /* Decree 30/2020/ND-CP: scans of at least 200 dpi */
 #define MAX_DPI 1200
@@ -857,37 +857,6 @@ static int sample(const SANE_Byte *src, int depth, size_t i)
 	return src[i];
 }
 
-/* Leptonica keeps pixels in 32-bit words, the first pixel in the high byte;
- * scanners and PNG send bytes in pixel order: a word is four bytes big-endian.
- * Word at a time, a scan line converts in a fraction of the time it takes
- * byte by byte (GET/SET_DATA_BYTE). */
-static void bytes_to_words(l_uint32 *dst, const unsigned char *src, size_t n)
-{
-	size_t full = n / 4;
-	for (size_t i = 0; i < full; i++) {
-		uint32_t v;
-		memcpy(&v, src + 4 * i, 4);
-		dst[i] = be32toh(v);
-	}
-	if (n % 4) {
-		l_uint32 v = 0;
-		for (size_t k = 0; k < n % 4; k++)
-			v |= (l_uint32)src[4 * full + k] << (24 - 8 * k);
-		dst[full] = v;
-	}
-}
-
-static void words_to_bytes(unsigned char *dst, const l_uint32 *src, size_t n)
-{
-	size_t full = n / 4;
-	for (size_t i = 0; i < full; i++) {
-		uint32_t v = htobe32(src[i]);
-		memcpy(dst + 4 * i, &v, 4);
-	}
-	for (size_t k = 0; k < n % 4; k++)
-		dst[4 * full + k] = (unsigned char)(src[full] >> (24 - 8 * k));
-}
-
 /* Stores one scan line of a frame as row y of pix. */
 static void put_row(PIX *pix, int y, const SANE_Parameters *p, const SANE_Byte *src)
 {
@@ -897,12 +866,12 @@ static void put_row(PIX *pix, int y, const SANE_Parameters *p, const SANE_Byte *
 	case SANE_FRAME_GRAY:
 		if (p->depth == 1) { /* 1 = black, MSB first: Leptonica's own layout */
 			int nbytes = (w + 7) / 8;
-			bytes_to_words(line, src, (size_t)nbytes);
+			page_png_bytes_to_words(line, src, (size_t)nbytes);
 			if (w % 8)
 				SET_DATA_BYTE(line, nbytes - 1,
 					      src[nbytes - 1] & (0xff00 >> (w % 8)));
 		} else if (p->depth == 8) {
-			bytes_to_words(line, src, (size_t)w);
+			page_png_bytes_to_words(line, src, (size_t)w);
 		} else {
 			for (int x = 0; x < w; x++)
 				SET_DATA_BYTE(line, x, sample(src, p->depth, (size_t)x));
@@ -1162,56 +1131,6 @@ static PIX *to_mode(PIX *pix, enum mode mode)
 	return out;
 }
 
-/* Writes a gray or bilevel page as PNG with libpng: no row filters and
- * zlib's fastest level. A scanned page is mostly paper, which packs nearly as
- * well that way as with Leptonica's writer (adaptive filters: 197 against 192
- * KB for an A4 form at 300 dpi) in a third of the time (24 against 70-84 ms),
- * CPU the OCR of the previous page needs. Other pages go through Leptonica. */
-static int write_png(const char *path, PIX *pix)
-{
-	int d = pixGetDepth(pix);
-	if ((d != 1 && d != 8) || pixGetColormap(pix))
-		return pixWrite(path, pix, IFF_PNG) ? -EIO : 0;
-	FILE *volatile f = fopen(path, "wb");
-	if (!f)
-		return -errno;
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	unsigned char *volatile row = NULL;
-	int r = -EIO;
-	if (!info || setjmp(png_jmpbuf(png)))
-		goto out;
-	l_uint32 w = (l_uint32)pixGetWidth(pix), h = (l_uint32)pixGetHeight(pix);
-	l_int32 wpl = pixGetWpl(pix), res = pixGetYRes(pix);
-	size_t bytes = d == 8 ? w : (w + 7) / 8;
-	if (!(row = malloc(bytes)))
-		goto out;
-	png_init_io(png, f);
-	png_set_IHDR(png, info, w, h, d, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	if (res > 0)
-		png_set_pHYs(png, info, (png_uint_32)(res / 0.0254 + 0.5), (png_uint_32)(res / 0.0254 + 0.5),
-			     PNG_RESOLUTION_METER);
-	png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
-	png_set_compression_level(png, 1);
-	png_write_info(png, info);
-	if (d == 1)
-		png_set_invert_mono(png); /* Leptonica: 1 is ink; PNG: 0 is black */
-	const l_uint32 *data = pixGetData(pix);
-	for (l_uint32 y = 0; y < h; y++) {
-		words_to_bytes(row, data + (size_t)y * (size_t)wpl, bytes);
-		png_write_row(png, row);
-	}
-	png_write_end(png, info);
-	r = 0;
-out:
-	png_destroy_write_struct(&png, info ? &info : NULL);
-	free(row);
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	return r;
-}
-
 static int handle_page(struct batch *b, PIX *pix)
 {
 	struct motcua_capture_io *io = b->io;
@@ -1234,7 +1153,7 @@ static int handle_page(struct batch *b, PIX *pix)
 		return FAIL(b, -ENOMEM, "out of memory while converting page %u", n);
 	bool jpeg = b->want.mode == MODE_COLOR;
 	snprintf(path, sizeof path, "%s/page-%u.%s", io->tmp_dir, n, jpeg ? "jpg" : "png");
-	bool bad = jpeg ? pixWriteJpeg(path, pix, 90, 0) != 0 : write_png(path, pix) < 0;
+	bool bad = jpeg ? pixWriteJpeg(path, pix, 90, 0) != 0 : page_png_write(path, pix) < 0;
 	pixDestroy(&pix);
 	if (bad) {
 		unlink(path);
