@@ -67,28 +67,6 @@ struct dvcqg {
 
 /* ---- small helpers -------------------------------------------------------------- */
 
-/* Does the list (commas or blanks between codes, or "*") hold code? */
-static int list_has(const char *list, const char *code)
-{
-	if (!list)
-		return 0;
-	size_t n = code ? strlen(code) : 0;
-	const char *p = list;
-	while (*p) {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		const char *s = p;
-		while (*p && *p != ',' && !isspace((unsigned char)*p))
-			p++;
-		size_t len = (size_t)(p - s);
-		if (len == 1 && *s == '*')
-			return 1;
-		if (len && len == n && !memcmp(s, code, n))
-			return 1;
-	}
-	return 0;
-}
-
 /* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
 static long long days_from_civil(long long y, unsigned m, unsigned d)
 {
@@ -625,7 +603,7 @@ static int dvcqg_accepts(void *data, const char *procedure_code, const char *eve
 	if (!event_type || (strcmp(event_type, "dossier.created") && strcmp(event_type, "document.done") &&
 			    strcmp(event_type, "dossier.status")))
 		return 0;
-	return list_has(a->procedures, procedure_code);
+	return motcua_list_has(a->procedures, procedure_code);
 }
 
 static int dvcqg_deliver(void *data, struct motcua_delivery *d)

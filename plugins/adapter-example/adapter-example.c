@@ -46,24 +46,6 @@ struct adapter {
 	atomic_uint sent;
 };
 
-/* Is code in the list (or is the list "*")? */
-static int list_has(const char *list, const char *code)
-{
-	size_t n = code ? strlen(code) : 0;
-	const char *p = list;
-	while (*p) {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		const char *s = p;
-		while (*p && *p != ',' && !isspace((unsigned char)*p))
-			p++;
-		size_t len = (size_t)(p - s);
-		if ((len == 1 && *s == '*') || (len && len == n && !memcmp(s, code, n)))
-			return 1;
-	}
-	return 0;
-}
-
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -173,7 +155,7 @@ static int accepts(void *data, const char *procedure_code, const char *event_typ
 {
 	struct adapter *a = data;
 	(void)event_type; /* every event the outbox has: created, document done, status */
-	return list_has(a->procedures, procedure_code);
+	return motcua_list_has(a->procedures, procedure_code);
 }
 
 static int status_route(void *data, const struct motcua_request *req, struct motcua_response *resp)

@@ -49,27 +49,6 @@ struct folder {
 	char *events;
 };
 
-static int list_has(const char *list, const char *code)
-{
-	if (!list)
-		return 0;
-	size_t n = code ? strlen(code) : 0;
-	const char *p = list;
-	while (*p) {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		const char *s = p;
-		while (*p && *p != ',' && !isspace((unsigned char)*p))
-			p++;
-		size_t len = (size_t)(p - s);
-		if (len == 1 && *s == '*')
-			return 1;
-		if (len && len == n && !memcmp(s, code, n))
-			return 1;
-	}
-	return 0;
-}
-
 /* A name that is safe as one path component. */
 static int safe_component(const char *s)
 {
@@ -228,7 +207,7 @@ static char *package_key(const char *pkg)
 static int folder_accepts(void *data, const char *procedure_code, const char *event_type)
 {
 	struct folder *a = data;
-	return list_has(a->events, event_type) && list_has(a->procedures, procedure_code);
+	return motcua_list_has(a->events, event_type) && motcua_list_has(a->procedures, procedure_code);
 }
 
 /* Copies one file into the package and lists it in files. Returns 0,

@@ -94,13 +94,24 @@ MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_
 	return &info;
 }
 
+/* motcua_list_has(): the cases adapters rely on. */
+static int list_has_ok(void)
+{
+	return motcua_list_has("1.001, 1.002\t1.003", "1.002") && motcua_list_has("1.001,1.002", "1.001") &&
+	       !motcua_list_has("1.001,1.002", "1.00") && !motcua_list_has("1.001,1.002", "1.0021") &&
+	       !motcua_list_has("1.001", "") && !motcua_list_has("1.001", NULL) &&
+	       motcua_list_has(" * ", "anything") && motcua_list_has("*", NULL) &&
+	       !motcua_list_has("**", "x") && !motcua_list_has(NULL, "x") && !motcua_list_has("", "x") &&
+	       !motcua_list_has(" ,, ", "x") && motcua_list_has("a,,b\n", "b");
+}
+
 int main(void)
 {
 	const uint32_t abis[] = {MOTCUA_ABI_VERSION};
 	motcua_plugin_entry_fn entry = motcua_plugin_entry;
 	const struct motcua_plugin_info *i = entry(abis, sizeof abis / sizeof abis[0]);
 	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION && i->init == init &&
-			       i->config_keys[1].name == NULL
+			       i->config_keys[1].name == NULL && list_has_ok()
 		       ? 0
 		       : 1;
 }

@@ -522,6 +522,33 @@ typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(
 MOTCUA_EXPORT const struct motcua_plugin_info *
 motcua_plugin_entry(const uint32_t *host_abis, size_t n);
 
+/*
+ * A config convention adapters share (the `procedures` key and the like): does
+ * list, codes separated by commas or blanks, or "*" for all, hold code? A NULL
+ * list holds nothing; "*" holds everything, a NULL code too. Inline, so not
+ * part of the ABI.
+ */
+static inline int motcua_list_has(const char *list, const char *code)
+{
+	if (!list)
+		return 0;
+	for (const char *p = list; *p;) {
+		while (*p == ',' || *p == ' ' || (*p >= '\t' && *p <= '\r'))
+			p++;
+		const char *s = p;
+		while (*p && *p != ',' && *p != ' ' && !(*p >= '\t' && *p <= '\r'))
+			p++;
+		size_t len = (size_t)(p - s), i = 0;
+		if (len == 1 && *s == '*')
+			return 1;
+		while (code && i < len && code[i] == s[i])
+			i++;
+		if (code && len && i == len && !code[len])
+			return 1;
+	}
+	return 0;
+}
+
 #ifdef __cplusplus
 }
 #endif
