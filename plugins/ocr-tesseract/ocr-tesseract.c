@@ -415,8 +415,8 @@ static int page_load(const struct ocr *o, const char *path, struct page *p, char
 	return 0;
 }
 
-/* A binary copy for orientation detection: background-normalised Otsu,
- * which copes with uneven lighting. */
+/* A binary copy for orientation detection and (at half size) the skew
+ * search: background-normalised Otsu, which copes with uneven lighting. */
 static PIX *page_binary(PIX *pix)
 {
 	PIX *g = pixConvertTo8(pix, 0), *b = NULL;
@@ -545,9 +545,7 @@ static int page_skew(PIX *pix, PIX *gray, l_float32 *angle, l_float32 *conf)
 {
 	if (!gray)
 		return pixFindSkew(pix, angle, conf);
-	PIX *half = pixScaleAreaMap2(gray), *bin = NULL;
-	if (half)
-		bin = pixOtsuThreshOnBackgroundNorm(half, NULL, 10, 15, 100, 50, 255, 2, 2, 0.1f, NULL);
+	PIX *half = pixScaleAreaMap2(gray), *bin = half ? page_binary(half) : NULL;
 	int r = bin ? pixFindSkewSweepAndSearch(bin, angle, conf, 2, 1, 7.0f, 1.0f, 0.01f) : 1;
 	pixDestroy(&half);
 	pixDestroy(&bin);
