@@ -253,24 +253,35 @@ def read_sse(port, token, until, timeout=10, since=None):
     return s, buf
 
 
+def follow_sse(port, token, until, timeout=10):
+    """Starts following the live stream (no replay) in a thread; returns a
+    function that waits until `until` was read (or the timeout) and gives the
+    bytes read."""
+    import threading
+    got = {}
+
+    def follow():
+        s, buf = read_sse(port, token, until, timeout=timeout)
+        s.close()
+        got["buf"] = buf
+    t = threading.Thread(target=follow)
+    t.start()
+    time.sleep(0.3)
+
+    def result():
+        t.join(timeout + 5)
+        return got.get("buf", b"")
+    return result
+
+
 def test_events_stream(tmp):
     g = Gateway(tmp).start()
     tok = g.token("supervisor")
     # a live stream sees what happens after it connects
-    import threading
-    result = {}
-
-    def listen():
-        s, buf = read_sse(g.port, tok, b"document.done")
-        result["buf"] = buf
-        s.close()
-    t = threading.Thread(target=listen)
-    t.start()
-    time.sleep(0.3)
+    live = follow_sse(g.port, tok, b"document.done")
     code = g.create_dossier()["code"]
     doc = g.upload(code, sample_pdf()).json()["id"]
-    t.join(15)
-    buf = result["buf"]
+    buf = live()
     assert b"200 OK" in buf and b"text/event-stream" in buf, buf[:300]
     for ev in (b"event: dossier.created", b"event: document.received", b"event: document.step.skipped",
                b"event: document.done"):

@@ -8,11 +8,10 @@ import os
 import re
 import signal
 import sqlite3
-import threading
 import time
 
 from gwtest import Gateway, run, sample_pdf
-from test_api import read_sse
+from test_api import follow_sse, read_sse
 
 PLUGINS = "[test-capture]\nenabled = true\n[test-steps]\nenabled = true\ndelay_ms = %d\n"
 TRAILER = b"\n% test-steps recognize\n" + b"\n% test-steps sign\n"
@@ -30,22 +29,14 @@ def events(g, since=0, until=b"document.done"):
 
 
 def live_events(g, until):
-    """Starts following the live stream (no replay); returns a function that
-    waits for `until` and gives every event seen, transient ones (no id) as
+    """Starts following the live stream; returns a function that waits for
+    `until` and gives every event seen, transient ones (no id) as
     (None, type, data)."""
-    got = {}
-    def follow():
-        s, buf = read_sse(g.port, g.token("supervisor"), until, timeout=15)
-        s.close()
-        got["buf"] = buf
-    t = threading.Thread(target=follow)
-    t.start()
-    time.sleep(0.3)
+    live = follow_sse(g.port, g.token("supervisor"), until, timeout=15)
 
     def result():
-        t.join(20)
         out = []
-        for block in got.get("buf", b"").split(b"\n\n"):
+        for block in live().split(b"\n\n"):
             m = re.search(rb"(?:id: (\d+)\n)?event: ([\w.]+)\ndata: (.*)", block)
             if m:
                 out.append((int(m.group(1)) if m.group(1) else None, m.group(2).decode(),
