@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "gateway.h"
+#include "secret.h"
 
 #define MAX_PLUGINS 64
 
@@ -51,7 +52,8 @@ struct plugin {
 	char *name;
 	char *path;
 	void *dl;
-	const struct motcua_plugin_info *info; /* valid while dl is open */
+	const struct motcua_plugin_info *info; /* &info_copy while dl is open, or NULL */
+	struct motcua_plugin_info info_copy;   /* the plugin's, members it lacks zeroed */
 	char *version;                          /* copied from info: outlives dl */
 	uint32_t abi, provides;
 	bool enabled;
@@ -586,6 +588,13 @@ static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
 	return ctx->pl->host->gw->settings.data_dir;
 }
 
+static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
+			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
+{
+	(void)ctx;
+	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
+}
+
 /* ---- loading ---- */
 
 struct plugin_host *plugins_new(struct gateway *gw)
@@ -616,6 +625,7 @@ struct plugin_host *plugins_new(struct gateway *gw)
 		.result_add = host_result_add,
 		.event_subscribe_from = host_event_subscribe_from,
 		.event_broadcast = host_event_broadcast,
+		.secret_read = host_secret_read,
 	};
 	return h;
 }
@@ -771,12 +781,17 @@ static bool plugin_open(struct plugin *pl)
 		       info->abi, MOTCUA_ABI_VERSION);
 		return false;
 	}
-	if (info->struct_size < sizeof(struct motcua_plugin_info) || !info->name || !info->version ||
+	/* An older plugin's info is shorter: what it lacks is absent (fini). */
+	if (!MOTCUA_HAS_MEMBER(struct motcua_plugin_info, info, init) || !info->name || !info->version ||
 	    !info->init) {
 		refuse(pl, "refused", "plugin info is incomplete (struct_size %u, name, version and init needed)",
 		       info->struct_size);
 		return false;
 	}
+	memset(&pl->info_copy, 0, sizeof pl->info_copy);
+	memcpy(&pl->info_copy, info,
+	       info->struct_size < sizeof pl->info_copy ? info->struct_size : sizeof pl->info_copy);
+	info = &pl->info_copy;
 	if (strcmp(info->name, pl->name) != 0) {
 		refuse(pl, "refused", "file %s calls itself '%s', not '%s'", pl->path, info->name, pl->name);
 		return false;

@@ -245,9 +245,4 @@ static const struct motcua_plugin_info info = {
 	.fini = adapter_fini,
 };
 
-MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis, size_t n)
-{
-	(void)host_abis;
-	(void)n;
-	return &info; /* speaks only ABI 1; the host refuses it if it lacks that */
-}
+MOTCUA_PLUGIN_DECLARE(info)

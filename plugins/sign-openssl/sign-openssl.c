@@ -290,9 +290,4 @@ static const struct motcua_plugin_info info = {
 	.fini = plugin_fini,
 };
 
-MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis, size_t n)
-{
-	(void)host_abis;
-	(void)n;
-	return &info;
-}
+MOTCUA_PLUGIN_DECLARE(info)

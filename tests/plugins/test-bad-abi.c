@@ -19,9 +19,4 @@ static const struct motcua_plugin_info info = {
 	.init = init,
 };
 
-MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *abis, size_t n)
-{
-	(void)abis;
-	(void)n;
-	return &info;
-}
+MOTCUA_PLUGIN_DECLARE(info)

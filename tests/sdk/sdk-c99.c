@@ -53,8 +53,7 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	the_state.host = host;
 	the_state.ctx = ctx;
 	*state = &the_state;
-	if (host->struct_size < offsetof(struct motcua_host, step_register) +
-				      sizeof host->step_register)
+	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, step_register))
 		return -1;
 	host->log(ctx, MOTCUA_LOG_INFO, "hello from %s, ABI %u", "sdk-c99", (unsigned)host->abi);
 	if ((r = host->event_subscribe(ctx, "dossier.", on_event, NULL, NULL)) < 0)
@@ -62,7 +61,15 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	if ((r = host->route_add(ctx, "GET", "/status", MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_SUPERVISOR,
 				 route, &the_state, NULL)) < 0)
 		return r;
-	return host->step_register(ctx, MOTCUA_STEP_ROUTE, step, NULL, NULL);
+	if (MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read)) {
+		char pin[64];
+		size_t len = 0;
+		char why[256];
+		if (host->secret_read(ctx, "pin_file", "/nonexistent", MOTCUA_SECRET_LINE, pin, sizeof pin,
+				      &len, why, sizeof why) == 0)
+			return -1;
+	}
+	return host->step_register(ctx, MOTCUA_STEP_RECOGNIZE, step, NULL, NULL);
 }
 
 static void fini(void *state)
@@ -86,12 +93,24 @@ static const struct motcua_plugin_info info = {
 	fini,
 };
 
-MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis,
-								  size_t n)
+MOTCUA_PLUGIN_DECLARE(info)
+
+/* An info for an ABI version no host offers, to test the pick. */
+static const struct motcua_plugin_info info_v9 = {
+	sizeof(struct motcua_plugin_info), 9u, "sdk-c99", "1.0", 0, NULL, init, NULL,
+};
+
+static int pick_ok(void)
 {
-	(void)host_abis;
-	(void)n;
-	return &info;
+	const uint32_t one[] = {1u}, two[] = {9u, 1u}, none[] = {7u};
+	const struct motcua_plugin_info *const infos[] = {&info_v9, &info};
+	struct motcua_step_io io;
+	io.struct_size = (uint32_t)offsetof(struct motcua_step_io, meta_path);
+	return motcua_plugin_pick(one, 1, infos, 2) == &info && motcua_plugin_pick(two, 2, infos, 2) == &info_v9 &&
+	       motcua_plugin_pick(none, 1, infos, 2) == &info_v9 && motcua_abi_offered(two, 2, 1u) &&
+	       !motcua_abi_offered(none, 1, 1u) && !motcua_abi_offered(NULL, 0, 1u) &&
+	       MOTCUA_HAS_MEMBER(struct motcua_step_io, &io, message) &&
+	       !MOTCUA_HAS_MEMBER(struct motcua_step_io, &io, meta_path);
 }
 
 /* motcua_list_has(): the cases adapters rely on. */
@@ -111,7 +130,7 @@ int main(void)
 	motcua_plugin_entry_fn entry = motcua_plugin_entry;
 	const struct motcua_plugin_info *i = entry(abis, sizeof abis / sizeof abis[0]);
 	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION && i->init == init &&
-			       i->config_keys[1].name == NULL && list_has_ok()
+			       i->config_keys[1].name == NULL && list_has_ok() && pick_ok()
 		       ? 0
 		       : 1;
 }

@@ -46,15 +46,18 @@ const motcua_plugin_info info = {
 
 } // namespace
 
-extern "C" MOTCUA_EXPORT const motcua_plugin_info *motcua_plugin_entry(const uint32_t *, size_t)
-{
-	return &info;
-}
+// The declare macro as a C++ plugin uses it (the header declared the entry
+// extern "C", which this definition keeps).
+MOTCUA_PLUGIN_DECLARE(info)
 
 int main()
 {
 	const uint32_t abis[] = {MOTCUA_ABI_VERSION};
 	motcua_plugin_entry_fn entry = motcua_plugin_entry; // C linkage matches the typedef
 	const motcua_plugin_info *i = entry(abis, 1);
-	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION ? 0 : 1;
+	const motcua_host host = {};
+	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION &&
+			       !MOTCUA_HAS_MEMBER(motcua_host, &host, secret_read)
+		       ? 0
+		       : 1;
 }

@@ -9,10 +9,13 @@
  * the gateway hands to init().
  *
  * Versioning rules (learned from SQLite's sqlite3_api_routines and mosquitto):
- *  - The host offers the ABI versions it supports; the plugin names the one it speaks
- *    in motcua_plugin_info.abi. A mismatch is refused with a log line naming both.
+ *  - The host offers the ABI versions it supports; the plugin picks one of them and
+ *    names it in motcua_plugin_info.abi (MOTCUA_PLUGIN_DECLARE() below does this). A
+ *    plugin that speaks none of them is refused with a log line naming both sides.
  *  - Every struct that crosses the boundary starts with its size and only ever grows
- *    at the end. Check `struct_size` before touching a member added later.
+ *    at the end. Check `struct_size` before touching a member added later
+ *    (MOTCUA_HAS_MEMBER()); the host does the same with what a plugin hands it, so a
+ *    plugin built against an older header keeps working.
  *
  * Conventions:
  *  - Functions return 0 or a negative errno value.
@@ -52,6 +55,15 @@ extern "C" {
 #define MOTCUA_PRINTF(a, b)
 #endif
 
+/*
+ * Does the struct at ptr (of type `type`, whose first member is its
+ * struct_size) hold `member`? A struct from the other side may be older, and
+ * so shorter, than this header's: check before touching a member added later,
+ * e.g. MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read).
+ */
+#define MOTCUA_HAS_MEMBER(type, ptr, member) \
+	((ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
+
 /* What a plugin provides (bit mask in motcua_plugin_info.provides). */
 enum motcua_provides {
 	MOTCUA_PROVIDES_CAPTURE = 1u << 0,   /* produces documents from a device */
@@ -68,6 +80,9 @@ enum motcua_step {
 	MOTCUA_STEP_RECOGNIZE = 1,
 	MOTCUA_STEP_SIGN = 2,
 	MOTCUA_STEP_ARCHIVE = 3,
+	/* Unused: kept so that the numbers stay what ABI 1 made them. Delivery to
+	 * agencies is not a step of the document but the outbox's (see
+	 * adapter_register()); step_register() refuses it. */
 	MOTCUA_STEP_ROUTE = 4,
 	MOTCUA_STEP_COUNT_ = 5 /* not a step; may grow in later ABI versions */
 };
@@ -363,7 +378,7 @@ struct motcua_host {
 	uint32_t struct_size;
 	uint32_t abi;
 
-	/* Writes one log line, prefixed with the plugin's name. */
+	/* Writes one log line, prefixed with the plugin's name. Any thread. */
 	void (*log)(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
 		    const char *fmt, ...) MOTCUA_PRINTF(3, 4);
 
@@ -376,43 +391,60 @@ struct motcua_host {
 				  const char *key);
 
 	/* Publishes a domain event (type like "adapter.sent"; json an object, copied).
-	 * Events are stored durably and streamed to subscribers and SSE clients. */
+	 * Events are stored durably and streamed to subscribers and SSE clients.
+	 * Returns 0; -EINVAL when type is empty or longer than 64 bytes or json is
+	 * not a JSON object; -EIO when it could not be stored (nothing was
+	 * published); -ENOMEM. */
 	int (*event_publish)(struct motcua_plugin_ctx *ctx, const char *type,
 			     const char *json);
 
 	/* Subscribes to events whose type starts with type_prefix ("" for all).
 	 * The host owns data from the call on, and frees it with free_fn (may be
-	 * NULL) when the plugin is unloaded, even when the call fails. */
+	 * NULL) when the plugin is unloaded, even when the call fails. Returns 0;
+	 * -EINVAL without fn; -ENOMEM. */
 	int (*event_subscribe)(struct motcua_plugin_ctx *ctx, const char *type_prefix,
 			       motcua_event_fn fn, void *data, motcua_free_fn free_fn);
 
 	/* Runs work(data) on the worker pool, then done(data, cancelled) on the
-	 * loop. data stays the plugin's; it must live until done() is called. */
+	 * loop. data stays the plugin's; it must live until done() is called.
+	 * Returns 0; -EINVAL without work; -EAGAIN when the pool's queue is full
+	 * (try again later); -ESHUTDOWN when the gateway is stopping. On failure
+	 * neither work nor done is ever called: data is still the plugin's to
+	 * free. */
 	int (*work_submit)(struct motcua_plugin_ctx *ctx, motcua_work_fn work,
 			   motcua_done_fn done, void *data);
 
 	/* Calls fn(data) on the loop after interval_ms, once or every interval.
-	 * Returns NULL on failure. The host frees data with free_fn on cancel or
-	 * unload. */
+	 * Returns NULL on failure (no fn, out of memory; data is freed then). The
+	 * host frees data with free_fn on cancel or unload. A one-shot timer that
+	 * fired stays the plugin's to cancel (or is freed at unload). */
 	struct motcua_timer *(*timer_add)(struct motcua_plugin_ctx *ctx,
 					  uint32_t interval_ms, int repeat,
 					  motcua_timer_fn fn, void *data,
 					  motcua_free_fn free_fn);
+	/* Cancels and frees one of this plugin's timers (others are ignored). */
 	void (*timer_cancel)(struct motcua_plugin_ctx *ctx, struct motcua_timer *timer);
 
 	/* Serves method + /api/v1/plugins/<plugin name><path> to callers with one of
-	 * the roles in the roles mask. path starts with '/'; a trailing '*' matches
-	 * any rest. Data ownership as for event_subscribe(). */
+	 * the roles in the roles mask. method is GET, POST, PUT or DELETE; path
+	 * starts with '/', at most 200 bytes; a trailing '*' matches any rest.
+	 * Data ownership as for event_subscribe(). Returns 0; -EINVAL (bad method,
+	 * path or roles, no fn); -EEXIST when this plugin serves that method and
+	 * path already; -ENOMEM. GET /api/v1/routes lists every route. */
 	int (*route_add)(struct motcua_plugin_ctx *ctx, const char *method,
 			 const char *path, unsigned roles, motcua_route_fn fn,
 			 void *data, motcua_free_fn free_fn);
-	/* Sets the response body (copied) of a route callback. */
+	/* Sets the response body (copied) of a route callback. Returns 0;
+	 * -EINVAL (no resp, a content type with CR/LF or of 128 bytes or more, a
+	 * length without a body); -ENOMEM. */
 	int (*response_set)(struct motcua_response *resp, const char *content_type,
 			    const char *body, size_t len);
 
-	/* Makes this plugin perform a pipeline step for every document. One plugin
-	 * per step; a second registration of the same step fails with -EEXIST.
-	 * Data ownership as for event_subscribe(). */
+	/* Makes this plugin perform a pipeline step for every document:
+	 * MOTCUA_STEP_RECOGNIZE, _SIGN or _ARCHIVE (capture has its own
+	 * registration, capture_register()). One plugin per step. Data ownership
+	 * as for event_subscribe(). Returns 0; -EINVAL (another step, no fn);
+	 * -EEXIST when another plugin does the step. */
 	int (*step_register)(struct motcua_plugin_ctx *ctx, enum motcua_step step,
 			     motcua_step_fn fn, void *data, motcua_free_fn free_fn);
 
@@ -423,21 +455,26 @@ struct motcua_host {
 	 * in parallel and as soon as each page exists (while the scanner goes on
 	 * with the next); the step function then runs once per document, after
 	 * the capture ended and every page is done, with the pages' outputs in
-	 * motcua_step_io.page_out_paths. Data ownership as for event_subscribe(). */
+	 * motcua_step_io.page_out_paths. Data ownership as for event_subscribe().
+	 * Returns 0; -EINVAL (a step other than MOTCUA_STEP_RECOGNIZE, no fn);
+	 * -ENOENT when this plugin does not do the step; -EEXIST when the step has
+	 * a page function already. */
 	int (*page_step_register)(struct motcua_plugin_ctx *ctx, enum motcua_step step,
 				  motcua_page_fn fn, void *data, motcua_free_fn free_fn);
 
 	/* Makes this plugin the gateway's capture device: POST
 	 * /api/v1/dossiers/{code}/scan and GET /api/v1/scanners call it. One
-	 * capture plugin at a time (-EEXIST). ops is copied. Data ownership as for
-	 * event_subscribe(). */
+	 * capture plugin at a time. ops is copied. Data ownership as for
+	 * event_subscribe(). Returns 0; -EINVAL (ops shorter than its first
+	 * version, or a function missing); -EEXIST when another plugin captures. */
 	int (*capture_register)(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops,
 				void *data, motcua_free_fn free_fn);
 
 	/* Makes this plugin the gateway's e-archive: the /api/v1/archive/ routes
 	 * and reuse (POST /api/v1/dossiers/{code}/documents {"reuse": id}) call it.
-	 * One archive plugin at a time (-EEXIST). ops is copied. Data ownership
-	 * as for event_subscribe(). */
+	 * One archive plugin at a time. ops is copied. Data ownership as for
+	 * event_subscribe(). Returns 0; -EINVAL (ops shorter than its first
+	 * version, or a function missing); -EEXIST when another plugin archives. */
 	int (*archive_register)(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops,
 				void *data, motcua_free_fn free_fn);
 
@@ -448,7 +485,9 @@ struct motcua_host {
 	/* Makes this plugin a delivery destination named after itself: the
 	 * outbox calls ops->deliver() for every row it accepts. Several adapters
 	 * may be registered. ops is copied. Data ownership as for
-	 * event_subscribe(). */
+	 * event_subscribe(). Returns 0; -EINVAL (ops too short, accepts or deliver
+	 * missing); -EEXIST when this plugin is a destination already; -ENOSPC
+	 * when the gateway has as many destinations as it takes. */
 	int (*adapter_register)(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops,
 				void *data, motcua_free_fn free_fn);
 
@@ -456,7 +495,9 @@ struct motcua_host {
 	 * webhook route): its new status (national code 1-10) and an optional
 	 * JSON object with details (e.g. {"note": "...", "agency_ref": "..."}).
 	 * The host records it and publishes "dossier.status", which goes to the
-	 * other destinations. -ENOENT no such dossier, -EINVAL bad status. */
+	 * other destinations. Returns 0; -EINVAL (not a dossier code, a status
+	 * outside 1-10, details not a JSON object); -ENOENT no such dossier; -EIO
+	 * when it could not be stored. */
 	int (*dossier_status)(struct motcua_plugin_ctx *ctx, const char *dossier_code, int status,
 			      const char *details_json);
 
@@ -465,9 +506,13 @@ struct motcua_host {
 	 * and archive steps like any paper. Callable from any thread (best from
 	 * a work or deliver function: it copies the file); the file is the host's
 	 * copy when the call returns 0, and the plugin may delete its own. The
-	 * document is recorded on the loop right after. media_type:
-	 * application/pdf, image/png, image/jpeg or image/tiff (checked against
-	 * the content: -EINVAL otherwise). -ENOENT no such dossier. */
+	 * document is recorded on the loop right after; a dossier that does not
+	 * exist is found there, and the result is dropped with a log line.
+	 * media_type: application/pdf, image/png, image/jpeg or image/tiff.
+	 * Returns 0; -EINVAL (not a dossier code, another media type, content
+	 * that is not what the type says, an empty or too large file, a bad
+	 * name); the errno of opening or copying the file; -ESHUTDOWN when the
+	 * gateway is stopping; -ENOMEM. */
 	int (*result_add)(struct motcua_plugin_ctx *ctx, const char *dossier_code, const char *path,
 			  const char *media_type, const char *name);
 
@@ -476,24 +521,50 @@ struct motcua_host {
 	 * oldest first), then the new ones follow as they happen. For a plugin
 	 * that keeps state derived from events and must catch up after a
 	 * restart or an outage: it remembers the last id it has made durable
-	 * and passes it here. Data ownership as for event_subscribe(). */
+	 * and passes it here. Data ownership as for event_subscribe(). Returns 0;
+	 * -EINVAL (no fn, since_id < 0); -EIO when the stored events cannot be
+	 * read; -ENOMEM. */
 	int (*event_subscribe_from)(struct motcua_plugin_ctx *ctx, const char *type_prefix, int64_t since_id,
 				    motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
 
 	/* Streams a transient event (type, JSON object, copied) to the clients
 	 * of GET /api/v1/events only: not stored, not replayed, no id, not seen
 	 * by subscribers. For frequent state such as a dashboard's snapshot,
-	 * which would otherwise fill the durable event log. */
+	 * which would otherwise fill the durable event log. Returns 0; -EINVAL
+	 * as for event_publish(); -ENOMEM. */
 	int (*event_broadcast)(struct motcua_plugin_ctx *ctx, const char *type, const char *json);
+
+	/* Reads a secret that a configuration key names (a private key, PIN,
+	 * password, token or shared key file) under the gateway's one policy: a
+	 * regular file, not a symlink, whose mode grants nothing to group or
+	 * others (chmod 600), of at most size - 1 and MOTCUA_SECRET_MAX bytes, not
+	 * empty. With MOTCUA_SECRET_LINE the secret is the file's first line
+	 * (without its CR/LF); with 0, the whole file. buf receives the secret,
+	 * NUL-terminated, and *len (may be NULL) its length. The host keeps no
+	 * copy; wipe buf when done with it (explicit_bzero(), OPENSSL_cleanse()).
+	 * Returns 0, or a negative errno with buf wiped and the reason, naming
+	 * key and path, in why (may be NULL): -ENOENT, -EACCES (cannot be
+	 * opened), -ELOOP (a symlink), -EINVAL (not a regular file, empty, an
+	 * empty first line, a NUL byte), -EPERM (readable or writable by group or
+	 * others), -EFBIG (too large), -EIO. Callable from any thread. */
+	int (*secret_read)(struct motcua_plugin_ctx *ctx, const char *key, const char *path,
+			   unsigned flags, char *buf, size_t size, size_t *len, char *why,
+			   size_t why_len);
 };
+
+/* For motcua_host.secret_read(). */
+#define MOTCUA_SECRET_LINE 1u     /* the first line only */
+#define MOTCUA_SECRET_MAX (64 * 1024)
 
 /*
  * What a plugin tells about itself. Returned by motcua_plugin_entry(); must stay
  * valid while the plugin is loaded (a static const struct is the usual way).
+ * Grows at the end only: a host reads what struct_size covers (at least up to
+ * init) and takes the members after it as absent.
  */
 struct motcua_plugin_info {
 	uint32_t struct_size; /* sizeof(struct motcua_plugin_info) */
-	uint32_t abi;         /* the ABI version the plugin speaks */
+	uint32_t abi;         /* the ABI version the plugin picked (see motcua_plugin_entry) */
 	const char *name;     /* must equal the file and section name */
 	const char *version;  /* the plugin's own version, free form */
 	uint32_t provides;    /* enum motcua_provides bits */
@@ -512,8 +583,9 @@ struct motcua_plugin_info {
 
 /*
  * The plugin's entry symbol. host_abis lists the n ABI versions the host
- * supports; the plugin returns its info with `abi` set to the one it picked
- * (or to the one it speaks when none fits: the host then refuses it).
+ * supports; the plugin returns the info of the one it picked (its `abi`), or,
+ * when it speaks none of them, an info naming the one it does speak: the host
+ * then refuses it, naming both. MOTCUA_PLUGIN_DECLARE() defines it.
  */
 typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(
 	const uint32_t *host_abis, size_t n);
@@ -521,6 +593,44 @@ typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(
 /* Plugins define this (and export nothing else). */
 MOTCUA_EXPORT const struct motcua_plugin_info *
 motcua_plugin_entry(const uint32_t *host_abis, size_t n);
+
+/* Does the host offer ABI version abi? */
+static inline int motcua_abi_offered(const uint32_t *host_abis, size_t n, uint32_t abi)
+{
+	for (size_t i = 0; host_abis && i < n; i++)
+		if (host_abis[i] == abi)
+			return 1;
+	return 0;
+}
+
+/* The first of infos (a plugin's, one per ABI version it speaks, in its order
+ * of preference) whose ABI version the host offers; infos[0] when none is. */
+static inline const struct motcua_plugin_info *
+motcua_plugin_pick(const uint32_t *host_abis, size_t n, const struct motcua_plugin_info *const *infos,
+		   size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (motcua_abi_offered(host_abis, n, infos[i]->abi))
+			return infos[i];
+	return infos[0];
+}
+
+/*
+ * Defines motcua_plugin_entry() (as mosquitto's MOSQUITTO_PLUGIN_DECLARE_VERSION
+ * does its version function): MOTCUA_PLUGIN_DECLARE(info) for a plugin that
+ * speaks one ABI version (info.abi, usually MOTCUA_ABI_VERSION);
+ * MOTCUA_PLUGIN_DECLARE_VERSIONS(&info_v2, &info_v1) for one that speaks
+ * several, preferred first: the entry returns the first the host offers.
+ */
+#define MOTCUA_PLUGIN_DECLARE_VERSIONS(...)                                                        \
+	MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis, \
+									   size_t n)                 \
+	{                                                                                          \
+		static const struct motcua_plugin_info *const motcua_infos_[] = {__VA_ARGS__};     \
+		return motcua_plugin_pick(host_abis, n, motcua_infos_,                             \
+					  sizeof motcua_infos_ / sizeof motcua_infos_[0]);         \
+	}
+#define MOTCUA_PLUGIN_DECLARE(info) MOTCUA_PLUGIN_DECLARE_VERSIONS(&(info))
 
 /*
  * A config convention adapters share (the `procedures` key and the like): does
