@@ -296,7 +296,7 @@ static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step st
 {
 	struct plugin_host *h = ctx->pl->host;
 	int r = 0;
-	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || step == MOTCUA_STEP_CAPTURE || !fn)
+	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || step == MOTCUA_STEP_CAPTURE || step == MOTCUA_STEP_ROUTE || !fn)
 		r = -EINVAL;
 	else if (h->steps[step].owner) {
 		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot do the %s step: %s already does it",
