@@ -18,6 +18,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <motcua/plugin.h> /* MOTCUA_SECRET_LINE, MOTCUA_SECRET_MAX */
+
 #include "core-internal.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -337,20 +339,16 @@ static int parse_p11_uri(const char *uri, struct p11_uri *u, char *err, size_t l
 	return 0;
 }
 
-static int read_pin(const char *path, char *pin, size_t cap, char *err, size_t len)
+/* The token's PIN: the first line of pin_file, read under the host's policy
+ * (its reason in err when refused). */
+static int read_pin(const struct sign_config *cfg, char *pin, size_t cap, char *err, size_t len)
 {
-	if (!path)
+	if (!cfg->pin_file)
 		return sign_fail(-EINVAL, err, len, "pin_file is not set: a pkcs11: key needs the token's PIN");
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return sign_fail(-errno, err, len, "pin_file: cannot open %s: %s", path, strerror(errno));
-	if (!fgets(pin, (int)cap, f))
-		pin[0] = 0;
-	fclose(f);
-	pin[strcspn(pin, "\r\n")] = 0;
-	if (!pin[0])
-		return sign_fail(-EINVAL, err, len, "pin_file: %s is empty", path);
-	return 0;
+	if (!cfg->secret_read)
+		return sign_fail(-EINVAL, err, len, "pin_file: no reader for secret files was given");
+	return cfg->secret_read(cfg->secret_data, "pin_file", cfg->pin_file, MOTCUA_SECRET_LINE, pin, cap, NULL, err,
+				len);
 }
 
 static const char *ckr_pin_reason(unsigned long e)
@@ -374,7 +372,7 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 	const char *module = cfg->pkcs11_module && cfg->pkcs11_module[0] ? cfg->pkcs11_module
 			     : u.module[0] ? u.module : SIGN_DEFAULT_PKCS11_MODULE;
 	char pin[256];
-	r = read_pin(cfg->pin_file, pin, sizeof pin, err, len);
+	r = read_pin(cfg, pin, sizeof pin, err, len);
 	if (r < 0)
 		return r;
 	s->token = true;
@@ -415,7 +413,9 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 		goto out;
 	}
 	ERR_clear_error();
-	if (PKCS11_login(slot, 0, pin) < 0) {
+	int login = PKCS11_login(slot, 0, pin);
+	OPENSSL_cleanse(pin, sizeof pin); /* the token has it now */
+	if (login < 0) {
 		unsigned long e = ERR_peek_last_error();
 		const char *why = ckr_pin_reason(e);
 		if (why)
@@ -479,33 +479,31 @@ out:
 
 /* ---- the signer ---------------------------------------------------------------- */
 
-static int open_pem_key(struct sign_signer *s, const char *path, char *err, size_t len)
+/* A PEM key file: read whole under the host's policy (its reason in err when
+ * refused), handed to OpenSSL from memory, then wiped. */
+static int open_pem_key(struct sign_signer *s, const struct sign_config *cfg, char *err, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sign_fail(-errno, err, len, "key: cannot open %s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sign_fail(-EINVAL, err, len, "key: %s is not a regular file", path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return sign_fail(-EPERM, err, len,
-				 "key: %s has mode %04o: a private key must be readable by its owner only "
-				 "(chmod 600 %s)",
-				 path, (unsigned)(st.st_mode & 07777), path);
-	}
-	FILE *f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
+	if (!cfg->secret_read)
+		return sign_fail(-EINVAL, err, len, "key: no reader for secret files was given");
+	size_t cap = MOTCUA_SECRET_MAX + 1, n = 0;
+	char *pem = malloc(cap);
+	if (!pem)
 		return -ENOMEM;
+	int r = cfg->secret_read(cfg->secret_data, "key", cfg->key, 0, pem, cap, &n, err, len);
+	if (r < 0) {
+		free(pem); /* wiped by secret_read */
+		return r;
 	}
-	s->pkey = PEM_read_PrivateKey(f, NULL, NULL, (void *)"");
-	fclose(f);
+	BIO *bio = BIO_new_mem_buf(pem, (int)n);
+	if (bio)
+		s->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	BIO_free(bio);
+	OPENSSL_cleanse(pem, cap);
+	free(pem);
+	if (!bio)
+		return -ENOMEM;
 	if (!s->pkey)
-		return sign_fail_ssl(-EINVAL, err, len,
-				     "key: %s is not an unencrypted PEM private key", path);
+		return sign_fail_ssl(-EINVAL, err, len, "key: %s is not an unencrypted PEM private key", cfg->key);
 	return 0;
 }
 
@@ -553,7 +551,7 @@ int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, ch
 	if (!strncmp(cfg->key, "pkcs11:", 7))
 		r = open_token(s, cfg, err, len);
 	else
-		r = open_pem_key(s, cfg->key, err, len);
+		r = open_pem_key(s, cfg, err, len);
 	if (r < 0)
 		goto fail;
 	if (cfg->cert && cfg->cert[0]) {

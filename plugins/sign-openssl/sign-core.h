@@ -29,11 +29,12 @@ extern "C" {
 #define SIGN_DEFAULT_STAMP_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 struct sign_config {
-	const char *key;           /* PEM file (mode 0600 or stricter) or a pkcs11: URI */
+	const char *key;           /* PEM file (read with secret_read) or a pkcs11: URI */
 	const char *cert;          /* PEM certificate of the signer (required for a PEM
 	                            * key; for a token, taken from it when NULL) */
 	const char *chain;         /* PEM bundle of intermediate certificates, or NULL */
-	const char *pin_file;      /* the token's user PIN (first line), or NULL */
+	const char *pin_file;      /* the token's user PIN (first line; read with
+	                            * secret_read), or NULL */
 	const char *pkcs11_module; /* NULL: the URI's module-path or SoftHSM2's */
 	const char *tsa_url;       /* http(s) URL of an RFC 3161 TSA, or NULL */
 	unsigned tsa_timeout_s;    /* bound on one TSA exchange; 0 = 10 s */
@@ -44,6 +45,14 @@ struct sign_config {
 	const char *organisation;  /* the stamp's first line (UTF-8); default: the
 	                            * certificate's O or CN */
 	const char *stamp_font;    /* TrueType font; NULL = SIGN_DEFAULT_STAMP_FONT */
+	/* Reads a secret file (the PEM key, the PIN) under the gateway's one
+	 * policy, with the contract of motcua_host.secret_read() in
+	 * <motcua/plugin.h> (data is secret_data). The plugin passes the host's;
+	 * required for a PEM key and for pin_file. The core wipes what it read
+	 * as soon as OpenSSL or the token has it. */
+	int (*secret_read)(void *data, const char *key, const char *path, unsigned flags, char *buf,
+			   size_t size, size_t *len, char *why, size_t why_len);
+	void *secret_data;
 };
 
 struct sign_signer;

@@ -185,8 +185,22 @@ static int parse_uint(struct plugin *p, const char *key, unsigned long min, unsi
 	return 0;
 }
 
+/* sign-core reads the key and the PIN through the host's secret_read(). */
+static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf, size_t size,
+		       size_t *len, char *why, size_t why_len)
+{
+	struct plugin *p = data;
+	return p->host->secret_read(p->ctx, key, path, flags, buf, size, len, why, why_len);
+}
+
 static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
+	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "this gateway is too old: it cannot read the key and PIN files (no secret_read in its "
+			  "host table); update the gateway");
+		return -ENOTSUP;
+	}
 	struct plugin *p = calloc(1, sizeof *p);
 	if (!p)
 		return -ENOMEM;
@@ -218,6 +232,8 @@ static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 	c.stamp = stamp;
 	c.organisation = cfg(p, "organisation");
 	c.stamp_font = cfg(p, "stamp_font");
+	c.secret_read = read_secret;
+	c.secret_data = p;
 	if (c.tsa_url && strncmp(c.tsa_url, "http://", 7) != 0 && strncmp(c.tsa_url, "https://", 8) != 0) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "tsa_url must be an http:// or https:// URL (got \"%s\")", c.tsa_url);
 		r = -EINVAL;
@@ -266,7 +282,7 @@ static const struct motcua_config_key keys[] = {
 	{"key", "the signing key: a PEM file (mode 0600) or a pkcs11: URI (RFC 7512)"},
 	{"cert", "the signer's PEM certificate (for a token: optional, else read from the token)"},
 	{"chain", "PEM bundle of intermediate certificates to embed (optional)"},
-	{"pin_file", "file holding the token's user PIN (pkcs11: keys)"},
+	{"pin_file", "file holding the token's user PIN (pkcs11: keys; mode 0600)"},
 	{"pkcs11_module", "PKCS#11 module (default: the URI's module-path, else " SIGN_DEFAULT_PKCS11_MODULE ")"},
 	{"tsa_url", "RFC 3161 timestamp authority URL; unset = PAdES/CAdES B-B without timestamps"},
 	{"tsa_timeout_s", "seconds one timestamp request may take, 1-300 (default 10)"},

@@ -10,6 +10,8 @@
  * Signs IN into OUT N times (default 1) in one process and prints one line
  * per signature: "<seconds> <level> <timestamp|pending|none>", then, with
  * -n > 1, the median. Exit 0 on success, 1 with the reason on failure.
+ * The key and PIN files are read under the gateway's own policy
+ * (gateway/src/secret.c, built into this tool), as the plugin reads them.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -17,7 +19,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "secret.h"
 #include "sign-core.h"
+
+static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf, size_t size,
+		       size_t *len, char *why, size_t why_len)
+{
+	(void)data;
+	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -31,7 +41,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s pdf|cades IN OUT [-n N] [--key K] [--cert C] ...\n", argv[0]);
 		return 2;
 	}
-	struct sign_config c = {0};
+	struct sign_config c = {.secret_read = read_secret};
 	int n = 1;
 	bool quiet = false;
 	for (int i = 4; i < argc; i++) {

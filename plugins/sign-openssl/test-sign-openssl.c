@@ -35,6 +35,8 @@
 
 #include <motcua/plugin.h>
 
+#include "secret.h"
+
 /* ---- checks ------------------------------------------------------------------ */
 
 static int failures;
@@ -179,12 +181,21 @@ static int fake_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step st
 	return 0;
 }
 
+/* The gateway's own policy (gateway/src/secret.c). */
+static int fake_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
+			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
+{
+	CHECK(ctx == &the_ctx, "secret_read with a foreign ctx");
+	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
+}
+
 static struct motcua_host host = {
 	.struct_size = sizeof(struct motcua_host),
 	.abi = MOTCUA_ABI_VERSION,
 	.log = fake_log,
 	.config_get = fake_config_get,
 	.step_register = fake_step_register,
+	.secret_read = fake_secret_read,
 };
 
 static const struct motcua_plugin_info *info;
@@ -400,6 +411,56 @@ static void case_bad_config(void)
 	CHECK(start() < 0 && strstr(all_log, "tsa_timeout_s"), "tsa_timeout_s 0 accepted");
 	set_config("key", "rsa.key", "cert", "rsa.pem", "rsa_padding", "oaep", NULL);
 	CHECK(start() < 0 && strstr(all_log, "rsa_padding"), "rsa_padding oaep accepted");
+}
+
+/* The reason the host's policy gives for path (empty when it takes it). */
+static void host_reason(const char *key, const char *path, unsigned flags, char *why, size_t len)
+{
+	static char buf[MOTCUA_SECRET_MAX + 1];
+	why[0] = 0;
+	secret_read_file(key, path, flags, buf, sizeof buf, NULL, why, len);
+}
+
+/* The key and pin_file are read through host->secret_read(): a symlink, a
+ * 0644 file and an empty one are refused with the host's reason, a good
+ * file is taken, and a host without secret_read is refused. */
+static void case_secret_files(void)
+{
+	current_case = "secret-files";
+	char why[512];
+	int rc = run(NULL, 0, "ln -sf rsa.key link.key && cp rsa.key open.key && chmod 644 open.key && "
+			      ": > empty.key && chmod 600 empty.key && printf '1234\\n' > good.pin && chmod 600 good.pin && "
+			      "ln -sf good.pin link.pin && cp good.pin open.pin && chmod 644 open.pin && : > empty.pin && "
+			      "chmod 600 empty.pin");
+	CHECK(rc == 0, "cannot make the secret files");
+	const char *bad_keys[] = {"link.key", "open.key", "empty.key"};
+	for (size_t i = 0; i < 3; i++) {
+		set_config("key", bad_keys[i], "cert", "rsa.pem", NULL);
+		CHECK(start() < 0, "key %s was accepted", bad_keys[i]);
+		host_reason("key", bad_keys[i], 0, why, sizeof why);
+		CHECK(why[0] && strstr(all_log, why), "key %s: not the host's reason \"%s\": %s", bad_keys[i], why,
+		      all_log);
+	}
+	set_config("key", "rsa.key", "cert", "rsa.pem", NULL);
+	CHECK(start() == 0, "a good key refused: %s", all_log);
+	stop();
+	const char *bad_pins[] = {"link.pin", "open.pin", "empty.pin"};
+	for (size_t i = 0; i < 3; i++) {
+		set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", bad_pins[i], NULL);
+		CHECK(start() < 0, "pin_file %s was accepted", bad_pins[i]);
+		host_reason("pin_file", bad_pins[i], MOTCUA_SECRET_LINE, why, sizeof why);
+		CHECK(why[0] && strstr(all_log, why), "pin_file %s: not the host's reason \"%s\": %s", bad_pins[i], why,
+		      all_log);
+	}
+	/* a good PIN file gets past the PIN (to the missing token); the login
+	 * with one is in case_softhsm */
+	set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", "good.pin", NULL);
+	CHECK(start() < 0 && !strstr(all_log, "pin_file") && strstr(all_log, "PKCS#11"), "good pin_file: %s", all_log);
+	/* a host from before secret_read */
+	host.struct_size = offsetof(struct motcua_host, secret_read);
+	set_config("key", "rsa.key", "cert", "rsa.pem", NULL);
+	CHECK(start() == -ENOTSUP && strstr(all_log, "too old"), "an old host: %s", all_log);
+	host.struct_size = sizeof(struct motcua_host);
 }
 
 static void case_pades(const char *key, const char *cert, const char *alg, const char *out_name)
@@ -669,7 +730,8 @@ static void case_softhsm(void)
 		     "openssl x509 -in rsa.pem -outform DER -out hsm/rsa.der && "
 		     "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label 'motcua test' --login "
 		     "--pin 246810 --write-object hsm/rsa.der --type cert --id 02 --label rsa && "
-		     "echo 246810 > hsm/pin && echo 111111 > hsm/wrong-pin && rm hsm/*.p8",
+		     "echo 246810 > hsm/pin && echo 111111 > hsm/wrong-pin && chmod 600 hsm/pin hsm/wrong-pin && "
+		     "rm hsm/*.p8",
 		     tmp);
 	CHECK(rc == 0, "SoftHSM2 setup (%d): %s", rc, out);
 	/* EC key by label, certificate from a file */
@@ -856,6 +918,7 @@ int main(void)
 		return 1;
 
 	case_bad_config();
+	case_secret_files();
 	case_pades("rsa.key", "rsa.pem", "RSA-PSS-SHA256", "rsa.pdf");
 	case_pades("ec.key", "ec.pem", "ECDSA-P256-SHA256", "ec.pdf");
 	case_tamper();
