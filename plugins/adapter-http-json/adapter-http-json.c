@@ -67,6 +67,8 @@ struct adapter {
 	unsigned char *hmac_key; /* secret */
 	size_t hmac_key_len;
 	char *client_cert, *client_key, *ca_file;
+	char *client_key_pem; /* the client key's bytes (secret), MOTCUA_SECRET_MAX + 1 */
+	size_t client_key_len;
 	long timeout_s;
 	char **procedures;
 	size_t n_procedures;
@@ -154,70 +156,65 @@ static int sign_body(const struct adapter *a, const char *ts, const char *body, 
 	return 0;
 }
 
-/* Reads the first line of a secret file (a token, an HMAC key): a regular file
- * readable by its owner only, like a private key. */
-static int read_secret(const char *key, const char *path, unsigned char **out, size_t *out_len, char *msg, size_t len)
+static bool host_reads_secrets(const struct motcua_host *h)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return fail(msg, len, -errno, "%s: không mở được / cannot open %s: %s", key, path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(msg, len, -EINVAL, "%s: %s is not a regular file", key, path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return fail(msg, len, -EPERM,
-			    "%s: %s has mode %04o: a secret must be readable by its owner only (chmod 600 %s)", key,
-			    path, (unsigned)(st.st_mode & 07777), path);
-	}
-	if (st.st_size > MAX_SECRET) {
-		close(fd);
-		return fail(msg, len, -EFBIG, "%s: %s is larger than %d bytes", key, path, MAX_SECRET);
-	}
-	unsigned char *buf = calloc(1, MAX_SECRET + 1);
-	if (!buf) {
-		close(fd);
+	return MOTCUA_HAS_MEMBER(struct motcua_host, h, secret_read) && h->secret_read;
+}
+
+static int host_too_old(const char *key, char *msg, size_t len)
+{
+	return fail(msg, len, -ENOTSUP,
+		    "%s: this gateway is too old to read secret files (no secret_read in its host table); update the "
+		    "gateway",
+		    key);
+}
+
+/* The first line of a secret file (a token, an HMAC key), read through the
+ * host's secret_read(): its policy, its reason in msg when it refuses. As
+ * before, the line ends at a CR and blanks at its end are not part of the
+ * secret. *out is MAX_SECRET + 1 bytes: wipe_free() it. */
+static int read_secret(struct adapter *a, const char *key, const char *path, unsigned char **out, size_t *out_len,
+		       char *msg, size_t len)
+{
+	if (!host_reads_secrets(a->host))
+		return host_too_old(key, msg, len);
+	unsigned char *buf = malloc(MAX_SECRET + 1);
+	if (!buf)
 		return -ENOMEM;
-	}
-	size_t n = 0;
-	while (n < MAX_SECRET) {
-		ssize_t k = read(fd, buf + n, MAX_SECRET - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
 	size_t line = 0;
-	while (line < n && buf[line] != '\n' && buf[line] != '\r')
-		line++;
+	int r = a->host->secret_read(a->ctx, key, path, MOTCUA_SECRET_LINE, (char *)buf, MAX_SECRET + 1, &line, msg,
+				     len);
+	if (r < 0) {
+		free(buf); /* wiped by secret_read */
+		return r;
+	}
+	unsigned char *cr = memchr(buf, '\r', line);
+	if (cr)
+		line = (size_t)(cr - buf);
 	while (line > 0 && (buf[line - 1] == ' ' || buf[line - 1] == '\t'))
 		line--;
 	OPENSSL_cleanse(buf + line, MAX_SECRET + 1 - line);
 	if (line == 0) {
 		wipe_free(buf, MAX_SECRET + 1);
-		return fail(msg, len, -EINVAL, "%s: %s is empty (the secret is its first line)", key, path);
+		return fail(msg, len, -EINVAL, "%s %s: has a blank first line", key, path);
 	}
 	*out = buf;
 	*out_len = line;
 	return 0;
 }
 
-static int check_private_file(const char *key, const char *path, char *msg, size_t len)
+/* The mTLS client key, read whole through the host's secret_read() and kept
+ * in memory for libcurl (CURLOPT_SSLKEY_BLOB), so that the file is read once,
+ * under the policy, and never again by path. */
+static int read_client_key(struct adapter *a, char *msg, size_t len)
 {
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fail(msg, len, -errno, "%s: cannot open %s: %s", key, path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return fail(msg, len, -EINVAL, "%s: %s is not a regular file", key, path);
-	if (st.st_mode & 077)
-		return fail(msg, len, -EPERM,
-			    "%s: %s has mode %04o: a private key must be readable by its owner only (chmod 600 %s)",
-			    key, path, (unsigned)(st.st_mode & 07777), path);
-	return 0;
+	if (!host_reads_secrets(a->host))
+		return host_too_old("client_key", msg, len);
+	a->client_key_pem = malloc(MOTCUA_SECRET_MAX + 1);
+	if (!a->client_key_pem)
+		return -ENOMEM;
+	return a->host->secret_read(a->ctx, "client_key", a->client_key, 0, a->client_key_pem, MOTCUA_SECRET_MAX + 1,
+				    &a->client_key_len, msg, len);
 }
 
 static int check_readable(const char *key, const char *path, char *msg, size_t len)
@@ -426,8 +423,12 @@ static int exchange_run(struct adapter *a, CURL *c, struct exchange *x)
 	if (a->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
 	if (a->client_cert) {
+		/* the key's bytes, not copied: they live (and are wiped) with the
+		 * adapter, after its handles */
+		struct curl_blob key = {
+			.data = a->client_key_pem, .len = a->client_key_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(c, CURLOPT_SSLCERT, a->client_cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEY, a->client_key);
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
 	}
 	if (!strcmp(x->method, "POST")) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -1449,6 +1450,8 @@ static void adapter_free(void *data)
 		wipe_free(a->bearer_header, strlen(a->bearer_header));
 	if (a->hmac_key)
 		wipe_free(a->hmac_key, MAX_SECRET + 1);
+	if (a->client_key_pem)
+		wipe_free(a->client_key_pem, MOTCUA_SECRET_MAX + 1);
 	for (size_t i = 0; i < a->n_procedures; i++)
 		free(a->procedures[i]);
 	free(a->procedures);
@@ -1509,7 +1512,7 @@ static int configure(struct adapter *a, char *msg, size_t len)
 		size_t n;
 		if (!token_file)
 			return fail(msg, len, -EINVAL, "token_file: needed with auth = bearer");
-		if ((r = read_secret("token_file", token_file, &tok, &n, msg, len)) < 0)
+		if ((r = read_secret(a, "token_file", token_file, &tok, &n, msg, len)) < 0)
 			return r;
 		for (size_t i = 0; i < n; i++)
 			if (tok[i] < 0x21 || tok[i] > 0x7e) {
@@ -1528,7 +1531,7 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	s = CFG("hmac_key_file");
 	if (a->auth == AUTH_HMAC && !s)
 		return fail(msg, len, -EINVAL, "hmac_key_file: needed with auth = hmac");
-	if (s && (r = read_secret("hmac_key_file", s, &a->hmac_key, &a->hmac_key_len, msg, len)) < 0)
+	if (s && (r = read_secret(a, "hmac_key_file", s, &a->hmac_key, &a->hmac_key_len, msg, len)) < 0)
 		return r;
 	if (a->hmac_key && a->hmac_key_len < 16)
 		return fail(msg, len, -EINVAL, "hmac_key_file: the key is %zu bytes: at least 16 (e.g. openssl rand -hex 32)",
@@ -1545,7 +1548,7 @@ static int configure(struct adapter *a, char *msg, size_t len)
 		return fail(msg, len, -EINVAL, "client_cert, client_key: give both or neither");
 	if (a->client_cert && (r = check_readable("client_cert", a->client_cert, msg, len)) < 0)
 		return r;
-	if (a->client_key && (r = check_private_file("client_key", a->client_key, msg, len)) < 0)
+	if (a->client_key && (r = read_client_key(a, msg, len)) < 0)
 		return r;
 	if (a->ca_file && (r = check_readable("ca_file", a->ca_file, msg, len)) < 0)
 		return r;

@@ -34,6 +34,8 @@
 
 #include <motcua/plugin.h>
 
+#include "secret.h"
+
 static int failures;
 static const char *current_case = "";
 
@@ -223,6 +225,14 @@ static int fake_result_add(struct motcua_plugin_ctx *ctx, const char *code, cons
 	return 0;
 }
 
+/* The gateway's own policy (gateway/src/secret.c). */
+static int fake_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
+			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
+{
+	CHECK(ctx == &the_ctx, "secret_read with a foreign ctx");
+	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
+}
+
 static struct motcua_host host = {
 	.struct_size = sizeof(struct motcua_host),
 	.abi = MOTCUA_ABI_VERSION,
@@ -237,6 +247,7 @@ static struct motcua_host host = {
 	.adapter_register = fake_adapter_register,
 	.dossier_status = fake_dossier_status,
 	.result_add = fake_result_add,
+	.secret_read = fake_secret_read,
 };
 
 static const struct motcua_plugin_info *info;
@@ -534,6 +545,62 @@ static void case_config(void)
 	CHECK(webhook, "no POST /webhook route for the agency role");
 	CHECK(n_timers == 0, "a poll timer without poll_url");
 	stop();
+}
+
+/* The reason the host's policy gives for path (empty when it takes it). */
+static void host_reason(const char *key, const char *path, unsigned flags, char *why, size_t len)
+{
+	static char buf[MOTCUA_SECRET_MAX + 1];
+	why[0] = 0;
+	secret_read_file(key, path, flags, buf, sizeof buf, NULL, why, len);
+}
+
+/* token_file, hmac_key_file and client_key are read through
+ * host->secret_read(): a symlink, a 0644 file and an empty file are refused
+ * with the host's reason, a good file is taken; a host without secret_read
+ * is refused when a secret is configured. */
+static void case_secret_files(void)
+{
+	current_case = "secret-files";
+	char why[512];
+	unlink(path_in("link.secret"));
+	write_file(path_in("good.secret"), HMAC_KEY "\n", strlen(HMAC_KEY) + 1, 0600);
+	CHECK(symlink(path_in("good.secret"), path_in("link.secret")) == 0, "symlink");
+	write_file(path_in("open.secret"), HMAC_KEY "\n", strlen(HMAC_KEY) + 1, 0644);
+	write_file(path_in("empty.secret"), "", 0, 0600);
+	const char *bad[] = {"link.secret", "open.secret", "empty.secret"};
+	struct {
+		const char *key, *url, *auth;
+		unsigned flags;
+		const char *good;
+	} readers[] = {
+		{"token_file", "http://127.0.0.1:1/", "bearer", MOTCUA_SECRET_LINE, "good.secret"},
+		{"hmac_key_file", "http://127.0.0.1:1/", "hmac", MOTCUA_SECRET_LINE, "good.secret"},
+		{"client_key", "https://127.0.0.1:1/", "mtls", 0, "client.key"},
+	};
+	for (size_t k = 0; k < sizeof readers / sizeof readers[0]; k++) {
+		for (size_t i = 0; i < 3; i++) {
+			char *path = path_in(bad[i]);
+			set_config("url", readers[k].url, "auth", readers[k].auth, readers[k].key, path, "client_cert",
+				   path_in("client.pem"), NULL);
+			CHECK(start() < 0, "%s %s was accepted", readers[k].key, bad[i]);
+			host_reason(readers[k].key, path, readers[k].flags, why, sizeof why);
+			CHECK(why[0] && strstr(last_error, why), "%s %s: not the host's reason \"%s\": %s", readers[k].key,
+			      bad[i], why, last_error);
+		}
+		set_config("url", readers[k].url, "auth", readers[k].auth, readers[k].key, path_in(readers[k].good),
+			   "client_cert", path_in("client.pem"), NULL);
+		CHECK(start() == 0, "%s %s refused: %s", readers[k].key, readers[k].good, last_error);
+		stop();
+	}
+	/* a host from before secret_read: refused when a secret is configured */
+	host.struct_size = offsetof(struct motcua_host, secret_read);
+	set_config("url", "http://127.0.0.1:1/", "auth", "bearer", "token_file", path_in("good.secret"), NULL);
+	CHECK(start() == -ENOTSUP && strstr(last_error, "too old"), "an old host: %s", last_error);
+	set_config("url", "http://127.0.0.1:1/", NULL);
+	CHECK(start() == 0, "an old host without secrets: %s", last_error);
+	stop();
+	host.struct_size = sizeof(struct motcua_host);
 }
 
 static void case_accepts(void)
@@ -1019,6 +1086,7 @@ int main(void)
 			    "--client-ca", path_in("ca.pem"), NULL) == 0;
 	if (ok) {
 		case_config();
+		case_secret_files();
 		case_accepts();
 		case_body();
 		case_bearer();
