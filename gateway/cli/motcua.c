@@ -15,7 +15,11 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "auth.h"
+#include "config.h"
+#include "db.h"
 #include "gateway.h"
+#include "util.h"
 
 struct cli {
 	struct config *config;

@@ -14,7 +14,27 @@
 
 #include <event2/thread.h>
 
+#include "api.h"
+#include "archive.h"
+#include "calendar.h"
+#include "capture.h"
+#include "counter.h"
+#include "db.h"
+#include "dossier-api.h"
+#include "events.h"
 #include "gateway.h"
+#include "host.h"
+#include "log.h"
+#include "notify.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "plugins.h"
+#include "records.h"
+#include "router.h"
+#include "store.h"
+#include "util.h"
+#include "workers.h"
+#include "www.h"
 
 static void usage(FILE *f)
 {
@@ -51,7 +71,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 	gw->stopping = true;
 	pipeline_stop(gw->pipeline);
 	outbox_stop(gw->outbox);
-	capture_cancel(gw);
+	capture_cancel(gw->capture);
 	event_base_loopexit(gw->base, NULL);
 }
 
@@ -85,6 +105,7 @@ int main(int argc, char **argv)
 	bool check_only = false;
 	int rc = EXIT_FAILURE, lock_fd = -1, sig_fd = -1, c;
 	struct event *sig_ev = NULL;
+	struct dossier_api *dossier_api = NULL;
 	sigset_t stop_signals;
 
 	gw.config = config_new();
@@ -141,8 +162,7 @@ int main(int argc, char **argv)
 	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
 	    config_check_all_used(gw.config, err, sizeof err) < 0)
 		goto config_error;
-	gw.calendar = calendar_load(gw.config, gw.settings.holidays_file, gw.settings.procedures_file, err,
-				    sizeof err);
+	gw.calendar = calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
 	if (check_only) {
@@ -185,13 +205,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	store_clean_tmp(gw.store);
-	gw.workers = workers_new(gw.base, gw.settings.workers);
-	gw.io_workers = workers_new(gw.base, 2);
-	gw.events = gw.workers && gw.io_workers ? events_new(&gw) : NULL;
-	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
-	gw.outbox = gw.pipeline ? outbox_new(&gw) : NULL;
-	if (!gw.outbox) {
-		log_error("cannot start the worker pool, event bus, pipeline or outbox");
+	/* The parts, each on the ones before it (ARCHITECTURE.md). */
+	gw.router = router_new(gw.db, &gw.stopping);
+	if (!gw.router || router_protect(gw.router, "/api/v1/*") < 0 || router_protect(gw.router, "/metrics") < 0 ||
+	    !(gw.workers = workers_new(gw.base, gw.settings.workers)) || !(gw.io_workers = workers_new(gw.base, 2)) ||
+	    !(gw.events = events_new(&gw)) || !(gw.records = records_new(&gw)) ||
+	    !(gw.pipeline = pipeline_new(&gw)) || !(gw.capture = capture_new(&gw)) ||
+	    !(gw.archive = archive_new(&gw)) || !(gw.outbox = outbox_new(&gw)) || counter_routes_add(&gw) < 0 ||
+	    !(dossier_api = dossier_api_new(&gw)) || www_routes_add(gw.router) < 0 || host_routes_add(&gw) < 0) {
+		log_error("cannot start the worker pools, event bus, records, pipeline, capture, archive or outbox");
 		goto out;
 	}
 	plugins_init(gw.plugins);
@@ -223,8 +245,7 @@ int main(int argc, char **argv)
 	gw.io_workers = NULL;
 	api_free(gw.api);
 	gw.api = NULL;
-	outbox_free(gw.outbox);
-	gw.outbox = NULL;
+	outbox_drain(gw.outbox);
 	workers_free(gw.workers);
 	gw.workers = NULL;
 	log_info("stopped cleanly");
@@ -241,11 +262,18 @@ out:
 		close(sig_fd);
 	workers_free(gw.io_workers);
 	api_free(gw.api);
-	outbox_free(gw.outbox);
+	outbox_drain(gw.outbox);
 	workers_free(gw.workers);
+	/* Plugins go before the parts that hold what they registered. */
 	plugins_free(gw.plugins);
+	dossier_api_free(dossier_api);
+	outbox_free(gw.outbox);
+	archive_free(gw.archive);
+	capture_free(gw.capture);
 	pipeline_free(gw.pipeline);
+	records_free(gw.records);
 	events_free(gw.events);
+	router_free(gw.router);
 	store_free(gw.store);
 	db_close(gw.db);
 	if (gw.base)
