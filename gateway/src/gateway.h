@@ -31,6 +31,7 @@ struct gateway {
 	struct capture *capture;    /* scan batches from the capture plugin */
 	struct archive *archive;    /* the e-archive's routes, served by its plugin */
 	struct outbox *outbox;      /* delivery to the adapters */
+	struct dossier_api *dossier_api; /* the routes of dossiers and documents */
 	struct plugins *plugins;    /* the loaded plugins */
 	struct api *api;            /* the HTTP server */
 	bool stopping;

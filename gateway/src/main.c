@@ -90,6 +90,86 @@ static int lock_data_dir(const char *dir)
 	return fd; /* held until exit */
 }
 
+/* The data folder (made absolute and locked), the database, the store and
+ * the loop. */
+static int open_state(struct gateway *gw, int *lock_fd)
+{
+	char err[1024];
+	if (mkdir_p(gw->settings.data_dir, 0750) < 0) {
+		log_error("cannot create data_dir %s: %s", gw->settings.data_dir, strerror(errno));
+		return -EIO;
+	}
+	/* Absolute from here on: plugins keep their files under it. */
+	char *abs_dir = realpath(gw->settings.data_dir, NULL);
+	if (!abs_dir) {
+		log_error("data_dir %s: %s", gw->settings.data_dir, strerror(errno));
+		return -EIO;
+	}
+	free(gw->settings.data_dir);
+	gw->settings.data_dir = abs_dir;
+	*lock_fd = lock_data_dir(gw->settings.data_dir);
+	if (*lock_fd < 0) {
+		log_error("data_dir %s: %s", gw->settings.data_dir,
+			  *lock_fd == -EBUSY ? "another gateway is using it" : strerror(-*lock_fd));
+		return -EIO;
+	}
+	char dbpath[4096];
+	snprintf(dbpath, sizeof dbpath, "%s/motcua.db", gw->settings.data_dir);
+	gw->db = db_open(dbpath, err, sizeof err);
+	if (!gw->db) {
+		log_error("%s", err);
+		return -EIO;
+	}
+	gw->store = store_open(gw->settings.data_dir);
+	gw->base = event_base_new();
+	if (!gw->store || !gw->base) {
+		log_error("cannot set up the store or the event loop");
+		return -EIO;
+	}
+	store_clean_tmp(gw->store);
+	return 0;
+}
+
+/* The parts, each on the ones before it (ARCHITECTURE.md). */
+static int start_parts(struct gateway *gw)
+{
+	gw->router = router_new(gw->db, &gw->stopping);
+	if (!gw->router || router_protect(gw->router, "/api/v1/*") < 0 || router_protect(gw->router, "/metrics") < 0 ||
+	    !(gw->workers = workers_new(gw->base, gw->settings.workers)) ||
+	    !(gw->io_workers = workers_new(gw->base, 2)) || !(gw->events = events_new(gw)) ||
+	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
+	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) || !(gw->outbox = outbox_new(gw)) ||
+	    counter_routes_add(gw) < 0 || !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
+	    host_routes_add(gw) < 0) {
+		log_error("cannot start the worker pools, event bus, records, pipeline, capture, archive or outbox");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* In the reverse order; the plugins before the parts that hold what they
+ * registered. */
+static void free_parts(struct gateway *gw)
+{
+	workers_free(gw->io_workers);
+	api_free(gw->api);
+	outbox_drain(gw->outbox);
+	workers_free(gw->workers);
+	plugins_free(gw->plugins);
+	dossier_api_free(gw->dossier_api);
+	outbox_free(gw->outbox);
+	archive_free(gw->archive);
+	capture_free(gw->capture);
+	pipeline_free(gw->pipeline);
+	records_free(gw->records);
+	events_free(gw->events);
+	router_free(gw->router);
+	store_free(gw->store);
+	db_close(gw->db);
+	if (gw->base)
+		event_base_free(gw->base);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -105,7 +185,6 @@ int main(int argc, char **argv)
 	bool check_only = false;
 	int rc = EXIT_FAILURE, lock_fd = -1, sig_fd = -1, c;
 	struct event *sig_ev = NULL;
-	struct dossier_api *dossier_api = NULL;
 	sigset_t stop_signals;
 
 	gw.config = config_new();
@@ -173,49 +252,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	if (mkdir_p(gw.settings.data_dir, 0750) < 0) {
-		log_error("cannot create data_dir %s: %s", gw.settings.data_dir, strerror(errno));
+	if (open_state(&gw, &lock_fd) < 0 || start_parts(&gw) < 0)
 		goto out;
-	}
-	/* Absolute from here on: plugins keep their files under it. */
-	char *abs_dir = realpath(gw.settings.data_dir, NULL);
-	if (!abs_dir) {
-		log_error("data_dir %s: %s", gw.settings.data_dir, strerror(errno));
-		goto out;
-	}
-	free(gw.settings.data_dir);
-	gw.settings.data_dir = abs_dir;
-	lock_fd = lock_data_dir(gw.settings.data_dir);
-	if (lock_fd < 0) {
-		log_error("data_dir %s: %s", gw.settings.data_dir,
-			  lock_fd == -EBUSY ? "another gateway is using it" : strerror(-lock_fd));
-		goto out;
-	}
-	char dbpath[4096];
-	snprintf(dbpath, sizeof dbpath, "%s/motcua.db", gw.settings.data_dir);
-	gw.db = db_open(dbpath, err, sizeof err);
-	if (!gw.db) {
-		log_error("%s", err);
-		goto out;
-	}
-	gw.store = store_open(gw.settings.data_dir);
-	gw.base = event_base_new();
-	if (!gw.store || !gw.base) {
-		log_error("cannot set up the store or the event loop");
-		goto out;
-	}
-	store_clean_tmp(gw.store);
-	/* The parts, each on the ones before it (ARCHITECTURE.md). */
-	gw.router = router_new(gw.db, &gw.stopping);
-	if (!gw.router || router_protect(gw.router, "/api/v1/*") < 0 || router_protect(gw.router, "/metrics") < 0 ||
-	    !(gw.workers = workers_new(gw.base, gw.settings.workers)) || !(gw.io_workers = workers_new(gw.base, 2)) ||
-	    !(gw.events = events_new(&gw)) || !(gw.records = records_new(&gw)) ||
-	    !(gw.pipeline = pipeline_new(&gw)) || !(gw.capture = capture_new(&gw)) ||
-	    !(gw.archive = archive_new(&gw)) || !(gw.outbox = outbox_new(&gw)) || counter_routes_add(&gw) < 0 ||
-	    !(dossier_api = dossier_api_new(&gw)) || www_routes_add(gw.router) < 0 || host_routes_add(&gw) < 0) {
-		log_error("cannot start the worker pools, event bus, records, pipeline, capture, archive or outbox");
-		goto out;
-	}
 	plugins_init(gw.plugins);
 	gw.api = api_new(&gw, err, sizeof err);
 	if (!gw.api) {
@@ -260,24 +298,7 @@ out:
 		event_free(sig_ev);
 	if (sig_fd >= 0)
 		close(sig_fd);
-	workers_free(gw.io_workers);
-	api_free(gw.api);
-	outbox_drain(gw.outbox);
-	workers_free(gw.workers);
-	/* Plugins go before the parts that hold what they registered. */
-	plugins_free(gw.plugins);
-	dossier_api_free(dossier_api);
-	outbox_free(gw.outbox);
-	archive_free(gw.archive);
-	capture_free(gw.capture);
-	pipeline_free(gw.pipeline);
-	records_free(gw.records);
-	events_free(gw.events);
-	router_free(gw.router);
-	store_free(gw.store);
-	db_close(gw.db);
-	if (gw.base)
-		event_base_free(gw.base);
+	free_parts(&gw);
 	calendar_free(gw.calendar);
 	settings_clear(&gw.settings);
 	config_free(gw.config);
