@@ -278,35 +278,40 @@ static void route_ticket_done(struct call *c)
 
 static const char *const level_names[] = {NULL, "Rất hài lòng", "Hài lòng", "Không hài lòng"};
 
-static void route_rating(struct call *call)
+/* A rating as the request gives it (borrowed from its JSON body). */
+struct rating {
+	const char *code;    /* the dossier rated, or NULL */
+	int64_t ticket;      /* or the ticket rated, or 0 */
+	int level;           /* 1-3 */
+	const char *comment; /* or NULL */
+	json_t *criteria;    /* an object, or NULL */
+};
+
+static bool parse_rating(struct evhttp_request *req, json_t *j, struct rating *out)
 {
 	static const char *const keys[] = {"dossier_code", "ticket", "level", "criteria", "comment", NULL};
-	struct gateway *gw = call->data;
-	struct evhttp_request *req = call->req;
-	const struct token_info *tok = call->tok;
-	json_t *j = http_json_body(req);
-	if (!j)
-		return;
-	const char *code = NULL, *comment = NULL;
 	json_t *ticket = json_object_get(j, "ticket"), *level = json_object_get(j, "level");
 	json_t *criteria = json_object_get(j, "criteria");
+	memset(out, 0, sizeof *out);
 	if (!http_only_keys(req, j, "", keys) ||
-	    !http_str_field(req, j, "dossier_code", "dossier_code", false, 95, &code) ||
-	    !http_str_field(req, j, "comment", "comment", false, 1000, &comment))
-		goto out;
-	if ((code != NULL) == (ticket != NULL && !json_is_null(ticket))) {
+	    !http_str_field(req, j, "dossier_code", "dossier_code", false, 95, &out->code) ||
+	    !http_str_field(req, j, "comment", "comment", false, 1000, &out->comment))
+		return false;
+	if (json_is_null(ticket))
+		ticket = NULL;
+	if ((out->code != NULL) == (ticket != NULL)) {
 		http_reply_error(req, 400, "bad_request", "give either dossier_code or ticket (the ticket's id), not both");
-		goto out;
+		return false;
 	}
-	if (ticket && !json_is_null(ticket) && (!json_is_integer(ticket) || json_integer_value(ticket) <= 0)) {
+	if (ticket && (!json_is_integer(ticket) || json_integer_value(ticket) <= 0)) {
 		http_reply_error(req, 400, "bad_request", "ticket must be the ticket's id (a number)");
-		goto out;
+		return false;
 	}
 	if (!json_is_integer(level) || json_integer_value(level) < 1 || json_integer_value(level) > 3) {
 		http_reply_error(req, 400, "bad_request",
 				 "level must be 1 (Rất hài lòng / very satisfied), 2 (Hài lòng / satisfied) or 3 "
 				 "(Không hài lòng / not satisfied)");
-		goto out;
+		return false;
 	}
 	if (criteria && !json_is_null(criteria)) {
 		char *dump = json_is_object(criteria) ? json_dumps(criteria, JSON_COMPACT) : NULL;
@@ -314,82 +319,115 @@ static void route_rating(struct call *call)
 		free(dump);
 		if (!json_is_object(criteria) || len > 2000) {
 			http_reply_error(req, 400, "bad_request", "criteria must be a JSON object of at most 2000 bytes");
-			goto out;
+			return false;
 		}
+		out->criteria = criteria;
 	}
-	sqlite3 *db = gw->db;
-	int64_t tid = ticket && !json_is_null(ticket) ? json_integer_value(ticket) : 0;
-	/* who is rated: the clerk who served the ticket or received the dossier */
-	char official[128] = "", unit[201] = "";
-	sqlite3_stmt *st = code ? db_prepare(db, "SELECT created_by, unit FROM dossiers WHERE code = ?1") :
-				  db_prepare(db, "SELECT official, NULL FROM tickets WHERE id = ?1");
+	out->ticket = ticket ? json_integer_value(ticket) : 0;
+	out->level = (int)json_integer_value(level);
+	return true;
+}
+
+/* Who is rated: the clerk who served the ticket or received the dossier
+ * (and the dossier's unit). false when there is no such dossier or ticket. */
+static bool rated_official(sqlite3 *db, const struct rating *in, char official[128], char unit[201])
+{
+	sqlite3_stmt *st = in->code ? db_prepare(db, "SELECT created_by, unit FROM dossiers WHERE code = ?1") :
+				      db_prepare(db, "SELECT official, NULL FROM tickets WHERE id = ?1");
 	bool found = false;
-	if (st) {
-		if (code)
-			sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_int64(st, 1, tid);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			found = true;
-			snprintf(official, sizeof official, "%s", sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
-			snprintf(unit, sizeof unit, "%s", sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
-		}
-		sqlite3_finalize(st);
+	official[0] = unit[0] = 0;
+	if (!st)
+		return false;
+	if (in->code)
+		sqlite3_bind_text(st, 1, in->code, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(st, 1, in->ticket);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = true;
+		snprintf(official, 128, "%s", db_text(st, 0) ? db_text(st, 0) : "");
+		snprintf(unit, 201, "%s", db_text(st, 1) ? db_text(st, 1) : "");
 	}
-	if (!found) {
-		if (code)
-			http_reply_error(req, 404, "not_found", "no dossier %s", code);
-		else
-			http_reply_error(req, 404, "not_found", "no ticket %lld", (long long)tid);
-		goto out;
-	}
-	if (db_begin(db) < 0) {
-		http_reply_error(req, 503, "unavailable", "the rating could not be stored");
-		goto out;
-	}
-	char *crit = criteria && json_is_object(criteria) ? json_dumps(criteria, JSON_COMPACT) : NULL;
-	st = db_prepare(db, "INSERT INTO ratings(dossier_code, ticket_id, level, criteria, comment, created_at, created_by)"
-			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Stores the rating with its event rating.added; *answer is the event.
+ * 0, -EEXIST (rated already), -EIO. */
+static int store_rating(struct gateway *gw, const struct rating *in, const char *by, const char *official,
+			const char *unit, json_t **answer)
+{
+	sqlite3 *db = gw->db;
+	if (db_begin(db) < 0)
+		return -EIO;
+	char *crit = in->criteria ? json_dumps(in->criteria, JSON_COMPACT) : NULL;
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO ratings(dossier_code, ticket_id, level, criteria, comment,"
+					  " created_at, created_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
 	int64_t id = 0;
 	int rc = SQLITE_ERROR;
 	if (st) {
-		if (code)
-			sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
-		if (tid)
-			sqlite3_bind_int64(st, 2, tid);
-		sqlite3_bind_int(st, 3, (int)json_integer_value(level));
+		sqlite3_bind_text(st, 1, in->code, -1, SQLITE_TRANSIENT);
+		if (in->ticket)
+			sqlite3_bind_int64(st, 2, in->ticket);
+		sqlite3_bind_int(st, 3, in->level);
 		sqlite3_bind_text(st, 4, crit, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 5, comment, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 5, in->comment, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 6, time_now());
-		sqlite3_bind_text(st, 7, tok->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 7, by, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			id = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
+	free(crit);
 	if (rc == SQLITE_CONSTRAINT) {
 		db_rollback(db);
-		free(crit);
-		http_reply_error(req, 409, "already_rated", "this %s was rated already: one rating per visit "
-				 "(đã đánh giá)", code ? "dossier" : "ticket");
-		goto out;
+		return -EEXIST;
 	}
 	json_t *ev = id ? json_pack("{s:I, s:s?, s:o, s:i, s:s, s:s?, s:s?, s:s?}", "id", (json_int_t)id,
-				    "dossier_code", code, "ticket_id", tid ? json_integer(tid) : json_null(), "level",
-				    (int)json_integer_value(level), "level_name",
-				    level_names[json_integer_value(level)], "comment", comment, "official",
-				    official[0] ? official : NULL, "unit", unit[0] ? unit : NULL) : NULL;
-	if (ev && crit)
-		json_object_set(ev, "criteria", criteria);
-	free(crit);
-	json_t *answer = ev ? json_deep_copy(ev) : NULL;
+				    "dossier_code", in->code, "ticket_id",
+				    in->ticket ? json_integer(in->ticket) : json_null(), "level", in->level,
+				    "level_name", level_names[in->level], "comment", in->comment, "official",
+				    official[0] ? official : NULL, "unit", unit[0] ? unit : NULL) :
+			  NULL;
+	if (ev && in->criteria)
+		json_object_set(ev, "criteria", in->criteria);
+	*answer = ev ? json_deep_copy(ev) : NULL;
 	if (!ev || events_publish(gw->events, "rating.added", ev) < 0 || db_commit(db) < 0) {
 		db_rollback(db);
-		json_decref(answer);
-		http_reply_error(req, 503, "unavailable", "the rating could not be stored");
+		json_decref(*answer);
+		*answer = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void route_rating(struct call *call)
+{
+	struct gateway *gw = call->data;
+	struct evhttp_request *req = call->req;
+	json_t *j = http_json_body(req), *answer = NULL;
+	struct rating in;
+	char official[128], unit[201];
+	if (!j)
+		return;
+	if (!parse_rating(req, j, &in))
+		goto out;
+	if (!rated_official(gw->db, &in, official, unit)) {
+		if (in.code)
+			http_reply_error(req, 404, "not_found", "no dossier %s", in.code);
+		else
+			http_reply_error(req, 404, "not_found", "no ticket %lld", (long long)in.ticket);
 		goto out;
 	}
-	http_reply_json(req, 201, answer);
+	int r = store_rating(gw, &in, call->tok->name, official, unit, &answer);
+	if (r == -EEXIST)
+		http_reply_error(req, 409, "already_rated",
+				 "this %s was rated already: one rating per visit (đã đánh giá)",
+				 in.code ? "dossier" : "ticket");
+	else if (r < 0)
+		http_reply_error(req, 503, "unavailable", "the rating could not be stored");
+	else
+		http_reply_json(req, 201, answer);
 out:
 	json_decref(j);
 }
