@@ -312,48 +312,38 @@ static void upload_done(void *arg, int cancelled)
 	free(u);
 }
 
-static void h_document_add(struct dossier_api *a, struct evhttp_request *req, const struct token_info *tok,
-			   const char *code)
+/* The upload's name and type from the query (?name=&type=), checked. */
+static bool upload_names(struct evhttp_request *req, char name[256], char doc_type[65])
 {
-	if (strlen(code) >= sizeof(((struct upload *)0)->code) || !dossier_exists(a->gw->records, code)) {
-		http_reply_error(req, 404, "not_found", "no dossier %s", code);
-		return;
-	}
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	if (ct && !strncasecmp(ct, "application/json", 16)) {
-		/* Not a file but a reference: {"reuse": "<archived item id>"}. */
-		json_t *j = http_json_body(req);
-		if (j)
-			archive_reuse(a->gw->archive, req, tok, code, j);
-		json_decref(j);
-		return;
-	}
 	struct evkeyvalq q;
-	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-	if (evhttp_parse_query_str(qs ? qs : "", &q) < 0) {
-		http_reply_error(req, 400, "bad_request", "the query string is malformed");
-		return;
-	}
-	const char *name = evhttp_find_header(&q, "name"), *dtype = evhttp_find_header(&q, "type");
-	char namebuf[256], typebuf[65];
-	snprintf(namebuf, sizeof namebuf, "%s", name ? name : "document");
-	bool type_bad = dtype && !valid_code_chars(dtype, 64);
-	snprintf(typebuf, sizeof typebuf, "%s", dtype && !type_bad ? dtype : "");
+	if (!http_query(req, &q))
+		return false;
+	const char *n = evhttp_find_header(&q, "name"), *t = evhttp_find_header(&q, "type");
+	snprintf(name, 256, "%s", n ? n : "document");
+	bool type_bad = t && !valid_code_chars(t, 64);
+	snprintf(doc_type, 65, "%s", t && !type_bad ? t : "");
 	evhttp_clear_headers(&q);
-	if (!valid_document_name(namebuf)) {
+	if (!valid_document_name(name)) {
 		http_reply_error(req, 400, "bad_request",
 				 "name must be 1 to 200 bytes of UTF-8 text without / or control characters");
-		return;
+		return false;
 	}
 	if (type_bad) {
 		http_reply_error(req, 400, "bad_request",
 				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
-		return;
+		return false;
 	}
-	char type[32] = "";
+	return true;
+}
+
+/* The body's media type from Content-Type, one of the accepted ones. */
+static bool upload_media_type(struct evhttp_request *req, char type[32])
+{
+	const char *ct = http_header(req, "Content-Type");
+	type[0] = 0;
 	if (ct) {
 		size_t n = strcspn(ct, "; ");
-		if (n < sizeof type) {
+		if (n < 32) {
 			memcpy(type, ct, n);
 			type[n] = 0;
 			for (char *p = type; *p; p++)
@@ -361,42 +351,51 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req, co
 					*p += 'a' - 'A';
 		}
 	}
-	if (!upload_type_ok(type)) {
-		http_reply_error(req, 415, "unsupported_media_type",
-				 "Content-Type must be image/png, image/jpeg, image/tiff or application/pdf%s%s",
-				 ct ? ", not " : "", ct ? ct : "");
-		return;
-	}
+	if (upload_type_ok(type))
+		return true;
+	http_reply_error(req, 415, "unsupported_media_type",
+			 "Content-Type must be image/png, image/jpeg, image/tiff or application/pdf%s%s",
+			 ct ? ", not " : "", ct ? ct : "");
+	return false;
+}
+
+/* Is the body what its type says, and not too large? The signature is at
+ * the start; JPEG and PDF markers are at the end: head and tail are checked
+ * as one short file (the middle does not matter). */
+static bool upload_body_ok(struct dossier_api *a, struct evhttp_request *req, const char *type)
+{
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > a->gw->settings.max_upload_bytes) {
 		http_reply_error(req, 413, "too_large", "a document may be at most %llu MB",
 				 (unsigned long long)(a->gw->settings.max_upload_bytes >> 20));
-		return;
+		return false;
 	}
 	if (len == 0) {
 		http_reply_error(req, 422, "bad_content", "the body is empty; send the file as the body");
-		return;
+		return false;
 	}
-	/* The signature is at the start; JPEG and PDF markers are at the end. */
-	unsigned char head[64], tail[1024];
-	size_t hn = len < sizeof head ? len : sizeof head, tn = len < sizeof tail ? len : sizeof tail;
-	evbuffer_copyout(in, head, hn);
+	unsigned char probe[64 + 1024];
+	size_t hn = len < 64 ? len : 64, tn = len < 1024 ? len : 1024;
+	evbuffer_copyout(in, probe, hn);
 	struct evbuffer_ptr pos;
 	evbuffer_ptr_set(in, &pos, len - tn, EVBUFFER_PTR_SET);
-	evbuffer_copyout_from(in, &pos, tail, tn);
+	evbuffer_copyout_from(in, &pos, probe + hn, tn);
 	const char *why = NULL;
-	unsigned char probe[sizeof head + sizeof tail];
-	/* Check head and tail as one short file (the middle does not matter). */
-	memcpy(probe, head, hn);
-	memcpy(probe + hn, tail, tn);
 	if (!upload_content_matches(type, probe, hn + tn, &why) ||
-	    (!strcmp(type, "image/jpeg") && !(head[0] == 0xFF && head[1] == 0xD8))) {
+	    (!strcmp(type, "image/jpeg") && !(probe[0] == 0xFF && probe[1] == 0xD8))) {
 		http_reply_error(req, 422, "bad_content", "the body is %s", why);
-		return;
+		return false;
 	}
+	return true;
+}
+
+/* Hands the body to the I/O pool, which stores it; upload_done answers. */
+static void upload_submit(struct dossier_api *a, struct evhttp_request *req, const char *by, const char *code,
+			  const char *name, const char *type, const char *doc_type)
+{
 	if (a->uploads_in_flight >= UPLOADS_MAX) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+		http_set_header(req, "Retry-After", "1");
 		http_reply_error(req, 503, "busy", "too many uploads at once; try again in a moment");
 		return;
 	}
@@ -409,12 +408,12 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req, co
 	u->a = a;
 	u->req = req;
 	snprintf(u->code, sizeof u->code, "%s", code);
-	snprintf(u->name, sizeof u->name, "%s", namebuf);
+	snprintf(u->name, sizeof u->name, "%s", name);
 	snprintf(u->media_type, sizeof u->media_type, "%s", type);
-	snprintf(u->doc_type, sizeof u->doc_type, "%s", typebuf);
-	snprintf(u->created_by, sizeof u->created_by, "%s", tok->name);
+	snprintf(u->doc_type, sizeof u->doc_type, "%s", doc_type);
+	snprintf(u->created_by, sizeof u->created_by, "%s", by);
 	/* Moves the chains, no copy. */
-	evbuffer_add_buffer(u->body, in);
+	evbuffer_add_buffer(u->body, evhttp_request_get_input_buffer(req));
 	int r = workers_submit(a->gw->io_workers, upload_work, upload_done, u);
 	if (r < 0) {
 		evbuffer_free(u->body);
@@ -425,6 +424,26 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req, co
 	a->uploads_in_flight++;
 }
 
+static void h_document_add(struct dossier_api *a, struct evhttp_request *req, const struct token_info *tok,
+			   const char *code)
+{
+	if (strlen(code) >= sizeof(((struct upload *)0)->code) || !dossier_exists(a->gw->records, code)) {
+		http_reply_error(req, 404, "not_found", "no dossier %s", code);
+		return;
+	}
+	const char *ct = http_header(req, "Content-Type");
+	if (ct && !strncasecmp(ct, "application/json", 16)) {
+		/* Not a file but a reference: {"reuse": "<archived item id>"}. */
+		json_t *j = http_json_body(req);
+		if (j)
+			archive_reuse(a->gw->archive, req, tok, code, j);
+		json_decref(j);
+		return;
+	}
+	char name[256], doc_type[65], type[32];
+	if (upload_names(req, name, doc_type) && upload_media_type(req, type) && upload_body_ok(a, req, type))
+		upload_submit(a, req, tok->name, code, name, type, doc_type);
+}
 
 /* ---- the table ---- */
 
