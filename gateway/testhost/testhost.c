@@ -2269,6 +2269,11 @@ int motcua_testhost_capture(struct motcua_testhost *th, const struct motcua_test
 	return r;
 }
 
+bool motcua_testhost_capture_ended(struct motcua_testhost_capture *c)
+{
+	return capture_done(c);
+}
+
 struct motcua_capture_io *motcua_testhost_capture_io(struct motcua_testhost_capture *c)
 {
 	return &c->io;

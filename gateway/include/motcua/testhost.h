@@ -355,6 +355,8 @@ int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testh
  * the batch in *cap (NULL on those errors) for the caller to free. */
 int motcua_testhost_capture(struct motcua_testhost *th, const struct motcua_testhost_capture_args *args,
 			    struct motcua_testhost_capture **cap);
+/* Has capture() returned? Callable from any thread. */
+bool motcua_testhost_capture_ended(struct motcua_testhost_capture *cap);
 /* The batch's io (io->message, io->cancel, io->tmp_dir). */
 struct motcua_capture_io *motcua_testhost_capture_io(struct motcua_testhost_capture *cap);
 /* Sets io->cancel, as the gateway does when it stops. */
