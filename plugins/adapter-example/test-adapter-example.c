@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(adapter_register));
 	CHECK(motcua_testhost_start(th) == -ENOTSUP && motcua_testhost_log_find(th, "no outbox"), "an old host: %s",
 	      motcua_testhost_log_last_error(th));
-	motcua_testhost_set_table_size(th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 
 	/* drop_dir is required */
 	CHECK(motcua_testhost_start(th) == -EINVAL && strstr(motcua_testhost_log_last_error(th), "drop_dir"),

@@ -206,7 +206,7 @@ static void test_config(void)
 	set_config(NULL);
 	int r = start();
 	CHECK(r == -ENOTSUP && strstr(last_error(), "too old"), "old host: %d", r);
-	motcua_testhost_set_table_size(th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 }
 
 static void test_plugin(void)

@@ -469,7 +469,7 @@ static void test_indicators(void)
 	      "no stored snapshot event");
 	check_snapshot(snap ? snap->json : "");
 	fh_stop();
-	motcua_testhost_set_table_size(fh_th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(fh_th, MOTCUA_TESTHOST_TABLE_FULL);
 
 	/* config errors are refused */
 	current_case = "config";

@@ -688,7 +688,7 @@ static void test_bad_config(void)
 	/* a host without page steps is refused */
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(page_step_register));
 	CHECK(plugin_start(NULL) == -ENOTSUP, "old host");
-	motcua_testhost_set_table_size(th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 }
 
 struct doc_pages {

@@ -431,7 +431,7 @@ static void case_config(void)
 	CHECK(r < 0, "init accepted a host without capture_register");
 	if (r == 0)
 		stop();
-	motcua_testhost_set_table_size(th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 }
 
 static void case_check(void)

@@ -455,7 +455,7 @@ static void test_secret_and_tables(void)
 	th = host_with("test-capture");
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(capture_register));
 	CHECK(motcua_testhost_start(th) == -ENOTSUP, "a host without capture_register");
-	motcua_testhost_set_table_size(th, sizeof(struct motcua_host));
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 	CHECK(motcua_testhost_start(th) == 0, "the full table");
 	motcua_testhost_free(th);
 }

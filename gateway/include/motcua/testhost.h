@@ -93,11 +93,13 @@ int motcua_testhost_set_abis(struct motcua_testhost *th, const uint32_t *abis, s
 /* The struct_size of the host table the next start hands to init(), for an
  * older host's shorter table: the table is then exactly that long in memory
  * (a read past it is a sanitizer error). MOTCUA_TESTHOST_TABLE_BEFORE(member)
- * is a table that ends just before member. Returns 0; -EINVAL when size is
+ * is a table that ends just before member, MOTCUA_TESTHOST_TABLE_FULL all of it. Returns 0; -EINVAL when size is
  * below 8 (struct_size and abi) or above sizeof(struct motcua_host); -EBUSY
  * while the plugin is started. */
 int motcua_testhost_set_table_size(struct motcua_testhost *th, size_t size);
 #define MOTCUA_TESTHOST_TABLE_BEFORE(member) offsetof(struct motcua_host, member)
+/* The full table of this header (the default). */
+#define MOTCUA_TESTHOST_TABLE_FULL sizeof(struct motcua_host)
 
 /* Log lines at or above this importance (a level number at or below it) are
  * echoed to stderr as they come; all are kept either way. Default
