@@ -477,7 +477,7 @@ int main(int argc, char **argv)
 	current = "tools";
 	CHECK(motcua_testhost_need_program("sh", NULL) == 0, "sh");
 	CHECK(motcua_testhost_need_program("/bin/sh", NULL) == 0, "/bin/sh");
-	CHECK(motcua_testhost_need_program("motcua-no-such-tool", "just checking") == -ENOENT, "a missing tool");
+	CHECK(motcua_testhost_need_program("motcua-no-such-tool", "expected: the self-test asks for a missing tool") == -ENOENT, "a missing tool");
 	struct motcua_testhost *th = motcua_testhost_new();
 	CHECK(motcua_testhost_violations(th) == 0, "%zu contract violations", motcua_testhost_violations(th));
 	motcua_testhost_free(th);
