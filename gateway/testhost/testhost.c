@@ -2822,15 +2822,19 @@ int motcua_testhost_start(struct motcua_testhost *th)
 	th->table->abi = th->info.abi;
 	th->registrations = 0;
 	th->state = NULL;
+	pthread_mutex_lock(&th->lock);
 	th->workers_stop = false;
 	th->started = true;
+	pthread_mutex_unlock(&th->lock);
 	r = th->info.init(&th->ctx, th->table, &th->state);
 	if (r < 0) {
 		snprintf(th->error, sizeof th->error, "init failed: %s", strerror(-r));
 		say(th, MOTCUA_LOG_ERROR, "plugin refused: %s", th->error);
 		stop_running(th);
 		unregister_all(th);
+		pthread_mutex_lock(&th->lock);
 		th->started = false;
+		pthread_mutex_unlock(&th->lock);
 		free(th->table);
 		th->table = NULL;
 		free_retired(th);
@@ -2848,7 +2852,9 @@ void motcua_testhost_stop(struct motcua_testhost *th)
 		th->info.fini(th->state);
 	unregister_all(th);
 	th->state = NULL;
+	pthread_mutex_lock(&th->lock);
 	th->started = false;
+	pthread_mutex_unlock(&th->lock);
 	free(th->table);
 	th->table = NULL;
 	free_retired(th);

@@ -81,8 +81,9 @@ struct motcua_testhost;
  * memory or when the folder cannot be made (the reason is on stderr). */
 struct motcua_testhost *motcua_testhost_new(void);
 
-/* Stops the plugin (motcua_testhost_stop()), unloads it, removes the
- * temporary folder and frees everything. Accepts NULL. */
+/* Stops the plugin (motcua_testhost_stop()), frees the captures the test
+ * has not freed, unloads the plugin, removes the temporary folder and frees
+ * everything. Accepts NULL. */
 void motcua_testhost_free(struct motcua_testhost *th);
 
 /* "A host of ABI N": the ABI versions offered to the plugin's entry symbol,
