@@ -438,48 +438,24 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 	sqlite3 *db = open_db(c);
 	if (!db)
 		return 1;
-	sqlite3_stmt *st = db_prepare(db,
-		"SELECT d.code, d.status, o.state, o.event_type, o.attempts, o.last_error, o.updated_at"
-		" FROM dossiers d LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox x"
-		"   WHERE x.dossier_code = d.code AND x.destination = ?3)"
-		" WHERE d.received_at >= ?1 AND d.received_at <= ?2 ORDER BY d.received_at, d.code");
-	if (!st) {
-		db_close(db);
+	json_t *rep = outbox_sync_report(db, t0, t1, dest);
+	db_close(db);
+	if (!rep) {
+		fprintf(stderr, "motcua: cannot make the sync report from %s/motcua.db\n", c->settings.data_dir);
 		return 1;
 	}
-	sqlite3_bind_int64(st, 1, t0);
-	sqlite3_bind_int64(st, 2, t1);
-	sqlite3_bind_text(st, 3, dest, -1, SQLITE_STATIC);
-	json_t *missing = json_array();
-	long total = 0, synced = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		total++;
-		const char *state = (const char *)sqlite3_column_text(st, 2);
-		if (state && !strcmp(state, "delivered")) {
-			synced++;
-			continue;
-		}
-		json_array_append_new(missing,
-			json_pack("{s:s, s:i, s:s, s:s?, s:i, s:s?}", "code", sqlite3_column_text(st, 0), "status",
-				  sqlite3_column_int(st, 1), "outbox_state", state ? state : "none", "event_type",
-				  (const char *)sqlite3_column_text(st, 3), "attempts", sqlite3_column_int(st, 4),
-				  "last_error", (const char *)sqlite3_column_text(st, 5)));
-	}
-	sqlite3_finalize(st);
-	db_close(db);
+	long long total = json_integer_value(json_object_get(rep, "dossiers"));
+	long long synced = json_integer_value(json_object_get(rep, "synced"));
 	if (json) {
-		json_t *out = json_pack("{s:s, s:I, s:I, s:o}", "destination", dest, "dossiers", (json_int_t)total,
-					"synced", (json_int_t)synced, "not_synced", missing);
-		char *text = json_dumps(out, JSON_INDENT(2));
+		char *text = json_dumps(rep, JSON_INDENT(2));
 		puts(text ? text : "{}");
 		free(text);
-		json_decref(out);
 	} else {
 		size_t i;
 		json_t *m;
-		printf("Đồng bộ với %s / sync with %s: %ld of %ld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
+		printf("Đồng bộ với %s / sync with %s: %lld of %lld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
 		       total, total ? 100.0 * (double)synced / (double)total : 100.0);
-		json_array_foreach(missing, i, m) {
+		json_array_foreach(json_object_get(rep, "not_synced"), i, m) {
 			const char *state = json_string_value(json_object_get(m, "outbox_state"));
 			const char *err = json_string_value(json_object_get(m, "last_error"));
 			const char *type = json_string_value(json_object_get(m, "event_type"));
@@ -490,8 +466,8 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 			if (err)
 				printf("      %s\n", err);
 		}
-		json_decref(missing);
 	}
+	json_decref(rep);
 	return synced == total ? 0 : 1;
 }
 

@@ -340,6 +340,15 @@ void outbox_route(struct gateway *gw, struct evhttp_request *req, const struct t
 		  char segs[][256], int n);
 void outbox_metrics(struct outbox *o, struct evbuffer *buf);
 
+/* ---- outbox-report.c: what a destination has not acknowledged ---- */
+/* For each dossier received in [from, to] (Unix seconds): its latest outbox
+ * row for destination (borrowed). A dossier is synced when that row is
+ * delivered. Returns a new {"destination", "dossiers", "synced",
+ * "not_synced": [{"code", "status", "outbox_state" ("none": never queued),
+ * "event_type", "attempts", "last_error"}]}, or NULL on a database error
+ * (logged). db is borrowed. */
+json_t *outbox_sync_report(sqlite3 *db, int64_t from, int64_t to, const char *destination);
+
 /* ---- archive.c: the e-archive's routes and reuse, served by the archive plugin ---- */
 /* /api/v1/archive/...: segs[3..n-1] after "archive". */
 void archive_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
