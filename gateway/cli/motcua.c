@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* motcua: the operator's command-line tool. Token commands work offline on the
  * gateway's database (found through the configuration); dossier and document
- * commands talk to the running gateway's API. */
+ * commands talk to the running gateway's API. Any other command NAME is a
+ * program of its own, motcua-NAME (the plugins' offline tools: verify,
+ * archive, report), run with the configuration in MOTCUA_SETTINGS (run_tool). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
