@@ -31,6 +31,7 @@
 #include "log.h"
 #include "records.h"
 #include "router.h"
+#include "slot.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -44,11 +45,8 @@ enum call_kind { C_SEARCH, C_APPLICANT, C_ITEM, C_CONTENT, C_DISPOSAL, C_VERIFY,
 
 /* The archive plugin. */
 struct provider {
-	char *plugin_name;
+	struct slot slot;
 	struct motcua_archive_ops ops;
-	void *data;
-	motcua_free_fn free_fn;
-	const void *owner;
 };
 
 struct archive {
@@ -60,7 +58,8 @@ struct archive_call {
 	struct gateway *gw;
 	struct evhttp_request *req;
 	enum call_kind kind;
-	struct provider prov; /* a copy, without the name */
+	struct motcua_archive_ops ops; /* the provider's */
+	void *data;
 	char *arg; /* the query JSON, the id number or the item id */
 	/* reuse */
 	char code[96], name[256], doc_type[65], created_by[128];
@@ -113,8 +112,8 @@ static json_t *parse_item(const char *text, char *why, size_t len)
 static void call_work(void *arg)
 {
 	struct archive_call *c = arg;
-	const struct motcua_archive_ops *ops = &c->prov.ops;
-	void *d = c->prov.data;
+	const struct motcua_archive_ops *ops = &c->ops;
+	void *d = c->data;
 	char *m = c->message;
 	size_t ml = sizeof c->message;
 	switch (c->kind) {
@@ -251,7 +250,7 @@ static struct archive_call *call_new(struct archive *a, struct evhttp_request *r
 {
 	struct gateway *gw = a->gw;
 	const struct provider *prov = &a->prov;
-	if (!prov->plugin_name) {
+	if (!prov->slot.plugin_name) {
 		http_reply_error(req, 503, "no_archive",
 				 "no archive plugin is enabled ([archive-sqlite] enabled = true)");
 		return NULL;
@@ -264,8 +263,8 @@ static struct archive_call *call_new(struct archive *a, struct evhttp_request *r
 	c->gw = gw;
 	c->req = req;
 	c->kind = kind;
-	c->prov = *prov;
-	c->prov.plugin_name = NULL;
+	c->ops = prov->ops;
+	c->data = prov->slot.data;
 	c->fd = -1;
 	return c;
 }
@@ -482,10 +481,7 @@ struct archive *archive_new(struct gateway *gw)
 
 static void provider_clear(struct provider *p)
 {
-	if (p->free_fn)
-		p->free_fn(p->data);
-	free(p->plugin_name);
-	memset(p, 0, sizeof *p);
+	slot_empty(&p->slot, &p->ops, sizeof p->ops);
 }
 
 void archive_free(struct archive *a)
@@ -499,36 +495,25 @@ void archive_free(struct archive *a)
 int archive_provider_set(struct archive *a, const char *plugin_name, const struct motcua_archive_ops *ops,
 			 void *data, motcua_free_fn free_fn, const void *owner)
 {
-	int r = 0;
 	/* The first version of the ops has all six functions; each is needed. */
 	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_archive_ops, ops, verify) || !ops->search ||
-	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify)
-		r = -EINVAL;
-	else if (a->prov.plugin_name)
-		r = -EEXIST;
-	else if (!(a->prov.plugin_name = strdup(plugin_name)))
-		r = -ENOMEM;
-	if (r < 0) {
+	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify) {
 		if (free_fn)
 			free_fn(data);
-		return r;
+		return -EINVAL;
 	}
-	memset(&a->prov.ops, 0, sizeof a->prov.ops);
-	memcpy(&a->prov.ops, ops, ops->struct_size < sizeof a->prov.ops ? ops->struct_size : sizeof a->prov.ops);
-	a->prov.data = data;
-	a->prov.free_fn = free_fn;
-	a->prov.owner = owner;
-	return 0;
+	return slot_fill(&a->prov.slot, plugin_name, &a->prov.ops, sizeof a->prov.ops, ops, ops->struct_size, data,
+			 free_fn, owner);
 }
 
 const char *archive_plugin(struct archive *a)
 {
-	return a->prov.plugin_name;
+	return a->prov.slot.plugin_name;
 }
 
 void archive_drop_owner(struct archive *a, const void *owner)
 {
-	if (a && a->prov.plugin_name && a->prov.owner == owner)
+	if (a && slot_taken_by(&a->prov.slot, owner))
 		provider_clear(&a->prov);
 }
 

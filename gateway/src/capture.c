@@ -22,6 +22,7 @@
 #include "log.h"
 #include "records.h"
 #include "router.h"
+#include "slot.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -29,11 +30,8 @@
 
 /* The capture plugin. */
 struct provider {
-	char *plugin_name;
+	struct slot slot;
 	struct motcua_capture_ops ops;
-	void *data;
-	motcua_free_fn free_fn;
-	const void *owner;
 };
 
 struct capture {
@@ -46,7 +44,8 @@ struct capture {
 struct capture_run {
 	struct capture *cap;
 	struct gateway *gw;
-	struct provider prov; /* a copy */
+	struct motcua_capture_ops ops; /* the provider's */
+	void *data;
 	struct motcua_capture_io io;
 	char *plugin_name;
 	char *options;
@@ -160,7 +159,7 @@ static void capture_work(void *arg)
 			 strerror(errno));
 		return;
 	}
-	c->result = c->prov.ops.capture(c->prov.data, &c->io);
+	c->result = c->ops.capture(c->data, &c->io);
 	c->io.message[sizeof c->io.message - 1] = 0;
 	remove_contents(c->tmp_dir, true);
 }
@@ -204,7 +203,7 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 {
 	struct gateway *gw = cap->gw;
 	const struct provider *prov = &cap->prov;
-	if (!prov->plugin_name) {
+	if (!prov->slot.plugin_name) {
 		snprintf(msg, msglen, "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
 		return -ENODEV;
 	}
@@ -213,7 +212,7 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 		return -EBUSY;
 	}
 	msg[0] = 0;
-	int r = prov->ops.check(prov->data, options, msg, msglen);
+	int r = prov->ops.check(prov->slot.data, options, msg, msglen);
 	if (r < 0) {
 		if (!msg[0])
 			snprintf(msg, msglen, "the scan options were refused: %s", strerror(-r));
@@ -224,12 +223,13 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 		return -ENOMEM;
 	c->cap = cap;
 	c->gw = gw;
-	c->prov = *prov;
-	c->plugin_name = strdup(prov->plugin_name);
+	c->ops = prov->ops;
+	c->data = prov->slot.data;
+	c->plugin_name = strdup(prov->slot.plugin_name);
 	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
 	r = c->plugin_name && c->options ?
-		    document_create_scan(gw->records, dossier_code, name, prov->plugin_name, created_by, x, id_out) :
+		    document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name, created_by, x, id_out) :
 		    -ENOMEM;
 	if (r < 0) {
 		run_free(c);
@@ -335,7 +335,9 @@ out:
 
 struct device_list {
 	struct evhttp_request *req;
-	struct provider prov;
+	struct motcua_capture_ops ops; /* the provider's */
+	void *data;
+	char *plugin_name;
 	char *json;
 	int result;
 };
@@ -343,7 +345,7 @@ struct device_list {
 static void list_work(void *arg)
 {
 	struct device_list *l = arg;
-	l->result = l->prov.ops.list_devices(l->prov.data, &l->json);
+	l->result = l->ops.list_devices(l->data, &l->json);
 }
 
 static void list_done(void *arg, int cancelled)
@@ -354,13 +356,13 @@ static void list_done(void *arg, int cancelled)
 		json_decref(arr);
 		http_reply_gone(l->req);
 	} else if (json_is_array(arr)) {
-		http_reply_json(l->req, 200, json_pack("{s:o, s:s}", "scanners", arr, "plugin", l->prov.plugin_name));
+		http_reply_json(l->req, 200, json_pack("{s:o, s:s}", "scanners", arr, "plugin", l->plugin_name));
 	} else {
 		json_decref(arr);
 		http_reply_error(l->req, 503, "scanner_error", "the scanners could not be listed%s%s",
 				 l->result < 0 ? ": " : "", l->result < 0 ? strerror(-l->result) : "");
 	}
-	free(l->prov.plugin_name);
+	free(l->plugin_name);
 	free(l->json);
 	free(l);
 }
@@ -369,22 +371,21 @@ static void route_scanners(struct call *call)
 {
 	struct capture *cap = call->data;
 	struct evhttp_request *req = call->req;
-	if (!cap->prov.plugin_name) {
+	if (!cap->prov.slot.plugin_name) {
 		http_reply_json(req, 200, json_pack("{s:[], s:n}", "scanners", "plugin"));
 		return;
 	}
 	struct device_list *l = calloc(1, sizeof *l);
-	if (!l || !(l->prov.plugin_name = strdup(cap->prov.plugin_name))) {
+	if (!l || !(l->plugin_name = strdup(cap->prov.slot.plugin_name))) {
 		free(l);
 		http_reply_error(req, 503, "no_memory", "out of memory");
 		return;
 	}
-	char *name = l->prov.plugin_name;
-	l->prov = cap->prov;
-	l->prov.plugin_name = name;
+	l->ops = cap->prov.ops;
+	l->data = cap->prov.slot.data;
 	l->req = req;
 	if (workers_submit(cap->gw->io_workers, list_work, list_done, l) < 0) {
-		free(name);
+		free(l->plugin_name);
 		free(l);
 		http_reply_error(req, 503, "busy", "cannot list the scanners now");
 	}
@@ -413,10 +414,7 @@ struct capture *capture_new(struct gateway *gw)
 
 static void provider_clear(struct provider *p)
 {
-	if (p->free_fn)
-		p->free_fn(p->data);
-	free(p->plugin_name);
-	memset(p, 0, sizeof *p);
+	slot_empty(&p->slot, &p->ops, sizeof p->ops);
 }
 
 void capture_free(struct capture *c)
@@ -430,34 +428,23 @@ void capture_free(struct capture *c)
 int capture_provider_set(struct capture *c, const char *plugin_name, const struct motcua_capture_ops *ops,
 			 void *data, motcua_free_fn free_fn, const void *owner)
 {
-	int r = 0;
 	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) || !ops->check || !ops->capture ||
-	    !ops->list_devices)
-		r = -EINVAL;
-	else if (c->prov.plugin_name)
-		r = -EEXIST;
-	else if (!(c->prov.plugin_name = strdup(plugin_name)))
-		r = -ENOMEM;
-	if (r < 0) {
+	    !ops->list_devices) {
 		if (free_fn)
 			free_fn(data);
-		return r;
+		return -EINVAL;
 	}
-	memset(&c->prov.ops, 0, sizeof c->prov.ops);
-	memcpy(&c->prov.ops, ops, ops->struct_size < sizeof c->prov.ops ? ops->struct_size : sizeof c->prov.ops);
-	c->prov.data = data;
-	c->prov.free_fn = free_fn;
-	c->prov.owner = owner;
-	return 0;
+	return slot_fill(&c->prov.slot, plugin_name, &c->prov.ops, sizeof c->prov.ops, ops, ops->struct_size, data,
+			 free_fn, owner);
 }
 
 const char *capture_plugin(struct capture *c)
 {
-	return c->prov.plugin_name;
+	return c->prov.slot.plugin_name;
 }
 
 void capture_drop_owner(struct capture *c, const void *owner)
 {
-	if (c && c->prov.plugin_name && c->prov.owner == owner)
+	if (c && slot_taken_by(&c->prov.slot, owner))
 		provider_clear(&c->prov);
 }

@@ -337,19 +337,31 @@ int host_routes_add(struct gateway *gw)
 
 /* ---- what a plugin provides ---- */
 
+/* Logs the outcome of filling a slot: who has it already (taken names the
+ * thing and other the plugin), or what the plugin now does. */
+static int filled(struct motcua_plugin_ctx *ctx, int r, const char *other, const char *taken, const char *done)
+{
+	if (r == -EEXIST)
+		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot %s: %s already does it", taken, other);
+	else if (r == 0)
+		gw_log(MOTCUA_LOG_INFO, ctx->name, "%s", done);
+	return r;
+}
+
+static void copy_name(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s", name ? name : "");
+}
+
 static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn, void *data,
 			      motcua_free_fn free_fn)
 {
 	struct pipeline *p = ctx->gw->pipeline;
-	const char *other = pipeline_step_plugin(p, step);
-	char name[64];
-	snprintf(name, sizeof name, "%s", other ? other : "");
-	int r = pipeline_step_set(p, step, ctx->name, fn, data, free_fn, ctx);
-	if (r == -EEXIST)
-		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot do the %s step: %s already does it", step_name(step), name);
-	else if (r == 0)
-		gw_log(MOTCUA_LOG_INFO, ctx->name, "does the %s step", step_name(step));
-	return r;
+	char other[64], taken[64], done[64];
+	copy_name(other, sizeof other, pipeline_step_plugin(p, step));
+	snprintf(taken, sizeof taken, "do the %s step", step_name(step));
+	snprintf(done, sizeof done, "does the %s step", step_name(step));
+	return filled(ctx, pipeline_step_set(p, step, ctx->name, fn, data, free_fn, ctx), other, taken, done);
 }
 
 static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_page_fn fn,
@@ -367,13 +379,9 @@ static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct mot
 {
 	struct capture *c = ctx->gw->capture;
 	char other[64];
-	snprintf(other, sizeof other, "%s", capture_plugin(c) ? capture_plugin(c) : "");
-	int r = capture_provider_set(c, ctx->name, ops, data, free_fn, ctx);
-	if (r == -EEXIST)
-		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot capture: %s already does", other);
-	else if (r == 0)
-		gw_log(MOTCUA_LOG_INFO, ctx->name, "captures documents (POST /api/v1/dossiers/{code}/scan)");
-	return r;
+	copy_name(other, sizeof other, capture_plugin(c));
+	return filled(ctx, capture_provider_set(c, ctx->name, ops, data, free_fn, ctx), other, "capture",
+		      "captures documents (POST /api/v1/dossiers/{code}/scan)");
 }
 
 static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops, void *data,
@@ -381,13 +389,9 @@ static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct mot
 {
 	struct archive *a = ctx->gw->archive;
 	char other[64];
-	snprintf(other, sizeof other, "%s", archive_plugin(a) ? archive_plugin(a) : "");
-	int r = archive_provider_set(a, ctx->name, ops, data, free_fn, ctx);
-	if (r == -EEXIST)
-		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot archive: %s already does", other);
-	else if (r == 0)
-		gw_log(MOTCUA_LOG_INFO, ctx->name, "keeps the e-archive (/api/v1/archive/, reuse)");
-	return r;
+	copy_name(other, sizeof other, archive_plugin(a));
+	return filled(ctx, archive_provider_set(a, ctx->name, ops, data, free_fn, ctx), other, "archive",
+		      "keeps the e-archive (/api/v1/archive/, reuse)");
 }
 
 static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops, void *data,

@@ -43,6 +43,7 @@
 #include "outbox.h"
 #include "records.h"
 #include "router.h"
+#include "slot.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -72,11 +73,8 @@ struct pause {
 
 /* A destination: an adapter plugin. */
 struct adapter {
-	char *name;
+	struct slot slot; /* its plugin_name is the destination's name */
 	struct motcua_adapter_ops ops;
-	void *data;
-	motcua_free_fn free_fn;
-	const void *owner;
 };
 
 struct outbox {
@@ -97,7 +95,8 @@ struct outbox {
 /* One row being sent. */
 struct sending {
 	struct outbox *o;
-	struct adapter prov; /* a copy */
+	struct motcua_adapter_ops ops; /* the adapter's */
+	void *data;
 	struct motcua_delivery d;
 	char *key, *dest, *code, *type, *event, *dossier;
 	int result;
@@ -161,7 +160,7 @@ void outbox_free(struct outbox *o)
 	if (o->gw->events)
 		events_set_publish_hook(o->gw->events, NULL, NULL);
 	while (o->n_adapters)
-		outbox_drop_owner(o, o->adapters[0].owner);
+		outbox_drop_owner(o, o->adapters[0].slot.owner);
 	if (o->run_ev)
 		event_free(o->run_ev);
 	if (o->timer_ev)
@@ -237,14 +236,14 @@ static int on_event(void *data, int64_t event_id, const char *type, const char *
 					      " idempotency_key, event, dossier, state, created_at, updated_at)"
 					      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)");
 	for (size_t i = 0; st && i < n_adapters; i++) {
-		if (!ad[i].ops.accepts(ad[i].data, procedure, type))
+		if (!ad[i].ops.accepts(ad[i].slot.data, procedure, type))
 			continue;
 		char seed[512], key[65];
-		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].name, code, (long long)event_id);
+		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].slot.plugin_name, code, (long long)event_id);
 		sha256_hex(seed, strlen(seed), key);
 		key[32] = 0; /* 128 bits: unique enough, short enough for a header */
 		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, ad[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, ad[i].slot.plugin_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, event_id);
 		sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
@@ -253,7 +252,7 @@ static int on_event(void *data, int64_t event_id, const char *type, const char *
 		sqlite3_bind_text(st, 7, snap_s, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 8, time_now());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].name,
+			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].slot.plugin_name,
 				  sqlite3_errmsg(gw->db));
 			r = -EIO;
 			break;
@@ -338,10 +337,10 @@ static char *json_names(struct outbox *o, const struct adapter *ad, size_t n)
 	json_t *a = json_array();
 	int64_t now = time_now();
 	for (size_t i = 0; i < n; i++) {
-		struct pause *p = pause_of(o, ad[i].name, false);
+		struct pause *p = pause_of(o, ad[i].slot.plugin_name, false);
 		if (p && p->until > now)
 			continue;
-		json_array_append_new(a, json_string(ad[i].name));
+		json_array_append_new(a, json_string(ad[i].slot.plugin_name));
 	}
 	char *s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
@@ -394,7 +393,7 @@ static void send_work(void *arg)
 		return;
 	}
 	s->d.dossier_json = dossier;
-	s->result = s->prov.ops.deliver(s->prov.data, &s->d);
+	s->result = s->ops.deliver(s->data, &s->d);
 	s->d.dossier_json = NULL;
 	free(dossier);
 	s->d.message[sizeof s->d.message - 1] = 0;
@@ -439,7 +438,7 @@ static void send_done(void *arg, int cancelled)
 static const struct adapter *adapter_named(struct outbox *o, const char *name)
 {
 	for (size_t i = 0; i < o->n_adapters; i++)
-		if (!strcmp(o->adapters[i].name, name))
+		if (!strcmp(o->adapters[i].slot.plugin_name, name))
 			return &o->adapters[i];
 	return NULL;
 }
@@ -492,7 +491,8 @@ static int start_some(struct outbox *o, unsigned room)
 		r = r ? r : -ENOMEM;
 		goto out;
 	}
-	s->prov = *prov;
+	s->ops = prov->ops;
+	s->data = prov->slot.data;
 	s->d = (struct motcua_delivery){
 		.struct_size = sizeof s->d,
 		.id = id,
@@ -952,25 +952,21 @@ int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_a
 	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) || !ops->accepts || !ops->deliver)
 		r = -EINVAL;
 	for (size_t i = 0; r == 0 && i < o->n_adapters; i++)
-		if (o->adapters[i].owner == owner || !strcmp(o->adapters[i].name, name))
+		if (o->adapters[i].slot.owner == owner || !strcmp(o->adapters[i].slot.plugin_name, name))
 			r = -EEXIST;
 	if (r == 0 && o->n_adapters == MAX_DESTINATIONS)
 		r = -ENOSPC;
-	char *copy = r == 0 ? strdup(name) : NULL;
-	if (r == 0 && !copy)
-		r = -ENOMEM;
 	if (r < 0) {
 		if (free_fn)
 			free_fn(data);
 		return r;
 	}
-	struct adapter *a = &o->adapters[o->n_adapters++];
+	struct adapter *a = &o->adapters[o->n_adapters];
 	memset(a, 0, sizeof *a);
-	a->name = copy;
-	memcpy(&a->ops, ops, ops->struct_size < sizeof a->ops ? ops->struct_size : sizeof a->ops);
-	a->data = data;
-	a->free_fn = free_fn;
-	a->owner = owner;
+	r = slot_fill(&a->slot, name, &a->ops, sizeof a->ops, ops, ops->struct_size, data, free_fn, owner);
+	if (r < 0)
+		return r;
+	o->n_adapters++;
 	outbox_kick(o);
 	return 0;
 }
@@ -979,13 +975,11 @@ void outbox_drop_owner(struct outbox *o, const void *owner)
 {
 	for (size_t i = 0; o && i < o->n_adapters;) {
 		struct adapter *a = &o->adapters[i];
-		if (a->owner != owner) {
+		if (!slot_taken_by(&a->slot, owner)) {
 			i++;
 			continue;
 		}
-		if (a->free_fn)
-			a->free_fn(a->data);
-		free(a->name);
+		slot_empty(&a->slot, &a->ops, sizeof a->ops);
 		memmove(a, a + 1, (o->n_adapters - i - 1) * sizeof *a);
 		o->n_adapters--;
 	}

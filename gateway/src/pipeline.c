@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "records.h"
+#include "slot.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -38,16 +39,12 @@
 #define META_MAX (1u << 20)
 
 /* Who does a step. */
-struct slot {
-	char *plugin_name;
+struct step_slot {
+	struct slot slot; /* the step's plugin and its data */
 	motcua_step_fn fn;
-	void *data;
-	motcua_free_fn free_fn;
+	struct slot page; /* the step's per-page part, of the same plugin */
 	motcua_page_fn page_fn; /* NULL: the step has no per-page part */
-	void *page_data;
-	motcua_free_fn page_free_fn;
-	const void *owner;
-	char *held; /* an enabled plugin for the step that did not start */
+	char *held;       /* an enabled plugin for the step that did not start */
 };
 
 struct pipeline {
@@ -57,7 +54,7 @@ struct pipeline {
 	struct event *retry_ev;
 	unsigned in_flight;
 	bool started, stopping;
-	struct slot slots[MOTCUA_STEP_COUNT_];
+	struct step_slot slots[MOTCUA_STEP_COUNT_];
 };
 
 static void on_run(evutil_socket_t fd, short what, void *arg);
@@ -86,16 +83,12 @@ struct pipeline *pipeline_new(struct gateway *gw)
 	return p;
 }
 
-static void slot_clear(struct slot *s)
+static void slot_clear(struct step_slot *s)
 {
-	if (s->free_fn)
-		s->free_fn(s->data);
-	if (s->page_free_fn)
-		s->page_free_fn(s->page_data);
-	free(s->plugin_name);
-	char *held = s->held;
-	memset(s, 0, sizeof *s);
-	s->held = held;
+	slot_empty(&s->page, NULL, 0);
+	slot_empty(&s->slot, NULL, 0);
+	s->fn = NULL;
+	s->page_fn = NULL;
 }
 
 void pipeline_free(struct pipeline *p)
@@ -145,25 +138,16 @@ static bool document_step(enum motcua_step step)
 int pipeline_step_set(struct pipeline *p, enum motcua_step step, const char *plugin_name, motcua_step_fn fn,
 		      void *data, motcua_free_fn free_fn, const void *owner)
 {
-	int r = 0;
-	char *name = NULL;
-	if (!document_step(step) || !fn)
-		r = -EINVAL;
-	else if (p->slots[step].fn)
-		r = -EEXIST;
-	else if (!(name = strdup(plugin_name)))
-		r = -ENOMEM;
-	if (r < 0) {
+	if (!document_step(step) || !fn) {
 		if (free_fn)
 			free_fn(data);
-		return r;
+		return -EINVAL;
 	}
-	struct slot *s = &p->slots[step];
-	s->plugin_name = name;
+	struct step_slot *s = &p->slots[step];
+	int r = slot_fill(&s->slot, plugin_name, NULL, 0, NULL, 0, data, free_fn, owner);
+	if (r < 0)
+		return r;
 	s->fn = fn;
-	s->data = data;
-	s->free_fn = free_fn;
-	s->owner = owner;
 	pipeline_kick(p);
 	return 0;
 }
@@ -175,31 +159,31 @@ int pipeline_page_step_set(struct pipeline *p, enum motcua_step step, motcua_pag
 	/* pages exist for recognizing; other steps work per document */
 	if (step != MOTCUA_STEP_RECOGNIZE || !fn)
 		r = -EINVAL;
-	else if (!p->slots[step].fn || p->slots[step].owner != owner)
+	else if (!slot_taken_by(&p->slots[step].slot, owner))
 		r = -ENOENT;
-	else if (p->slots[step].page_fn)
-		r = -EEXIST;
 	if (r < 0) {
 		if (free_fn)
 			free_fn(data);
 		return r;
 	}
-	p->slots[step].page_fn = fn;
-	p->slots[step].page_data = data;
-	p->slots[step].page_free_fn = free_fn;
+	struct step_slot *s = &p->slots[step];
+	r = slot_fill(&s->page, s->slot.plugin_name, NULL, 0, NULL, 0, data, free_fn, owner);
+	if (r < 0)
+		return r;
+	s->page_fn = fn;
 	pipeline_kick(p);
 	return 0;
 }
 
 const char *pipeline_step_plugin(struct pipeline *p, enum motcua_step step)
 {
-	return (unsigned)step < MOTCUA_STEP_COUNT_ ? p->slots[step].plugin_name : NULL;
+	return (unsigned)step < MOTCUA_STEP_COUNT_ ? p->slots[step].slot.plugin_name : NULL;
 }
 
 void pipeline_drop_owner(struct pipeline *p, const void *owner)
 {
 	for (int i = 0; p && i < MOTCUA_STEP_COUNT_; i++)
-		if (p->slots[i].fn && p->slots[i].owner == owner)
+		if (slot_taken_by(&p->slots[i].slot, owner))
 			slot_clear(&p->slots[i]);
 }
 
@@ -225,7 +209,8 @@ struct page_set {
 
 struct step_run {
 	struct pipeline *p;
-	struct slot prov; /* a copy: the slot may be emptied while the step runs */
+	motcua_step_fn fn; /* the slot's: it may be emptied while the step runs */
+	void *data;
 	char *plugin_name;
 	struct job job;
 	struct motcua_step_io io;
@@ -348,7 +333,7 @@ static void step_work(void *arg)
 			free(r->pages.meta_paths[i]);
 			r->pages.meta_paths[i] = NULL;
 		}
-	r->result = r->prov.fn(r->prov.data, &r->io);
+	r->result = r->fn(r->data, &r->io);
 	r->io.message[sizeof r->io.message - 1] = 0;
 	r->io.out_media_type[sizeof r->io.out_media_type - 1] = 0;
 	r->io.sidecar_out_media_type[sizeof r->io.sidecar_out_media_type - 1] = 0;
@@ -461,7 +446,6 @@ static int step_run_prepare(struct step_run *r)
 	struct gateway *gw = r->p->gw;
 	struct store *store = gw->store;
 	const struct job *job = &r->job;
-	r->plugin_name = strdup(r->prov.plugin_name);
 	r->in_path = store_blob_path(store, job->sha);
 	r->out_path = store_tmp_path(store, job->document_id);
 	r->meta_path = store_tmp_path(store, "meta");
@@ -520,7 +504,7 @@ static int start_one(struct pipeline *p)
 {
 	struct gateway *gw = p->gw;
 	sqlite3 *db = gw->db;
-	const struct slot *rec = &p->slots[MOTCUA_STEP_RECOGNIZE];
+	const struct step_slot *rec = &p->slots[MOTCUA_STEP_RECOGNIZE];
 	if (db_begin(db) < 0)
 		return -EIO;
 	struct job job;
@@ -529,7 +513,7 @@ static int start_one(struct pipeline *p)
 		db_rollback(db);
 		return n;
 	}
-	const struct slot *slot = &p->slots[job.step];
+	const struct step_slot *slot = &p->slots[job.step];
 	if (!slot->fn) {
 		if (settle_unprovided(p, &job) < 0 || db_commit(db) < 0)
 			goto fail;
@@ -539,7 +523,9 @@ static int start_one(struct pipeline *p)
 	if (!r)
 		goto fail;
 	r->p = p;
-	r->prov = *slot;
+	r->fn = slot->fn;
+	r->data = slot->slot.data;
+	r->plugin_name = strdup(slot->slot.plugin_name);
 	r->job = job;
 	/* A page that failed fails the step, with the page's own reason. */
 	int page_no;
@@ -549,7 +535,6 @@ static int start_one(struct pipeline *p)
 		snprintf(reason, sizeof reason, "page %d: %.200s", page_no, r->io.message);
 		snprintf(r->io.message, sizeof r->io.message, "%s", reason);
 		r->result = -EIO;
-		r->plugin_name = strdup(slot->plugin_name);
 		db_rollback(db);
 		p->in_flight++; /* step_done() counts it back */
 		step_done(r, 0);
@@ -648,7 +633,7 @@ static int start_page(struct pipeline *p)
 {
 	struct gateway *gw = p->gw;
 	sqlite3 *db = gw->db;
-	const struct slot *slot = &p->slots[MOTCUA_STEP_RECOGNIZE];
+	const struct step_slot *slot = &p->slots[MOTCUA_STEP_RECOGNIZE];
 	if (!slot->fn || !slot->page_fn)
 		return 0;
 	if (db_begin(db) < 0)
@@ -665,8 +650,8 @@ static int start_page(struct pipeline *p)
 	r->p = p;
 	r->page = pg;
 	r->fn = slot->page_fn;
-	r->data = slot->page_data;
-	r->plugin_name = strdup(slot->plugin_name);
+	r->data = slot->page.data;
+	r->plugin_name = strdup(slot->slot.plugin_name);
 	r->in_path = store_blob_path(gw->store, pg.sha);
 	r->out_path = store_tmp_path(gw->store, "page");
 	r->meta_path = store_tmp_path(gw->store, "page-meta");
