@@ -7,7 +7,7 @@
  * (tests/tsa-server.py, a real HTTP server on 127.0.0.1 answering with
  * `openssl ts -reply`). Every output is checked by independent tools:
  * poppler's pdfsig, `openssl cms -verify`, `qpdf --check`, and by our own
- * verifier (motcua-sign-verify, the `motcua verify` command).
+ * verifier (motcua-verify, which `motcua verify` runs).
  *
  * Environment (meson sets it): SIGN_PLUGIN, SIGN_VERIFY, SIGN_TESTS_DIR,
  * SIGN_DEMO_PDF, TMPDIR. Exits 0 when every check passed, 1 otherwise: a
