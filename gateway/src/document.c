@@ -126,7 +126,7 @@ int document_create(struct records *r, const char *dossier_code, const char *nam
 			       id_out, "name", name, "media_type", media_type, "sha256", sha, "size",
 			       (json_int_t)size);
 	if (ev && x && x->doc_type)
-		json_object_set_new(ev, "type", json_string(x->doc_type));
+		json_object_set_new(ev, "document_type", json_string(x->doc_type));
 	if (ev && reused)
 		json_object_set_new(ev, "reused_from", json_string(x->reused_from));
 	if (events_publish(r->gw->events, "document.received", ev) < 0 ||
@@ -446,7 +446,7 @@ int document_finish_if_complete(struct records *r, const char *dossier_code, con
 	log_info("pipeline: document %s of %s done", id, dossier_code);
 	return events_publish(r->gw->events, "document.done",
 			      json_pack("{s:s, s:s, s:s, s:s?}", "dossier_code", dossier_code, "document_id", id,
-					"sha256", sha, "type", type[0] ? type : NULL));
+					"sha256", sha, "document_type", type[0] ? type : NULL));
 }
 
 int document_requeue(struct records *r, const char *id, const char *sha, const char *media_type,

@@ -56,14 +56,9 @@ static void MOTCUA_PRINTF(2, 3) ev(const char *type, const char *fmt, ...)
 	vsnprintf(body, sizeof body, fmt, ap);
 	va_end(ap);
 	char json[2300];
-	/* A document.done names the document's type in its own "type" (the
-	 * plugin counts results by it): the event's type is not added then. (The
-	 * old fake host took {"type": <event>, ..., "type": <document>}, two
-	 * "type" keys, which no gateway stores.) */
-	if (strstr(body, "\"type\":"))
-		snprintf(json, sizeof json, "{%s}", body);
-	else
-		snprintf(json, sizeof json, "{\"type\": \"%s\", %s}", type, body);
+	/* Every event names its own type, as the gateway stores it; a
+	 * document.done names the document's in "document_type". */
+	snprintf(json, sizeof json, "{\"type\": \"%s\", %s}", type, body);
 	json_t *j = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
 	CHECK(j != NULL, "bad test event %s", json);
 	json_decref(j);
@@ -113,7 +108,7 @@ static void doc(const char *code, int n, const char *type, const char *at)
 {
 	char t[32];
 	snprintf(t, sizeof t, type ? "\"%s\"" : "null", type);
-	ev("document.done", "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": \"00\", \"type\": %s",
+	ev("document.done", "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": \"00\", \"document_type\": %s",
 	   at, code, n, t);
 }
 

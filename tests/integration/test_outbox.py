@@ -257,6 +257,13 @@ def test_status_and_result_from_the_agency(tmp):
     docs = wait(lambda: g.get("/api/v1/dossiers/%s" % code).json()["documents"], what="the result document")
     doc = g.wait_document(code, docs[0]["id"])
     assert doc["type"] == "ket-qua" and doc["state"] == "done" and doc["name"] == "Giay khai sinh.png", doc
+    # its document.done says it is a result (the evaluation counts results by
+    # it), beside the event's own type
+    import sqlite3
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    done = [json.loads(p) for (p,) in db.execute("SELECT payload FROM events WHERE type = 'document.done'")]
+    db.close()
+    assert [(e["type"], e["document_type"]) for e in done] == [("document.done", "ket-qua")], done
     # a PDF that is not one is refused
     bad = os.path.join(tmp, "bad.pdf")
     open(bad, "wb").write(b"not a pdf at all")
