@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* motcua: the operator's command-line tool. Token commands work offline on the
  * gateway's database (found through the configuration); dossier and document
- * commands talk to the running gateway's API. */
+ * commands talk to the running gateway's API. Any other command NAME is a
+ * program of its own, motcua-NAME (the plugins' offline tools: verify,
+ * archive, report), run with the configuration in MOTCUA_SETTINGS (run_tool). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "auth.h"
+#include "config.h"
+#include "db.h"
 #include "gateway.h"
+#include "outbox.h"
+#include "util.h"
 
 struct cli {
 	struct config *config;
@@ -25,14 +33,6 @@ struct cli {
 	const char *token;
 	bool json;
 };
-
-/* Offline commands from the plugins' core libraries (see cli/meson.build). */
-#ifdef MOTCUA_HAVE_SIGN
-int sign_openssl_verify_cli(int argc, char **argv, const char *trust_default);
-#endif
-#ifdef MOTCUA_HAVE_ARCHIVE
-int archive_sqlite_cli(int argc, char **argv, const char *archive_dir);
-#endif
 
 static void usage(FILE *f)
 {
@@ -168,234 +168,6 @@ static char *urlenc(const char *s)
 
 static sqlite3 *open_db(struct cli *c);
 
-#ifdef MOTCUA_HAVE_EVAL
-int eval_report(const char *db_path, const char *from, const char *to, const char *by, char **json);
-
-/* ---- report: the indicators of a period, for the plan's reporting duty ---- */
-
-static const struct {
-	const char *key, *vi, *en, *unit;
-	double target; /* < 0: none */
-	bool at_most;
-} report_cols[] = {
-	{"waiting_avg_min", "Thời gian chờ trung bình", "average wait", "phút", 30, true},
-	{"waiting_p90_min", "Thời gian chờ (P90)", "wait, 90th percentile", "phút", -1, false},
-	{"on_time_rate", "Tỷ lệ đúng hạn", "on-time rate", "%", 100, false},
-	{"processing_avg_h", "Thời gian xử lý TB", "average processing time", "giờ", -1, false},
-	{"online_rate", "Tỷ lệ trực tuyến", "online share", "%", -1, false},
-	{"digitization_rate", "Tỷ lệ số hóa", "digitization", "%", 80, false},
-	{"reuse_rate", "Tỷ lệ tái sử dụng", "reuse", "%", 80, false},
-	{"sync_rate", "Tỷ lệ đồng bộ Cổng DVCQG", "portal sync", "%", 100, false},
-	{"satisfaction", "Mức độ hài lòng", "satisfaction", "%", 70, false},
-};
-#define N_REPORT_COLS (sizeof report_cols / sizeof report_cols[0])
-
-static void html_escape(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void csv_field(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-/* Whether a value meets its target ("" when there is none). */
-static const char *verdict(json_t *v, size_t c)
-{
-	if (report_cols[c].target < 0 || !json_is_number(v))
-		return "";
-	double x = json_number_value(v);
-	bool ok = report_cols[c].at_most ? x <= report_cols[c].target : x >= report_cols[c].target;
-	return ok ? "đạt" : "chưa đạt";
-}
-
-/* Parses --quarter 2026Q4 / --year 2026 into from/to dates. */
-static bool period(const char *quarter, const char *year, char from[11], char to[11], char label[16])
-{
-	int y, q;
-	char tail;
-	if (quarter && sscanf(quarter, "%4dQ%1d%c", &y, &q, &tail) == 2 && y >= 2000 && y <= 2100 && q >= 1 && q <= 4) {
-		static const char *const ends[] = {"03-31", "06-30", "09-30", "12-31"};
-		snprintf(from, 11, "%04d-%02d-01", y, 3 * (q - 1) + 1);
-		snprintf(to, 11, "%04d-%s", y, ends[q - 1]);
-		snprintf(label, 16, "%04dQ%d", y, q);
-		return true;
-	}
-	if (year && sscanf(year, "%4d%c", &y, &tail) == 1 && y >= 2000 && y <= 2100) {
-		snprintf(from, 11, "%04d-01-01", y);
-		snprintf(to, 11, "%04d-12-31", y);
-		snprintf(label, 16, "%04d", y);
-		return true;
-	}
-	return false;
-}
-
-static int cmd_report(struct cli *c, int argc, char **argv)
-{
-	static const struct option o[] = {{"quarter", required_argument, NULL, 'q'},
-					  {"year", required_argument, NULL, 'y'},
-					  {"from", required_argument, NULL, 'f'},
-					  {"to", required_argument, NULL, 't'},
-					  {"out", required_argument, NULL, 'o'},
-					  {0}};
-	const char *quarter = NULL, *year = NULL, *from_a = NULL, *to_a = NULL, *out_dir = ".";
-	int ch;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
-		if (ch == 'q')
-			quarter = optarg;
-		else if (ch == 'y')
-			year = optarg;
-		else if (ch == 'f')
-			from_a = optarg;
-		else if (ch == 't')
-			to_a = optarg;
-		else if (ch == 'o')
-			out_dir = optarg;
-		else
-			return 2;
-	}
-	char from[11], to[11], label[40];
-	int64_t t;
-	if (quarter || year) {
-		if (!period(quarter, year, from, to, label) || from_a || to_a) {
-			fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from DATE --to DATE [--out DIR]\n");
-			return 2;
-		}
-	} else if (from_a && to_a && strlen(from_a) == 10 && strlen(to_a) == 10 && time_parse(from_a, false, &t) == 0 &&
-		   time_parse(to_a, true, &t) == 0 && strcmp(from_a, to_a) <= 0) {
-		snprintf(from, sizeof from, "%s", from_a);
-		snprintf(to, sizeof to, "%s", to_a);
-		snprintf(label, sizeof label, "%s_%s", from, to);
-	} else {
-		fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]\n");
-		return 2;
-	}
-	if (optind != argc) {
-		fprintf(stderr, "motcua: report takes no argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	char db[4096];
-	const char *p = config_get(c->config, "eval-stream", "path");
-	if (p)
-		snprintf(db, sizeof db, "%s", p);
-	else
-		snprintf(db, sizeof db, "%s/eval-stream/eval.db", c->settings.data_dir);
-	static const char *const bys[] = {"office", "unit", "official"};
-	static const char *const by_vi[] = {"Toàn cơ quan", "Theo đơn vị", "Theo cán bộ"};
-	json_t *res[3] = {0};
-	for (int i = 0; i < 3; i++) {
-		char *json = NULL;
-		int r = eval_report(db, from, to, bys[i], &json);
-		res[i] = r == 0 && json ? json_loads(json, 0, NULL) : NULL;
-		free(json);
-		if (!res[i]) {
-			fprintf(stderr, "motcua: cannot compute the indicators from %s: %s\n", db,
-				r < 0 ? strerror(-r) : "bad answer");
-			for (int k = 0; k < i; k++)
-				json_decref(res[k]);
-			return 1;
-		}
-	}
-	char csv_path[4200], html_path[4200];
-	snprintf(csv_path, sizeof csv_path, "%s/motcua-report-%s.csv", out_dir, label);
-	snprintf(html_path, sizeof html_path, "%s/motcua-report-%s.html", out_dir, label);
-	FILE *csv = fopen(csv_path, "w"), *html = fopen(html_path, "w");
-	if (!csv || !html) {
-		fprintf(stderr, "motcua: cannot write into %s: %s\n", out_dir, strerror(errno));
-		if (csv)
-			fclose(csv);
-		if (html)
-			fclose(html);
-		for (int k = 0; k < 3; k++)
-			json_decref(res[k]);
-		return 1;
-	}
-	/* CSV: one row per group and indicator, the target beside the figure. */
-	fputs("\xEF\xBB\xBF", csv); /* BOM: spreadsheets then read the diacritics right */
-	fputs("period_from,period_to,by,group,dossiers,tickets,indicator,indicator_vi,value,unit,target,met\n", csv);
-	fprintf(html, "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">"
-		      "<title>Báo cáo chỉ số Bộ phận Một cửa %s</title><style>body{font-family:'DejaVu Sans',sans-serif;"
-		      "margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #999;"
-		      "padding:3px 6px;font-size:11pt}td.n{text-align:right}.bad{color:#b71c1c}.ok{color:#1b7f3b}"
-		      "@media print{body{margin:0}}</style></head><body>\n"
-		      "<h1>Báo cáo chỉ số phục vụ người dân, doanh nghiệp</h1>\n"
-		      "<p>%s — %s (%s đến %s)<br><small>Indicators report, Decision 766/QĐ-TTg; targets beside each "
-		      "figure</small></p>\n", label, c->settings.office_name, c->settings.agency_code, from, to);
-	for (int i = 0; i < 3; i++) {
-		fprintf(html, "<h2>%s <small>(by %s)</small></h2>\n<table><tr><th>Nhóm</th><th>Hồ sơ</th><th>Phiếu</th>",
-			by_vi[i], bys[i]);
-		for (size_t k = 0; k < N_REPORT_COLS; k++) {
-			fprintf(html, "<th>%s<br><small>%s", report_cols[k].vi, report_cols[k].en);
-			if (report_cols[k].target >= 0)
-				fprintf(html, "; mục tiêu %s %g%s", report_cols[k].at_most ? "≤" : "≥", report_cols[k].target,
-					report_cols[k].unit);
-			fputs("</small></th>", html);
-		}
-		fputs("</tr>\n", html);
-		size_t gi;
-		json_t *g;
-		json_array_foreach(json_object_get(res[i], "groups"), gi, g) {
-			const char *key = json_string_value(json_object_get(g, "key"));
-			long long nd = json_integer_value(json_object_get(g, "dossiers"));
-			long long nt = json_integer_value(json_object_get(g, "tickets"));
-			fputs("<tr><td>", html);
-			html_escape(html, key ? key : "(không rõ)");
-			fprintf(html, "</td><td class=n>%lld</td><td class=n>%lld</td>", nd, nt);
-			for (size_t k = 0; k < N_REPORT_COLS; k++) {
-				json_t *v = json_object_get(g, report_cols[k].key);
-				const char *met = verdict(v, k);
-				char val[32] = "";
-				if (json_is_number(v))
-					snprintf(val, sizeof val, "%.1f", json_number_value(v));
-				fprintf(html, "<td class=\"n %s\">%s</td>", !strcmp(met, "đạt") ? "ok" : met[0] ? "bad" : "",
-					val[0] ? val : "–");
-				fprintf(csv, "%s,%s,%s,", from, to, bys[i]);
-				csv_field(csv, key ? key : "");
-				fprintf(csv, ",%lld,%lld,%s,", nd, nt, report_cols[k].key);
-				csv_field(csv, report_cols[k].vi);
-				fprintf(csv, ",%s,%s,", val, report_cols[k].unit);
-				if (report_cols[k].target >= 0)
-					fprintf(csv, "%s%g", report_cols[k].at_most ? "<=" : ">=", report_cols[k].target);
-				fprintf(csv, ",%s\n", met);
-			}
-			fputs("</tr>\n", html);
-		}
-		fputs("</table>\n", html);
-	}
-	fputs("</body></html>\n", html);
-	bool bad = ferror(csv) || ferror(html);
-	bad |= fclose(csv) != 0;
-	bad |= fclose(html) != 0;
-	for (int k = 0; k < 3; k++)
-		json_decref(res[k]);
-	if (bad) {
-		fprintf(stderr, "motcua: writing the report failed: %s\n", strerror(errno));
-		return 1;
-	}
-	printf("%s\n%s\n", csv_path, html_path);
-	return 0;
-}
-#endif
-
 /* ---- sync report: what the portal has not acknowledged ---- */
 
 /* For each dossier received in [from, to]: its latest outbox row for the
@@ -438,48 +210,24 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 	sqlite3 *db = open_db(c);
 	if (!db)
 		return 1;
-	sqlite3_stmt *st = db_prepare(db,
-		"SELECT d.code, d.status, o.state, o.event_type, o.attempts, o.last_error, o.updated_at"
-		" FROM dossiers d LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox x"
-		"   WHERE x.dossier_code = d.code AND x.destination = ?3)"
-		" WHERE d.received_at >= ?1 AND d.received_at <= ?2 ORDER BY d.received_at, d.code");
-	if (!st) {
-		db_close(db);
+	json_t *rep = outbox_sync_report(db, t0, t1, dest);
+	db_close(db);
+	if (!rep) {
+		fprintf(stderr, "motcua: cannot make the sync report from %s/motcua.db\n", c->settings.data_dir);
 		return 1;
 	}
-	sqlite3_bind_int64(st, 1, t0);
-	sqlite3_bind_int64(st, 2, t1);
-	sqlite3_bind_text(st, 3, dest, -1, SQLITE_STATIC);
-	json_t *missing = json_array();
-	long total = 0, synced = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		total++;
-		const char *state = (const char *)sqlite3_column_text(st, 2);
-		if (state && !strcmp(state, "delivered")) {
-			synced++;
-			continue;
-		}
-		json_array_append_new(missing,
-			json_pack("{s:s, s:i, s:s, s:s?, s:i, s:s?}", "code", sqlite3_column_text(st, 0), "status",
-				  sqlite3_column_int(st, 1), "outbox_state", state ? state : "none", "event_type",
-				  (const char *)sqlite3_column_text(st, 3), "attempts", sqlite3_column_int(st, 4),
-				  "last_error", (const char *)sqlite3_column_text(st, 5)));
-	}
-	sqlite3_finalize(st);
-	db_close(db);
+	long long total = json_integer_value(json_object_get(rep, "dossiers"));
+	long long synced = json_integer_value(json_object_get(rep, "synced"));
 	if (json) {
-		json_t *out = json_pack("{s:s, s:I, s:I, s:o}", "destination", dest, "dossiers", (json_int_t)total,
-					"synced", (json_int_t)synced, "not_synced", missing);
-		char *text = json_dumps(out, JSON_INDENT(2));
+		char *text = json_dumps(rep, JSON_INDENT(2));
 		puts(text ? text : "{}");
 		free(text);
-		json_decref(out);
 	} else {
 		size_t i;
 		json_t *m;
-		printf("Đồng bộ với %s / sync with %s: %ld of %ld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
+		printf("Đồng bộ với %s / sync with %s: %lld of %lld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
 		       total, total ? 100.0 * (double)synced / (double)total : 100.0);
-		json_array_foreach(missing, i, m) {
+		json_array_foreach(json_object_get(rep, "not_synced"), i, m) {
 			const char *state = json_string_value(json_object_get(m, "outbox_state"));
 			const char *err = json_string_value(json_object_get(m, "last_error"));
 			const char *type = json_string_value(json_object_get(m, "event_type"));
@@ -490,8 +238,8 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 			if (err)
 				printf("      %s\n", err);
 		}
-		json_decref(missing);
 	}
+	json_decref(rep);
 	return synced == total ? 0 : 1;
 }
 
@@ -888,6 +636,166 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 	return 2;
 }
 
+/* ---- the plugins' offline tools: `motcua NAME ARGS...` runs motcua-NAME ---- */
+
+#ifndef MOTCUA_LIBEXEC_DIR
+#define MOTCUA_LIBEXEC_DIR "/usr/libexec/motcua"
+#endif
+#ifndef MOTCUA_BUILD_ROOT
+#define MOTCUA_BUILD_ROOT ""
+#endif
+#ifndef MOTCUA_BUILD_TOOL_DIRS
+#define MOTCUA_BUILD_TOOL_DIRS ""
+#endif
+#ifndef MOTCUA_HAVE_TOOL_VERIFY
+#define MOTCUA_HAVE_TOOL_VERIFY 0
+#endif
+#ifndef MOTCUA_HAVE_TOOL_ARCHIVE
+#define MOTCUA_HAVE_TOOL_ARCHIVE 0
+#endif
+#ifndef MOTCUA_HAVE_TOOL_REPORT
+#define MOTCUA_HAVE_TOOL_REPORT 0
+#endif
+#define SETTINGS_ENV "MOTCUA_SETTINGS"
+
+/* The tools this project's plugins ship, to say which plugin a build lacks
+ * when one is not found (see cli/meson.build). */
+static const struct plugin_tool {
+	const char *command;
+	const char *plugin;
+	bool built;
+} plugin_tools[] = {
+	{"verify", "sign-openssl", MOTCUA_HAVE_TOOL_VERIFY},
+	{"archive", "archive-sqlite", MOTCUA_HAVE_TOOL_ARCHIVE},
+	{"report", "eval-stream", MOTCUA_HAVE_TOOL_REPORT},
+};
+
+/* A command word that may name a tool: no path, no option. */
+static bool tool_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+			return false;
+	return true;
+}
+
+/* motcua-NAME in one of the colon-separated folders dirs (empty ones are
+ * skipped): its path into path. */
+static bool tool_find_in(const char *dirs, const char *name, char *path, size_t len)
+{
+	for (const char *p = dirs; *p;) {
+		size_t n = strcspn(p, ":");
+		struct stat sb;
+		if (n > 0) {
+			int w = snprintf(path, len, "%.*s/motcua-%s", (int)n, p, name);
+			if (w > 0 && (size_t)w < len && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			    access(path, X_OK) == 0)
+				return true;
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return false;
+}
+
+/* Whether this motcua is the one in its build tree (not an installed copy):
+ * only then are the tools looked for where the build made them. */
+static bool run_from_build_tree(void)
+{
+	char exe[PATH_MAX], root[PATH_MAX];
+	if (!MOTCUA_BUILD_ROOT[0] || !realpath("/proc/self/exe", exe) || !realpath(MOTCUA_BUILD_ROOT, root))
+		return false;
+	size_t n = strlen(root);
+	return n > 1 && !strncmp(exe, root, n) && exe[n] == '/';
+}
+
+/* $MOTCUA_EXEC_PATH, then the libexec folder, then (a build-tree motcua)
+ * the build's tool folders. */
+static bool tool_find(const char *name, char *path, size_t len)
+{
+	const char *env = getenv("MOTCUA_EXEC_PATH");
+	return (env && tool_find_in(env, name, path, len)) || tool_find_in(MOTCUA_LIBEXEC_DIR, name, path, len) ||
+	       (run_from_build_tree() && tool_find_in(MOTCUA_BUILD_TOOL_DIRS, name, path, len));
+}
+
+static int settings_put(json_t *root, const char *section, const char *key, const char *value)
+{
+	json_t *sec = json_object_get(root, section);
+	if (!sec && json_object_set_new(root, section, sec = json_object()) < 0)
+		return -EINVAL;
+	return json_object_set_new(sec, key, json_string(value)) < 0 ? -EINVAL : 0;
+}
+
+/* What a tool gets in MOTCUA_SETTINGS: the effective configuration
+ * {"section": {"key": "value"}} (the file, then the -o overrides), with the
+ * gateway's data_dir, office name and agency code as the gateway would use
+ * them (see plugins/common/motcua-tool.h). NULL after a message. */
+static char *settings_json(struct cli *c)
+{
+	json_t *root = json_object();
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < c->config->n; i++) {
+		const struct config_entry *e = &c->config->entries[i];
+		if (settings_put(root, e->section, e->key, e->value) < 0) {
+			fprintf(stderr, "motcua: configuration: [%s] %s must be UTF-8 text\n", e->section, e->key);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	char *text = NULL;
+	if (settings_put(root, "gateway", "data_dir", c->settings.data_dir) == 0 &&
+	    settings_put(root, "office", "name", c->settings.office_name) == 0 &&
+	    settings_put(root, "office", "agency_code", c->settings.agency_code) == 0)
+		text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!text)
+		fprintf(stderr, "motcua: out of memory\n");
+	return text;
+}
+
+/* Runs motcua-NAME (NAME = argv[0]) with the arguments after it; its exit
+ * code is ours. Returns only when there is no such tool or it cannot run. */
+static int run_tool(struct cli *c, char **argv)
+{
+	const char *name = argv[0];
+	const struct plugin_tool *known = NULL;
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof plugin_tools / sizeof plugin_tools[0]; i++)
+		if (!strcmp(plugin_tools[i].command, name))
+			known = &plugin_tools[i];
+	if (!tool_name_valid(name) || !tool_find(name, path, sizeof path)) {
+		if (known && !known->built)
+			fprintf(stderr, "motcua: this build has no %s (meson -D%s=enabled)\n", known->plugin,
+				known->plugin);
+		else if (known)
+			fprintf(stderr, "motcua: %s (from %s) is not installed: motcua-%s is in neither $MOTCUA_EXEC_PATH nor %s\n",
+				name, known->plugin, name, MOTCUA_LIBEXEC_DIR);
+		else
+			usage(stderr);
+		return 2;
+	}
+	char *settings = settings_json(c);
+	if (!settings)
+		return 2;
+	int r = setenv(SETTINGS_ENV, settings, 1);
+	free(settings);
+	if (r < 0) {
+		fprintf(stderr, "motcua: cannot set " SETTINGS_ENV ": %s\n", strerror(errno));
+		return 2;
+	}
+	fflush(stdout);
+	/* argv ends in NULL (main's argv) */
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "motcua: cannot run %s: %s\n", path, strerror(errno));
+	return 126;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -953,38 +861,10 @@ int main(int argc, char **argv)
 			rc = cmd_dossier(&c, n, sub);
 		else
 			rc = cmd_document(&c, n, sub);
-	} else if (!strcmp(cmd, "report")) {
-#ifdef MOTCUA_HAVE_EVAL
-		rc = cmd_report(&c, n + 1, sub - 1);
-#else
-		fprintf(stderr, "motcua: this build has no eval-stream (meson -Deval-stream=enabled)\n");
-		rc = 2;
-#endif
 	} else if (!strcmp(cmd, "sync")) {
 		rc = cmd_sync(&c, n, sub);
-	} else if (!strcmp(cmd, "verify")) {
-#ifdef MOTCUA_HAVE_SIGN
-		/* argv from "verify" on, as getopt expects */
-		rc = sign_openssl_verify_cli(n + 1, sub - 1, config_get(c.config, "sign-openssl", "trust"));
-#else
-		fprintf(stderr, "motcua: this build has no sign-openssl (meson -Dsign-openssl=enabled)\n");
-		rc = 2;
-#endif
-	} else if (!strcmp(cmd, "archive")) {
-#ifdef MOTCUA_HAVE_ARCHIVE
-		char dir[4096];
-		const char *p = config_get(c.config, "archive-sqlite", "path");
-		if (p)
-			snprintf(dir, sizeof dir, "%s", p);
-		else
-			snprintf(dir, sizeof dir, "%s/archive-sqlite", c.settings.data_dir);
-		rc = archive_sqlite_cli(n + 1, sub - 1, dir);
-#else
-		fprintf(stderr, "motcua: this build has no archive-sqlite (meson -Darchive-sqlite=enabled)\n");
-		rc = 2;
-#endif
 	} else {
-		usage(stderr);
+		rc = run_tool(&c, argv + optind);
 	}
 out:
 	settings_clear(&c.settings);

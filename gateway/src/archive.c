@@ -25,7 +25,17 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "archive.h"
 #include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "records.h"
+#include "router.h"
+#include "slot.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+#include "workers.h"
 
 #define Q_MAX 200        /* bytes of search words */
 #define SEARCH_LIMIT_MAX 200
@@ -33,11 +43,23 @@
 
 enum call_kind { C_SEARCH, C_APPLICANT, C_ITEM, C_CONTENT, C_DISPOSAL, C_VERIFY, C_REUSE };
 
+/* The archive plugin. */
+struct provider {
+	struct slot slot;
+	struct motcua_archive_ops ops;
+};
+
+struct archive {
+	struct gateway *gw;
+	struct provider prov;
+};
+
 struct archive_call {
 	struct gateway *gw;
 	struct evhttp_request *req;
 	enum call_kind kind;
-	struct archive_provider prov;
+	struct motcua_archive_ops ops; /* the provider's */
+	void *data;
 	char *arg; /* the query JSON, the id number or the item id */
 	/* reuse */
 	char code[96], name[256], doc_type[65], created_by[128];
@@ -90,8 +112,8 @@ static json_t *parse_item(const char *text, char *why, size_t len)
 static void call_work(void *arg)
 {
 	struct archive_call *c = arg;
-	const struct motcua_archive_ops *ops = &c->prov.ops;
-	void *d = c->prov.data;
+	const struct motcua_archive_ops *ops = &c->ops;
+	void *d = c->data;
 	char *m = c->message;
 	size_t ml = sizeof c->message;
 	switch (c->kind) {
@@ -157,7 +179,7 @@ static void reuse_done(struct archive_call *c)
 {
 	json_t *it = c->item;
 	/* A citizen's papers serve that citizen's dossiers only. */
-	json_t *dossier = dossier_get(c->gw->pipeline, c->code);
+	json_t *dossier = dossier_get(c->gw->records, c->code);
 	const char *owner = json_string_value(json_object_get(it, "id_number"));
 	const char *applicant = json_string_value(json_object_get(json_object_get(dossier, "applicant"), "id_number"));
 	bool same = owner && applicant && !strcmp(owner, applicant);
@@ -183,7 +205,7 @@ static void reuse_done(struct archive_call *c)
 	json_decref(meta);
 	struct document_extra x = {.doc_type = type, .reused_from = c->arg, .meta = meta_s};
 	char id[33];
-	int r = meta_s ? document_create(c->gw->pipeline, c->code, name, mt, c->sha, c->size, c->created_by,
+	int r = meta_s ? document_create(c->gw->records, c->code, name, mt, c->sha, c->size, c->created_by,
 					 &x, id) : -ENOMEM;
 	free(meta_s);
 	if (r < 0) {
@@ -199,8 +221,8 @@ static void call_done(void *arg, int cancelled)
 {
 	struct archive_call *c = arg;
 	struct evhttp_request *req = c->req;
-	if (!evhttp_request_get_connection(req)) {
-		evhttp_send_reply(req, 499, "Client Closed Request", NULL);
+	if (http_client_gone(req)) {
+		http_reply_gone(req);
 	} else if (cancelled) {
 		http_reply_error(req, 503, "stopping", "the gateway is stopping");
 	} else if (c->result < 0) {
@@ -209,27 +231,12 @@ static void call_done(void *arg, int cancelled)
 	} else if (c->kind == C_ITEM) {
 		http_reply_json(req, 200, public_item(c->item));
 	} else if (c->kind == C_CONTENT) {
-		struct evbuffer *buf = evbuffer_new();
-		off_t size = lseek(c->fd, 0, SEEK_END);
-		if (!buf || size < 0 || evbuffer_add_file(buf, c->fd, 0, size) < 0) {
-			if (buf)
-				evbuffer_free(buf);
-			http_reply_error(req, 500, "archive_error", "the archived file cannot be sent");
-		} else {
-			c->fd = -1; /* the buffer owns it now */
-			struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-			evhttp_add_header(out, "Content-Type", json_string_value(json_object_get(c->item, "media_type")));
-			const char *sha = json_string_value(json_object_get(c->item, "sha256"));
-			if (sha && valid_sha256_hex(sha)) {
-				char etag[70];
-				snprintf(etag, sizeof etag, "\"%s\"", sha);
-				evhttp_add_header(out, "ETag", etag);
-			}
-			evhttp_send_reply(req, 200, "OK", buf);
-			evbuffer_free(buf);
-		}
+		const char *sha = json_string_value(json_object_get(c->item, "sha256"));
+		http_reply_file(req, c->fd, json_string_value(json_object_get(c->item, "media_type")),
+				sha && valid_sha256_hex(sha) ? sha : NULL);
+		c->fd = -1; /* the reply owns it now */
 	} else if (c->kind == C_REUSE) {
-		if (!dossier_exists(c->gw->pipeline, c->code))
+		if (!dossier_exists(c->gw->records, c->code))
 			http_reply_error(req, 404, "not_found", "no dossier %s", c->code);
 		else
 			reuse_done(c);
@@ -239,10 +246,11 @@ static void call_done(void *arg, int cancelled)
 	call_free(c);
 }
 
-static struct archive_call *call_new(struct gateway *gw, struct evhttp_request *req, enum call_kind kind)
+static struct archive_call *call_new(struct archive *a, struct evhttp_request *req, enum call_kind kind)
 {
-	const struct archive_provider *prov = plugins_archive(gw->plugins);
-	if (!prov) {
+	struct gateway *gw = a->gw;
+	const struct provider *prov = &a->prov;
+	if (!prov->slot.plugin_name) {
 		http_reply_error(req, 503, "no_archive",
 				 "no archive plugin is enabled ([archive-sqlite] enabled = true)");
 		return NULL;
@@ -255,7 +263,8 @@ static struct archive_call *call_new(struct gateway *gw, struct evhttp_request *
 	c->gw = gw;
 	c->req = req;
 	c->kind = kind;
-	c->prov = *prov;
+	c->ops = prov->ops;
+	c->data = prov->slot.data;
 	c->fd = -1;
 	return c;
 }
@@ -379,96 +388,145 @@ static json_t *search_query(struct evhttp_request *req)
 	return j;
 }
 
-void archive_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
-		   char segs[][256], int n)
+/* ---- the routes ---- */
+
+static void submit_new(struct call *call, enum call_kind kind, char *arg)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
-	const char *r = n >= 4 ? segs[3] : "";
-	struct archive_call *c = NULL;
-	if (n == 4 && !strcmp(r, "search")) {
-		if (!get || !api_allowed(req, tok, R_STAFF)) {
-			if (!get)
-				http_reply_error(req, 405, "method_not_allowed", "use GET");
-			return;
-		}
-		json_t *q = search_query(req);
-		if (!q)
-			return;
-		char *s = json_dumps(q, JSON_COMPACT);
-		json_decref(q);
-		if (!s || !(c = call_new(gw, req, C_SEARCH))) {
-			if (!s)
-				http_reply_error(req, 503, "no_memory", "out of memory");
-			free(s);
-			return;
-		}
-		c->arg = s;
-	} else if (n == 6 && !strcmp(r, "applicants") && !strcmp(segs[5], "documents")) {
-		if (!get || !api_allowed(req, tok, R_STAFF)) {
-			if (!get)
-				http_reply_error(req, 405, "method_not_allowed", "use GET");
-			return;
-		}
-		if (!valid_id_number(segs[4])) {
-			http_reply_error(req, 400, "bad_request",
-					 "the applicant must be a 12-digit citizen ID (or 9-digit ID card)");
-			return;
-		}
-		if (!(c = call_new(gw, req, C_APPLICANT)))
-			return;
-		c->arg = strdup(segs[4]);
-	} else if ((n == 5 || (n == 6 && !strcmp(segs[5], "content"))) && !strcmp(r, "items")) {
-		if (!get || !api_allowed(req, tok, R_ALL)) {
-			if (!get)
-				http_reply_error(req, 405, "method_not_allowed", "use GET");
-			return;
-		}
-		if (!valid_item_id(segs[4])) {
-			http_reply_error(req, 404, "not_found", "no archived item %.80s", segs[4]);
-			return;
-		}
-		if (!(c = call_new(gw, req, n == 5 ? C_ITEM : C_CONTENT)))
-			return;
-		c->arg = strdup(segs[4]);
-	} else if (n == 4 && !strcmp(r, "disposal")) {
-		if (!get || !api_allowed(req, tok, R_WATCH)) {
-			if (!get)
-				http_reply_error(req, 405, "method_not_allowed", "use GET");
-			return;
-		}
-		if (!(c = call_new(gw, req, C_DISPOSAL)))
-			return;
-	} else if (n == 4 && !strcmp(r, "verify")) {
-		if (!post || !api_allowed(req, tok, R_WATCH)) {
-			if (!post)
-				http_reply_error(req, 405, "method_not_allowed", "use POST");
-			return;
-		}
-		if (!(c = call_new(gw, req, C_VERIFY)))
-			return;
-	} else {
-		http_reply_error(req, 404, "not_found", "no such archive route");
+	struct archive_call *c = call_new(call->data, call->req, kind);
+	if (!c) {
+		free(arg);
 		return;
 	}
-	if (c->kind != C_DISPOSAL && c->kind != C_VERIFY && !c->arg) {
-		http_reply_error(req, 503, "no_memory", "out of memory");
+	c->arg = arg;
+	if (kind != C_DISPOSAL && kind != C_VERIFY && !arg) {
+		http_reply_error(call->req, 503, "no_memory", "out of memory");
 		call_free(c);
 		return;
 	}
 	call_submit(c);
 }
 
-void archive_reuse(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
-		   const char *code, json_t *body)
+static void route_search(struct call *call)
+{
+	json_t *q = search_query(call->req);
+	if (!q)
+		return;
+	char *s = json_dumps(q, JSON_COMPACT);
+	json_decref(q);
+	submit_new(call, C_SEARCH, s);
+}
+
+static void route_applicant(struct call *call)
+{
+	if (!valid_id_number(call->params[0])) {
+		http_reply_error(call->req, 400, "bad_request",
+				 "the applicant must be a 12-digit citizen ID (or 9-digit ID card)");
+		return;
+	}
+	submit_new(call, C_APPLICANT, strdup(call->params[0]));
+}
+
+static void item_route(struct call *call, enum call_kind kind)
+{
+	if (!valid_item_id(call->params[0])) {
+		http_reply_error(call->req, 404, "not_found", "no archived item %.80s", call->params[0]);
+		return;
+	}
+	submit_new(call, kind, strdup(call->params[0]));
+}
+
+static void route_item(struct call *call)
+{
+	item_route(call, C_ITEM);
+}
+
+static void route_content(struct call *call)
+{
+	item_route(call, C_CONTENT);
+}
+
+static void route_disposal(struct call *call)
+{
+	submit_new(call, C_DISPOSAL, NULL);
+}
+
+static void route_verify(struct call *call)
+{
+	submit_new(call, C_VERIFY, NULL);
+}
+
+static const struct route_def routes[] = {
+	{"GET", "/api/v1/archive/search", R_STAFF, route_search,
+	 "search the archive (q, id_number, procedure, from, to, limit, offset), with or without diacritics"},
+	{"GET", "/api/v1/archive/applicants/{id_number}/documents", R_STAFF, route_applicant,
+	 "a citizen's archived signed papers, newest first"},
+	{"GET", "/api/v1/archive/items/{id}", R_ALL, route_item, "one archived item's metadata"},
+	{"GET", "/api/v1/archive/items/{id}/content", R_ALL, route_content, "one archived item's signed file"},
+	{"GET", "/api/v1/archive/disposal", R_WATCH, route_disposal, "items past their retention period"},
+	{"POST", "/api/v1/archive/verify", R_WATCH, route_verify, "fixity of every file and the audit chain"},
+};
+
+struct archive *archive_new(struct gateway *gw)
+{
+	struct archive *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	a->gw = gw;
+	if (router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], a, NULL) < 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void provider_clear(struct provider *p)
+{
+	slot_empty(&p->slot, &p->ops, sizeof p->ops);
+}
+
+void archive_free(struct archive *a)
+{
+	if (!a)
+		return;
+	provider_clear(&a->prov);
+	free(a);
+}
+
+int archive_provider_set(struct archive *a, const char *plugin_name, const struct motcua_archive_ops *ops,
+			 void *data, motcua_free_fn free_fn, const void *owner)
+{
+	/* The first version of the ops has all six functions; each is needed. */
+	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_archive_ops, ops, verify) || !ops->search ||
+	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify) {
+		if (free_fn)
+			free_fn(data);
+		return -EINVAL;
+	}
+	return slot_fill(&a->prov.slot, plugin_name, &a->prov.ops, sizeof a->prov.ops, ops, ops->struct_size, data,
+			 free_fn, owner);
+}
+
+const char *archive_plugin(struct archive *a)
+{
+	return a->prov.slot.plugin_name;
+}
+
+void archive_drop_owner(struct archive *a, const void *owner)
+{
+	if (a && slot_taken_by(&a->prov.slot, owner))
+		provider_clear(&a->prov);
+}
+
+void archive_reuse(struct archive *a, struct evhttp_request *req, const struct token_info *tok, const char *code,
+		   json_t *body)
 {
 	static const char *const keys[] = {"reuse", "name", "type", NULL};
 	const char *id, *name, *type;
 	(void)tok;
-	if (!api_only_keys(req, body, "", keys) ||
-	    !api_str_field(req, body, "reuse", "reuse (the archived item's id)", true, ITEM_ID_MAX, &id) ||
-	    !api_str_field(req, body, "name", "name", false, 200, &name) ||
-	    !api_str_field(req, body, "type", "type", false, 64, &type))
+	if (!http_only_keys(req, body, "", keys) ||
+	    !http_str_field(req, body, "reuse", "reuse (the archived item's id)", true, ITEM_ID_MAX, &id) ||
+	    !http_str_field(req, body, "name", "name", false, 200, &name) ||
+	    !http_str_field(req, body, "type", "type", false, 64, &type))
 		return;
 	if (!valid_item_id(id)) {
 		http_reply_error(req, 404, "not_found", "no archived item %.80s", id);
@@ -482,7 +540,7 @@ void archive_reuse(struct gateway *gw, struct evhttp_request *req, const struct 
 		http_reply_error(req, 400, "bad_request", "type must be 1 to 64 letters, digits, '.', '-' or '_'");
 		return;
 	}
-	struct archive_call *c = call_new(gw, req, C_REUSE);
+	struct archive_call *c = call_new(a, req, C_REUSE);
 	if (!c)
 		return;
 	c->arg = strdup(id);

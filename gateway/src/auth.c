@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway.h"
+#include "auth.h"
+#include "db.h"
+#include "util.h"
 
 static const struct {
 	const char *name;

@@ -13,11 +13,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/http.h>
+
+#include "events.h"
+#include "capture.h"
 #include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "records.h"
+#include "router.h"
+#include "slot.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+#include "workers.h"
+
+/* The capture plugin. */
+struct provider {
+	struct slot slot;
+	struct motcua_capture_ops ops;
+};
 
 struct capture {
 	struct gateway *gw;
-	struct capture_provider prov;
+	struct provider prov;
+	struct capture_run *active; /* the capture in progress, if any */
+};
+
+/* One scan batch. */
+struct capture_run {
+	struct capture *cap;
+	struct gateway *gw;
+	struct motcua_capture_ops ops; /* the provider's */
+	void *data;
 	struct motcua_capture_io io;
 	char *plugin_name;
 	char *options;
@@ -30,7 +58,7 @@ struct capture {
 };
 
 struct page_msg {
-	struct capture *c;
+	struct capture_run *c;
 	int page_no;
 	char sha[65];
 	char media_type[32];
@@ -38,18 +66,16 @@ struct page_msg {
 };
 
 struct progress_msg {
-	struct capture *c;
+	struct capture_run *c;
 	char *json;
 };
-
-static struct capture *active; /* the capture in progress, if any */
 
 static void on_page(void *arg, int cancelled)
 {
 	(void)cancelled;
 	struct page_msg *m = arg;
-	struct capture *c = m->c;
-	if (document_add_page(c->gw->pipeline, c->dossier_code, c->document_id, m->page_no, m->sha,
+	struct capture_run *c = m->c;
+	if (document_add_page(c->gw->records, c->dossier_code, c->document_id, m->page_no, m->sha,
 			      m->media_type, m->size) == 0)
 		c->pages_recorded++;
 	else
@@ -60,7 +86,7 @@ static void on_page(void *arg, int cancelled)
 /* Worker thread: the plugin hands over a finished page. */
 static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
 {
-	struct capture *c = io->host_private;
+	struct capture_run *c = io->host_private;
 	static const char *const types[] = {"image/png", "image/jpeg", "image/tiff", NULL};
 	bool ok = false;
 	for (const char *const *t = types; media_type && *t; t++)
@@ -111,7 +137,7 @@ static void on_progress(void *arg, int cancelled)
 
 static void progress(struct motcua_capture_io *io, const char *json)
 {
-	struct capture *c = io->host_private;
+	struct capture_run *c = io->host_private;
 	struct progress_msg *m = calloc(1, sizeof *m);
 	if (!m || !json || strlen(json) > 4096 || !(m->json = strdup(json))) {
 		free(m);
@@ -126,19 +152,19 @@ static void progress(struct motcua_capture_io *io, const char *json)
 
 static void capture_work(void *arg)
 {
-	struct capture *c = arg;
+	struct capture_run *c = arg;
 	if (mkdir(c->tmp_dir, 0750) < 0 && errno != EEXIST) {
 		c->result = -errno;
 		snprintf(c->io.message, sizeof c->io.message, "cannot create %s: %s", c->tmp_dir,
 			 strerror(errno));
 		return;
 	}
-	c->result = c->prov.ops.capture(c->prov.data, &c->io);
+	c->result = c->ops.capture(c->data, &c->io);
 	c->io.message[sizeof c->io.message - 1] = 0;
 	remove_contents(c->tmp_dir, true);
 }
 
-static void capture_free(struct capture *c)
+static void run_free(struct capture_run *c)
 {
 	free(c->plugin_name);
 	free(c->options);
@@ -148,7 +174,7 @@ static void capture_free(struct capture *c)
 
 static void capture_done(void *arg, int cancelled)
 {
-	struct capture *c = arg;
+	struct capture_run *c = arg;
 	if (cancelled) {
 		c->result = -ECANCELED;
 		snprintf(c->io.message, sizeof c->io.message, "the gateway stopped before the scan began");
@@ -161,46 +187,54 @@ static void capture_done(void *arg, int cancelled)
 	gw_log(c->result < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, c->plugin_name,
 	       "capture of %s ended: %d page(s)%s%s", c->document_id, c->pages_recorded,
 	       c->io.message[0] ? ": " : "", c->io.message);
-	document_capture_done(c->gw->pipeline, c->dossier_code, c->document_id, c->result, c->io.message,
+	document_capture_done(c->gw->records, c->dossier_code, c->document_id, c->result, c->io.message,
 			      c->pages_recorded);
-	if (active == c)
-		active = NULL;
-	capture_free(c);
+	if (c->cap->active == c)
+		c->cap->active = NULL;
+	run_free(c);
 }
 
-int capture_start(struct gateway *gw, const char *dossier_code, const char *options, const char *name,
-		  const char *created_by, const struct document_extra *x, char id_out[33], char *msg,
-		  size_t msglen)
+/* Starts a capture into a new document of the dossier (options: a JSON
+ * object as text). -ENODEV no capture plugin, -EBUSY one is running,
+ * -EINVAL options refused; msg says why. */
+static int capture_start(struct capture *cap, const char *dossier_code, const char *options, const char *name,
+			 const char *created_by, const struct document_extra *x, char id_out[33], char *msg,
+			 size_t msglen)
 {
-	const struct capture_provider *prov = plugins_capture(gw->plugins);
-	if (!prov) {
+	struct gateway *gw = cap->gw;
+	const struct provider *prov = &cap->prov;
+	if (!prov->slot.plugin_name) {
 		snprintf(msg, msglen, "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
 		return -ENODEV;
 	}
-	if (active) {
-		snprintf(msg, msglen, "the scanner is busy with document %s", active->document_id);
+	if (cap->active) {
+		snprintf(msg, msglen, "the scanner is busy with document %s", cap->active->document_id);
 		return -EBUSY;
 	}
 	msg[0] = 0;
-	int r = prov->ops.check(prov->data, options, msg, msglen);
+	int r = prov->ops.check(prov->slot.data, options, msg, msglen);
 	if (r < 0) {
 		if (!msg[0])
 			snprintf(msg, msglen, "the scan options were refused: %s", strerror(-r));
 		return -EINVAL;
 	}
-	struct capture *c = calloc(1, sizeof *c);
+	struct capture_run *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
+	c->cap = cap;
 	c->gw = gw;
-	c->prov = *prov;
-	c->plugin_name = strdup(prov->plugin_name);
+	c->ops = prov->ops;
+	c->data = prov->slot.data;
+	c->plugin_name = strdup(prov->slot.plugin_name);
 	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
-	r = document_create_scan(gw->pipeline, dossier_code, name, prov->plugin_name, created_by, x, id_out);
-	if (r < 0 || !c->plugin_name || !c->options) {
-		capture_free(c);
+	r = c->plugin_name && c->options ?
+		    document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name, created_by, x, id_out) :
+		    -ENOMEM;
+	if (r < 0) {
+		run_free(c);
 		snprintf(msg, msglen, "the document could not be recorded");
-		return r < 0 ? r : -ENOMEM;
+		return r;
 	}
 	snprintf(c->document_id, sizeof c->document_id, "%s", id_out);
 	char dir[4096];
@@ -219,29 +253,91 @@ int capture_start(struct gateway *gw, const char *dossier_code, const char *opti
 	r = c->tmp_dir ? workers_submit(gw->io_workers, capture_work, capture_done, c) : -ENOMEM;
 	if (r < 0) {
 		snprintf(msg, msglen, "cannot start the scan: %s", strerror(-r));
-		document_capture_done(gw->pipeline, dossier_code, id_out, r, msg, 0);
-		capture_free(c);
+		document_capture_done(gw->records, dossier_code, id_out, r, msg, 0);
+		run_free(c);
 		return r;
 	}
-	active = c;
-	gw_log(MOTCUA_LOG_INFO, c->plugin_name, "scanning document %s for %s (options %s)", id_out,
-	       dossier_code, options);
+	cap->active = c;
+	gw_log(MOTCUA_LOG_INFO, c->plugin_name, "scanning document %s for %s (options %s)", id_out, dossier_code,
+	       options);
 	return 0;
 }
 
-void capture_cancel(struct gateway *gw)
+void capture_cancel(struct capture *cap)
 {
-	(void)gw;
-	if (active)
-		active->io.cancel = 1;
+	if (cap && cap->active)
+		cap->active->io.cancel = 1;
 }
 
-/* ---- device list ---- */
+/* POST /api/v1/dossiers/{code}/scan: optional {"source", "resolution",
+ * "mode", "duplex", "name", "type"}. */
+static void route_scan(struct call *call)
+{
+	struct capture *cap = call->data;
+	struct evhttp_request *req = call->req;
+	const char *code = call->params[0];
+	if (!dossier_exists(cap->gw->records, code)) {
+		http_reply_error(req, 404, "not_found", "no dossier %s", code);
+		return;
+	}
+	/* An empty body means the configured defaults. */
+	json_t *j = http_json_body_or_empty(req);
+	if (!j)
+		return;
+	const char *name = NULL, *dtype = NULL;
+	if (!http_str_field(req, j, "name", "name", false, 200, &name) ||
+	    !http_str_field(req, j, "type", "type", false, 64, &dtype))
+		goto out;
+	if (dtype && !valid_code_chars(dtype, 64)) {
+		http_reply_error(req, 400, "bad_request",
+				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
+		goto out;
+	}
+	if (name && !valid_document_name(name)) {
+		http_reply_error(req, 400, "bad_request",
+				 "name must be 1 to 200 bytes of text without / or control characters");
+		goto out;
+	}
+	char typebuf[65] = "", namebuf[256];
+	snprintf(namebuf, sizeof namebuf, "%s", name ? name : "Tài liệu quét");
+	if (dtype) {
+		/* the document's, not the scanner's: not passed to the capture plugin */
+		snprintf(typebuf, sizeof typebuf, "%s", dtype);
+		json_object_del(j, "type");
+	}
+	char *options = json_dumps(j, JSON_COMPACT);
+	char id[33], msg[300];
+	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL};
+	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, id, msg, sizeof msg) :
+			  -ENOMEM;
+	free(options);
+	switch (r) {
+	case 0:
+		http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "state", "processing"));
+		break;
+	case -EINVAL:
+		http_reply_error(req, 400, "bad_request", "%s", msg);
+		break;
+	case -EBUSY:
+		http_reply_error(req, 409, "scanner_busy", "%s", msg);
+		break;
+	case -ENODEV:
+		http_reply_error(req, 503, "no_scanner", "%s", msg);
+		break;
+	default:
+		http_reply_error(req, 503, "unavailable", "the scan could not start: %s", strerror(-r));
+	}
+out:
+	json_decref(j);
+}
+
+/* ---- GET /api/v1/scanners ---- */
 
 struct device_list {
-	struct gateway *gw;
 	struct evhttp_request *req;
-	struct capture_provider prov;
+	struct motcua_capture_ops ops; /* the provider's */
+	void *data;
+	char *plugin_name;
 	char *json;
 	int result;
 };
@@ -249,42 +345,106 @@ struct device_list {
 static void list_work(void *arg)
 {
 	struct device_list *l = arg;
-	l->result = l->prov.ops.list_devices(l->prov.data, &l->json);
+	l->result = l->ops.list_devices(l->data, &l->json);
 }
 
 static void list_done(void *arg, int cancelled)
 {
 	struct device_list *l = arg;
 	json_t *arr = !cancelled && l->result == 0 && l->json ? json_loads(l->json, 0, NULL) : NULL;
-	if (json_is_array(arr)) {
-		http_reply_json(l->req, 200, json_pack("{s:o, s:s}", "scanners", arr, "plugin",
-						       l->prov.plugin_name));
+	if (http_client_gone(l->req)) {
+		json_decref(arr);
+		http_reply_gone(l->req);
+	} else if (json_is_array(arr)) {
+		http_reply_json(l->req, 200, json_pack("{s:o, s:s}", "scanners", arr, "plugin", l->plugin_name));
 	} else {
 		json_decref(arr);
 		http_reply_error(l->req, 503, "scanner_error", "the scanners could not be listed%s%s",
 				 l->result < 0 ? ": " : "", l->result < 0 ? strerror(-l->result) : "");
 	}
+	free(l->plugin_name);
 	free(l->json);
 	free(l);
 }
 
-void capture_list_devices(struct gateway *gw, struct evhttp_request *req)
+static void route_scanners(struct call *call)
 {
-	const struct capture_provider *prov = plugins_capture(gw->plugins);
-	if (!prov) {
+	struct capture *cap = call->data;
+	struct evhttp_request *req = call->req;
+	if (!cap->prov.slot.plugin_name) {
 		http_reply_json(req, 200, json_pack("{s:[], s:n}", "scanners", "plugin"));
 		return;
 	}
 	struct device_list *l = calloc(1, sizeof *l);
-	if (!l) {
+	if (!l || !(l->plugin_name = strdup(cap->prov.slot.plugin_name))) {
+		free(l);
 		http_reply_error(req, 503, "no_memory", "out of memory");
 		return;
 	}
-	l->gw = gw;
+	l->ops = cap->prov.ops;
+	l->data = cap->prov.slot.data;
 	l->req = req;
-	l->prov = *prov;
-	if (workers_submit(gw->io_workers, list_work, list_done, l) < 0) {
+	if (workers_submit(cap->gw->io_workers, list_work, list_done, l) < 0) {
+		free(l->plugin_name);
 		free(l);
 		http_reply_error(req, 503, "busy", "cannot list the scanners now");
 	}
+}
+
+/* ---- the module and its slot ---- */
+
+static const struct route_def routes[] = {
+	{"POST", "/api/v1/dossiers/{code}/scan", R_WRITE, route_scan,
+	 "scan a batch from the capture plugin into a new document (202 with its id)"},
+	{"GET", "/api/v1/scanners", R_STAFF, route_scanners, "the capture plugin's devices"},
+};
+
+struct capture *capture_new(struct gateway *gw)
+{
+	struct capture *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->gw = gw;
+	if (router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], c, NULL) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void provider_clear(struct provider *p)
+{
+	slot_empty(&p->slot, &p->ops, sizeof p->ops);
+}
+
+void capture_free(struct capture *c)
+{
+	if (!c)
+		return;
+	provider_clear(&c->prov);
+	free(c);
+}
+
+int capture_provider_set(struct capture *c, const char *plugin_name, const struct motcua_capture_ops *ops,
+			 void *data, motcua_free_fn free_fn, const void *owner)
+{
+	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) || !ops->check || !ops->capture ||
+	    !ops->list_devices) {
+		if (free_fn)
+			free_fn(data);
+		return -EINVAL;
+	}
+	return slot_fill(&c->prov.slot, plugin_name, &c->prov.ops, sizeof c->prov.ops, ops, ops->struct_size, data,
+			 free_fn, owner);
+}
+
+const char *capture_plugin(struct capture *c)
+{
+	return c->prov.slot.plugin_name;
+}
+
+void capture_drop_owner(struct capture *c, const void *owner)
+{
+	if (c && slot_taken_by(&c->prov.slot, owner))
+		provider_clear(&c->prov);
 }

@@ -9,7 +9,10 @@
 
 #include <ini.h>
 
-#include "gateway.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
 
 #ifndef MOTCUA_DEFAULT_PLUGIN_DIR
 #define MOTCUA_DEFAULT_PLUGIN_DIR "/usr/lib/motcua/plugins"

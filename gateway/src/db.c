@@ -3,9 +3,11 @@
  * committed transaction survives a power cut. Only the loop thread uses it. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "gateway.h"
+#include "db.h"
+#include "log.h"
 
 static const char *const schema[] = {
 	/* version 1 */
@@ -80,6 +82,9 @@ static const char *const schema[] = {
 	"CREATE TABLE ratings(id INTEGER PRIMARY KEY AUTOINCREMENT, dossier_code TEXT UNIQUE,"
 	"  ticket_id INTEGER UNIQUE, level INTEGER NOT NULL, criteria TEXT, comment TEXT,"
 	"  created_at INTEGER NOT NULL, created_by TEXT);",
+	/* version 6: no route job any more (delivery is the outbox's); a
+	 * document that waited only for it is finished at the next start */
+	"DELETE FROM jobs WHERE step = 4;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)
@@ -174,4 +179,45 @@ void db_close(sqlite3 *db)
 {
 	if (db)
 		sqlite3_close(db);
+}
+
+int db_stmts_prepare(struct db_stmts *s, sqlite3 *db, const char *const *sql, size_t n)
+{
+	s->db = db;
+	s->sql = sql;
+	s->n = n;
+	s->st = calloc(n, sizeof *s->st);
+	if (!s->st)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			log_error("database: cannot prepare: %s (in: %.80s)", sqlite3_errmsg(db), sql[i]);
+			db_stmts_finalize(s);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+sqlite3_stmt *db_stmt(struct db_stmts *s, size_t i)
+{
+	if (!s->st || i >= s->n)
+		return NULL;
+	sqlite3_reset(s->st[i]);
+	sqlite3_clear_bindings(s->st[i]);
+	return s->st[i];
+}
+
+void db_stmts_finalize(struct db_stmts *s)
+{
+	for (size_t i = 0; s->st && i < s->n; i++)
+		sqlite3_finalize(s->st[i]);
+	free(s->st);
+	s->st = NULL;
+	s->n = 0;
+}
+
+const char *db_text(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
 }

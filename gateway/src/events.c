@@ -13,7 +13,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "db.h"
+#include "events.h"
 #include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "util.h"
 
 #define SSE_REPLAY_MAX 1000
 #define SSE_OUTBUF_MAX (1u << 20)
@@ -45,7 +51,11 @@ struct events {
 	struct sse_client *clients;
 	unsigned n_clients;
 	sqlite3_stmt *insert;
+	events_hook_fn hook;
+	void *hook_data;
 };
+
+static void sse_start(struct call *call);
 
 static int64_t last_id(sqlite3 *db)
 {
@@ -172,6 +182,14 @@ struct events *events_new(struct gateway *gw)
 		events_free(ev);
 		return NULL;
 	}
+	static const struct route_def routes[] = {
+		{"GET", "/api/v1/events", R_STAFF, sse_start,
+		 "Server-Sent Events of every domain event; resumes from Last-Event-ID or ?since=ID"},
+	};
+	if (router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], ev, NULL) < 0) {
+		events_free(ev);
+		return NULL;
+	}
 	struct timeval tv = {SSE_KEEPALIVE_S, 0};
 	event_add(ev->keepalive, &tv);
 	return ev;
@@ -204,10 +222,18 @@ void events_free(struct events *ev)
 	free(ev);
 }
 
-int events_publish_text(struct events *ev, const char *type, const char *json)
+void *events_set_publish_hook(struct events *ev, events_hook_fn fn, void *data)
+{
+	void *old = ev->hook_data;
+	ev->hook = fn;
+	ev->hook_data = data;
+	return old;
+}
+
+static int publish_text(struct events *ev, const char *type, const char *json)
 {
 	sqlite3 *db = ev->gw->db;
-	/* The event and the outbox rows it makes commit together. */
+	/* The event and what the hook writes (the outbox's rows) commit together. */
 	bool own = sqlite3_get_autocommit(db);
 	if (own && db_begin(db) < 0)
 		return -EIO;
@@ -223,7 +249,7 @@ int events_publish_text(struct events *ev, const char *type, const char *json)
 			db_rollback(db);
 		return -EIO;
 	}
-	if (outbox_enqueue(ev->gw, sqlite3_last_insert_rowid(db), type, json) < 0 ||
+	if ((ev->hook && ev->hook(ev->hook_data, sqlite3_last_insert_rowid(db), type, json) < 0) ||
 	    (own && db_commit(db) < 0)) {
 		if (own)
 			db_rollback(db);
@@ -251,7 +277,7 @@ int events_publish(struct events *ev, const char *type, json_t *payload)
 	char *text = event_text(type, payload);
 	if (!text)
 		return -ENOMEM;
-	int r = events_publish_text(ev, type, text);
+	int r = publish_text(ev, type, text);
 	free(text);
 	return r;
 }
@@ -323,8 +349,8 @@ int events_subscribe_from(struct events *ev, const void *owner, const char *pref
 
 void events_unsubscribe_all(struct events *ev, const void *owner)
 {
-	struct subscriber **pp = &ev->subs;
-	while (*pp) {
+	struct subscriber **pp = ev ? &ev->subs : NULL;
+	while (pp && *pp) {
 		struct subscriber *s = *pp;
 		if (s->owner == owner) {
 			*pp = s->next;
@@ -352,8 +378,10 @@ void events_close_streams(struct events *ev)
 		sse_drop(ev->clients, true);
 }
 
-void events_sse_start(struct events *ev, struct evhttp_request *req)
+static void sse_start(struct call *call)
 {
+	struct events *ev = call->data;
+	struct evhttp_request *req = call->req;
 	if (ev->n_clients >= ev->gw->settings.max_sse_clients) {
 		http_reply_error(req, 503, "too_many_streams",
 				 "at most %u event streams at once", ev->gw->settings.max_sse_clients);

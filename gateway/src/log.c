@@ -6,7 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway.h"
+#include "log.h"
+#include "util.h"
 
 static enum motcua_log_level max_level = MOTCUA_LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -14,7 +14,27 @@
 
 #include <event2/thread.h>
 
+#include "api.h"
+#include "archive.h"
+#include "calendar.h"
+#include "capture.h"
+#include "counter.h"
+#include "db.h"
+#include "dossier-api.h"
+#include "events.h"
 #include "gateway.h"
+#include "host.h"
+#include "log.h"
+#include "notify.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "plugins.h"
+#include "records.h"
+#include "router.h"
+#include "store.h"
+#include "util.h"
+#include "workers.h"
+#include "www.h"
 
 static void usage(FILE *f)
 {
@@ -51,7 +71,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 	gw->stopping = true;
 	pipeline_stop(gw->pipeline);
 	outbox_stop(gw->outbox);
-	capture_cancel(gw);
+	capture_cancel(gw->capture);
 	event_base_loopexit(gw->base, NULL);
 }
 
@@ -68,6 +88,86 @@ static int lock_data_dir(const char *dir)
 		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	return fd; /* held until exit */
+}
+
+/* The data folder (made absolute and locked), the database, the store and
+ * the loop. */
+static int open_state(struct gateway *gw, int *lock_fd)
+{
+	char err[1024];
+	if (mkdir_p(gw->settings.data_dir, 0750) < 0) {
+		log_error("cannot create data_dir %s: %s", gw->settings.data_dir, strerror(errno));
+		return -EIO;
+	}
+	/* Absolute from here on: plugins keep their files under it. */
+	char *abs_dir = realpath(gw->settings.data_dir, NULL);
+	if (!abs_dir) {
+		log_error("data_dir %s: %s", gw->settings.data_dir, strerror(errno));
+		return -EIO;
+	}
+	free(gw->settings.data_dir);
+	gw->settings.data_dir = abs_dir;
+	*lock_fd = lock_data_dir(gw->settings.data_dir);
+	if (*lock_fd < 0) {
+		log_error("data_dir %s: %s", gw->settings.data_dir,
+			  *lock_fd == -EBUSY ? "another gateway is using it" : strerror(-*lock_fd));
+		return -EIO;
+	}
+	char dbpath[4096];
+	snprintf(dbpath, sizeof dbpath, "%s/motcua.db", gw->settings.data_dir);
+	gw->db = db_open(dbpath, err, sizeof err);
+	if (!gw->db) {
+		log_error("%s", err);
+		return -EIO;
+	}
+	gw->store = store_open(gw->settings.data_dir);
+	gw->base = event_base_new();
+	if (!gw->store || !gw->base) {
+		log_error("cannot set up the store or the event loop");
+		return -EIO;
+	}
+	store_clean_tmp(gw->store);
+	return 0;
+}
+
+/* The parts, each on the ones before it (ARCHITECTURE.md). */
+static int start_parts(struct gateway *gw)
+{
+	gw->router = router_new(gw->db, &gw->stopping);
+	if (!gw->router || router_protect(gw->router, "/api/v1/*") < 0 || router_protect(gw->router, "/metrics") < 0 ||
+	    !(gw->workers = workers_new(gw->base, gw->settings.workers)) ||
+	    !(gw->io_workers = workers_new(gw->base, 2)) || !(gw->events = events_new(gw)) ||
+	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
+	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) || !(gw->outbox = outbox_new(gw)) ||
+	    counter_routes_add(gw) < 0 || !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
+	    host_routes_add(gw) < 0) {
+		log_error("cannot start the worker pools, event bus, records, pipeline, capture, archive or outbox");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* In the reverse order; the plugins before the parts that hold what they
+ * registered. */
+static void free_parts(struct gateway *gw)
+{
+	workers_free(gw->io_workers);
+	api_free(gw->api);
+	outbox_drain(gw->outbox);
+	workers_free(gw->workers);
+	plugins_free(gw->plugins);
+	dossier_api_free(gw->dossier_api);
+	outbox_free(gw->outbox);
+	archive_free(gw->archive);
+	capture_free(gw->capture);
+	pipeline_free(gw->pipeline);
+	records_free(gw->records);
+	events_free(gw->events);
+	router_free(gw->router);
+	store_free(gw->store);
+	db_close(gw->db);
+	if (gw->base)
+		event_base_free(gw->base);
 }
 
 int main(int argc, char **argv)
@@ -141,8 +241,7 @@ int main(int argc, char **argv)
 	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
 	    config_check_all_used(gw.config, err, sizeof err) < 0)
 		goto config_error;
-	gw.calendar = calendar_load(gw.config, gw.settings.holidays_file, gw.settings.procedures_file, err,
-				    sizeof err);
+	gw.calendar = calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
 	if (check_only) {
@@ -153,47 +252,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	if (mkdir_p(gw.settings.data_dir, 0750) < 0) {
-		log_error("cannot create data_dir %s: %s", gw.settings.data_dir, strerror(errno));
+	if (open_state(&gw, &lock_fd) < 0 || start_parts(&gw) < 0)
 		goto out;
-	}
-	/* Absolute from here on: plugins keep their files under it. */
-	char *abs_dir = realpath(gw.settings.data_dir, NULL);
-	if (!abs_dir) {
-		log_error("data_dir %s: %s", gw.settings.data_dir, strerror(errno));
-		goto out;
-	}
-	free(gw.settings.data_dir);
-	gw.settings.data_dir = abs_dir;
-	lock_fd = lock_data_dir(gw.settings.data_dir);
-	if (lock_fd < 0) {
-		log_error("data_dir %s: %s", gw.settings.data_dir,
-			  lock_fd == -EBUSY ? "another gateway is using it" : strerror(-lock_fd));
-		goto out;
-	}
-	char dbpath[4096];
-	snprintf(dbpath, sizeof dbpath, "%s/motcua.db", gw.settings.data_dir);
-	gw.db = db_open(dbpath, err, sizeof err);
-	if (!gw.db) {
-		log_error("%s", err);
-		goto out;
-	}
-	gw.store = store_open(gw.settings.data_dir);
-	gw.base = event_base_new();
-	if (!gw.store || !gw.base) {
-		log_error("cannot set up the store or the event loop");
-		goto out;
-	}
-	store_clean_tmp(gw.store);
-	gw.workers = workers_new(gw.base, gw.settings.workers);
-	gw.io_workers = workers_new(gw.base, 2);
-	gw.events = gw.workers && gw.io_workers ? events_new(&gw) : NULL;
-	gw.pipeline = gw.events ? pipeline_new(&gw) : NULL;
-	gw.outbox = gw.pipeline ? outbox_new(&gw) : NULL;
-	if (!gw.outbox) {
-		log_error("cannot start the worker pool, event bus, pipeline or outbox");
-		goto out;
-	}
 	plugins_init(gw.plugins);
 	gw.api = api_new(&gw, err, sizeof err);
 	if (!gw.api) {
@@ -223,8 +283,7 @@ int main(int argc, char **argv)
 	gw.io_workers = NULL;
 	api_free(gw.api);
 	gw.api = NULL;
-	outbox_free(gw.outbox);
-	gw.outbox = NULL;
+	outbox_drain(gw.outbox);
 	workers_free(gw.workers);
 	gw.workers = NULL;
 	log_info("stopped cleanly");
@@ -239,17 +298,7 @@ out:
 		event_free(sig_ev);
 	if (sig_fd >= 0)
 		close(sig_fd);
-	workers_free(gw.io_workers);
-	api_free(gw.api);
-	outbox_free(gw.outbox);
-	workers_free(gw.workers);
-	plugins_free(gw.plugins);
-	pipeline_free(gw.pipeline);
-	events_free(gw.events);
-	store_free(gw.store);
-	db_close(gw.db);
-	if (gw.base)
-		event_base_free(gw.base);
+	free_parts(&gw);
 	calendar_free(gw.calendar);
 	settings_clear(&gw.settings);
 	config_free(gw.config);

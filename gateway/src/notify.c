@@ -11,7 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "gateway.h"
+#include "log.h"
+#include "notify.h"
 
 static struct event *watchdog_ev;
 

@@ -5,7 +5,7 @@
  *
  * A change that a receiver needs ("dossier.created", "document.done",
  * "dossier.status") writes one row per accepting destination in the same
- * transaction as its event (outbox_enqueue, called by events.c), with a
+ * transaction as its event (on_event, the event bus's publish hook), with a
  * snapshot of the dossier as it was then and an idempotency key derived
  * from destination, dossier and event. The runner sends a destination's rows
  * of one dossier strictly in order (a row waits while an earlier one of the
@@ -33,7 +33,21 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <event2/buffer.h>
+
+#include "db.h"
+#include "events.h"
 #include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "outbox.h"
+#include "records.h"
+#include "router.h"
+#include "slot.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+#include "workers.h"
 
 #define LIST_MAX 500
 
@@ -57,7 +71,15 @@ struct pause {
 
 #define MAX_DESTINATIONS 32
 
+/* A destination: an adapter plugin. */
+struct adapter {
+	struct slot slot; /* its plugin_name is the destination's name */
+	struct motcua_adapter_ops ops;
+};
+
 struct outbox {
+	struct adapter adapters[MAX_DESTINATIONS]; /* in registration order */
+	size_t n_adapters;
 	struct pause pauses[MAX_DESTINATIONS];
 	size_t n_pauses;
 	struct gateway *gw;
@@ -73,7 +95,8 @@ struct outbox {
 /* One row being sent. */
 struct sending {
 	struct outbox *o;
-	struct adapter_provider prov;
+	struct motcua_adapter_ops ops; /* the adapter's */
+	void *data;
 	struct motcua_delivery d;
 	char *key, *dest, *code, *type, *event, *dossier;
 	int result;
@@ -81,6 +104,8 @@ struct sending {
 
 static void on_run(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
+static int on_event(void *data, int64_t event_id, const char *type, const char *json);
+static const struct route_def routes[4];
 
 struct outbox *outbox_new(struct gateway *gw)
 {
@@ -92,10 +117,12 @@ struct outbox *outbox_new(struct gateway *gw)
 	o->run_ev = event_new(gw->base, -1, 0, on_run, o);
 	o->timer_ev = event_new(gw->base, -1, 0, on_run, o);
 	o->flush_ev = event_new(gw->base, -1, 0, on_flush, o);
-	if (!o->pool || !o->run_ev || !o->timer_ev || !o->flush_ev) {
+	if (!o->pool || !o->run_ev || !o->timer_ev || !o->flush_ev ||
+	    router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], o, NULL) < 0) {
 		outbox_free(o);
 		return NULL;
 	}
+	events_set_publish_hook(gw->events, on_event, o);
 	return o;
 }
 
@@ -113,9 +140,9 @@ void outbox_stop(struct outbox *o)
 		o->stopping = true;
 }
 
-void outbox_free(struct outbox *o)
+void outbox_drain(struct outbox *o)
 {
-	if (!o)
+	if (!o || !o->pool)
 		return;
 	o->stopping = true;
 	/* Deliveries in flight finish; their results are recorded. */
@@ -123,6 +150,17 @@ void outbox_free(struct outbox *o)
 	o->pool = NULL;
 	if (o->gw->db && o->gw->events)
 		on_flush(-1, 0, o);
+}
+
+void outbox_free(struct outbox *o)
+{
+	if (!o)
+		return;
+	outbox_drain(o);
+	if (o->gw->events)
+		events_set_publish_hook(o->gw->events, NULL, NULL);
+	while (o->n_adapters)
+		outbox_drop_owner(o, o->adapters[0].slot.owner);
 	if (o->run_ev)
 		event_free(o->run_ev);
 	if (o->timer_ev)
@@ -170,17 +208,22 @@ static const char *dossier_of(const char *type, json_t *ev)
 	return NULL;
 }
 
-int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const char *json)
+/* The bus's publish hook, in the event's transaction: rows for the
+ * destinations that take this event (dossier.created, document.done,
+ * dossier.status). */
+static int on_event(void *data, int64_t event_id, const char *type, const char *json)
 {
+	struct outbox *o = data;
+	struct gateway *gw = o->gw;
 	if (strcmp(type, "dossier.created") && strcmp(type, "document.done") && strcmp(type, "dossier.status"))
 		return 0;
-	size_t n_adapters = 0;
-	const struct adapter_provider *ad = plugins_adapters(gw->plugins, &n_adapters);
+	size_t n_adapters = o->n_adapters;
+	const struct adapter *ad = o->adapters;
 	if (!n_adapters)
 		return 0;
 	json_t *ev = json_loads(json, 0, NULL);
 	const char *code = dossier_of(type, ev);
-	json_t *snap = code ? dossier_snapshot(gw->pipeline, code) : NULL;
+	json_t *snap = code ? dossier_snapshot(gw->records, code) : NULL;
 	const char *procedure = json_string_value(json_object_get(snap, "procedure_code"));
 	char *snap_s = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
 	int r = 0;
@@ -193,14 +236,14 @@ int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const
 					      " idempotency_key, event, dossier, state, created_at, updated_at)"
 					      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)");
 	for (size_t i = 0; st && i < n_adapters; i++) {
-		if (!ad[i].ops.accepts(ad[i].data, procedure, type))
+		if (!ad[i].ops.accepts(ad[i].slot.data, procedure, type))
 			continue;
 		char seed[512], key[65];
-		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].plugin_name, code, (long long)event_id);
+		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].slot.plugin_name, code, (long long)event_id);
 		sha256_hex(seed, strlen(seed), key);
 		key[32] = 0; /* 128 bits: unique enough, short enough for a header */
 		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, ad[i].plugin_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, ad[i].slot.plugin_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, event_id);
 		sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
@@ -209,7 +252,7 @@ int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const
 		sqlite3_bind_text(st, 7, snap_s, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 8, time_now());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].plugin_name,
+			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].slot.plugin_name,
 				  sqlite3_errmsg(gw->db));
 			r = -EIO;
 			break;
@@ -219,7 +262,7 @@ int outbox_enqueue(struct gateway *gw, int64_t event_id, const char *type, const
 		r = -EIO;
 	sqlite3_finalize(st);
 	if (r == 0)
-		outbox_kick(gw->outbox);
+		outbox_kick(o);
 out:
 	free(snap_s);
 	json_decref(snap);
@@ -289,15 +332,15 @@ static bool unreachable(int r)
 }
 
 /* The destinations that may be sent to now (not paused). */
-static char *json_names(struct outbox *o, const struct adapter_provider *ad, size_t n)
+static char *json_names(struct outbox *o, const struct adapter *ad, size_t n)
 {
 	json_t *a = json_array();
 	int64_t now = time_now();
 	for (size_t i = 0; i < n; i++) {
-		struct pause *p = pause_of(o, ad[i].plugin_name, false);
+		struct pause *p = pause_of(o, ad[i].slot.plugin_name, false);
 		if (p && p->until > now)
 			continue;
-		json_array_append_new(a, json_string(ad[i].plugin_name));
+		json_array_append_new(a, json_string(ad[i].slot.plugin_name));
 	}
 	char *s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
@@ -350,7 +393,7 @@ static void send_work(void *arg)
 		return;
 	}
 	s->d.dossier_json = dossier;
-	s->result = s->prov.ops.deliver(s->prov.data, &s->d);
+	s->result = s->ops.deliver(s->data, &s->d);
 	s->d.dossier_json = NULL;
 	free(dossier);
 	s->d.message[sizeof s->d.message - 1] = 0;
@@ -392,12 +435,20 @@ static void send_done(void *arg, int cancelled)
 	outbox_kick(o);
 }
 
+static const struct adapter *adapter_named(struct outbox *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_adapters; i++)
+		if (!strcmp(o->adapters[i].slot.plugin_name, name))
+			return &o->adapters[i];
+	return NULL;
+}
+
 /* Starts up to `room` rows that may go (each the first waiting row of its
  * destination and dossier); returns how many, or <0. */
 static int start_some(struct outbox *o, unsigned room)
 {
-	size_t n_ad = 0;
-	const struct adapter_provider *ad = plugins_adapters(o->gw->plugins, &n_ad);
+	size_t n_ad = o->n_adapters;
+	const struct adapter *ad = o->adapters;
 	if (!n_ad)
 		return 0;
 	char *ids = json_ids(o), *names = json_names(o, ad, n_ad);
@@ -433,14 +484,15 @@ static int start_some(struct outbox *o, unsigned room)
 	s->key = strdup((const char *)sqlite3_column_text(st, 4));
 	s->event = strdup((const char *)sqlite3_column_text(st, 5));
 	s->dossier = strdup((const char *)sqlite3_column_text(st, 6));
-	const struct adapter_provider *prov = plugins_adapter(o->gw->plugins, s->dest);
+	const struct adapter *prov = adapter_named(o, s->dest);
 	if (!s->dest || !s->code || !s->type || !s->key || !s->event || !s->dossier || !prov ||
 	    inflight_add(o, id) < 0) {
 		sending_free(s);
 		r = r ? r : -ENOMEM;
 		goto out;
 	}
-	s->prov = *prov;
+	s->ops = prov->ops;
+	s->data = prov->slot.data;
 	s->d = (struct motcua_delivery){
 		.struct_size = sizeof s->d,
 		.id = id,
@@ -836,49 +888,101 @@ static void h_action(struct gateway *gw, struct evhttp_request *req, const struc
 	http_reply_json(req, 200, row_by_id(gw, id, false));
 }
 
-void outbox_route(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok, char segs[][256],
-		  int n)
+/* The item id in the path: a positive number, or 404. */
+static bool item_id(struct call *c, long long *id)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
-	if (n == 3) {
-		if (!get)
-			http_reply_error(req, 405, "method_not_allowed", "use GET");
-		else if (api_allowed(req, tok, R_WATCH))
-			h_list(gw, req);
-		return;
-	}
 	char *end;
-	long long id = strtoll(segs[3], &end, 10);
-	if (*end || id <= 0 || n > 5) {
-		http_reply_error(req, 404, "not_found", "no such outbox route");
-		return;
+	*id = strtoll(c->params[0], &end, 10);
+	if (*end || *id <= 0) {
+		http_reply_error(c->req, 404, "not_found", "no such outbox route");
+		return false;
 	}
-	if (n == 4) {
-		if (!get) {
-			http_reply_error(req, 405, "method_not_allowed", "use GET");
-			return;
+	return true;
+}
+
+static void route_list(struct call *c)
+{
+	struct outbox *o = c->data;
+	h_list(o->gw, c->req);
+}
+
+static void route_item(struct call *c)
+{
+	struct outbox *o = c->data;
+	long long id;
+	if (!item_id(c, &id))
+		return;
+	json_t *row = row_by_id(o->gw, id, true);
+	if (row)
+		http_reply_json(c->req, 200, row);
+	else
+		http_reply_error(c->req, 404, "not_found", "no outbox item %lld", id);
+}
+
+static void route_retry(struct call *c)
+{
+	struct outbox *o = c->data;
+	long long id;
+	if (item_id(c, &id))
+		h_action(o->gw, c->req, c->tok, id, true);
+}
+
+static void route_cancel(struct call *c)
+{
+	struct outbox *o = c->data;
+	long long id;
+	if (item_id(c, &id))
+		h_action(o->gw, c->req, c->tok, id, false);
+}
+
+static const struct route_def routes[4] = {
+	{"GET", "/api/v1/outbox", R_WATCH, route_list,
+	 "deliveries by state, destination and dossier, with counts (paged)"},
+	{"GET", "/api/v1/outbox/{id}", R_WATCH, route_item, "one delivery with the event and the dossier as sent"},
+	{"POST", "/api/v1/outbox/{id}/retry", MOTCUA_ROLE_ADMIN, route_retry, "a dead or waiting delivery goes again now"},
+	{"POST", "/api/v1/outbox/{id}/cancel", MOTCUA_ROLE_ADMIN, route_cancel, "a delivery that will never go"},
+};
+
+/* ---- the adapter slots ---- */
+
+int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_adapter_ops *ops, void *data,
+		       motcua_free_fn free_fn, const void *owner)
+{
+	int r = 0;
+	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) || !ops->accepts || !ops->deliver)
+		r = -EINVAL;
+	for (size_t i = 0; r == 0 && i < o->n_adapters; i++)
+		if (o->adapters[i].slot.owner == owner || !strcmp(o->adapters[i].slot.plugin_name, name))
+			r = -EEXIST;
+	if (r == 0 && o->n_adapters == MAX_DESTINATIONS)
+		r = -ENOSPC;
+	if (r < 0) {
+		if (free_fn)
+			free_fn(data);
+		return r;
+	}
+	struct adapter *a = &o->adapters[o->n_adapters];
+	memset(a, 0, sizeof *a);
+	r = slot_fill(&a->slot, name, &a->ops, sizeof a->ops, ops, ops->struct_size, data, free_fn, owner);
+	if (r < 0)
+		return r;
+	o->n_adapters++;
+	outbox_kick(o);
+	return 0;
+}
+
+void outbox_drop_owner(struct outbox *o, const void *owner)
+{
+	for (size_t i = 0; o && i < o->n_adapters;) {
+		struct adapter *a = &o->adapters[i];
+		if (!slot_taken_by(&a->slot, owner)) {
+			i++;
+			continue;
 		}
-		if (!api_allowed(req, tok, R_WATCH))
-			return;
-		json_t *row = row_by_id(gw, id, true);
-		if (row)
-			http_reply_json(req, 200, row);
-		else
-			http_reply_error(req, 404, "not_found", "no outbox item %lld", id);
-		return;
+		slot_empty(&a->slot, &a->ops, sizeof a->ops);
+		memmove(a, a + 1, (o->n_adapters - i - 1) * sizeof *a);
+		o->n_adapters--;
 	}
-	bool retry = !strcmp(segs[4], "retry");
-	if (!retry && strcmp(segs[4], "cancel")) {
-		http_reply_error(req, 404, "not_found", "no such outbox route (retry or cancel)");
-		return;
-	}
-	if (!post) {
-		http_reply_error(req, 405, "method_not_allowed", "use POST");
-		return;
-	}
-	if (api_allowed(req, tok, MOTCUA_ROLE_ADMIN))
-		h_action(gw, req, tok, id, retry);
 }
 
 void outbox_metrics(struct outbox *o, struct evbuffer *buf)

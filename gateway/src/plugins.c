@@ -1,54 +1,30 @@
 /* SPDX-License-Identifier: MIT */
-/* The plugin host: finds, checks, loads and unloads plugins, and implements
- * the host function table they receive (see motcua/plugin.h). */
+/* The plugin loader (see plugins.h): dlopen(RTLD_NOW | RTLD_LOCAL), the one
+ * entry symbol, ABI negotiation, the info, the section's keys, init and fini.
+ * What a plugin registers is the host's (host.c) to undo. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
+#include "auth.h"
 #include "gateway.h"
-#include "secret.h"
+#include "host.h"
+#include "http.h"
+#include "log.h"
+#include "pipeline.h"
+#include "plugins.h"
+#include "router.h"
 
 #define MAX_PLUGINS 64
 
 static const uint32_t host_abis[] = {MOTCUA_ABI_VERSION};
 
-struct route {
-	char *method;
-	char *path;
-	unsigned roles;
-	motcua_route_fn fn;
-	void *data;
-	motcua_free_fn free_fn;
-	struct route *next;
-};
-
-struct motcua_timer {
-	struct plugin *pl;
-	struct event *ev;
-	motcua_timer_fn fn;
-	void *data;
-	motcua_free_fn free_fn;
-	int repeat;
-	struct motcua_timer *next;
-};
-
-struct motcua_response {
-	int status;
-	char content_type[128];
-	struct evbuffer *body;
-};
-
 struct plugin {
 	struct motcua_plugin_ctx *ctx;
-	struct plugin_host *host;
 	char *name;
 	char *path;
 	void *dl;
@@ -58,628 +34,23 @@ struct plugin {
 	uint32_t abi, provides;
 	bool enabled;
 	void *state_ptr;
-	const char *state; /* loaded, disabled, refused, failed */
+	const char *state; /* loaded, disabled, missing, refused, failed */
 	char *error;
-	struct route *routes;
-	struct motcua_timer *timers;
 };
 
-struct motcua_plugin_ctx {
-	struct plugin *pl;
-};
-
-struct step_slot {
-	struct step_provider prov;
-	struct plugin *owner;
-	motcua_free_fn free_fn;
-	motcua_free_fn page_free_fn;
-};
-
-struct capture_slot {
-	struct capture_provider prov;
-	struct plugin *owner;
-	motcua_free_fn free_fn;
-};
-
-struct archive_slot {
-	struct archive_provider prov;
-	struct plugin *owner;
-	motcua_free_fn free_fn;
-};
-
-struct plugin_host {
+struct plugins {
 	struct gateway *gw;
 	struct plugin *plugins[MAX_PLUGINS];
 	size_t n;
-	/* delivery destinations, in registration order */
-	struct adapter_provider adapters[MAX_PLUGINS];
-	struct plugin *adapter_owner[MAX_PLUGINS];
-	motcua_free_fn adapter_free[MAX_PLUGINS];
-	size_t n_adapters;
-	struct step_slot steps[MOTCUA_STEP_COUNT_];
-	struct capture_slot capture;
-	struct archive_slot archive;
-	struct motcua_host table;
 };
 
-/* ---- the host function table ---- */
-
-static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+struct plugins *plugins_new(struct gateway *gw)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	gw_logv(level, ctx->pl->name, fmt, ap);
-	va_end(ap);
-}
-
-static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
-{
-	if (!key)
-		return NULL;
-	const char *v = config_get(ctx->pl->host->gw->config, section ? section : ctx->pl->name, key);
-	if (v || !section)
-		return v;
-	/* The gateway's own settings as it uses them: the embedded defaults
-	 * when the file does not set them. */
-	const struct settings *st = &ctx->pl->host->gw->settings;
-	if (!strcmp(section, "office") && !strcmp(key, "agency_code"))
-		return st->agency_code;
-	if (!strcmp(section, "office") && !strcmp(key, "name"))
-		return st->office_name;
-	if (!strcmp(section, "gateway") && !strcmp(key, "data_dir"))
-		return st->data_dir;
-	return NULL;
-}
-
-static int host_event_publish(struct motcua_plugin_ctx *ctx, const char *type, const char *json)
-{
-	if (!type || !type[0] || strlen(type) > 64 || !json)
-		return -EINVAL;
-	json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "event %s refused: payload is not a JSON object",
-		       type);
-		return -EINVAL;
-	}
-	json_object_set_new(obj, "plugin", json_string(ctx->pl->name));
-	return events_publish(ctx->pl->host->gw->events, type, obj);
-}
-
-static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix, motcua_event_fn fn,
-				void *data, motcua_free_fn free_fn)
-{
-	if (!fn) {
-		if (free_fn)
-			free_fn(data);
-		return -EINVAL;
-	}
-	return events_subscribe(ctx->pl->host->gw->events, ctx->pl, prefix, fn, data, free_fn);
-}
-
-static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix, int64_t since_id,
-				     motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
-{
-	if (!fn || since_id < 0) {
-		if (free_fn)
-			free_fn(data);
-		return -EINVAL;
-	}
-	return events_subscribe_from(ctx->pl->host->gw->events, ctx->pl, prefix, since_id, fn, data, free_fn);
-}
-
-static int host_event_broadcast(struct motcua_plugin_ctx *ctx, const char *type, const char *json)
-{
-	if (!type || !type[0] || strlen(type) > 64 || !json)
-		return -EINVAL;
-	json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		return -EINVAL;
-	}
-	json_object_set_new(obj, "plugin", json_string(ctx->pl->name));
-	return events_broadcast(ctx->pl->host->gw->events, type, obj);
-}
-
-static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
-			    void *data)
-{
-	if (!work)
-		return -EINVAL;
-	return workers_submit(ctx->pl->host->gw->workers, work, done, data);
-}
-
-static void timer_fire(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct motcua_timer *t = arg;
-	t->fn(t->data);
-	/* A one-shot timer stays registered (the plugin may still cancel it) but
-	 * never fires again. */
-}
-
-static void timer_free(struct motcua_timer *t)
-{
-	event_free(t->ev);
-	if (t->free_fn)
-		t->free_fn(t->data);
-	free(t);
-}
-
-static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms,
-					   int repeat, motcua_timer_fn fn, void *data,
-					   motcua_free_fn free_fn)
-{
-	struct motcua_timer *t = fn ? calloc(1, sizeof *t) : NULL;
-	if (!t) {
-		if (free_fn)
-			free_fn(data);
-		return NULL;
-	}
-	t->pl = ctx->pl;
-	t->fn = fn;
-	t->data = data;
-	t->free_fn = free_fn;
-	t->repeat = repeat;
-	t->ev = event_new(ctx->pl->host->gw->base, -1, repeat ? EV_PERSIST : 0, timer_fire, t);
-	struct timeval tv = {interval_ms / 1000, (interval_ms % 1000) * 1000};
-	if (!t->ev || event_add(t->ev, &tv) < 0) {
-		if (t->ev)
-			event_free(t->ev);
-		if (free_fn)
-			free_fn(data);
-		free(t);
-		return NULL;
-	}
-	t->next = ctx->pl->timers;
-	ctx->pl->timers = t;
-	return t;
-}
-
-static void host_timer_cancel(struct motcua_plugin_ctx *ctx, struct motcua_timer *timer)
-{
-	for (struct motcua_timer **pp = &ctx->pl->timers; *pp; pp = &(*pp)->next) {
-		if (*pp == timer) {
-			*pp = timer->next;
-			timer_free(timer);
-			return;
-		}
-	}
-}
-
-static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path,
-			  unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn)
-{
-	int r = -EINVAL;
-	struct route *rt = NULL;
-	if (!fn || !method || !path || path[0] != '/' || strlen(path) > 200 || !roles ||
-	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
-	     strcmp(method, "DELETE")))
-		goto fail;
-	r = -ENOMEM;
-	rt = calloc(1, sizeof *rt);
-	if (!rt || !(rt->method = strdup(method)) || !(rt->path = strdup(path)))
-		goto fail;
-	rt->roles = roles;
-	rt->fn = fn;
-	rt->data = data;
-	rt->free_fn = free_fn;
-	rt->next = ctx->pl->routes;
-	ctx->pl->routes = rt;
-	gw_log(MOTCUA_LOG_DEBUG, ctx->pl->name, "route %s /api/v1/plugins/%s%s", method, ctx->pl->name,
-	       path);
-	return 0;
-fail:
-	if (rt) {
-		free(rt->method);
-		free(rt);
-	}
-	if (free_fn)
-		free_fn(data);
-	return r;
-}
-
-static int host_response_set(struct motcua_response *resp, const char *content_type, const char *body,
-			     size_t len)
-{
-	if (!resp || !content_type || strlen(content_type) >= sizeof resp->content_type ||
-	    strpbrk(content_type, "\r\n") || (len && !body))
-		return -EINVAL;
-	snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
-	evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
-	return evbuffer_add(resp->body, body, len) == 0 ? 0 : -ENOMEM;
-}
-
-static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn,
-			      void *data, motcua_free_fn free_fn)
-{
-	struct plugin_host *h = ctx->pl->host;
-	int r = 0;
-	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || step == MOTCUA_STEP_CAPTURE || step == MOTCUA_STEP_ROUTE || !fn)
-		r = -EINVAL;
-	else if (h->steps[step].owner) {
-		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot do the %s step: %s already does it",
-		       step_name(step), h->steps[step].owner->name);
-		r = -EEXIST;
-	}
-	if (r < 0) {
-		if (free_fn)
-			free_fn(data);
-		return r;
-	}
-	h->steps[step] = (struct step_slot){
-		.prov = {.plugin_name = ctx->pl->name, .fn = fn, .data = data},
-		.owner = ctx->pl,
-		.free_fn = free_fn,
-	};
-	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "does the %s step", step_name(step));
-	pipeline_kick(h->gw->pipeline);
-	return 0;
-}
-
-static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
-				   motcua_page_fn fn, void *data, motcua_free_fn free_fn)
-{
-	struct plugin_host *h = ctx->pl->host;
-	int r = 0;
-	if (step != MOTCUA_STEP_RECOGNIZE || !fn)
-		r = -EINVAL; /* pages exist for recognizing; other steps work per document */
-	else if (h->steps[step].owner != ctx->pl)
-		r = -ENOENT; /* register the step itself first */
-	else if (h->steps[step].prov.page_fn)
-		r = -EEXIST;
-	if (r < 0) {
-		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot add a page function to the %s step: %s",
-		       step_name(step), strerror(-r));
-		if (free_fn)
-			free_fn(data);
-		return r;
-	}
-	h->steps[step].prov.page_fn = fn;
-	h->steps[step].prov.page_data = data;
-	h->steps[step].page_free_fn = free_fn;
-	pipeline_kick(h->gw->pipeline);
-	return 0;
-}
-
-static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops,
-				 void *data, motcua_free_fn free_fn)
-{
-	struct plugin_host *h = ctx->pl->host;
-	int r = 0;
-	if (!ops || ops->struct_size < sizeof(uint32_t) + 3 * sizeof(void *) || !ops->check ||
-	    !ops->capture || !ops->list_devices)
-		r = -EINVAL;
-	else if (h->capture.owner) {
-		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot capture: %s already does",
-		       h->capture.owner->name);
-		r = -EEXIST;
-	}
-	if (r < 0) {
-		if (free_fn)
-			free_fn(data);
-		return r;
-	}
-	h->capture.prov.plugin_name = ctx->pl->name;
-	memset(&h->capture.prov.ops, 0, sizeof h->capture.prov.ops);
-	memcpy(&h->capture.prov.ops, ops,
-	       ops->struct_size < sizeof h->capture.prov.ops ? ops->struct_size : sizeof h->capture.prov.ops);
-	h->capture.prov.data = data;
-	h->capture.owner = ctx->pl;
-	h->capture.free_fn = free_fn;
-	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "captures documents (POST /api/v1/dossiers/{code}/scan)");
-	return 0;
-}
-
-bool plugins_route_any(struct plugin_host *h, struct evhttp_request *req, const char *rest,
-		       const struct token_info *tok)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (h->plugins[i]->routes && plugins_route(h, req, h->plugins[i]->name, rest, tok))
-			return true;
-	return false;
-}
-
-const struct capture_provider *plugins_capture(struct plugin_host *h)
-{
-	return h->capture.owner ? &h->capture.prov : NULL;
-}
-
-static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops,
-				 void *data, motcua_free_fn free_fn)
-{
-	struct plugin_host *h = ctx->pl->host;
-	int r = 0;
-	/* The first version of the ops has all six functions; each is needed. */
-	if (!ops || ops->struct_size < sizeof(uint32_t) + 6 * sizeof(void *) || !ops->search ||
-	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify)
-		r = -EINVAL;
-	else if (h->archive.owner) {
-		gw_log(MOTCUA_LOG_ERROR, ctx->pl->name, "cannot archive: %s already does",
-		       h->archive.owner->name);
-		r = -EEXIST;
-	}
-	if (r < 0) {
-		if (free_fn)
-			free_fn(data);
-		return r;
-	}
-	h->archive.prov.plugin_name = ctx->pl->name;
-	memset(&h->archive.prov.ops, 0, sizeof h->archive.prov.ops);
-	memcpy(&h->archive.prov.ops, ops,
-	       ops->struct_size < sizeof h->archive.prov.ops ? ops->struct_size : sizeof h->archive.prov.ops);
-	h->archive.prov.data = data;
-	h->archive.owner = ctx->pl;
-	h->archive.free_fn = free_fn;
-	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "keeps the e-archive (/api/v1/archive/, reuse)");
-	return 0;
-}
-
-const char *plugins_step_held(struct plugin_host *h, enum motcua_step step)
-{
-	static const uint32_t bit[MOTCUA_STEP_COUNT_] = {
-		[MOTCUA_STEP_CAPTURE] = MOTCUA_PROVIDES_CAPTURE,
-		[MOTCUA_STEP_RECOGNIZE] = MOTCUA_PROVIDES_RECOGNIZE,
-		[MOTCUA_STEP_SIGN] = MOTCUA_PROVIDES_SIGN,
-		[MOTCUA_STEP_ARCHIVE] = MOTCUA_PROVIDES_ARCHIVE,
-		/* adapters deliver through the outbox, not the route step: one
-		 * that failed holds its deliveries (they wait in the outbox), not
-		 * the documents */
-		[MOTCUA_STEP_ROUTE] = 0,
-	};
-	if ((unsigned)step >= MOTCUA_STEP_COUNT_)
-		return NULL;
-	for (size_t i = 0; i < h->n; i++) {
-		struct plugin *pl = h->plugins[i];
-		if (bit[step] && pl->enabled && (pl->provides & bit[step]) &&
-		    (!strcmp(pl->state, "failed") || !strcmp(pl->state, "refused")))
-			return pl->name;
-	}
-	return NULL;
-}
-
-const struct archive_provider *plugins_archive(struct plugin_host *h)
-{
-	return h->archive.owner ? &h->archive.prov : NULL;
-}
-
-static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops,
-				 void *data, motcua_free_fn free_fn)
-{
-	struct plugin_host *h = ctx->pl->host;
-	int r = 0;
-	if (!ops || ops->struct_size < sizeof(uint32_t) + 2 * sizeof(void *) || !ops->accepts || !ops->deliver)
-		r = -EINVAL;
-	for (size_t i = 0; r == 0 && i < h->n_adapters; i++)
-		if (h->adapter_owner[i] == ctx->pl)
-			r = -EEXIST;
-	if (r == 0 && h->n_adapters == MAX_PLUGINS)
-		r = -ENOSPC;
-	if (r < 0) {
-		if (free_fn)
-			free_fn(data);
-		return r;
-	}
-	struct adapter_provider *a = &h->adapters[h->n_adapters];
-	a->plugin_name = ctx->pl->name;
-	memset(&a->ops, 0, sizeof a->ops);
-	memcpy(&a->ops, ops, ops->struct_size < sizeof a->ops ? ops->struct_size : sizeof a->ops);
-	a->data = data;
-	h->adapter_owner[h->n_adapters] = ctx->pl;
-	h->adapter_free[h->n_adapters] = free_fn;
-	h->n_adapters++;
-	gw_log(MOTCUA_LOG_INFO, ctx->pl->name, "delivers dossiers (outbox destination %s)", ctx->pl->name);
-	outbox_kick(h->gw->outbox);
-	return 0;
-}
-
-const struct adapter_provider *plugins_adapters(struct plugin_host *h, size_t *n)
-{
-	*n = h ? h->n_adapters : 0;
-	return h ? h->adapters : NULL;
-}
-
-const struct adapter_provider *plugins_adapter(struct plugin_host *h, const char *name)
-{
-	for (size_t i = 0; h && i < h->n_adapters; i++)
-		if (!strcmp(h->adapters[i].plugin_name, name))
-			return &h->adapters[i];
-	return NULL;
-}
-
-static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status, const char *details)
-{
-	struct plugin_host *h = ctx->pl->host;
-	json_t *d = NULL;
-	if (!code || !valid_code_chars(code, 95))
-		return -EINVAL;
-	if (details) {
-		/* (json_is_object() is a macro: it would parse twice) */
-		d = json_loads(details, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(d)) {
-			json_decref(d);
-			return -EINVAL;
-		}
-	}
-	int r = dossier_set_status(h->gw->pipeline, code, status, ctx->pl->name, d);
-	if (r == -EINVAL)
-		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "status %d for %s refused: not a code from 1 to 10",
-		       status, code);
-	return r;
-}
-
-/* A result an agency returned: copied on the caller's thread, recorded on
- * the loop. */
-struct result_job {
-	struct gateway *gw;
-	char code[96], name[256], media_type[32], sha[65], plugin[64];
-	uint64_t size;
-};
-
-static void result_on_loop(void *arg, int cancelled)
-{
-	struct result_job *j = arg;
-	struct gateway *gw = j->gw;
-	char id[33];
-	struct document_extra x = {.doc_type = "ket-qua"};
-	char by[80];
-	snprintf(by, sizeof by, "agency:%s", j->plugin);
-	if (cancelled) {
-		/* stopping: the blob stays unreferenced; the agency sends it again */
-	} else if (!dossier_exists(gw->pipeline, j->code)) {
-		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s was dropped: no such dossier", j->code);
-	} else if (document_create(gw->pipeline, j->code, j->name, j->media_type, j->sha, j->size, by, &x, id) < 0) {
-		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s could not be recorded", j->code);
-	} else {
-		gw_log(MOTCUA_LOG_INFO, j->plugin, "result %s (%s) added to %s as document %s", j->name,
-		       j->media_type, j->code, id);
-	}
-	free(j);
-}
-
-static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, const char *path,
-			   const char *media_type, const char *name)
-{
-	struct plugin_host *h = ctx->pl->host;
-	struct gateway *gw = h->gw;
-	if (!code || !valid_code_chars(code, 95) || !path || !media_type || !upload_type_ok(media_type) ||
-	    (name && !valid_document_name(name)))
-		return -EINVAL;
-	/* The content must be what the type says, as for an upload. */
-	unsigned char probe[64 + 1024];
-	size_t hn = 0, tn = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	off_t size = lseek(fd, 0, SEEK_END);
-	if (size > 0) {
-		hn = (size_t)(size < 64 ? size : 64);
-		tn = (size_t)(size < 1024 ? size : 1024);
-		if (pread(fd, probe, hn, 0) != (ssize_t)hn || pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
-			hn = tn = 0;
-	}
-	close(fd);
-	const char *why = NULL;
-	if (size <= 0 || (uint64_t)size > gw->settings.max_upload_bytes ||
-	    !upload_content_matches(media_type, probe, hn + tn, &why)) {
-		gw_log(MOTCUA_LOG_WARNING, ctx->pl->name, "a result for %s was refused: %s", code,
-		       size <= 0 ? "empty file" : why ? why : "too large");
-		return -EINVAL;
-	}
-	struct result_job *j = calloc(1, sizeof *j);
-	if (!j)
-		return -ENOMEM;
-	j->gw = gw;
-	snprintf(j->code, sizeof j->code, "%s", code);
-	snprintf(j->name, sizeof j->name, "%s", name ? name : "Kết quả giải quyết");
-	snprintf(j->media_type, sizeof j->media_type, "%s", media_type);
-	snprintf(j->plugin, sizeof j->plugin, "%s", ctx->pl->name);
-	int r = store_copy_file(gw->store, path, j->sha, &j->size);
-	if (r == 0)
-		r = workers_post(gw->io_workers, result_on_loop, j);
-	if (r < 0)
-		free(j);
-	return r;
-}
-
-static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
-{
-	return ctx->pl->host->gw->settings.data_dir;
-}
-
-static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
-			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
-{
-	(void)ctx;
-	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
-}
-
-/* ---- loading ---- */
-
-struct plugin_host *plugins_new(struct gateway *gw)
-{
-	struct plugin_host *h = calloc(1, sizeof *h);
+	struct plugins *h = calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
 	h->gw = gw;
-	h->table = (struct motcua_host){
-		.struct_size = sizeof(struct motcua_host),
-		.abi = MOTCUA_ABI_VERSION,
-		.log = host_log,
-		.config_get = host_config_get,
-		.event_publish = host_event_publish,
-		.event_subscribe = host_event_subscribe,
-		.work_submit = host_work_submit,
-		.timer_add = host_timer_add,
-		.timer_cancel = host_timer_cancel,
-		.route_add = host_route_add,
-		.response_set = host_response_set,
-		.step_register = host_step_register,
-		.page_step_register = host_page_step_register,
-		.capture_register = host_capture_register,
-		.archive_register = host_archive_register,
-		.data_dir = host_data_dir,
-		.adapter_register = host_adapter_register,
-		.dossier_status = host_dossier_status,
-		.result_add = host_result_add,
-		.event_subscribe_from = host_event_subscribe_from,
-		.event_broadcast = host_event_broadcast,
-		.secret_read = host_secret_read,
-	};
 	return h;
-}
-
-/* Drops everything a plugin registered: after fini(), or after a failed init(). */
-static void unregister_all(struct plugin *pl)
-{
-	struct plugin_host *h = pl->host;
-	while (pl->routes) {
-		struct route *rt = pl->routes;
-		pl->routes = rt->next;
-		if (rt->free_fn)
-			rt->free_fn(rt->data);
-		free(rt->method);
-		free(rt->path);
-		free(rt);
-	}
-	while (pl->timers) {
-		struct motcua_timer *t = pl->timers;
-		pl->timers = t->next;
-		timer_free(t);
-	}
-	for (int s = 0; s < MOTCUA_STEP_COUNT_; s++) {
-		if (h->steps[s].owner == pl) {
-			if (h->steps[s].free_fn)
-				h->steps[s].free_fn(h->steps[s].prov.data);
-			if (h->steps[s].page_free_fn)
-				h->steps[s].page_free_fn(h->steps[s].prov.page_data);
-			memset(&h->steps[s], 0, sizeof h->steps[s]);
-		}
-	}
-	if (h->capture.owner == pl) {
-		if (h->capture.free_fn)
-			h->capture.free_fn(h->capture.prov.data);
-		memset(&h->capture, 0, sizeof h->capture);
-	}
-	for (size_t i = 0; i < h->n_adapters;) {
-		if (h->adapter_owner[i] != pl) {
-			i++;
-			continue;
-		}
-		if (h->adapter_free[i])
-			h->adapter_free[i](h->adapters[i].data);
-		memmove(&h->adapters[i], &h->adapters[i + 1], (h->n_adapters - i - 1) * sizeof h->adapters[0]);
-		memmove(&h->adapter_owner[i], &h->adapter_owner[i + 1], (h->n_adapters - i - 1) * sizeof(struct plugin *));
-		memmove(&h->adapter_free[i], &h->adapter_free[i + 1], (h->n_adapters - i - 1) * sizeof(motcua_free_fn));
-		h->n_adapters--;
-	}
-	if (h->archive.owner == pl) {
-		if (h->archive.free_fn)
-			h->archive.free_fn(h->archive.prov.data);
-		memset(&h->archive, 0, sizeof h->archive);
-	}
-	events_unsubscribe_all(h->gw->events, pl);
 }
 
 static void plugin_free(struct plugin *pl)
@@ -690,7 +61,7 @@ static void plugin_free(struct plugin *pl)
 	free(pl->version);
 	free(pl->path);
 	free(pl->error);
-	free(pl->ctx);
+	host_ctx_free(pl->ctx);
 	/* MOTCUA_DEBUG_NO_DLCLOSE=1 keeps plugins mapped until exit, so that a
 	 * leak checker can name the library a leak comes from. */
 	if (pl->dl && !getenv("MOTCUA_DEBUG_NO_DLCLOSE"))
@@ -804,7 +175,7 @@ static bool plugin_open(struct plugin *pl)
 }
 
 /* Every key of the section must be `enabled` or one the plugin declares. */
-static int check_keys(struct plugin_host *h, struct plugin *pl, char *err, size_t errlen)
+static int check_keys(struct plugins *h, struct plugin *pl, char *err, size_t errlen)
 {
 	struct config *c = h->gw->config;
 	for (size_t i = 0; i < c->n; i++) {
@@ -833,7 +204,7 @@ static int check_keys(struct plugin_host *h, struct plugin *pl, char *err, size_
 	return 0;
 }
 
-int plugins_open(struct plugin_host *h, char *err, size_t errlen)
+int plugins_open(struct plugins *h, char *err, size_t errlen)
 {
 	struct gateway *gw = h->gw;
 	const char *sections[256];
@@ -865,12 +236,10 @@ int plugins_open(struct plugin_host *h, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		struct plugin *pl = calloc(1, sizeof *pl);
-		if (!pl || !(pl->name = strdup(name)) || !(pl->ctx = calloc(1, sizeof *pl->ctx))) {
+		if (!pl || !(pl->name = strdup(name)) || !(pl->ctx = host_ctx_new(gw, name))) {
 			plugin_free(pl);
 			return -ENOMEM;
 		}
-		pl->host = h;
-		pl->ctx->pl = pl;
 		pl->enabled = enabled;
 		pl->state = enabled ? "loading" : "disabled";
 		h->plugins[h->n++] = pl;
@@ -905,15 +274,44 @@ int plugins_open(struct plugin_host *h, char *err, size_t errlen)
 	return 0;
 }
 
-void plugins_init(struct plugin_host *h)
+/* A document step whose plugin is enabled but did not start (refused, or its
+ * init failed) waits for it rather than going on unsigned or unarchived.
+ * (Adapters deliver through the outbox: one that failed holds its rows
+ * there, not the documents.) */
+static void hold_steps(struct plugins *h)
+{
+	static const struct {
+		enum motcua_step step;
+		uint32_t bit;
+	} steps[] = {
+		{MOTCUA_STEP_RECOGNIZE, MOTCUA_PROVIDES_RECOGNIZE},
+		{MOTCUA_STEP_SIGN, MOTCUA_PROVIDES_SIGN},
+		{MOTCUA_STEP_ARCHIVE, MOTCUA_PROVIDES_ARCHIVE},
+	};
+	for (size_t i = 0; i < h->n; i++) {
+		struct plugin *pl = h->plugins[i];
+		if (!pl->enabled || (strcmp(pl->state, "failed") && strcmp(pl->state, "refused")))
+			continue;
+		for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
+			if (pl->provides & steps[k].bit)
+				pipeline_hold(h->gw->pipeline, steps[k].step, pl->name);
+	}
+}
+
+static void route_plugins(struct call *c)
+{
+	http_reply_json(c->req, 200, plugins_list(c->data));
+}
+
+void plugins_init(struct plugins *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		struct plugin *pl = h->plugins[i];
 		if (!pl->enabled || !pl->info)
 			continue;
-		int r = pl->info->init(pl->ctx, &h->table, &pl->state_ptr);
+		int r = pl->info->init(pl->ctx, host_table(), &pl->state_ptr);
 		if (r < 0) {
-			unregister_all(pl);
+			host_ctx_forget(pl->ctx);
 			refuse(pl, "failed", "init failed: %s", strerror(-r));
 			continue;
 		}
@@ -921,9 +319,15 @@ void plugins_init(struct plugin_host *h)
 		gw_log(MOTCUA_LOG_INFO, pl->name, "loaded %s version %s (ABI %u) from %s", pl->name,
 		       pl->version, pl->abi, pl->path);
 	}
+	hold_steps(h);
+	static const struct route_def routes[] = {
+		{"GET", "/api/v1/plugins", R_STAFF, route_plugins, "name, version, abi, provides and state of each plugin"},
+	};
+	if (router_add_table(h->gw->router, routes, sizeof routes / sizeof routes[0], h, NULL) < 0)
+		log_error("plugins: cannot serve GET /api/v1/plugins");
 }
 
-void plugins_free(struct plugin_host *h)
+void plugins_free(struct plugins *h)
 {
 	if (!h)
 		return;
@@ -932,7 +336,7 @@ void plugins_free(struct plugin_host *h)
 		if (pl->info && pl->dl && !strcmp(pl->state, "loaded")) {
 			if (pl->info->fini)
 				pl->info->fini(pl->state_ptr);
-			unregister_all(pl);
+			host_ctx_forget(pl->ctx);
 			gw_log(MOTCUA_LOG_INFO, pl->name, "unloaded");
 		}
 		plugin_free(pl);
@@ -940,7 +344,7 @@ void plugins_free(struct plugin_host *h)
 	free(h);
 }
 
-json_t *plugins_list(struct plugin_host *h)
+json_t *plugins_list(struct plugins *h)
 {
 	static const char *const provides[] = {"capture", "recognize", "sign", "archive", "adapter", "sink"};
 	json_t *arr = json_array();
@@ -964,99 +368,3 @@ json_t *plugins_list(struct plugin_host *h)
 	return out;
 }
 
-const struct step_provider *plugins_step(struct plugin_host *h, enum motcua_step step)
-{
-	if ((unsigned)step >= MOTCUA_STEP_COUNT_ || !h->steps[step].owner)
-		return NULL;
-	return &h->steps[step].prov;
-}
-
-static bool path_matches(const char *pattern, const char *path)
-{
-	size_t n = strlen(pattern);
-	if (n && pattern[n - 1] == '*')
-		return !strncmp(pattern, path, n - 1);
-	return !strcmp(pattern, path);
-}
-
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	default: return "?";
-	}
-}
-
-static const char *request_header(const struct motcua_request *r, const char *name)
-{
-	if (!r || !name || !r->host_private)
-		return NULL;
-	return evhttp_find_header(evhttp_request_get_input_headers(r->host_private), name);
-}
-
-bool plugins_route(struct plugin_host *h, struct evhttp_request *req, const char *plugin,
-		   const char *rest, const struct token_info *tok)
-{
-	struct plugin *pl = NULL;
-	for (size_t i = 0; i < h->n; i++)
-		if (!strcmp(h->plugins[i]->name, plugin) && !strcmp(h->plugins[i]->state, "loaded"))
-			pl = h->plugins[i];
-	if (!pl)
-		return false;
-	const char *method = method_name(evhttp_request_get_command(req));
-	struct route *match = NULL;
-	bool path_seen = false;
-	for (struct route *rt = pl->routes; rt; rt = rt->next) {
-		if (!path_matches(rt->path, rest))
-			continue;
-		path_seen = true;
-		if (!strcmp(rt->method, method)) {
-			match = rt;
-			break;
-		}
-	}
-	if (!match) {
-		if (!path_seen)
-			return false;
-		http_reply_error(req, 405, "method_not_allowed", "%s is not allowed here", method);
-		return true;
-	}
-	if (!(match->roles & tok->role)) {
-		http_reply_error(req, 403, "forbidden", "role %s may not do this", role_name(tok->role));
-		return true;
-	}
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	struct motcua_request r = {
-		.struct_size = sizeof r,
-		.method = method,
-		.path = rest,
-		.query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
-		.body = len ? (const char *)evbuffer_pullup(in, -1) : NULL,
-		.body_len = len,
-		.token_name = tok->name,
-		.role = tok->role,
-		.header = request_header,
-		.host_private = req,
-	};
-	struct motcua_response resp = {.status = 200, .body = evbuffer_new()};
-	if (!resp.body) {
-		http_reply_error(req, 503, "no_memory", "out of memory");
-		return true;
-	}
-	snprintf(resp.content_type, sizeof resp.content_type, "application/json");
-	int status = match->fn(match->data, &r, &resp);
-	if (status < 100 || status > 599) {
-		gw_log(MOTCUA_LOG_ERROR, pl->name, "route %s %s returned bad status %d", method, rest, status);
-		evbuffer_free(resp.body);
-		http_reply_error(req, 500, "plugin_error", "plugin %s failed", pl->name);
-		return true;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", resp.content_type);
-	evhttp_send_reply(req, status, NULL, resp.body);
-	evbuffer_free(resp.body);
-	return true;
-}

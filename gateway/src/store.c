@@ -13,7 +13,10 @@
 
 #include <openssl/evp.h>
 
-#include "gateway.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
 
 struct store {
 	char *blobs;

@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "gateway.h"
+#include "util.h"
 
 int64_t time_now(void)
 {
@@ -126,34 +126,6 @@ void sha256_hex(const void *data, size_t len, char out[65])
 	for (int i = 0; i < 32; i++)
 		sprintf(out + 2 * i, "%02x", md[i]);
 	out[64] = 0;
-}
-
-bool valid_sha256_hex(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-bool valid_media_type(const char *s)
-{
-	/* type "/" subtype, RFC 6838 restricted names: letters, digits and
-	 * !#$&-^_.+ ; no parameters */
-	size_t slash = 0, n = 0;
-	for (const char *c = s; *c; c++, n++) {
-		if (*c == '/') {
-			if (slash || n == 0)
-				return false;
-			slash = n;
-		} else if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-			     strchr("!#$&-^_.+", *c))) {
-			return false;
-		}
-	}
-	return slash > 0 && slash + 1 < n && n < 64;
 }
 
 int mkdir_p(const char *path, unsigned mode)

@@ -4,9 +4,10 @@
  * made active from the worker (thread-safe with evthread_use_pthreads()). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
-#include "gateway.h"
+#include "workers.h"
 
 #define QUEUE_MAX 4096
 

@@ -8,14 +8,16 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "gateway.h"
+#include "router.h"
+#include "www.h"
 
 /* The file itself, NUL-terminated: generated from www/dashboard.html by
  * www/embed.py at build time (see meson.build). */
 extern const char motcua_dashboard_html[];
 
-void www_dashboard(struct evhttp_request *req)
+static void route_dashboard(struct call *c)
 {
+	struct evhttp_request *req = c->req;
 	struct evbuffer *buf = evbuffer_new();
 	if (!buf) {
 		evhttp_send_error(req, 503, "out of memory");
@@ -31,4 +33,13 @@ void www_dashboard(struct evhttp_request *req)
 			  "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
 	evhttp_send_reply(req, 200, "OK", buf);
 	evbuffer_free(buf);
+}
+
+int www_routes_add(struct router *r)
+{
+	static const struct route_def routes[] = {
+		{"GET", "/dashboard", 0, route_dashboard,
+		 "the live dashboard page (its data needs a token: /dashboard#token=...)"},
+	};
+	return router_add_table(r, routes, sizeof routes / sizeof routes[0], NULL, NULL);
 }

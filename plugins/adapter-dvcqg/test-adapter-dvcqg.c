@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-adapter-dvcqg: loads the built adapter-dvcqg.so ($DVCQG_PLUGIN) with
- * dlopen() and drives it through a fake host table against a stand-in
- * portal (tests/portal.py, a real HTTP server on 127.0.0.1) that requires a
+ * test-adapter-dvcqg: loads the built adapter-dvcqg.so ($DVCQG_PLUGIN)
+ * through the SDK's test host (motcua/testhost.h) and drives it against a
+ * stand-in portal (tests/portal.py, a real HTTP server on 127.0.0.1) that requires a
  * login, checks the shape and the dates, and records every call.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +25,7 @@
 #include <jansson.h>
 
 #include <motcua/plugin.h>
+#include <motcua/testhost.h>
 
 static int failures;
 static const char *current_case = "";
@@ -40,95 +40,44 @@ static const char *current_case = "";
 		}                                                                                          \
 	} while (0)
 
-/* ---- the fake host ------------------------------------------------------------------ */
+/* ---- the test host (motcua/testhost.h) ------------------------------------------------ */
 
-struct motcua_plugin_ctx {
-	int unused;
-};
-
-static struct motcua_plugin_ctx the_ctx;
-static const char *config[16][2];
-static size_t n_config;
-static char last_error[1024];
-static struct motcua_adapter_ops ops;
+static struct motcua_testhost *th;
+static const struct motcua_adapter_ops *ops;
 static void *ops_data;
-static int n_registered;
 
-static void MOTCUA_PRINTF(3, 4) fake_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+static const char *last_error(void)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "  adapter-dvcqg <%d> %s\n", (int)level, line);
-	if (level <= MOTCUA_LOG_ERROR)
-		snprintf(last_error, sizeof last_error, "%s", line);
-	CHECK(ctx == &the_ctx, "log with a foreign ctx");
+	return motcua_testhost_log_last_error(th);
 }
 
-static const char *fake_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
-{
-	if (section && !strcmp(section, "office") && !strcmp(key, "agency_code"))
-		return "000.00.12.H50";
-	CHECK(section == NULL, "config_get(%s, %s)", section, key);
-	for (size_t i = 0; i < n_config; i++)
-		if (!strcmp(config[i][0], key))
-			return config[i][1];
-	return NULL;
-}
-
-static int fake_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *o, void *data,
-				 motcua_free_fn free_fn)
-{
-	CHECK(o->struct_size >= sizeof ops, "ops struct_size %u", o->struct_size);
-	memcpy(&ops, o, sizeof ops);
-	ops_data = data;
-	n_registered++;
-	return 0;
-}
-
-static struct motcua_host host = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = fake_log,
-	.config_get = fake_config_get,
-	.adapter_register = fake_adapter_register,
-};
-
-static const struct motcua_plugin_info *info;
-static void *state;
-
+/* Sets the plugin's section from NULL-terminated key, value pairs. */
 static void set_config(const char *key, ...)
 {
 	va_list ap;
-	n_config = 0;
+	motcua_testhost_config(th, NULL);
 	va_start(ap, key);
-	for (const char *k = key; k && n_config < 16; k = va_arg(ap, const char *)) {
-		config[n_config][0] = k;
-		config[n_config][1] = va_arg(ap, const char *);
-		n_config++;
-	}
+	for (const char *k = key; k; k = va_arg(ap, const char *))
+		motcua_testhost_config_set(th, NULL, k, va_arg(ap, const char *));
 	va_end(ap);
 }
 
 static int start(void)
 {
-	n_registered = 0;
-	last_error[0] = 0;
-	state = NULL;
-	memset(&ops, 0, sizeof ops);
-	int r = info->init(&the_ctx, &host, &state);
-	if (r == 0)
-		CHECK(n_registered == 1 && ops.deliver && ops.accepts, "not registered");
+	motcua_testhost_log_clear(th);
+	int r = motcua_testhost_start(th);
+	ops = motcua_testhost_adapter_ops(th, &ops_data);
+	if (r == 0) {
+		CHECK(motcua_testhost_registrations(th) == 1 && ops && ops->deliver && ops->accepts, "not registered");
+		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u", ops ? ops->struct_size : 0);
+	}
 	return r;
 }
 
 static void stop(void)
 {
-	if (state)
-		info->fini(state);
-	state = NULL;
+	motcua_testhost_stop(th);
+	ops = NULL;
 }
 
 /* ---- the stand-in portal ------------------------------------------------------------- */
@@ -275,7 +224,7 @@ static int deliver(const char *key, const char *type, const char *event, const c
 	d->event_json = event;
 	d->dossier_json = dossier;
 	d->attempt = 1;
-	int r = ops.deliver(ops_data, d);
+	int r = ops->deliver(ops_data, d);
 	fprintf(stderr, "  deliver %s %s -> %d (%s) ref '%s'\n", key, type, r, d->message, d->peer_ref);
 	return r;
 }
@@ -310,7 +259,7 @@ static void start_good(const char *extra_key, const char *extra_val)
 {
 	set_config("url", url, "username", "motcua", "password_file", good_pw, "timeout_s", "2", "procedures",
 		   "1.001612, 2.000488", extra_key, extra_val, (const char *)NULL);
-	CHECK(start() == 0, "init: %s", last_error);
+	CHECK(start() == 0, "init: %s", last_error());
 }
 
 /* ---- the cases ------------------------------------------------------------------------ */
@@ -320,19 +269,19 @@ static void test_config(void)
 	current_case = "config";
 	set_config("url", url, "username", "motcua", "password_file", open_pw, (const char *)NULL);
 	CHECK(start() == -EPERM, "a password file others can read was taken");
-	CHECK(strstr(last_error, "chmod 600"), "%s", last_error);
+	CHECK(strstr(last_error(), "chmod 600"), "%s", last_error());
 	stop();
 	set_config("url", "ftp://x", "username", "motcua", "password_file", good_pw, (const char *)NULL);
-	CHECK(start() == -EINVAL && strstr(last_error, "url"), "%s", last_error);
+	CHECK(start() == -EINVAL && strstr(last_error(), "url"), "%s", last_error());
 	stop();
 	set_config("url", url, "password_file", good_pw, (const char *)NULL);
-	CHECK(start() == -EINVAL && strstr(last_error, "username"), "%s", last_error);
+	CHECK(start() == -EINVAL && strstr(last_error(), "username"), "%s", last_error());
 	stop();
 	set_config("url", url, "username", "u", "password_file", "/nonexistent/pw", (const char *)NULL);
-	CHECK(start() == -ENOENT, "%s", last_error);
+	CHECK(start() == -ENOENT, "%s", last_error());
 	stop();
 	set_config("url", url, "username", "u", "password_file", good_pw, "timeout_s", "0", (const char *)NULL);
-	CHECK(start() == -EINVAL && strstr(last_error, "timeout_s"), "%s", last_error);
+	CHECK(start() == -EINVAL && strstr(last_error(), "timeout_s"), "%s", last_error());
 	stop();
 }
 
@@ -340,16 +289,16 @@ static void test_accepts(void)
 {
 	current_case = "accepts";
 	start_good(NULL, NULL);
-	CHECK(ops.accepts(ops_data, "1.001612", "dossier.created") == 1, "created");
-	CHECK(ops.accepts(ops_data, "2.000488", "document.done") == 1, "document.done");
-	CHECK(ops.accepts(ops_data, "1.001612", "dossier.status") == 1, "status");
-	CHECK(ops.accepts(ops_data, "1.00161", "dossier.created") == 0, "prefix of a code");
-	CHECK(ops.accepts(ops_data, "9.999", "dossier.created") == 0, "other procedure");
-	CHECK(ops.accepts(ops_data, "1.001612", "document.failed") == 0, "other event");
+	CHECK(ops->accepts(ops_data, "1.001612", "dossier.created") == 1, "created");
+	CHECK(ops->accepts(ops_data, "2.000488", "document.done") == 1, "document.done");
+	CHECK(ops->accepts(ops_data, "1.001612", "dossier.status") == 1, "status");
+	CHECK(ops->accepts(ops_data, "1.00161", "dossier.created") == 0, "prefix of a code");
+	CHECK(ops->accepts(ops_data, "9.999", "dossier.created") == 0, "other procedure");
+	CHECK(ops->accepts(ops_data, "1.001612", "document.failed") == 0, "other event");
 	stop();
 	set_config("url", url, "username", "motcua", "password_file", good_pw, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
-	CHECK(ops.accepts(ops_data, "9.999", "dossier.status") == 1, "default * takes all");
+	CHECK(start() == 0, "%s", last_error());
+	CHECK(ops->accepts(ops_data, "9.999", "dossier.status") == 1, "default * takes all");
 	stop();
 }
 
@@ -507,7 +456,7 @@ static void test_wrong_password(void)
 	current_case = "wrong password";
 	struct motcua_delivery d;
 	set_config("url", url, "username", "motcua", "password_file", wrong_pw, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	int r = deliver("k-pw", "dossier.created", "{}", DOSSIER_NEW, &d);
 	CHECK(r < 0 && r != -EAGAIN, "wrong password gave %d", r);
 	CHECK(strstr(d.message, "login refused") && strstr(d.message, "Sai tên đăng nhập"), "%s", d.message);
@@ -521,7 +470,7 @@ static void test_transient(void)
 	/* nothing listens there */
 	set_config("url", "http://127.0.0.1:9/", "username", "motcua", "password_file", good_pw, "timeout_s", "2",
 		   (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	/* unreachable: retried later, and the outbox pauses the destination */
 	CHECK(deliver("k-down", "dossier.created", "{}", DOSSIER_NEW, &d) == -ECONNREFUSED, "%s", d.message);
 	CHECK(strstr(d.message, "unreachable"), "%s", d.message);
@@ -604,10 +553,10 @@ int main(void)
 		fprintf(stderr, "DVCQG_PLUGIN and DVCQG_PORTAL must be set\n");
 		return 1;
 	}
-	if (!python || !*python || access(python, X_OK)) {
-		fprintf(stderr, "SKIP: no /usr/bin/python3 for the stand-in portal\n");
-		return 77;
-	}
+	/* the stand-in portal is Python: a missing python3 is a failure */
+	if (!python || motcua_testhost_need_program(python, "python3, for the stand-in portal: "
+							    "packaging/install-deps.sh test") < 0)
+		return 1;
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	snprintf(root, sizeof root, "%s/test-dvcqg-XXXXXX", tmp);
 	if (!mkdtemp(root)) {
@@ -620,19 +569,19 @@ int main(void)
 	write_file(good_pw, "mat-khau-1\n", 0600);
 	write_file(wrong_pw, "mat-khau-sai\n", 0600);
 	write_file(open_pw, "mat-khau-1\n", 0644);
-	void *so = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
-	if (!so) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
+	th = motcua_testhost_new();
+	if (!th || motcua_testhost_load(th, plugin) < 0) {
+		fprintf(stderr, "FAIL: %s\n", th ? motcua_testhost_error(th) : "no test host");
 		return 1;
 	}
-	motcua_plugin_entry_fn entry = (motcua_plugin_entry_fn)dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL);
-	uint32_t abis[] = {MOTCUA_ABI_VERSION};
-	info = entry ? entry(abis, 1) : NULL;
-	if (!info || strcmp(info->name, "adapter-dvcqg") || info->abi != MOTCUA_ABI_VERSION ||
+	const struct motcua_plugin_info *info = motcua_testhost_info(th);
+	if (strcmp(info->name, "adapter-dvcqg") || info->abi != MOTCUA_ABI_VERSION ||
 	    !(info->provides & MOTCUA_PROVIDES_ADAPTER)) {
 		fprintf(stderr, "bad plugin info\n");
 		return 1;
 	}
+	/* what the gateway's [office] says */
+	motcua_testhost_config_set(th, "office", "agency_code", "000.00.12.H50");
 	if (start_portal() < 0) {
 		fprintf(stderr, "the stand-in portal did not start\n");
 		stop_portal();
@@ -649,6 +598,16 @@ int main(void)
 	test_refused();
 	test_dates();
 	stop_portal();
+	current_case = "host";
+	/* the plugin reads its own section and the office's code only */
+	for (size_t i = 0; i < motcua_testhost_config_read_count(th); i++) {
+		const char *section, *key;
+		motcua_testhost_config_read(th, i, &section, &key);
+		CHECK(section == NULL || (!strcmp(section, "office") && !strcmp(key, "agency_code")), "config_get(%s, %s)",
+		      section, key);
+	}
+	CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
+	motcua_testhost_free(th);
 	if (!failures) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

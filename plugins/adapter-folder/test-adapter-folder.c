@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-adapter-folder: loads the built adapter-folder.so ($FOLDER_PLUGIN)
- * with dlopen() and drives it through a fake host table on real folders in
- * a temp dir: package content and hashes (recomputed here with OpenSSL),
+ * through the SDK's test host (motcua/testhost.h) and drives it on real
+ * folders in a temp dir: package content and hashes (recomputed here with OpenSSL),
  * a repeated delivery, routing, a missing file, a missing or unwritable
  * folder, and atomicity (a child killed with SIGKILL in the middle of a
  * large package leaves nothing visible but a dot-named temp folder).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include <motcua/plugin.h>
+#include <motcua/testhost.h>
 
 static int failures;
 static const char *current_case = "";
@@ -40,83 +40,40 @@ static const char *current_case = "";
 		}                                                                                          \
 	} while (0)
 
-struct motcua_plugin_ctx {
-	int unused;
-};
+/* ---- the test host (motcua/testhost.h) ------------------------------------------------ */
 
-static struct motcua_plugin_ctx the_ctx;
-static const char *config[16][2];
-static size_t n_config;
-static char last_error[1024];
-static struct motcua_adapter_ops ops;
+static struct motcua_testhost *th;
+static const struct motcua_adapter_ops *ops;
 static void *ops_data;
 
-static void MOTCUA_PRINTF(3, 4) fake_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+static const char *last_error(void)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "  adapter-folder <%d> %s\n", (int)level, line);
-	if (level <= MOTCUA_LOG_ERROR)
-		snprintf(last_error, sizeof last_error, "%s", line);
+	return motcua_testhost_log_last_error(th);
 }
 
-static const char *fake_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
-{
-	CHECK(section == NULL, "config_get(%s, %s)", section, key);
-	for (size_t i = 0; i < n_config; i++)
-		if (!strcmp(config[i][0], key))
-			return config[i][1];
-	return NULL;
-}
-
-static int fake_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *o, void *data,
-				 motcua_free_fn free_fn)
-{
-	memcpy(&ops, o, sizeof ops);
-	ops_data = data;
-	return 0;
-}
-
-static struct motcua_host host = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = fake_log,
-	.config_get = fake_config_get,
-	.adapter_register = fake_adapter_register,
-};
-
-static const struct motcua_plugin_info *info;
-static void *state;
-
+/* Sets the plugin's section from NULL-terminated key, value pairs. */
 static void set_config(const char *key, ...)
 {
 	va_list ap;
-	n_config = 0;
+	motcua_testhost_config(th, NULL);
 	va_start(ap, key);
-	for (const char *k = key; k && n_config < 16; k = va_arg(ap, const char *)) {
-		config[n_config][0] = k;
-		config[n_config][1] = va_arg(ap, const char *);
-		n_config++;
-	}
+	for (const char *k = key; k; k = va_arg(ap, const char *))
+		motcua_testhost_config_set(th, NULL, k, va_arg(ap, const char *));
 	va_end(ap);
 }
 
 static int start(void)
 {
-	last_error[0] = 0;
-	state = NULL;
-	memset(&ops, 0, sizeof ops);
-	return info->init(&the_ctx, &host, &state);
+	motcua_testhost_log_clear(th);
+	int r = motcua_testhost_start(th);
+	ops = motcua_testhost_adapter_ops(th, &ops_data);
+	return r;
 }
 
 static void stop(void)
 {
-	if (state)
-		info->fini(state);
-	state = NULL;
+	motcua_testhost_stop(th);
+	ops = NULL;
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -182,7 +139,7 @@ static int deliver(int64_t id, const char *key, const char *type, const char *do
 	d->event_json = "{\"at\": \"2026-11-28T08:00:00+07:00\", \"document_id\": \"d1\"}";
 	d->dossier_json = dossier;
 	d->attempt = 1;
-	int r = ops.deliver(ops_data, d);
+	int r = ops->deliver(ops_data, d);
 	fprintf(stderr, "  deliver %lld %s -> %d (%s)\n", (long long)id, type, r, d->message);
 	return r;
 }
@@ -216,11 +173,11 @@ static void test_config(void)
 {
 	current_case = "config";
 	set_config((const char *)NULL);
-	CHECK(start() == -EINVAL && strstr(last_error, "path"), "%s", last_error);
+	CHECK(start() == -EINVAL && strstr(last_error(), "path"), "%s", last_error());
 	set_config("path", "relative/drop", (const char *)NULL);
 	CHECK(start() == -EINVAL, "a relative path was taken");
 	set_config("path", drop, "events", "dossier.created, document.signed", (const char *)NULL);
-	CHECK(start() == -EINVAL && strstr(last_error, "document.signed"), "%s", last_error);
+	CHECK(start() == -EINVAL && strstr(last_error(), "document.signed"), "%s", last_error());
 }
 
 static void test_routing(void)
@@ -228,16 +185,16 @@ static void test_routing(void)
 	current_case = "routing";
 	set_config("path", drop, "procedures", "1.001612 2.000488", "events", "document.done,dossier.status",
 		   (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
-	CHECK(ops.accepts(ops_data, "1.001612", "document.done") == 1, "listed");
-	CHECK(ops.accepts(ops_data, "2.000488", "dossier.status") == 1, "listed");
-	CHECK(ops.accepts(ops_data, "1.001612", "dossier.created") == 0, "event not listed");
-	CHECK(ops.accepts(ops_data, "3.000001", "document.done") == 0, "procedure not listed");
-	CHECK(ops.accepts(ops_data, "1.00161", "document.done") == 0, "prefix");
+	CHECK(start() == 0, "%s", last_error());
+	CHECK(ops->accepts(ops_data, "1.001612", "document.done") == 1, "listed");
+	CHECK(ops->accepts(ops_data, "2.000488", "dossier.status") == 1, "listed");
+	CHECK(ops->accepts(ops_data, "1.001612", "dossier.created") == 0, "event not listed");
+	CHECK(ops->accepts(ops_data, "3.000001", "document.done") == 0, "procedure not listed");
+	CHECK(ops->accepts(ops_data, "1.00161", "document.done") == 0, "prefix");
 	stop();
 	set_config("path", drop, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
-	CHECK(ops.accepts(ops_data, "9.9", "dossier.created") == 1, "defaults take all");
+	CHECK(start() == 0, "%s", last_error());
+	CHECK(ops->accepts(ops_data, "9.9", "dossier.created") == 1, "defaults take all");
 	stop();
 }
 
@@ -246,7 +203,7 @@ static void test_package(void)
 	current_case = "package";
 	struct motcua_delivery d;
 	set_config("path", drop, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	CHECK(deliver(1, "key-created", "dossier.created",
 		      "{\"code\": \"" CODE "\", \"procedure_code\": \"1.001612\", \"status\": 1, \"documents\": []}", &d) == 0,
 	      "%s", d.message);
@@ -317,7 +274,7 @@ static void test_missing_file(void)
 	current_case = "missing file";
 	struct motcua_delivery d;
 	set_config("path", drop, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	char gone[400];
 	snprintf(gone, sizeof gone, "%s/gone.pdf", root);
 	int r = deliver(8, "key-gone", "document.done", dossier_with(gone, p7s), &d);
@@ -336,7 +293,7 @@ static void test_unwritable(void)
 	char nowhere[400], ro[400], file[400];
 	snprintf(nowhere, sizeof nowhere, "%s/not-mounted", root);
 	set_config("path", nowhere, (const char *)NULL);
-	CHECK(start() == 0, "a missing folder must not stop the plugin: %s", last_error);
+	CHECK(start() == 0, "a missing folder must not stop the plugin: %s", last_error());
 	CHECK(deliver(9, "key-9", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s", d.message);
 	CHECK(strstr(d.message, "not there"), "%s", d.message);
 	/* the share comes back */
@@ -346,14 +303,14 @@ static void test_unwritable(void)
 	snprintf(file, sizeof file, "%s/a-file", root);
 	write_bytes(file, "x", 1);
 	set_config("path", file, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	CHECK(deliver(10, "key-10", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s", d.message);
 	stop();
 	if (geteuid() != 0) { /* root writes anywhere */
 		snprintf(ro, sizeof ro, "%s/read-only", root);
 		mkdir(ro, 0555);
 		set_config("path", ro, (const char *)NULL);
-		CHECK(start() == 0, "%s", last_error);
+		CHECK(start() == 0, "%s", last_error());
 		CHECK(deliver(11, "key-11", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s",
 		      d.message);
 		CHECK(strstr(d.message, "not writable"), "%s", d.message);
@@ -371,7 +328,7 @@ static void test_atomic(void)
 	snprintf(dossier_dir, sizeof dossier_dir, "%s/" CODE, drop);
 	snprintf(tmpname, sizeof tmpname, "%s/.tmp-0000000020-document.done", dossier_dir);
 	set_config("path", drop, (const char *)NULL);
-	CHECK(start() == 0, "%s", last_error);
+	CHECK(start() == 0, "%s", last_error());
 	int killed_mid_write = 0;
 	for (int attempt = 0; attempt < 5 && !killed_mid_write; attempt++) {
 		pid_t child = fork();
@@ -438,15 +395,13 @@ int main(void)
 		write_bytes(big, b, n);
 		free(b);
 	}
-	void *so = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
-	if (!so) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
+	th = motcua_testhost_new();
+	if (!th || motcua_testhost_load(th, plugin) < 0) {
+		fprintf(stderr, "FAIL: %s\n", th ? motcua_testhost_error(th) : "no test host");
 		return 1;
 	}
-	motcua_plugin_entry_fn entry = (motcua_plugin_entry_fn)dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL);
-	uint32_t abis[] = {MOTCUA_ABI_VERSION};
-	info = entry ? entry(abis, 1) : NULL;
-	if (!info || strcmp(info->name, "adapter-folder") || !(info->provides & MOTCUA_PROVIDES_ADAPTER)) {
+	const struct motcua_plugin_info *info = motcua_testhost_info(th);
+	if (strcmp(info->name, "adapter-folder") || !(info->provides & MOTCUA_PROVIDES_ADAPTER)) {
 		fprintf(stderr, "bad plugin info\n");
 		return 1;
 	}
@@ -456,6 +411,15 @@ int main(void)
 	test_missing_file();
 	test_unwritable();
 	test_atomic();
+	current_case = "host";
+	/* the plugin reads its own section only */
+	for (size_t i = 0; i < motcua_testhost_config_read_count(th); i++) {
+		const char *section, *key;
+		motcua_testhost_config_read(th, i, &section, &key);
+		CHECK(section == NULL, "config_get(%s, %s)", section, key);
+	}
+	CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
+	motcua_testhost_free(th);
 	if (!failures) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", root, root);

@@ -25,8 +25,9 @@
 #include "archive-core.h"
 
 int archive_sqlite_cli(int argc, char **argv, const char *archive_dir);
+void archive_sqlite_cli_usage(FILE *f);
 
-static void cli_usage(FILE *f)
+void archive_sqlite_cli_usage(FILE *f)
 {
 	fprintf(f, "usage: motcua archive verify [--json]\n"
 		   "       motcua archive export CODE DIR\n"
@@ -211,7 +212,7 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 		argv++;
 	}
 	if (argc < 1 || !archive_dir) {
-		cli_usage(stderr);
+		archive_sqlite_cli_usage(stderr);
 		return 2;
 	}
 	const char *cmd = argv[0];
@@ -235,8 +236,8 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 		case 't': json_object_set_new(q, "to", json_string(optarg)); break;
 		case 'l': json_object_set_new(q, "limit", json_string(optarg)); break;
 		case 'o': json_object_set_new(q, "offset", json_string(optarg)); break;
-		case 'h': cli_usage(stdout); rc = 0; goto out;
-		default: cli_usage(stderr); goto out;
+		case 'h': archive_sqlite_cli_usage(stdout); rc = 0; goto out;
+		default: archive_sqlite_cli_usage(stderr); goto out;
 		}
 	}
 	int nargs = argc - optind;
@@ -282,7 +283,7 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 			fprintf(stderr, "motcua: archive %s takes no argument\n", cmd);
 		else
 			fprintf(stderr, "motcua: unknown archive command '%s'\n", cmd);
-		cli_usage(stderr);
+		archive_sqlite_cli_usage(stderr);
 	}
 out:
 	json_decref(q);

@@ -553,7 +553,7 @@ int eval_apply(struct eval *ev, int64_t id, const char *type, const char *json, 
 		} else if (!strcmp(type, "dossier.status")) {
 			r = on_dossier_status(ev, j);
 		} else if (!strcmp(type, "document.done")) {
-			const char *dt = jstr(j, "type");
+			const char *dt = jstr(j, "document_type");
 			r = run_code(ev, dt && !strcmp(dt, "ket-qua") ? S_DOC_RESULT : S_DOC_PAPER, jstr(j, "dossier_code"));
 		} else if (!strcmp(type, "document.reused")) {
 			r = run_code(ev, S_DOC_REUSED, jstr(j, "dossier_code"));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-eval-stream: loads the built eval-stream.so ($EVAL_PLUGIN) and drives
- * it through a fake host table (test-eval-common.h).
+ * it through the SDK's test host (motcua/testhost.h, test-eval-common.h).
  *   indicators  a scripted day (tickets, dossiers in person, online and by
  *               post, supplements, results, reuses, portal deliveries,
  *               ratings) whose indicators are computed by hand below and
@@ -56,11 +56,13 @@ static void MOTCUA_PRINTF(2, 3) ev(const char *type, const char *fmt, ...)
 	vsnprintf(body, sizeof body, fmt, ap);
 	va_end(ap);
 	char json[2300];
+	/* Every event names its own type, as the gateway stores it; a
+	 * document.done names the document's in "document_type". */
 	snprintf(json, sizeof json, "{\"type\": \"%s\", %s}", type, body);
-	json_t *j = json_loads(json, 0, NULL);
+	json_t *j = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
 	CHECK(j != NULL, "bad test event %s", json);
 	json_decref(j);
-	fh_emit(type, json);
+	CHECK(fh_emit(type, json) > 0, "the host refused the event %s", json);
 }
 
 /* ---- the scripted day (2026-11-27, Vietnam time) ------------------------------------------- */
@@ -106,7 +108,7 @@ static void doc(const char *code, int n, const char *type, const char *at)
 {
 	char t[32];
 	snprintf(t, sizeof t, type ? "\"%s\"" : "null", type);
-	ev("document.done", "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": \"00\", \"type\": %s",
+	ev("document.done", "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": \"00\", \"document_type\": %s",
 	   at, code, n, t);
 }
 
@@ -286,6 +288,22 @@ static const struct expect office_two_days[] = {
 	{"office", 7, 6, 22.2, 40, 66.67, 16.46, 28.57, 28.57, 28.57, 42.86, 0, 1, 1, 2},
 };
 
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* A snapshot's JSON: type, at (Vietnam time), the office's groups. */
+static void check_snapshot(const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	const char *at = json_string_value(json_object_get(j, "at"));
+	CHECK(at && strlen(at) == 25 && !strcmp(at + 19, "+07:00"), "snapshot at %s", at ? at : "(none)");
+	CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))), "indicators.snapshot"), "snapshot type");
+	CHECK(json_array_size(json_object_get(j, "groups")) == 1, "snapshot groups");
+	json_decref(j);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[1200];
@@ -300,8 +318,11 @@ static void test_indicators(void)
 	snprintf(fh_data_dir, sizeof fh_data_dir, "%s/data", root);
 	mkdir(fh_data_dir, 0700);
 	fh_set_config("snapshot_interval_s", "30", NULL);
-	CHECK(fh_start() == 0, "init: %s", fh_last_error);
-	CHECK(fh_n_timers == 1 && fh_timer.interval_ms == 30000, "snapshot timer");
+	CHECK(fh_start() == 0, "init: %s", fh_last_error());
+	uint32_t interval = 0;
+	CHECK(motcua_testhost_timer_count(fh_th) == 1 && motcua_testhost_timer_info(fh_th, 0, &interval, NULL) == 0 &&
+		      interval == 30000,
+	      "snapshot timer");
 	scripted_day();
 	check_groups("from=" DAY "&to=" DAY "&by=office", office_day, 1);
 	check_groups("from=" DAY "&to=" DAY "&by=unit", unit_day, 3);
@@ -338,28 +359,29 @@ static void test_indicators(void)
 		free(body);
 	}
 
-	/* the snapshot: a JSON event "indicators.snapshot" with type, at (+07:00), office, groups */
+	/* the snapshot: a JSON event "indicators.snapshot" with type, at (+07:00),
+	 * office, groups, streamed to the dashboards (event_broadcast: not stored) */
 	current_case = "snapshot";
-	size_t n_before = fh_n_events;
-	fh_timer.fn(fh_timer.data);
-	CHECK(fh_n_events == n_before + 1 && !strcmp(fh_last_published_type, "indicators.snapshot"), "no snapshot event");
-	{
-		json_t *j = json_loads(fh_last_published ? fh_last_published : "", 0, NULL);
-		const char *at = json_string_value(json_object_get(j, "at"));
-		CHECK(at && strlen(at) == 25 && !strcmp(at + 19, "+07:00"), "snapshot at %s", at ? at : "(none)");
-		CHECK(!strcmp(json_string_value(json_object_get(j, "type")) ?: "", "indicators.snapshot"), "snapshot type");
-		CHECK(json_array_size(json_object_get(j, "groups")) == 1, "snapshot groups");
-		json_decref(j);
-	}
+	int64_t n_before = motcua_testhost_last_event_id(fh_th);
+	size_t snapshots = motcua_testhost_published_count(fh_th, "indicators.snapshot");
+	CHECK(motcua_testhost_timer_fire(fh_th, 0) == 0, "no snapshot timer");
+	const struct motcua_testhost_event *snap = motcua_testhost_published_last(fh_th, "indicators.snapshot");
+	CHECK(motcua_testhost_published_count(fh_th, "indicators.snapshot") == snapshots + 1 && snap && snap->broadcast,
+	      "no snapshot event");
+	CHECK(motcua_testhost_last_event_id(fh_th) == n_before, "the snapshot went into the durable event log");
+	check_snapshot(snap ? snap->json : "");
 
 	/* restart: the plugin resumes after the last event it made durable */
 	current_case = "restart";
-	int64_t last = fh_events[fh_n_events - 1].id;
+	int64_t last = motcua_testhost_last_event_id(fh_th);
 	fh_stop();
 	/* events that happen while the plugin is down: D8 (online, TP, A) */
 	dossier("D8", 2, TP, OA, NULL, DAY "T17:00:00+07:00", NULL);
-	CHECK(fh_start() == 0, "restart: %s", fh_last_error);
-	CHECK(fh_sub_since == last, "resumed from %lld, want %lld", (long long)fh_sub_since, (long long)last);
+	CHECK(fh_start() == 0, "restart: %s", fh_last_error());
+	int64_t since = -1;
+	CHECK(motcua_testhost_subscription_count(fh_th) == 1 && motcua_testhost_subscription(fh_th, 0, NULL, &since) == 0 &&
+		      since == last,
+	      "resumed from %lld, want %lld", (long long)since, (long long)last);
 	/* D8 counted once; every other figure as before */
 	{
 		struct expect e = office_day[0];
@@ -373,9 +395,8 @@ static void test_indicators(void)
 	}
 	/* a restart with nothing new, and a stray replay of old ids: no double counting */
 	fh_stop();
-	CHECK(fh_start() == 0, "restart 2: %s", fh_last_error);
-	for (size_t i = 0; i < 10 && fh_sub_fn; i++)
-		fh_sub_fn(fh_sub_data, fh_events[i].id, fh_events[i].type, fh_events[i].json, strlen(fh_events[i].json));
+	CHECK(fh_start() == 0, "restart 2: %s", fh_last_error());
+	CHECK(motcua_testhost_replay(fh_th, 1, 10) == 10, "replay");
 	{
 		struct expect e = office_day[0];
 		e.dossiers = 7;
@@ -399,7 +420,7 @@ static void test_indicators(void)
 			 i, i);
 		fh_emit("ticket.issued", json);
 	}
-	CHECK(fh_start() == 0, "restart 3: %s", fh_last_error);
+	CHECK(fh_start() == 0, "restart 3: %s", fh_last_error());
 	{
 		char *body = NULL;
 		fh_get("/indicators", "from=2026-12-01&to=2026-12-01", &body);
@@ -410,7 +431,7 @@ static void test_indicators(void)
 		free(body);
 		fh_get("/status", NULL, &body);
 		j = json_loads(body ? body : "", 0, NULL);
-		CHECK(json_integer_value(json_object_get(j, "last_event_id")) == fh_events[fh_n_events - 1].id, "status %s",
+		CHECK(json_integer_value(json_object_get(j, "last_event_id")) == motcua_testhost_last_event_id(fh_th), "status %s",
 		      body ? body : "");
 		json_decref(j);
 		free(body);
@@ -430,6 +451,20 @@ static void test_indicators(void)
 		free(live);
 	}
 	fh_stop();
+
+	/* an older gateway, without event_broadcast: the snapshot is a stored event */
+	current_case = "snapshot, older host";
+	motcua_testhost_set_table_size(fh_th, MOTCUA_TESTHOST_TABLE_BEFORE(event_broadcast));
+	CHECK(fh_start() == 0, "an older host: %s", fh_last_error());
+	n_before = motcua_testhost_last_event_id(fh_th);
+	CHECK(motcua_testhost_timer_fire(fh_th, 0) == 0, "no snapshot timer");
+	snap = motcua_testhost_event_by_id(fh_th, n_before + 1);
+	CHECK(snap && snap->from_plugin && !snap->broadcast && !strcmp(snap->type, "indicators.snapshot") &&
+		      motcua_testhost_last_event_id(fh_th) == n_before + 1,
+	      "no stored snapshot event");
+	check_snapshot(snap ? snap->json : "");
+	fh_stop();
+	motcua_testhost_set_table_size(fh_th, MOTCUA_TESTHOST_TABLE_FULL);
 
 	/* config errors are refused */
 	current_case = "config";
@@ -587,7 +622,7 @@ static void check_stream(struct sub *s, int64_t first, int64_t last, const char 
 		if (!strstr(s->topics[i], "/events/"))
 			continue;
 		/* the plugin's own snapshot events go to <prefix>/indicators only */
-		while (expect <= last && !strcmp(fh_events[expect - 1].type, "indicators.snapshot"))
+		while (expect <= last && !strcmp(motcua_testhost_event_by_id(fh_th, expect)->type, "indicators.snapshot"))
 			expect++;
 		json_t *j = json_loads(s->payloads[i], 0, NULL);
 		int64_t id = json_integer_value(json_object_get(j, "event_id"));
@@ -645,11 +680,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 static void reset_events(void)
 {
-	for (size_t i = 0; i < fh_n_events; i++) {
-		free(fh_events[i].type);
-		free(fh_events[i].json);
-	}
-	fh_n_events = 0;
+	motcua_testhost_events_clear(fh_th);
 }
 
 static void feed_tickets(int from, int to)
@@ -668,7 +699,7 @@ static void test_mqtt(void)
 {
 	const char *mosq = getenv("EVAL_MOSQUITTO");
 	if (!mosq || !*mosq) {
-		CHECK(0, "mosquitto (the broker) is not installed: apt-get install mosquitto");
+		CHECK(0, "mosquitto (the broker) is not installed: packaging/install-deps.sh test");
 		return;
 	}
 	mosquitto_lib_init();
@@ -698,20 +729,21 @@ static void test_mqtt(void)
 	reset_events();
 	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "snapshot_interval_s", "60",
 		      "mqtt_reconnect_max_s", "1", NULL);
-	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(1, 50);
 	CHECK(wait_count(&s, 50, 10000), "got %zu of 50", sub_count(&s));
-	fh_timer.fn(fh_timer.data); /* a snapshot: to <prefix>/indicators and as event 51 */
+	/* a snapshot: to <prefix>/indicators (and to the dashboards, not as an event) */
+	CHECK(motcua_testhost_timer_fire(fh_th, 0) == 0, "no snapshot timer");
 	CHECK(wait_count(&s, 51, 5000), "no snapshot over MQTT");
 	pthread_mutex_lock(&s.mu);
 	int saw_snapshot = 0;
 	for (size_t i = 0; i < s.n; i++) {
 		if (!strcmp(s.topics[i], "motcua/000.00.12.H50/indicators")) {
 			json_t *j = json_loads(s.payloads[i], 0, NULL);
-			saw_snapshot = !strcmp(json_string_value(json_object_get(j, "type")) ?: "", "indicators.snapshot") &&
+			saw_snapshot = !strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))), "indicators.snapshot") &&
 				       json_is_string(json_object_get(j, "at")) &&
 				       json_array_size(json_object_get(j, "groups")) == 1 &&
-				       !strcmp(json_string_value(json_object_get(j, "office")) ?: "", fh_agency);
+				       !strcmp(str_or_empty(json_string_value(json_object_get(j, "office"))), fh_agency);
 			json_decref(j);
 		}
 	}
@@ -721,13 +753,13 @@ static void test_mqtt(void)
 	/* the broker goes down: events are kept in the queue */
 	current_case = "mqtt broker down then up";
 	broker_stop(broker);
-	int64_t first_down = (int64_t)fh_n_events + 1;
+	int64_t first_down = motcua_testhost_last_event_id(fh_th) + 1;
 	feed_tickets(100, 149);
 	msleep(300);
 	CHECK(queued_rows() == 50, "queued %lld while the broker is down, want 50", queued_rows());
 	broker = broker_start(conf, port);
 	CHECK(port_open(port), "broker did not restart");
-	int64_t last = (int64_t)fh_n_events;
+	int64_t last = motcua_testhost_last_event_id(fh_th);
 	size_t want = 51 + 50;
 	CHECK(wait_count(&s, want, 20000), "got %zu of %zu after the broker came back", sub_count(&s), want);
 	for (int i = 0; i < 100 && queued_rows() != 0; i++)
@@ -743,8 +775,8 @@ static void test_mqtt(void)
 	fh_stop();
 	CHECK(queued_rows() == 10, "queued %lld", queued_rows());
 	broker = broker_start(conf, port);
-	CHECK(fh_start() == 0, "restart: %s", fh_last_error);
-	last = (int64_t)fh_n_events;
+	CHECK(fh_start() == 0, "restart: %s", fh_last_error());
+	last = motcua_testhost_last_event_id(fh_th);
 	CHECK(wait_count(&s, want + 10, 20000), "got %zu of %zu", sub_count(&s), want + 10);
 	check_stream(&s, 1, last, "motcua/000.00.12.H50");
 	fh_stop();
@@ -785,7 +817,7 @@ static void test_mqtt(void)
 	CHECK(fh_start() == -EPERM, "a 0644 password file was accepted");
 	fh_quiet = 0;
 	chmod(secret, 0600);
-	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(1, 20);
 	CHECK(wait_count(&s2, 20, 10000), "got %zu of 20 with a password", sub_count(&s2));
 	check_stream(&s2, 1, 20, "motcua/test-tinh");
@@ -831,7 +863,7 @@ static void test_mqtt(void)
 	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", other,
 		      "mqtt_reconnect_max_s", "1", NULL);
 	fh_quiet = 1;
-	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(1, 5);
 	msleep(1500);
 	CHECK(sub_count(&s3) == 0 && queued_rows() == 5, "untrusted broker got %zu, queued %lld", sub_count(&s3),
@@ -840,7 +872,7 @@ static void test_mqtt(void)
 	fh_quiet = 0;
 	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", ca,
 		      "mqtt_reconnect_max_s", "1", NULL);
-	CHECK(fh_start() == 0, "init: %s", fh_last_error);
+	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(6, 10);
 	CHECK(wait_count(&s3, 10, 10000), "got %zu of 10 over TLS", sub_count(&s3));
 	check_stream(&s3, 1, 10, "motcua/000.00.12.H50");
@@ -872,6 +904,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s indicators|mqtt\n", argv[0]);
 		return 2;
 	}
+	current_case = "host";
+	CHECK(motcua_testhost_violations(fh_th) == 0, "the plugin broke the host's contract");
+	motcua_testhost_free(fh_th);
 	if (failures) {
 		fprintf(stderr, "%d failure(s); files kept in %s\n", failures, root);
 		return 1;

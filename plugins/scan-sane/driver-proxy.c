@@ -86,7 +86,9 @@ struct driver_proxy *driver_proxy_new(struct motcua_plugin_ctx *ctx, const struc
 	/* This module's own path: the helper sits beside it. */
 	Dl_info dl;
 	char *dir = NULL;
-	if (!dladdr((void *)driver_proxy_new, &dl) || !dl.dli_fname || !(p->module = realpath(dl.dli_fname, NULL))) {
+	/* (an object of the module: ISO C has no function-to-object pointer) */
+	static const char here;
+	if (!dladdr(&here, &dl) || !dl.dli_fname || !(p->module = realpath(dl.dli_fname, NULL))) {
 		snprintf(why, len, "cannot tell where the scan-sane module is");
 		goto fail;
 	}

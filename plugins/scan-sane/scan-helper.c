@@ -136,7 +136,9 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
 	void *so = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-	motcua_plugin_entry_fn entry = so ? (motcua_plugin_entry_fn)dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL) : NULL;
+	motcua_plugin_entry_fn entry = NULL;
+	if (so)
+		*(void **)&entry = dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL); /* POSIX's way past ISO C's rule */
 	const uint32_t abis[] = {MOTCUA_ABI_VERSION};
 	const struct motcua_plugin_info *info = entry ? entry(abis, 1) : NULL;
 	if (!info || info->abi != MOTCUA_ABI_VERSION || !info->init) {

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-scan-sane: loads the built scan-sane.so (argv[1]) with dlopen() and
- * drives it through a fake host table against SANE's own virtual backends:
+ * test-scan-sane: loads the built scan-sane.so (argv[1]) through the SDK's
+ * test host (motcua/testhost.h) and drives it against SANE's own virtual
+ * backends:
  *  - `test` (frontend-tester: flatbed and a feeder that is empty after 10
  *    sheets, test pictures, simulated error statuses, 16-bit, three-pass and
  *    hand-scanner frames),
  *  - `pnm` (scans a given PNM file, so pixels can be compared exactly).
  * Both run from a private SANE_CONFIG_DIR made here with mkdtemp().
  *
- * Exits 0 when every check passed, 1 otherwise, and 77 (skipped) when the
- * test backend is not installed.
+ * Exits 0 when every check passed, 1 otherwise (also when the test backend,
+ * installed with libsane1 by packaging/install-deps.sh, is missing).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
+#include <dlfcn.h> /* keeping SANE's backends loaded */
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
@@ -30,6 +31,7 @@
 #include <allheaders.h>
 
 #include <motcua/plugin.h>
+#include <motcua/testhost.h>
 
 /* ---- checks ---------------------------------------------------------------- */
 
@@ -45,111 +47,52 @@ static const char *current_case = "";
 		} \
 	} while (0)
 
-/* ---- the fake host ----------------------------------------------------------- */
+/* ---- the test host (motcua/testhost.h) ---------------------------------------- */
 
-struct motcua_plugin_ctx {
-	int unused;
-};
-
-static struct motcua_plugin_ctx the_ctx;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_error[1024];
-static char all_log[16384];
-
-static const char *config[16][2];
-static size_t n_config;
-
-static struct motcua_capture_ops ops;
+static struct motcua_testhost *th;
+static const struct motcua_capture_ops *ops;
 static void *ops_data;
-static motcua_free_fn ops_free;
-static int n_registered;
 
-static void MOTCUA_PRINTF(3, 4) fake_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
-					 const char *fmt, ...)
+static const char *last_error(void)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "  scan-sane <%d> %s\n", (int)level, line);
-	if (level <= MOTCUA_LOG_ERROR)
-		snprintf(last_error, sizeof last_error, "%s", line);
-	size_t n = strlen(all_log);
-	snprintf(all_log + n, sizeof all_log - n, "%s\n", line);
-	pthread_mutex_unlock(&log_lock);
-	CHECK(ctx == &the_ctx, "log with a foreign ctx");
+	return motcua_testhost_log_last_error(th);
 }
 
-static const char *fake_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
+/* Did the plugin log a line holding needle since the last start? */
+static bool log_has(const char *needle)
 {
-	CHECK(ctx == &the_ctx && section == NULL, "config_get(%s)", key);
-	for (size_t i = 0; i < n_config; i++)
-		if (!strcmp(config[i][0], key))
-			return config[i][1];
-	return NULL;
+	return motcua_testhost_log_find(th, needle) != NULL;
 }
-
-static int fake_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *o,
-				 void *data, motcua_free_fn free_fn)
-{
-	CHECK(ctx == &the_ctx, "capture_register with a foreign ctx");
-	CHECK(o->struct_size >= sizeof ops, "ops struct_size %u", o->struct_size);
-	memcpy(&ops, o, sizeof ops);
-	ops_data = data;
-	ops_free = free_fn;
-	n_registered++;
-	return 0;
-}
-
-static struct motcua_host host = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = fake_log,
-	.config_get = fake_config_get,
-	.capture_register = fake_capture_register,
-};
-
-static const struct motcua_plugin_info *info;
-static void *plugin_state;
 
 /* Sets the plugin's section from NULL-terminated key, value pairs. */
 static void set_config(const char *key, ...)
 {
 	va_list ap;
-	n_config = 0;
+	motcua_testhost_config(th, NULL);
 	va_start(ap, key);
-	for (const char *k = key; k && n_config < 16; k = va_arg(ap, const char *)) {
-		config[n_config][0] = k;
-		config[n_config][1] = va_arg(ap, const char *);
-		n_config++;
-	}
+	for (const char *k = key; k; k = va_arg(ap, const char *))
+		motcua_testhost_config_set(th, NULL, k, va_arg(ap, const char *));
 	va_end(ap);
 }
 
 static int start(void)
 {
-	last_error[0] = 0;
-	all_log[0] = 0;
-	n_registered = 0;
-	plugin_state = NULL;
-	int r = info->init(&the_ctx, &host, &plugin_state);
-	if (r == 0)
-		CHECK(n_registered == 1, "init succeeded without registering");
-	else
-		CHECK(n_registered == 0, "init failed but registered");
+	motcua_testhost_log_clear(th);
+	int r = motcua_testhost_start(th);
+	ops = motcua_testhost_capture_ops(th, &ops_data);
+	if (r == 0) {
+		CHECK(motcua_testhost_registrations(th) == 1 && ops, "init succeeded without registering");
+		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u", ops ? ops->struct_size : 0);
+	} else {
+		CHECK(motcua_testhost_registrations(th) == 0, "init failed but registered");
+	}
 	return r;
 }
 
 static void stop(void)
 {
-	if (info->fini)
-		info->fini(plugin_state);
-	if (ops_free)
-		ops_free(ops_data);
-	ops_free = NULL;
-	ops_data = NULL;
+	motcua_testhost_stop(th);
+	ops = NULL;
 }
 
 /* ---- a capture ---------------------------------------------------------------- */
@@ -160,9 +103,11 @@ struct page {
 	PIX *pix; /* kept when the capture asks for it */
 };
 
+/* One batch through the test host, and what the test saw of it. */
 struct capture {
-	struct motcua_capture_io io;
-	char tmp_dir[256];
+	struct motcua_testhost_capture *cap;
+	struct motcua_capture_io *io; /* the host's, while cap lives */
+	const char *options;
 	int keep_pix;
 	int cancel_after; /* set io->cancel once this many pages arrived (0: never) */
 	int kill_after;   /* signal the driver process once this many pages arrived */
@@ -171,9 +116,7 @@ struct capture {
 	struct page pages[32];
 	int n_progress, n_blank;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	int result;
-	int done;
 };
 
 /* Kills this process's children named motcua-scan-sane: a crashing driver. */
@@ -201,16 +144,13 @@ static void kill_driver(int sig)
 		closedir(d);
 }
 
-static struct capture *of_io(struct motcua_capture_io *io)
+/* The plugin hands over a page (on the capture thread); the host then takes
+ * the file over into its store. */
+static int fake_page_ready(void *arg, struct motcua_capture_io *io, const char *path, const char *media_type)
 {
-	return (struct capture *)((char *)io - offsetof(struct capture, io));
-}
-
-static int fake_page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
-{
-	struct capture *c = of_io(io);
+	struct capture *c = arg;
 	const char *ext = strrchr(path, '.');
-	CHECK(!strncmp(path, c->tmp_dir, strlen(c->tmp_dir)), "page %s outside tmp_dir", path);
+	CHECK(!strncmp(path, io->tmp_dir, strlen(io->tmp_dir)), "page %s outside tmp_dir", path);
 	CHECK(ext && ((!strcmp(ext, ".jpg") && !strcmp(media_type, "image/jpeg")) ||
 		      (!strcmp(ext, ".png") && !strcmp(media_type, "image/png"))),
 	      "%s is %s", path, media_type);
@@ -232,22 +172,20 @@ static int fake_page_ready(struct motcua_capture_io *io, const char *path, const
 		io->cancel = 1;
 	if (c->kill_after && c->n_pages == c->kill_after)
 		kill_driver(c->kill_sig);
-	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	pixDestroy(&pix);
-	unlink(path); /* the host takes the file over */
 	return 0;
 }
 
-static void fake_progress(struct motcua_capture_io *io, const char *json)
+static void fake_progress(void *arg, struct motcua_capture_io *io, const char *json)
 {
-	struct capture *c = of_io(io);
+	struct capture *c = arg;
+	(void)io;
 	CHECK(json[0] == '{' && strstr(json, "\"page\":"), "progress %s", json);
 	pthread_mutex_lock(&c->lock);
 	c->n_progress++;
 	if (strstr(json, "\"blank\":true"))
 		c->n_blank++;
-	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -255,49 +193,63 @@ static char tmp_root[128];
 
 static void capture_init(struct capture *c, const char *options)
 {
-	static int seq;
 	memset(c, 0, sizeof *c);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	snprintf(c->tmp_dir, sizeof c->tmp_dir, "%s/capture-%d", tmp_root, ++seq);
-	mkdir(c->tmp_dir, 0700);
-	c->io.struct_size = sizeof c->io;
-	c->io.dossier_code = "000.00.00.H00-240101-0001";
-	c->io.document_id = "doc-1";
-	c->io.options = options ? options : "{}";
-	c->io.tmp_dir = c->tmp_dir;
-	c->io.page_ready = fake_page_ready;
-	c->io.progress = fake_progress;
+	c->options = options;
+}
+
+/* Starts the batch: capture() on a thread of the host's. */
+static void capture_start(struct capture *c)
+{
+	static struct motcua_capture_io none;
+	struct motcua_testhost_capture_args args = {
+		.dossier_code = "000.00.00.H00-240101-0001",
+		.document_id = "doc-1",
+		.options = c->options ? c->options : "{}",
+		.on_page = fake_page_ready,
+		.on_progress = fake_progress,
+		.arg = c,
+	};
+	c->cap = motcua_testhost_capture_start(th, &args);
+	CHECK(c->cap != NULL, "the capture did not start: %s", strerror(errno));
+	c->io = c->cap ? motcua_testhost_capture_io(c->cap) : &none;
+}
+
+/* Waits for the batch to end; its result. */
+static int capture_wait(struct capture *c)
+{
+	c->result = c->cap ? motcua_testhost_capture_wait(th, c->cap, -1) : -ENODEV;
+	return c->result;
+}
+
+static int capture_go(struct capture *c)
+{
+	capture_start(c);
+	return capture_wait(c);
 }
 
 static void capture_done(struct capture *c)
 {
 	for (int i = 0; i < c->n_pages && i < 32; i++)
 		pixDestroy(&c->pages[i].pix);
-	CHECK(rmdir(c->tmp_dir) == 0, "tmp_dir %s not empty: %s", c->tmp_dir, strerror(errno));
+	if (c->cap) {
+		const char *tmp_dir = c->io->tmp_dir;
+		CHECK(rmdir(tmp_dir) == 0, "tmp_dir %s not empty: %s", tmp_dir, strerror(errno));
+		CHECK(motcua_testhost_capture_page_count(c->cap) == (size_t)c->n_pages, "the host took %zu pages, not %d",
+		      motcua_testhost_capture_page_count(c->cap), c->n_pages);
+	}
+	motcua_testhost_capture_free(c->cap);
+	c->cap = NULL;
 	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->cond);
 }
 
 static int run(struct capture *c, const char *options)
 {
 	capture_init(c, options);
-	c->result = ops.capture(ops_data, &c->io);
+	c->result = capture_go(c);
 	fprintf(stderr, "  -> %d (%s) %d pages, %d blank, message \"%s\"\n", c->result,
-		c->result < 0 ? strerror(-c->result) : "ok", c->n_pages, c->n_blank, c->io.message);
+		c->result < 0 ? strerror(-c->result) : "ok", c->n_pages, c->n_blank, c->io->message);
 	return c->result;
-}
-
-static void *run_thread(void *data)
-{
-	struct capture *c = data;
-	int r = ops.capture(ops_data, &c->io);
-	pthread_mutex_lock(&c->lock);
-	c->result = r;
-	c->done = 1;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
 }
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -459,8 +411,8 @@ static void case_config(void)
 		set_config(bad[i][0], bad[i][1], NULL);
 		int r = start();
 		CHECK(r == -EINVAL, "%s = %s: init returned %d", bad[i][0], bad[i][1], r);
-		CHECK(strstr(last_error, bad[i][2]) != NULL, "%s = %s: log \"%s\"", bad[i][0],
-		      bad[i][1], last_error);
+		CHECK(strstr(last_error(), bad[i][2]) != NULL, "%s = %s: log \"%s\"", bad[i][0],
+		      bad[i][1], last_error());
 		if (r == 0)
 			stop();
 	}
@@ -468,16 +420,18 @@ static void case_config(void)
 		   "page_size", "215.9x279.4", "blank_threshold", "0", "max_pages", "5",
 		   "device_options", " test-picture = Grid ; read-delay=no;", NULL);
 	int r = start();
-	CHECK(r == 0, "a good config: init returned %d (%s)", r, last_error);
+	CHECK(r == 0, "a good config: init returned %d (%s)", r, last_error());
 	if (r == 0)
 		stop();
 
-	struct motcua_host old = host;
-	old.struct_size = offsetof(struct motcua_host, capture_register);
+	/* an older host, whose table ends before capture_register */
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(capture_register));
 	set_config(NULL);
-	plugin_state = NULL;
-	r = info->init(&the_ctx, &old, &plugin_state);
+	r = start();
 	CHECK(r < 0, "init accepted a host without capture_register");
+	if (r == 0)
+		stop();
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 }
 
 static void case_check(void)
@@ -508,14 +462,14 @@ static void case_check(void)
 		return;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		msg[0] = 0;
-		int r = ops.check(ops_data, bad[i][0], msg, sizeof msg);
+		int r = ops->check(ops_data, bad[i][0], msg, sizeof msg);
 		CHECK(r == -EINVAL, "%s: %d", bad[i][0], r);
 		CHECK(strstr(msg, bad[i][1]) != NULL, "%s: message \"%s\"", bad[i][0], msg);
 		fprintf(stderr, "  %s -> %s\n", bad[i][0], msg);
 	}
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		msg[0] = 0;
-		int r = ops.check(ops_data, good[i], msg, sizeof msg);
+		int r = ops->check(ops_data, good[i], msg, sizeof msg);
 		CHECK(r == 0, "%s: %d (%s)", good[i], r, msg);
 	}
 	stop();
@@ -528,7 +482,7 @@ static void case_list(void)
 	set_config(NULL);
 	if (start() != 0)
 		return;
-	int r = ops.list_devices(ops_data, &json);
+	int r = ops->list_devices(ops_data, &json);
 	CHECK(r == 0 && json, "list_devices: %d", r);
 	if (json) {
 		fprintf(stderr, "  %s\n", json);
@@ -549,7 +503,7 @@ static void case_flatbed_color(void)
 	if (start() != 0)
 		return;
 	int r = run(&c, "{\"name\":\"CCCD\"}");
-	CHECK(r == 0, "capture: %d %s", r, c.io.message);
+	CHECK(r == 0, "capture: %d %s", r, c.io->message);
 	CHECK(c.n_pages == 1, "%d pages", c.n_pages);
 	if (c.n_pages == 1) {
 		struct page *p = &c.pages[0];
@@ -573,7 +527,7 @@ static void case_adf_gray(void)
 	if (start() != 0)
 		return;
 	int r = run(&c, NULL);
-	CHECK(r == 0, "capture: %d %s", r, c.io.message);
+	CHECK(r == 0, "capture: %d %s", r, c.io->message);
 	CHECK(c.n_pages == 10, "%d pages", c.n_pages);
 	for (int i = 0; i < c.n_pages && i < 10; i++) {
 		CHECK(!strcmp(c.pages[i].media_type, "image/png"), "page %d %s", i, c.pages[i].media_type);
@@ -585,8 +539,8 @@ static void case_adf_gray(void)
 	/* A second batch opens the device again: the test backend's feeder is
 	 * full again then (SANE 1.1/1.2); were it not, the feeder is empty. */
 	r = run(&c, "{\"source\":\"adf\"}");
-	CHECK((r == 0 && c.n_pages == 10) || (r == -ENOMEDIUM && strstr(c.io.message, "feeder is empty")),
-	      "second batch: %d %s", r, c.io.message);
+	CHECK((r == 0 && c.n_pages == 10) || (r == -ENOMEDIUM && strstr(c.io->message, "feeder is empty")),
+	      "second batch: %d %s", r, c.io->message);
 	capture_done(&c);
 
 	/* max_pages: options from the request override the config */
@@ -596,9 +550,9 @@ static void case_adf_gray(void)
 	if (start() != 0)
 		return;
 	r = run(&c, "{\"source\":\"adf\",\"mode\":\"lineart\",\"resolution\":200}");
-	CHECK(r == 0, "capture: %d %s", r, c.io.message);
+	CHECK(r == 0, "capture: %d %s", r, c.io->message);
 	CHECK(c.n_pages == 3, "max_pages 3 gave %d pages", c.n_pages);
-	CHECK(strstr(c.io.message, "max_pages"), "message \"%s\"", c.io.message);
+	CHECK(strstr(c.io->message, "max_pages"), "message \"%s\"", c.io->message);
 	for (int i = 0; i < c.n_pages && i < 3; i++)
 		CHECK(c.pages[i].depth == 1 && !strcmp(c.pages[i].media_type, "image/png"),
 		      "lineart page %d: depth %d %s", i, c.pages[i].depth, c.pages[i].media_type);
@@ -616,12 +570,12 @@ static void case_blank(void)
 		return;
 	int r = run(&c, NULL);
 	CHECK(r == -ENOMEDIUM, "all blank: %d", r);
-	CHECK(strstr(c.io.message, "blank"), "message \"%s\"", c.io.message);
+	CHECK(strstr(c.io->message, "blank"), "message \"%s\"", c.io->message);
 	CHECK(c.n_pages == 0, "%d pages kept", c.n_pages);
 	CHECK(c.n_blank == 10, "%d blank progress events", c.n_blank);
 	capture_done(&c);
 	r = run(&c, "{\"source\":\"flatbed\"}");
-	CHECK(r == -ENOMEDIUM && strstr(c.io.message, "blank"), "flatbed blank: %d %s", r, c.io.message);
+	CHECK(r == -ENOMEDIUM && strstr(c.io->message, "blank"), "flatbed blank: %d %s", r, c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -658,7 +612,7 @@ static void case_status(const char *status, int want_r, const char *want_msg, co
 		return;
 	int r = run(&c, NULL);
 	CHECK(r == want_r, "%s: %d, want %d", status, r, want_r);
-	CHECK(strstr(c.io.message, want_msg), "%s: message \"%s\"", status, c.io.message);
+	CHECK(strstr(c.io->message, want_msg), "%s: message \"%s\"", status, c.io->message);
 	CHECK(c.n_pages == 0, "%d pages", c.n_pages);
 	capture_done(&c);
 	stop();
@@ -673,8 +627,8 @@ static void case_device_errors(void)
 		return;
 	int r = run(&c, NULL);
 	CHECK(r == -ENODEV, "%d", r);
-	CHECK(strstr(c.io.message, "not connected") && strstr(c.io.message, "nope"), "\"%s\"",
-	      c.io.message);
+	CHECK(strstr(c.io->message, "not connected") && strstr(c.io->message, "nope"), "\"%s\"",
+	      c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -683,7 +637,7 @@ static void case_device_errors(void)
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io.message, "no-such-option"), "%d \"%s\"", r, c.io.message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "no-such-option"), "%d \"%s\"", r, c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -692,8 +646,8 @@ static void case_device_errors(void)
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io.message, "Sunset") && strstr(c.io.message, "Grid"), "%d \"%s\"",
-	      r, c.io.message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "Sunset") && strstr(c.io->message, "Grid"), "%d \"%s\"",
+	      r, c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -704,7 +658,7 @@ static void case_device_errors(void)
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io.message, "no document feeder"), "%d \"%s\"", r, c.io.message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "no document feeder"), "%d \"%s\"", r, c.io->message);
 	capture_done(&c);
 	stop();
 }
@@ -722,9 +676,9 @@ static void case_pnm(void)
 		return;
 	capture_init(&c, NULL);
 	c.keep_pix = 1;
-	int r = ops.capture(ops_data, &c.io);
-	CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io.message, c.n_pages);
-	CHECK(strstr(all_log, "using 300 dpi"), "no log of the nearest resolution");
+	int r = capture_go(&c);
+	CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io->message, c.n_pages);
+	CHECK(log_has("using 300 dpi"), "no log of the nearest resolution");
 	if (c.n_pages == 1 && c.pages[0].pix) {
 		PIX *pix = c.pages[0].pix;
 		CHECK(pixGetDepth(pix) == 8 && pixGetWidth(pix) == IMG_W && pixGetHeight(pix) == IMG_H,
@@ -755,8 +709,8 @@ static void case_pnm(void)
 			return;
 		capture_init(&c, NULL);
 		c.keep_pix = 1;
-		r = ops.capture(ops_data, &c.io);
-		CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io.message, c.n_pages);
+		r = capture_go(&c);
+		CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io->message, c.n_pages);
 		if (c.n_pages == 1 && c.pages[0].pix) {
 			PIX *pix = c.pages[0].pix;
 			CHECK(pixGetDepth(pix) == 32 && pixGetWidth(pix) == IMG_W &&
@@ -785,8 +739,8 @@ static void case_pnm(void)
 		return;
 	capture_init(&c, NULL);
 	c.keep_pix = 1;
-	r = ops.capture(ops_data, &c.io);
-	CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io.message, c.n_pages);
+	r = capture_go(&c);
+	CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io->message, c.n_pages);
 	if (c.n_pages == 1 && c.pages[0].pix) {
 		PIX *pix = c.pages[0].pix;
 		CHECK(pixGetDepth(pix) == 1 && pixGetWidth(pix) == IMG_W && pixGetHeight(pix) == IMG_H,
@@ -911,8 +865,8 @@ static void case_frames(void)
 			return;
 		capture_init(&c, NULL);
 		c.keep_pix = 1;
-		int r = ops.capture(ops_data, &c.io);
-		CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io.message, c.n_pages);
+		int r = capture_go(&c);
+		CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io->message, c.n_pages);
 		PIX *pix = c.n_pages == 1 ? c.pages[0].pix : NULL;
 		if (pix) {
 			int w = pixGetWidth(pix), h = pixGetHeight(pix), d = pixGetDepth(pix);
@@ -974,10 +928,19 @@ static void case_statuses(void)
 	case_status("SANE_STATUS_ACCESS_DENIED", -EIO, "access denied", "flatbed");
 }
 
+/* The batch reported progress, or ended. */
+static bool first_progress(void *arg)
+{
+	struct capture *c = arg;
+	pthread_mutex_lock(&c->lock);
+	int n = c->n_progress;
+	pthread_mutex_unlock(&c->lock);
+	return n > 0 || !c->cap || motcua_testhost_capture_ended(c->cap);
+}
+
 static void case_busy(void)
 {
 	struct capture c1, c2;
-	pthread_t t;
 	char *json = NULL;
 	CASE("a second batch while one runs");
 	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200",
@@ -986,30 +949,27 @@ static void case_busy(void)
 		return;
 	capture_init(&c1, NULL);
 	c1.cancel_after = 2;
-	pthread_create(&t, NULL, run_thread, &c1);
-	pthread_mutex_lock(&c1.lock);
-	while (c1.n_progress == 0 && !c1.done)
-		pthread_cond_wait(&c1.cond, &c1.lock);
-	pthread_mutex_unlock(&c1.lock);
+	capture_start(&c1);
+	motcua_testhost_wait_until(th, first_progress, &c1, -1);
 
 	int r = run(&c2, NULL);
-	CHECK(r == -EBUSY && strstr(c2.io.message, "busy with another batch"), "%d \"%s\"", r,
-	      c2.io.message);
+	CHECK(r == -EBUSY && strstr(c2.io->message, "busy with another batch"), "%d \"%s\"", r,
+	      c2.io->message);
 	capture_done(&c2);
 
-	r = ops.list_devices(ops_data, &json);
+	r = ops->list_devices(ops_data, &json);
 	CHECK(r == 0 && json && strstr(json, "test:0"), "list while busy: %d %s", r, json ? json : "");
 	free(json);
 
-	pthread_join(t, NULL);
-	fprintf(stderr, "  first batch -> %d, %d pages, \"%s\"\n", c1.result, c1.n_pages, c1.io.message);
+	capture_wait(&c1);
+	fprintf(stderr, "  first batch -> %d, %d pages, \"%s\"\n", c1.result, c1.n_pages, c1.io->message);
 	CHECK(c1.result == -ECANCELED && c1.n_pages == 2, "cancelled batch: %d, %d pages", c1.result,
 	      c1.n_pages);
-	CHECK(strstr(c1.io.message, "2 pages saved"), "\"%s\"", c1.io.message);
+	CHECK(strstr(c1.io->message, "2 pages saved"), "\"%s\"", c1.io->message);
 	capture_done(&c1);
 
 	r = run(&c2, "{\"source\":\"flatbed\"}");
-	CHECK(r == 0 && c2.n_pages == 1, "after the busy one: %d %s", r, c2.io.message);
+	CHECK(r == 0 && c2.n_pages == 1, "after the busy one: %d %s", r, c2.io->message);
 	capture_done(&c2);
 	stop();
 }
@@ -1028,12 +988,12 @@ static void case_driver_dies(void)
 	capture_init(&c, NULL);
 	c.kill_after = 2;
 	c.kill_sig = SIGKILL;
-	c.result = ops.capture(ops_data, &c.io);
+	c.result = capture_go(&c);
 	CHECK(c.result == -EIO && c.n_pages == 2, "%d, %d pages", c.result, c.n_pages);
-	CHECK(strstr(c.io.message, "signal 9") && strstr(c.io.message, "2 pages saved"), "\"%s\"", c.io.message);
+	CHECK(strstr(c.io->message, "signal 9") && strstr(c.io->message, "2 pages saved"), "\"%s\"", c.io->message);
 	capture_done(&c);
 	int r = run(&c, "{\"source\":\"flatbed\"}");
-	CHECK(r == 0 && c.n_pages == 1, "the next batch: %d %s", r, c.io.message);
+	CHECK(r == 0 && c.n_pages == 1, "the next batch: %d %s", r, c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -1046,9 +1006,9 @@ static void case_driver_dies(void)
 	capture_init(&c, NULL);
 	c.kill_after = 1;
 	c.kill_sig = SIGSTOP;
-	r = c.result = ops.capture(ops_data, &c.io);
-	CHECK(r == -EIO && strstr(c.io.message, "said nothing for 5 s") && strstr(c.io.message, "1 page saved"),
-	      "%d \"%s\"", r, c.io.message);
+	r = c.result = capture_go(&c);
+	CHECK(r == -EIO && strstr(c.io->message, "said nothing for 5 s") && strstr(c.io->message, "1 page saved"),
+	      "%d \"%s\"", r, c.io->message);
 	capture_done(&c);
 	stop();
 }
@@ -1062,8 +1022,8 @@ static void case_default_device(void)
 	set_config("resolution", "200", "device_options", "test-picture=Grid", NULL);
 	if (start() == 0) {
 		int r = run(&c, NULL);
-		CHECK(r == 0 && c.n_pages == 1, "%d %s", r, c.io.message);
-		CHECK(strstr(all_log, "test:0"), "did not use test:0");
+		CHECK(r == 0 && c.n_pages == 1, "%d %s", r, c.io->message);
+		CHECK(log_has("test:0"), "did not use test:0");
 		capture_done(&c);
 		stop();
 	}
@@ -1094,6 +1054,14 @@ static void run_case(const char *name, void (*fn)(void))
 		}
 		if (pid == 0) {
 			fn();
+			current_case = name;
+			/* the plugin reads its own section only, and keeps the contract */
+			for (size_t i = 0; i < motcua_testhost_config_read_count(th); i++) {
+				const char *section, *key;
+				motcua_testhost_config_read(th, i, &section, &key);
+				CHECK(section == NULL, "config_get(%s, %s)", section, key);
+			}
+			CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
 			fflush(NULL);
 			exit(failures ? 1 : 0);
 		}
@@ -1126,9 +1094,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s path/to/scan-sane.so\n", argv[0]);
 		return 2;
 	}
+	/* the test backend is SANE's (libsane1), which packaging/install-deps.sh
+	 * installs: no hardware is needed, and its absence is a failure */
 	if (!test_backend_installed()) {
-		fprintf(stderr, "SANE's test backend (libsane-test.so.1) is not installed: skipping\n");
-		return 77;
+		fprintf(stderr, "FAIL: SANE's test backend (libsane-test.so.1, libsane1) is not installed: "
+				"packaging/install-deps.sh test\n");
+		return 1;
 	}
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	snprintf(tmp_root, sizeof tmp_root, "%s/test-scan-sane-XXXXXX", tmp);
@@ -1164,18 +1135,12 @@ int main(int argc, char **argv)
 	mallopt(M_PERTURB, 0);
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
-	void *so = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-	if (!so) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
+	th = motcua_testhost_new();
+	if (!th || motcua_testhost_load(th, argv[1]) < 0) {
+		fprintf(stderr, "FAIL: %s\n", th ? motcua_testhost_error(th) : "no test host");
 		return 1;
 	}
-	motcua_plugin_entry_fn entry = (motcua_plugin_entry_fn)dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL);
-	const uint32_t abis[] = {MOTCUA_ABI_VERSION};
-	info = entry ? entry(abis, 1) : NULL;
-	if (!info) {
-		fprintf(stderr, "no %s in %s\n", MOTCUA_PLUGIN_ENTRY_SYMBOL, argv[1]);
-		return 1;
-	}
+	const struct motcua_plugin_info *info = motcua_testhost_info(th);
 	CHECK(info->abi == MOTCUA_ABI_VERSION && !strcmp(info->name, "scan-sane") &&
 	      info->provides == MOTCUA_PROVIDES_CAPTURE, "plugin info");
 	for (const struct motcua_config_key *k = info->config_keys; k && k->name; k++)
@@ -1197,6 +1162,8 @@ int main(int argc, char **argv)
 
 	remove_tree();
 	/* The module stays loaded: SANE backends may leave threads behind. */
+	setenv("MOTCUA_DEBUG_NO_DLCLOSE", "1", 1);
+	motcua_testhost_free(th);
 	fprintf(stderr, "%s: %d failure%s, %d hang%s of SANE's retried\n",
 		failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s", n_hangs,
 		n_hangs == 1 ? "" : "s");

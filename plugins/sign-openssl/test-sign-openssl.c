@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-sign-openssl: loads the built sign-openssl.so with dlopen() and
- * drives its sign step through a fake host table, against a throwaway PKI
+ * test-sign-openssl: loads the built sign-openssl.so through the SDK's test
+ * host (motcua/testhost.h) and drives its sign step against a throwaway PKI
  * made by tests/make-ca.sh (RSA-2048 and ECDSA P-256 signers, a TSA), a
  * SoftHSM2 token initialised in a temp SOFTHSM2_CONF, and a TSA stand-in
  * (tests/tsa-server.py, a real HTTP server on 127.0.0.1 answering with
  * `openssl ts -reply`). Every output is checked by independent tools:
  * poppler's pdfsig, `openssl cms -verify`, `qpdf --check`, and by our own
- * verifier (motcua-sign-verify, the `motcua verify` command).
+ * verifier (motcua-verify, which `motcua verify` runs).
  *
  * Environment (meson sets it): SIGN_PLUGIN, SIGN_VERIFY, SIGN_TESTS_DIR,
- * SIGN_DEMO_PDF, TMPDIR. Exits 0 when every check passed, 1 otherwise, 77
- * when a tool the test needs (pdfsig, qpdf, openssl, softhsm2-util) is
- * missing.
+ * SIGN_DEMO_PDF, TMPDIR. Exits 0 when every check passed, 1 otherwise: a
+ * tool the test needs (pdfsig, qpdf, openssl, certutil, softhsm2-util,
+ * pkcs11-tool, python3) is installed by packaging/install-deps.sh, and a
+ * missing one is a failure.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -34,8 +34,7 @@
 #include <unistd.h>
 
 #include <motcua/plugin.h>
-
-#include "secret.h"
+#include <motcua/testhost.h>
 
 /* ---- checks ------------------------------------------------------------------ */
 
@@ -87,13 +86,6 @@ static int run(char *out, size_t len, const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static bool have(const char *tool)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-	return system(cmd) == 0;
-}
-
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -126,121 +118,50 @@ static void path_of(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", tmp, name);
 }
 
-/* ---- the fake host ---------------------------------------------------------- */
+/* ---- the test host (motcua/testhost.h) ---------------------------------------- */
 
-struct motcua_plugin_ctx {
-	int unused;
-};
+static struct motcua_testhost *th;
 
-static struct motcua_plugin_ctx the_ctx;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char all_log[16384];
+/* What the plugin logged since the last start, one line after another. */
+static char all_log[65536];
 
-static const char *config[16][2];
-static size_t n_config;
-
-static motcua_step_fn step_fn;
-static void *step_data;
-static motcua_free_fn step_free;
-static int n_registered;
-
-static void MOTCUA_PRINTF(3, 4) fake_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
-					 const char *fmt, ...)
+static void collect_log(void)
 {
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "  sign-openssl <%d> %s\n", (int)level, line);
-	size_t n = strlen(all_log);
-	snprintf(all_log + n, sizeof all_log - n, "%s\n", line);
-	pthread_mutex_unlock(&log_lock);
-	CHECK(ctx == &the_ctx, "log with a foreign ctx");
+	all_log[0] = 0;
+	for (size_t i = 0, n = 0; i < motcua_testhost_log_count(th) && n + 1 < sizeof all_log; i++) {
+		snprintf(all_log + n, sizeof all_log - n, "%s\n", motcua_testhost_log_line(th, i, NULL));
+		n += strlen(all_log + n);
+	}
 }
-
-static const char *fake_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
-{
-	CHECK(ctx == &the_ctx && section == NULL, "config_get(%s)", key);
-	for (size_t i = 0; i < n_config; i++)
-		if (!strcmp(config[i][0], key))
-			return config[i][1];
-	return NULL;
-}
-
-static int fake_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn, void *data,
-			      motcua_free_fn free_fn)
-{
-	CHECK(ctx == &the_ctx, "step_register with a foreign ctx");
-	CHECK(step == MOTCUA_STEP_SIGN, "registered step %d", (int)step);
-	step_fn = fn;
-	step_data = data;
-	step_free = free_fn;
-	n_registered++;
-	return 0;
-}
-
-/* The gateway's own policy (gateway/src/secret.c). */
-static int fake_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
-			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
-{
-	CHECK(ctx == &the_ctx, "secret_read with a foreign ctx");
-	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
-}
-
-static struct motcua_host host = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = fake_log,
-	.config_get = fake_config_get,
-	.step_register = fake_step_register,
-	.secret_read = fake_secret_read,
-};
-
-static const struct motcua_plugin_info *info;
-static void *plugin_state;
 
 /* Sets the plugin's section from NULL-terminated key, value pairs. Values
  * are copied. */
-static char config_store[16][1024];
 static void set_config(const char *key, ...)
 {
 	va_list ap;
-	n_config = 0;
+	motcua_testhost_config(th, NULL);
 	va_start(ap, key);
-	for (const char *k = key; k && n_config < 16; k = va_arg(ap, const char *)) {
-		snprintf(config_store[n_config], sizeof config_store[0], "%s", va_arg(ap, const char *));
-		config[n_config][0] = k;
-		config[n_config][1] = config_store[n_config];
-		n_config++;
-	}
+	for (const char *k = key; k; k = va_arg(ap, const char *))
+		motcua_testhost_config_set(th, NULL, k, va_arg(ap, const char *));
 	va_end(ap);
 }
 
 static int start(void)
 {
-	all_log[0] = 0;
-	n_registered = 0;
-	plugin_state = NULL;
-	step_fn = NULL;
-	int r = info->init(&the_ctx, &host, &plugin_state);
+	motcua_testhost_log_clear(th);
+	int r = motcua_testhost_start(th);
+	collect_log();
 	if (r == 0)
-		CHECK(n_registered == 1, "init succeeded without registering");
+		CHECK(motcua_testhost_registrations(th) == 1 && motcua_testhost_has_step(th, MOTCUA_STEP_SIGN),
+		      "init succeeded without registering the sign step");
 	else
-		CHECK(n_registered == 0, "init failed but registered");
+		CHECK(motcua_testhost_registrations(th) == 0, "init failed but registered");
 	return r;
 }
 
 static void stop(void)
 {
-	if (info->fini)
-		info->fini(plugin_state);
-	if (step_free)
-		step_free(step_data);
-	step_free = NULL;
-	step_data = NULL;
-	plugin_state = NULL;
+	motcua_testhost_stop(th);
 }
 
 /* ---- one step ----------------------------------------------------------------- */
@@ -273,7 +194,7 @@ static void step_run(struct step *s, const char *in_name, const char *media_type
 	s->io.dossier_json = "{}";
 	s->io.document_json = "{}";
 	s->io.sidecar_out_path = s->sidecar;
-	s->r = step_fn(step_data, &s->io);
+	s->r = motcua_testhost_step(th, MOTCUA_STEP_SIGN, &s->io);
 	s->meta_json = slurp(s->meta, NULL);
 	fprintf(stderr, "  step %s (%s) -> %d: %s\n", in_name, media_type, s->r, s->io.message);
 }
@@ -411,56 +332,6 @@ static void case_bad_config(void)
 	CHECK(start() < 0 && strstr(all_log, "tsa_timeout_s"), "tsa_timeout_s 0 accepted");
 	set_config("key", "rsa.key", "cert", "rsa.pem", "rsa_padding", "oaep", NULL);
 	CHECK(start() < 0 && strstr(all_log, "rsa_padding"), "rsa_padding oaep accepted");
-}
-
-/* The reason the host's policy gives for path (empty when it takes it). */
-static void host_reason(const char *key, const char *path, unsigned flags, char *why, size_t len)
-{
-	static char buf[MOTCUA_SECRET_MAX + 1];
-	why[0] = 0;
-	secret_read_file(key, path, flags, buf, sizeof buf, NULL, why, len);
-}
-
-/* The key and pin_file are read through host->secret_read(): a symlink, a
- * 0644 file and an empty one are refused with the host's reason, a good
- * file is taken, and a host without secret_read is refused. */
-static void case_secret_files(void)
-{
-	current_case = "secret-files";
-	char why[512];
-	int rc = run(NULL, 0, "ln -sf rsa.key link.key && cp rsa.key open.key && chmod 644 open.key && "
-			      ": > empty.key && chmod 600 empty.key && printf '1234\\n' > good.pin && chmod 600 good.pin && "
-			      "ln -sf good.pin link.pin && cp good.pin open.pin && chmod 644 open.pin && : > empty.pin && "
-			      "chmod 600 empty.pin");
-	CHECK(rc == 0, "cannot make the secret files");
-	const char *bad_keys[] = {"link.key", "open.key", "empty.key"};
-	for (size_t i = 0; i < 3; i++) {
-		set_config("key", bad_keys[i], "cert", "rsa.pem", NULL);
-		CHECK(start() < 0, "key %s was accepted", bad_keys[i]);
-		host_reason("key", bad_keys[i], 0, why, sizeof why);
-		CHECK(why[0] && strstr(all_log, why), "key %s: not the host's reason \"%s\": %s", bad_keys[i], why,
-		      all_log);
-	}
-	set_config("key", "rsa.key", "cert", "rsa.pem", NULL);
-	CHECK(start() == 0, "a good key refused: %s", all_log);
-	stop();
-	const char *bad_pins[] = {"link.pin", "open.pin", "empty.pin"};
-	for (size_t i = 0; i < 3; i++) {
-		set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", bad_pins[i], NULL);
-		CHECK(start() < 0, "pin_file %s was accepted", bad_pins[i]);
-		host_reason("pin_file", bad_pins[i], MOTCUA_SECRET_LINE, why, sizeof why);
-		CHECK(why[0] && strstr(all_log, why), "pin_file %s: not the host's reason \"%s\": %s", bad_pins[i], why,
-		      all_log);
-	}
-	/* a good PIN file gets past the PIN (to the missing token); the login
-	 * with one is in case_softhsm */
-	set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", "good.pin", NULL);
-	CHECK(start() < 0 && !strstr(all_log, "pin_file") && strstr(all_log, "PKCS#11"), "good pin_file: %s", all_log);
-	/* a host from before secret_read */
-	host.struct_size = offsetof(struct motcua_host, secret_read);
-	set_config("key", "rsa.key", "cert", "rsa.pem", NULL);
-	CHECK(start() == -ENOTSUP && strstr(all_log, "too old"), "an old host: %s", all_log);
-	host.struct_size = sizeof(struct motcua_host);
 }
 
 static void case_pades(const char *key, const char *cert, const char *alg, const char *out_name)
@@ -712,8 +583,12 @@ static void case_tsa(void)
 static void case_softhsm(void)
 {
 	current_case = "softhsm";
-	if (!have("softhsm2-util") || !exists("/usr/lib/softhsm/libsofthsm2.so")) {
-		fprintf(stderr, "SKIP softhsm: SoftHSM2 is not installed\n");
+	/* installed by packaging/install-deps.sh: missing is a failure */
+	if (motcua_testhost_need_program("softhsm2-util", "softhsm2: packaging/install-deps.sh test") < 0 ||
+	    motcua_testhost_need_program("pkcs11-tool", "opensc: packaging/install-deps.sh test") < 0 ||
+	    !exists("/usr/lib/softhsm/libsofthsm2.so")) {
+		CHECK(0, "SoftHSM2 (/usr/lib/softhsm/libsofthsm2.so, softhsm2) or pkcs11-tool (opensc) is not installed: "
+			 "packaging/install-deps.sh test");
 		return;
 	}
 	char out[8192], conf[600];
@@ -879,12 +754,18 @@ int main(void)
 		return 2;
 	}
 	snprintf(tests_dir, sizeof tests_dir, "%s", td);
-	const char *tools[] = {"openssl", "pdfsig", "qpdf", "certutil"};
+	static const char *const tools[][2] = {
+		{"openssl", "openssl: packaging/install-deps.sh test"},
+		{"pdfsig", "poppler-utils: packaging/install-deps.sh test"},
+		{"qpdf", "qpdf: packaging/install-deps.sh test"},
+		{"certutil", "libnss3-tools: packaging/install-deps.sh test"},
+		{"/usr/bin/python3", "python3, for the TSA stand-in: packaging/install-deps.sh test"},
+	};
+	int missing = 0;
 	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-		if (!have(tools[i])) {
-			fprintf(stderr, "SKIP: %s is not installed\n", tools[i]);
-			return 77;
-		}
+		missing |= motcua_testhost_need_program(tools[i][0], tools[i][1]) < 0;
+	if (missing)
+		return 1;
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	snprintf(tmp, sizeof tmp, "%s/test-sign-XXXXXX", base);
 	if (!mkdtemp(tmp)) {
@@ -902,15 +783,13 @@ int main(void)
 		fprintf(stderr, "cannot make the test PKI (%d): %s\n", rc, out);
 		return 1;
 	}
-	void *so = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
-	if (!so) {
-		fprintf(stderr, "dlopen %s: %s\n", plugin, dlerror());
+	th = motcua_testhost_new();
+	if (!th || motcua_testhost_load(th, plugin) < 0) {
+		fprintf(stderr, "FAIL: %s\n", th ? motcua_testhost_error(th) : "no test host");
 		return 1;
 	}
-	motcua_plugin_entry_fn entry = (motcua_plugin_entry_fn)dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL);
-	uint32_t abis[] = {MOTCUA_ABI_VERSION};
-	info = entry ? entry(abis, 1) : NULL;
-	if (!info || strcmp(info->name, "sign-openssl") != 0 || !(info->provides & MOTCUA_PROVIDES_SIGN)) {
+	const struct motcua_plugin_info *info = motcua_testhost_info(th);
+	if (strcmp(info->name, "sign-openssl") != 0 || !(info->provides & MOTCUA_PROVIDES_SIGN)) {
 		fprintf(stderr, "bad plugin info\n");
 		return 1;
 	}
@@ -918,7 +797,6 @@ int main(void)
 		return 1;
 
 	case_bad_config();
-	case_secret_files();
 	case_pades("rsa.key", "rsa.pem", "RSA-PSS-SHA256", "rsa.pdf");
 	case_pades("ec.key", "ec.pem", "ECDSA-P256-SHA256", "ec.pdf");
 	case_tamper();
@@ -930,6 +808,15 @@ int main(void)
 	case_concurrent();
 	case_stamp();
 
+	current_case = "host";
+	/* the plugin reads its own section only */
+	for (size_t i = 0; i < motcua_testhost_config_read_count(th); i++) {
+		const char *section, *key;
+		motcua_testhost_config_read(th, i, &section, &key);
+		CHECK(section == NULL, "config_get(%s, %s)", section, key);
+	}
+	CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
+	motcua_testhost_free(th);
 	if (failures == 0 && !getenv("SIGN_TEST_KEEP"))
 		run(NULL, 0, "cd / && rm -rf '%s'", tmp);
 	else

@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * adapter-bench: deliveries per second of adapter-http-json's deliver()
- * (loaded with dlopen, as the gateway does) to a local peer, with T worker
- * threads sharing N deliveries, each with its own idempotency key. The
- * plugin keeps one CURL handle per worker at a time (keep-alive), so a
- * worker reconnects only when the peer closes.
+ * (loaded as the gateway loads it, through the SDK's test host) to a local
+ * peer, with T worker threads sharing N deliveries, each with its own
+ * idempotency key. The plugin keeps one CURL handle per worker at a time
+ * (keep-alive), so a worker reconnects only when the peer closes.
  *
  *   adapter-bench PLUGIN URL N THREADS [CA_FILE]
  *
  * Prints one line: rate, failures, and the process's peak RSS.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,16 +22,11 @@
 #include <unistd.h>
 
 #include <motcua/plugin.h>
+#include <motcua/testhost.h>
 
-struct motcua_plugin_ctx {
-	int unused;
-};
-
-static const char *cfg_url, *cfg_ca;
-static struct motcua_adapter_ops ops;
+static struct motcua_testhost *th;
+static const struct motcua_adapter_ops *ops;
 static void *ops_data;
-static motcua_free_fn ops_free;
-static char data_dir[256];
 static atomic_int next_item, failures;
 static int n_items;
 static char last_failure[256];
@@ -49,66 +42,6 @@ static const char *dossier =
 	"\"sidecar_path\":null},{\"id\":\"d2\",\"name\":\"Căn cước\",\"type\":\"cccd\",\"media_type\":\"image/jpeg\","
 	"\"state\":\"done\",\"sha256\":\"60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752\","
 	"\"size\":95211,\"signature\":null,\"path\":\"/nonexistent\",\"sidecar_path\":null}]}";
-
-static void MOTCUA_PRINTF(3, 4) bench_log(struct motcua_plugin_ctx *c, enum motcua_log_level l, const char *fmt, ...)
-{
-	(void)c;
-	if (l > MOTCUA_LOG_WARNING)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static const char *bench_config(struct motcua_plugin_ctx *c, const char *section, const char *key)
-{
-	(void)c;
-	(void)section;
-	if (!strcmp(key, "url"))
-		return cfg_url;
-	if (!strcmp(key, "ca_file"))
-		return cfg_ca;
-	if (!strcmp(key, "timeout_s"))
-		return "10";
-	return NULL;
-}
-
-static int bench_route_add(struct motcua_plugin_ctx *c, const char *m, const char *p, unsigned r, motcua_route_fn fn,
-			   void *d, motcua_free_fn f)
-{
-	(void)c, (void)m, (void)p, (void)r, (void)fn, (void)d, (void)f;
-	return 0;
-}
-
-static const char *bench_data_dir(struct motcua_plugin_ctx *c)
-{
-	(void)c;
-	return data_dir;
-}
-
-static int bench_adapter_register(struct motcua_plugin_ctx *c, const struct motcua_adapter_ops *o, void *d,
-				  motcua_free_fn f)
-{
-	(void)c;
-	ops = *o;
-	ops_data = d;
-	ops_free = f;
-	return 0;
-}
-
-static int bench_dossier_status(struct motcua_plugin_ctx *c, const char *code, int s, const char *j)
-{
-	(void)c, (void)code, (void)s, (void)j;
-	return 0;
-}
-
-static int bench_result_add(struct motcua_plugin_ctx *c, const char *code, const char *p, const char *m, const char *n)
-{
-	(void)c, (void)code, (void)p, (void)m, (void)n;
-	return 0;
-}
 
 static void *worker(void *arg)
 {
@@ -130,7 +63,7 @@ static void *worker(void *arg)
 			.attempt = 1,
 		};
 		snprintf(key, sizeof key, "bench-%d-%d", (int)getpid(), i);
-		if (ops.deliver(ops_data, &d) != 0) {
+		if (ops->deliver(ops_data, &d) != 0) {
 			atomic_fetch_add(&failures, 1);
 			snprintf(last_failure, sizeof last_failure, "%s", d.message);
 		}
@@ -144,38 +77,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PLUGIN URL N THREADS [CA_FILE]\n", argv[0]);
 		return 2;
 	}
-	cfg_url = argv[2];
+	const char *url = argv[2];
 	n_items = atoi(argv[3]);
 	int threads = atoi(argv[4]);
-	cfg_ca = argc > 5 ? argv[5] : NULL;
+	const char *ca = argc > 5 ? argv[5] : NULL;
 	if (n_items < 1 || threads < 1 || threads > 64)
 		return 2;
-	snprintf(data_dir, sizeof data_dir, "%s/adapter-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(data_dir))
-		return 1;
-	void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
+	/* loaded as the gateway loads it, through the SDK's test host */
+	th = motcua_testhost_new();
+	if (!th || motcua_testhost_load(th, argv[1]) < 0) {
+		fprintf(stderr, "%s\n", th ? motcua_testhost_error(th) : "no test host");
 		return 1;
 	}
-	motcua_plugin_entry_fn entry = (motcua_plugin_entry_fn)dlsym(h, MOTCUA_PLUGIN_ENTRY_SYMBOL);
-	uint32_t abi = MOTCUA_ABI_VERSION;
-	const struct motcua_plugin_info *info = entry(&abi, 1);
-	struct motcua_plugin_ctx ctx;
-	struct motcua_host host = {
-		.struct_size = sizeof host,
-		.abi = MOTCUA_ABI_VERSION,
-		.log = bench_log,
-		.config_get = bench_config,
-		.route_add = bench_route_add,
-		.data_dir = bench_data_dir,
-		.adapter_register = bench_adapter_register,
-		.dossier_status = bench_dossier_status,
-		.result_add = bench_result_add,
-	};
-	void *state = NULL;
-	if (info->init(&ctx, &host, &state) != 0) {
-		fprintf(stderr, "init failed\n");
+	motcua_testhost_set_echo(th, MOTCUA_LOG_WARNING);
+	motcua_testhost_config(th, "url", url, "ca_file", ca, "timeout_s", "10", NULL);
+	if (motcua_testhost_start(th) != 0 || !(ops = motcua_testhost_adapter_ops(th, &ops_data))) {
+		fprintf(stderr, "init failed: %s\n", motcua_testhost_error(th));
 		return 1;
 	}
 	struct timespec t0, t1;
@@ -193,10 +110,6 @@ int main(int argc, char **argv)
 	       dt, n_items / dt, atomic_load(&failures), ru.ru_maxrss / 1024.0);
 	if (atomic_load(&failures))
 		printf("  last failure: %s\n", last_failure);
-	info->fini(state);
-	if (ops_free)
-		ops_free(ops_data);
-	dlclose(h);
-	rmdir(data_dir);
+	motcua_testhost_free(th);
 	return atomic_load(&failures) ? 1 : 0;
 }

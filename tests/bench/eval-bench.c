@@ -457,7 +457,7 @@ int main(void)
 	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "topic_prefix", "bench/000.00.12.H50",
 		      "snapshot_interval_s", "0", NULL);
 	if (fh_start()) {
-		fprintf(stderr, "init: %s\n", fh_last_error);
+		fprintf(stderr, "init: %s\n", fh_last_error());
 		return 1;
 	}
 	msleep(300);
@@ -577,6 +577,7 @@ int main(void)
 	eval_close(Y);
 	sqlite3_close(flat_db);
 	mosquitto_lib_cleanup();
+	motcua_testhost_free(fh_th);
 	if (getenv("EVAL_BENCH_KEEP")) {
 		printf("   (files kept in %s)\n", root);
 		return 0;

@@ -3,6 +3,7 @@
 validation, uploads, events."""
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -177,9 +178,10 @@ def test_upload_document(tmp):
     assert doc["name"] == "Tờ khai đăng ký khai sinh.pdf"
     assert doc["sha256"] == hashlib.sha256(pdf).hexdigest()
     steps = {s["step"]: s for s in doc["steps"]}
-    assert [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign", "archive", "route"]
+    # delivery is the outbox's, not a step of the document
+    assert [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign", "archive"]
     assert steps["capture"]["state"] == "done"
-    for s in ("recognize", "sign", "archive", "route"):
+    for s in ("recognize", "sign", "archive"):
         assert steps[s]["state"] == "skipped", steps[s]
     c = g.get("/api/v1/dossiers/%s/documents/%s/content" % (code, j["id"]))
     assert c.status == 200 and c.body == pdf and c.headers["Content-Type"] == "application/pdf", c
@@ -237,6 +239,63 @@ def test_unknown_routes_and_methods(tmp):
     assert r.status == 405 and r.json()["error"] == "method_not_allowed", r
     assert g.post("/api/v1/health", token=None).status == 405
     assert g.get("/api/v1/dossiers/x/y/z/w/v/u/t").status == 404
+
+
+def test_route_table(tmp):
+    g = Gateway(tmp, plugins="[test-steps]\nenabled = true\n").start()
+    assert g.get("/api/v1/routes").status == 403  # a clerk may not
+    r = g.get("/api/v1/routes", token="admin")
+    assert r.status == 200, r
+    routes = {(x["method"], x["path"]): x for x in r.json()["routes"]}
+    # the modules' rows, with their roles, and the plugins' under their prefix
+    assert routes[("POST", "/api/v1/dossiers")]["roles"] == ["clerk", "admin"], routes
+    assert routes[("GET", "/api/v1/health")]["roles"] == [], routes
+    assert ("POST", "/api/v1/tickets/{id}/done") in routes and ("GET", "/api/v1/outbox/{id}") in routes
+    assert ("GET", "/api/v1/archive/items/{id}/content") in routes and ("GET", "/api/v1/events") in routes
+    st = routes[("GET", "/api/v1/plugins/test-steps/stats")]
+    assert st["owner"] == "test-steps" and st["roles"] == ["clerk", "admin"], st
+    assert routes[("POST", "/api/v1/plugins/test-steps/echo/*")]["owner"] == "test-steps"
+    assert routes[("GET", "/api/v1/indicators")].get("fallback") is True, routes
+    assert all(x["summary"] for x in r.json()["routes"] if x["owner"] == "gateway"), r.json()
+    # the table decides 405, with Allow, for every route the same way
+    r = g.request("PUT", "/api/v1/tickets")
+    assert r.status == 405 and r.headers.get("Allow") == "POST, GET", (r, r.headers)
+    r = g.request("DELETE", "/api/v1/outbox/1", token="admin")
+    assert r.status == 405 and r.headers.get("Allow") == "GET", (r, r.headers)
+    # an unknown route needs a token first under /api/v1/, not outside it
+    assert g.get("/api/v1/nothing/here", token=None).status == 401
+    assert g.get("/api/v1/nothing/here").status == 404
+    assert g.get("/nothing", token=None).status == 404
+    # without the evaluation plugin, its well-known route says so
+    r = g.get("/api/v1/indicators")
+    assert r.status == 503 and r.json()["error"] == "no_indicators", r
+
+
+def test_documents_waiting_for_the_old_route_job_finish(tmp):
+    """Schema 5 had a route job (always skipped) after the archive step;
+    schema 6 drops it, and a document that waited only for it is finished
+    at the next start, with its document.done."""
+    import sqlite3
+    g = Gateway(tmp).start()
+    code = g.create_dossier()["code"]
+    doc = g.wait_document(code, g.upload(code, sample_pdf()).json()["id"])
+    assert doc["state"] == "done", doc
+    g.stop()
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    db.execute("PRAGMA user_version = 5")
+    db.execute("INSERT INTO jobs(document_id, step, state) VALUES(?, 4, 'pending')", (doc["id"],))
+    db.execute("UPDATE documents SET state = 'processing' WHERE id = ?", (doc["id"],))
+    db.execute("DELETE FROM events WHERE type = 'document.done'")
+    db.commit()
+    db.close()
+    g.start()
+    doc = g.get("/api/v1/dossiers/%s/documents/%s" % (code, doc["id"])).json()
+    assert doc["state"] == "done" and [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign",
+                                                                             "archive"], doc
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert db.execute("SELECT COUNT(*) FROM events WHERE type = 'document.done'").fetchone()[0] == 1
+    db.close()
 
 
 def read_sse(port, token, until, timeout=10, since=None):

@@ -153,7 +153,7 @@ def test_kill9_at_random_moments_loses_nothing(tmp):
     # one job per step and document, each finished once; one document.done each
     for doc_id in rows:
         states = [s for (s,) in db.execute("SELECT state FROM jobs WHERE document_id = ? ORDER BY step", (doc_id,))]
-        assert states == ["done", "done", "done", "skipped", "skipped"], (doc_id, states)
+        assert states == ["done", "done", "done", "skipped"], (doc_id, states)  # capture recognize sign archive
     done_events = collections.Counter(
         r[0] for r in db.execute("SELECT json_extract(payload, '$.document_id') FROM events WHERE type = 'document.done'"))
     assert set(done_events) == set(rows) and set(done_events.values()) == {1}, done_events

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The SDK as a third party uses it: install the project into a staging
 folder, build plugins/adapter-example outside the tree with its Makefile and
-nothing but `pkg-config --cflags --libs motcua-plugin`, then load that build
-into the gateway and deliver a document through it."""
+nothing but `pkg-config --cflags --libs motcua-plugin`, run its test there
+(`make check`: the SDK's test host, `pkg-config motcua-testhost`), then load
+that build into the gateway and deliver a document through it."""
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +18,18 @@ def sh(*args, env=None, cwd=None):
     return p.stdout.decode()
 
 
+def build_sanitizers():
+    """The build's -Db_sanitize (the installed test host library is built
+    with it, so what links it out of the tree must be too), or None."""
+    p = subprocess.run(["meson", "introspect", "--buildoptions", BUILD_ROOT], capture_output=True, timeout=60)
+    if p.returncode != 0:
+        return None
+    for o in json.loads(p.stdout):
+        if o["name"] == "b_sanitize" and o["value"] not in ("none", "", []):
+            return o["value"] if isinstance(o["value"], str) else ",".join(o["value"])
+    return None
+
+
 def test_adapter_builds_out_of_tree_and_loads(tmp):
     stage = os.path.join(tmp, "stage")
     sh("meson", "install", "-C", BUILD_ROOT, "--destdir", stage, "--no-rebuild", "--quiet")
@@ -23,6 +37,12 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
     assert len(pcs) == 1, pcs
     headers = [os.path.join(r, f) for r, _, fs in os.walk(stage) for f in fs if f == "plugin.h"]
     assert len(headers) == 1 and headers[0].endswith("/include/motcua/plugin.h"), headers
+    # the test host: its header, its static library and its .pc beside motcua-plugin.pc
+    found = {f: os.path.join(r, f) for r, _, fs in os.walk(stage) for f in fs
+             if f in ("testhost.h", "libmotcua-testhost.a", "motcua-testhost.pc")}
+    assert sorted(found) == ["libmotcua-testhost.a", "motcua-testhost.pc", "testhost.h"], found
+    assert found["testhost.h"].endswith("/include/motcua/testhost.h"), found
+    assert os.path.dirname(found["motcua-testhost.pc"]) == os.path.dirname(pcs[0]), found
     env = dict(os.environ)
     env["PKG_CONFIG_PATH"] = os.path.dirname(pcs[0])
     env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0])  # nothing else may be found
@@ -30,11 +50,20 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
     cflags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", env=env)
     assert stage in cflags, cflags
     assert sh("pkg-config", "--variable=abi_version", "motcua-plugin", env=env).strip() == "1"
+    th_flags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", "motcua-testhost", env=env)
+    assert "-lmotcua-testhost" in th_flags and "-ldl" in th_flags and stage in th_flags, th_flags
     # a copy of the example, away from the source tree's headers
     src = os.path.join(tmp, "agency-adapter")
     shutil.copytree(os.path.join(SOURCE_ROOT, "plugins", "adapter-example"), src,
                     ignore=shutil.ignore_patterns("meson.build", "*.so"))
-    sh("make", "-C", src, "CFLAGS=-O2 -Wall -Wextra -Werror", env=env)
+    cflags = "-O2 -Wall -Wextra -Werror"
+    san = build_sanitizers()
+    if san:
+        cflags += " -fsanitize=" + san
+    sh("make", "-C", src, "CFLAGS=" + cflags, env=env)
+    # its own test, against the installed test host
+    out = sh("make", "-C", src, "CFLAGS=" + cflags, "check", env=env)
+    assert "FAIL" not in out, out
     so = os.path.join(src, "adapter-example.so")
     exported = sh("nm", "-D", "--defined-only", so)
     funcs = [l.split()[-1] for l in exported.splitlines() if l.split()[1:2] == ["T"]]
@@ -54,7 +83,6 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
     d = g.wait_document(code, doc_id)
     assert d["state"] == "done", d
     # the outbox hands it the dossier's creation and the finished document
-    import json
     import time
     end = time.time() + 15
     while time.time() < end and g.get("/api/v1/outbox", token="admin").json()["counts"]["delivered"] < 2:

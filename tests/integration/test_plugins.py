@@ -60,6 +60,20 @@ def test_refused_plugins_leave_the_rest_running(tmp):
     assert steps["sign"]["state"] == "done", steps
 
 
+def test_abi_negotiation_and_older_plugins(tmp):
+    g = Gateway(tmp, plugins="[test-two-abi]\nenabled = true\n[test-old-info]\nenabled = true\n").start()
+    plugins = {p["name"]: p for p in g.get("/api/v1/plugins").json()["plugins"]}
+    # it offers ABI 2 and 1, preferring 2: this gateway offers 1, and gets it
+    assert plugins["test-two-abi"]["state"] == "loaded", plugins
+    assert plugins["test-two-abi"]["abi"] == 1 and plugins["test-two-abi"]["version"] == "2.0-for-abi-1", plugins
+    assert "test-two-abi: speaking ABI 1" in g.log()
+    # an info shorter than this gateway's (built against an older header)
+    assert plugins["test-old-info"]["state"] == "loaded", plugins
+    assert "test-old-info: an older plugin" in g.log()
+    g.stop()  # its fini pointer, beyond its struct_size, must not be called
+    assert "test-old-info: unloaded" in g.log(), g.log()
+
+
 def test_host_table(tmp):
     g = Gateway(tmp, plugins="[test-steps]\nenabled = true\n").start()
     code = g.create_dossier()["code"]

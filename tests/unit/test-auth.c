@@ -2,7 +2,9 @@
 /* auth.c (with db.c): API tokens. */
 #include "harness.h"
 
-#include "gateway.h"
+#include "auth.h"
+#include "db.h"
+#include "util.h"
 
 static sqlite3 *open_db(char *path_out, size_t len)
 {

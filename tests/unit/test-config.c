@@ -2,7 +2,8 @@
 /* config.c: INI loading with file:line errors, settings validation, overrides. */
 #include "harness.h"
 
-#include "gateway.h"
+#include "config.h"
+#include "log.h"
 
 static char err[1024];
 static char ini_path[4200];

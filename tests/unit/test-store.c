@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 
-#include "gateway.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
 
 #define ABC_SHA "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 

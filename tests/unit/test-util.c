@@ -4,7 +4,8 @@
 
 #include <dirent.h>
 
-#include "gateway.h"
+#include "util.h"
+#include "validate.h"
 
 static void test_time_iso_vn(void)
 {

@@ -8,7 +8,7 @@
 
 #include <event2/thread.h>
 
-#include "gateway.h"
+#include "workers.h"
 
 static pthread_t main_thread;
 

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* API tokens and roles: a random secret shown once, only its SHA-256 kept. */
+#ifndef MOTCUA_AUTH_H
+#define MOTCUA_AUTH_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "motcua/plugin.h"
+
+struct token_info {
+	int64_t id;
+	char name[128];
+	unsigned role; /* enum motcua_role bit */
+};
+
+/* Masks of roles the routes use. */
+enum {
+	R_ALL = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_AGENCY,
+	R_STAFF = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
+	R_WRITE = MOTCUA_ROLE_CLERK | MOTCUA_ROLE_ADMIN,
+	R_WATCH = MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
+	R_ANY = R_ALL | MOTCUA_ROLE_KIOSK,
+};
+
+unsigned role_from_name(const char *name);
+/* The name of one role bit ("?" for anything else). */
+const char *role_name(unsigned role);
+/* Creates a token, prints nothing; token_out gets the secret (only its hash
+ * is stored). */
+int token_create(sqlite3 *db, unsigned role, const char *name, char token_out[80], int64_t *id_out);
+int token_revoke(sqlite3 *db, int64_t id);
+/* 0 if valid, -EACCES if unknown or revoked. */
+int token_check(sqlite3 *db, const char *token, struct token_info *out);
+json_t *token_list(sqlite3 *db);
+
+#endif

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The office calendar: working days (Monday to Friday, minus the [office]
+ * holidays file) and each procedure's legal processing time and unit ([office]
+ * procedures file, lines CODE;WORKING_DAYS;UNIT), from which a dossier's
+ * promised return date ("hẹn trả") is set when it is received.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calendar.h"
+#include "util.h"
+#include "validate.h"
+
+#define MAX_HOLIDAYS 2000
+#define MAX_PROCEDURES 5000
+
+struct procedure_rule {
+	char code[65];
+	int days;
+	char unit[201];
+};
+
+struct calendar {
+	int32_t holidays[MAX_HOLIDAYS]; /* days since the epoch, Vietnam time */
+	size_t n_holidays;
+	struct procedure_rule *procedures;
+	size_t n_procedures;
+};
+
+static int32_t vn_day(int64_t t)
+{
+	return (int32_t)((t + VN_OFFSET_S) / 86400);
+}
+
+static bool parse_date(const char *s, int32_t *day)
+{
+	int64_t t;
+	if (date_parse_vn(s, &t) < 0)
+		return false;
+	*day = vn_day(t);
+	return true;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = 0;
+	return s;
+}
+
+static int load_holidays(struct calendar *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "[office] holidays = %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	char line[256];
+	int n = 0;
+	while (fgets(line, sizeof line, f)) {
+		n++;
+		char *s = trim(line);
+		char *hash = strchr(s, '#');
+		if (hash)
+			*hash = 0;
+		s = trim(s);
+		if (!*s)
+			continue;
+		int32_t day;
+		if (!parse_date(s, &day)) {
+			snprintf(err, errlen, "%s:%d: '%s' is not a date YYYY-MM-DD", path, n, s);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (c->n_holidays == MAX_HOLIDAYS) {
+			snprintf(err, errlen, "%s:%d: more than %d holidays", path, n, MAX_HOLIDAYS);
+			fclose(f);
+			return -EINVAL;
+		}
+		c->holidays[c->n_holidays++] = day;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Lines "CODE;DAYS;UNIT" (UNIT optional): the procedure's legal processing
+ * time in working days (0: returned the same day) and the unit that
+ * resolves it. */
+static int load_procedures(struct calendar *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "[office] procedures = %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	char line[1024];
+	int n = 0;
+	size_t cap = 0;
+	while (fgets(line, sizeof line, f)) {
+		n++;
+		char *s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *code = trim(strtok(s, ";")), *days = strtok(NULL, ";"), *unit = strtok(NULL, ";");
+		char *end;
+		long d = days ? strtol(trim(days), &end, 10) : -1;
+		if (!valid_code_chars(code, 64) || !days || *end || d < 0 || d > 365) {
+			snprintf(err, errlen, "%s:%d: expected CODE;WORKING_DAYS;UNIT (days 0-365), e.g. "
+				 "1.001193;5;Phòng Tư pháp", path, n);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (c->n_procedures == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (cap > MAX_PROCEDURES) {
+				snprintf(err, errlen, "%s:%d: more than %d procedures", path, n, MAX_PROCEDURES);
+				fclose(f);
+				return -EINVAL;
+			}
+			struct procedure_rule *p = realloc(c->procedures, cap * sizeof *p);
+			if (!p) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			c->procedures = p;
+		}
+		struct procedure_rule *r = &c->procedures[c->n_procedures++];
+		snprintf(r->code, sizeof r->code, "%s", code);
+		r->days = (int)d;
+		snprintf(r->unit, sizeof r->unit, "%s", unit ? trim(unit) : "");
+	}
+	fclose(f);
+	return 0;
+}
+
+struct calendar *calendar_load(const char *holidays, const char *procedures, char *err, size_t errlen)
+{
+	struct calendar *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((holidays && load_holidays(c, holidays, err, errlen) < 0) ||
+	    (procedures && load_procedures(c, procedures, err, errlen) < 0)) {
+		calendar_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void calendar_free(struct calendar *c)
+{
+	if (!c)
+		return;
+	free(c->procedures);
+	free(c);
+}
+
+static bool working_day(const struct calendar *c, int32_t day)
+{
+	int wd = (int)((day + 4) % 7); /* 1970-01-01 was a Thursday: 0 = Sunday */
+	if (wd == 0 || wd == 6)
+		return false;
+	for (size_t i = 0; c && i < c->n_holidays; i++)
+		if (c->holidays[i] == day)
+			return false;
+	return true;
+}
+
+int64_t calendar_due(const struct calendar *c, int64_t received, int working_days)
+{
+	int32_t day = vn_day(received);
+	/* Received on a day off: the count starts on the next working day. */
+	int left = working_days;
+	if (!working_day(c, day) && left == 0)
+		left = 1;
+	while (left > 0) {
+		day++;
+		if (working_day(c, day))
+			left--;
+	}
+	/* The end of that day, Vietnam time. */
+	return (int64_t)day * 86400 + 86399 - VN_OFFSET_S;
+}
+
+bool calendar_procedure(const struct calendar *c, const char *code, int *days, const char **unit)
+{
+	for (size_t i = 0; c && i < c->n_procedures; i++)
+		if (!strcmp(c->procedures[i].code, code)) {
+			*days = c->procedures[i].days;
+			*unit = c->procedures[i].unit[0] ? c->procedures[i].unit : NULL;
+			return true;
+		}
+	return false;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* The counter's moments, which the evaluation counts: queue tickets, citizens'
+ * ratings, status changes by staff. */
+#ifndef MOTCUA_COUNTER_H
+#define MOTCUA_COUNTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+struct gateway;
+
+/* Adds the counter's routes (they use gw's db, events and records). */
+int counter_routes_add(struct gateway *gw);
+bool ticket_exists(sqlite3 *db, int64_t id);
+
+#endif

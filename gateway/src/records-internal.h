@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by records.c, dossier.c and document.c: the statements, prepared
+ * once, and the columns they read, by name. */
+#ifndef MOTCUA_RECORDS_INTERNAL_H
+#define MOTCUA_RECORDS_INTERNAL_H
+
+#include "db.h"
+#include "records.h"
+
+/* Columns as X(ENUM_NAME, column): the SELECT lists and the enums that read
+ * them come from one list, so they cannot drift apart. Each list starts
+ * after rowid (column 0). */
+#define COL_ENUM(e, c) e,
+#define COL_SQL(e, c) ", " #c
+
+#define DOSSIER_COLUMNS(X)                                                                         \
+	X(DC_CODE, code)                                                                           \
+	X(DC_PROCEDURE_CODE, procedure_code)                                                       \
+	X(DC_PROCEDURE_NAME, procedure_name)                                                       \
+	X(DC_APPLICANT_NAME, applicant_name)                                                       \
+	X(DC_APPLICANT_ID, applicant_id)                                                           \
+	X(DC_APPLICANT_PHONE, applicant_phone)                                                     \
+	X(DC_CHANNEL, channel)                                                                     \
+	X(DC_STATUS, status)                                                                       \
+	X(DC_RECEIVED_AT, received_at)                                                             \
+	X(DC_UPDATED_AT, updated_at)                                                               \
+	X(DC_DUE_AT, due_at)                                                                       \
+	X(DC_UNIT, unit)                                                                           \
+	X(DC_TICKET_ID, ticket_id)                                                                 \
+	X(DC_CREATED_BY, created_by)
+enum dossier_column { DC_ROWID_, DOSSIER_COLUMNS(COL_ENUM) };
+
+#define DOCUMENT_COLUMNS(X)                                                                        \
+	X(DOC_ID, id)                                                                              \
+	X(DOC_NAME, name)                                                                          \
+	X(DOC_STATE, state)                                                                        \
+	X(DOC_REASON, reason)                                                                      \
+	X(DOC_ORIGINAL_SHA, original_sha)                                                          \
+	X(DOC_MEDIA_TYPE, media_type)                                                              \
+	X(DOC_SIZE, size)                                                                          \
+	X(DOC_CURRENT_SHA, current_sha)                                                            \
+	X(DOC_CURRENT_MEDIA_TYPE, current_media_type)                                              \
+	X(DOC_CREATED_AT, created_at)                                                              \
+	X(DOC_UPDATED_AT, updated_at)                                                              \
+	X(DOC_TYPE, doc_type)                                                                      \
+	X(DOC_REUSED_FROM, reused_from)                                                            \
+	X(DOC_SIDECAR_SHA, sidecar_sha)                                                            \
+	X(DOC_SIDECAR_MEDIA_TYPE, sidecar_media_type)                                              \
+	X(DOC_META, meta)
+enum document_column { DOC_ROWID_, DOCUMENT_COLUMNS(COL_ENUM) };
+
+#define STEP_COLUMNS(X)                                                                            \
+	X(SC_STEP, step)                                                                           \
+	X(SC_STATE, state)                                                                         \
+	X(SC_PLUGIN, plugin)                                                                       \
+	X(SC_MESSAGE, message)                                                                     \
+	X(SC_OUTPUT_SHA, output_sha)                                                               \
+	X(SC_ATTEMPTS, attempts)                                                                   \
+	X(SC_STARTED_AT, started_at)                                                               \
+	X(SC_FINISHED_AT, finished_at)
+enum step_column { SC_ROWID_, STEP_COLUMNS(COL_ENUM) };
+
+#define PAGE_COLUMNS(X)                                                                            \
+	X(PC_PAGE_NO, page_no)                                                                     \
+	X(PC_STATE, state)                                                                         \
+	X(PC_MEDIA_TYPE, media_type)                                                               \
+	X(PC_SHA, sha)                                                                             \
+	X(PC_OUTPUT_SHA, output_sha)                                                               \
+	X(PC_META, meta)                                                                           \
+	X(PC_MESSAGE, message)
+enum page_column { PC_ROWID_, PAGE_COLUMNS(COL_ENUM) };
+
+enum record_stmt {
+	/* dossiers */
+	ST_DAY_SEQ,
+	ST_DOSSIER_INSERT,
+	ST_DOSSIER_GET,
+	ST_DOSSIER_DOCUMENTS,
+	ST_DOSSIER_EXISTS,
+	ST_DOSSIER_STATUS,
+	ST_DOSSIER_SET_STATUS,
+	ST_DOSSIER_COUNT,
+	ST_DOSSIER_LIST,
+	/* documents */
+	ST_DOCUMENT_INSERT,
+	ST_JOB_INSERT_CAPTURE,
+	ST_JOB_INSERT_DONE_BEFORE,
+	ST_JOB_INSERT_PENDING,
+	ST_PAGE_INSERT,
+	ST_DOCUMENT_GET,
+	ST_DOCUMENT_STEPS,
+	ST_DOCUMENT_PAGES,
+	ST_DOCUMENT_PAGE,
+	ST_DOCUMENT_CONTENT,
+	ST_DOCUMENT_FIRST_PAGE,
+	ST_CAPTURE_JOB_END,
+	ST_DOCUMENT_FAIL,
+	ST_DOCUMENT_OPEN_JOBS,
+	ST_DOCUMENT_FINISH,
+	ST_DOCUMENT_PROCESSING,
+	ST_DOCUMENT_SET_CURRENT,
+	ST_DOCUMENT_SET_SIDECAR,
+	ST_DOCUMENT_MERGE_META,
+	ST_DOCUMENT_REQUEUE,
+	ST_COUNT_
+};
+
+struct records {
+	struct gateway *gw;
+	struct db_stmts st;
+};
+
+static inline sqlite3_stmt *rec_stmt(struct records *r, enum record_stmt i)
+{
+	return db_stmt(&r->st, i);
+}
+
+/* Column values as JSON. */
+json_t *col_text(sqlite3_stmt *st, int col);
+json_t *col_time(sqlite3_stmt *st, int col);
+json_t *col_int_or_null(sqlite3_stmt *st, int col);
+
+#endif
