@@ -36,6 +36,8 @@
 #include <motcua/plugin.h>
 #include <motcua/testhost.h>
 
+#include "secret-cases.h"
+
 /* ---- checks ------------------------------------------------------------------ */
 
 static int failures;
@@ -332,6 +334,45 @@ static void case_bad_config(void)
 	CHECK(start() < 0 && strstr(all_log, "tsa_timeout_s"), "tsa_timeout_s 0 accepted");
 	set_config("key", "rsa.key", "cert", "rsa.pem", "rsa_padding", "oaep", NULL);
 	CHECK(start() < 0 && strstr(all_log, "rsa_padding"), "rsa_padding oaep accepted");
+}
+
+/* The key and pin_file are read through host->secret_read() (secret-cases.h):
+ * a symlink, a 0644 file and an empty one are refused with the host's
+ * reason, a good one is taken, and a host without secret_read is refused. */
+static void secret_key(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("key", path, "cert", "rsa.pem", NULL);
+}
+
+static void secret_pin(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", path, NULL);
+}
+
+/* A good PIN file gets past the PIN, to the token that is not there (the
+ * login with one is in case_softhsm). */
+static bool pin_taken(struct motcua_testhost *h, int r, void *arg)
+{
+	(void)arg;
+	const char *line = motcua_testhost_log_last_error(h);
+	return r < 0 && !strstr(line, "pin_file") && strstr(line, "PKCS#11");
+}
+
+static void case_secret_files(void)
+{
+	current_case = "secret-files";
+	char key[600], pin[600];
+	path_of(key, sizeof key, "rsa.key");
+	path_of(pin, sizeof pin, "good.pin");
+	CHECK(run(NULL, 0, "printf '1234\\n' > good.pin && chmod 600 good.pin rsa.key") == 0, "cannot make good.pin");
+	const struct secret_case cases[] = {
+		{.key = "key", .flags = 0, .good = key, .configure = secret_key},
+		{.key = "pin_file", .flags = MOTCUA_SECRET_LINE, .good = pin, .configure = secret_pin, .taken = pin_taken},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		failures += secret_cases_run(th, &cases[i]);
 }
 
 static void case_pades(const char *key, const char *cert, const char *alg, const char *out_name)
@@ -797,6 +838,7 @@ int main(void)
 		return 1;
 
 	case_bad_config();
+	case_secret_files();
 	case_pades("rsa.key", "rsa.pem", "RSA-PSS-SHA256", "rsa.pdf");
 	case_pades("ec.key", "ec.pem", "ECDSA-P256-SHA256", "ec.pdf");
 	case_tamper();
