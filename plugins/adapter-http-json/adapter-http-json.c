@@ -156,28 +156,14 @@ static int sign_body(const struct adapter *a, const char *ts, const char *body, 
 	return 0;
 }
 
-static bool host_reads_secrets(const struct motcua_host *h)
-{
-	return MOTCUA_HAS_MEMBER(struct motcua_host, h, secret_read) && h->secret_read;
-}
-
-static int host_too_old(const char *key, char *msg, size_t len)
-{
-	return fail(msg, len, -ENOTSUP,
-		    "%s: this gateway is too old to read secret files (no secret_read in its host table); update the "
-		    "gateway",
-		    key);
-}
-
 /* The first line of a secret file (a token, an HMAC key), read through the
- * host's secret_read(): its policy, its reason in msg when it refuses. As
- * before, the line ends at a CR and blanks at its end are not part of the
- * secret. *out is MAX_SECRET + 1 bytes: wipe_free() it. */
+ * host's secret_read(): the gateway's one policy, and its reason in msg when
+ * it refuses the file. As before, the line also ends at a CR, and blanks at
+ * its end are not part of the secret. *out is MAX_SECRET + 1 bytes:
+ * wipe_free() it. */
 static int read_secret(struct adapter *a, const char *key, const char *path, unsigned char **out, size_t *out_len,
 		       char *msg, size_t len)
 {
-	if (!host_reads_secrets(a->host))
-		return host_too_old(key, msg, len);
 	unsigned char *buf = malloc(MAX_SECRET + 1);
 	if (!buf)
 		return -ENOMEM;
@@ -204,12 +190,11 @@ static int read_secret(struct adapter *a, const char *key, const char *path, uns
 }
 
 /* The mTLS client key, read whole through the host's secret_read() and kept
- * in memory for libcurl (CURLOPT_SSLKEY_BLOB), so that the file is read once,
- * under the policy, and never again by path. */
+ * in memory for libcurl (CURLOPT_SSLKEY_BLOB): the file is read once, under
+ * the policy, and never again by path. Every new connection needs the key,
+ * so the bytes live as long as the adapter and are wiped with it. */
 static int read_client_key(struct adapter *a, char *msg, size_t len)
 {
-	if (!host_reads_secrets(a->host))
-		return host_too_old("client_key", msg, len);
 	a->client_key_pem = malloc(MOTCUA_SECRET_MAX + 1);
 	if (!a->client_key_pem)
 		return -ENOMEM;
@@ -446,6 +431,9 @@ static int exchange_run(struct adapter *a, CURL *c, struct exchange *x)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	r = 0;
 out:
+	/* one of the lines may be the bearer token: libcurl frees them unwiped */
+	for (t = h; t; t = t->next)
+		OPENSSL_cleanse(t->data, strlen(t->data));
 	curl_slist_free_all(h);
 	return r;
 }
@@ -1672,6 +1660,14 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	if (host->struct_size < offsetof(struct motcua_host, result_add) + sizeof host->result_add ||
 	    !host->adapter_register || !host->dossier_status || !host->result_add) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "the gateway is too old for adapters (no outbox in its host table)");
+		return -ENOTSUP;
+	}
+	/* token_file, hmac_key_file and client_key are read under the gateway's
+	 * one policy for secret files, which an older gateway does not have */
+	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "this gateway is too old: it cannot read secret files (token_file, hmac_key_file, client_key: "
+			  "no secret_read in its host table); update the gateway");
 		return -ENOTSUP;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

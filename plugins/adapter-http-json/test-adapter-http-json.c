@@ -34,6 +34,8 @@
 #include <motcua/plugin.h>
 #include <motcua/testhost.h>
 
+#include "secret-cases.h"
+
 static int failures;
 static const char *current_case = "";
 
@@ -431,6 +433,52 @@ static void case_config(void)
 	stop();
 }
 
+/* token_file, hmac_key_file and client_key are read through
+ * host->secret_read() (secret-cases.h): a symlink, a 0644 file and an empty
+ * file are refused with the host's reason, a good file is taken, a host
+ * without secret_read is refused. */
+static void secret_token(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("url", "http://127.0.0.1:1/", "auth", "bearer", "token_file", path, NULL);
+}
+
+static void secret_hmac(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("url", "http://127.0.0.1:1/", "auth", "hmac", "hmac_key_file", path, NULL);
+}
+
+static void secret_client_key(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("url", "https://127.0.0.1:1/", "auth", "mtls", "client_cert", path_in("client.pem"), "client_key",
+		   path, NULL);
+}
+
+static int secret_start(struct motcua_testhost *h, void *arg)
+{
+	(void)h, (void)arg;
+	return start();
+}
+
+static void case_secret_files(void)
+{
+	current_case = "secret-files";
+	write_file(path_in("token"), TOKEN "\n", strlen(TOKEN) + 1, 0600);
+	const struct secret_case cases[] = {
+		{.key = "token_file", .flags = MOTCUA_SECRET_LINE, .good = path_in("token"), .configure = secret_token},
+		{.key = "hmac_key_file", .flags = MOTCUA_SECRET_LINE, .good = path_in("hmac.key"), .configure = secret_hmac},
+		{.key = "client_key", .flags = 0, .good = path_in("client.key"), .configure = secret_client_key},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct secret_case c = cases[i];
+		c.start = secret_start;
+		failures += secret_cases_run(th, &c);
+	}
+	stop();
+}
+
 static void case_accepts(void)
 {
 	current_case = "accepts";
@@ -683,6 +731,14 @@ static void case_mtls(void)
 	const char *cn = json_string_value(json_object_get(e, "client_cert"));
 	CHECK(cn && strstr(cn, "motcua gateway"), "the peer saw no client cert: %s", cn);
 	json_decref(e);
+	/* the key was read once, at start, under the policy: libcurl has its
+	 * bytes (CURLOPT_SSLKEY_BLOB), not its path (restarted: no handle nor
+	 * connection of before) */
+	CHECK(start() == 0, "start: %s", last_error());
+	CHECK(rename(path_in("client.key"), path_in("client.key.away")) == 0, "rename");
+	r = deliver_one("k-mtls-1b", "dossier.created", &d);
+	CHECK(r == 0, "mtls with the key file gone after start: %d %s", r, d.message);
+	CHECK(rename(path_in("client.key.away"), path_in("client.key")) == 0, "rename back");
 
 	int n_before, n_after;
 	json_decref(peer_last(&mtls_peer, &n_before));
@@ -916,6 +972,7 @@ int main(void)
 			    "--client-ca", path_in("ca.pem"), NULL) == 0;
 	if (ok) {
 		case_config();
+		case_secret_files();
 		case_accepts();
 		case_body();
 		case_bearer();
