@@ -30,12 +30,10 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -45,6 +43,7 @@
 
 #define PLUGIN_NAME "adapter-dvcqg"
 #define MAX_RESPONSE (1u << 20) /* the portal answers small JSON objects */
+#define PASSWORD_FILE_MAX 4096  /* bytes of password_file (its first line is the password) */
 #define VN_OFFSET_S (7 * 3600)
 
 struct dvcqg {
@@ -520,6 +519,8 @@ static int session_get(struct dvcqg *a, const char *stale, char **out, char *why
 	json_decref(req);
 	struct answer an;
 	post_json(a, a->login_path, body ? body : "{}", NULL, &an);
+	if (body)
+		explicit_bzero(body, strlen(body)); /* it holds the password */
 	free(body);
 	const char *session = json_str_or(an.body, "session", NULL);
 	if (an.outcome == OK && session && *session) {
@@ -680,42 +681,25 @@ static void dvcqg_free(struct dvcqg *a)
 	free(a);
 }
 
-/* Reads the first line of a file that only its owner may read. */
-static int read_secret(const char *path, char **out, char *why, size_t len)
+/* The password: the first line of password_file (up to a CR, as before),
+ * read through the host's secret_read() under the gateway's one policy, its
+ * reason in why when it refuses the file. */
+static int read_password(struct dvcqg *a, const char *path, char *why, size_t len)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, len, "password_file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, len, "password_file %s is not a regular file", path);
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_mode & 077) {
-		snprintf(why, len, "password_file %s is readable by others (mode %04o): chmod 600 it", path,
-			 (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return -EPERM;
-	}
-	char buf[1024];
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(why, len, "password_file %s: %s", path, strerror(errno));
-		return -EIO;
-	}
-	buf[n] = 0;
-	buf[strcspn(buf, "\r\n")] = 0;
+	char buf[PASSWORD_FILE_MAX + 1];
+	int r = a->host->secret_read(a->ctx, "password_file", path, MOTCUA_SECRET_LINE, buf, sizeof buf, NULL, why,
+				     len);
+	if (r < 0)
+		return r; /* buf wiped by secret_read */
+	buf[strcspn(buf, "\r")] = 0;
 	if (!buf[0]) {
-		snprintf(why, len, "password_file %s is empty", path);
-		return -EINVAL;
+		snprintf(why, len, "password_file %s: its first line is empty up to a CR", path);
+		r = -EINVAL;
+	} else if (!(a->password = strdup(buf))) {
+		r = -ENOMEM;
 	}
-	*out = strdup(buf);
 	explicit_bzero(buf, sizeof buf);
-	return *out ? 0 : -ENOMEM;
+	return r;
 }
 
 static char *path_key(const char *v, const char *dflt)
@@ -729,11 +713,17 @@ static char *path_key(const char *v, const char *dflt)
 
 static int dvcqg_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
-	char why[300] = "";
+	char why[512] = "";
 	int r = -EINVAL;
 	if (host->struct_size < offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
 	    !host->adapter_register) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "this gateway has no outbox (adapter_register)");
+		return -ENOTSUP;
+	}
+	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "this gateway is too old: it cannot read password_file (no secret_read in its host table); "
+			  "update the gateway");
 		return -ENOTSUP;
 	}
 	struct dvcqg *a = calloc(1, sizeof *a);
@@ -763,7 +753,7 @@ static int dvcqg_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *h
 		snprintf(why, sizeof why, "password_file is not set");
 		goto fail;
 	}
-	if ((r = read_secret(pwfile, &a->password, why, sizeof why)) < 0)
+	if ((r = read_password(a, pwfile, why, sizeof why)) < 0)
 		goto fail;
 	r = -EINVAL;
 	a->timeout_s = 30;

@@ -27,6 +27,8 @@
 #include <motcua/plugin.h>
 #include <motcua/testhost.h>
 
+#include "secret-cases.h"
+
 static int failures;
 static const char *current_case = "";
 
@@ -282,6 +284,33 @@ static void test_config(void)
 	stop();
 	set_config("url", url, "username", "u", "password_file", good_pw, "timeout_s", "0", (const char *)NULL);
 	CHECK(start() == -EINVAL && strstr(last_error(), "timeout_s"), "%s", last_error());
+	stop();
+}
+
+/* password_file is read through host->secret_read() (secret-cases.h): a
+ * symlink, a 0644 file and an empty file are refused with the host's reason,
+ * a good file is taken, a host without secret_read is refused. */
+static void secret_password(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	set_config("url", url, "username", "motcua", "password_file", path, (const char *)NULL);
+}
+
+static int secret_start(struct motcua_testhost *h, void *arg)
+{
+	(void)h, (void)arg;
+	return start();
+}
+
+static void test_secret_files(void)
+{
+	current_case = "secret files";
+	const struct secret_case c = {.key = "password_file",
+				      .flags = MOTCUA_SECRET_LINE,
+				      .good = good_pw,
+				      .configure = secret_password,
+				      .start = secret_start};
+	failures += secret_cases_run(th, &c);
 	stop();
 }
 
@@ -588,6 +617,7 @@ int main(void)
 		return 1;
 	}
 	test_config();
+	test_secret_files();
 	test_accepts();
 	test_new_dossier();
 	test_status_change();
