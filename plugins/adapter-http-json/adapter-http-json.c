@@ -156,6 +156,20 @@ static int sign_body(const struct adapter *a, const char *ts, const char *body, 
 	return 0;
 }
 
+/* token_file, hmac_key_file and client_key are read under the gateway's one
+ * policy for secret files, host->secret_read(), which a gateway older than
+ * it does not have: such a gateway is refused when the configuration names
+ * a secret file the adapter reads (and serves an adapter that needs none). */
+static int need_secret_read(const struct adapter *a, const char *key, char *msg, size_t len)
+{
+	if (MOTCUA_HAS_MEMBER(struct motcua_host, a->host, secret_read) && a->host->secret_read)
+		return 0;
+	return fail(msg, len, -ENOTSUP,
+		    "%s: this gateway is too old: it cannot read secret files (no secret_read in its host table); "
+		    "update the gateway",
+		    key);
+}
+
 /* The first line of a secret file (a token, an HMAC key), read through the
  * host's secret_read(): the gateway's one policy, and its reason in msg when
  * it refuses the file. As before, the line also ends at a CR, and blanks at
@@ -164,12 +178,14 @@ static int sign_body(const struct adapter *a, const char *ts, const char *body, 
 static int read_secret(struct adapter *a, const char *key, const char *path, unsigned char **out, size_t *out_len,
 		       char *msg, size_t len)
 {
+	int r = need_secret_read(a, key, msg, len);
+	if (r < 0)
+		return r;
 	unsigned char *buf = malloc(MAX_SECRET + 1);
 	if (!buf)
 		return -ENOMEM;
 	size_t line = 0;
-	int r = a->host->secret_read(a->ctx, key, path, MOTCUA_SECRET_LINE, (char *)buf, MAX_SECRET + 1, &line, msg,
-				     len);
+	r = a->host->secret_read(a->ctx, key, path, MOTCUA_SECRET_LINE, (char *)buf, MAX_SECRET + 1, &line, msg, len);
 	if (r < 0) {
 		free(buf); /* wiped by secret_read */
 		return r;
@@ -195,6 +211,9 @@ static int read_secret(struct adapter *a, const char *key, const char *path, uns
  * so the bytes live as long as the adapter and are wiped with it. */
 static int read_client_key(struct adapter *a, char *msg, size_t len)
 {
+	int r = need_secret_read(a, "client_key", msg, len);
+	if (r < 0)
+		return r;
 	a->client_key_pem = malloc(MOTCUA_SECRET_MAX + 1);
 	if (!a->client_key_pem)
 		return -ENOMEM;
@@ -1660,14 +1679,6 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 	if (host->struct_size < offsetof(struct motcua_host, result_add) + sizeof host->result_add ||
 	    !host->adapter_register || !host->dossier_status || !host->result_add) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "the gateway is too old for adapters (no outbox in its host table)");
-		return -ENOTSUP;
-	}
-	/* token_file, hmac_key_file and client_key are read under the gateway's
-	 * one policy for secret files, which an older gateway does not have */
-	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
-		host->log(ctx, MOTCUA_LOG_ERROR,
-			  "this gateway is too old: it cannot read secret files (token_file, hmac_key_file, client_key: "
-			  "no secret_read in its host table); update the gateway");
 		return -ENOTSUP;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -476,7 +476,12 @@ static void case_secret_files(void)
 		c.start = secret_start;
 		failures += secret_cases_run(th, &c);
 	}
+	/* an older gateway still serves an adapter that reads no secret file */
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(secret_read));
+	set_config("url", "http://127.0.0.1:1/", NULL);
+	CHECK(start() == 0, "an older host, no secret file: %s", last_error());
 	stop();
+	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 }
 
 static void case_accepts(void)
