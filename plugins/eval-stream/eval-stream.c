@@ -36,6 +36,7 @@
 #define PLUGIN_NAME "eval-stream"
 #define PLUGIN_VERSION "1.0.0"
 #define MAX_WINDOW 20
+#define PASSWORD_FILE_MAX 4096 /* bytes of password_file (its first line is the password) */
 
 struct inflight {
 	int64_t seq;
@@ -62,7 +63,7 @@ struct plugin {
 	int tls;
 	const char *ca_file;
 	const char *username;
-	char password[512];
+	char password[PASSWORD_FILE_MAX + 1]; /* secret: wiped in plugin_free() */
 	char client_id[128];
 	int window;
 	int reconnect_max_s;
@@ -124,31 +125,31 @@ static int config_bool(struct plugin *p, const char *key, int def, int *out)
 	return 0;
 }
 
+/* The MQTT password: the first line of password_file, read through the
+ * host's secret_read() under the gateway's one policy (its reason logged when
+ * it refuses the file). A gateway older than that policy is refused when a
+ * password file is configured. */
 static int read_password(struct plugin *p, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb)) {
-		int e = errno;
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "password_file %s: không đọc được (cannot read): %s", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return -e;
-	}
-	if (sb.st_mode & 077) {
+	char why[512];
+	if (!MOTCUA_HAS_MEMBER(struct motcua_host, p->host, secret_read) || !p->host->secret_read) {
 		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
-			     "password_file %s: người khác đọc được, hãy chmod 600 (readable by others: chmod 600 it)", path);
-		close(fd);
-		return -EPERM;
+			     "password_file: gateway quá cũ, không đọc được tệp bí mật (this gateway is too old: it cannot "
+			     "read secret files, no secret_read in its host table); update the gateway");
+		return -ENOTSUP;
 	}
-	ssize_t n = read(fd, p->password, sizeof p->password - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	p->password[n] = 0;
-	while (n > 0 && (p->password[n - 1] == '\n' || p->password[n - 1] == '\r'))
-		p->password[--n] = 0;
-	return 0;
+	int r = p->host->secret_read(p->ctx, "password_file", path, MOTCUA_SECRET_LINE, p->password,
+				     sizeof p->password, NULL, why, sizeof why);
+	if (r < 0)
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s", why);
+	return r;
+}
+
+/* Frees the plugin's state; the password wiped first. */
+static void plugin_free(struct plugin *p)
+{
+	explicit_bzero(p->password, sizeof p->password);
+	free(p);
 }
 
 /* ---- the MQTT sender thread ----------------------------------------------------------------- */
@@ -597,7 +598,7 @@ static void eval_fini(void *state)
 	if (p->efd >= 0)
 		close(p->efd);
 	eval_close(p->ev);
-	free(p);
+	plugin_free(p);
 }
 
 static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
@@ -611,7 +612,7 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	if (host->struct_size < offsetof(struct motcua_host, event_subscribe_from) + sizeof host->event_subscribe_from ||
 	    !host->event_subscribe_from) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "gateway quá cũ: thiếu event_subscribe_from (gateway too old)");
-		free(p);
+		plugin_free(p);
 		return -ENOTSUP;
 	}
 	const char *agency = host->config_get(ctx, "office", "agency_code");
@@ -626,7 +627,7 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 		p->prefix[--pl] = 0;
 	if (strpbrk(p->prefix, "+#") || !pl) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "topic_prefix = %s: không được chứa + hoặc # (must not contain + or #)", p->prefix);
-		free(p);
+		plugin_free(p);
 		return -EINVAL;
 	}
 	p->sync_destination = host->config_get(ctx, NULL, "sync_destination");
@@ -644,7 +645,7 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	if (!r)
 		r = config_long(p, "mqtt_keepalive_s", 30, 5, 3600, &keepalive);
 	if (r) {
-		free(p);
+		plugin_free(p);
 		return r;
 	}
 	p->mqtt_port = (int)port;
@@ -658,12 +659,12 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	p->username = host->config_get(ctx, NULL, "username");
 	const char *pwf = host->config_get(ctx, NULL, "password_file");
 	if (pwf && *pwf && (r = read_password(p, pwf))) {
-		free(p);
+		plugin_free(p);
 		return r;
 	}
 	if (p->ca_file && access(p->ca_file, R_OK)) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "mqtt_ca_file %s: không đọc được (cannot read): %s", p->ca_file, strerror(errno));
-		free(p);
+		plugin_free(p);
 		return -ENOENT;
 	}
 	const char *cid = host->config_get(ctx, NULL, "mqtt_client_id");
@@ -675,13 +676,13 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	snprintf(dir, sizeof dir, "%s/%s", host->data_dir(ctx), PLUGIN_NAME);
 	if (mkdir(dir, 0750) && errno != EEXIST) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "không tạo được thư mục %s (cannot create): %s", dir, strerror(errno));
-		free(p);
+		plugin_free(p);
 		return -errno;
 	}
 	snprintf(p->db_path, sizeof p->db_path, "%s/eval.db", dir);
 	if ((r = eval_open(p->db_path, &p->ev, message, sizeof message))) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "%s", message);
-		free(p);
+		plugin_free(p);
 		return r;
 	}
 	*state = p;

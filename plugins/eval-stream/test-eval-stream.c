@@ -32,6 +32,7 @@
 #include <sqlite3.h>
 
 #include "eval-core.h"
+#include "secret-cases.h"
 
 static int failures;
 static const char *current_case = "";
@@ -678,6 +679,43 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	chmod(path, mode);
 }
 
+/* password_file is read through host->secret_read() (secret-cases.h): a
+ * symlink, a 0644 file and an empty file are refused with the host's reason,
+ * a good file is taken, a host without secret_read is refused (when a
+ * password file is configured; without one the plugin still serves an older
+ * host, see "snapshot, older host"). No broker needed: the file is read in
+ * init. */
+static void secret_password(struct motcua_testhost *h, const char *path, void *arg)
+{
+	(void)h, (void)arg;
+	fh_set_config("username", "motcua", "password_file", path, NULL);
+}
+
+static int secret_start(struct motcua_testhost *h, void *arg)
+{
+	(void)h, (void)arg;
+	return fh_start();
+}
+
+static void test_secret_files(void)
+{
+	current_case = "secret files";
+	char good[600];
+	snprintf(fh_data_dir, sizeof fh_data_dir, "%s/data-secret", root);
+	mkdir(fh_data_dir, 0700);
+	snprintf(good, sizeof good, "%s/mqtt-password", root);
+	write_file(good, "mật-khẩu-1\n", 0600);
+	const struct secret_case c = {.key = "password_file",
+				      .flags = MOTCUA_SECRET_LINE,
+				      .good = good,
+				      .configure = secret_password,
+				      .start = secret_start};
+	fh_quiet = 1;
+	failures += secret_cases_run(fh_th, &c);
+	fh_quiet = 0;
+	fh_stop();
+}
+
 static void reset_events(void)
 {
 	motcua_testhost_events_clear(fh_th);
@@ -896,8 +934,10 @@ int main(int argc, char **argv)
 	}
 	if (fh_load())
 		return 1;
-	if (!strcmp(mode, "indicators"))
+	if (!strcmp(mode, "indicators")) {
 		test_indicators();
+		test_secret_files();
+	}
 	else if (!strcmp(mode, "mqtt"))
 		test_mqtt();
 	else {
