@@ -38,6 +38,8 @@
 
 #include <motcua/plugin.h>
 
+#include "plugin-io.h"
+
 #define PLUGIN_NAME "adapter-folder"
 #define FORMAT "motcua-package/1"
 
@@ -83,29 +85,24 @@ static const char *extension(const char *media_type)
 	return "bin";
 }
 
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
-}
+/* What copy_hash() copies: each chunk into the hash and into the copy. */
+struct copy {
+	EVP_MD_CTX *hash;
+	int out;
+	long long size;
+	int write_failed;
+};
 
-static int write_all(int fd, const void *buf, size_t len)
+static int copy_chunk(void *arg, const void *data, size_t n)
 {
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
+	struct copy *c = arg;
+	EVP_DigestUpdate(c->hash, data, n);
+	int r = io_write_all(c->out, data, n);
+	if (r < 0) {
+		c->write_failed = 1;
+		return r;
 	}
+	c->size += (long long)n;
 	return 0;
 }
 
@@ -116,65 +113,41 @@ static int copy_hash(const char *src, const char *dest, char hex[65], long long 
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
-	int r = 0, out = -1;
+	int r = 0;
+	struct copy c = {.out = -1};
 	*src_side = 1;
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
-	EVP_MD_CTX *h = EVP_MD_CTX_new();
-	if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL)) {
+	c.hash = EVP_MD_CTX_new();
+	if (!c.hash || !EVP_DigestInit_ex(c.hash, EVP_sha256(), NULL)) {
 		r = -ENOMEM;
 		goto out;
 	}
 	*src_side = 0;
-	out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
+	c.out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (c.out < 0) {
 		r = -errno;
 		goto out;
 	}
-	*size = 0;
 	static __thread char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			*src_side = 1;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(h, buf, (size_t)n);
-		if ((r = write_all(out, buf, (size_t)n)) < 0)
-			goto out;
-		*size += n;
+	if ((r = io_read_chunks(in, buf, sizeof buf, copy_chunk, &c)) < 0) {
+		*src_side = !c.write_failed;
+		goto out;
 	}
-	if (fsync(out) < 0) {
+	if (fsync(c.out) < 0) {
 		r = -errno;
 		goto out;
 	}
-	EVP_DigestFinal_ex(h, md, &md_len);
+	*size = c.size;
+	EVP_DigestFinal_ex(c.hash, md, &md_len);
 	for (unsigned i = 0; i < md_len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 out:
-	if (out >= 0 && close(out) < 0 && !r)
+	if (c.out >= 0 && close(c.out) < 0 && !r)
 		r = -errno;
 	close(in);
-	EVP_MD_CTX_free(h);
-	return r;
-}
-
-static int write_text(const char *dest, const char *text)
-{
-	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int r = write_all(fd, text, strlen(text));
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
+	EVP_MD_CTX_free(c.hash);
 	return r;
 }
 
@@ -347,7 +320,7 @@ static int folder_deliver(void *data, struct motcua_delivery *d)
 	}
 	char mpath[4500];
 	snprintf(mpath, sizeof mpath, "%s/manifest.json", tmp);
-	if ((r = write_text(mpath, text)) < 0 || (r = fsync_path(tmp)) < 0) {
+	if ((r = io_create_file(mpath, text, strlen(text), 0644)) < 0 || (r = io_fsync_dir(tmp)) < 0) {
 		snprintf(d->message, sizeof d->message, "cannot write %.150s: %s; will retry", mpath,
 			 strerror(-r));
 		r = -EAGAIN;
@@ -361,9 +334,9 @@ static int folder_deliver(void *data, struct motcua_delivery *d)
 	}
 	made_tmp = 0;
 	/* the rename, and a new dossier folder, durable too */
-	if (fsync_path(dossier_dir) < 0 || (new_dossier_dir && fsync_path(a->path) < 0)) {
+	if ((r = io_fsync_dir(dossier_dir)) < 0 || (new_dossier_dir && (r = io_fsync_dir(a->path)) < 0)) {
 		snprintf(d->message, sizeof d->message, "cannot sync %.150s: %s; will retry", dossier_dir,
-			 strerror(errno));
+			 strerror(-r));
 		r = -EAGAIN;
 		goto out;
 	}
