@@ -57,6 +57,7 @@
 
 #include "text.h"
 #include "page-png.h"
+#include "plugin-io.h"
 #include "specks.h"
 
 #define PLUGIN_VERSION "1.0.0"
@@ -214,83 +215,6 @@ static TessBaseAPI *engine_osd(struct ocr *o, struct engine *e)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Writes data to path through a temporary file and a rename. */
-static int write_file(const char *path, const char *data, size_t len)
-{
-	char *tmp;
-	int r = 0;
-	if (asprintf(&tmp, "%s.tmp-%ld", path, (long)gettid()) < 0)
-		return -ENOMEM;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	r = write_all(fd, data, len);
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	free(tmp);
-	return r;
-}
-
-static int read_file(const char *path, size_t max, unsigned char **out, size_t *out_len)
-{
-	struct stat st;
-	int r = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max || st.st_size == 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	size_t len = (size_t)st.st_size, got = 0;
-	unsigned char *buf = malloc(len);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			free(buf);
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	*out = buf;
-	*out_len = len;
-out:
-	close(fd);
-	return r;
-}
-
 /* Dumps a JSON object to path, at most META_MAX bytes. */
 static int write_json(const char *path, const json_t *obj)
 {
@@ -301,7 +225,7 @@ static int write_json(const char *path, const json_t *obj)
 	int r = len + 1 > META_MAX ? -EFBIG : 0;
 	if (!r) {
 		s[len] = '\n';
-		r = write_file(path, s, len + 1);
+		r = io_replace_file(path, s, len + 1, 0640);
 	}
 	free(s);
 	return r;
@@ -1069,7 +993,7 @@ static int write_document_meta(const char *path, json_t *doc, const char *text)
 		size_t len = strlen(s);
 		if (len + 1 <= META_MAX) {
 			s[len] = '\n';
-			int r = write_file(path, s, len + 1);
+			int r = io_replace_file(path, s, len + 1, 0640);
 			free(s);
 			return r;
 		}
@@ -1207,7 +1131,7 @@ static void load_icc(struct ocr *o)
 	for (size_t i = 0; icc_paths[i]; i++) {
 		unsigned char *buf = NULL;
 		size_t len = 0;
-		if (read_file(icc_paths[i], 1u << 20, &buf, &len) < 0)
+		if (io_read_file(icc_paths[i], 1u << 20, &buf, &len) < 0)
 			continue;
 		/* an ICC profile of an RGB device: "acsp" signature, "RGB " space */
 		if (len >= 128 && !memcmp(buf + 36, "acsp", 4) && !memcmp(buf + 16, "RGB ", 4)) {
