@@ -22,6 +22,7 @@
 
 #include "archive-core.h"
 #include "archive-internal.h"
+#include "plugin-io.h"
 
 #define SCHEMA_VERSION "1"
 #define VN_OFFSET (7 * 3600)
@@ -226,16 +227,6 @@ static int db_fail(sqlite3 *db, int rc, char *msg, size_t len, const char *what)
 {
 	say(msg, len, "archive database: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	return errno_of(rc);
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
 }
 
 static int mkdir_p1(const char *dir)
@@ -658,6 +649,34 @@ static void blob_path(const struct archive *a, const char *sha, char *out, size_
 	snprintf(out, n, "%s/%.2s/%s", a->blobs, sha, sha);
 }
 
+/* What a copy or a hash of a file does with each chunk it reads: hashes it,
+ * writes it to out (unless out is -1), counts it and calls the test hook
+ * (if any). */
+struct sha_copy {
+	EVP_MD_CTX *md;
+	int out;
+	const char *hook;
+	int64_t total;
+	bool write_failed;
+};
+
+static int sha_copy_chunk(void *arg, const void *data, size_t n)
+{
+	struct sha_copy *c = arg;
+	EVP_DigestUpdate(c->md, data, n);
+	if (c->out >= 0) {
+		int r = io_write_all(c->out, data, n);
+		if (r < 0) {
+			c->write_failed = true;
+			return r;
+		}
+	}
+	c->total += (int64_t)n;
+	if (c->hook)
+		hook(c->hook);
+	return 0;
+}
+
 /* Copies src into the blob store while hashing it; the blob is on disk, under
  * its name, fsynced, when this returns 0. */
 static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *size, char *msg, size_t len)
@@ -690,33 +709,15 @@ static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *s
 		r = -ENOMEM;
 		goto out;
 	}
-	int64_t total = 0;
-	for (;;) {
-		ssize_t n = read(in, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			say(msg, len, "cannot read %s: %s", src, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		for (ssize_t o = 0; o < n;) {
-			ssize_t w = write(out, buf + o, (size_t)(n - o));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				r = -errno;
-				say(msg, len, "cannot write the archive copy of %s: %s", src, strerror(errno));
-				goto out;
-			}
-			o += w;
-		}
-		total += n;
-		hook("blob-copying");
+	struct sha_copy c = {.md = md, .out = out, .hook = "blob-copying"};
+	if ((r = io_read_chunks(in, buf, 1 << 16, sha_copy_chunk, &c)) < 0) {
+		if (c.write_failed)
+			say(msg, len, "cannot write the archive copy of %s: %s", src, strerror(-r));
+		else
+			say(msg, len, "cannot read %s: %s", src, strerror(-r));
+		goto out;
 	}
+	int64_t total = c.total;
 	if (fsync(out) < 0) {
 		r = -errno;
 		say(msg, len, "cannot write the archive copy of %s: %s", src, strerror(errno));
@@ -739,7 +740,7 @@ static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *s
 		goto out;
 	}
 	if (made)
-		fsync_dir(a->blobs);
+		io_fsync_dir(a->blobs);
 	struct stat ds;
 	if (stat(dst, &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == total) {
 		/* content-addressed: the same bytes are there already */
@@ -755,7 +756,7 @@ static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *s
 	tmp[0] = 0;
 	/* the name must be durable before a row names it (the temp name's
 	 * removal need not be) */
-	if ((r = fsync_dir(sub)) < 0)
+	if ((r = io_fsync_dir(sub)) < 0)
 		say(msg, len, "cannot sync %s: %s", sub, strerror(-r));
 out:
 	if (in >= 0)
@@ -778,29 +779,18 @@ static int hash_file(const char *path, char sha[65], int64_t *size)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char *buf = malloc(1 << 16);
 	int r = 0;
-	int64_t total = 0;
 	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (!n)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		total += n;
-	}
+	struct sha_copy c = {.md = md, .out = -1};
+	if ((r = io_read_chunks(fd, buf, 1 << 16, sha_copy_chunk, &c)) < 0)
+		goto out;
 	unsigned char d[32];
 	unsigned dl;
 	EVP_DigestFinal_ex(md, d, &dl);
 	hex(d, 32, sha);
-	*size = total;
+	*size = c.total;
 out:
 	close(fd);
 	EVP_MD_CTX_free(md);
@@ -1976,31 +1966,10 @@ static const char *ext_of(const char *media_type)
 	return "bin";
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
+/* A new file of the bag holding text, fsynced. */
 static int write_text(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
-	int r = write_all(fd, text, strlen(text));
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	return io_create_file(path, text, strlen(text), 0640);
 }
 
 /* Copies a blob into the bag, checking it against its name on the way. */
@@ -2011,7 +1980,6 @@ static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, r = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char *buf = malloc(1 << 16);
-	int64_t total = 0;
 	if (in < 0) {
 		r = -errno;
 		say(msg, len, "the archived file %s is missing: %s", src, strerror(errno));
@@ -2026,23 +1994,13 @@ static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_
 		say(msg, len, "cannot write %s: %s", dst, strerror(errno));
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(in, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			say(msg, len, "cannot read %s: %s", src, strerror(errno));
-			goto out;
-		}
-		if (!n)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		if ((r = write_all(out, buf, (size_t)n)) < 0) {
+	struct sha_copy c = {.md = md, .out = out};
+	if ((r = io_read_chunks(in, buf, 1 << 16, sha_copy_chunk, &c)) < 0) {
+		if (c.write_failed)
 			say(msg, len, "cannot write %s: %s", dst, strerror(-r));
-			goto out;
-		}
-		total += n;
+		else
+			say(msg, len, "cannot read %s: %s", src, strerror(-r));
+		goto out;
 	}
 	unsigned char d[32];
 	unsigned dl;
@@ -2056,7 +2014,7 @@ static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_
 	}
 	if (fsync(out) < 0)
 		r = -errno;
-	*size = total;
+	*size = c.total;
 out:
 	if (in >= 0)
 		close(in);
@@ -2277,7 +2235,7 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 		}
 		free(f);
 		snprintf(p, sizeof p, "%s/%s", tmp, rel);
-		fsync_dir(p);
+		io_fsync_dir(p);
 	}
 	/* data/metadata.json: every item's fields */
 	char today[11], at[32];
@@ -2310,7 +2268,7 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 			goto out;
 	}
 	snprintf(p, sizeof p, "%s/data", tmp);
-	fsync_dir(p);
+	io_fsync_dir(p);
 	/* tag files */
 	char *info = NULL;
 	if (asprintf(&info,
@@ -2352,14 +2310,14 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 	free(tag.text);
 	if (r < 0)
 		goto io;
-	fsync_dir(tmp);
+	io_fsync_dir(tmp);
 	if (rename(tmp, final) < 0) {
 		r = -errno;
 		say(msg, len, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
 		goto out;
 	}
 	tmp[0] = 0;
-	fsync_dir(dir);
+	io_fsync_dir(dir);
 	if (bag_path)
 		snprintf(bag_path, bag_path_len, "%s", final);
 	say(msg, len, "exported %zu items of %s to %s", json_array_size(items), dossier_code, final);
