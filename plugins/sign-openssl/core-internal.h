@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "plugin-io.h" /* io_read_file, io_replace_file, io_read_chunks (plugins/common) */
 #include "sign-core.h"
 
 struct PKCS11_ctx_st;
@@ -42,10 +43,6 @@ struct sign_signer {
 int sign_fail(int r, char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int sign_fail_ssl(int r, char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Reads a whole file (at most max bytes) into a malloc()ed buffer. */
-int sign_read_file(const char *path, size_t max, unsigned char **buf, size_t *len);
-/* Writes buf to path through path.tmp-XXXXXX + fsync + rename. */
-int sign_write_atomic(const char *path, const unsigned char *buf, size_t len);
 
 /* Builds a detached CMS SignedData over the content digest (SHA-256, 32
  * bytes): content-type, message-digest, signing-certificate-v2 and, when

@@ -57,80 +57,6 @@ int sign_fail_ssl(int r, char *err, size_t len, const char *fmt, ...)
 	return r;
 }
 
-int sign_read_file(const char *path, size_t max, unsigned char **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		close(fd);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-	}
-	size_t n = (size_t)st.st_size;
-	unsigned char *b = malloc(n + 1);
-	if (!b) {
-		close(fd);
-		return -ENOMEM;
-	}
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = read(fd, b + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			int r = k < 0 ? -errno : -EIO;
-			free(b);
-			close(fd);
-			return r;
-		}
-		got += (size_t)k;
-	}
-	close(fd);
-	b[n] = 0;
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
-int sign_write_atomic(const char *path, const unsigned char *buf, size_t len)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-		return -ENAMETOOLONG;
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t k = write(fd, buf + done, len - done);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			break;
-		}
-		done += (size_t)k;
-	}
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
 void sign_buf_add(struct sign_buf *b, const void *data, size_t n)
 {
 	if (b->failed || n == 0)
@@ -609,7 +535,7 @@ int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, ch
 			subject_field(s->cert, NID_organizationName, org, sizeof org);
 		s->organisation = strdup(org[0] ? org : s->name);
 		const char *font = cfg->stamp_font && cfg->stamp_font[0] ? cfg->stamp_font : SIGN_DEFAULT_STAMP_FONT;
-		r = sign_read_file(font, 64u << 20, &s->font, &s->font_len);
+		r = io_read_file(font, 64u << 20, &s->font, &s->font_len);
 		if (r < 0) {
 			sign_fail(r, err, len, "stamp: cannot read the font %s: %s", font, strerror(-r));
 			goto fail;

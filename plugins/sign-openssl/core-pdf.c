@@ -408,17 +408,23 @@ int sign_pdf(struct sign_signer *s, const char *in_path, const char *out_path, t
 {
 	unsigned char *in = NULL, *out = NULL;
 	size_t in_len = 0, out_len = 0;
-	int r = sign_read_file(in_path, MAX_PDF_BYTES, &in, &in_len);
+	int r = io_read_file(in_path, MAX_PDF_BYTES, &in, &in_len);
 	if (r < 0)
 		return sign_fail(r, err, len, "cannot read %s: %s", in_path, strerror(-r));
 	r = sign_pdf_buffer(s, in, in_len, now, &out, &out_len, res, err, len);
 	free(in);
 	if (r < 0)
 		return r;
-	r = sign_write_atomic(out_path, out, out_len);
+	r = io_replace_file(out_path, out, out_len, 0644);
 	free(out);
 	if (r < 0)
 		return sign_fail(r, err, len, "cannot write %s: %s", out_path, strerror(-r));
+	return 0;
+}
+
+static int digest_chunk(void *sha, const void *data, size_t n)
+{
+	EVP_DigestUpdate(sha, data, n);
 	return 0;
 }
 
@@ -440,21 +446,12 @@ int sign_cades(struct sign_signer *s, const char *in_path, const char *p7s_path,
 		return -ENOMEM;
 	}
 	unsigned char buf[1 << 16];
-	for (;;) {
-		ssize_t k = read(fd, buf, sizeof buf);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			int r = -errno;
-			close(fd);
-			EVP_MD_CTX_free(sha);
-			return sign_fail(r, err, len, "cannot read %s: %s", in_path, strerror(-r));
-		}
-		if (k == 0)
-			break;
-		EVP_DigestUpdate(sha, buf, (size_t)k);
-	}
+	int rd = io_read_chunks(fd, buf, sizeof buf, digest_chunk, sha);
 	close(fd);
+	if (rd < 0) {
+		EVP_MD_CTX_free(sha);
+		return sign_fail(rd, err, len, "cannot read %s: %s", in_path, strerror(-rd));
+	}
 	unsigned char digest[32];
 	EVP_DigestFinal_ex(sha, digest, NULL);
 	EVP_MD_CTX_free(sha);
@@ -463,7 +460,7 @@ int sign_cades(struct sign_signer *s, const char *in_path, const char *p7s_path,
 	int r = sign_cms_build(s, digest, now, &cms, &cms_len, res, err, len);
 	if (r < 0)
 		return r;
-	r = sign_write_atomic(p7s_path, cms, cms_len);
+	r = io_replace_file(p7s_path, cms, cms_len, 0644);
 	free(cms);
 	if (r < 0)
 		return sign_fail(r, err, len, "cannot write %s: %s", p7s_path, strerror(-r));

@@ -384,7 +384,7 @@ int sign_verify_pdf(const char *pdf_path, const char *trust, struct sign_verify_
 	memset(rep, 0, sizeof *rep);
 	unsigned char *f = NULL;
 	size_t n = 0;
-	int r = sign_read_file(pdf_path, MAX_VERIFY_BYTES, &f, &n);
+	int r = io_read_file(pdf_path, MAX_VERIFY_BYTES, &f, &n);
 	if (r < 0)
 		return r;
 	if (!memmem(f, n < 1024 ? n : 1024, "%PDF-", 5)) {
@@ -451,7 +451,7 @@ int sign_verify_cades(const char *p7s_path, const char *data_path, const char *t
 	memset(rep, 0, sizeof *rep);
 	unsigned char *d = NULL;
 	size_t n = 0;
-	int r = sign_read_file(p7s_path, 64u << 20, &d, &n);
+	int r = io_read_file(p7s_path, 64u << 20, &d, &n);
 	if (r < 0)
 		return r;
 	const unsigned char *p = d;
