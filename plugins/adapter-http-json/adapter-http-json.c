@@ -37,6 +37,8 @@
 
 #include <motcua/plugin.h>
 
+#include "plugin-io.h"
+
 #define PLUGIN_NAME "adapter-http-json"
 #define PLUGIN_VERSION "1.0"
 #define MAX_ANSWER (1u << 20)     /* what we read of a peer's answer */
@@ -609,52 +611,23 @@ static int map_answer(const struct adapter *a, const struct exchange *x, struct 
 
 /* ---- the delivery body ---------------------------------------------------------------- */
 
+/* The file at path (at most max bytes) in base64; NULL with *err set (and
+ * *size_out its size when it is -EFBIG). */
 static char *base64_file(const char *path, size_t max, size_t *size_out, int *err)
 {
-	*err = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*err = -errno;
+	unsigned char *raw = NULL;
+	size_t n = 0;
+	*err = io_read_file(path, max, &raw, &n);
+	*size_out = n;
+	if (*err < 0)
 		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		*err = -EINVAL;
-		close(fd);
-		return NULL;
-	}
-	*size_out = (size_t)st.st_size;
-	if ((size_t)st.st_size > max) {
-		*err = -EFBIG;
-		close(fd);
-		return NULL;
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	unsigned char *raw = malloc(n ? n : 1);
 	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	if (!raw || !out) {
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
+	else
 		*err = -ENOMEM;
-		goto bad;
-	}
-	while (got < n) {
-		ssize_t k = read(fd, raw + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			*err = k < 0 ? -errno : -EIO;
-			goto bad;
-		}
-		got += (size_t)k;
-	}
-	close(fd);
-	EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
 	free(raw);
 	return out;
-bad:
-	close(fd);
-	free(raw);
-	free(out);
-	return NULL;
 }
 
 static bool url_safe(const char *s)
@@ -1049,18 +1022,7 @@ static int result_write(struct adapter *a, struct update *u)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	size_t off = 0;
-	int r = 0;
-	while (off < u->result_len) {
-		ssize_t k = write(fd, u->result + off, u->result_len - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			break;
-		}
-		off += (size_t)k;
-	}
+	int r = io_write_all(fd, u->result, u->result_len);
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (r) {
