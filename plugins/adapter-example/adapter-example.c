@@ -46,6 +46,11 @@ struct adapter {
 	atomic_uint sent;
 };
 
+/* The in-tree plugins share this loop (plugins/common/plugin-io.h), but a
+ * template is copied and built out of the tree with nothing but pkg-config
+ * motcua-plugin: it links nothing of ours but the SDK header, so it keeps
+ * the few lines it needs. write() may write less than asked, or be cut short
+ * by a signal (EINTR): go on until everything is written. */
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
