@@ -36,7 +36,10 @@ test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
 softhsm2 opensc libnss3-tools bc
 chromium chromium-driver
-mosquitto mosquitto-clients"
+mosquitto mosquitto-clients
+valgrind clang-format"
+# (valgrind runs the suite under memcheck with meson test --setup valgrind;
+# clang-format checks the tree's formatting against .clang-format.)
 # (eval-stream tests and benchmark start their own mosquitto broker on
 # 127.0.0.1 and make its password file with mosquitto_passwd; the benchmark's
 # baseline is mosquitto_pub.)

@@ -7,6 +7,7 @@ each with a fresh temporary folder; the exit code is 0 if all passed."""
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +24,11 @@ PLUGIN_DIR = ":".join(os.path.abspath(d) for d in os.environ.get(
 SOURCE_ROOT = os.environ.get("MOTCUA_SOURCE_ROOT", ".")
 BUILD_ROOT = os.environ.get("MOTCUA_BUILD_ROOT", "build")
 AGENCY = "000.00.12.H50"
+# `meson test --setup valgrindgateway` runs the gateway under memcheck: the
+# command it puts in front of the gateway's, and how much slower things get.
+WRAPPER = shlex.split(os.environ.get("MOTCUA_TEST_WRAPPER", ""))
+SLOW = 20 if WRAPPER else 1
+VALGRIND_ERROR = 99  # --error-exitcode in meson.build's test setup
 _instances = []
 
 
@@ -73,14 +79,14 @@ class Gateway:
     # ---- process ----
     def start(self, wait=True, args=()):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([GATEWAY, "--config", self.conf, *args],
+        self.proc = subprocess.Popen([*WRAPPER, GATEWAY, "--config", self.conf, *args],
                                      stdout=self.logf, stderr=self.logf, env=self.env)
         if wait:
             self.wait_ready()
         return self
 
     def wait_ready(self, timeout=15):
-        end = time.time() + timeout
+        end = time.time() + timeout * SLOW
         while time.time() < end:
             if self.proc.poll() is not None:
                 raise AssertionError("gateway exited with %s:\n%s" % (self.proc.returncode, self.log()))
@@ -96,7 +102,7 @@ class Gateway:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -107,6 +113,8 @@ class Gateway:
         self.proc = None
         if "Sanitizer" in self.log() or "runtime error:" in self.log():
             raise AssertionError("sanitizer report in the gateway log:\n" + self.log()[-20000:])
+        if WRAPPER and rc == VALGRIND_ERROR:
+            raise AssertionError("memcheck found errors in the gateway:\n" + self.log()[-20000:])
         return rc
 
     def kill9(self):
