@@ -106,7 +106,8 @@ static int http_call(struct cli *c, enum evhttp_cmd_type cmd, const char *path, 
 	memset(res, 0, sizeof *res);
 	struct event_base *base = event_base_new();
 	struct evhttp_connection *conn =
-		base ? evhttp_connection_base_new(base, NULL, c->url_host, (ev_uint16_t)c->url_port) : NULL;
+	    base ? evhttp_connection_base_new(base, NULL, c->url_host, (ev_uint16_t)c->url_port)
+		 : NULL;
 	struct evhttp_request *req = conn ? evhttp_request_new(on_response, res) : NULL;
 	res->base = base;
 	if (!req) {
@@ -135,7 +136,8 @@ static int http_call(struct cli *c, enum evhttp_cmd_type cmd, const char *path, 
 	evhttp_connection_free(conn);
 	event_base_free(base);
 	if (res->status <= 0) {
-		fprintf(stderr, "motcua: cannot reach the gateway at http://%s:%u/ (is it running?)\n",
+		fprintf(stderr,
+			"motcua: cannot reach the gateway at http://%s:%u/ (is it running?)\n",
 			c->url_host, c->url_port);
 		return -ECONNREFUSED;
 	}
@@ -149,7 +151,8 @@ static int finish(struct http_result *r, int want)
 	if (r->status != want) {
 		json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
 		const char *detail = j ? json_string_value(json_object_get(j, "detail")) : NULL;
-		fprintf(stderr, "motcua: HTTP %d: %s\n", r->status, detail ? detail : (r->body ? r->body : ""));
+		fprintf(stderr, "motcua: HTTP %d: %s\n", r->status,
+			detail ? detail : (r->body ? r->body : ""));
 		json_decref(j);
 		rc = 1;
 	} else if (r->body) {
@@ -202,8 +205,10 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 			return 2;
 	}
 	int64_t t0 = 0, t1 = INT64_MAX;
-	if ((from && time_parse(from, false, &t0) < 0) || (to && time_parse(to, true, &t1) < 0) || optind != argc) {
-		fprintf(stderr, "motcua: sync report [--from DATE] [--to DATE] [--destination ADAPTER] [--json]\n"
+	if ((from && time_parse(from, false, &t0) < 0) || (to && time_parse(to, true, &t1) < 0) ||
+	    optind != argc) {
+		fprintf(stderr, "motcua: sync report [--from DATE] [--to DATE] [--destination "
+				"ADAPTER] [--json]\n"
 				"  DATE: YYYY-MM-DD (Vietnam time) or ISO 8601\n");
 		return 2;
 	}
@@ -213,7 +218,8 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 	json_t *rep = outbox_sync_report(db, t0, t1, dest);
 	db_close(db);
 	if (!rep) {
-		fprintf(stderr, "motcua: cannot make the sync report from %s/motcua.db\n", c->settings.data_dir);
+		fprintf(stderr, "motcua: cannot make the sync report from %s/motcua.db\n",
+			c->settings.data_dir);
 		return 1;
 	}
 	long long total = json_integer_value(json_object_get(rep, "dossiers"));
@@ -225,16 +231,20 @@ static int cmd_sync(struct cli *c, int argc, char **argv)
 	} else {
 		size_t i;
 		json_t *m;
-		printf("Đồng bộ với %s / sync with %s: %lld of %lld dossiers acknowledged (%.1f%%)\n", dest, dest, synced,
-		       total, total ? 100.0 * (double)synced / (double)total : 100.0);
-		json_array_foreach(json_object_get(rep, "not_synced"), i, m) {
+		printf(
+		    "Đồng bộ với %s / sync with %s: %lld of %lld dossiers acknowledged (%.1f%%)\n",
+		    dest, dest, synced, total,
+		    total ? 100.0 * (double)synced / (double)total : 100.0);
+		json_array_foreach(json_object_get(rep, "not_synced"), i, m)
+		{
 			const char *state = json_string_value(json_object_get(m, "outbox_state"));
 			const char *err = json_string_value(json_object_get(m, "last_error"));
 			const char *type = json_string_value(json_object_get(m, "event_type"));
-			printf("  %s  status %lld  %s%s%s\n", json_string_value(json_object_get(m, "code")),
+			printf("  %s  status %lld  %s%s%s\n",
+			       json_string_value(json_object_get(m, "code")),
 			       (long long)json_integer_value(json_object_get(m, "status")),
-			       !strcmp(state, "none") ? "never queued (no adapter took it)" : state, type ? ", last change " : "",
-			       type ? type : "");
+			       !strcmp(state, "none") ? "never queued (no adapter took it)" : state,
+			       type ? ", last change " : "", type ? type : "");
 			if (err)
 				printf("      %s\n", err);
 		}
@@ -250,7 +260,8 @@ static sqlite3 *open_db(struct cli *c)
 	char path[4096], err[512];
 	snprintf(path, sizeof path, "%s/motcua.db", c->settings.data_dir);
 	if (mkdir_p(c->settings.data_dir, 0750) < 0) {
-		fprintf(stderr, "motcua: cannot create %s: %s\n", c->settings.data_dir, strerror(errno));
+		fprintf(stderr, "motcua: cannot create %s: %s\n", c->settings.data_dir,
+			strerror(errno));
 		return NULL;
 	}
 	sqlite3 *db = db_open(path, err, sizeof err);
@@ -283,12 +294,14 @@ static int cmd_token(struct cli *c, int argc, char **argv)
 				return 2;
 		}
 		if (optind != argc) {
-			fprintf(stderr, "motcua: token create takes no argument '%s'\n", argv[optind]);
+			fprintf(stderr, "motcua: token create takes no argument '%s'\n",
+				argv[optind]);
 			return 2;
 		}
 		unsigned r = role ? role_from_name(role) : 0;
 		if (!r) {
-			fprintf(stderr, "motcua: --role must be clerk, supervisor, admin or agency\n");
+			fprintf(stderr,
+				"motcua: --role must be clerk, supervisor, admin or agency\n");
 			return 2;
 		}
 		if (!name)
@@ -318,15 +331,17 @@ static int cmd_token(struct cli *c, int argc, char **argv)
 			puts(s);
 			free(s);
 		} else {
-			printf("%-5s %-12s %-26s %-26s %s\n", "ID", "ROLE", "CREATED", "REVOKED", "NAME");
+			printf("%-5s %-12s %-26s %-26s %s\n", "ID", "ROLE", "CREATED", "REVOKED",
+			       "NAME");
 			json_array_foreach(l, i, t)
-				printf("%-5lld %-12s %-26s %-26s %s\n",
-				       (long long)json_integer_value(json_object_get(t, "id")),
-				       json_string_value(json_object_get(t, "role")),
-				       json_string_value(json_object_get(t, "created_at")),
-				       json_is_string(json_object_get(t, "revoked_at")) ?
-					       json_string_value(json_object_get(t, "revoked_at")) : "-",
-				       json_string_value(json_object_get(t, "name")));
+			    printf("%-5lld %-12s %-26s %-26s %s\n",
+				   (long long)json_integer_value(json_object_get(t, "id")),
+				   json_string_value(json_object_get(t, "role")),
+				   json_string_value(json_object_get(t, "created_at")),
+				   json_is_string(json_object_get(t, "revoked_at"))
+				       ? json_string_value(json_object_get(t, "revoked_at"))
+				       : "-",
+				   json_string_value(json_object_get(t, "name")));
 		}
 		json_decref(l);
 		rc = 0;
@@ -334,7 +349,8 @@ static int cmd_token(struct cli *c, int argc, char **argv)
 		char *end;
 		long long id = strtoll(argv[1], &end, 10);
 		if (!*argv[1] || *end || id <= 0) {
-			fprintf(stderr, "motcua: token revoke takes the token's ID (see token list)\n");
+			fprintf(stderr,
+				"motcua: token revoke takes the token's ID (see token list)\n");
 			return 2;
 		}
 		if (!(db = open_db(c)))
@@ -365,33 +381,58 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[0], "create")) {
-		static const struct option o[] = {
-			{"procedure", required_argument, NULL, 'p'}, {"procedure-name", required_argument, NULL, 'P'},
-			{"name", required_argument, NULL, 'n'},      {"id-number", required_argument, NULL, 'i'},
-			{"phone", required_argument, NULL, 't'},     {"channel", required_argument, NULL, 'c'},
-			{"ticket", required_argument, NULL, 'T'},    {"unit", required_argument, NULL, 'u'},
-			{"processing-days", required_argument, NULL, 'd'},
-			{0}};
-		const char *proc = NULL, *pname = NULL, *name = NULL, *id = NULL, *phone = NULL, *unit = NULL;
+		static const struct option o[] = {{"procedure", required_argument, NULL, 'p'},
+						  {"procedure-name", required_argument, NULL, 'P'},
+						  {"name", required_argument, NULL, 'n'},
+						  {"id-number", required_argument, NULL, 'i'},
+						  {"phone", required_argument, NULL, 't'},
+						  {"channel", required_argument, NULL, 'c'},
+						  {"ticket", required_argument, NULL, 'T'},
+						  {"unit", required_argument, NULL, 'u'},
+						  {"processing-days", required_argument, NULL, 'd'},
+						  {0}};
+		const char *proc = NULL, *pname = NULL, *name = NULL, *id = NULL, *phone = NULL,
+			   *unit = NULL;
 		long channel = 1, ticket = 0, days = -1;
 		int ch;
 		optind = 0;
 		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
 			switch (ch) {
-			case 'p': proc = optarg; break;
-			case 'P': pname = optarg; break;
-			case 'n': name = optarg; break;
-			case 'i': id = optarg; break;
-			case 't': phone = optarg; break;
-			case 'c': channel = strtol(optarg, NULL, 10); break;
-			case 'T': ticket = strtol(optarg, NULL, 10); break;
-			case 'u': unit = optarg; break;
-			case 'd': days = strtol(optarg, NULL, 10); break;
-			default: return 2;
+			case 'p':
+				proc = optarg;
+				break;
+			case 'P':
+				pname = optarg;
+				break;
+			case 'n':
+				name = optarg;
+				break;
+			case 'i':
+				id = optarg;
+				break;
+			case 't':
+				phone = optarg;
+				break;
+			case 'c':
+				channel = strtol(optarg, NULL, 10);
+				break;
+			case 'T':
+				ticket = strtol(optarg, NULL, 10);
+				break;
+			case 'u':
+				unit = optarg;
+				break;
+			case 'd':
+				days = strtol(optarg, NULL, 10);
+				break;
+			default:
+				return 2;
 			}
 		}
 		if (!proc || !name || !id) {
-			fprintf(stderr, "motcua: dossier create needs --procedure, --name and --id-number\n");
+			fprintf(
+			    stderr,
+			    "motcua: dossier create needs --procedure, --name and --id-number\n");
 			return 2;
 		}
 		json_t *app = json_pack("{s:s, s:s}", "name", name, "id_number", id);
@@ -401,8 +442,8 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 		}
 		if (phone)
 			json_object_set_new(app, "phone", json_string(phone));
-		json_t *body = json_pack("{s:s, s:o, s:I}", "procedure_code", proc, "applicant", app, "channel",
-					 (json_int_t)channel);
+		json_t *body = json_pack("{s:s, s:o, s:I}", "procedure_code", proc, "applicant",
+					 app, "channel", (json_int_t)channel);
 		if (pname)
 			json_object_set_new(body, "procedure_name", json_string(pname));
 		if (ticket)
@@ -422,7 +463,8 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 		char path[512], *code = urlenc(argv[1]);
 		snprintf(path, sizeof path, "/api/v1/dossiers/%s", code);
 		free(code);
-		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1
+										 : finish(&r, 200);
 	}
 	if (!strcmp(argv[0], "list")) {
 		static const struct option o[] = {{"status", required_argument, NULL, 's'},
@@ -438,15 +480,19 @@ static int cmd_dossier(struct cli *c, int argc, char **argv)
 		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
 			if (ch == '?')
 				return 2;
-			const char *key = ch == 's' ? "status" : ch == 'f' ? "from" : ch == 't' ? "to" :
-					  ch == 'l' ? "limit" : "offset";
+			const char *key = ch == 's'   ? "status"
+					  : ch == 'f' ? "from"
+					  : ch == 't' ? "to"
+					  : ch == 'l' ? "limit"
+						      : "offset";
 			char *v = urlenc(optarg);
 			size_t l = strlen(path);
 			snprintf(path + l, sizeof path - l, "%c%s=%s", sep, key, v);
 			free(v);
 			sep = '&';
 		}
-		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1
+										 : finish(&r, 200);
 	}
 	usage(stderr);
 	return 2;
@@ -601,13 +647,28 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 		optind = 0;
 		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
 			switch (ch) {
-			case 's': json_object_set_new(body, "source", json_string(optarg)); break;
-			case 'r': json_object_set_new(body, "resolution", json_integer(strtol(optarg, NULL, 10))); break;
-			case 'm': json_object_set_new(body, "mode", json_string(optarg)); break;
-			case 'd': json_object_set_new(body, "duplex", json_true()); break;
-			case 'n': json_object_set_new(body, "name", json_string(optarg)); break;
-			case 'w': wait = true; break;
-			default: json_decref(body); return 2;
+			case 's':
+				json_object_set_new(body, "source", json_string(optarg));
+				break;
+			case 'r':
+				json_object_set_new(body, "resolution",
+						    json_integer(strtol(optarg, NULL, 10)));
+				break;
+			case 'm':
+				json_object_set_new(body, "mode", json_string(optarg));
+				break;
+			case 'd':
+				json_object_set_new(body, "duplex", json_true());
+				break;
+			case 'n':
+				json_object_set_new(body, "name", json_string(optarg));
+				break;
+			case 'w':
+				wait = true;
+				break;
+			default:
+				json_decref(body);
+				return 2;
 			}
 		}
 		if (argc - optind != 1) {
@@ -619,9 +680,13 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 		snprintf(path, sizeof path, "/api/v1/dossiers/%s/scan", ec);
 		char *text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
-		int e = text ? http_call(c, EVHTTP_REQ_POST, path, "application/json", text, strlen(text), &r) : -ENOMEM;
+		int e = text ? http_call(c, EVHTTP_REQ_POST, path, "application/json", text,
+					 strlen(text), &r)
+			     : -ENOMEM;
 		free(text);
-		int rc = e < 0 ? 1 : !wait || r.status != 202 ? finish(&r, 202) : follow_document(c, ec, &r);
+		int rc = e < 0			    ? 1
+			 : !wait || r.status != 202 ? finish(&r, 202)
+						    : follow_document(c, ec, &r);
 		free(ec);
 		return rc;
 	}
@@ -630,7 +695,8 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s", ec, ei);
 		free(ec);
 		free(ei);
-		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+		return http_call(c, EVHTTP_REQ_GET, path, NULL, NULL, 0, &r) < 0 ? 1
+										 : finish(&r, 200);
 	}
 	usage(stderr);
 	return 2;
@@ -665,9 +731,9 @@ static const struct plugin_tool {
 	const char *plugin;
 	bool built;
 } plugin_tools[] = {
-	{"verify", "sign-openssl", MOTCUA_HAVE_TOOL_VERIFY},
-	{"archive", "archive-sqlite", MOTCUA_HAVE_TOOL_ARCHIVE},
-	{"report", "eval-stream", MOTCUA_HAVE_TOOL_REPORT},
+    {"verify", "sign-openssl", MOTCUA_HAVE_TOOL_VERIFY},
+    {"archive", "archive-sqlite", MOTCUA_HAVE_TOOL_ARCHIVE},
+    {"report", "eval-stream", MOTCUA_HAVE_TOOL_REPORT},
 };
 
 /* A command word that may name a tool: no path, no option. */
@@ -677,7 +743,8 @@ static bool tool_name_valid(const char *name)
 	if (n == 0 || n > 64 || name[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '-'))
 			return false;
 	return true;
 }
@@ -691,8 +758,8 @@ static bool tool_find_in(const char *dirs, const char *name, char *path, size_t 
 		struct stat sb;
 		if (n > 0) {
 			int w = snprintf(path, len, "%.*s/motcua-%s", (int)n, p, name);
-			if (w > 0 && (size_t)w < len && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-			    access(path, X_OK) == 0)
+			if (w > 0 && (size_t)w < len && stat(path, &sb) == 0 &&
+			    S_ISREG(sb.st_mode) && access(path, X_OK) == 0)
 				return true;
 		}
 		p += n;
@@ -707,7 +774,8 @@ static bool tool_find_in(const char *dirs, const char *name, char *path, size_t 
 static bool run_from_build_tree(void)
 {
 	char exe[PATH_MAX], root[PATH_MAX];
-	if (!MOTCUA_BUILD_ROOT[0] || !realpath("/proc/self/exe", exe) || !realpath(MOTCUA_BUILD_ROOT, root))
+	if (!MOTCUA_BUILD_ROOT[0] || !realpath("/proc/self/exe", exe) ||
+	    !realpath(MOTCUA_BUILD_ROOT, root))
 		return false;
 	size_t n = strlen(root);
 	return n > 1 && !strncmp(exe, root, n) && exe[n] == '/';
@@ -718,7 +786,8 @@ static bool run_from_build_tree(void)
 static bool tool_find(const char *name, char *path, size_t len)
 {
 	const char *env = getenv("MOTCUA_EXEC_PATH");
-	return (env && tool_find_in(env, name, path, len)) || tool_find_in(MOTCUA_LIBEXEC_DIR, name, path, len) ||
+	return (env && tool_find_in(env, name, path, len)) ||
+	       tool_find_in(MOTCUA_LIBEXEC_DIR, name, path, len) ||
 	       (run_from_build_tree() && tool_find_in(MOTCUA_BUILD_TOOL_DIRS, name, path, len));
 }
 
@@ -742,7 +811,8 @@ static char *settings_json(struct cli *c)
 	for (size_t i = 0; i < c->config->n; i++) {
 		const struct config_entry *e = &c->config->entries[i];
 		if (settings_put(root, e->section, e->key, e->value) < 0) {
-			fprintf(stderr, "motcua: configuration: [%s] %s must be UTF-8 text\n", e->section, e->key);
+			fprintf(stderr, "motcua: configuration: [%s] %s must be UTF-8 text\n",
+				e->section, e->key);
 			json_decref(root);
 			return NULL;
 		}
@@ -770,10 +840,12 @@ static int run_tool(struct cli *c, char **argv)
 			known = &plugin_tools[i];
 	if (!tool_name_valid(name) || !tool_find(name, path, sizeof path)) {
 		if (known && !known->built)
-			fprintf(stderr, "motcua: this build has no %s (meson -D%s=enabled)\n", known->plugin,
-				known->plugin);
+			fprintf(stderr, "motcua: this build has no %s (meson -D%s=enabled)\n",
+				known->plugin, known->plugin);
 		else if (known)
-			fprintf(stderr, "motcua: %s (from %s) is not installed: motcua-%s is in neither $MOTCUA_EXEC_PATH nor %s\n",
+			fprintf(stderr,
+				"motcua: %s (from %s) is not installed: motcua-%s is in neither "
+				"$MOTCUA_EXEC_PATH nor %s\n",
 				name, known->plugin, name, MOTCUA_LIBEXEC_DIR);
 		else
 			usage(stderr);
@@ -799,12 +871,9 @@ static int run_tool(struct cli *c, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"token", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    {"config", required_argument, NULL, 'c'}, {"token", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},	      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {0},
 	};
 	struct cli c = {0};
 	char err[1024];
@@ -826,11 +895,23 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case 't': c.token = optarg; break;
-		case 'j': c.json = true; break;
-		case 'h': usage(stdout); rc = 0; goto out;
-		case 'V': printf("motcua %s\n", MOTCUA_VERSION_STRING); rc = 0; goto out;
-		default: usage(stderr); goto out;
+		case 't':
+			c.token = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		case 'V':
+			printf("motcua %s\n", MOTCUA_VERSION_STRING);
+			rc = 0;
+			goto out;
+		default:
+			usage(stderr);
+			goto out;
 		}
 	}
 	if (settings_load(&c.settings, c.config, err, sizeof err) < 0) {
@@ -852,11 +933,15 @@ int main(int argc, char **argv)
 		rc = cmd_token(&c, n, sub);
 	else if (!strcmp(cmd, "dossier") || !strcmp(cmd, "document") || !strcmp(cmd, "health")) {
 		if (!c.token && strcmp(cmd, "health")) {
-			fprintf(stderr, "motcua: set MOTCUA_TOKEN or pass --token (see motcua token create)\n");
+			fprintf(
+			    stderr,
+			    "motcua: set MOTCUA_TOKEN or pass --token (see motcua token create)\n");
 			rc = 2;
 		} else if (!strcmp(cmd, "health")) {
 			struct http_result r;
-			rc = http_call(&c, EVHTTP_REQ_GET, "/api/v1/health", NULL, NULL, 0, &r) < 0 ? 1 : finish(&r, 200);
+			rc = http_call(&c, EVHTTP_REQ_GET, "/api/v1/health", NULL, NULL, 0, &r) < 0
+				 ? 1
+				 : finish(&r, 200);
 		} else if (!strcmp(cmd, "dossier"))
 			rc = cmd_dossier(&c, n, sub);
 		else

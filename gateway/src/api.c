@@ -26,7 +26,8 @@ struct api {
 
 static void route_health(struct call *c)
 {
-	http_reply_json(c->req, 200, json_pack("{s:s, s:s}", "status", "ok", "version", MOTCUA_VERSION_STRING));
+	http_reply_json(c->req, 200,
+			json_pack("{s:s, s:s}", "status", "ok", "version", MOTCUA_VERSION_STRING));
 }
 
 static void route_routes(struct call *c)
@@ -46,12 +47,13 @@ static void route_metrics(struct call *c)
 	}
 	records_metrics(gw->records, buf);
 	pipeline_metrics(gw->pipeline, buf);
-	evbuffer_add_printf(buf,
-			    "# HELP motcua_workers_busy Work running or queued on the worker pool.\n"
-			    "# TYPE motcua_workers_busy gauge\nmotcua_workers_busy %u\n"
-			    "# HELP motcua_http_requests_total HTTP requests served.\n"
-			    "# TYPE motcua_http_requests_total counter\nmotcua_http_requests_total %llu\n",
-			    workers_busy(gw->workers), router_requests(gw->router));
+	evbuffer_add_printf(
+	    buf,
+	    "# HELP motcua_workers_busy Work running or queued on the worker pool.\n"
+	    "# TYPE motcua_workers_busy gauge\nmotcua_workers_busy %u\n"
+	    "# HELP motcua_http_requests_total HTTP requests served.\n"
+	    "# TYPE motcua_http_requests_total counter\nmotcua_http_requests_total %llu\n",
+	    workers_busy(gw->workers), router_requests(gw->router));
 	outbox_metrics(gw->outbox, buf);
 	http_set_header(c->req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(c->req, 200, "OK", buf);
@@ -59,9 +61,10 @@ static void route_metrics(struct call *c)
 }
 
 static const struct route_def routes[] = {
-	{"GET", "/api/v1/health", 0, route_health, "{\"status\":\"ok\",\"version\":...}"},
-	{"GET", "/api/v1/routes", MOTCUA_ROLE_ADMIN, route_routes, "this table: every route, its roles and owner"},
-	{"GET", "/metrics", R_WATCH, route_metrics, "Prometheus text"},
+    {"GET", "/api/v1/health", 0, route_health, "{\"status\":\"ok\",\"version\":...}"},
+    {"GET", "/api/v1/routes", MOTCUA_ROLE_ADMIN, route_routes,
+     "this table: every route, its roles and owner"},
+    {"GET", "/metrics", R_WATCH, route_metrics, "Prometheus text"},
 };
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -79,13 +82,14 @@ struct api *api_new(struct gateway *gw, char *err, size_t errlen)
 	}
 	a->gw = gw;
 	a->http = evhttp_new(gw->base);
-	if (!a->http || router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], a, NULL) < 0) {
+	if (!a->http ||
+	    router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], a, NULL) < 0) {
 		snprintf(err, errlen, "cannot create the HTTP server");
 		api_free(a);
 		return NULL;
 	}
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+						EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_max_headers_size(a->http, 16 * 1024);
 	evhttp_set_max_body_size(a->http, (ev_ssize_t)gw->settings.max_upload_bytes);
 	/* Read (and drop) an oversized body before answering 413, so that the
@@ -93,9 +97,10 @@ struct api *api_new(struct gateway *gw, char *err, size_t errlen)
 	evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_timeout(a->http, 120);
 	evhttp_set_gencb(a->http, on_request, a);
-	if (!evhttp_bind_socket_with_handle(a->http, gw->settings.listen_host, (ev_uint16_t)gw->settings.listen_port)) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", gw->settings.listen_host, gw->settings.listen_port,
-			 strerror(errno));
+	if (!evhttp_bind_socket_with_handle(a->http, gw->settings.listen_host,
+					    (ev_uint16_t)gw->settings.listen_port)) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", gw->settings.listen_host,
+			 gw->settings.listen_port, strerror(errno));
 		api_free(a);
 		return NULL;
 	}

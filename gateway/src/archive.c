@@ -37,7 +37,7 @@
 #include "validate.h"
 #include "workers.h"
 
-#define Q_MAX 200        /* bytes of search words */
+#define Q_MAX 200 /* bytes of search words */
 #define SEARCH_LIMIT_MAX 200
 #define ITEM_ID_MAX 128
 
@@ -67,10 +67,10 @@ struct archive_call {
 	int result;
 	char *json;
 	char message[256];
-	int fd;           /* C_CONTENT: the open file */
-	char sha[65];     /* C_REUSE: the copy in the gateway's store */
+	int fd;	      /* C_CONTENT: the open file */
+	char sha[65]; /* C_REUSE: the copy in the gateway's store */
 	uint64_t size;
-	json_t *item;     /* C_CONTENT, C_REUSE: what item() answered */
+	json_t *item; /* C_CONTENT, C_REUSE: what item() answered */
 };
 
 static void call_free(struct archive_call *c)
@@ -86,9 +86,11 @@ static void call_free(struct archive_call *c)
 static void reply_failure(struct evhttp_request *req, int r, const char *message, const char *what)
 {
 	if (r == -EINVAL)
-		http_reply_error(req, 400, "bad_request", "%s", message[0] ? message : "bad request");
+		http_reply_error(req, 400, "bad_request", "%s",
+				 message[0] ? message : "bad request");
 	else if (r == -ENOENT)
-		http_reply_error(req, 404, "not_found", "%s", message[0] ? message : "no such archived item");
+		http_reply_error(req, 404, "not_found", "%s",
+				 message[0] ? message : "no such archived item");
 	else
 		http_reply_error(req, 500, "archive_error", "%s: %s", what,
 				 message[0] ? message : strerror(r < 0 ? -r : EIO));
@@ -102,7 +104,8 @@ static json_t *parse_item(const char *text, char *why, size_t len)
 	const char *path = json_string_value(json_object_get(j, "path"));
 	const char *mt = json_string_value(json_object_get(j, "media_type"));
 	if (!json_is_object(j) || !path || path[0] != '/' || !mt || !valid_media_type(mt)) {
-		snprintf(why, len, "the archive plugin answered an item without a path or media type");
+		snprintf(why, len,
+			 "the archive plugin answered an item without a path or media type");
 		json_decref(j);
 		return NULL;
 	}
@@ -144,13 +147,14 @@ static void call_work(void *arg)
 			c->fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (c->fd < 0) {
 				c->result = -errno;
-				snprintf(m, ml, "the archived file of item %s cannot be read: %s", c->arg,
-					 strerror(errno));
+				snprintf(m, ml, "the archived file of item %s cannot be read: %s",
+					 c->arg, strerror(errno));
 			}
 		} else if (c->kind == C_REUSE) {
 			c->result = store_copy_file(c->gw->store, path, c->sha, &c->size);
 			if (c->result < 0)
-				snprintf(m, ml, "the archived file cannot be copied: %s", strerror(-c->result));
+				snprintf(m, ml, "the archived file cannot be copied: %s",
+					 strerror(-c->result));
 		}
 		break;
 	}
@@ -170,7 +174,8 @@ static void reply_json_text(struct evhttp_request *req, const char *text)
 {
 	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
 	if (!j)
-		http_reply_error(req, 500, "archive_error", "the archive plugin answered something that is not JSON");
+		http_reply_error(req, 500, "archive_error",
+				 "the archive plugin answered something that is not JSON");
 	else
 		http_reply_json(req, 200, j);
 }
@@ -181,19 +186,25 @@ static void reuse_done(struct archive_call *c)
 	/* A citizen's papers serve that citizen's dossiers only. */
 	json_t *dossier = dossier_get(c->gw->records, c->code);
 	const char *owner = json_string_value(json_object_get(it, "id_number"));
-	const char *applicant = json_string_value(json_object_get(json_object_get(dossier, "applicant"), "id_number"));
+	const char *applicant =
+	    json_string_value(json_object_get(json_object_get(dossier, "applicant"), "id_number"));
 	bool same = owner && applicant && !strcmp(owner, applicant);
 	json_decref(dossier);
 	if (!same) {
 		http_reply_error(c->req, 409, "other_applicant",
-				 "archived item %s belongs to another applicant than dossier %s's", c->arg, c->code);
+				 "archived item %s belongs to another applicant than dossier %s's",
+				 c->arg, c->code);
 		return;
 	}
 	const char *mt = json_string_value(json_object_get(it, "media_type"));
 	const char *iname = json_string_value(json_object_get(it, "name"));
 	const char *itype = json_string_value(json_object_get(it, "document_type"));
-	const char *name = c->name[0] ? c->name : iname && valid_document_name(iname) ? iname : "Giấy tờ tái sử dụng";
-	const char *type = c->doc_type[0] ? c->doc_type : itype && valid_code_chars(itype, 64) ? itype : NULL;
+	const char *name = c->name[0]				 ? c->name
+			   : iname && valid_document_name(iname) ? iname
+								 : "Giấy tờ tái sử dụng";
+	const char *type = c->doc_type[0]			  ? c->doc_type
+			   : itype && valid_code_chars(itype, 64) ? itype
+								  : NULL;
 	/* What is known of the paper already: its signature and its archive
 	 * entry; recognition and signing are not done again. */
 	json_t *meta = json_object();
@@ -205,16 +216,19 @@ static void reuse_done(struct archive_call *c)
 	json_decref(meta);
 	struct document_extra x = {.doc_type = type, .reused_from = c->arg, .meta = meta_s};
 	char id[33];
-	int r = meta_s ? document_create(c->gw->records, c->code, name, mt, c->sha, c->size, c->created_by,
-					 &x, id) : -ENOMEM;
+	int r = meta_s ? document_create(c->gw->records, c->code, name, mt, c->sha, c->size,
+					 c->created_by, &x, id)
+		       : -ENOMEM;
 	free(meta_s);
 	if (r < 0) {
 		http_reply_error(c->req, 503, "unavailable", "the document could not be recorded");
 		return;
 	}
-	gw_log(MOTCUA_LOG_INFO, NULL, "document %s of %s reuses archived item %s", id, c->code, c->arg);
-	http_reply_json(c->req, 202, json_pack("{s:s, s:s, s:s, s:s}", "id", id, "state", "queued", "sha256",
-					       c->sha, "reused_from", c->arg));
+	gw_log(MOTCUA_LOG_INFO, NULL, "document %s of %s reuses archived item %s", id, c->code,
+	       c->arg);
+	http_reply_json(c->req, 202,
+			json_pack("{s:s, s:s, s:s, s:s}", "id", id, "state", "queued", "sha256",
+				  c->sha, "reused_from", c->arg));
 }
 
 static void call_done(void *arg, int cancelled)
@@ -227,12 +241,14 @@ static void call_done(void *arg, int cancelled)
 		http_reply_error(req, 503, "stopping", "the gateway is stopping");
 	} else if (c->result < 0) {
 		reply_failure(req, c->result, c->message,
-			      c->kind == C_REUSE ? "the archived item could not be reused" : "the archive failed");
+			      c->kind == C_REUSE ? "the archived item could not be reused"
+						 : "the archive failed");
 	} else if (c->kind == C_ITEM) {
 		http_reply_json(req, 200, public_item(c->item));
 	} else if (c->kind == C_CONTENT) {
 		const char *sha = json_string_value(json_object_get(c->item, "sha256"));
-		http_reply_file(req, c->fd, json_string_value(json_object_get(c->item, "media_type")),
+		http_reply_file(req, c->fd,
+				json_string_value(json_object_get(c->item, "media_type")),
 				sha && valid_sha256_hex(sha) ? sha : NULL);
 		c->fd = -1; /* the reply owns it now */
 	} else if (c->kind == C_REUSE) {
@@ -246,7 +262,8 @@ static void call_done(void *arg, int cancelled)
 	call_free(c);
 }
 
-static struct archive_call *call_new(struct archive *a, struct evhttp_request *req, enum call_kind kind)
+static struct archive_call *call_new(struct archive *a, struct evhttp_request *req,
+				     enum call_kind kind)
 {
 	struct gateway *gw = a->gw;
 	const struct provider *prov = &a->prov;
@@ -273,7 +290,8 @@ static void call_submit(struct archive_call *c)
 {
 	int r = workers_submit(c->gw->io_workers, call_work, call_done, c);
 	if (r < 0) {
-		http_reply_error(c->req, 503, "busy", "cannot ask the archive now: %s", strerror(-r));
+		http_reply_error(c->req, 503, "busy", "cannot ask the archive now: %s",
+				 strerror(-r));
 		call_free(c);
 	}
 }
@@ -303,7 +321,8 @@ static bool parse_count(const char *v, long lo, long hi, long *out)
 /* The search's query string, checked, as the JSON object search() takes. */
 static json_t *search_query(struct evhttp_request *req)
 {
-	static const char *const keys[] = {"q", "id_number", "procedure", "from", "to", "limit", "offset", NULL};
+	static const char *const keys[] = {"q",	 "id_number", "procedure", "from",
+					   "to", "limit",     "offset",	   NULL};
 	struct evkeyvalq q;
 	const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	if (evhttp_parse_query_str(qs ? qs : "", &q) < 0) {
@@ -318,7 +337,8 @@ static json_t *search_query(struct evhttp_request *req)
 			known |= !strcmp(*k, kv->key);
 		if (!known) {
 			http_reply_error(req, 400, "bad_request",
-					 "unknown parameter %.60s (known: q, id_number, procedure, from, to, limit, offset)",
+					 "unknown parameter %.60s (known: q, id_number, procedure, "
+					 "from, to, limit, offset)",
 					 kv->key);
 			bad = kv->key;
 			break;
@@ -335,38 +355,45 @@ static json_t *search_query(struct evhttp_request *req)
 		if (!strcmp(kv->key, "q")) {
 			json_t *s = strlen(v) <= Q_MAX ? json_string(v) : NULL;
 			if (!s)
-				http_reply_error(req, 400, "bad_request", "q must be at most %d bytes of UTF-8 text", Q_MAX);
+				http_reply_error(req, 400, "bad_request",
+						 "q must be at most %d bytes of UTF-8 text", Q_MAX);
 			else
 				json_object_set_new(j, "q", s);
 			bad = s ? NULL : "q";
 		} else if (!strcmp(kv->key, "id_number")) {
 			if (!valid_id_number(v)) {
-				http_reply_error(req, 400, "bad_request",
-						 "id_number must be a 12-digit citizen ID (or 9-digit ID card)");
+				http_reply_error(
+				    req, 400, "bad_request",
+				    "id_number must be a 12-digit citizen ID (or 9-digit ID card)");
 				bad = "id_number";
 			} else
 				json_object_set_new(j, "id_number", json_string(v));
 		} else if (!strcmp(kv->key, "procedure")) {
 			if (!valid_code_chars(v, 64)) {
-				http_reply_error(req, 400, "bad_request", "procedure must be a procedure code (e.g. 1.001234)");
+				http_reply_error(
+				    req, 400, "bad_request",
+				    "procedure must be a procedure code (e.g. 1.001234)");
 				bad = "procedure";
 			} else
 				json_object_set_new(j, "procedure", json_string(v));
 		} else if (!strcmp(kv->key, "from") || !strcmp(kv->key, "to")) {
 			if (!valid_date(v)) {
-				http_reply_error(req, 400, "bad_request", "%s must be a date YYYY-MM-DD", kv->key);
+				http_reply_error(req, 400, "bad_request",
+						 "%s must be a date YYYY-MM-DD", kv->key);
 				bad = kv->key;
 			} else
 				json_object_set_new(j, kv->key, json_string(v));
 		} else if (!strcmp(kv->key, "limit")) {
 			if (!parse_count(v, 1, SEARCH_LIMIT_MAX, &n)) {
-				http_reply_error(req, 400, "bad_request", "limit must be 1 to %d", SEARCH_LIMIT_MAX);
+				http_reply_error(req, 400, "bad_request", "limit must be 1 to %d",
+						 SEARCH_LIMIT_MAX);
 				bad = "limit";
 			} else
 				json_object_set_new(j, "limit", json_integer(n));
 		} else if (!strcmp(kv->key, "offset")) {
 			if (!parse_count(v, 0, 1000000, &n)) {
-				http_reply_error(req, 400, "bad_request", "offset must be 0 to 1000000");
+				http_reply_error(req, 400, "bad_request",
+						 "offset must be 0 to 1000000");
 				bad = "offset";
 			} else
 				json_object_set_new(j, "offset", json_integer(n));
@@ -419,8 +446,9 @@ static void route_search(struct call *call)
 static void route_applicant(struct call *call)
 {
 	if (!valid_id_number(call->params[0])) {
-		http_reply_error(call->req, 400, "bad_request",
-				 "the applicant must be a 12-digit citizen ID (or 9-digit ID card)");
+		http_reply_error(
+		    call->req, 400, "bad_request",
+		    "the applicant must be a 12-digit citizen ID (or 9-digit ID card)");
 		return;
 	}
 	submit_new(call, C_APPLICANT, strdup(call->params[0]));
@@ -429,7 +457,8 @@ static void route_applicant(struct call *call)
 static void item_route(struct call *call, enum call_kind kind)
 {
 	if (!valid_item_id(call->params[0])) {
-		http_reply_error(call->req, 404, "not_found", "no archived item %.80s", call->params[0]);
+		http_reply_error(call->req, 404, "not_found", "no archived item %.80s",
+				 call->params[0]);
 		return;
 	}
 	submit_new(call, kind, strdup(call->params[0]));
@@ -456,14 +485,18 @@ static void route_verify(struct call *call)
 }
 
 static const struct route_def routes[] = {
-	{"GET", "/api/v1/archive/search", R_STAFF, route_search,
-	 "search the archive (q, id_number, procedure, from, to, limit, offset), with or without diacritics"},
-	{"GET", "/api/v1/archive/applicants/{id_number}/documents", R_STAFF, route_applicant,
-	 "a citizen's archived signed papers, newest first"},
-	{"GET", "/api/v1/archive/items/{id}", R_ALL, route_item, "one archived item's metadata"},
-	{"GET", "/api/v1/archive/items/{id}/content", R_ALL, route_content, "one archived item's signed file"},
-	{"GET", "/api/v1/archive/disposal", R_WATCH, route_disposal, "items past their retention period"},
-	{"POST", "/api/v1/archive/verify", R_WATCH, route_verify, "fixity of every file and the audit chain"},
+    {"GET", "/api/v1/archive/search", R_STAFF, route_search,
+     "search the archive (q, id_number, procedure, from, to, limit, offset), with or without "
+     "diacritics"},
+    {"GET", "/api/v1/archive/applicants/{id_number}/documents", R_STAFF, route_applicant,
+     "a citizen's archived signed papers, newest first"},
+    {"GET", "/api/v1/archive/items/{id}", R_ALL, route_item, "one archived item's metadata"},
+    {"GET", "/api/v1/archive/items/{id}/content", R_ALL, route_content,
+     "one archived item's signed file"},
+    {"GET", "/api/v1/archive/disposal", R_WATCH, route_disposal,
+     "items past their retention period"},
+    {"POST", "/api/v1/archive/verify", R_WATCH, route_verify,
+     "fixity of every file and the audit chain"},
 };
 
 struct archive *archive_new(struct gateway *gw)
@@ -492,18 +525,20 @@ void archive_free(struct archive *a)
 	free(a);
 }
 
-int archive_provider_set(struct archive *a, const char *plugin_name, const struct motcua_archive_ops *ops,
-			 void *data, motcua_free_fn free_fn, const void *owner)
+int archive_provider_set(struct archive *a, const char *plugin_name,
+			 const struct motcua_archive_ops *ops, void *data, motcua_free_fn free_fn,
+			 const void *owner)
 {
 	/* The first version of the ops has all six functions; each is needed. */
 	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_archive_ops, ops, verify) || !ops->search ||
-	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify) {
+	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal ||
+	    !ops->verify) {
 		if (free_fn)
 			free_fn(data);
 		return -EINVAL;
 	}
-	return slot_fill(&a->prov.slot, plugin_name, &a->prov.ops, sizeof a->prov.ops, ops, ops->struct_size, data,
-			 free_fn, owner);
+	return slot_fill(&a->prov.slot, plugin_name, &a->prov.ops, sizeof a->prov.ops, ops,
+			 ops->struct_size, data, free_fn, owner);
 }
 
 const char *archive_plugin(struct archive *a)
@@ -517,14 +552,15 @@ void archive_drop_owner(struct archive *a, const void *owner)
 		provider_clear(&a->prov);
 }
 
-void archive_reuse(struct archive *a, struct evhttp_request *req, const struct token_info *tok, const char *code,
-		   json_t *body)
+void archive_reuse(struct archive *a, struct evhttp_request *req, const struct token_info *tok,
+		   const char *code, json_t *body)
 {
 	static const char *const keys[] = {"reuse", "name", "type", NULL};
 	const char *id, *name, *type;
 	(void)tok;
 	if (!http_only_keys(req, body, "", keys) ||
-	    !http_str_field(req, body, "reuse", "reuse (the archived item's id)", true, ITEM_ID_MAX, &id) ||
+	    !http_str_field(req, body, "reuse", "reuse (the archived item's id)", true, ITEM_ID_MAX,
+			    &id) ||
 	    !http_str_field(req, body, "name", "name", false, 200, &name) ||
 	    !http_str_field(req, body, "type", "type", false, 64, &type))
 		return;
@@ -533,11 +569,14 @@ void archive_reuse(struct archive *a, struct evhttp_request *req, const struct t
 		return;
 	}
 	if (name && !valid_document_name(name)) {
-		http_reply_error(req, 400, "bad_request", "name must be 1 to 200 bytes of text without / or control characters");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "name must be 1 to 200 bytes of text without / or control characters");
 		return;
 	}
 	if (type && !valid_code_chars(type, 64)) {
-		http_reply_error(req, 400, "bad_request", "type must be 1 to 64 letters, digits, '.', '-' or '_'");
+		http_reply_error(req, 400, "bad_request",
+				 "type must be 1 to 64 letters, digits, '.', '-' or '_'");
 		return;
 	}
 	struct archive_call *c = call_new(a, req, C_REUSE);

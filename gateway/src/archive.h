@@ -18,13 +18,14 @@ struct archive;
 struct archive *archive_new(struct gateway *gw);
 void archive_free(struct archive *a);
 /* The archive plugin: as capture_provider_set(). */
-int archive_provider_set(struct archive *a, const char *plugin_name, const struct motcua_archive_ops *ops,
-			 void *data, motcua_free_fn free_fn, const void *owner);
+int archive_provider_set(struct archive *a, const char *plugin_name,
+			 const struct motcua_archive_ops *ops, void *data, motcua_free_fn free_fn,
+			 const void *owner);
 const char *archive_plugin(struct archive *a);
 void archive_drop_owner(struct archive *a, const void *owner);
 /* POST /api/v1/dossiers/{code}/documents with {"reuse": id, "name"?, "type"?}
  * (body borrowed): answers the request. */
-void archive_reuse(struct archive *a, struct evhttp_request *req, const struct token_info *tok, const char *code,
-		   json_t *body);
+void archive_reuse(struct archive *a, struct evhttp_request *req, const struct token_info *tok,
+		   const char *code, json_t *body);
 
 #endif

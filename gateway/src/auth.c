@@ -12,11 +12,9 @@ static const struct {
 	const char *name;
 	unsigned role;
 } roles[] = {
-	{"clerk", MOTCUA_ROLE_CLERK},
-	{"supervisor", MOTCUA_ROLE_SUPERVISOR},
-	{"admin", MOTCUA_ROLE_ADMIN},
-	{"agency", MOTCUA_ROLE_AGENCY},
-	{"kiosk", MOTCUA_ROLE_KIOSK},
+    {"clerk", MOTCUA_ROLE_CLERK}, {"supervisor", MOTCUA_ROLE_SUPERVISOR},
+    {"admin", MOTCUA_ROLE_ADMIN}, {"agency", MOTCUA_ROLE_AGENCY},
+    {"kiosk", MOTCUA_ROLE_KIOSK},
 };
 
 unsigned role_from_name(const char *name)
@@ -91,7 +89,8 @@ int token_check(sqlite3 *db, const char *token, struct token_info *out)
 	int r = -EACCES;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		out->id = sqlite3_column_int64(st, 0);
-		snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(out->name, sizeof out->name, "%s",
+			 (const char *)sqlite3_column_text(st, 1));
 		out->role = role_from_name((const char *)sqlite3_column_text(st, 2));
 		r = out->role ? 0 : -EACCES;
 	}
@@ -109,9 +108,10 @@ json_t *token_list(sqlite3 *db)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		char created[32], revoked[32];
 		time_iso_vn(sqlite3_column_int64(st, 3), created);
-		json_t *t = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-				      "name", (const char *)sqlite3_column_text(st, 1), "role",
-				      (const char *)sqlite3_column_text(st, 2), "created_at", created);
+		json_t *t =
+		    json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+			      "name", (const char *)sqlite3_column_text(st, 1), "role",
+			      (const char *)sqlite3_column_text(st, 2), "created_at", created);
 		if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
 			time_iso_vn(sqlite3_column_int64(st, 4), revoked);
 			json_object_set_new(t, "revoked_at", json_string(revoked));

@@ -80,7 +80,8 @@ static int load_holidays(struct calendar *c, const char *path, char *err, size_t
 			return -EINVAL;
 		}
 		if (c->n_holidays == MAX_HOLIDAYS) {
-			snprintf(err, errlen, "%s:%d: more than %d holidays", path, n, MAX_HOLIDAYS);
+			snprintf(err, errlen, "%s:%d: more than %d holidays", path, n,
+				 MAX_HOLIDAYS);
 			fclose(f);
 			return -EINVAL;
 		}
@@ -108,19 +109,23 @@ static int load_procedures(struct calendar *c, const char *path, char *err, size
 		char *s = trim(line);
 		if (!*s || *s == '#')
 			continue;
-		char *code = trim(strtok(s, ";")), *days = strtok(NULL, ";"), *unit = strtok(NULL, ";");
+		char *code = trim(strtok(s, ";")), *days = strtok(NULL, ";"),
+		     *unit = strtok(NULL, ";");
 		char *end;
 		long d = days ? strtol(trim(days), &end, 10) : -1;
 		if (!valid_code_chars(code, 64) || !days || *end || d < 0 || d > 365) {
-			snprintf(err, errlen, "%s:%d: expected CODE;WORKING_DAYS;UNIT (days 0-365), e.g. "
-				 "1.001193;5;Phòng Tư pháp", path, n);
+			snprintf(err, errlen,
+				 "%s:%d: expected CODE;WORKING_DAYS;UNIT (days 0-365), e.g. "
+				 "1.001193;5;Phòng Tư pháp",
+				 path, n);
 			fclose(f);
 			return -EINVAL;
 		}
 		if (c->n_procedures == cap) {
 			cap = cap ? cap * 2 : 64;
 			if (cap > MAX_PROCEDURES) {
-				snprintf(err, errlen, "%s:%d: more than %d procedures", path, n, MAX_PROCEDURES);
+				snprintf(err, errlen, "%s:%d: more than %d procedures", path, n,
+					 MAX_PROCEDURES);
 				fclose(f);
 				return -EINVAL;
 			}
@@ -140,7 +145,8 @@ static int load_procedures(struct calendar *c, const char *path, char *err, size
 	return 0;
 }
 
-struct calendar *calendar_load(const char *holidays, const char *procedures, char *err, size_t errlen)
+struct calendar *calendar_load(const char *holidays, const char *procedures, char *err,
+			       size_t errlen)
 {
 	struct calendar *c = calloc(1, sizeof *c);
 	if (!c) {

@@ -10,7 +10,8 @@
 struct calendar;
 /* Reads the holidays and procedures files (either may be NULL). NULL with
  * "file:line: reason" in err when one is wrong. */
-struct calendar *calendar_load(const char *holidays, const char *procedures, char *err, size_t errlen);
+struct calendar *calendar_load(const char *holidays, const char *procedures, char *err,
+			       size_t errlen);
 void calendar_free(struct calendar *c);
 /* The end (Vietnam time) of the working day `working_days` after received. */
 int64_t calendar_due(const struct calendar *c, int64_t received, int working_days);

@@ -79,7 +79,8 @@ static void on_page(void *arg, int cancelled)
 			      m->media_type, m->size) == 0)
 		c->pages_recorded++;
 	else
-		log_error("capture: page %d of %s could not be recorded", m->page_no, c->document_id);
+		log_error("capture: page %d of %s could not be recorded", m->page_no,
+			  c->document_id);
 	free(m);
 }
 
@@ -92,7 +93,8 @@ static int page_ready(struct motcua_capture_io *io, const char *path, const char
 	for (const char *const *t = types; media_type && *t; t++)
 		ok |= !strcmp(*t, media_type);
 	size_t dl = strlen(c->tmp_dir);
-	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' || strstr(path, "/../")) {
+	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' ||
+	    strstr(path, "/../")) {
 		gw_log(MOTCUA_LOG_ERROR, c->plugin_name,
 		       "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
 		return -EINVAL;
@@ -177,7 +179,8 @@ static void capture_done(void *arg, int cancelled)
 	struct capture_run *c = arg;
 	if (cancelled) {
 		c->result = -ECANCELED;
-		snprintf(c->io.message, sizeof c->io.message, "the gateway stopped before the scan began");
+		snprintf(c->io.message, sizeof c->io.message,
+			 "the gateway stopped before the scan began");
 	} else if (c->result == 0 && c->io.cancel) {
 		c->result = -ECANCELED;
 		snprintf(c->io.message, sizeof c->io.message,
@@ -187,8 +190,8 @@ static void capture_done(void *arg, int cancelled)
 	gw_log(c->result < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, c->plugin_name,
 	       "capture of %s ended: %d page(s)%s%s", c->document_id, c->pages_recorded,
 	       c->io.message[0] ? ": " : "", c->io.message);
-	document_capture_done(c->gw->records, c->dossier_code, c->document_id, c->result, c->io.message,
-			      c->pages_recorded);
+	document_capture_done(c->gw->records, c->dossier_code, c->document_id, c->result,
+			      c->io.message, c->pages_recorded);
 	if (c->cap->active == c)
 		c->cap->active = NULL;
 	run_free(c);
@@ -197,18 +200,20 @@ static void capture_done(void *arg, int cancelled)
 /* Starts a capture into a new document of the dossier (options: a JSON
  * object as text). -ENODEV no capture plugin, -EBUSY one is running,
  * -EINVAL options refused; msg says why. */
-static int capture_start(struct capture *cap, const char *dossier_code, const char *options, const char *name,
-			 const char *created_by, const struct document_extra *x, char id_out[33], char *msg,
-			 size_t msglen)
+static int capture_start(struct capture *cap, const char *dossier_code, const char *options,
+			 const char *name, const char *created_by, const struct document_extra *x,
+			 char id_out[33], char *msg, size_t msglen)
 {
 	struct gateway *gw = cap->gw;
 	const struct provider *prov = &cap->prov;
 	if (!prov->slot.plugin_name) {
-		snprintf(msg, msglen, "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
+		snprintf(msg, msglen,
+			 "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
 		return -ENODEV;
 	}
 	if (cap->active) {
-		snprintf(msg, msglen, "the scanner is busy with document %s", cap->active->document_id);
+		snprintf(msg, msglen, "the scanner is busy with document %s",
+			 cap->active->document_id);
 		return -EBUSY;
 	}
 	msg[0] = 0;
@@ -228,9 +233,10 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	c->plugin_name = strdup(prov->slot.plugin_name);
 	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
-	r = c->plugin_name && c->options ?
-		    document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name, created_by, x, id_out) :
-		    -ENOMEM;
+	r = c->plugin_name && c->options
+		? document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name,
+				       created_by, x, id_out)
+		: -ENOMEM;
 	if (r < 0) {
 		run_free(c);
 		snprintf(msg, msglen, "the document could not be recorded");
@@ -241,14 +247,14 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	snprintf(dir, sizeof dir, "%s/tmp/capture-%s", gw->settings.data_dir, id_out);
 	c->tmp_dir = strdup(dir);
 	c->io = (struct motcua_capture_io){
-		.struct_size = sizeof c->io,
-		.dossier_code = c->dossier_code,
-		.document_id = c->document_id,
-		.options = c->options,
-		.tmp_dir = c->tmp_dir,
-		.page_ready = page_ready,
-		.progress = progress,
-		.host_private = c,
+	    .struct_size = sizeof c->io,
+	    .dossier_code = c->dossier_code,
+	    .document_id = c->document_id,
+	    .options = c->options,
+	    .tmp_dir = c->tmp_dir,
+	    .page_ready = page_ready,
+	    .progress = progress,
+	    .host_private = c,
 	};
 	r = c->tmp_dir ? workers_submit(gw->io_workers, capture_work, capture_done, c) : -ENOMEM;
 	if (r < 0) {
@@ -258,8 +264,8 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 		return r;
 	}
 	cap->active = c;
-	gw_log(MOTCUA_LOG_INFO, c->plugin_name, "scanning document %s for %s (options %s)", id_out, dossier_code,
-	       options);
+	gw_log(MOTCUA_LOG_INFO, c->plugin_name, "scanning document %s for %s (options %s)", id_out,
+	       dossier_code, options);
 	return 0;
 }
 
@@ -289,13 +295,15 @@ static void route_scan(struct call *call)
 	    !http_str_field(req, j, "type", "type", false, 64, &dtype))
 		goto out;
 	if (dtype && !valid_code_chars(dtype, 64)) {
-		http_reply_error(req, 400, "bad_request",
-				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
 		goto out;
 	}
 	if (name && !valid_document_name(name)) {
-		http_reply_error(req, 400, "bad_request",
-				 "name must be 1 to 200 bytes of text without / or control characters");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "name must be 1 to 200 bytes of text without / or control characters");
 		goto out;
 	}
 	char typebuf[65] = "", namebuf[256];
@@ -308,8 +316,9 @@ static void route_scan(struct call *call)
 	char *options = json_dumps(j, JSON_COMPACT);
 	char id[33], msg[300];
 	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL};
-	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, id, msg, sizeof msg) :
-			  -ENOMEM;
+	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, id, msg,
+					sizeof msg)
+			: -ENOMEM;
 	free(options);
 	switch (r) {
 	case 0:
@@ -325,7 +334,8 @@ static void route_scan(struct call *call)
 		http_reply_error(req, 503, "no_scanner", "%s", msg);
 		break;
 	default:
-		http_reply_error(req, 503, "unavailable", "the scan could not start: %s", strerror(-r));
+		http_reply_error(req, 503, "unavailable", "the scan could not start: %s",
+				 strerror(-r));
 	}
 out:
 	json_decref(j);
@@ -356,11 +366,13 @@ static void list_done(void *arg, int cancelled)
 		json_decref(arr);
 		http_reply_gone(l->req);
 	} else if (json_is_array(arr)) {
-		http_reply_json(l->req, 200, json_pack("{s:o, s:s}", "scanners", arr, "plugin", l->plugin_name));
+		http_reply_json(l->req, 200,
+				json_pack("{s:o, s:s}", "scanners", arr, "plugin", l->plugin_name));
 	} else {
 		json_decref(arr);
-		http_reply_error(l->req, 503, "scanner_error", "the scanners could not be listed%s%s",
-				 l->result < 0 ? ": " : "", l->result < 0 ? strerror(-l->result) : "");
+		http_reply_error(l->req, 503, "scanner_error",
+				 "the scanners could not be listed%s%s", l->result < 0 ? ": " : "",
+				 l->result < 0 ? strerror(-l->result) : "");
 	}
 	free(l->plugin_name);
 	free(l->json);
@@ -394,9 +406,9 @@ static void route_scanners(struct call *call)
 /* ---- the module and its slot ---- */
 
 static const struct route_def routes[] = {
-	{"POST", "/api/v1/dossiers/{code}/scan", R_WRITE, route_scan,
-	 "scan a batch from the capture plugin into a new document (202 with its id)"},
-	{"GET", "/api/v1/scanners", R_STAFF, route_scanners, "the capture plugin's devices"},
+    {"POST", "/api/v1/dossiers/{code}/scan", R_WRITE, route_scan,
+     "scan a batch from the capture plugin into a new document (202 with its id)"},
+    {"GET", "/api/v1/scanners", R_STAFF, route_scanners, "the capture plugin's devices"},
 };
 
 struct capture *capture_new(struct gateway *gw)
@@ -425,17 +437,18 @@ void capture_free(struct capture *c)
 	free(c);
 }
 
-int capture_provider_set(struct capture *c, const char *plugin_name, const struct motcua_capture_ops *ops,
-			 void *data, motcua_free_fn free_fn, const void *owner)
+int capture_provider_set(struct capture *c, const char *plugin_name,
+			 const struct motcua_capture_ops *ops, void *data, motcua_free_fn free_fn,
+			 const void *owner)
 {
-	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) || !ops->check || !ops->capture ||
-	    !ops->list_devices) {
+	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) ||
+	    !ops->check || !ops->capture || !ops->list_devices) {
 		if (free_fn)
 			free_fn(data);
 		return -EINVAL;
 	}
-	return slot_fill(&c->prov.slot, plugin_name, &c->prov.ops, sizeof c->prov.ops, ops, ops->struct_size, data,
-			 free_fn, owner);
+	return slot_fill(&c->prov.slot, plugin_name, &c->prov.ops, sizeof c->prov.ops, ops,
+			 ops->struct_size, data, free_fn, owner);
 }
 
 const char *capture_plugin(struct capture *c)

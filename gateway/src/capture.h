@@ -17,8 +17,9 @@ void capture_free(struct capture *c);
 /* The capture plugin. ops is copied; data is freed with free_fn when the
  * slot is emptied, also when this fails. -EINVAL (ops too short or a
  * function missing), -EEXIST (taken: see capture_plugin()), -ENOMEM. */
-int capture_provider_set(struct capture *c, const char *plugin_name, const struct motcua_capture_ops *ops,
-			 void *data, motcua_free_fn free_fn, const void *owner);
+int capture_provider_set(struct capture *c, const char *plugin_name,
+			 const struct motcua_capture_ops *ops, void *data, motcua_free_fn free_fn,
+			 const void *owner);
 const char *capture_plugin(struct capture *c);
 void capture_drop_owner(struct capture *c, const void *owner);
 /* Asks a running capture to stop after the page in hand (at shutdown). */

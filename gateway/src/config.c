@@ -58,8 +58,8 @@ static int config_put(struct config *c, const char *section, const char *key, co
 	struct config_entry *e = config_find(c, section, key);
 	if (e) {
 		if (!strcmp(e->file, file) && line > 0) {
-			snprintf(err, errlen, "%s:%d: [%s] %s is set twice (first at line %d)", file,
-				 line, section, key, e->line);
+			snprintf(err, errlen, "%s:%d: [%s] %s is set twice (first at line %d)",
+				 file, line, section, key, e->line);
 			return -EINVAL;
 		}
 		/* A later source (command line) overrides the file. */
@@ -85,8 +85,11 @@ static int config_put(struct config *c, const char *section, const char *key, co
 		c->cap = cap;
 	}
 	e = &c->entries[c->n];
-	*e = (struct config_entry){.section = strdup(section), .key = strdup(key),
-				   .value = strdup(value), .file = strdup(file), .line = line};
+	*e = (struct config_entry){.section = strdup(section),
+				   .key = strdup(key),
+				   .value = strdup(value),
+				   .file = strdup(file),
+				   .line = line};
 	if (!e->section || !e->key || !e->value || !e->file) {
 		free(e->section);
 		free(e->key);
@@ -119,8 +122,8 @@ static char *reader(char *buf, int size, void *stream)
 		size_t len = strlen(buf);
 		if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(st->f)) {
 			if (!st->r) {
-				snprintf(st->err, st->errlen, "%s:%d: line longer than %d bytes", st->path,
-					 st->line, size - 2);
+				snprintf(st->err, st->errlen, "%s:%d: line longer than %d bytes",
+					 st->path, st->line, size - 2);
 				st->r = -EINVAL;
 				st->err_line = st->line;
 			}
@@ -169,7 +172,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 	if (st.r && (line == 0 || st.err_line <= line))
 		return st.r;
 	if (line != 0) {
-		snprintf(err, errlen, "%s:%d: not a valid line (expected [section], key = value or a comment)",
+		snprintf(err, errlen,
+			 "%s:%d: not a valid line (expected [section], key = value or a comment)",
 			 path, line);
 		return -EINVAL;
 	}
@@ -226,8 +230,8 @@ bool config_parse_bool(const char *v, bool *out)
 
 bool config_section_is_core(const char *section)
 {
-	return !strcmp(section, "gateway") || !strcmp(section, "http") || !strcmp(section, "office") ||
-	       !strcmp(section, "outbox");
+	return !strcmp(section, "gateway") || !strcmp(section, "http") ||
+	       !strcmp(section, "office") || !strcmp(section, "outbox");
 }
 
 /* ---- the gateway's own sections ---- */
@@ -249,7 +253,8 @@ static int bad(const struct config_entry *e, char *err, size_t errlen, const cha
 }
 
 static int get_uint(struct config *c, const char *sec, const char *key, unsigned long lo,
-		    unsigned long hi, unsigned long def, unsigned long *out, char *err, size_t errlen)
+		    unsigned long hi, unsigned long def, unsigned long *out, char *err,
+		    size_t errlen)
 {
 	struct config_entry *e = config_find(c, sec, key);
 	*out = def;
@@ -288,8 +293,8 @@ static bool valid_agency_code(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      ch == '.'))
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= 'a' && ch <= 'z') || ch == '.'))
 			return false;
 	}
 	return true;
@@ -302,7 +307,8 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	memset(s, 0, sizeof *s);
 
 	if ((r = get_str(c, "gateway", "data_dir", "motcua-data", &s->data_dir)) < 0 ||
-	    (r = get_str(c, "gateway", "plugin_dir", MOTCUA_DEFAULT_PLUGIN_DIR, &s->plugin_dir)) < 0)
+	    (r = get_str(c, "gateway", "plugin_dir", MOTCUA_DEFAULT_PLUGIN_DIR, &s->plugin_dir)) <
+		0)
 		return r;
 	struct config_entry *e = config_find(c, "gateway", "data_dir");
 	if (e && !e->value[0])
@@ -340,8 +346,7 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 		port = strtoul(colon + 1, &end, 10);
 	if (!colon || colon == listen || !end || *end || errno || port > 65535) {
 		free(listen);
-		return e ? bad(e, err, errlen, "must be host:port, e.g. 127.0.0.1:8080")
-			 : -EINVAL;
+		return e ? bad(e, err, errlen, "must be host:port, e.g. 127.0.0.1:8080") : -EINVAL;
 	}
 	*colon = 0;
 	s->listen_host = listen;
@@ -361,7 +366,8 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	e = config_find(c, "office", "agency_code");
 	if (e && !valid_agency_code(e->value))
 		return bad(e, err, errlen,
-			   "must be the office's electronic identifier, e.g. 000.00.12.H50 (letters, digits and dots, at most 32)");
+			   "must be the office's electronic identifier, e.g. 000.00.12.H50 "
+			   "(letters, digits and dots, at most 32)");
 	e = config_find(c, "office", "name");
 	if (e && (!e->value[0] || strlen(e->value) > 200))
 		return bad(e, err, errlen, "must be 1 to 200 bytes");

@@ -14,7 +14,7 @@ struct config_entry {
 	char *value;
 	char *file; /* where it was set ("<default>", "<command line>" or a path) */
 	int line;
-	bool used;  /* claimed by a schema */
+	bool used; /* claimed by a schema */
 };
 
 struct config {
@@ -55,10 +55,10 @@ struct settings {
 	unsigned max_sse_clients;
 	unsigned step_retry_s;
 	/* [outbox] */
-	unsigned outbox_max_attempts;   /* tries before the dead letters */
+	unsigned outbox_max_attempts;	/* tries before the dead letters */
 	unsigned outbox_backoff_base_s; /* the first retry's delay */
-	unsigned outbox_backoff_max_s;  /* the longest delay */
-	unsigned outbox_workers;        /* deliveries at once */
+	unsigned outbox_backoff_max_s;	/* the longest delay */
+	unsigned outbox_workers;	/* deliveries at once */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

@@ -10,81 +10,83 @@
 #include "log.h"
 
 static const char *const schema[] = {
-	/* version 1 */
-	"CREATE TABLE day_seq(day TEXT PRIMARY KEY, last INTEGER NOT NULL);"
-	"CREATE TABLE dossiers("
-	"  code TEXT PRIMARY KEY, procedure_code TEXT NOT NULL, procedure_name TEXT,"
-	"  applicant_name TEXT NOT NULL, applicant_id TEXT NOT NULL, applicant_phone TEXT,"
-	"  channel INTEGER NOT NULL, status INTEGER NOT NULL, received_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL, created_by TEXT);"
-	"CREATE INDEX dossiers_received ON dossiers(received_at);"
-	"CREATE INDEX dossiers_status ON dossiers(status, received_at);"
-	"CREATE TABLE documents("
-	"  id TEXT PRIMARY KEY, dossier_code TEXT NOT NULL REFERENCES dossiers(code),"
-	"  name TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,"
-	"  original_sha TEXT NOT NULL, current_sha TEXT NOT NULL, current_media_type TEXT NOT NULL,"
-	"  state TEXT NOT NULL, reason TEXT, created_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL, created_by TEXT);"
-	"CREATE INDEX documents_dossier ON documents(dossier_code, created_at);"
-	"CREATE INDEX documents_state ON documents(state);"
-	/* One job per document and step: the unit the pipeline resumes. */
-	"CREATE TABLE jobs("
-	"  document_id TEXT NOT NULL REFERENCES documents(id), step INTEGER NOT NULL,"
-	"  state TEXT NOT NULL, plugin TEXT, input_sha TEXT, output_sha TEXT,"
-	"  output_media_type TEXT, message TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
-	"  not_before INTEGER NOT NULL DEFAULT 0, started_at INTEGER, finished_at INTEGER,"
-	"  PRIMARY KEY(document_id, step));"
-	"CREATE INDEX jobs_state ON jobs(state, not_before);"
-	"CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
-	"  type TEXT NOT NULL, payload TEXT NOT NULL);"
-	"CREATE TABLE tokens(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-	"  role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
-	"  revoked_at INTEGER);",
-	/* version 2: pages of a document (scans, images), and what steps say
-	 * about a document (OCR text, confidence, fields) */
-	"CREATE TABLE pages("
-	"  document_id TEXT NOT NULL REFERENCES documents(id), page_no INTEGER NOT NULL,"
-	"  sha TEXT NOT NULL, media_type TEXT NOT NULL, state TEXT NOT NULL,"
-	"  plugin TEXT, output_sha TEXT, meta TEXT, message TEXT,"
-	"  attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, finished_at INTEGER,"
-	"  PRIMARY KEY(document_id, page_no));"
-	"CREATE INDEX pages_state ON pages(state);"
-	"ALTER TABLE documents ADD COLUMN meta TEXT;",
-	/* version 3: the document type the clerk gave, reuse of an archived
-	 * item, a companion file (detached signature), and steps that run again
-	 * later on their original input (a signature waiting for its timestamp) */
-	"ALTER TABLE documents ADD COLUMN doc_type TEXT;"
-	"ALTER TABLE documents ADD COLUMN reused_from TEXT;"
-	"ALTER TABLE documents ADD COLUMN sidecar_sha TEXT;"
-	"ALTER TABLE documents ADD COLUMN sidecar_media_type TEXT;"
-	"ALTER TABLE jobs ADD COLUMN input_media_type TEXT;"
-	"ALTER TABLE jobs ADD COLUMN sidecar_sha TEXT;"
-	"ALTER TABLE jobs ADD COLUMN again_at INTEGER;"
-	"CREATE INDEX jobs_again ON jobs(again_at) WHERE again_at IS NOT NULL;",
-	/* version 4: the outbox, one row per dossier change and destination */
-	"CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  destination TEXT NOT NULL, dossier_code TEXT NOT NULL, event_id INTEGER NOT NULL,"
-	"  event_type TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, event TEXT NOT NULL,"
-	"  dossier TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-	"  next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT, peer_ref TEXT,"
-	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, delivered_at INTEGER);"
-	"CREATE INDEX outbox_order ON outbox(destination, dossier_code, id);"
-	"CREATE INDEX outbox_due ON outbox(state, next_attempt_at);",
-	/* version 5: the counter's moments: promised return date, unit and
-	 * ticket of a dossier; queue tickets; citizens' ratings */
-	"ALTER TABLE dossiers ADD COLUMN due_at INTEGER;"
-	"ALTER TABLE dossiers ADD COLUMN unit TEXT;"
-	"ALTER TABLE dossiers ADD COLUMN ticket_id INTEGER;"
-	"CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL, number INTEGER NOT NULL,"
-	"  service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL, issued_by TEXT, called_at INTEGER,"
-	"  counter TEXT, official TEXT, done_at INTEGER, UNIQUE(day, number));"
-	"CREATE INDEX tickets_waiting ON tickets(day, state, number);"
-	"CREATE TABLE ratings(id INTEGER PRIMARY KEY AUTOINCREMENT, dossier_code TEXT UNIQUE,"
-	"  ticket_id INTEGER UNIQUE, level INTEGER NOT NULL, criteria TEXT, comment TEXT,"
-	"  created_at INTEGER NOT NULL, created_by TEXT);",
-	/* version 6: no route job any more (delivery is the outbox's); a
-	 * document that waited only for it is finished at the next start */
-	"DELETE FROM jobs WHERE step = 4;",
+    /* version 1 */
+    "CREATE TABLE day_seq(day TEXT PRIMARY KEY, last INTEGER NOT NULL);"
+    "CREATE TABLE dossiers("
+    "  code TEXT PRIMARY KEY, procedure_code TEXT NOT NULL, procedure_name TEXT,"
+    "  applicant_name TEXT NOT NULL, applicant_id TEXT NOT NULL, applicant_phone TEXT,"
+    "  channel INTEGER NOT NULL, status INTEGER NOT NULL, received_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, created_by TEXT);"
+    "CREATE INDEX dossiers_received ON dossiers(received_at);"
+    "CREATE INDEX dossiers_status ON dossiers(status, received_at);"
+    "CREATE TABLE documents("
+    "  id TEXT PRIMARY KEY, dossier_code TEXT NOT NULL REFERENCES dossiers(code),"
+    "  name TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  original_sha TEXT NOT NULL, current_sha TEXT NOT NULL, current_media_type TEXT NOT NULL,"
+    "  state TEXT NOT NULL, reason TEXT, created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, created_by TEXT);"
+    "CREATE INDEX documents_dossier ON documents(dossier_code, created_at);"
+    "CREATE INDEX documents_state ON documents(state);"
+    /* One job per document and step: the unit the pipeline resumes. */
+    "CREATE TABLE jobs("
+    "  document_id TEXT NOT NULL REFERENCES documents(id), step INTEGER NOT NULL,"
+    "  state TEXT NOT NULL, plugin TEXT, input_sha TEXT, output_sha TEXT,"
+    "  output_media_type TEXT, message TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  not_before INTEGER NOT NULL DEFAULT 0, started_at INTEGER, finished_at INTEGER,"
+    "  PRIMARY KEY(document_id, step));"
+    "CREATE INDEX jobs_state ON jobs(state, not_before);"
+    "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+    "  type TEXT NOT NULL, payload TEXT NOT NULL);"
+    "CREATE TABLE tokens(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);",
+    /* version 2: pages of a document (scans, images), and what steps say
+     * about a document (OCR text, confidence, fields) */
+    "CREATE TABLE pages("
+    "  document_id TEXT NOT NULL REFERENCES documents(id), page_no INTEGER NOT NULL,"
+    "  sha TEXT NOT NULL, media_type TEXT NOT NULL, state TEXT NOT NULL,"
+    "  plugin TEXT, output_sha TEXT, meta TEXT, message TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, finished_at INTEGER,"
+    "  PRIMARY KEY(document_id, page_no));"
+    "CREATE INDEX pages_state ON pages(state);"
+    "ALTER TABLE documents ADD COLUMN meta TEXT;",
+    /* version 3: the document type the clerk gave, reuse of an archived
+     * item, a companion file (detached signature), and steps that run again
+     * later on their original input (a signature waiting for its timestamp) */
+    "ALTER TABLE documents ADD COLUMN doc_type TEXT;"
+    "ALTER TABLE documents ADD COLUMN reused_from TEXT;"
+    "ALTER TABLE documents ADD COLUMN sidecar_sha TEXT;"
+    "ALTER TABLE documents ADD COLUMN sidecar_media_type TEXT;"
+    "ALTER TABLE jobs ADD COLUMN input_media_type TEXT;"
+    "ALTER TABLE jobs ADD COLUMN sidecar_sha TEXT;"
+    "ALTER TABLE jobs ADD COLUMN again_at INTEGER;"
+    "CREATE INDEX jobs_again ON jobs(again_at) WHERE again_at IS NOT NULL;",
+    /* version 4: the outbox, one row per dossier change and destination */
+    "CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  destination TEXT NOT NULL, dossier_code TEXT NOT NULL, event_id INTEGER NOT NULL,"
+    "  event_type TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, event TEXT NOT NULL,"
+    "  dossier TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT, peer_ref TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, delivered_at INTEGER);"
+    "CREATE INDEX outbox_order ON outbox(destination, dossier_code, id);"
+    "CREATE INDEX outbox_due ON outbox(state, next_attempt_at);",
+    /* version 5: the counter's moments: promised return date, unit and
+     * ticket of a dossier; queue tickets; citizens' ratings */
+    "ALTER TABLE dossiers ADD COLUMN due_at INTEGER;"
+    "ALTER TABLE dossiers ADD COLUMN unit TEXT;"
+    "ALTER TABLE dossiers ADD COLUMN ticket_id INTEGER;"
+    "CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL, number INTEGER "
+    "NOT NULL,"
+    "  service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL, issued_by TEXT, called_at "
+    "INTEGER,"
+    "  counter TEXT, official TEXT, done_at INTEGER, UNIQUE(day, number));"
+    "CREATE INDEX tickets_waiting ON tickets(day, state, number);"
+    "CREATE TABLE ratings(id INTEGER PRIMARY KEY AUTOINCREMENT, dossier_code TEXT UNIQUE,"
+    "  ticket_id INTEGER UNIQUE, level INTEGER NOT NULL, criteria TEXT, comment TEXT,"
+    "  created_at INTEGER NOT NULL, created_by TEXT);",
+    /* version 6: no route job any more (delivery is the outbox's); a
+     * document that waited only for it is finished at the next start */
+    "DELETE FROM jobs WHERE step = 4;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)
@@ -138,16 +140,16 @@ static int user_version(sqlite3 *db)
 sqlite3 *db_open(const char *path, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					     SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") <
+	if (db_exec(db,
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") <
 	    0) {
 		snprintf(err, errlen, "%s: cannot set WAL mode: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
@@ -156,8 +158,8 @@ sqlite3 *db_open(const char *path, char *err, size_t errlen)
 	int v = user_version(db);
 	int target = (int)(sizeof schema / sizeof schema[0]);
 	if (v < 0 || v > target) {
-		snprintf(err, errlen, "%s: schema version %d is newer than this gateway knows (%d)", path,
-			 v, target);
+		snprintf(err, errlen, "%s: schema version %d is newer than this gateway knows (%d)",
+			 path, v, target);
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -167,7 +169,8 @@ sqlite3 *db_open(const char *path, char *err, size_t errlen)
 		if (db_begin(db) < 0 || db_exec(db, schema[v]) < 0 || db_exec(db, pragma) < 0 ||
 		    db_commit(db) < 0) {
 			db_rollback(db);
-			snprintf(err, errlen, "%s: cannot create the schema (version %d)", path, v + 1);
+			snprintf(err, errlen, "%s: cannot create the schema (version %d)", path,
+				 v + 1);
 			sqlite3_close(db);
 			return NULL;
 		}
@@ -190,8 +193,10 @@ int db_stmts_prepare(struct db_stmts *s, sqlite3 *db, const char *const *sql, si
 	if (!s->st)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			log_error("database: cannot prepare: %s (in: %.80s)", sqlite3_errmsg(db), sql[i]);
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+				       NULL) != SQLITE_OK) {
+			log_error("database: cannot prepare: %s (in: %.80s)", sqlite3_errmsg(db),
+				  sql[i]);
 			db_stmts_finalize(s);
 			return -EIO;
 		}

@@ -13,7 +13,8 @@
 #include "records-internal.h"
 #include "util.h"
 
-static const char *const step_names[MOTCUA_STEP_COUNT_] = {"capture", "recognize", "sign", "archive", "route"};
+static const char *const step_names[MOTCUA_STEP_COUNT_] = {"capture", "recognize", "sign",
+							   "archive", "route"};
 
 const char *step_name(enum motcua_step step)
 {
@@ -28,8 +29,8 @@ static int step_and_reset(sqlite3_stmt *st)
 }
 
 /* Records a page waiting for page steps (inside the caller's transaction). */
-static int insert_page(struct records *r, const char *doc, int page_no, const char *sha, const char *media_type,
-		       int64_t now)
+static int insert_page(struct records *r, const char *doc, int page_no, const char *sha,
+		       const char *media_type, int64_t now)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_PAGE_INSERT);
 	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
@@ -46,8 +47,9 @@ static int insert_page(struct records *r, const char *doc, int page_no, const ch
  * was recognized and signed when it was first archived: those are marked
  * done before, and it goes straight to the archive (which records the
  * reuse). */
-static int insert_jobs(struct records *r, const char *id, const char *sha, const char *media_type, int64_t now,
-		       const char *capture_plugin, bool captured, const struct document_extra *x)
+static int insert_jobs(struct records *r, const char *id, const char *sha, const char *media_type,
+		       int64_t now, const char *capture_plugin, bool captured,
+		       const struct document_extra *x)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_JOB_INSERT_CAPTURE);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -59,7 +61,11 @@ static int insert_jobs(struct records *r, const char *id, const char *sha, const
 		sqlite3_bind_text(st, 6, media_type, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 9, now);
 	}
-	sqlite3_bind_text(st, 7, x->reused_from ? "reused" : captured ? "uploaded" : "scanning", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7,
+			  x->reused_from ? "reused"
+			  : captured	 ? "uploaded"
+					 : "scanning",
+			  -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, now);
 	if (step_and_reset(st) < 0)
 		return -EIO;
@@ -80,9 +86,10 @@ static int insert_jobs(struct records *r, const char *id, const char *sha, const
 /* Inserts a document and its jobs (inside the caller's transaction). Its
  * capture is either done already (an upload: sha is the file) or running (a
  * scan: no file until the first page). */
-static int insert_document(struct records *r, const char *id, const char *dossier_code, const char *name,
-			   const char *media_type, uint64_t size, const char *sha, const char *created_by,
-			   int64_t now, const char *capture_plugin, bool captured, const struct document_extra *x)
+static int insert_document(struct records *r, const char *id, const char *dossier_code,
+			   const char *name, const char *media_type, uint64_t size, const char *sha,
+			   const char *created_by, int64_t now, const char *capture_plugin,
+			   bool captured, const struct document_extra *x)
 {
 	static const struct document_extra none = {0};
 	if (!x)
@@ -105,9 +112,9 @@ static int insert_document(struct records *r, const char *id, const char *dossie
 	return insert_jobs(r, id, sha, media_type, now, capture_plugin, captured, x);
 }
 
-int document_create(struct records *r, const char *dossier_code, const char *name, const char *media_type,
-		    const char *sha, uint64_t size, const char *created_by, const struct document_extra *x,
-		    char id_out[33])
+int document_create(struct records *r, const char *dossier_code, const char *name,
+		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
+		    const struct document_extra *x, char id_out[33])
 {
 	sqlite3 *db = r->gw->db;
 	int64_t now = time_now();
@@ -120,19 +127,21 @@ int document_create(struct records *r, const char *dossier_code, const char *nam
 			    reused ? "reuse" : "upload", true, x) < 0)
 		goto fail;
 	/* An image is a document of one page, which page steps (OCR) work on. */
-	if (!reused && !strncmp(media_type, "image/", 6) && insert_page(r, id_out, 1, sha, media_type, now) < 0)
+	if (!reused && !strncmp(media_type, "image/", 6) &&
+	    insert_page(r, id_out, 1, sha, media_type, now) < 0)
 		goto fail;
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code, "document_id",
-			       id_out, "name", name, "media_type", media_type, "sha256", sha, "size",
-			       (json_int_t)size);
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
+			       "document_id", id_out, "name", name, "media_type", media_type,
+			       "sha256", sha, "size", (json_int_t)size);
 	if (ev && x && x->doc_type)
 		json_object_set_new(ev, "document_type", json_string(x->doc_type));
 	if (ev && reused)
 		json_object_set_new(ev, "reused_from", json_string(x->reused_from));
 	if (events_publish(r->gw->events, "document.received", ev) < 0 ||
-	    (reused && events_publish(r->gw->events, "document.reused",
-				      json_pack("{s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
-						id_out, "archive_id", x->reused_from)) < 0) ||
+	    (reused &&
+	     events_publish(r->gw->events, "document.reused",
+			    json_pack("{s:s, s:s, s:s}", "dossier_code", dossier_code,
+				      "document_id", id_out, "archive_id", x->reused_from)) < 0) ||
 	    db_commit(db) < 0)
 		goto fail;
 	return 0;
@@ -141,8 +150,9 @@ fail:
 	return -EIO;
 }
 
-int document_create_scan(struct records *r, const char *dossier_code, const char *name, const char *plugin,
-			 const char *created_by, const struct document_extra *x, char id_out[33])
+int document_create_scan(struct records *r, const char *dossier_code, const char *name,
+			 const char *plugin, const char *created_by, const struct document_extra *x,
+			 char id_out[33])
 {
 	sqlite3 *db = r->gw->db;
 	int64_t now = time_now();
@@ -150,10 +160,11 @@ int document_create_scan(struct records *r, const char *dossier_code, const char
 	if (db_begin(db) < 0)
 		return -EIO;
 	/* No file yet: the first page becomes the document's file. */
-	if (insert_document(r, id_out, dossier_code, name, "", 0, "", created_by, now, plugin, false, x) < 0 ||
+	if (insert_document(r, id_out, dossier_code, name, "", 0, "", created_by, now, plugin,
+			    false, x) < 0 ||
 	    events_publish(r->gw->events, "document.scan.started",
-			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id", id_out,
-				     "name", name, "plugin", plugin)) < 0 ||
+			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code,
+				     "document_id", id_out, "name", name, "plugin", plugin)) < 0 ||
 	    db_commit(db) < 0) {
 		db_rollback(db);
 		return -EIO;
@@ -161,8 +172,8 @@ int document_create_scan(struct records *r, const char *dossier_code, const char
 	return 0;
 }
 
-int document_add_page(struct records *r, const char *dossier_code, const char *doc, int page_no, const char *sha,
-		      const char *media_type, uint64_t size)
+int document_add_page(struct records *r, const char *dossier_code, const char *doc, int page_no,
+		      const char *sha, const char *media_type, uint64_t size)
 {
 	sqlite3 *db = r->gw->db;
 	int64_t now = time_now();
@@ -178,9 +189,9 @@ int document_add_page(struct records *r, const char *dossier_code, const char *d
 	sqlite3_bind_int64(st, 5, now);
 	if (step_and_reset(st) < 0 ||
 	    events_publish(r->gw->events, "document.page.captured",
-			   json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "dossier_code", dossier_code, "document_id",
-				     doc, "page", page_no, "sha256", sha, "media_type", media_type, "size",
-				     (json_int_t)size)) < 0 ||
+			   json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "dossier_code", dossier_code,
+				     "document_id", doc, "page", page_no, "sha256", sha,
+				     "media_type", media_type, "size", (json_int_t)size)) < 0 ||
 	    db_commit(db) < 0)
 		goto fail;
 	return 0;
@@ -198,7 +209,8 @@ int document_capture_done(struct records *r, const char *dossier_code, const cha
 	if (result == 0 && pages == 0)
 		snprintf(reason, sizeof reason, "capture: no page was scanned");
 	else if (result < 0)
-		snprintf(reason, sizeof reason, "capture: %s%s", message[0] ? message : strerror(-result),
+		snprintf(reason, sizeof reason, "capture: %s%s",
+			 message[0] ? message : strerror(-result),
 			 pages ? "; the pages scanned before are kept" : "");
 	snprintf(note, sizeof note, "%d page%s scanned", pages, pages == 1 ? "" : "s");
 	if (db_begin(db) < 0)
@@ -207,7 +219,8 @@ int document_capture_done(struct records *r, const char *dossier_code, const cha
 	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, MOTCUA_STEP_CAPTURE);
 	sqlite3_bind_text(st, 3, reason[0] ? "failed" : "done", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, reason[0] ? reason + strlen("capture: ") : note, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, reason[0] ? reason + strlen("capture: ") : note, -1,
+			  SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, now);
 	if (step_and_reset(st) < 0)
 		goto fail;
@@ -215,9 +228,9 @@ int document_capture_done(struct records *r, const char *dossier_code, const cha
 		if (document_fail(r, dossier_code, doc, "capture", reason, pages) < 0)
 			goto fail;
 	} else if (events_publish(r->gw->events, "document.step.done",
-				  json_pack("{s:s, s:s, s:s, s:s, s:i}", "dossier_code", dossier_code,
-					    "document_id", doc, "step", "capture", "message", note, "pages",
-					    pages)) < 0) {
+				  json_pack("{s:s, s:s, s:s, s:s, s:i}", "dossier_code",
+					    dossier_code, "document_id", doc, "step", "capture",
+					    "message", note, "pages", pages)) < 0) {
 		goto fail;
 	}
 	if (db_commit(db) < 0)
@@ -240,12 +253,15 @@ static json_t *document_steps(struct records *r, const char *id)
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		json_t *s = json_object();
-		json_object_set_new(s, "step", json_string(step_name((enum motcua_step)sqlite3_column_int(st, SC_STEP))));
+		json_object_set_new(
+		    s, "step",
+		    json_string(step_name((enum motcua_step)sqlite3_column_int(st, SC_STEP))));
 		json_object_set_new(s, "state", col_text(st, SC_STATE));
 		json_object_set_new(s, "plugin", col_text(st, SC_PLUGIN));
 		json_object_set_new(s, "message", col_text(st, SC_MESSAGE));
 		json_object_set_new(s, "output_sha256", col_text(st, SC_OUTPUT_SHA));
-		json_object_set_new(s, "attempts", json_integer(sqlite3_column_int(st, SC_ATTEMPTS)));
+		json_object_set_new(s, "attempts",
+				    json_integer(sqlite3_column_int(st, SC_ATTEMPTS)));
 		json_object_set_new(s, "started_at", col_time(st, SC_STARTED_AT));
 		json_object_set_new(s, "finished_at", col_time(st, SC_FINISHED_AT));
 		json_array_append_new(steps, s);
@@ -272,9 +288,8 @@ static json_t *document_pages(struct records *r, const char *id)
 		json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
 		const char *k;
 		json_t *v;
-		json_object_foreach(m, k, v)
-			if (!json_object_get(pg, k) && strcmp(k, "text"))
-				json_object_set(pg, k, v);
+		json_object_foreach(m, k, v) if (!json_object_get(pg, k) && strcmp(k, "text"))
+		    json_object_set(pg, k, v);
 		json_decref(m);
 		json_array_append_new(pages, pg);
 	}
@@ -282,7 +297,8 @@ static json_t *document_pages(struct records *r, const char *id)
 	return pages;
 }
 
-static json_t *document_fetch(struct records *r, const char *dossier_code, const char *id, bool parts)
+static json_t *document_fetch(struct records *r, const char *dossier_code, const char *id,
+			      bool parts)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_DOCUMENT_GET);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -306,10 +322,11 @@ static json_t *document_fetch(struct records *r, const char *dossier_code, const
 	json_object_set_new(doc, "updated_at", col_time(st, DOC_UPDATED_AT));
 	json_object_set_new(doc, "type", col_text(st, DOC_TYPE));
 	json_object_set_new(doc, "reused_from", col_text(st, DOC_REUSED_FROM));
-	json_object_set_new(doc, "sidecar", sqlite3_column_type(st, DOC_SIDECAR_SHA) == SQLITE_NULL ?
-				   json_null() :
-				   json_pack("{s:o, s:o}", "sha256", col_text(st, DOC_SIDECAR_SHA), "media_type",
-					     col_text(st, DOC_SIDECAR_MEDIA_TYPE)));
+	json_object_set_new(doc, "sidecar",
+			    sqlite3_column_type(st, DOC_SIDECAR_SHA) == SQLITE_NULL
+				? json_null()
+				: json_pack("{s:o, s:o}", "sha256", col_text(st, DOC_SIDECAR_SHA),
+					    "media_type", col_text(st, DOC_SIDECAR_MEDIA_TYPE)));
 	const char *meta_text = db_text(st, DOC_META);
 	json_t *meta = meta_text ? json_loads(meta_text, 0, NULL) : NULL;
 	sqlite3_reset(st);
@@ -322,9 +339,9 @@ static json_t *document_fetch(struct records *r, const char *dossier_code, const
 	 * beside the gateway's own members, which it never overrides. */
 	const char *k;
 	json_t *v;
-	json_object_foreach(meta, k, v)
-		if (!json_object_get(doc, k) && (parts || (strcmp(k, "steps") && strcmp(k, "pages"))))
-			json_object_set(doc, k, v);
+	json_object_foreach(meta, k, v) if (!json_object_get(doc, k) &&
+					    (parts || (strcmp(k, "steps") && strcmp(k, "pages"))))
+	    json_object_set(doc, k, v);
 	json_decref(meta);
 	return doc;
 }
@@ -352,8 +369,8 @@ static int sha_and_type(sqlite3_stmt *st, char sha[65], char **media_type)
 	return e;
 }
 
-int document_page(struct records *r, const char *dossier_code, const char *id, int page_no, char sha[65],
-		  char **media_type)
+int document_page(struct records *r, const char *dossier_code, const char *id, int page_no,
+		  char sha[65], char **media_type)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_DOCUMENT_PAGE);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -418,8 +435,8 @@ int document_fail(struct records *r, const char *dossier_code, const char *id, c
 		return -EIO;
 	if (!step)
 		return 0;
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id", id, "step",
-			       step, "reason", reason);
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code, "document_id",
+			       id, "step", step, "reason", reason);
 	if (ev && pages >= 0)
 		json_object_set_new(ev, "pages", json_integer(pages));
 	return events_publish(r->gw->events, "document.failed", ev);
@@ -445,8 +462,9 @@ int document_finish_if_complete(struct records *r, const char *dossier_code, con
 	sqlite3_reset(st);
 	log_info("pipeline: document %s of %s done", id, dossier_code);
 	return events_publish(r->gw->events, "document.done",
-			      json_pack("{s:s, s:s, s:s, s:s?}", "dossier_code", dossier_code, "document_id", id,
-					"sha256", sha, "document_type", type[0] ? type : NULL));
+			      json_pack("{s:s, s:s, s:s, s:s?}", "dossier_code", dossier_code,
+					"document_id", id, "sha256", sha, "document_type",
+					type[0] ? type : NULL));
 }
 
 int document_requeue(struct records *r, const char *id, const char *sha, const char *media_type,

@@ -35,10 +35,12 @@ struct dossier_api {
 	unsigned uploads_in_flight;
 };
 
-static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req, const struct token_info *tok)
+static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req,
+			     const struct token_info *tok)
 {
-	static const char *const top[] = {"procedure_code", "procedure_name", "applicant", "channel", "unit",
-					  "processing_days", "ticket_id", NULL};
+	static const char *const top[] = {
+	    "procedure_code", "procedure_name",	 "applicant", "channel",
+	    "unit",	      "processing_days", "ticket_id", NULL};
 	static const char *const app[] = {"name", "id_number", "phone", NULL};
 	json_t *j = http_json_body(req);
 	if (!j)
@@ -46,16 +48,21 @@ static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req, 
 	struct dossier_new d = {.created_by = tok->name, .processing_days = -1};
 	json_t *applicant = json_object_get(j, "applicant");
 	json_t *channel = json_object_get(j, "channel");
-	json_t *pdays = json_object_get(j, "processing_days"), *ticket = json_object_get(j, "ticket_id");
+	json_t *pdays = json_object_get(j, "processing_days"),
+	       *ticket = json_object_get(j, "ticket_id");
 	if (!http_only_keys(req, j, "", top) ||
-	    !http_str_field(req, j, "procedure_code", "procedure_code", true, 64, &d.procedure_code) ||
-	    !http_str_field(req, j, "procedure_name", "procedure_name", false, 500, &d.procedure_name) ||
+	    !http_str_field(req, j, "procedure_code", "procedure_code", true, 64,
+			    &d.procedure_code) ||
+	    !http_str_field(req, j, "procedure_name", "procedure_name", false, 500,
+			    &d.procedure_name) ||
 	    !http_str_field(req, j, "unit", "unit", false, 200, &d.unit))
 		goto out;
 	if (pdays && !json_is_null(pdays)) {
-		if (!json_is_integer(pdays) || json_integer_value(pdays) < 0 || json_integer_value(pdays) > 365) {
+		if (!json_is_integer(pdays) || json_integer_value(pdays) < 0 ||
+		    json_integer_value(pdays) > 365) {
 			http_reply_error(req, 400, "bad_request",
-					 "processing_days must be the legal processing time in working days, 0 to 365");
+					 "processing_days must be the legal processing time in "
+					 "working days, 0 to 365");
 			goto out;
 		}
 		d.processing_days = (int)json_integer_value(pdays);
@@ -63,36 +70,45 @@ static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req, 
 	if (ticket && !json_is_null(ticket)) {
 		if (!json_is_integer(ticket) || json_integer_value(ticket) <= 0 ||
 		    !ticket_exists(a->gw->db, json_integer_value(ticket))) {
-			http_reply_error(req, 400, "bad_request", "ticket_id must be the id of a queue ticket");
+			http_reply_error(req, 400, "bad_request",
+					 "ticket_id must be the id of a queue ticket");
 			goto out;
 		}
 		d.ticket_id = json_integer_value(ticket);
 	}
 	if (!valid_code_chars(d.procedure_code, 64)) {
-		http_reply_error(req, 400, "bad_request",
-				 "procedure_code must be letters, digits, '.', '-' or '_' (e.g. 1.001234)");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "procedure_code must be letters, digits, '.', '-' or '_' (e.g. 1.001234)");
 		goto out;
 	}
 	if (!json_is_object(applicant)) {
-		http_reply_error(req, 400, "bad_request", "applicant must be an object with name and id_number");
+		http_reply_error(req, 400, "bad_request",
+				 "applicant must be an object with name and id_number");
 		goto out;
 	}
 	if (!http_only_keys(req, applicant, "applicant.", app) ||
-	    !http_str_field(req, applicant, "name", "applicant.name", true, 200, &d.applicant_name) ||
-	    !http_str_field(req, applicant, "id_number", "applicant.id_number", true, 20, &d.applicant_id) ||
-	    !http_str_field(req, applicant, "phone", "applicant.phone", false, 20, &d.applicant_phone))
+	    !http_str_field(req, applicant, "name", "applicant.name", true, 200,
+			    &d.applicant_name) ||
+	    !http_str_field(req, applicant, "id_number", "applicant.id_number", true, 20,
+			    &d.applicant_id) ||
+	    !http_str_field(req, applicant, "phone", "applicant.phone", false, 20,
+			    &d.applicant_phone))
 		goto out;
 	if (!valid_id_number(d.applicant_id)) {
-		http_reply_error(req, 400, "bad_request",
-				 "applicant.id_number must be a 12-digit citizen ID (or 9-digit ID card, "
-				 "10-digit tax code, passport number)");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "applicant.id_number must be a 12-digit citizen ID (or 9-digit ID card, "
+		    "10-digit tax code, passport number)");
 		goto out;
 	}
 	if (d.applicant_phone && !valid_phone(d.applicant_phone)) {
-		http_reply_error(req, 400, "bad_request", "applicant.phone must be 9 to 15 digits, optionally after +");
+		http_reply_error(req, 400, "bad_request",
+				 "applicant.phone must be 9 to 15 digits, optionally after +");
 		goto out;
 	}
-	if (!json_is_integer(channel) || json_integer_value(channel) < 1 || json_integer_value(channel) > 3) {
+	if (!json_is_integer(channel) || json_integer_value(channel) < 1 ||
+	    json_integer_value(channel) > 3) {
 		http_reply_error(req, 400, "bad_request",
 				 "channel must be 1 (in person), 2 (online) or 3 (postal service)");
 		goto out;
@@ -101,14 +117,16 @@ static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req, 
 	int err;
 	json_t *dossier = dossier_create(a->gw->records, &d, &err);
 	if (!dossier) {
-		http_reply_error(req, 503, "unavailable", "the dossier could not be stored: %s", strerror(-err));
+		http_reply_error(req, 503, "unavailable", "the dossier could not be stored: %s",
+				 strerror(-err));
 		goto out;
 	}
 	char loc[256];
-	snprintf(loc, sizeof loc, "/api/v1/dossiers/%s", json_string_value(json_object_get(dossier, "code")));
+	snprintf(loc, sizeof loc, "/api/v1/dossiers/%s",
+		 json_string_value(json_object_get(dossier, "code")));
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-	gw_log(MOTCUA_LOG_INFO, NULL, "dossier %s created by %s", json_string_value(json_object_get(dossier, "code")),
-	       tok->name);
+	gw_log(MOTCUA_LOG_INFO, NULL, "dossier %s created by %s",
+	       json_string_value(json_object_get(dossier, "code")), tok->name);
 	http_reply_json(req, 201, dossier);
 out:
 	json_decref(j);
@@ -137,24 +155,26 @@ static void h_dossier_list(struct dossier_api *a, struct evhttp_request *req)
 		} else if (!strcmp(kv->key, "from") || !strcmp(kv->key, "to")) {
 			bool is_to = kv->key[0] == 't';
 			if (time_parse(kv->value, is_to, is_to ? &to : &from) < 0) {
-				http_reply_error(req, 400, "bad_request",
-						 "%s must be a date YYYY-MM-DD (Vietnam time) or ISO 8601 time",
-						 kv->key);
+				http_reply_error(
+				    req, 400, "bad_request",
+				    "%s must be a date YYYY-MM-DD (Vietnam time) or ISO 8601 time",
+				    kv->key);
 				goto out;
 			}
 		} else {
-			http_reply_error(req, 400, "bad_request",
-					 "unknown parameter %s (use status, from, to, limit, offset)", kv->key);
+			http_reply_error(
+			    req, 400, "bad_request",
+			    "unknown parameter %s (use status, from, to, limit, offset)", kv->key);
 			goto out;
 		}
 	}
-	http_reply_json(req, 200, dossier_list(a->gw->records, (int)status, from, to, (int)limit, (int)offset));
+	http_reply_json(
+	    req, 200, dossier_list(a->gw->records, (int)status, from, to, (int)limit, (int)offset));
 out:
 	evhttp_clear_headers(&q);
 }
 
-static void h_dossier_get(struct dossier_api *a, struct evhttp_request *req,
-			  const char *code)
+static void h_dossier_get(struct dossier_api *a, struct evhttp_request *req, const char *code)
 {
 	json_t *d = dossier_get(a->gw->records, code);
 	if (!d)
@@ -163,8 +183,8 @@ static void h_dossier_get(struct dossier_api *a, struct evhttp_request *req,
 		http_reply_json(req, 200, d);
 }
 
-static void h_document_get(struct dossier_api *a, struct evhttp_request *req,
-			   const char *code, const char *id)
+static void h_document_get(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			   const char *id)
 {
 	json_t *d = document_get(a->gw->records, code, id);
 	if (!d)
@@ -175,8 +195,8 @@ static void h_document_get(struct dossier_api *a, struct evhttp_request *req,
 
 /* Sends a blob from the store as the response body (sendfile, no copy). */
 /* Sends a blob from the store as the response body (sendfile, no copy). */
-static void send_blob(struct dossier_api *a, struct evhttp_request *req, const char *sha, const char *media_type,
-		      const char *id)
+static void send_blob(struct dossier_api *a, struct evhttp_request *req, const char *sha,
+		      const char *media_type, const char *id)
 {
 	char *path = store_blob_path(a->gw->store, sha);
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -189,8 +209,8 @@ static void send_blob(struct dossier_api *a, struct evhttp_request *req, const c
 	http_reply_file(req, fd, media_type, sha);
 }
 
-static void h_document_content(struct dossier_api *a, struct evhttp_request *req,
-			       const char *code, const char *id)
+static void h_document_content(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			       const char *id)
 {
 	char sha[65];
 	char *media_type = NULL;
@@ -200,37 +220,40 @@ static void h_document_content(struct dossier_api *a, struct evhttp_request *req
 	}
 	if (!sha[0]) {
 		free(media_type);
-		http_reply_error(req, 409, "no_content_yet", "the scan has not delivered a page yet");
+		http_reply_error(req, 409, "no_content_yet",
+				 "the scan has not delivered a page yet");
 		return;
 	}
 	send_blob(a, req, sha, media_type, id);
 	free(media_type);
 }
 
-static void h_document_sidecar(struct dossier_api *a, struct evhttp_request *req,
-			       const char *code, const char *id)
+static void h_document_sidecar(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			       const char *id)
 {
 	json_t *d = document_get(a->gw->records, code, id);
 	json_t *sc = d ? json_object_get(d, "sidecar") : NULL;
 	if (!d)
 		http_reply_error(req, 404, "not_found", "no document %s in dossier %s", id, code);
 	else if (!json_is_object(sc))
-		http_reply_error(req, 404, "not_found", "document %s has no companion file (a detached signature)", id);
+		http_reply_error(req, 404, "not_found",
+				 "document %s has no companion file (a detached signature)", id);
 	else
 		send_blob(a, req, json_string_value(json_object_get(sc, "sha256")),
 			  json_string_value(json_object_get(sc, "media_type")), id);
 	json_decref(d);
 }
 
-static void h_document_page(struct dossier_api *a, struct evhttp_request *req,
-			    const char *code, const char *id, const char *page)
+static void h_document_page(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			    const char *id, const char *page)
 {
 	char sha[65], *end;
 	char *media_type = NULL;
 	long n = strtol(page, &end, 10);
 	if (*end || n < 1 || n > 100000 ||
 	    document_page(a->gw->records, code, id, (int)n, sha, &media_type) < 0) {
-		http_reply_error(req, 404, "not_found", "no page %s of document %s in dossier %s", page, id, code);
+		http_reply_error(req, 404, "not_found", "no page %s of document %s in dossier %s",
+				 page, id, code);
 		return;
 	}
 	send_blob(a, req, sha, media_type, id);
@@ -289,23 +312,27 @@ static void upload_done(void *arg, int cancelled)
 		log_warning("upload to %s abandoned by the client", u->code);
 		http_reply_gone(u->req);
 	} else if (cancelled) {
-		http_reply_error(u->req, 503, "stopping", "the gateway is stopping; send the document again");
+		http_reply_error(u->req, 503, "stopping",
+				 "the gateway is stopping; send the document again");
 	} else if (u->result < 0) {
 		log_error("cannot store an upload to %s: %s", u->code, strerror(-u->result));
-		http_reply_error(u->req, 507, "storage_error", "the document could not be stored: %s",
-				 strerror(-u->result));
+		http_reply_error(u->req, 507, "storage_error",
+				 "the document could not be stored: %s", strerror(-u->result));
 	} else {
 		char id[33];
 		struct document_extra x = {.doc_type = u->doc_type[0] ? u->doc_type : NULL};
-		int r = document_create(a->gw->records, u->code, u->name, u->media_type, u->sha, u->size,
-					u->created_by, &x, id);
+		int r = document_create(a->gw->records, u->code, u->name, u->media_type, u->sha,
+					u->size, u->created_by, &x, id);
 		if (r < 0)
-			http_reply_error(u->req, 503, "unavailable", "the document could not be recorded");
+			http_reply_error(u->req, 503, "unavailable",
+					 "the document could not be recorded");
 		else {
-			gw_log(MOTCUA_LOG_INFO, NULL, "document %s (%s, %llu bytes) received for %s", id,
-			       u->media_type, (unsigned long long)u->size, u->code);
-			http_reply_json(u->req, 202, json_pack("{s:s, s:s, s:s}", "id", id, "state", "queued",
-								 "sha256", u->sha));
+			gw_log(MOTCUA_LOG_INFO, NULL,
+			       "document %s (%s, %llu bytes) received for %s", id, u->media_type,
+			       (unsigned long long)u->size, u->code);
+			http_reply_json(u->req, 202,
+					json_pack("{s:s, s:s, s:s}", "id", id, "state", "queued",
+						  "sha256", u->sha));
 		}
 	}
 	evbuffer_free(u->body);
@@ -324,13 +351,15 @@ static bool upload_names(struct evhttp_request *req, char name[256], char doc_ty
 	snprintf(doc_type, 65, "%s", t && !type_bad ? t : "");
 	evhttp_clear_headers(&q);
 	if (!valid_document_name(name)) {
-		http_reply_error(req, 400, "bad_request",
-				 "name must be 1 to 200 bytes of UTF-8 text without / or control characters");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "name must be 1 to 200 bytes of UTF-8 text without / or control characters");
 		return false;
 	}
 	if (type_bad) {
-		http_reply_error(req, 400, "bad_request",
-				 "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
+		http_reply_error(
+		    req, 400, "bad_request",
+		    "type must be 1 to 64 letters, digits, '.', '-' or '_' (e.g. to-khai)");
 		return false;
 	}
 	return true;
@@ -353,9 +382,10 @@ static bool upload_media_type(struct evhttp_request *req, char type[32])
 	}
 	if (upload_type_ok(type))
 		return true;
-	http_reply_error(req, 415, "unsupported_media_type",
-			 "Content-Type must be image/png, image/jpeg, image/tiff or application/pdf%s%s",
-			 ct ? ", not " : "", ct ? ct : "");
+	http_reply_error(
+	    req, 415, "unsupported_media_type",
+	    "Content-Type must be image/png, image/jpeg, image/tiff or application/pdf%s%s",
+	    ct ? ", not " : "", ct ? ct : "");
 	return false;
 }
 
@@ -372,7 +402,8 @@ static bool upload_body_ok(struct dossier_api *a, struct evhttp_request *req, co
 		return false;
 	}
 	if (len == 0) {
-		http_reply_error(req, 422, "bad_content", "the body is empty; send the file as the body");
+		http_reply_error(req, 422, "bad_content",
+				 "the body is empty; send the file as the body");
 		return false;
 	}
 	unsigned char probe[64 + 1024];
@@ -391,12 +422,14 @@ static bool upload_body_ok(struct dossier_api *a, struct evhttp_request *req, co
 }
 
 /* Hands the body to the I/O pool, which stores it; upload_done answers. */
-static void upload_submit(struct dossier_api *a, struct evhttp_request *req, const char *by, const char *code,
-			  const char *name, const char *type, const char *doc_type)
+static void upload_submit(struct dossier_api *a, struct evhttp_request *req, const char *by,
+			  const char *code, const char *name, const char *type,
+			  const char *doc_type)
 {
 	if (a->uploads_in_flight >= UPLOADS_MAX) {
 		http_set_header(req, "Retry-After", "1");
-		http_reply_error(req, 503, "busy", "too many uploads at once; try again in a moment");
+		http_reply_error(req, 503, "busy",
+				 "too many uploads at once; try again in a moment");
 		return;
 	}
 	struct upload *u = calloc(1, sizeof *u);
@@ -418,16 +451,18 @@ static void upload_submit(struct dossier_api *a, struct evhttp_request *req, con
 	if (r < 0) {
 		evbuffer_free(u->body);
 		free(u);
-		http_reply_error(req, 503, "busy", "cannot take the document now: %s", strerror(-r));
+		http_reply_error(req, 503, "busy", "cannot take the document now: %s",
+				 strerror(-r));
 		return;
 	}
 	a->uploads_in_flight++;
 }
 
-static void h_document_add(struct dossier_api *a, struct evhttp_request *req, const struct token_info *tok,
-			   const char *code)
+static void h_document_add(struct dossier_api *a, struct evhttp_request *req,
+			   const struct token_info *tok, const char *code)
 {
-	if (strlen(code) >= sizeof(((struct upload *)0)->code) || !dossier_exists(a->gw->records, code)) {
+	if (strlen(code) >= sizeof(((struct upload *)0)->code) ||
+	    !dossier_exists(a->gw->records, code)) {
 		http_reply_error(req, 404, "not_found", "no dossier %s", code);
 		return;
 	}
@@ -441,7 +476,8 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req, co
 		return;
 	}
 	char name[256], doc_type[65], type[32];
-	if (upload_names(req, name, doc_type) && upload_media_type(req, type) && upload_body_ok(a, req, type))
+	if (upload_names(req, name, doc_type) && upload_media_type(req, type) &&
+	    upload_body_ok(a, req, type))
 		upload_submit(a, req, tok->name, code, name, type, doc_type);
 }
 
@@ -488,20 +524,20 @@ static void route_document_page(struct call *c)
 }
 
 static const struct route_def routes[] = {
-	{"POST", "/api/v1/dossiers", R_WRITE, route_dossier_create,
-	 "receive a dossier: its code <agency_code>-YYMMDD-NNNN and promised date"},
-	{"GET", "/api/v1/dossiers", R_ALL, route_dossier_list, "dossiers by status and date (paged)"},
-	{"GET", "/api/v1/dossiers/{code}", R_ALL, route_dossier_get, "one dossier with its documents"},
-	{"POST", "/api/v1/dossiers/{code}/documents", R_WRITE, route_document_add,
-	 "a document: a file as the body, or {\"reuse\": archived item id}"},
-	{"GET", "/api/v1/dossiers/{code}/documents/{id}", R_ALL, route_document_get,
-	 "one document with its steps and pages"},
-	{"GET", "/api/v1/dossiers/{code}/documents/{id}/content", R_ALL, route_document_content,
-	 "the document's current file"},
-	{"GET", "/api/v1/dossiers/{code}/documents/{id}/sidecar", R_ALL, route_document_sidecar,
-	 "the detached signature of a file that is not a PDF"},
-	{"GET", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}", R_ALL, route_document_page,
-	 "page n's image as scanned or uploaded"},
+    {"POST", "/api/v1/dossiers", R_WRITE, route_dossier_create,
+     "receive a dossier: its code <agency_code>-YYMMDD-NNNN and promised date"},
+    {"GET", "/api/v1/dossiers", R_ALL, route_dossier_list, "dossiers by status and date (paged)"},
+    {"GET", "/api/v1/dossiers/{code}", R_ALL, route_dossier_get, "one dossier with its documents"},
+    {"POST", "/api/v1/dossiers/{code}/documents", R_WRITE, route_document_add,
+     "a document: a file as the body, or {\"reuse\": archived item id}"},
+    {"GET", "/api/v1/dossiers/{code}/documents/{id}", R_ALL, route_document_get,
+     "one document with its steps and pages"},
+    {"GET", "/api/v1/dossiers/{code}/documents/{id}/content", R_ALL, route_document_content,
+     "the document's current file"},
+    {"GET", "/api/v1/dossiers/{code}/documents/{id}/sidecar", R_ALL, route_document_sidecar,
+     "the detached signature of a file that is not a PDF"},
+    {"GET", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}", R_ALL, route_document_page,
+     "page n's image as scanned or uploaded"},
 };
 
 struct dossier_api *dossier_api_new(struct gateway *gw)

@@ -14,7 +14,8 @@
 
 /* The promised return date: the procedure's legal processing time in working
  * days (given, or from [office] procedures); 0 when neither says. */
-static int64_t due_date(struct records *r, const struct dossier_new *d, int64_t now, const char **unit)
+static int64_t due_date(struct records *r, const struct dossier_new *d, int64_t now,
+			const char **unit)
 {
 	int days = d->processing_days, cal_days;
 	const char *cal_unit = NULL;
@@ -44,8 +45,8 @@ static int next_code(struct records *r, int64_t now, char code[96])
 	return 0;
 }
 
-static int insert_dossier(struct records *r, const struct dossier_new *d, const char *code, int64_t now,
-			  int64_t due, const char *unit)
+static int insert_dossier(struct records *r, const struct dossier_new *d, const char *code,
+			  int64_t now, int64_t due, const char *unit)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_DOSSIER_INSERT);
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
@@ -82,11 +83,13 @@ json_t *dossier_create(struct records *r, const struct dossier_new *d, int *err)
 		return NULL;
 	if (next_code(r, now, code) < 0 || insert_dossier(r, d, code, now, due, unit) < 0)
 		goto fail;
-	json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s?, s:s?, s:s?}", "code", code, "procedure_code",
-			       d->procedure_code, "channel", d->channel, "status", 1, "received_at", received,
-			       "due_at", due ? due_iso : NULL, "unit", unit, "official", d->created_by);
+	json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s?, s:s?, s:s?}", "code", code,
+			       "procedure_code", d->procedure_code, "channel", d->channel, "status",
+			       1, "received_at", received, "due_at", due ? due_iso : NULL, "unit",
+			       unit, "official", d->created_by);
 	if (ev)
-		json_object_set_new(ev, "ticket_id", d->ticket_id ? json_integer(d->ticket_id) : json_null());
+		json_object_set_new(ev, "ticket_id",
+				    d->ticket_id ? json_integer(d->ticket_id) : json_null());
 	if (events_publish(r->gw->events, "dossier.created", ev) < 0 || db_commit(db) < 0)
 		goto fail;
 	*err = 0;
@@ -139,11 +142,11 @@ json_t *dossier_get(struct records *r, const char *code)
 	st = rec_stmt(r, ST_DOSSIER_DOCUMENTS);
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(docs, json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, DOC_ID),
-						      "name", col_text(st, DOC_NAME), "state",
-						      col_text(st, DOC_STATE), "sha256",
-						      col_text(st, DOC_ORIGINAL_SHA), "media_type",
-						      col_text(st, DOC_MEDIA_TYPE)));
+		json_array_append_new(
+		    docs, json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, DOC_ID), "name",
+				    col_text(st, DOC_NAME), "state", col_text(st, DOC_STATE),
+				    "sha256", col_text(st, DOC_ORIGINAL_SHA), "media_type",
+				    col_text(st, DOC_MEDIA_TYPE)));
 	sqlite3_reset(st);
 	json_object_set_new(d, "documents", docs);
 	return d;
@@ -157,23 +160,27 @@ json_t *dossier_snapshot(struct records *r, const char *code)
 	json_t *docs = json_array(), *brief = json_object_get(d, "documents");
 	size_t i;
 	json_t *b;
-	json_array_foreach(brief, i, b) {
+	json_array_foreach(brief, i, b)
+	{
 		json_t *full = document_brief(r, code, json_string_value(json_object_get(b, "id")));
 		if (!full)
 			continue;
 		json_t *side = json_object_get(full, "sidecar");
-		json_t *one = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"),
-					"name", json_object_get(full, "name"), "type", json_object_get(full, "type"),
-					"media_type", json_object_get(full, "current_media_type"), "state",
-					json_object_get(full, "state"), "sha256",
-					json_object_get(full, "current_sha256"), "reused_from",
-					json_object_get(full, "reused_from"));
+		json_t *one = json_pack(
+		    "{s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"),
+		    "name", json_object_get(full, "name"), "type", json_object_get(full, "type"),
+		    "media_type", json_object_get(full, "current_media_type"), "state",
+		    json_object_get(full, "state"), "sha256",
+		    json_object_get(full, "current_sha256"), "reused_from",
+		    json_object_get(full, "reused_from"));
 		json_t *sig = json_object_get(full, "signature");
 		json_object_set(one, "signature", sig ? sig : json_null());
 		json_object_set(one, "sidecar_sha256",
-				json_is_object(side) ? json_object_get(side, "sha256") : json_null());
+				json_is_object(side) ? json_object_get(side, "sha256")
+						     : json_null());
 		json_object_set(one, "sidecar_media_type",
-				json_is_object(side) ? json_object_get(side, "media_type") : json_null());
+				json_is_object(side) ? json_object_get(side, "media_type")
+						     : json_null());
 		json_array_append_new(docs, one);
 		json_decref(full);
 	}
@@ -181,7 +188,8 @@ json_t *dossier_snapshot(struct records *r, const char *code)
 	return d;
 }
 
-int dossier_set_status(struct records *r, const char *code, int status, const char *by, json_t *details)
+int dossier_set_status(struct records *r, const char *code, int status, const char *by,
+		       json_t *details)
 {
 	sqlite3 *db = r->gw->db;
 	int e = -EIO;
@@ -209,7 +217,8 @@ int dossier_set_status(struct records *r, const char *code, int status, const ch
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		goto fail;
-	json_t *ev = json_pack("{s:s, s:i, s:i, s:s}", "code", code, "status", status, "previous", previous, "by", by);
+	json_t *ev = json_pack("{s:s, s:i, s:i, s:s}", "code", code, "status", status, "previous",
+			       previous, "by", by);
 	if (ev && json_is_object(details))
 		json_object_set(ev, "details", details);
 	if (events_publish(r->gw->events, "dossier.status", ev) < 0 || db_commit(db) < 0)
@@ -241,5 +250,6 @@ json_t *dossier_list(struct records *r, int status, int64_t from, int64_t to, in
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, dossier_row(st));
 	sqlite3_reset(st);
-	return json_pack("{s:o, s:I, s:i, s:i}", "dossiers", arr, "total", total, "limit", limit, "offset", offset);
+	return json_pack("{s:o, s:I, s:i, s:i}", "dossiers", arr, "total", total, "limit", limit,
+			 "offset", offset);
 }

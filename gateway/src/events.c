@@ -183,8 +183,8 @@ struct events *events_new(struct gateway *gw)
 		return NULL;
 	}
 	static const struct route_def routes[] = {
-		{"GET", "/api/v1/events", R_STAFF, sse_start,
-		 "Server-Sent Events of every domain event; resumes from Last-Event-ID or ?since=ID"},
+	    {"GET", "/api/v1/events", R_STAFF, sse_start,
+	     "Server-Sent Events of every domain event; resumes from Last-Event-ID or ?since=ID"},
 	};
 	if (router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], ev, NULL) < 0) {
 		events_free(ev);
@@ -318,13 +318,15 @@ int events_broadcast(struct events *ev, const char *type, json_t *payload)
 	return 0;
 }
 
-int events_subscribe_from(struct events *ev, const void *owner, const char *prefix, int64_t since_id,
-			  motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
+int events_subscribe_from(struct events *ev, const void *owner, const char *prefix,
+			  int64_t since_id, motcua_event_id_fn fn, void *data,
+			  motcua_free_fn free_fn)
 {
 	const char *pfx = prefix ? prefix : "";
 	/* Catch up on what is stored, up to what live delivery has reached. */
-	sqlite3_stmt *st = db_prepare(ev->gw->db, "SELECT id, type, payload FROM events WHERE id > ?1 AND id <= ?2"
-						  " AND substr(type, 1, length(?3)) = ?3 ORDER BY id");
+	sqlite3_stmt *st =
+	    db_prepare(ev->gw->db, "SELECT id, type, payload FROM events WHERE id > ?1 AND id <= ?2"
+				   " AND substr(type, 1, length(?3)) = ?3 ORDER BY id");
 	if (!st) {
 		if (free_fn)
 			free_fn(data);
@@ -383,8 +385,8 @@ static void sse_start(struct call *call)
 	struct events *ev = call->data;
 	struct evhttp_request *req = call->req;
 	if (ev->n_clients >= ev->gw->settings.max_sse_clients) {
-		http_reply_error(req, 503, "too_many_streams",
-				 "at most %u event streams at once", ev->gw->settings.max_sse_clients);
+		http_reply_error(req, 503, "too_many_streams", "at most %u event streams at once",
+				 ev->gw->settings.max_sse_clients);
 		return;
 	}
 	/* Resume from Last-Event-ID (EventSource reconnect) or ?since=. */
@@ -392,9 +394,9 @@ static void sse_start(struct call *call)
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
 	struct evkeyvalq q;
 	const char *since_q = NULL;
-	if (evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) ?
-					   evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) :
-					   "",
+	if (evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
+				       ? evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req))
+				       : "",
 				   &q) == 0)
 		since_q = evhttp_find_header(&q, "since");
 	const char *from = h ? h : since_q;
@@ -403,7 +405,8 @@ static void sse_start(struct call *call)
 		long long v = strtoll(from, &end, 10);
 		if (!*from || *end || v < 0) {
 			evhttp_clear_headers(&q);
-			http_reply_error(req, 400, "bad_request", "since / Last-Event-ID must be an event id");
+			http_reply_error(req, 400, "bad_request",
+					 "since / Last-Event-ID must be an event id");
 			return;
 		}
 		since = v;
@@ -432,9 +435,9 @@ static void sse_start(struct call *call)
 	}
 	/* Replay what the client missed, up to what subscribers have seen. */
 	if (since < ev->delivered) {
-		sqlite3_stmt *st = db_prepare(ev->gw->db,
-					      "SELECT id, type, payload FROM events WHERE id > ? AND id <= ? "
-					      "ORDER BY id LIMIT ?");
+		sqlite3_stmt *st = db_prepare(
+		    ev->gw->db, "SELECT id, type, payload FROM events WHERE id > ? AND id <= ? "
+				"ORDER BY id LIMIT ?");
 		if (st) {
 			sqlite3_bind_int64(st, 1, since);
 			sqlite3_bind_int64(st, 2, ev->delivered);

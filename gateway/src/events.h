@@ -32,15 +32,16 @@ void *events_set_publish_hook(struct events *ev, events_hook_fn fn, void *data);
  * iteration. Takes the payload's reference; adds "type" and "at". */
 int events_publish(struct events *ev, const char *type, json_t *payload);
 /* owner identifies who subscribed, for unsubscribe_all (a plugin). */
-int events_subscribe(struct events *ev, const void *owner, const char *prefix, event_fn fn, void *data,
-		     motcua_free_fn free_fn);
+int events_subscribe(struct events *ev, const void *owner, const char *prefix, event_fn fn,
+		     void *data, motcua_free_fn free_fn);
 void events_unsubscribe_all(struct events *ev, const void *owner);
 /* Streams a transient event to SSE clients only (not stored); takes the
  * payload's reference. */
 int events_broadcast(struct events *ev, const char *type, json_t *payload);
 /* Replays the stored events after since_id to fn, then subscribes fn. */
-int events_subscribe_from(struct events *ev, const void *owner, const char *prefix, int64_t since_id,
-			  motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
+int events_subscribe_from(struct events *ev, const void *owner, const char *prefix,
+			  int64_t since_id, motcua_event_id_fn fn, void *data,
+			  motcua_free_fn free_fn);
 /* Ends every SSE stream (at stop, before the HTTP server goes). */
 void events_close_streams(struct events *ev);
 

@@ -24,16 +24,16 @@ struct gateway {
 	struct workers *io_workers; /* short file work (storing uploads), so that a
 				     * clerk's upload never waits behind OCR */
 	struct calendar *calendar;  /* working days and procedures' processing times */
-	struct router *router;      /* every HTTP route */
+	struct router *router;	    /* every HTTP route */
 	struct events *events;
-	struct records *records;    /* dossiers and documents */
-	struct pipeline *pipeline;  /* the jobs that take documents through the steps */
-	struct capture *capture;    /* scan batches from the capture plugin */
-	struct archive *archive;    /* the e-archive's routes, served by its plugin */
-	struct outbox *outbox;      /* delivery to the adapters */
+	struct records *records;	 /* dossiers and documents */
+	struct pipeline *pipeline;	 /* the jobs that take documents through the steps */
+	struct capture *capture;	 /* scan batches from the capture plugin */
+	struct archive *archive;	 /* the e-archive's routes, served by its plugin */
+	struct outbox *outbox;		 /* delivery to the adapters */
 	struct dossier_api *dossier_api; /* the routes of dossiers and documents */
-	struct plugins *plugins;    /* the loaded plugins */
-	struct api *api;            /* the HTTP server */
+	struct plugins *plugins;	 /* the loaded plugins */
+	struct api *api;		 /* the HTTP server */
 	bool stopping;
 };
 

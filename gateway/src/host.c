@@ -52,7 +52,8 @@ struct motcua_plugin_ctx {
 
 /* ---- log, config ---- */
 
-static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt,
+		     ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -60,7 +61,8 @@ static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
 	va_end(ap);
 }
 
-static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
+static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section,
+				   const char *key)
 {
 	if (!key)
 		return NULL;
@@ -84,8 +86,9 @@ static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
 	return ctx->gw->settings.data_dir;
 }
 
-static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
-			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
+static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path,
+			    unsigned flags, char *buf, size_t size, size_t *len, char *why,
+			    size_t why_len)
 {
 	(void)ctx;
 	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
@@ -112,8 +115,8 @@ static int host_event_publish(struct motcua_plugin_ctx *ctx, const char *type, c
 {
 	json_t *obj = plugin_payload(ctx, type, json);
 	if (!obj) {
-		gw_log(MOTCUA_LOG_WARNING, ctx->name, "event %s refused: payload is not a JSON object",
-		       type ? type : "(none)");
+		gw_log(MOTCUA_LOG_WARNING, ctx->name,
+		       "event %s refused: payload is not a JSON object", type ? type : "(none)");
 		return -EINVAL;
 	}
 	return events_publish(ctx->gw->events, type, obj);
@@ -125,8 +128,8 @@ static int host_event_broadcast(struct motcua_plugin_ctx *ctx, const char *type,
 	return obj ? events_broadcast(ctx->gw->events, type, obj) : -EINVAL;
 }
 
-static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix, motcua_event_fn fn, void *data,
-				motcua_free_fn free_fn)
+static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix,
+				motcua_event_fn fn, void *data, motcua_free_fn free_fn)
 {
 	if (!fn) {
 		if (free_fn)
@@ -136,8 +139,9 @@ static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefi
 	return events_subscribe(ctx->gw->events, ctx, prefix, fn, data, free_fn);
 }
 
-static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix, int64_t since_id,
-				     motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
+static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix,
+				     int64_t since_id, motcua_event_id_fn fn, void *data,
+				     motcua_free_fn free_fn)
 {
 	if (!fn || since_id < 0) {
 		if (free_fn)
@@ -149,7 +153,8 @@ static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *
 
 /* ---- work and timers ---- */
 
-static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done, void *data)
+static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
+			    void *data)
 {
 	if (!work)
 		return -EINVAL;
@@ -173,8 +178,9 @@ static void timer_free(struct motcua_timer *t)
 	free(t);
 }
 
-static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms, int repeat,
-					   motcua_timer_fn fn, void *data, motcua_free_fn free_fn)
+static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms,
+					   int repeat, motcua_timer_fn fn, void *data,
+					   motcua_free_fn free_fn)
 {
 	struct motcua_timer *t = fn ? calloc(1, sizeof *t) : NULL;
 	if (t)
@@ -218,7 +224,7 @@ struct plugin_route {
 	motcua_route_fn fn;
 	void *data;
 	motcua_free_fn free_fn; /* NULL on a well-known alias: the plugin's route frees data */
-	int prefix_segments;    /* of the full path, before the plugin's own */
+	int prefix_segments;	/* of the full path, before the plugin's own */
 };
 
 static void plugin_route_free(void *arg)
@@ -244,16 +250,16 @@ static void call_plugin_route(struct call *c)
 	size_t len = evbuffer_get_length(in);
 	const char *rest = call_rest(c, pr->prefix_segments);
 	struct motcua_request r = {
-		.struct_size = sizeof r,
-		.method = c->method,
-		.path = rest,
-		.query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
-		.body = len ? (const char *)evbuffer_pullup(in, -1) : NULL,
-		.body_len = len,
-		.token_name = c->tok->name,
-		.role = c->tok->role,
-		.header = request_header,
-		.host_private = req,
+	    .struct_size = sizeof r,
+	    .method = c->method,
+	    .path = rest,
+	    .query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
+	    .body = len ? (const char *)evbuffer_pullup(in, -1) : NULL,
+	    .body_len = len,
+	    .token_name = c->tok->name,
+	    .role = c->tok->role,
+	    .header = request_header,
+	    .host_private = req,
 	};
 	struct motcua_response resp = {.status = 200, .body = evbuffer_new()};
 	if (!resp.body) {
@@ -263,7 +269,8 @@ static void call_plugin_route(struct call *c)
 	snprintf(resp.content_type, sizeof resp.content_type, "application/json");
 	int status = pr->fn(pr->data, &r, &resp);
 	if (status < 100 || status > 599) {
-		gw_log(MOTCUA_LOG_ERROR, pr->ctx->name, "route %s %s returned bad status %d", c->method, rest, status);
+		gw_log(MOTCUA_LOG_ERROR, pr->ctx->name, "route %s %s returned bad status %d",
+		       c->method, rest, status);
 		evbuffer_free(resp.body);
 		http_reply_error(req, 500, "plugin_error", "plugin %s failed", pr->ctx->name);
 		return;
@@ -273,8 +280,9 @@ static void call_plugin_route(struct call *c)
 	evbuffer_free(resp.body);
 }
 
-static int add_plugin_route(struct motcua_plugin_ctx *ctx, const char *method, const char *full, unsigned roles,
-			    motcua_route_fn fn, void *data, motcua_free_fn free_fn, int prefix_segments)
+static int add_plugin_route(struct motcua_plugin_ctx *ctx, const char *method, const char *full,
+			    unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn,
+			    int prefix_segments)
 {
 	struct plugin_route *pr = calloc(1, sizeof *pr);
 	if (!pr) {
@@ -283,16 +291,18 @@ static int add_plugin_route(struct motcua_plugin_ctx *ctx, const char *method, c
 		return -ENOMEM;
 	}
 	*pr = (struct plugin_route){ctx, fn, data, free_fn, prefix_segments};
-	return router_add(ctx->gw->router, method, full, roles, call_plugin_route, pr, plugin_route_free, ctx,
-			  ctx->name, NULL, 0);
+	return router_add(ctx->gw->router, method, full, roles, call_plugin_route, pr,
+			  plugin_route_free, ctx, ctx->name, NULL, 0);
 }
 
-static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path, unsigned roles,
-			  motcua_route_fn fn, void *data, motcua_free_fn free_fn)
+static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path,
+			  unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn)
 {
 	char full[300];
-	if (!fn || !method || !path || path[0] != '/' || strlen(path) > 200 || !roles || strpbrk(path, "{}") ||
-	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE"))) {
+	if (!fn || !method || !path || path[0] != '/' || strlen(path) > 200 || !roles ||
+	    strpbrk(path, "{}") ||
+	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
+	     strcmp(method, "DELETE"))) {
 		if (free_fn)
 			free_fn(data);
 		return -EINVAL;
@@ -313,7 +323,8 @@ static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, con
 	return 0;
 }
 
-static int host_response_set(struct motcua_response *resp, const char *content_type, const char *body, size_t len)
+static int host_response_set(struct motcua_response *resp, const char *content_type,
+			     const char *body, size_t len)
 {
 	if (!resp || !content_type || strlen(content_type) >= sizeof resp->content_type ||
 	    strpbrk(content_type, "\r\n") || (len && !body))
@@ -325,21 +336,25 @@ static int host_response_set(struct motcua_response *resp, const char *content_t
 
 static void route_no_plugin(struct call *c)
 {
-	http_reply_error(c->req, 503, "no_indicators", "no evaluation plugin is enabled ([eval-stream] enabled = true)");
+	http_reply_error(c->req, 503, "no_indicators",
+			 "no evaluation plugin is enabled ([eval-stream] enabled = true)");
 }
 
 int host_routes_add(struct gateway *gw)
 {
 	/* /api/v1/indicators while no plugin serves it */
-	return router_add(gw->router, "GET", "/api/v1/indicators", R_ANY, route_no_plugin, NULL, NULL, NULL, NULL,
-			  "the indicators of a period, served by the evaluation plugin (eval-stream)", ROUTE_FALLBACK);
+	return router_add(
+	    gw->router, "GET", "/api/v1/indicators", R_ANY, route_no_plugin, NULL, NULL, NULL, NULL,
+	    "the indicators of a period, served by the evaluation plugin (eval-stream)",
+	    ROUTE_FALLBACK);
 }
 
 /* ---- what a plugin provides ---- */
 
 /* Logs the outcome of filling a slot: who has it already (taken names the
  * thing and other the plugin), or what the plugin now does. */
-static int filled(struct motcua_plugin_ctx *ctx, int r, const char *other, const char *taken, const char *done)
+static int filled(struct motcua_plugin_ctx *ctx, int r, const char *other, const char *taken,
+		  const char *done)
 {
 	if (r == -EEXIST)
 		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot %s: %s already does it", taken, other);
@@ -353,59 +368,65 @@ static void copy_name(char *out, size_t len, const char *name)
 	snprintf(out, len, "%s", name ? name : "");
 }
 
-static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn, void *data,
-			      motcua_free_fn free_fn)
+static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+			      motcua_step_fn fn, void *data, motcua_free_fn free_fn)
 {
 	struct pipeline *p = ctx->gw->pipeline;
 	char other[64], taken[64], done[64];
 	copy_name(other, sizeof other, pipeline_step_plugin(p, step));
 	snprintf(taken, sizeof taken, "do the %s step", step_name(step));
 	snprintf(done, sizeof done, "does the %s step", step_name(step));
-	return filled(ctx, pipeline_step_set(p, step, ctx->name, fn, data, free_fn, ctx), other, taken, done);
+	return filled(ctx, pipeline_step_set(p, step, ctx->name, fn, data, free_fn, ctx), other,
+		      taken, done);
 }
 
-static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_page_fn fn,
-				   void *data, motcua_free_fn free_fn)
+static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+				   motcua_page_fn fn, void *data, motcua_free_fn free_fn)
 {
 	int r = pipeline_page_step_set(ctx->gw->pipeline, step, fn, data, free_fn, ctx);
 	if (r < 0)
-		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot add a page function to the %s step: %s", step_name(step),
-		       strerror(-r));
+		gw_log(MOTCUA_LOG_ERROR, ctx->name, "cannot add a page function to the %s step: %s",
+		       step_name(step), strerror(-r));
 	return r;
 }
 
-static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops, void *data,
+static int host_capture_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_capture_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	struct capture *c = ctx->gw->capture;
 	char other[64];
 	copy_name(other, sizeof other, capture_plugin(c));
-	return filled(ctx, capture_provider_set(c, ctx->name, ops, data, free_fn, ctx), other, "capture",
-		      "captures documents (POST /api/v1/dossiers/{code}/scan)");
+	return filled(ctx, capture_provider_set(c, ctx->name, ops, data, free_fn, ctx), other,
+		      "capture", "captures documents (POST /api/v1/dossiers/{code}/scan)");
 }
 
-static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops, void *data,
+static int host_archive_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_archive_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	struct archive *a = ctx->gw->archive;
 	char other[64];
 	copy_name(other, sizeof other, archive_plugin(a));
-	return filled(ctx, archive_provider_set(a, ctx->name, ops, data, free_fn, ctx), other, "archive",
-		      "keeps the e-archive (/api/v1/archive/, reuse)");
+	return filled(ctx, archive_provider_set(a, ctx->name, ops, data, free_fn, ctx), other,
+		      "archive", "keeps the e-archive (/api/v1/archive/, reuse)");
 }
 
-static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops, void *data,
+static int host_adapter_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_adapter_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	int r = outbox_adapter_add(ctx->gw->outbox, ctx->name, ops, data, free_fn, ctx);
 	if (r == 0)
-		gw_log(MOTCUA_LOG_INFO, ctx->name, "delivers dossiers (outbox destination %s)", ctx->name);
+		gw_log(MOTCUA_LOG_INFO, ctx->name, "delivers dossiers (outbox destination %s)",
+		       ctx->name);
 	return r;
 }
 
 /* ---- what an agency reports back ---- */
 
-static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status, const char *details)
+static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status,
+			       const char *details)
 {
 	json_t *d = NULL;
 	if (!code || !valid_code_chars(code, 95))
@@ -419,7 +440,8 @@ static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, 
 	}
 	int r = dossier_set_status(ctx->gw->records, code, status, ctx->name, d);
 	if (r == -EINVAL)
-		gw_log(MOTCUA_LOG_WARNING, ctx->name, "status %d for %s refused: not a code from 1 to 10", status, code);
+		gw_log(MOTCUA_LOG_WARNING, ctx->name,
+		       "status %d for %s refused: not a code from 1 to 10", status, code);
 	return r;
 }
 
@@ -441,18 +463,22 @@ static void result_on_loop(void *arg, int cancelled)
 	if (cancelled) {
 		/* stopping: the blob stays unreferenced; the agency sends it again */
 	} else if (!dossier_exists(gw->records, j->code)) {
-		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s was dropped: no such dossier", j->code);
-	} else if (document_create(gw->records, j->code, j->name, j->media_type, j->sha, j->size, by, &x, id) < 0) {
-		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s could not be recorded", j->code);
+		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s was dropped: no such dossier",
+		       j->code);
+	} else if (document_create(gw->records, j->code, j->name, j->media_type, j->sha, j->size,
+				   by, &x, id) < 0) {
+		gw_log(MOTCUA_LOG_ERROR, j->plugin, "a result for %s could not be recorded",
+		       j->code);
 	} else {
-		gw_log(MOTCUA_LOG_INFO, j->plugin, "result %s (%s) added to %s as document %s", j->name, j->media_type,
-		       j->code, id);
+		gw_log(MOTCUA_LOG_INFO, j->plugin, "result %s (%s) added to %s as document %s",
+		       j->name, j->media_type, j->code, id);
 	}
 	free(j);
 }
 
 /* Does the file hold what its type says (as an upload must)? */
-static int check_result_file(const char *path, const char *media_type, uint64_t max, const char **why)
+static int check_result_file(const char *path, const char *media_type, uint64_t max,
+			     const char **why)
 {
 	unsigned char probe[64 + 1024];
 	size_t hn = 0, tn = 0;
@@ -463,7 +489,8 @@ static int check_result_file(const char *path, const char *media_type, uint64_t 
 	if (size > 0) {
 		hn = (size_t)(size < 64 ? size : 64);
 		tn = (size_t)(size < 1024 ? size : 1024);
-		if (pread(fd, probe, hn, 0) != (ssize_t)hn || pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
+		if (pread(fd, probe, hn, 0) != (ssize_t)hn ||
+		    pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
 			hn = tn = 0;
 	}
 	close(fd);
@@ -480,8 +507,8 @@ static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, cons
 			   const char *media_type, const char *name)
 {
 	struct gateway *gw = ctx->gw;
-	if (!code || !valid_code_chars(code, 95) || !path || !media_type || !upload_type_ok(media_type) ||
-	    (name && !valid_document_name(name)))
+	if (!code || !valid_code_chars(code, 95) || !path || !media_type ||
+	    !upload_type_ok(media_type) || (name && !valid_document_name(name)))
 		return -EINVAL;
 	const char *why = NULL;
 	int r = check_result_file(path, media_type, gw->settings.max_upload_bytes, &why);
@@ -508,28 +535,28 @@ static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, cons
 /* ---- the table and the contexts ---- */
 
 static const struct motcua_host table = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = host_log,
-	.config_get = host_config_get,
-	.event_publish = host_event_publish,
-	.event_subscribe = host_event_subscribe,
-	.work_submit = host_work_submit,
-	.timer_add = host_timer_add,
-	.timer_cancel = host_timer_cancel,
-	.route_add = host_route_add,
-	.response_set = host_response_set,
-	.step_register = host_step_register,
-	.page_step_register = host_page_step_register,
-	.capture_register = host_capture_register,
-	.archive_register = host_archive_register,
-	.data_dir = host_data_dir,
-	.adapter_register = host_adapter_register,
-	.dossier_status = host_dossier_status,
-	.result_add = host_result_add,
-	.event_subscribe_from = host_event_subscribe_from,
-	.event_broadcast = host_event_broadcast,
-	.secret_read = host_secret_read,
+    .struct_size = sizeof(struct motcua_host),
+    .abi = MOTCUA_ABI_VERSION,
+    .log = host_log,
+    .config_get = host_config_get,
+    .event_publish = host_event_publish,
+    .event_subscribe = host_event_subscribe,
+    .work_submit = host_work_submit,
+    .timer_add = host_timer_add,
+    .timer_cancel = host_timer_cancel,
+    .route_add = host_route_add,
+    .response_set = host_response_set,
+    .step_register = host_step_register,
+    .page_step_register = host_page_step_register,
+    .capture_register = host_capture_register,
+    .archive_register = host_archive_register,
+    .data_dir = host_data_dir,
+    .adapter_register = host_adapter_register,
+    .dossier_status = host_dossier_status,
+    .result_add = host_result_add,
+    .event_subscribe_from = host_event_subscribe_from,
+    .event_broadcast = host_event_broadcast,
+    .secret_read = host_secret_read,
 };
 
 const struct motcua_host *host_table(void)

@@ -17,7 +17,8 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 	struct evbuffer *buf = evbuffer_new();
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/json; charset=utf-8");
 	if (buf && text) {
 		evbuffer_add(buf, text, strlen(text));
 		evbuffer_add(buf, "\n", 1);
@@ -43,7 +44,8 @@ void http_reply_error(struct evhttp_request *req, int code, const char *error, c
 	http_reply_json(req, code, body);
 }
 
-void http_reply_file(struct evhttp_request *req, int fd, const char *media_type, const char *etag_sha)
+void http_reply_file(struct evhttp_request *req, int fd, const char *media_type,
+		     const char *etag_sha)
 {
 	struct evbuffer *buf = evbuffer_new();
 	off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
@@ -92,19 +94,23 @@ json_t *http_json_body(struct evhttp_request *req)
 {
 	const char *ct = http_header(req, "Content-Type");
 	if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-		http_reply_error(req, 415, "unsupported_media_type", "send application/json, not %s", ct);
+		http_reply_error(req, 415, "unsupported_media_type",
+				 "send application/json, not %s", ct);
 		return NULL;
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > HTTP_JSON_BODY_MAX) {
-		http_reply_error(req, 413, "too_large", "a JSON body may be at most %d bytes", HTTP_JSON_BODY_MAX);
+		http_reply_error(req, 413, "too_large", "a JSON body may be at most %d bytes",
+				 HTTP_JSON_BODY_MAX);
 		return NULL;
 	}
 	json_error_t jerr;
-	json_t *j = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *j =
+	    json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		http_reply_error(req, 400, "bad_json", "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		http_reply_error(req, 400, "bad_json", "line %d column %d: %s", jerr.line,
+				 jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -122,11 +128,13 @@ json_t *http_json_body_or_empty(struct evhttp_request *req)
 	return http_json_body(req);
 }
 
-bool http_only_keys(struct evhttp_request *req, json_t *obj, const char *where, const char *const *keys)
+bool http_only_keys(struct evhttp_request *req, json_t *obj, const char *where,
+		    const char *const *keys)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(obj, k, v) {
+	json_object_foreach(obj, k, v)
+	{
 		bool ok = false;
 		for (const char *const *p = keys; *p; p++)
 			ok |= !strcmp(*p, k);
@@ -138,8 +146,8 @@ bool http_only_keys(struct evhttp_request *req, json_t *obj, const char *where, 
 	return true;
 }
 
-bool http_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label, bool required,
-		    size_t max, const char **out)
+bool http_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label,
+		    bool required, size_t max, const char **out)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
@@ -160,12 +168,14 @@ bool http_str_field(struct evhttp_request *req, json_t *obj, const char *key, co
 	while (trimmed && (s[trimmed - 1] == ' ' || s[0] == ' '))
 		trimmed--;
 	if (n == 0 || trimmed == 0 || n > max || strlen(s) != n) {
-		http_reply_error(req, 400, "bad_request", "%s must be 1 to %zu bytes of text", label, max);
+		http_reply_error(req, 400, "bad_request", "%s must be 1 to %zu bytes of text",
+				 label, max);
 		return false;
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20) {
-			http_reply_error(req, 400, "bad_request", "%s must not hold control characters", label);
+			http_reply_error(req, 400, "bad_request",
+					 "%s must not hold control characters", label);
 			return false;
 		}
 	*out = s;
@@ -182,14 +192,15 @@ bool http_query(struct evhttp_request *req, struct evkeyvalq *q)
 	return true;
 }
 
-bool http_int_param(struct evhttp_request *req, const char *name, const char *value, long lo, long hi,
-		    long *out)
+bool http_int_param(struct evhttp_request *req, const char *name, const char *value, long lo,
+		    long hi, long *out)
 {
 	char *end;
 	errno = 0;
 	long n = strtol(value, &end, 10);
 	if (!*value || *end || errno || n < lo || n > hi) {
-		http_reply_error(req, 400, "bad_request", "%s must be a whole number from %ld to %ld", name, lo, hi);
+		http_reply_error(req, 400, "bad_request",
+				 "%s must be a whole number from %ld to %ld", name, lo, hi);
 		return false;
 	}
 	*out = n;

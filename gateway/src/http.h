@@ -20,10 +20,11 @@
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
 /* {"error": error, "detail": ...}. */
 void http_reply_error(struct evhttp_request *req, int code, const char *error, const char *fmt, ...)
-	MOTCUA_PRINTF(4, 5);
+    MOTCUA_PRINTF(4, 5);
 /* Sends the open file fd as the body (sendfile, no copy) and takes fd over,
  * whatever happens. etag_sha (may be NULL) becomes the ETag. */
-void http_reply_file(struct evhttp_request *req, int fd, const char *media_type, const char *etag_sha);
+void http_reply_file(struct evhttp_request *req, int fd, const char *media_type,
+		     const char *etag_sha);
 /* The request's header (case-insensitive name), or NULL. */
 const char *http_header(struct evhttp_request *req, const char *name);
 void http_set_header(struct evhttp_request *req, const char *name, const char *value);
@@ -39,16 +40,17 @@ json_t *http_json_body(struct evhttp_request *req);
 json_t *http_json_body_or_empty(struct evhttp_request *req);
 /* Refuses members of obj not in keys (NULL-terminated); where prefixes the
  * name in the message ("applicant."). */
-bool http_only_keys(struct evhttp_request *req, json_t *obj, const char *where, const char *const *keys);
+bool http_only_keys(struct evhttp_request *req, json_t *obj, const char *where,
+		    const char *const *keys);
 /* An optional or required string member: 1 to max bytes of text without
  * control characters, not only blanks. *out is borrowed from obj. */
-bool http_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label, bool required,
-		    size_t max, const char **out);
+bool http_str_field(struct evhttp_request *req, json_t *obj, const char *key, const char *label,
+		    bool required, size_t max, const char **out);
 
 /* Parses the query string into q (cleared with evhttp_clear_headers()). */
 bool http_query(struct evhttp_request *req, struct evkeyvalq *q);
 /* A whole number from lo to hi, from a query parameter's value. */
-bool http_int_param(struct evhttp_request *req, const char *name, const char *value, long lo, long hi,
-		    long *out);
+bool http_int_param(struct evhttp_request *req, const char *name, const char *value, long lo,
+		    long hi, long *out);
 
 #endif

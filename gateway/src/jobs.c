@@ -31,7 +31,8 @@
 	X(NJ_MEDIA_TYPE, d.media_type)                                                             \
 	X(NJ_SIDECAR_SHA, d.sidecar_sha)                                                           \
 	X(NJ_SIDECAR_MEDIA_TYPE, d.sidecar_media_type)                                             \
-	X(NJ_CAPTURER, (SELECT c.plugin FROM jobs c WHERE c.document_id = j.document_id AND c.step = 0))
+	X(NJ_CAPTURER,                                                                             \
+	  (SELECT c.plugin FROM jobs c WHERE c.document_id = j.document_id AND c.step = 0))
 #define COL_ENUM(e, c) e,
 #define COL_SQL(e, c) ", " #c
 enum next_column { NJ_ROWID_, NEXT_COLUMNS(COL_ENUM) };
@@ -74,59 +75,80 @@ enum job_stmt {
 };
 
 static const char *const job_sql[JS_COUNT_] = {
-	[JS_RUNNING] = "SELECT j.document_id, j.step, j.attempts, d.dossier_code"
-		       " FROM jobs j JOIN documents d ON d.id = j.document_id WHERE j.state = 'running'",
-	[JS_INTERRUPTED_FAIL] = "UPDATE jobs SET state = 'failed', message = ?3 WHERE document_id = ?1 AND step = ?2",
-	[JS_INTERRUPTED_RESUME] = "UPDATE jobs SET state = 'pending' WHERE document_id = ?1 AND step = ?2",
-	[JS_PAGES_RESUME] = "UPDATE pages SET state = 'captured' WHERE state = 'running'",
-	/* steps held for a plugin that did not start: try again now */
-	[JS_HELD_RESUME] = "UPDATE jobs SET not_before = 0 WHERE state = 'pending' AND message LIKE 'held:%'",
-	[JS_UNFINISHED] = "SELECT COUNT(*) FROM documents WHERE state IN ('queued', 'processing')",
-	/* documents waiting on no job (e.g. the route job, which is no more) */
-	[JS_COMPLETE_BUT_OPEN] = "SELECT d.dossier_code, d.id FROM documents d WHERE d.state IN ('queued', 'processing')"
-				 " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id"
-				 "   AND j.state NOT IN ('done', 'skipped'))",
-	/* the next job whose earlier steps are all finished */
-	[JS_NEXT] = "SELECT j.rowid" NEXT_COLUMNS(COL_SQL) " FROM jobs j JOIN documents d ON d.id = j.document_id"
-		    " WHERE j.state = 'pending' AND j.not_before <= ?1 AND d.state IN ('queued', 'processing')"
-		    " AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.document_id = j.document_id"
-		    "   AND e.step < j.step AND e.state NOT IN ('done', 'skipped'))"
-		    /* a step with a page function waits for the document's pages */
-		    " AND NOT (j.step = ?2 AND EXISTS (SELECT 1 FROM pages g WHERE g.document_id = j.document_id"
-		    "   AND g.state IN ('captured', 'running')))"
-		    " ORDER BY d.created_at, d.rowid, j.step LIMIT 1",
-	[JS_FAILED_PAGE] = "SELECT page_no, message FROM pages WHERE document_id = ?1 AND state = 'failed'"
-			   " ORDER BY page_no LIMIT 1",
-	[JS_SET_RUNNING] = "UPDATE jobs SET state = 'running', plugin = ?3, input_sha = ?4, input_media_type = ?5,"
-			   " attempts = attempts + 1, started_at = ?6 WHERE document_id = ?1 AND step = ?2",
-	[JS_DONE] = "UPDATE jobs SET state = 'done', output_sha = ?3, output_media_type = ?4, message = ?5,"
-		    " finished_at = ?6, sidecar_sha = ?7, again_at = ?8 WHERE document_id = ?1 AND step = ?2",
-	[JS_RETRY] = "UPDATE jobs SET state = 'pending', not_before = ?3, message = ?4"
-		     " WHERE document_id = ?1 AND step = ?2",
-	[JS_FAILED] = "UPDATE jobs SET state = 'failed', message = ?3, finished_at = ?4"
-		      " WHERE document_id = ?1 AND step = ?2",
-	[JS_SKIPPED] = "UPDATE jobs SET state = 'skipped', message = 'no plugin enabled', finished_at = ?3"
-		       " WHERE document_id = ?1 AND step = ?2",
-	[JS_HELD_BEFORE] = "SELECT message LIKE 'held:%' FROM jobs WHERE document_id = ?1 AND step = ?2",
-	[JS_HELD] = "UPDATE jobs SET not_before = ?3, message = ?4 WHERE document_id = ?1 AND step = ?2",
-	[JS_AGAIN_DUE] = "SELECT j.rowid" AGAIN_COLUMNS(COL_SQL) " FROM jobs j JOIN documents d ON d.id = j.document_id"
-			 " WHERE j.again_at IS NOT NULL AND j.again_at <= ?1 AND j.state = 'done' AND d.state = 'done'"
-			 " ORDER BY j.again_at LIMIT 1",
-	[JS_AGAIN_REQUEUE] = "UPDATE jobs SET state = 'pending', again_at = NULL, not_before = 0,"
-			     " message = CASE WHEN step = ?2 THEN 'again, as the step asked' ELSE message END"
-			     " WHERE document_id = ?1 AND step >= ?2",
-	[JS_WAKEUP] = "SELECT MIN(t) FROM (SELECT MIN(not_before) AS t FROM jobs WHERE state = 'pending' AND not_before > ?1"
-		      " UNION ALL SELECT MIN(again_at) FROM jobs WHERE again_at > ?1)",
-	[JS_PAGE_NEXT] = "SELECT g.document_id, g.page_no, g.sha, g.media_type, d.dossier_code"
-			 " FROM pages g JOIN documents d ON d.id = g.document_id"
-			 " JOIN jobs j ON j.document_id = g.document_id AND j.step = ?1"
-			 " WHERE g.state = 'captured' AND j.state = 'pending' AND d.state IN ('queued', 'processing')"
-			 " ORDER BY d.created_at, d.rowid, g.page_no LIMIT 1",
-	[JS_PAGE_RUNNING] = "UPDATE pages SET state = 'running', plugin = ?3, attempts = attempts + 1"
-			    " WHERE document_id = ?1 AND page_no = ?2",
-	[JS_PAGE_RECORD] = "UPDATE pages SET state = ?3, output_sha = ?4, meta = ?5, message = ?6, finished_at = ?7"
-			   " WHERE document_id = ?1 AND page_no = ?2",
-	[JS_PAGES_OF] = "SELECT sha, media_type, output_sha, meta FROM pages WHERE document_id = ?1 ORDER BY page_no",
+    [JS_RUNNING] =
+	"SELECT j.document_id, j.step, j.attempts, d.dossier_code"
+	" FROM jobs j JOIN documents d ON d.id = j.document_id WHERE j.state = 'running'",
+    [JS_INTERRUPTED_FAIL] =
+	"UPDATE jobs SET state = 'failed', message = ?3 WHERE document_id = ?1 AND step = ?2",
+    [JS_INTERRUPTED_RESUME] =
+	"UPDATE jobs SET state = 'pending' WHERE document_id = ?1 AND step = ?2",
+    [JS_PAGES_RESUME] = "UPDATE pages SET state = 'captured' WHERE state = 'running'",
+    /* steps held for a plugin that did not start: try again now */
+    [JS_HELD_RESUME] =
+	"UPDATE jobs SET not_before = 0 WHERE state = 'pending' AND message LIKE 'held:%'",
+    [JS_UNFINISHED] = "SELECT COUNT(*) FROM documents WHERE state IN ('queued', 'processing')",
+    /* documents waiting on no job (e.g. the route job, which is no more) */
+    [JS_COMPLETE_BUT_OPEN] =
+	"SELECT d.dossier_code, d.id FROM documents d WHERE d.state IN ('queued', 'processing')"
+	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id"
+	"   AND j.state NOT IN ('done', 'skipped'))",
+    /* the next job whose earlier steps are all finished */
+    [JS_NEXT] = "SELECT j.rowid" NEXT_COLUMNS(
+	COL_SQL) " FROM jobs j JOIN documents d ON d.id = j.document_id"
+		 " WHERE j.state = 'pending' AND j.not_before <= ?1 AND d.state IN ('queued', "
+		 "'processing')"
+		 " AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.document_id = j.document_id"
+		 "   AND e.step < j.step AND e.state NOT IN ('done', 'skipped'))"
+		 /* a step with a page function waits for the document's pages */
+		 " AND NOT (j.step = ?2 AND EXISTS (SELECT 1 FROM pages g WHERE g.document_id = "
+		 "j.document_id"
+		 "   AND g.state IN ('captured', 'running')))"
+		 " ORDER BY d.created_at, d.rowid, j.step LIMIT 1",
+    [JS_FAILED_PAGE] =
+	"SELECT page_no, message FROM pages WHERE document_id = ?1 AND state = 'failed'"
+	" ORDER BY page_no LIMIT 1",
+    [JS_SET_RUNNING] =
+	"UPDATE jobs SET state = 'running', plugin = ?3, input_sha = ?4, input_media_type = ?5,"
+	" attempts = attempts + 1, started_at = ?6 WHERE document_id = ?1 AND step = ?2",
+    [JS_DONE] =
+	"UPDATE jobs SET state = 'done', output_sha = ?3, output_media_type = ?4, message = ?5,"
+	" finished_at = ?6, sidecar_sha = ?7, again_at = ?8 WHERE document_id = ?1 AND step = ?2",
+    [JS_RETRY] = "UPDATE jobs SET state = 'pending', not_before = ?3, message = ?4"
+		 " WHERE document_id = ?1 AND step = ?2",
+    [JS_FAILED] = "UPDATE jobs SET state = 'failed', message = ?3, finished_at = ?4"
+		  " WHERE document_id = ?1 AND step = ?2",
+    [JS_SKIPPED] =
+	"UPDATE jobs SET state = 'skipped', message = 'no plugin enabled', finished_at = ?3"
+	" WHERE document_id = ?1 AND step = ?2",
+    [JS_HELD_BEFORE] =
+	"SELECT message LIKE 'held:%' FROM jobs WHERE document_id = ?1 AND step = ?2",
+    [JS_HELD] =
+	"UPDATE jobs SET not_before = ?3, message = ?4 WHERE document_id = ?1 AND step = ?2",
+    [JS_AGAIN_DUE] = "SELECT j.rowid" AGAIN_COLUMNS(
+	COL_SQL) " FROM jobs j JOIN documents d ON d.id = j.document_id"
+		 " WHERE j.again_at IS NOT NULL AND j.again_at <= ?1 AND j.state = 'done' AND "
+		 "d.state = 'done'"
+		 " ORDER BY j.again_at LIMIT 1",
+    [JS_AGAIN_REQUEUE] =
+	"UPDATE jobs SET state = 'pending', again_at = NULL, not_before = 0,"
+	" message = CASE WHEN step = ?2 THEN 'again, as the step asked' ELSE message END"
+	" WHERE document_id = ?1 AND step >= ?2",
+    [JS_WAKEUP] = "SELECT MIN(t) FROM (SELECT MIN(not_before) AS t FROM jobs WHERE state = "
+		  "'pending' AND not_before > ?1"
+		  " UNION ALL SELECT MIN(again_at) FROM jobs WHERE again_at > ?1)",
+    [JS_PAGE_NEXT] = "SELECT g.document_id, g.page_no, g.sha, g.media_type, d.dossier_code"
+		     " FROM pages g JOIN documents d ON d.id = g.document_id"
+		     " JOIN jobs j ON j.document_id = g.document_id AND j.step = ?1"
+		     " WHERE g.state = 'captured' AND j.state = 'pending' AND d.state IN "
+		     "('queued', 'processing')"
+		     " ORDER BY d.created_at, d.rowid, g.page_no LIMIT 1",
+    [JS_PAGE_RUNNING] = "UPDATE pages SET state = 'running', plugin = ?3, attempts = attempts + 1"
+			" WHERE document_id = ?1 AND page_no = ?2",
+    [JS_PAGE_RECORD] =
+	"UPDATE pages SET state = ?3, output_sha = ?4, meta = ?5, message = ?6, finished_at = ?7"
+	" WHERE document_id = ?1 AND page_no = ?2",
+    [JS_PAGES_OF] = "SELECT sha, media_type, output_sha, meta FROM pages WHERE document_id = ?1 "
+		    "ORDER BY page_no",
 };
 
 struct jobs {
@@ -188,7 +210,8 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col)
 
 /* One interrupted job: run again, or failed when it cannot be (a scan: the
  * papers went through the feeder) or keeps killing us. */
-static int resume_one(struct jobs *j, const char *doc, const char *code, int step, int attempts, int max_attempts)
+static int resume_one(struct jobs *j, const char *doc, const char *code, int step, int attempts,
+		      int max_attempts)
 {
 	if (step != MOTCUA_STEP_CAPTURE && attempts < max_attempts) {
 		sqlite3_stmt *st = stmt(j, JS_INTERRUPTED_RESUME);
@@ -198,10 +221,12 @@ static int resume_one(struct jobs *j, const char *doc, const char *code, int ste
 	char reason[160];
 	if (step == MOTCUA_STEP_CAPTURE)
 		snprintf(reason, sizeof reason,
-			 "capture: the gateway stopped during the scan; the pages scanned before are kept, "
+			 "capture: the gateway stopped during the scan; the pages scanned before "
+			 "are kept, "
 			 "scan the rest again");
 	else
-		snprintf(reason, sizeof reason, "%s: interrupted %d times (the gateway stopped while it ran)",
+		snprintf(reason, sizeof reason,
+			 "%s: interrupted %d times (the gateway stopped while it ran)",
 			 step_name(step), attempts);
 	sqlite3_stmt *st = stmt(j, JS_INTERRUPTED_FAIL);
 	bind_job(st, doc, step);
@@ -242,7 +267,9 @@ int jobs_resume(struct jobs *j, int max_attempts)
 	while (list) {
 		struct interrupted *it = list;
 		list = it->next;
-		int r = e < 0 ? 0 : resume_one(j, it->doc, it->code, it->step, it->attempts, max_attempts);
+		int r =
+		    e < 0 ? 0
+			  : resume_one(j, it->doc, it->code, it->step, it->attempts, max_attempts);
 		if (r < 0)
 			e = r;
 		resumed += r > 0;
@@ -277,8 +304,8 @@ int jobs_resume(struct jobs *j, int max_attempts)
 	}
 	st = stmt(j, JS_UNFINISHED);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		log_info("pipeline: %d unfinished documents, %d interrupted steps resumed", sqlite3_column_int(st, 0),
-			 resumed);
+		log_info("pipeline: %d unfinished documents, %d interrupted steps resumed",
+			 sqlite3_column_int(st, 0), resumed);
 	sqlite3_reset(st);
 	return resumed;
 }
@@ -309,11 +336,13 @@ int jobs_next(struct jobs *j, int64_t now, int page_step, struct job *out)
 	bool received = capturer && (!strcmp(capturer, "upload") || !strcmp(capturer, "reuse"));
 	if (received && sqlite3_column_bytes(st, NJ_ORIGINAL_SHA) == 64) {
 		copy_col(out->original_sha, sizeof out->original_sha, st, NJ_ORIGINAL_SHA);
-		copy_col(out->original_media_type, sizeof out->original_media_type, st, NJ_MEDIA_TYPE);
+		copy_col(out->original_media_type, sizeof out->original_media_type, st,
+			 NJ_MEDIA_TYPE);
 	}
 	if (sqlite3_column_bytes(st, NJ_SIDECAR_SHA) == 64) {
 		copy_col(out->sidecar_sha, sizeof out->sidecar_sha, st, NJ_SIDECAR_SHA);
-		copy_col(out->sidecar_media_type, sizeof out->sidecar_media_type, st, NJ_SIDECAR_MEDIA_TYPE);
+		copy_col(out->sidecar_media_type, sizeof out->sidecar_media_type, st,
+			 NJ_SIDECAR_MEDIA_TYPE);
 	}
 	sqlite3_reset(st);
 	return 1;
@@ -349,7 +378,8 @@ int job_set_running(struct jobs *j, const struct job *job, const char *plugin)
 /* ---- the recorders ---- */
 
 int job_record_done(struct jobs *j, const struct job *job, const char *plugin, const char *out_sha,
-		    const char *out_media_type, const char *sidecar_sha, const char *message, uint32_t again_after_s)
+		    const char *out_media_type, const char *sidecar_sha, const char *message,
+		    uint32_t again_after_s)
 {
 	int64_t now = time_now();
 	sqlite3_stmt *st = stmt(j, JS_DONE);
@@ -363,11 +393,13 @@ int job_record_done(struct jobs *j, const struct job *job, const char *plugin, c
 	if (sidecar_sha[0])
 		sqlite3_bind_text(st, 7, sidecar_sha, -1, SQLITE_TRANSIENT);
 	if (again_after_s > 0)
-		sqlite3_bind_int64(st, 8, now + (again_after_s > AGAIN_MAX_S ? AGAIN_MAX_S : again_after_s));
+		sqlite3_bind_int64(
+		    st, 8, now + (again_after_s > AGAIN_MAX_S ? AGAIN_MAX_S : again_after_s));
 	if (run(st) < 0)
 		return -EIO;
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "dossier_code", job->dossier_code, "document_id",
-			       job->document_id, "step", step_name(job->step), "plugin", plugin, "message", message);
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "dossier_code", job->dossier_code,
+			       "document_id", job->document_id, "step", step_name(job->step),
+			       "plugin", plugin, "message", message);
 	if (out_sha[0])
 		json_object_set_new(ev, "output_sha256", json_string(out_sha));
 	if (sidecar_sha[0])
@@ -387,12 +419,14 @@ int job_record_retry(struct jobs *j, const struct job *job, const char *plugin, 
 	if (run(st) < 0)
 		return -EIO;
 	return publish(j, "document.step.retry",
-		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", job->dossier_code, "document_id",
-				 job->document_id, "step", step_name(job->step), "plugin", plugin, "message", message,
+		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code",
+				 job->dossier_code, "document_id", job->document_id, "step",
+				 step_name(job->step), "plugin", plugin, "message", message,
 				 "retry_in_s", (json_int_t)delay_s));
 }
 
-int job_record_failed(struct jobs *j, const struct job *job, const char *plugin, const char *message)
+int job_record_failed(struct jobs *j, const struct job *job, const char *plugin,
+		      const char *message)
 {
 	char reason[400];
 	snprintf(reason, sizeof reason, "%s (%s): %s", step_name(job->step), plugin, message);
@@ -403,7 +437,8 @@ int job_record_failed(struct jobs *j, const struct job *job, const char *plugin,
 	if (run(st) < 0)
 		return -EIO;
 	gw_log(MOTCUA_LOG_ERROR, plugin, "document %s failed: %s", job->document_id, reason);
-	return document_fail(j->gw->records, job->dossier_code, job->document_id, step_name(job->step), reason, -1);
+	return document_fail(j->gw->records, job->dossier_code, job->document_id,
+			     step_name(job->step), reason, -1);
 }
 
 int job_record_skipped(struct jobs *j, const struct job *job)
@@ -413,8 +448,8 @@ int job_record_skipped(struct jobs *j, const struct job *job)
 	sqlite3_bind_int64(st, 3, time_now());
 	if (run(st) < 0 ||
 	    publish(j, "document.step.skipped",
-		    json_pack("{s:s, s:s, s:s}", "dossier_code", job->dossier_code, "document_id", job->document_id,
-			      "step", step_name(job->step))) < 0)
+		    json_pack("{s:s, s:s, s:s}", "dossier_code", job->dossier_code, "document_id",
+			      job->document_id, "step", step_name(job->step))) < 0)
 		return -EIO;
 	return document_finish_if_complete(j->gw->records, job->dossier_code, job->document_id);
 }
@@ -422,7 +457,8 @@ int job_record_skipped(struct jobs *j, const struct job *job)
 int job_record_held(struct jobs *j, const struct job *job, const char *plugin, int64_t hold_s)
 {
 	char msg[200];
-	snprintf(msg, sizeof msg, "held: %s is enabled but did not start (see the log); the step waits for it",
+	snprintf(msg, sizeof msg,
+		 "held: %s is enabled but did not start (see the log); the step waits for it",
 		 plugin);
 	sqlite3_stmt *st = stmt(j, JS_HELD_BEFORE);
 	bind_job(st, job->document_id, job->step);
@@ -435,8 +471,9 @@ int job_record_held(struct jobs *j, const struct job *job, const char *plugin, i
 	if (run(st) < 0)
 		return -EIO;
 	if (first && publish(j, "document.step.held",
-			     json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", job->dossier_code, "document_id",
-				       job->document_id, "step", step_name(job->step), "plugin", plugin)) < 0)
+			     json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", job->dossier_code,
+				       "document_id", job->document_id, "step",
+				       step_name(job->step), "plugin", plugin)) < 0)
 		return -EIO;
 	return 0;
 }
@@ -466,13 +503,14 @@ int jobs_requeue_again(struct jobs *j, int64_t now)
 	bind_job(st, doc, step);
 	if (run(st) < 0 || document_requeue(j->gw->records, doc, sha, mt, made_sidecar) < 0 ||
 	    publish(j, "document.step.again",
-		    json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", code, "document_id", doc, "step",
-			      step_name(step), "plugin", plugin)) < 0 ||
+		    json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", code, "document_id", doc,
+			      "step", step_name(step), "plugin", plugin)) < 0 ||
 	    db_commit(db) < 0) {
 		db_rollback(db);
 		return -EIO;
 	}
-	gw_log(MOTCUA_LOG_INFO, plugin, "%s of document %s runs again, as asked", step_name(step), doc);
+	gw_log(MOTCUA_LOG_INFO, plugin, "%s of document %s runs again, as asked", step_name(step),
+	       doc);
 	return 1;
 }
 
@@ -518,8 +556,8 @@ int page_set_running(struct jobs *j, const struct page *pg, const char *plugin)
 	return document_set_processing(j->gw->records, pg->document_id);
 }
 
-int page_record(struct jobs *j, const struct page *pg, const char *plugin, bool ok, const char *out_sha,
-		const char *meta, const char *message)
+int page_record(struct jobs *j, const struct page *pg, const char *plugin, bool ok,
+		const char *out_sha, const char *meta, const char *message)
 {
 	sqlite3_stmt *st = stmt(j, JS_PAGE_RECORD);
 	bind_job(st, pg->document_id, pg->page_no);
@@ -531,21 +569,23 @@ int page_record(struct jobs *j, const struct page *pg, const char *plugin, bool 
 	sqlite3_bind_int64(st, 7, time_now());
 	if (run(st) < 0)
 		return -EIO;
-	json_t *ev = json_pack("{s:s, s:s, s:i, s:s, s:s}", "dossier_code", pg->dossier_code, "document_id",
-			       pg->document_id, "page", pg->page_no, "plugin", plugin, "message", message);
+	json_t *ev =
+	    json_pack("{s:s, s:s, s:i, s:s, s:s}", "dossier_code", pg->dossier_code, "document_id",
+		      pg->document_id, "page", pg->page_no, "plugin", plugin, "message", message);
 	/* The page's own summary (e.g. confidence) rides along, without its text. */
 	json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
 	const char *k;
 	json_t *v;
-	json_object_foreach(m, k, v)
-		if (!json_object_get(ev, k) && (json_is_number(v) || json_is_boolean(v)))
-			json_object_set(ev, k, v);
+	json_object_foreach(m, k, v) if (!json_object_get(ev, k) &&
+					 (json_is_number(v) || json_is_boolean(v)))
+	    json_object_set(ev, k, v);
 	json_decref(m);
 	return publish(j, ok ? "document.page.done" : "document.page.failed", ev);
 }
 
 int jobs_each_page(struct jobs *j, const char *document_id,
-		   int (*fn)(void *data, const char *sha, const char *media_type, const char *out_sha, const char *meta),
+		   int (*fn)(void *data, const char *sha, const char *media_type,
+			     const char *out_sha, const char *meta),
 		   void *data)
 {
 	sqlite3_stmt *st = stmt(j, JS_PAGES_OF);
@@ -559,9 +599,11 @@ int jobs_each_page(struct jobs *j, const char *document_id,
 
 void jobs_metrics(struct jobs *j, struct evbuffer *buf)
 {
-	evbuffer_add_printf(buf, "# HELP motcua_jobs Pipeline jobs by step and state.\n# TYPE motcua_jobs gauge\n");
-	sqlite3_stmt *st = db_prepare(j->gw->db, "SELECT step, state, COUNT(*) FROM jobs GROUP BY step, state"
-						 " ORDER BY step, state");
+	evbuffer_add_printf(
+	    buf, "# HELP motcua_jobs Pipeline jobs by step and state.\n# TYPE motcua_jobs gauge\n");
+	sqlite3_stmt *st =
+	    db_prepare(j->gw->db, "SELECT step, state, COUNT(*) FROM jobs GROUP BY step, state"
+				  " ORDER BY step, state");
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		evbuffer_add_printf(buf, "motcua_jobs{step=\"%s\",state=\"%s\"} %lld\n",
 				    step_name(sqlite3_column_int(st, 0)), db_text(st, 1),

@@ -30,10 +30,11 @@ struct job {
 	char document_id[33];
 	char dossier_code[96];
 	char name[256];
-	char sha[65], media_type[64];                   /* the current file */
-	char original_sha[65], original_media_type[64]; /* an upload's or reused item's; "" for a scan */
-	char sidecar_sha[65], sidecar_media_type[64];   /* "" when none */
-	int step, attempts;                              /* attempts so far */
+	char sha[65], media_type[64]; /* the current file */
+	char original_sha[65],
+	    original_media_type[64]; /* an upload's or reused item's; "" for a scan */
+	char sidecar_sha[65], sidecar_media_type[64]; /* "" when none */
+	int step, attempts;			      /* attempts so far */
 };
 /* 1 and the job, 0 when none is due, <0. page_step: the step that waits for
  * the document's pages (or -1). */
@@ -44,10 +45,12 @@ int job_set_running(struct jobs *j, const struct job *job, const char *plugin);
 
 /* The recorders. Each is one change with its event. */
 int job_record_done(struct jobs *j, const struct job *job, const char *plugin, const char *out_sha,
-		    const char *out_media_type, const char *sidecar_sha, const char *message, uint32_t again_after_s);
+		    const char *out_media_type, const char *sidecar_sha, const char *message,
+		    uint32_t again_after_s);
 int job_record_retry(struct jobs *j, const struct job *job, const char *plugin, int64_t delay_s,
 		     const char *message);
-int job_record_failed(struct jobs *j, const struct job *job, const char *plugin, const char *message);
+int job_record_failed(struct jobs *j, const struct job *job, const char *plugin,
+		      const char *message);
 /* No plugin does the step. */
 int job_record_skipped(struct jobs *j, const struct job *job);
 /* The step's plugin is enabled but did not start: the step waits hold_s. */
@@ -70,12 +73,13 @@ struct page {
 int pages_next(struct jobs *j, int step, struct page *out);
 int page_set_running(struct jobs *j, const struct page *pg, const char *plugin);
 /* meta: the page step's JSON object (or NULL); out_sha "" when none. */
-int page_record(struct jobs *j, const struct page *pg, const char *plugin, bool ok, const char *out_sha,
-		const char *meta, const char *message);
+int page_record(struct jobs *j, const struct page *pg, const char *plugin, bool ok,
+		const char *out_sha, const char *meta, const char *message);
 /* Calls fn for each page of a document, in order (sha, media type, the page
  * step's output sha or NULL, its meta or NULL); stops at fn's first <0. */
 int jobs_each_page(struct jobs *j, const char *document_id,
-		   int (*fn)(void *data, const char *sha, const char *media_type, const char *out_sha, const char *meta),
+		   int (*fn)(void *data, const char *sha, const char *media_type,
+			     const char *out_sha, const char *meta),
 		   void *data);
 
 /* /metrics lines: jobs by step and state. */

@@ -20,10 +20,14 @@ void gw_log_set_level(enum motcua_log_level max)
 static const char *level_name(enum motcua_log_level l)
 {
 	switch (l) {
-	case MOTCUA_LOG_ERROR: return "error";
-	case MOTCUA_LOG_WARNING: return "warning";
-	case MOTCUA_LOG_INFO: return "info";
-	default: return "debug";
+	case MOTCUA_LOG_ERROR:
+		return "error";
+	case MOTCUA_LOG_WARNING:
+		return "warning";
+	case MOTCUA_LOG_INFO:
+		return "info";
+	default:
+		return "debug";
 	}
 }
 

@@ -38,17 +38,16 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: motcua-gateway [--config FILE] [-o SECTION.KEY=VALUE]... [--check]\n"
-		"\n"
-		"The motcua gateway for one-stop counters. Without --config it runs on its\n"
-		"embedded defaults: data in ./motcua-data, listening on 127.0.0.1:8080.\n"
-		"\n"
-		"  -c, --config FILE   read the configuration (see conf/motcua.conf)\n"
-		"  -o SECTION.KEY=VAL  set one key, over the file\n"
-		"      --check         check the configuration and plugins, then exit\n"
-		"  -V, --version       print the version\n"
-		"  -h, --help          this help\n");
+	fprintf(f, "Usage: motcua-gateway [--config FILE] [-o SECTION.KEY=VALUE]... [--check]\n"
+		   "\n"
+		   "The motcua gateway for one-stop counters. Without --config it runs on its\n"
+		   "embedded defaults: data in ./motcua-data, listening on 127.0.0.1:8080.\n"
+		   "\n"
+		   "  -c, --config FILE   read the configuration (see conf/motcua.conf)\n"
+		   "  -o SECTION.KEY=VAL  set one key, over the file\n"
+		   "      --check         check the configuration and plugins, then exit\n"
+		   "  -V, --version       print the version\n"
+		   "  -h, --help          this help\n");
 }
 
 /* SIGTERM and SIGINT are blocked in every thread and read from a signalfd on
@@ -134,14 +133,17 @@ static int open_state(struct gateway *gw, int *lock_fd)
 static int start_parts(struct gateway *gw)
 {
 	gw->router = router_new(gw->db, &gw->stopping);
-	if (!gw->router || router_protect(gw->router, "/api/v1/*") < 0 || router_protect(gw->router, "/metrics") < 0 ||
+	if (!gw->router || router_protect(gw->router, "/api/v1/*") < 0 ||
+	    router_protect(gw->router, "/metrics") < 0 ||
 	    !(gw->workers = workers_new(gw->base, gw->settings.workers)) ||
 	    !(gw->io_workers = workers_new(gw->base, 2)) || !(gw->events = events_new(gw)) ||
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
-	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) || !(gw->outbox = outbox_new(gw)) ||
-	    counter_routes_add(gw) < 0 || !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
+	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
+	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
+	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
 	    host_routes_add(gw) < 0) {
-		log_error("cannot start the worker pools, event bus, records, pipeline, capture, archive or outbox");
+		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
+			  "archive or outbox");
 		return -ENOMEM;
 	}
 	return 0;
@@ -173,11 +175,11 @@ static void free_parts(struct gateway *gw)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	struct gateway gw = {0};
 	char err[1024] = "";
@@ -195,12 +197,27 @@ int main(int argc, char **argv)
 	size_t n_over = 0;
 	while ((c = getopt_long(argc, argv, "c:o:Vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'o': overrides[n_over++] = optarg; break;
-		case 'k': check_only = true; break;
-		case 'V': printf("motcua-gateway %s\n", MOTCUA_VERSION_STRING); rc = EXIT_SUCCESS; goto out;
-		case 'h': usage(stdout); rc = EXIT_SUCCESS; goto out;
-		default: usage(stderr); rc = 2; goto out;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o':
+			overrides[n_over++] = optarg;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'V':
+			printf("motcua-gateway %s\n", MOTCUA_VERSION_STRING);
+			rc = EXIT_SUCCESS;
+			goto out;
+		case 'h':
+			usage(stdout);
+			rc = EXIT_SUCCESS;
+			goto out;
+		default:
+			usage(stderr);
+			rc = 2;
+			goto out;
 		}
 	}
 	if (optind < argc) {
@@ -216,7 +233,8 @@ int main(int argc, char **argv)
 	if (settings_load(&gw.settings, gw.config, err, sizeof err) < 0)
 		goto config_error;
 
-	/* Before any thread exists (a plugin's libraries may start some when loaded), so that every thread inherits the mask. */
+	/* Before any thread exists (a plugin's libraries may start some when loaded), so that every
+	 * thread inherits the mask. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
@@ -241,7 +259,8 @@ int main(int argc, char **argv)
 	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
 	    config_check_all_used(gw.config, err, sizeof err) < 0)
 		goto config_error;
-	gw.calendar = calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
+	gw.calendar =
+	    calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
 	if (check_only) {
@@ -265,10 +284,11 @@ int main(int argc, char **argv)
 		log_error("cannot watch for signals");
 		goto out;
 	}
-	log_info("motcua-gateway %s for %s (%s): listening on http://%s:%u/, data in %s, %u workers",
-		 MOTCUA_VERSION_STRING, gw.settings.office_name, gw.settings.agency_code,
-		 gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
-		 gw.settings.workers);
+	log_info(
+	    "motcua-gateway %s for %s (%s): listening on http://%s:%u/, data in %s, %u workers",
+	    MOTCUA_VERSION_STRING, gw.settings.office_name, gw.settings.agency_code,
+	    gw.settings.listen_host, gw.settings.listen_port, gw.settings.data_dir,
+	    gw.settings.workers);
 	pipeline_start(gw.pipeline);
 	outbox_start(gw.outbox);
 	if (notify_start(gw.base) < 0)

@@ -12,11 +12,12 @@
 
 json_t *outbox_sync_report(sqlite3 *db, int64_t from, int64_t to, const char *destination)
 {
-	sqlite3_stmt *st = db_prepare(db,
-		"SELECT d.code, d.status, o.state, o.event_type, o.attempts, o.last_error, o.updated_at"
-		" FROM dossiers d LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox x"
-		"   WHERE x.dossier_code = d.code AND x.destination = ?3)"
-		" WHERE d.received_at >= ?1 AND d.received_at <= ?2 ORDER BY d.received_at, d.code");
+	sqlite3_stmt *st = db_prepare(
+	    db,
+	    "SELECT d.code, d.status, o.state, o.event_type, o.attempts, o.last_error, o.updated_at"
+	    " FROM dossiers d LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox x"
+	    "   WHERE x.dossier_code = d.code AND x.destination = ?3)"
+	    " WHERE d.received_at >= ?1 AND d.received_at <= ?2 ORDER BY d.received_at, d.code");
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, from);
@@ -33,10 +34,13 @@ json_t *outbox_sync_report(sqlite3 *db, int64_t from, int64_t to, const char *de
 			continue;
 		}
 		json_array_append_new(missing,
-			json_pack("{s:s, s:i, s:s, s:s?, s:i, s:s?}", "code", sqlite3_column_text(st, 0), "status",
-				  sqlite3_column_int(st, 1), "outbox_state", state ? state : "none", "event_type",
-				  (const char *)sqlite3_column_text(st, 3), "attempts", sqlite3_column_int(st, 4),
-				  "last_error", (const char *)sqlite3_column_text(st, 5)));
+				      json_pack("{s:s, s:i, s:s, s:s?, s:i, s:s?}", "code",
+						sqlite3_column_text(st, 0), "status",
+						sqlite3_column_int(st, 1), "outbox_state",
+						state ? state : "none", "event_type",
+						(const char *)sqlite3_column_text(st, 3),
+						"attempts", sqlite3_column_int(st, 4), "last_error",
+						(const char *)sqlite3_column_text(st, 5)));
 	}
 	if (missing && rc != SQLITE_DONE) {
 		log_error("database: sync report: %s", sqlite3_errmsg(db));
@@ -47,6 +51,6 @@ json_t *outbox_sync_report(sqlite3 *db, int64_t from, int64_t to, const char *de
 	if (!missing)
 		return NULL;
 	/* s:o takes missing, also when packing fails */
-	return json_pack("{s:s, s:I, s:I, s:o}", "destination", destination, "dossiers", total, "synced", synced,
-			 "not_synced", missing);
+	return json_pack("{s:s, s:I, s:I, s:o}", "destination", destination, "dossiers", total,
+			 "synced", synced, "not_synced", missing);
 }

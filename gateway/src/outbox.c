@@ -65,8 +65,8 @@ struct done_row {
  * per backoff finds out when it is back. */
 struct pause {
 	char name[64];
-	unsigned fails;    /* unreachable in a row */
-	int64_t until;     /* no delivery before */
+	unsigned fails; /* unreachable in a row */
+	int64_t until;	/* no delivery before */
 };
 
 #define MAX_DESTINATIONS 32
@@ -184,12 +184,13 @@ void outbox_kick(struct outbox *o)
 
 void outbox_start(struct outbox *o)
 {
-	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
+	sqlite3_stmt *st =
+	    db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
 	char summary[256] = "";
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		size_t n = strlen(summary);
-		snprintf(summary + n, sizeof summary - n, "%s%d %s", n ? ", " : "", sqlite3_column_int(st, 1),
-			 (const char *)sqlite3_column_text(st, 0));
+		snprintf(summary + n, sizeof summary - n, "%s%d %s", n ? ", " : "",
+			 sqlite3_column_int(st, 1), (const char *)sqlite3_column_text(st, 0));
 	}
 	sqlite3_finalize(st);
 	log_info("outbox: %s", summary[0] ? summary : "empty");
@@ -215,7 +216,8 @@ static int on_event(void *data, int64_t event_id, const char *type, const char *
 {
 	struct outbox *o = data;
 	struct gateway *gw = o->gw;
-	if (strcmp(type, "dossier.created") && strcmp(type, "document.done") && strcmp(type, "dossier.status"))
+	if (strcmp(type, "dossier.created") && strcmp(type, "document.done") &&
+	    strcmp(type, "dossier.status"))
 		return 0;
 	size_t n_adapters = o->n_adapters;
 	const struct adapter *ad = o->adapters;
@@ -228,18 +230,21 @@ static int on_event(void *data, int64_t event_id, const char *type, const char *
 	char *snap_s = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
 	int r = 0;
 	if (!snap_s || !procedure) {
-		log_error("outbox: %s of %s: no such dossier to deliver", type, code ? code : "(none)");
+		log_error("outbox: %s of %s: no such dossier to deliver", type,
+			  code ? code : "(none)");
 		r = code ? -EIO : 0;
 		goto out;
 	}
-	sqlite3_stmt *st = db_prepare(gw->db, "INSERT INTO outbox(destination, dossier_code, event_id, event_type,"
-					      " idempotency_key, event, dossier, state, created_at, updated_at)"
-					      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)");
+	sqlite3_stmt *st =
+	    db_prepare(gw->db, "INSERT INTO outbox(destination, dossier_code, event_id, event_type,"
+			       " idempotency_key, event, dossier, state, created_at, updated_at)"
+			       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)");
 	for (size_t i = 0; st && i < n_adapters; i++) {
 		if (!ad[i].ops.accepts(ad[i].slot.data, procedure, type))
 			continue;
 		char seed[512], key[65];
-		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].slot.plugin_name, code, (long long)event_id);
+		snprintf(seed, sizeof seed, "%s\n%s\n%lld", ad[i].slot.plugin_name, code,
+			 (long long)event_id);
 		sha256_hex(seed, strlen(seed), key);
 		key[32] = 0; /* 128 bits: unique enough, short enough for a header */
 		sqlite3_reset(st);
@@ -252,8 +257,8 @@ static int on_event(void *data, int64_t event_id, const char *type, const char *
 		sqlite3_bind_text(st, 7, snap_s, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 8, time_now());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			log_error("outbox: cannot queue %s of %s for %s: %s", type, code, ad[i].slot.plugin_name,
-				  sqlite3_errmsg(gw->db));
+			log_error("outbox: cannot queue %s of %s for %s: %s", type, code,
+				  ad[i].slot.plugin_name, sqlite3_errmsg(gw->db));
 			r = -EIO;
 			break;
 		}
@@ -366,13 +371,15 @@ static char *with_paths(struct store *store, const char *snapshot)
 	json_t *docs = json_object_get(d, "documents");
 	size_t i;
 	json_t *doc;
-	json_array_foreach(docs, i, doc) {
+	json_array_foreach(docs, i, doc)
+	{
 		const char *sha = json_string_value(json_object_get(doc, "sha256"));
 		const char *side = json_string_value(json_object_get(doc, "sidecar_sha256"));
 		char *p = sha && valid_sha256_hex(sha) ? store_blob_path(store, sha) : NULL;
 		char *q = side && valid_sha256_hex(side) ? store_blob_path(store, side) : NULL;
 		struct stat sb;
-		json_object_set_new(doc, "size", p && stat(p, &sb) == 0 ? json_integer(sb.st_size) : json_null());
+		json_object_set_new(
+		    doc, "size", p && stat(p, &sb) == 0 ? json_integer(sb.st_size) : json_null());
 		json_object_set_new(doc, "path", p ? json_string(p) : json_null());
 		json_object_set_new(doc, "sidecar_path", q ? json_string(q) : json_null());
 		free(p);
@@ -452,15 +459,21 @@ static int start_some(struct outbox *o, unsigned room)
 	if (!n_ad)
 		return 0;
 	char *ids = json_ids(o), *names = json_names(o, ad, n_ad);
-	sqlite3_stmt *st = ids && names ? db_prepare(o->gw->db,
-		"SELECT o.id, o.destination, o.dossier_code, o.event_type, o.idempotency_key, o.event,"
-		" o.dossier, o.attempts FROM outbox o"
-		" WHERE o.state = 'pending' AND o.next_attempt_at <= ?1"
-		" AND o.destination IN (SELECT value FROM json_each(?2))"
-		" AND o.id NOT IN (SELECT value FROM json_each(?3))"
-		" AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination"
-		"   AND e.dossier_code = o.dossier_code AND e.id < o.id AND e.state IN ('pending', 'dead'))"
-		" ORDER BY o.next_attempt_at, o.id LIMIT ?4") : NULL;
+	sqlite3_stmt *st =
+	    ids && names
+		? db_prepare(
+		      o->gw->db,
+		      "SELECT o.id, o.destination, o.dossier_code, o.event_type, "
+		      "o.idempotency_key, o.event,"
+		      " o.dossier, o.attempts FROM outbox o"
+		      " WHERE o.state = 'pending' AND o.next_attempt_at <= ?1"
+		      " AND o.destination IN (SELECT value FROM json_each(?2))"
+		      " AND o.id NOT IN (SELECT value FROM json_each(?3))"
+		      " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination"
+		      "   AND e.dossier_code = o.dossier_code AND e.id < o.id AND e.state IN "
+		      "('pending', 'dead'))"
+		      " ORDER BY o.next_attempt_at, o.id LIMIT ?4")
+		: NULL;
 	int r = 0;
 	if (!st) {
 		r = -EIO;
@@ -471,47 +484,47 @@ static int start_some(struct outbox *o, unsigned room)
 	sqlite3_bind_text(st, 3, ids, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, (int)room);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-	struct sending *s = calloc(1, sizeof *s);
-	if (!s) {
-		r = r ? r : -ENOMEM;
-		goto out;
-	}
-	s->o = o;
-	int64_t id = sqlite3_column_int64(st, 0);
-	s->dest = strdup((const char *)sqlite3_column_text(st, 1));
-	s->code = strdup((const char *)sqlite3_column_text(st, 2));
-	s->type = strdup((const char *)sqlite3_column_text(st, 3));
-	s->key = strdup((const char *)sqlite3_column_text(st, 4));
-	s->event = strdup((const char *)sqlite3_column_text(st, 5));
-	s->dossier = strdup((const char *)sqlite3_column_text(st, 6));
-	const struct adapter *prov = adapter_named(o, s->dest);
-	if (!s->dest || !s->code || !s->type || !s->key || !s->event || !s->dossier || !prov ||
-	    inflight_add(o, id) < 0) {
-		sending_free(s);
-		r = r ? r : -ENOMEM;
-		goto out;
-	}
-	s->ops = prov->ops;
-	s->data = prov->slot.data;
-	s->d = (struct motcua_delivery){
-		.struct_size = sizeof s->d,
-		.id = id,
-		.idempotency_key = s->key,
-		.destination = s->dest,
-		.dossier_code = s->code,
-		.event_type = s->type,
-		.event_json = s->event,
-		.attempt = (uint32_t)sqlite3_column_int(st, 7) + 1,
-	};
-	int w = workers_submit(o->pool, send_work, send_done, s);
-	if (w < 0) {
-		inflight_drop(o, id);
-		sending_free(s);
-		if (!r && w != -EAGAIN)
-			r = w;
-		goto out;
-	}
-	r++;
+		struct sending *s = calloc(1, sizeof *s);
+		if (!s) {
+			r = r ? r : -ENOMEM;
+			goto out;
+		}
+		s->o = o;
+		int64_t id = sqlite3_column_int64(st, 0);
+		s->dest = strdup((const char *)sqlite3_column_text(st, 1));
+		s->code = strdup((const char *)sqlite3_column_text(st, 2));
+		s->type = strdup((const char *)sqlite3_column_text(st, 3));
+		s->key = strdup((const char *)sqlite3_column_text(st, 4));
+		s->event = strdup((const char *)sqlite3_column_text(st, 5));
+		s->dossier = strdup((const char *)sqlite3_column_text(st, 6));
+		const struct adapter *prov = adapter_named(o, s->dest);
+		if (!s->dest || !s->code || !s->type || !s->key || !s->event || !s->dossier ||
+		    !prov || inflight_add(o, id) < 0) {
+			sending_free(s);
+			r = r ? r : -ENOMEM;
+			goto out;
+		}
+		s->ops = prov->ops;
+		s->data = prov->slot.data;
+		s->d = (struct motcua_delivery){
+		    .struct_size = sizeof s->d,
+		    .id = id,
+		    .idempotency_key = s->key,
+		    .destination = s->dest,
+		    .dossier_code = s->code,
+		    .event_type = s->type,
+		    .event_json = s->event,
+		    .attempt = (uint32_t)sqlite3_column_int(st, 7) + 1,
+		};
+		int w = workers_submit(o->pool, send_work, send_done, s);
+		if (w < 0) {
+			inflight_drop(o, id);
+			sending_free(s);
+			if (!r && w != -EAGAIN)
+				r = w;
+			goto out;
+		}
+		r++;
 	}
 out:
 	sqlite3_finalize(st);
@@ -522,8 +535,9 @@ out:
 
 static void arm_timer(struct outbox *o)
 {
-	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
-						 " AND next_attempt_at > ?1");
+	sqlite3_stmt *st =
+	    db_prepare(o->gw->db, "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+				  " AND next_attempt_at > ?1");
 	if (!st)
 		return;
 	int64_t now = time_now(), at = 0;
@@ -579,9 +593,10 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (db_begin(gw->db) < 0)
 		return; /* the rows stay pending: sent again, dropped by key */
-	sqlite3_stmt *st = db_prepare(gw->db, "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
-					      " last_error = ?5, peer_ref = COALESCE(?6, peer_ref), updated_at = ?7,"
-					      " delivered_at = ?8 WHERE id = ?1 AND state = 'pending'");
+	sqlite3_stmt *st = db_prepare(
+	    gw->db, "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
+		    " last_error = ?5, peer_ref = COALESCE(?6, peer_ref), updated_at = ?7,"
+		    " delivered_at = ?8 WHERE id = ?1 AND state = 'pending'");
 	int64_t now = time_now();
 	bool ok = st != NULL;
 	struct done_row *list = o->done;
@@ -595,10 +610,11 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 			pz->fails++;
 			pz->until = now + backoff(&gw->settings, pz->fails);
 			if (pz->fails == 1)
-				gw_log(MOTCUA_LOG_WARNING, d->dest, "cannot reach the peer (%s): deliveries pause",
-				       d->message);
+				gw_log(MOTCUA_LOG_WARNING, d->dest,
+				       "cannot reach the peer (%s): deliveries pause", d->message);
 		} else if (pz && pz->fails) {
-			gw_log(MOTCUA_LOG_INFO, d->dest, "the peer answers again after %u failed probes", pz->fails);
+			gw_log(MOTCUA_LOG_INFO, d->dest,
+			       "the peer answers again after %u failed probes", pz->fails);
 			pz->fails = 0;
 			pz->until = 0;
 		}
@@ -609,13 +625,15 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 			o->delivered++;
 		} else if (again && d->attempt < gw->settings.outbox_max_attempts) {
 			next = now + backoff(&gw->settings, d->attempt);
-			snprintf(reason, sizeof reason, "%s", d->message[0] ? d->message : "the peer will be tried again");
+			snprintf(reason, sizeof reason, "%s",
+				 d->message[0] ? d->message : "the peer will be tried again");
 			o->retried++;
 		} else {
 			state = "dead";
 			evtype = "outbox.dead";
 			if (again)
-				snprintf(reason, sizeof reason, "gave up after %u attempts: %s", d->attempt,
+				snprintf(reason, sizeof reason, "gave up after %u attempts: %s",
+					 d->attempt,
 					 d->message[0] ? d->message : "no reason given");
 			else
 				snprintf(reason, sizeof reason, "refused: %s",
@@ -642,16 +660,20 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 			sqlite3_bind_null(st, 8);
 		ok = sqlite3_step(st) == SQLITE_DONE;
 		if (ok && sqlite3_changes(gw->db) == 1 && evtype)
-			ok = events_publish(gw->events, evtype,
-					    json_pack("{s:I, s:s, s:s, s:s, s:i, s:s}", "id", (json_int_t)d->id,
-						      "destination", d->dest, "dossier_code", d->code, "event_type",
-						      d->type, "attempts", (int)d->attempt, "message",
-						      d->result == 0 ? d->message : reason)) == 0;
+			ok =
+			    events_publish(gw->events, evtype,
+					   json_pack("{s:I, s:s, s:s, s:s, s:i, s:s}", "id",
+						     (json_int_t)d->id, "destination", d->dest,
+						     "dossier_code", d->code, "event_type", d->type,
+						     "attempts", (int)d->attempt, "message",
+						     d->result == 0 ? d->message : reason)) == 0;
 		if (ok && !strcmp(state, "dead"))
-			gw_log(MOTCUA_LOG_WARNING, d->dest, "delivery %lld of %s (%s) is a dead letter: %s",
-			       (long long)d->id, d->code, d->type, reason);
+			gw_log(MOTCUA_LOG_WARNING, d->dest,
+			       "delivery %lld of %s (%s) is a dead letter: %s", (long long)d->id,
+			       d->code, d->type, reason);
 		else if (ok && next)
-			gw_log(MOTCUA_LOG_INFO, d->dest, "delivery %lld of %s (%s) will be tried again in %llds: %s",
+			gw_log(MOTCUA_LOG_INFO, d->dest,
+			       "delivery %lld of %s (%s) will be tried again in %llds: %s",
 			       (long long)d->id, d->code, d->type, (long long)(next - now), reason);
 	}
 	sqlite3_finalize(st);
@@ -677,10 +699,13 @@ static json_t *row_json(sqlite3_stmt *st, bool full)
 	json_t *j = json_object();
 	char t[32];
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(j, "destination", json_string((const char *)sqlite3_column_text(st, 1)));
-	json_object_set_new(j, "dossier_code", json_string((const char *)sqlite3_column_text(st, 2)));
+	json_object_set_new(j, "destination",
+			    json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(j, "dossier_code",
+			    json_string((const char *)sqlite3_column_text(st, 2)));
 	json_object_set_new(j, "event_type", json_string((const char *)sqlite3_column_text(st, 3)));
-	json_object_set_new(j, "idempotency_key", json_string((const char *)sqlite3_column_text(st, 4)));
+	json_object_set_new(j, "idempotency_key",
+			    json_string((const char *)sqlite3_column_text(st, 4)));
 	json_object_set_new(j, "state", json_string((const char *)sqlite3_column_text(st, 5)));
 	json_object_set_new(j, "attempts", json_integer(sqlite3_column_int(st, 6)));
 	int64_t next = sqlite3_column_int64(st, 7);
@@ -690,10 +715,14 @@ static json_t *row_json(sqlite3_stmt *st, bool full)
 	} else {
 		json_object_set_new(j, "next_attempt_at", json_null());
 	}
-	json_object_set_new(j, "last_error", sqlite3_column_type(st, 8) == SQLITE_NULL ? json_null() :
-					     json_string((const char *)sqlite3_column_text(st, 8)));
-	json_object_set_new(j, "peer_ref", sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null() :
-					   json_string((const char *)sqlite3_column_text(st, 9)));
+	json_object_set_new(j, "last_error",
+			    sqlite3_column_type(st, 8) == SQLITE_NULL
+				? json_null()
+				: json_string((const char *)sqlite3_column_text(st, 8)));
+	json_object_set_new(j, "peer_ref",
+			    sqlite3_column_type(st, 9) == SQLITE_NULL
+				? json_null()
+				: json_string((const char *)sqlite3_column_text(st, 9)));
 	time_iso_vn(sqlite3_column_int64(st, 10), t);
 	json_object_set_new(j, "created_at", json_string(t));
 	if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
@@ -703,14 +732,17 @@ static json_t *row_json(sqlite3_stmt *st, bool full)
 		json_object_set_new(j, "delivered_at", json_null());
 	}
 	if (full) {
-		json_object_set_new(j, "event", json_loads((const char *)sqlite3_column_text(st, 12), 0, NULL));
-		json_object_set_new(j, "dossier", json_loads((const char *)sqlite3_column_text(st, 13), 0, NULL));
+		json_object_set_new(j, "event",
+				    json_loads((const char *)sqlite3_column_text(st, 12), 0, NULL));
+		json_object_set_new(j, "dossier",
+				    json_loads((const char *)sqlite3_column_text(st, 13), 0, NULL));
 	}
 	return j;
 }
 
 #define ROW_COLUMNS                                                                                \
-	"id, destination, dossier_code, event_type, idempotency_key, state, attempts, next_attempt_at," \
+	"id, destination, dossier_code, event_type, idempotency_key, state, attempts, "            \
+	"next_attempt_at,"                                                                         \
 	" last_error, peer_ref, created_at, delivered_at, event, dossier"
 
 static const char *const states[] = {"pending", "delivered", "dead", "cancelled", NULL};
@@ -751,8 +783,7 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 				code = strcpy(code_b, kv->value);
 			else
 				bad = "dossier must be a dossier code";
-		}
-		else if (!strcmp(kv->key, "limit")) {
+		} else if (!strcmp(kv->key, "limit")) {
 			limit = strtol(kv->value, &end, 10);
 			if (*end || !kv->value[0] || limit < 1 || limit > LIST_MAX)
 				bad = "limit must be 1 to 500";
@@ -761,7 +792,8 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 			if (*end || !kv->value[0] || offset < 0 || offset > 100000000)
 				bad = "offset must be a whole number from 0";
 		} else {
-			bad = "unknown parameter (known: state, destination, dossier, limit, offset)";
+			bad =
+			    "unknown parameter (known: state, destination, dossier, limit, offset)";
 		}
 	}
 	if (bad) {
@@ -773,7 +805,8 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 			    " AND (?3 IS NULL OR dossier_code = ?3)";
 	char sql[512];
 	json_t *out = json_object(), *items = json_array(), *counts = json_object();
-	snprintf(sql, sizeof sql, "SELECT state, COUNT(*) FROM outbox WHERE (?2 IS NULL OR destination = ?2)"
+	snprintf(sql, sizeof sql,
+		 "SELECT state, COUNT(*) FROM outbox WHERE (?2 IS NULL OR destination = ?2)"
 		 " AND (?3 IS NULL OR dossier_code = ?3) GROUP BY state");
 	sqlite3_stmt *st = db_prepare(gw->db, sql);
 	for (const char *const *p = states; *p; p++)
@@ -788,7 +821,8 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 		}
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (pass == 0)
-				json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
+				json_object_set_new(counts,
+						    (const char *)sqlite3_column_text(st, 0),
 						    json_integer(sqlite3_column_int64(st, 1)));
 			else
 				json_array_append_new(items, row_json(st, false));
@@ -796,7 +830,9 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 		sqlite3_finalize(st);
 		st = NULL;
 		if (pass == 0) {
-			snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM outbox%s ORDER BY id LIMIT ?4 OFFSET ?5",
+			snprintf(sql, sizeof sql,
+				 "SELECT " ROW_COLUMNS
+				 " FROM outbox%s ORDER BY id LIMIT ?4 OFFSET ?5",
 				 where);
 			st = db_prepare(gw->db, sql);
 		}
@@ -808,8 +844,7 @@ static void h_list(struct gateway *gw, struct evhttp_request *req)
 	else {
 		const char *k;
 		json_t *v;
-		json_object_foreach(counts, k, v)
-			total += json_integer_value(v);
+		json_object_foreach(counts, k, v) total += json_integer_value(v);
 	}
 	json_object_set_new(out, "total", json_integer(total));
 	json_object_set_new(out, "counts", counts);
@@ -834,8 +869,8 @@ static json_t *row_by_id(struct gateway *gw, int64_t id, bool full)
 
 /* retry: a dead (or waiting) row goes again now, with a fresh count;
  * cancel: a row that will never go (frees the dossier's later rows). */
-static void h_action(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok, int64_t id,
-		     bool retry)
+static void h_action(struct gateway *gw, struct evhttp_request *req, const struct token_info *tok,
+		     int64_t id, bool retry)
 {
 	json_t *row = row_by_id(gw, id, false);
 	if (!row) {
@@ -844,13 +879,15 @@ static void h_action(struct gateway *gw, struct evhttp_request *req, const struc
 	}
 	const char *state = json_string_value(json_object_get(row, "state"));
 	if (strcmp(state, "dead") && strcmp(state, "pending")) {
-		http_reply_error(req, 409, "conflict", "item %lld is %s: only pending or dead items can be %s",
+		http_reply_error(req, 409, "conflict",
+				 "item %lld is %s: only pending or dead items can be %s",
 				 (long long)id, state, retry ? "retried" : "cancelled");
 		json_decref(row);
 		return;
 	}
 	if (is_inflight(gw->outbox, id)) {
-		http_reply_error(req, 409, "conflict", "item %lld is being sent right now; try again in a moment",
+		http_reply_error(req, 409, "conflict",
+				 "item %lld is being sent right now; try again in a moment",
 				 (long long)id);
 		json_decref(row);
 		return;
@@ -861,9 +898,11 @@ static void h_action(struct gateway *gw, struct evhttp_request *req, const struc
 		http_reply_error(req, 503, "unavailable", "the database is busy");
 		return;
 	}
-	sqlite3_stmt *st = db_prepare(gw->db, retry ?
-		"UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?2 WHERE id = ?1" :
-		"UPDATE outbox SET state = 'cancelled', next_attempt_at = 0, updated_at = ?2 WHERE id = ?1");
+	sqlite3_stmt *st =
+	    db_prepare(gw->db, retry ? "UPDATE outbox SET state = 'pending', attempts = 0, "
+				       "next_attempt_at = 0, updated_at = ?2 WHERE id = ?1"
+				     : "UPDATE outbox SET state = 'cancelled', next_attempt_at = "
+				       "0, updated_at = ?2 WHERE id = ?1");
 	bool ok = st != NULL;
 	if (ok) {
 		sqlite3_bind_int64(st, 1, id);
@@ -871,19 +910,21 @@ static void h_action(struct gateway *gw, struct evhttp_request *req, const struc
 		ok = sqlite3_step(st) == SQLITE_DONE;
 	}
 	sqlite3_finalize(st);
-	ok = ok && events_publish(gw->events, retry ? "outbox.retry" : "outbox.cancelled",
-				  json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "destination",
-					    json_string_value(json_object_get(row, "destination")), "dossier_code",
-					    json_string_value(json_object_get(row, "dossier_code")), "by",
-					    tok->name)) == 0;
+	ok = ok &&
+	     events_publish(gw->events, retry ? "outbox.retry" : "outbox.cancelled",
+			    json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "destination",
+				      json_string_value(json_object_get(row, "destination")),
+				      "dossier_code",
+				      json_string_value(json_object_get(row, "dossier_code")), "by",
+				      tok->name)) == 0;
 	json_decref(row);
 	if (!ok || db_commit(gw->db) < 0) {
 		db_rollback(gw->db);
 		http_reply_error(req, 503, "unavailable", "the item could not be changed");
 		return;
 	}
-	gw_log(MOTCUA_LOG_INFO, NULL, "outbox item %lld %s by %s", (long long)id, retry ? "retried" : "cancelled",
-	       tok->name);
+	gw_log(MOTCUA_LOG_INFO, NULL, "outbox item %lld %s by %s", (long long)id,
+	       retry ? "retried" : "cancelled", tok->name);
 	outbox_kick(gw->outbox);
 	http_reply_json(req, 200, row_by_id(gw, id, false));
 }
@@ -936,23 +977,28 @@ static void route_cancel(struct call *c)
 }
 
 static const struct route_def routes[4] = {
-	{"GET", "/api/v1/outbox", R_WATCH, route_list,
-	 "deliveries by state, destination and dossier, with counts (paged)"},
-	{"GET", "/api/v1/outbox/{id}", R_WATCH, route_item, "one delivery with the event and the dossier as sent"},
-	{"POST", "/api/v1/outbox/{id}/retry", MOTCUA_ROLE_ADMIN, route_retry, "a dead or waiting delivery goes again now"},
-	{"POST", "/api/v1/outbox/{id}/cancel", MOTCUA_ROLE_ADMIN, route_cancel, "a delivery that will never go"},
+    {"GET", "/api/v1/outbox", R_WATCH, route_list,
+     "deliveries by state, destination and dossier, with counts (paged)"},
+    {"GET", "/api/v1/outbox/{id}", R_WATCH, route_item,
+     "one delivery with the event and the dossier as sent"},
+    {"POST", "/api/v1/outbox/{id}/retry", MOTCUA_ROLE_ADMIN, route_retry,
+     "a dead or waiting delivery goes again now"},
+    {"POST", "/api/v1/outbox/{id}/cancel", MOTCUA_ROLE_ADMIN, route_cancel,
+     "a delivery that will never go"},
 };
 
 /* ---- the adapter slots ---- */
 
-int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_adapter_ops *ops, void *data,
-		       motcua_free_fn free_fn, const void *owner)
+int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_adapter_ops *ops,
+		       void *data, motcua_free_fn free_fn, const void *owner)
 {
 	int r = 0;
-	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) || !ops->accepts || !ops->deliver)
+	if (!ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) || !ops->accepts ||
+	    !ops->deliver)
 		r = -EINVAL;
 	for (size_t i = 0; r == 0 && i < o->n_adapters; i++)
-		if (o->adapters[i].slot.owner == owner || !strcmp(o->adapters[i].slot.plugin_name, name))
+		if (o->adapters[i].slot.owner == owner ||
+		    !strcmp(o->adapters[i].slot.plugin_name, name))
 			r = -EEXIST;
 	if (r == 0 && o->n_adapters == MAX_DESTINATIONS)
 		r = -ENOSPC;
@@ -963,7 +1009,8 @@ int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_a
 	}
 	struct adapter *a = &o->adapters[o->n_adapters];
 	memset(a, 0, sizeof *a);
-	r = slot_fill(&a->slot, name, &a->ops, sizeof a->ops, ops, ops->struct_size, data, free_fn, owner);
+	r = slot_fill(&a->slot, name, &a->ops, sizeof a->ops, ops, ops->struct_size, data, free_fn,
+		      owner);
 	if (r < 0)
 		return r;
 	o->n_adapters++;
@@ -989,11 +1036,14 @@ void outbox_metrics(struct outbox *o, struct evbuffer *buf)
 {
 	if (!o)
 		return;
-	evbuffer_add_printf(buf,
-			    "# HELP motcua_outbox_items Outbox rows by state.\n# TYPE motcua_outbox_items gauge\n");
-	sqlite3_stmt *st = db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
+	evbuffer_add_printf(
+	    buf,
+	    "# HELP motcua_outbox_items Outbox rows by state.\n# TYPE motcua_outbox_items gauge\n");
+	sqlite3_stmt *st =
+	    db_prepare(o->gw->db, "SELECT state, COUNT(*) FROM outbox GROUP BY state");
 	while (st && sqlite3_step(st) == SQLITE_ROW)
-		evbuffer_add_printf(buf, "motcua_outbox_items{state=\"%s\"} %lld\n", sqlite3_column_text(st, 0),
+		evbuffer_add_printf(buf, "motcua_outbox_items{state=\"%s\"} %lld\n",
+				    sqlite3_column_text(st, 0),
 				    (long long)sqlite3_column_int64(st, 1));
 	sqlite3_finalize(st);
 	evbuffer_add_printf(buf,

@@ -33,8 +33,8 @@ void outbox_kick(struct outbox *o);
  * free_fn when the adapter goes, also when this fails. -EINVAL (ops too
  * short, accepts or deliver missing), -EEXIST (owner has one already),
  * -ENOSPC (too many destinations), -ENOMEM. */
-int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_adapter_ops *ops, void *data,
-		       motcua_free_fn free_fn, const void *owner);
+int outbox_adapter_add(struct outbox *o, const char *name, const struct motcua_adapter_ops *ops,
+		       void *data, motcua_free_fn free_fn, const void *owner);
 void outbox_drop_owner(struct outbox *o, const void *owner);
 void outbox_metrics(struct outbox *o, struct evbuffer *buf);
 

@@ -42,9 +42,9 @@
 struct step_slot {
 	struct slot slot; /* the step's plugin and its data */
 	motcua_step_fn fn;
-	struct slot page; /* the step's per-page part, of the same plugin */
+	struct slot page;	/* the step's per-page part, of the same plugin */
 	motcua_page_fn page_fn; /* NULL: the step has no per-page part */
-	char *held;       /* an enabled plugin for the step that did not start */
+	char *held;		/* an enabled plugin for the step that did not start */
 };
 
 struct pipeline {
@@ -132,11 +132,12 @@ void pipeline_stop(struct pipeline *p)
 
 static bool document_step(enum motcua_step step)
 {
-	return step == MOTCUA_STEP_RECOGNIZE || step == MOTCUA_STEP_SIGN || step == MOTCUA_STEP_ARCHIVE;
+	return step == MOTCUA_STEP_RECOGNIZE || step == MOTCUA_STEP_SIGN ||
+	       step == MOTCUA_STEP_ARCHIVE;
 }
 
-int pipeline_step_set(struct pipeline *p, enum motcua_step step, const char *plugin_name, motcua_step_fn fn,
-		      void *data, motcua_free_fn free_fn, const void *owner)
+int pipeline_step_set(struct pipeline *p, enum motcua_step step, const char *plugin_name,
+		      motcua_step_fn fn, void *data, motcua_free_fn free_fn, const void *owner)
 {
 	if (!document_step(step) || !fn) {
 		if (free_fn)
@@ -243,12 +244,14 @@ static void page_set_clear(struct page_set *ps)
 	memset(ps, 0, sizeof *ps);
 }
 
-static int page_set_add(void *data, const char *sha, const char *media_type, const char *out_sha, const char *meta)
+static int page_set_add(void *data, const char *sha, const char *media_type, const char *out_sha,
+			const char *meta)
 {
 	struct page_set *ps = data;
 	if (ps->n == ps->cap) {
 		size_t cap = ps->cap ? ps->cap * 2 : 8;
-		char ***vs[] = {&ps->paths, &ps->media_types, &ps->out_paths, &ps->meta_paths, &ps->metas};
+		char ***vs[] = {&ps->paths, &ps->media_types, &ps->out_paths, &ps->meta_paths,
+				&ps->metas};
 		for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
 			char **nv = realloc(*vs[k], cap * sizeof(char *));
 			if (!nv)
@@ -298,7 +301,8 @@ static char *read_meta(const char *path, char *why, size_t whylen)
 	json_error_t jerr;
 	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(j)) {
-		snprintf(why, whylen, "meta is not a JSON object: %s", j ? "not an object" : jerr.text);
+		snprintf(why, whylen, "meta is not a JSON object: %s",
+			 j ? "not an object" : jerr.text);
 		json_decref(j);
 		return NULL;
 	}
@@ -308,7 +312,8 @@ static char *read_meta(const char *path, char *why, size_t whylen)
 }
 
 /* Makes a finished output file durable in the store; "" when there is none. */
-static int commit_output(struct store *store, const char *path, char sha[65], char *msg, size_t msglen)
+static int commit_output(struct store *store, const char *path, char sha[65], char *msg,
+			 size_t msglen)
 {
 	struct stat sb;
 	sha[0] = 0;
@@ -329,7 +334,8 @@ static void step_work(void *arg)
 	/* Page metas are handed to the step as files. */
 	for (size_t i = 0; i < r->pages.n; i++)
 		if (r->pages.metas[i] &&
-		    write_file_atomic(r->pages.meta_paths[i], r->pages.metas[i], strlen(r->pages.metas[i])) < 0) {
+		    write_file_atomic(r->pages.meta_paths[i], r->pages.metas[i],
+				      strlen(r->pages.metas[i])) < 0) {
 			free(r->pages.meta_paths[i]);
 			r->pages.meta_paths[i] = NULL;
 		}
@@ -346,11 +352,13 @@ static void step_work(void *arg)
 		}
 	}
 	if (r->result == 0)
-		r->result = commit_output(store, r->out_path, r->out_sha, r->io.message, sizeof r->io.message);
+		r->result = commit_output(store, r->out_path, r->out_sha, r->io.message,
+					  sizeof r->io.message);
 	if (r->result == 0) {
 		r->result = commit_output(store, r->sidecar_out_path, r->sidecar_sha, r->io.message,
 					  sizeof r->io.message);
-		if (r->result == 0 && r->sidecar_sha[0] && !valid_media_type(r->io.sidecar_out_media_type)) {
+		if (r->result == 0 && r->sidecar_sha[0] &&
+		    !valid_media_type(r->io.sidecar_out_media_type)) {
 			r->result = -EPROTO;
 			snprintf(r->io.message, sizeof r->io.message,
 				 "the plugin wrote a companion file without a valid media type");
@@ -368,21 +376,23 @@ static int record_success(struct step_run *r)
 	struct records *rec = r->p->gw->records;
 	const char *id = r->job.document_id;
 	const char *mt = r->io.out_media_type[0] ? r->io.out_media_type : r->job.media_type;
-	if (job_record_done(r->p->jobs, &r->job, r->plugin_name, r->out_sha, mt, r->sidecar_sha, r->io.message,
-			    r->io.again_after_s) < 0 ||
+	if (job_record_done(r->p->jobs, &r->job, r->plugin_name, r->out_sha, mt, r->sidecar_sha,
+			    r->io.message, r->io.again_after_s) < 0 ||
 	    (r->out_sha[0] && document_set_current(rec, id, r->out_sha, mt) < 0) ||
-	    (r->sidecar_sha[0] && document_set_sidecar(rec, id, r->sidecar_sha, r->io.sidecar_out_media_type) < 0) ||
+	    (r->sidecar_sha[0] &&
+	     document_set_sidecar(rec, id, r->sidecar_sha, r->io.sidecar_out_media_type) < 0) ||
 	    (r->meta && document_merge_meta(rec, id, r->meta) < 0))
 		return -EIO;
-	gw_log(MOTCUA_LOG_INFO, r->plugin_name, "%s of document %s done%s%s", step_name(r->job.step), id,
-	       r->io.message[0] ? ": " : "", r->io.message);
+	gw_log(MOTCUA_LOG_INFO, r->plugin_name, "%s of document %s done%s%s",
+	       step_name(r->job.step), id, r->io.message[0] ? ": " : "", r->io.message);
 	return document_finish_if_complete(rec, r->job.dossier_code, id);
 }
 
 static int record_retry(struct step_run *r)
 {
 	int attempts = r->job.attempts + 1;
-	int64_t delay = (int64_t)r->p->gw->settings.step_retry_s << (attempts > 10 ? 10 : attempts - 1);
+	int64_t delay = (int64_t)r->p->gw->settings.step_retry_s
+			<< (attempts > 10 ? 10 : attempts - 1);
 	if (delay > RETRY_MAX_S)
 		delay = RETRY_MAX_S;
 	gw_log(MOTCUA_LOG_WARNING, r->plugin_name, "%s of document %s will be retried in %llds: %s",
@@ -403,14 +413,15 @@ static void step_done(void *arg, int cancelled)
 	}
 	if (db_begin(db) < 0)
 		goto out;
-	int e = r->result == 0	     ? record_success(r) :
-		r->result == -EAGAIN ? record_retry(r) :
-				       job_record_failed(p->jobs, &r->job, r->plugin_name,
-							 r->io.message[0] ? r->io.message : strerror(-r->result));
+	int e = r->result == 0 ? record_success(r)
+		: r->result == -EAGAIN
+		    ? record_retry(r)
+		    : job_record_failed(p->jobs, &r->job, r->plugin_name,
+					r->io.message[0] ? r->io.message : strerror(-r->result));
 	if (e < 0 || db_commit(db) < 0) {
 		db_rollback(db);
-		log_error("pipeline: cannot record %s of document %s; it will run again", step_name(r->job.step),
-			  r->job.document_id);
+		log_error("pipeline: cannot record %s of document %s; it will run again",
+			  step_name(r->job.step), r->job.document_id);
 	}
 out:
 	step_run_free(r);
@@ -457,32 +468,33 @@ static int step_run_prepare(struct step_run *r)
 	if (job->sidecar_sha[0])
 		r->sidecar_path = store_blob_path(store, job->sidecar_sha);
 	r->pages.store = store;
-	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path || !r->sidecar_out_path ||
-	    !r->dossier_json || !r->document_json || (job->original_sha[0] && !r->original_path) ||
+	if (!r->plugin_name || !r->in_path || !r->out_path || !r->meta_path ||
+	    !r->sidecar_out_path || !r->dossier_json || !r->document_json ||
+	    (job->original_sha[0] && !r->original_path) ||
 	    (job->sidecar_sha[0] && !r->sidecar_path) ||
 	    jobs_each_page(r->p->jobs, job->document_id, page_set_add, &r->pages) < 0)
 		return -ENOMEM;
 	r->io = (struct motcua_step_io){
-		.struct_size = sizeof r->io,
-		.dossier_code = job->dossier_code,
-		.document_id = job->document_id,
-		.document_name = job->name,
-		.media_type = job->media_type,
-		.path = r->in_path,
-		.out_path = r->out_path,
-		.meta_path = r->meta_path,
-		.n_pages = r->pages.n,
-		.page_paths = (const char *const *)r->pages.paths,
-		.page_media_types = (const char *const *)r->pages.media_types,
-		.page_out_paths = (const char *const *)r->pages.out_paths,
-		.page_meta_paths = (const char *const *)r->pages.meta_paths,
-		.dossier_json = r->dossier_json,
-		.document_json = r->document_json,
-		.original_path = r->original_path,
-		.original_media_type = r->original_path ? job->original_media_type : NULL,
-		.sidecar_path = r->sidecar_path,
-		.sidecar_media_type = r->sidecar_path ? job->sidecar_media_type : NULL,
-		.sidecar_out_path = r->sidecar_out_path,
+	    .struct_size = sizeof r->io,
+	    .dossier_code = job->dossier_code,
+	    .document_id = job->document_id,
+	    .document_name = job->name,
+	    .media_type = job->media_type,
+	    .path = r->in_path,
+	    .out_path = r->out_path,
+	    .meta_path = r->meta_path,
+	    .n_pages = r->pages.n,
+	    .page_paths = (const char *const *)r->pages.paths,
+	    .page_media_types = (const char *const *)r->pages.media_types,
+	    .page_out_paths = (const char *const *)r->pages.out_paths,
+	    .page_meta_paths = (const char *const *)r->pages.meta_paths,
+	    .dossier_json = r->dossier_json,
+	    .document_json = r->document_json,
+	    .original_path = r->original_path,
+	    .original_media_type = r->original_path ? job->original_media_type : NULL,
+	    .sidecar_path = r->sidecar_path,
+	    .sidecar_media_type = r->sidecar_path ? job->sidecar_media_type : NULL,
+	    .sidecar_out_path = r->sidecar_out_path,
 	};
 	return 0;
 }
@@ -508,7 +520,8 @@ static int start_one(struct pipeline *p)
 	if (db_begin(db) < 0)
 		return -EIO;
 	struct job job;
-	int n = jobs_next(p->jobs, time_now(), rec->fn && rec->page_fn ? MOTCUA_STEP_RECOGNIZE : -1, &job);
+	int n = jobs_next(p->jobs, time_now(), rec->fn && rec->page_fn ? MOTCUA_STEP_RECOGNIZE : -1,
+			  &job);
 	if (n <= 0) {
 		db_rollback(db);
 		return n;
@@ -540,14 +553,16 @@ static int start_one(struct pipeline *p)
 		step_done(r, 0);
 		return 1;
 	}
-	if (step_run_prepare(r) < 0 || job_set_running(p->jobs, &job, r->plugin_name) < 0 || db_commit(db) < 0) {
+	if (step_run_prepare(r) < 0 || job_set_running(p->jobs, &job, r->plugin_name) < 0 ||
+	    db_commit(db) < 0) {
 		step_run_free(r);
 		goto fail;
 	}
 	int s = workers_submit(gw->workers, step_work, step_done, r);
 	if (s < 0) {
 		/* Left 'running': resumed at the next start. */
-		log_error("pipeline: cannot queue %s of %s: %s", step_name(job.step), job.document_id, strerror(-s));
+		log_error("pipeline: cannot queue %s of %s: %s", step_name(job.step),
+			  job.document_id, strerror(-s));
 		step_run_free(r);
 		return s;
 	}
@@ -617,12 +632,13 @@ static void page_done(void *arg, int cancelled)
 	if (db_begin(db) == 0 &&
 	    page_record(p->jobs, &r->page, r->plugin_name, ok, r->out_sha, r->meta, msg) == 0 &&
 	    db_commit(db) == 0) {
-		gw_log(ok ? MOTCUA_LOG_INFO : MOTCUA_LOG_ERROR, r->plugin_name, "page %d of document %s %s%s%s",
-		       r->page.page_no, r->page.document_id, ok ? "done" : "failed", msg[0] ? ": " : "", msg);
+		gw_log(ok ? MOTCUA_LOG_INFO : MOTCUA_LOG_ERROR, r->plugin_name,
+		       "page %d of document %s %s%s%s", r->page.page_no, r->page.document_id,
+		       ok ? "done" : "failed", msg[0] ? ": " : "", msg);
 	} else {
 		db_rollback(db);
-		log_error("pipeline: cannot record page %d of document %s; it will run again", r->page.page_no,
-			  r->page.document_id);
+		log_error("pipeline: cannot record page %d of document %s; it will run again",
+			  r->page.page_no, r->page.document_id);
 	}
 	page_run_free(r);
 	pipeline_kick(p);
@@ -660,14 +676,14 @@ static int start_page(struct pipeline *p)
 		goto fail;
 	}
 	r->io = (struct motcua_page_io){
-		.struct_size = sizeof r->io,
-		.dossier_code = r->page.dossier_code,
-		.document_id = r->page.document_id,
-		.page_no = (uint32_t)pg.page_no,
-		.media_type = r->page.media_type,
-		.path = r->in_path,
-		.out_path = r->out_path,
-		.meta_path = r->meta_path,
+	    .struct_size = sizeof r->io,
+	    .dossier_code = r->page.dossier_code,
+	    .document_id = r->page.document_id,
+	    .page_no = (uint32_t)pg.page_no,
+	    .media_type = r->page.media_type,
+	    .path = r->in_path,
+	    .out_path = r->out_path,
+	    .meta_path = r->meta_path,
 	};
 	if (page_set_running(p->jobs, &pg, r->plugin_name) < 0 || db_commit(db) < 0) {
 		page_run_free(r);

@@ -30,8 +30,8 @@ void pipeline_kick(struct pipeline *p);
  * this call fails. owner identifies the provider for pipeline_drop_owner().
  * Returns 0; -EINVAL (not such a step, no fn); -EEXIST (taken: see
  * pipeline_step_plugin()); -ENOMEM. */
-int pipeline_step_set(struct pipeline *p, enum motcua_step step, const char *plugin_name, motcua_step_fn fn,
-		      void *data, motcua_free_fn free_fn, const void *owner);
+int pipeline_step_set(struct pipeline *p, enum motcua_step step, const char *plugin_name,
+		      motcua_step_fn fn, void *data, motcua_free_fn free_fn, const void *owner);
 /* The page part of a step owner already provides: -EINVAL (not recognize,
  * no fn), -ENOENT (owner does not provide the step), -EEXIST. */
 int pipeline_page_step_set(struct pipeline *p, enum motcua_step step, motcua_page_fn fn, void *data,

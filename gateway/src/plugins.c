@@ -30,7 +30,7 @@ struct plugin {
 	void *dl;
 	const struct motcua_plugin_info *info; /* &info_copy while dl is open, or NULL */
 	struct motcua_plugin_info info_copy;   /* the plugin's, members it lacks zeroed */
-	char *version;                          /* copied from info: outlives dl */
+	char *version;			       /* copied from info: outlives dl */
 	uint32_t abi, provides;
 	bool enabled;
 	void *state_ptr;
@@ -97,7 +97,7 @@ static char *find_plugin_file(const char *plugin_dir, const char *name)
 		if (access(path, R_OK) == 0)
 			goto found;
 		continue;
-found:
+	found:
 		free(dirs);
 		return strdup(path);
 	}
@@ -136,10 +136,12 @@ static bool plugin_open(struct plugin *pl)
 	motcua_plugin_entry_fn entry;
 	*(void **)&entry = dlsym(pl->dl, MOTCUA_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
-		refuse(pl, "refused", "%s has no entry symbol %s()", pl->path, MOTCUA_PLUGIN_ENTRY_SYMBOL);
+		refuse(pl, "refused", "%s has no entry symbol %s()", pl->path,
+		       MOTCUA_PLUGIN_ENTRY_SYMBOL);
 		return false;
 	}
-	const struct motcua_plugin_info *info = entry(host_abis, sizeof host_abis / sizeof host_abis[0]);
+	const struct motcua_plugin_info *info =
+	    entry(host_abis, sizeof host_abis / sizeof host_abis[0]);
 	if (!info) {
 		refuse(pl, "refused", "%s() returned no plugin info", MOTCUA_PLUGIN_ENTRY_SYMBOL);
 		return false;
@@ -148,14 +150,16 @@ static bool plugin_open(struct plugin *pl)
 	for (size_t i = 0; i < sizeof host_abis / sizeof host_abis[0]; i++)
 		abi_ok |= info->abi == host_abis[i];
 	if (!abi_ok) {
-		refuse(pl, "refused", "plugin speaks ABI version %u, this gateway supports ABI version %u",
+		refuse(pl, "refused",
+		       "plugin speaks ABI version %u, this gateway supports ABI version %u",
 		       info->abi, MOTCUA_ABI_VERSION);
 		return false;
 	}
 	/* An older plugin's info is shorter: what it lacks is absent (fini). */
-	if (!MOTCUA_HAS_MEMBER(struct motcua_plugin_info, info, init) || !info->name || !info->version ||
-	    !info->init) {
-		refuse(pl, "refused", "plugin info is incomplete (struct_size %u, name, version and init needed)",
+	if (!MOTCUA_HAS_MEMBER(struct motcua_plugin_info, info, init) || !info->name ||
+	    !info->version || !info->init) {
+		refuse(pl, "refused",
+		       "plugin info is incomplete (struct_size %u, name, version and init needed)",
 		       info->struct_size);
 		return false;
 	}
@@ -164,7 +168,8 @@ static bool plugin_open(struct plugin *pl)
 	       info->struct_size < sizeof pl->info_copy ? info->struct_size : sizeof pl->info_copy);
 	info = &pl->info_copy;
 	if (strcmp(info->name, pl->name) != 0) {
-		refuse(pl, "refused", "file %s calls itself '%s', not '%s'", pl->path, info->name, pl->name);
+		refuse(pl, "refused", "file %s calls itself '%s', not '%s'", pl->path, info->name,
+		       pl->name);
 		return false;
 	}
 	pl->info = info;
@@ -191,11 +196,13 @@ static int check_keys(struct plugins *h, struct plugin *pl, char *err, size_t er
 				snprintf(w, sizeof w, "%s:%d", e->file, e->line);
 			else
 				snprintf(w, sizeof w, "%s", e->file);
-			for (const struct motcua_config_key *k = pl->info->config_keys; k && k->name; k++) {
+			for (const struct motcua_config_key *k = pl->info->config_keys;
+			     k && k->name; k++) {
 				size_t l = strlen(accepted);
 				snprintf(accepted + l, sizeof accepted - l, " %s", k->name);
 			}
-			snprintf(err, errlen, "%s: [%s] %s: unknown key (plugin %s accepts: enabled%s)", w,
+			snprintf(err, errlen,
+				 "%s: [%s] %s: unknown key (plugin %s accepts: enabled%s)", w,
 				 e->section, e->key, pl->name, accepted);
 			return -EINVAL;
 		}
@@ -222,13 +229,15 @@ int plugins_open(struct plugins *h, char *err, size_t errlen)
 		}
 		en->used = true;
 		if (!config_parse_bool(en->value, &enabled)) {
-			snprintf(err, errlen, "%s:%d: [%s] enabled = '%s': must be true or false", en->file,
-				 en->line, name, en->value);
+			snprintf(err, errlen, "%s:%d: [%s] enabled = '%s': must be true or false",
+				 en->file, en->line, name, en->value);
 			return -EINVAL;
 		}
 		if (!valid_plugin_name(name)) {
-			snprintf(err, errlen, "%s:%d: [%s]: unknown section (plugin names are a-z, 0-9, - and _)",
-				 en->file, en->line, name);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: [%s]: unknown section (plugin names are a-z, 0-9, - and _)",
+			    en->file, en->line, name);
 			return -EINVAL;
 		}
 		if (h->n == MAX_PLUGINS) {
@@ -247,7 +256,8 @@ int plugins_open(struct plugins *h, char *err, size_t errlen)
 		if (!pl->path) {
 			if (enabled) {
 				snprintf(err, errlen,
-					 "%s:%d: [%s]: unknown section: no plugin %s.so in plugin_dir %s",
+					 "%s:%d: [%s]: unknown section: no plugin %s.so in "
+					 "plugin_dir %s",
 					 en->file, en->line, name, name, gw->settings.plugin_dir);
 				return -EINVAL;
 			}
@@ -284,9 +294,9 @@ static void hold_steps(struct plugins *h)
 		enum motcua_step step;
 		uint32_t bit;
 	} steps[] = {
-		{MOTCUA_STEP_RECOGNIZE, MOTCUA_PROVIDES_RECOGNIZE},
-		{MOTCUA_STEP_SIGN, MOTCUA_PROVIDES_SIGN},
-		{MOTCUA_STEP_ARCHIVE, MOTCUA_PROVIDES_ARCHIVE},
+	    {MOTCUA_STEP_RECOGNIZE, MOTCUA_PROVIDES_RECOGNIZE},
+	    {MOTCUA_STEP_SIGN, MOTCUA_PROVIDES_SIGN},
+	    {MOTCUA_STEP_ARCHIVE, MOTCUA_PROVIDES_ARCHIVE},
 	};
 	for (size_t i = 0; i < h->n; i++) {
 		struct plugin *pl = h->plugins[i];
@@ -321,7 +331,8 @@ void plugins_init(struct plugins *h)
 	}
 	hold_steps(h);
 	static const struct route_def routes[] = {
-		{"GET", "/api/v1/plugins", R_STAFF, route_plugins, "name, version, abi, provides and state of each plugin"},
+	    {"GET", "/api/v1/plugins", R_STAFF, route_plugins,
+	     "name, version, abi, provides and state of each plugin"},
 	};
 	if (router_add_table(h->gw->router, routes, sizeof routes / sizeof routes[0], h, NULL) < 0)
 		log_error("plugins: cannot serve GET /api/v1/plugins");
@@ -346,13 +357,15 @@ void plugins_free(struct plugins *h)
 
 json_t *plugins_list(struct plugins *h)
 {
-	static const char *const provides[] = {"capture", "recognize", "sign", "archive", "adapter", "sink"};
+	static const char *const provides[] = {"capture", "recognize", "sign",
+					       "archive", "adapter",   "sink"};
 	json_t *arr = json_array();
 	for (size_t i = 0; i < h->n; i++) {
 		struct plugin *pl = h->plugins[i];
 		json_t *o = json_object(), *pv = json_array();
 		json_object_set_new(o, "name", json_string(pl->name));
-		json_object_set_new(o, "version", pl->version ? json_string(pl->version) : json_null());
+		json_object_set_new(o, "version",
+				    pl->version ? json_string(pl->version) : json_null());
 		json_object_set_new(o, "abi", pl->version ? json_integer(pl->abi) : json_null());
 		for (unsigned b = 0; b < sizeof provides / sizeof provides[0]; b++)
 			if (pl->provides & (1u << b))
@@ -367,4 +380,3 @@ json_t *plugins_list(struct plugins *h)
 	json_object_set_new(out, "plugins", arr);
 	return out;
 }
-

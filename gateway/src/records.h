@@ -29,9 +29,10 @@ void records_free(struct records *r);
 /* ---- dossiers ---- */
 
 struct dossier_new {
-	const char *unit;       /* the department that resolves it (or NULL: from [office] procedures) */
-	int processing_days;    /* legal processing time in working days; -1: from [office] procedures */
-	int64_t ticket_id;      /* the queue ticket it was received under, or 0 */
+	const char *unit; /* the department that resolves it (or NULL: from [office] procedures) */
+	int processing_days; /* legal processing time in working days; -1: from [office] procedures
+			      */
+	int64_t ticket_id;   /* the queue ticket it was received under, or 0 */
 	const char *procedure_code;
 	const char *procedure_name;
 	const char *applicant_name;
@@ -49,37 +50,40 @@ json_t *dossier_get(struct records *r, const char *code);
 json_t *dossier_snapshot(struct records *r, const char *code);
 /* A status reported (1-10): records it and publishes dossier.status.
  * Takes details' reference. -ENOENT, -EINVAL, -EIO. */
-int dossier_set_status(struct records *r, const char *code, int status, const char *by, json_t *details);
-json_t *dossier_list(struct records *r, int status, int64_t from, int64_t to, int limit, int offset);
+int dossier_set_status(struct records *r, const char *code, int status, const char *by,
+		       json_t *details);
+json_t *dossier_list(struct records *r, int status, int64_t from, int64_t to, int limit,
+		     int offset);
 bool dossier_exists(struct records *r, const char *code);
 
 /* ---- documents ---- */
 
 /* What a clerk may say about a new document besides its file (all optional). */
 struct document_extra {
-	const char *doc_type;    /* the kind of paper, e.g. "to-khai" */
+	const char *doc_type;	 /* the kind of paper, e.g. "to-khai" */
 	const char *reused_from; /* an archived item attached instead of a new paper */
-	const char *meta;        /* JSON object: fields known already (a reused item's) */
+	const char *meta;	 /* JSON object: fields known already (a reused item's) */
 };
 /* Inserts a document whose original is already in the store, with its jobs;
  * returns the new document id in id_out. x may be NULL. */
-int document_create(struct records *r, const char *dossier_code, const char *name, const char *media_type,
-		    const char *sha, uint64_t size, const char *created_by, const struct document_extra *x,
-		    char id_out[33]);
+int document_create(struct records *r, const char *dossier_code, const char *name,
+		    const char *media_type, const char *sha, uint64_t size, const char *created_by,
+		    const struct document_extra *x, char id_out[33]);
 /* A scanned document: created with its capture job running, then its pages
  * arrive one by one, then the capture ends (result 0 or -errno). */
-int document_create_scan(struct records *r, const char *dossier_code, const char *name, const char *plugin,
-			 const char *created_by, const struct document_extra *x, char id_out[33]);
-int document_add_page(struct records *r, const char *dossier_code, const char *doc, int page_no, const char *sha,
-		      const char *media_type, uint64_t size);
+int document_create_scan(struct records *r, const char *dossier_code, const char *name,
+			 const char *plugin, const char *created_by, const struct document_extra *x,
+			 char id_out[33]);
+int document_add_page(struct records *r, const char *dossier_code, const char *doc, int page_no,
+		      const char *sha, const char *media_type, uint64_t size);
 int document_capture_done(struct records *r, const char *dossier_code, const char *doc, int result,
 			  const char *message, int pages);
 json_t *document_get(struct records *r, const char *dossier_code, const char *id);
 /* The same without its steps and pages (what a step and an adapter see). */
 json_t *document_brief(struct records *r, const char *dossier_code, const char *id);
 /* Page page_no of a document: its image's sha and media type (caller frees). */
-int document_page(struct records *r, const char *dossier_code, const char *id, int page_no, char sha[65],
-		  char **media_type);
+int document_page(struct records *r, const char *dossier_code, const char *id, int page_no,
+		  char sha[65], char **media_type);
 /* Current blob of a document: sha and media type (caller frees). */
 int document_content(struct records *r, const char *dossier_code, const char *id, char sha[65],
 		     char **media_type);
@@ -92,8 +96,10 @@ const char *step_name(enum motcua_step step);
 /* A queued document is being worked on. */
 int document_set_processing(struct records *r, const char *id);
 /* A step's output became the document's current file. */
-int document_set_current(struct records *r, const char *id, const char *sha, const char *media_type);
-int document_set_sidecar(struct records *r, const char *id, const char *sha, const char *media_type);
+int document_set_current(struct records *r, const char *id, const char *sha,
+			 const char *media_type);
+int document_set_sidecar(struct records *r, const char *id, const char *sha,
+			 const char *media_type);
 /* Merges a step's meta (a JSON object, RFC 7396) into the document's. */
 int document_merge_meta(struct records *r, const char *id, const char *meta);
 /* The document failed: its state and reason, and document.failed naming the

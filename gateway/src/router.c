@@ -80,7 +80,8 @@ void router_free(struct router *r)
 
 static bool valid_method(const char *m)
 {
-	return m && (!strcmp(m, "GET") || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "DELETE"));
+	return m && (!strcmp(m, "GET") || !strcmp(m, "POST") || !strcmp(m, "PUT") ||
+		     !strcmp(m, "DELETE"));
 }
 
 /* Parses a pattern into rt; false when it is not one. */
@@ -91,7 +92,8 @@ static bool parse_pattern(struct route *rt, const char *path)
 	const char *p = path + 1;
 	while (*p) {
 		size_t len = strcspn(p, "/");
-		if (len == 0 || len >= ROUTER_SEGMENT_MAX || rt->n_segs == ROUTER_MAX_SEGMENTS || rt->wildcard)
+		if (len == 0 || len >= ROUTER_SEGMENT_MAX || rt->n_segs == ROUTER_MAX_SEGMENTS ||
+		    rt->wildcard)
 			return false;
 		char *s = strndup(p, len);
 		if (!s)
@@ -120,9 +122,9 @@ static bool same_pattern(const struct route *a, const struct route *b)
 	return true;
 }
 
-static int add(struct router *r, struct route **list, const char *method, const char *path, unsigned roles,
-	       route_fn fn, void *data, motcua_free_fn free_fn, const void *owner, const char *owner_name,
-	       const char *summary, unsigned flags)
+static int add(struct router *r, struct route **list, const char *method, const char *path,
+	       unsigned roles, route_fn fn, void *data, motcua_free_fn free_fn, const void *owner,
+	       const char *owner_name, const char *summary, unsigned flags)
 {
 	struct route *rt = calloc(1, sizeof *rt);
 	int e = -ENOMEM;
@@ -145,8 +147,8 @@ static int add(struct router *r, struct route **list, const char *method, const 
 	struct route **pp = list;
 	for (; *pp; pp = &(*pp)->next) {
 		struct route *o = *pp;
-		if ((o->flags & ROUTE_FALLBACK) == (flags & ROUTE_FALLBACK) && !strcmp(o->method, rt->method) &&
-		    same_pattern(o, rt)) {
+		if ((o->flags & ROUTE_FALLBACK) == (flags & ROUTE_FALLBACK) &&
+		    !strcmp(o->method, rt->method) && same_pattern(o, rt)) {
 			e = -EEXIST;
 			goto fail;
 		}
@@ -160,18 +162,20 @@ fail:
 	return e;
 }
 
-int router_add(struct router *r, const char *method, const char *path, unsigned roles, route_fn fn, void *data,
-	       motcua_free_fn free_fn, const void *owner, const char *owner_name, const char *summary,
-	       unsigned flags)
+int router_add(struct router *r, const char *method, const char *path, unsigned roles, route_fn fn,
+	       void *data, motcua_free_fn free_fn, const void *owner, const char *owner_name,
+	       const char *summary, unsigned flags)
 {
-	return add(r, &r->routes, method, path, roles, fn, data, free_fn, owner, owner_name, summary, flags);
+	return add(r, &r->routes, method, path, roles, fn, data, free_fn, owner, owner_name,
+		   summary, flags);
 }
 
-int router_add_table(struct router *r, const struct route_def *defs, size_t n, void *data, const char *owner_name)
+int router_add_table(struct router *r, const struct route_def *defs, size_t n, void *data,
+		     const char *owner_name)
 {
 	for (size_t i = 0; i < n; i++) {
-		int e = add(r, &r->routes, defs[i].method, defs[i].path, defs[i].roles, defs[i].fn, data, NULL,
-			    data, owner_name, defs[i].summary, 0);
+		int e = add(r, &r->routes, defs[i].method, defs[i].path, defs[i].roles, defs[i].fn,
+			    data, NULL, data, owner_name, defs[i].summary, 0);
 		if (e < 0)
 			return e;
 	}
@@ -197,7 +201,8 @@ void router_remove_owner(struct router *r, const void *owner)
 }
 
 /* Splits and decodes the path into segs; -1 when it cannot be a route. */
-static int split_path(struct call *c, const char *path, char segs[ROUTER_MAX_SEGMENTS][ROUTER_SEGMENT_MAX])
+static int split_path(struct call *c, const char *path,
+		      char segs[ROUTER_MAX_SEGMENTS][ROUTER_SEGMENT_MAX])
 {
 	int n = 0;
 	const char *p = path;
@@ -250,12 +255,18 @@ static bool matches(const struct route *rt, char segs[][ROUTER_SEGMENT_MAX], int
 static const char *method_name(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	default: return "?";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "?";
 	}
 }
 
@@ -264,11 +275,13 @@ static bool check_token(struct router *r, struct evhttp_request *req, struct tok
 	const char *h = http_header(req, "Authorization");
 	if (!h) {
 		http_set_header(req, "WWW-Authenticate", "Bearer realm=\"motcua\"");
-		http_reply_error(req, 401, "unauthorized", "Authorization: Bearer <token> is required");
+		http_reply_error(req, 401, "unauthorized",
+				 "Authorization: Bearer <token> is required");
 		return false;
 	}
 	if (strncasecmp(h, "Bearer ", 7) != 0 || token_check(r->db, h + 7, tok) < 0) {
-		http_set_header(req, "WWW-Authenticate", "Bearer realm=\"motcua\", error=\"invalid_token\"");
+		http_set_header(req, "WWW-Authenticate",
+				"Bearer realm=\"motcua\", error=\"invalid_token\"");
 		http_reply_error(req, 401, "unauthorized", "the token is unknown or revoked");
 		return false;
 	}
@@ -311,7 +324,7 @@ void router_dispatch(struct router *r, struct evhttp_request *req)
 		match = fallback;
 	bool protected = false;
 	for (struct route *p = r->protect; p && !protected; p = p->next)
-		protected = matches(p, segs, n, NULL);
+	protected = matches(p, segs, n, NULL);
 	struct token_info tok;
 	if (match && match->roles == 0) {
 		/* public: no token asked */
@@ -323,17 +336,20 @@ void router_dispatch(struct router *r, struct evhttp_request *req)
 		c.tok = &tok;
 	}
 	if (!path_seen) {
-		http_reply_error(req, 404, "not_found", protected ? "no such route" :
-				 "no such route (the API is under /api/v1/)");
+		http_reply_error(req, 404, "not_found",
+				 protected ? "no such route"
+					   : "no such route (the API is under /api/v1/)");
 		return;
 	}
 	if (!match) {
 		http_set_header(req, "Allow", allow);
-		http_reply_error(req, 405, "method_not_allowed", "%s is not allowed here: use %s", c.method, allow);
+		http_reply_error(req, 405, "method_not_allowed", "%s is not allowed here: use %s",
+				 c.method, allow);
 		return;
 	}
 	if (match->roles && !(match->roles & tok.role)) {
-		http_reply_error(req, 403, "forbidden", "role %s may not do this", role_name(tok.role));
+		http_reply_error(req, 403, "forbidden", "role %s may not do this",
+				 role_name(tok.role));
 		return;
 	}
 	if (r->stopping && *r->stopping && !strcmp(c.method, "POST")) {
@@ -362,8 +378,9 @@ json_t *router_list(struct router *r)
 		for (unsigned b = 0; b < 32; b++)
 			if (rt->roles & (1u << b))
 				json_array_append_new(roles, json_string(role_name(1u << b)));
-		json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s?}", "method", rt->method, "path", rt->path, "roles",
-				      roles, "owner", rt->owner_name, "summary", rt->summary);
+		json_t *o =
+		    json_pack("{s:s, s:s, s:o, s:s, s:s?}", "method", rt->method, "path", rt->path,
+			      "roles", roles, "owner", rt->owner_name, "summary", rt->summary);
 		if (o && (rt->flags & ROUTE_FALLBACK))
 			json_object_set_new(o, "fallback", json_true());
 		json_array_append_new(arr, o);

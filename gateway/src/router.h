@@ -35,10 +35,10 @@ struct route;
 struct call {
 	struct evhttp_request *req;
 	const struct token_info *tok; /* the caller; NULL on a public route */
-	const char *method;           /* "GET", "POST", ... */
-	const char *path;             /* the raw path, as sent */
+	const char *method;	      /* "GET", "POST", ... */
+	const char *path;	      /* the raw path, as sent */
 	char params[ROUTER_MAX_PARAMS][ROUTER_SEGMENT_MAX];
-	void *data;                   /* the route's data */
+	void *data; /* the route's data */
 	const struct route *route;
 	/* where each segment of the raw path ends (offsets into path) */
 	size_t seg_end[ROUTER_MAX_SEGMENTS];
@@ -69,13 +69,14 @@ int router_protect(struct router *r, const char *prefix);
 /* Adds a module's table; data goes to every handler and is the rows' owner
  * (router_remove_owner(r, data) takes them out again). Returns 0, -EINVAL (a
  * bad pattern), -EEXIST (a row that exists) or -ENOMEM. */
-int router_add_table(struct router *r, const struct route_def *defs, size_t n, void *data, const char *owner_name);
+int router_add_table(struct router *r, const struct route_def *defs, size_t n, void *data,
+		     const char *owner_name);
 /* Adds one row with copies of method, path and summary. owner identifies it
  * for router_remove_owner(); free_fn(data) runs when the row goes, also when
  * this call fails. Returns 0, -EINVAL, -EEXIST or -ENOMEM. */
-int router_add(struct router *r, const char *method, const char *path, unsigned roles, route_fn fn, void *data,
-	       motcua_free_fn free_fn, const void *owner, const char *owner_name, const char *summary,
-	       unsigned flags);
+int router_add(struct router *r, const char *method, const char *path, unsigned roles, route_fn fn,
+	       void *data, motcua_free_fn free_fn, const void *owner, const char *owner_name,
+	       const char *summary, unsigned flags);
 /* Removes every row that owner added. */
 void router_remove_owner(struct router *r, const void *owner);
 /* Answers the request (the evhttp callback). */

@@ -22,9 +22,10 @@ void secret_wipe(void *p, size_t n)
 		explicit_bzero(p, n);
 }
 
-static int refuse(int r, char *why, size_t why_len, const char *key, const char *path, const char *fmt, ...)
-	MOTCUA_PRINTF(6, 7);
-static int refuse(int r, char *why, size_t why_len, const char *key, const char *path, const char *fmt, ...)
+static int refuse(int r, char *why, size_t why_len, const char *key, const char *path,
+		  const char *fmt, ...) MOTCUA_PRINTF(6, 7);
+static int refuse(int r, char *why, size_t why_len, const char *key, const char *path,
+		  const char *fmt, ...)
 {
 	if (why && why_len) {
 		char reason[200];
@@ -32,20 +33,21 @@ static int refuse(int r, char *why, size_t why_len, const char *key, const char 
 		va_start(ap, fmt);
 		vsnprintf(reason, sizeof reason, fmt, ap);
 		va_end(ap);
-		snprintf(why, why_len, "%s%s%s: %s", key ? key : "", key ? " " : "", path ? path : "(no file)",
-			 reason);
+		snprintf(why, why_len, "%s%s%s: %s", key ? key : "", key ? " " : "",
+			 path ? path : "(no file)", reason);
 	}
 	return r;
 }
 
-int secret_read_file(const char *key, const char *path, unsigned flags, char *buf, size_t size, size_t *len,
-		     char *why, size_t why_len)
+int secret_read_file(const char *key, const char *path, unsigned flags, char *buf, size_t size,
+		     size_t *len, char *why, size_t why_len)
 {
 	if (len)
 		*len = 0;
 	if (!buf || size < 2 || !path || !path[0]) {
 		secret_wipe(buf, size);
-		return refuse(-EINVAL, why, why_len, key, path, "no file named, or no room for the secret");
+		return refuse(-EINVAL, why, why_len, key, path,
+			      "no file named, or no room for the secret");
 	}
 	secret_wipe(buf, size);
 	size_t max = size - 1 < MOTCUA_SECRET_MAX ? size - 1 : MOTCUA_SECRET_MAX;
@@ -64,9 +66,10 @@ int secret_read_file(const char *key, const char *path, unsigned flags, char *bu
 	else if (!S_ISREG(sb.st_mode))
 		r = refuse(-EINVAL, why, why_len, key, path, "is not a regular file");
 	else if (sb.st_mode & 077)
-		r = refuse(-EPERM, why, why_len, key, path,
-			   "is open to others (mode %04o): chmod 600 it, owned by the gateway's user",
-			   (unsigned)(sb.st_mode & 07777));
+		r = refuse(
+		    -EPERM, why, why_len, key, path,
+		    "is open to others (mode %04o): chmod 600 it, owned by the gateway's user",
+		    (unsigned)(sb.st_mode & 07777));
 	else if (sb.st_size == 0)
 		r = refuse(-EINVAL, why, why_len, key, path, "is empty");
 	else if ((unsigned long long)sb.st_size > max)

@@ -9,8 +9,8 @@
 
 /* See motcua_host.secret_read() in motcua/plugin.h for the policy, flags and
  * return codes. key names the configuration key in the reason (may be NULL). */
-int secret_read_file(const char *key, const char *path, unsigned flags, char *buf, size_t size, size_t *len,
-		     char *why, size_t why_len);
+int secret_read_file(const char *key, const char *path, unsigned flags, char *buf, size_t size,
+		     size_t *len, char *why, size_t why_len);
 
 /* Overwrites n bytes in a way the compiler keeps. */
 void secret_wipe(void *p, size_t n);

@@ -6,8 +6,8 @@
 
 #include "slot.h"
 
-int slot_fill(struct slot *s, const char *name, void *ops_out, size_t out_size, const void *ops, uint32_t ops_size,
-	      void *data, motcua_free_fn free_fn, const void *owner)
+int slot_fill(struct slot *s, const char *name, void *ops_out, size_t out_size, const void *ops,
+	      uint32_t ops_size, void *data, motcua_free_fn free_fn, const void *owner)
 {
 	int r = 0;
 	char *copy = NULL;

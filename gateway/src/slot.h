@@ -23,8 +23,8 @@ struct slot {
  * ops_size bytes, its struct_size) into ops_out (of out_size bytes, zeroing
  * what the plugin's lack). data is freed with free_fn when the slot is
  * emptied, and at once when this fails. -EEXIST (full), -ENOMEM. */
-int slot_fill(struct slot *s, const char *name, void *ops_out, size_t out_size, const void *ops, uint32_t ops_size,
-	      void *data, motcua_free_fn free_fn, const void *owner);
+int slot_fill(struct slot *s, const char *name, void *ops_out, size_t out_size, const void *ops,
+	      uint32_t ops_size, void *data, motcua_free_fn free_fn, const void *owner);
 /* Frees the data and the name, and empties the slot (ops_out is zeroed). */
 void slot_empty(struct slot *s, void *ops_out, size_t out_size);
 static inline bool slot_taken_by(const struct slot *s, const void *owner)

@@ -58,8 +58,8 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 		return -EINVAL;
 	const char *p = s + 10;
 	if (*p == 'T' || *p == ' ') {
-		if (strlen(p) < 9 || !digits(p + 1, 2, &h) || p[3] != ':' || !digits(p + 4, 2, &mi) ||
-		    p[6] != ':' || !digits(p + 7, 2, &se))
+		if (strlen(p) < 9 || !digits(p + 1, 2, &h) || p[3] != ':' ||
+		    !digits(p + 4, 2, &mi) || p[6] != ':' || !digits(p + 7, 2, &se))
 			return -EINVAL;
 		if (h > 23 || mi > 59 || se > 59)
 			return -EINVAL;
@@ -69,8 +69,8 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 			p++;
 		} else if (*p == '+' || *p == '-') {
 			int oh, om;
-			if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) ||
-			    oh > 14 || om > 59)
+			if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' ||
+			    !digits(p + 4, 2, &om) || oh > 14 || om > 59)
 				return -EINVAL;
 			off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
 			p += 6;
@@ -80,8 +80,12 @@ int time_parse(const char *s, bool end_of_day, int64_t *out)
 	}
 	if (*p)
 		return -EINVAL;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = se};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mo - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = se};
 	time_t t = timegm(&tm);
 	/* Reject 2026-02-31 and the like: timegm normalises them. */
 	struct tm chk;

@@ -69,15 +69,16 @@ bool valid_media_type(const char *s)
 			if (slash || n == 0)
 				return false;
 			slash = n;
-		} else if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-			     strchr("!#$&-^_.+", *c))) {
+		} else if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9') || strchr("!#$&-^_.+", *c))) {
 			return false;
 		}
 	}
 	return slash > 0 && slash + 1 < n && n < 64;
 }
 
-static const char *const upload_types[] = {"image/png", "image/jpeg", "image/tiff", "application/pdf", NULL};
+static const char *const upload_types[] = {"image/png", "image/jpeg", "image/tiff",
+					   "application/pdf", NULL};
 
 /* Does the body look like what its type says? Checks the signature and, for
  * PDF, the end-of-file marker that a truncated upload lacks. */

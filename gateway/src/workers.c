@@ -27,7 +27,7 @@ struct workers {
 	pthread_t *threads;
 	unsigned n, busy;
 	size_t queued;
-	struct job *head, *tail;         /* waiting to run */
+	struct job *head, *tail;	   /* waiting to run */
 	struct job *done_head, *done_tail; /* waiting for the loop */
 	bool stop;
 };

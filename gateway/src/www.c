@@ -23,14 +23,16 @@ static void route_dashboard(struct call *c)
 		evhttp_send_error(req, 503, "out of memory");
 		return;
 	}
-	evbuffer_add_reference(buf, motcua_dashboard_html, strlen(motcua_dashboard_html), NULL, NULL);
+	evbuffer_add_reference(buf, motcua_dashboard_html, strlen(motcua_dashboard_html), NULL,
+			       NULL);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(h, "Cache-Control", "no-cache");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Content-Security-Policy",
-			  "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+	evhttp_add_header(
+	    h, "Content-Security-Policy",
+	    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
 	evhttp_send_reply(req, 200, "OK", buf);
 	evbuffer_free(buf);
 }
@@ -38,8 +40,8 @@ static void route_dashboard(struct call *c)
 int www_routes_add(struct router *r)
 {
 	static const struct route_def routes[] = {
-		{"GET", "/dashboard", 0, route_dashboard,
-		 "the live dashboard page (its data needs a token: /dashboard#token=...)"},
+	    {"GET", "/dashboard", 0, route_dashboard,
+	     "the live dashboard page (its data needs a token: /dashboard#token=...)"},
 	};
 	return router_add_table(r, routes, sizeof routes / sizeof routes[0], NULL, NULL);
 }

@@ -27,13 +27,14 @@
 
 #define MAX_ABIS 16
 #define N_WORKERS 4
-#define QUEUE_MAX 4096  /* the gateway's worker queue */
+#define QUEUE_MAX 4096	       /* the gateway's worker queue */
 #define MAX_UPLOAD (50u << 20) /* the gateway's default [http] max_upload_mb */
-#define SEGMENTS_MAX 16 /* the gateway's router */
+#define SEGMENTS_MAX 16	       /* the gateway's router */
 #define SEGMENT_MAX 256
 #define LOG_LINE_MAX (64 * 1024)
 
-/* ---- the parts ---------------------------------------------------------------------------------- */
+/* ---- the parts ----------------------------------------------------------------------------------
+ */
 
 struct motcua_plugin_ctx {
 	struct motcua_testhost *th;
@@ -85,8 +86,8 @@ struct motcua_timer {
 	motcua_free_fn free_fn;
 	int64_t due_ns;
 	bool armed;
-	bool dead;       /* cancelled while it fired */
-	unsigned round;  /* the pump round it last fired in */
+	bool dead;	/* cancelled while it fired */
+	unsigned round; /* the pump round it last fired in */
 	struct motcua_timer *next;
 };
 
@@ -243,7 +244,8 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct motcua_testhost *live;
 static size_t foreign_calls;
 
-/* ---- small helpers ------------------------------------------------------------------------------- */
+/* ---- small helpers
+ * ------------------------------------------------------------------------------- */
 
 static int64_t now_ns(void)
 {
@@ -272,7 +274,7 @@ static int grow(void *arr, size_t *cap, size_t n, size_t size)
 }
 
 static void say(const struct motcua_testhost *th, enum motcua_log_level level, const char *fmt, ...)
-	MOTCUA_PRINTF(3, 4);
+    MOTCUA_PRINTF(3, 4);
 static void say(const struct motcua_testhost *th, enum motcua_log_level level, const char *fmt, ...)
 {
 	if ((int)level > MOTCUA_LOG_WARNING && (int)level > th->echo_max)
@@ -295,8 +297,10 @@ static struct motcua_testhost *host_of(struct motcua_plugin_ctx *ctx, const char
 			th = t;
 	if (!th) {
 		foreign_calls++;
-		fprintf(stderr, "  testhost: CONTRACT: %s() called with a ctx that is not the plugin's (%p)\n", fn,
-			(void *)ctx);
+		fprintf(
+		    stderr,
+		    "  testhost: CONTRACT: %s() called with a ctx that is not the plugin's (%p)\n",
+		    fn, (void *)ctx);
 	}
 	pthread_mutex_unlock(&live_lock);
 	return th;
@@ -314,16 +318,31 @@ static void loop_only(struct motcua_testhost *th, const char *fn, unsigned bit)
 	th->warned |= 1u << bit;
 	pthread_mutex_unlock(&th->lock);
 	if (first)
-		say(th, MOTCUA_LOG_ERROR, "CONTRACT: %s() called off the loop thread (from a worker or a thread "
-			"of the plugin's); it is for the loop only", fn);
+		say(th, MOTCUA_LOG_ERROR,
+		    "CONTRACT: %s() called off the loop thread (from a worker or a thread "
+		    "of the plugin's); it is for the loop only",
+		    fn);
 }
 
 enum {
-	F_CONFIG, F_PUBLISH, F_SUBSCRIBE, F_WORK, F_TIMER, F_ROUTE, F_RESPONSE, F_STEP, F_CAPTURE, F_ARCHIVE,
-	F_DATA_DIR, F_ADAPTER, F_STATUS, F_BROADCAST,
+	F_CONFIG,
+	F_PUBLISH,
+	F_SUBSCRIBE,
+	F_WORK,
+	F_TIMER,
+	F_ROUTE,
+	F_RESPONSE,
+	F_STEP,
+	F_CAPTURE,
+	F_ARCHIVE,
+	F_DATA_DIR,
+	F_ADAPTER,
+	F_STATUS,
+	F_BROADCAST,
 };
 
-/* ---- strict JSON (RFC 8259, as jansson with JSON_REJECT_DUPLICATES) --------------------------------- */
+/* ---- strict JSON (RFC 8259, as jansson with JSON_REJECT_DUPLICATES)
+ * --------------------------------- */
 
 /* The length of the valid UTF-8 sequence at p, or 0. */
 static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
@@ -348,7 +367,8 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 			return 0;
 		cp = cp << 6 | (p[i] & 0x3F);
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
 		return 0;
 	return n;
 }
@@ -383,8 +403,10 @@ static bool j_hex4(struct jp *s, unsigned *v)
 		if (s->p >= s->end)
 			return false;
 		unsigned c = *s->p;
-		unsigned d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-			     c >= 'A' && c <= 'F' ? c - 'A' + 10 : 16;
+		unsigned d = c >= '0' && c <= '9'   ? c - '0'
+			     : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			     : c >= 'A' && c <= 'F' ? c - 'A' + 10
+						    : 16;
 		if (d == 16)
 			return false;
 		*v = *v << 4 | d;
@@ -584,7 +606,8 @@ static bool json_object_text(const char *text, size_t n)
 	return s.p == s.end;
 }
 
-/* ---- the gateway's validators (src/validate.c) ------------------------------------------------------- */
+/* ---- the gateway's validators (src/validate.c)
+ * ------------------------------------------------------- */
 
 static bool valid_code_chars(const char *s, size_t max)
 {
@@ -593,8 +616,8 @@ static bool valid_code_chars(const char *s, size_t max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '.' ||
-		      c == '-' || c == '_'))
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      c == '.' || c == '-' || c == '_'))
 			return false;
 	}
 	return true;
@@ -613,11 +636,12 @@ static bool valid_document_name(const char *s)
 
 static bool upload_type_ok(const char *type)
 {
-	return !strcmp(type, "application/pdf") || !strcmp(type, "image/png") || !strcmp(type, "image/jpeg") ||
-	       !strcmp(type, "image/tiff");
+	return !strcmp(type, "application/pdf") || !strcmp(type, "image/png") ||
+	       !strcmp(type, "image/jpeg") || !strcmp(type, "image/tiff");
 }
 
-static bool upload_content_matches(const char *type, const unsigned char *p, size_t n, const char **why)
+static bool upload_content_matches(const char *type, const unsigned char *p, size_t n,
+				   const char **why)
 {
 	if (!strcmp(type, "image/png")) {
 		*why = "not a PNG file (bad signature or missing IHDR)";
@@ -625,7 +649,8 @@ static bool upload_content_matches(const char *type, const unsigned char *p, siz
 	}
 	if (!strcmp(type, "image/jpeg")) {
 		*why = "not a JPEG file (no SOI/EOI markers)";
-		return n >= 4 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF && p[n - 2] == 0xFF && p[n - 1] == 0xD9;
+		return n >= 4 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF && p[n - 2] == 0xFF &&
+		       p[n - 1] == 0xD9;
 	}
 	if (!strcmp(type, "image/tiff")) {
 		*why = "not a TIFF file (bad byte-order header)";
@@ -647,7 +672,8 @@ static bool valid_plugin_name(const char *s)
 	if (n == 0 || n > 64)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_'))
 			return false;
 	return true;
 }
@@ -655,16 +681,23 @@ static bool valid_plugin_name(const char *s)
 static const char *role_name(unsigned role)
 {
 	switch (role) {
-	case MOTCUA_ROLE_CLERK: return "clerk";
-	case MOTCUA_ROLE_SUPERVISOR: return "supervisor";
-	case MOTCUA_ROLE_ADMIN: return "admin";
-	case MOTCUA_ROLE_AGENCY: return "agency";
-	case MOTCUA_ROLE_KIOSK: return "kiosk";
-	default: return "?";
+	case MOTCUA_ROLE_CLERK:
+		return "clerk";
+	case MOTCUA_ROLE_SUPERVISOR:
+		return "supervisor";
+	case MOTCUA_ROLE_ADMIN:
+		return "admin";
+	case MOTCUA_ROLE_AGENCY:
+		return "agency";
+	case MOTCUA_ROLE_KIOSK:
+		return "kiosk";
+	default:
+		return "?";
 	}
 }
 
-/* ---- files ---------------------------------------------------------------------------------------- */
+/* ---- files
+ * ---------------------------------------------------------------------------------------- */
 
 static int make_dirs(const char *path, mode_t mode)
 {
@@ -756,7 +789,8 @@ static int copy_file(const char *from, const char *to, uint64_t *size)
 	return r;
 }
 
-/* ---- the log ------------------------------------------------------------------------------------- */
+/* ---- the log
+ * ------------------------------------------------------------------------------------- */
 
 static void keep_line(struct motcua_testhost *th, enum motcua_log_level level, char *text)
 {
@@ -772,7 +806,8 @@ static void keep_line(struct motcua_testhost *th, enum motcua_log_level level, c
 	free(text);
 }
 
-static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt, ...)
+static void host_log(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt,
+		     ...)
 {
 	char *text = NULL;
 	va_list ap;
@@ -802,7 +837,8 @@ size_t motcua_testhost_log_count(const struct motcua_testhost *th)
 	return n;
 }
 
-const char *motcua_testhost_log_line(const struct motcua_testhost *th, size_t i, enum motcua_log_level *level)
+const char *motcua_testhost_log_line(const struct motcua_testhost *th, size_t i,
+				     enum motcua_log_level *level)
 {
 	const char *s = NULL;
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
@@ -848,7 +884,8 @@ void motcua_testhost_log_clear(struct motcua_testhost *th)
 	pthread_mutex_unlock(&th->lock);
 }
 
-/* ---- configuration ----------------------------------------------------------------------------------- */
+/* ---- configuration
+ * ----------------------------------------------------------------------------------- */
 
 static bool own_section(const struct motcua_testhost *th, const char *section)
 {
@@ -859,7 +896,8 @@ static struct kv *kv_find(const struct motcua_testhost *th, const char *section,
 {
 	bool own = own_section(th, section);
 	for (struct kv *e = th->config; e; e = e->next)
-		if (!strcmp(e->key, key) && (own ? own_section(th, e->section) : e->section && !strcmp(e->section, section)))
+		if (!strcmp(e->key, key) && (own ? own_section(th, e->section)
+						 : e->section && !strcmp(e->section, section)))
 			return e;
 	return NULL;
 }
@@ -970,7 +1008,8 @@ int motcua_testhost_config_read(const struct motcua_testhost *th, size_t i, cons
 	return 0;
 }
 
-static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section, const char *key)
+static const char *host_config_get(struct motcua_plugin_ctx *ctx, const char *section,
+				   const char *key)
 {
 	struct motcua_testhost *th = host_of(ctx, "config_get");
 	if (!th)
@@ -1019,8 +1058,9 @@ static const char *host_data_dir(struct motcua_plugin_ctx *ctx)
 	return d;
 }
 
-static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path, unsigned flags,
-			    char *buf, size_t size, size_t *len, char *why, size_t why_len)
+static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, const char *path,
+			    unsigned flags, char *buf, size_t size, size_t *len, char *why,
+			    size_t why_len)
 {
 	if (!host_of(ctx, "secret_read")) {
 		secret_wipe(buf, size);
@@ -1029,16 +1069,18 @@ static int host_secret_read(struct motcua_plugin_ctx *ctx, const char *key, cons
 	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
 }
 
-/* ---- events ---------------------------------------------------------------------------------------- */
+/* ---- events
+ * ---------------------------------------------------------------------------------------- */
 
 static bool event_args_ok(const char *type, const char *json)
 {
-	return type && type[0] && strlen(type) <= 64 && json && json_object_text(json, strlen(json));
+	return type && type[0] && strlen(type) <= 64 && json &&
+	       json_object_text(json, strlen(json));
 }
 
 /* Keeps an event (in the log when stored); its id, 0 for a broadcast, or -ENOMEM. */
-static int64_t keep_event(struct motcua_testhost *th, const char *type, const char *json, bool from_plugin,
-			  bool broadcast)
+static int64_t keep_event(struct motcua_testhost *th, const char *type, const char *json,
+			  bool from_plugin, bool broadcast)
 {
 	struct ev_node *e = calloc(1, sizeof *e);
 	int64_t id = -ENOMEM;
@@ -1051,12 +1093,12 @@ static int64_t keep_event(struct motcua_testhost *th, const char *type, const ch
 		goto fail;
 	}
 	e->pub = (struct motcua_testhost_event){
-		.id = broadcast ? 0 : (int64_t)th->n_elog + 1,
-		.type = e->type,
-		.json = e->json,
-		.json_len = strlen(e->json),
-		.from_plugin = from_plugin,
-		.broadcast = broadcast,
+	    .id = broadcast ? 0 : (int64_t)th->n_elog + 1,
+	    .type = e->type,
+	    .json = e->json,
+	    .json_len = strlen(e->json),
+	    .from_plugin = from_plugin,
+	    .broadcast = broadcast,
 	};
 	th->evs[th->n_evs++] = e;
 	if (!broadcast)
@@ -1121,7 +1163,8 @@ static int host_event_publish(struct motcua_plugin_ctx *ctx, const char *type, c
 		return -EINVAL;
 	loop_only(th, "event_publish", F_PUBLISH);
 	if (!event_args_ok(type, json)) {
-		say(th, MOTCUA_LOG_WARNING, "event %s refused: payload is not a JSON object", type ? type : "(none)");
+		say(th, MOTCUA_LOG_WARNING, "event %s refused: payload is not a JSON object",
+		    type ? type : "(none)");
 		return -EINVAL;
 	}
 	int64_t id = keep_event(th, type, json, true, false);
@@ -1140,8 +1183,8 @@ static int host_event_broadcast(struct motcua_plugin_ctx *ctx, const char *type,
 	return id < 0 ? (int)id : 0;
 }
 
-static int add_sub(struct motcua_testhost *th, const char *prefix, motcua_event_fn fn, motcua_event_id_fn fn_id,
-		   int64_t since, void *data, motcua_free_fn free_fn)
+static int add_sub(struct motcua_testhost *th, const char *prefix, motcua_event_fn fn,
+		   motcua_event_id_fn fn_id, int64_t since, void *data, motcua_free_fn free_fn)
 {
 	struct sub *s = calloc(1, sizeof *s);
 	if (!s || !(s->prefix = strdup(prefix ? prefix : ""))) {
@@ -1163,8 +1206,8 @@ static int add_sub(struct motcua_testhost *th, const char *prefix, motcua_event_
 	return 0;
 }
 
-static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix, motcua_event_fn fn, void *data,
-				motcua_free_fn free_fn)
+static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefix,
+				motcua_event_fn fn, void *data, motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "event_subscribe");
 	if (!th || !fn) {
@@ -1176,8 +1219,9 @@ static int host_event_subscribe(struct motcua_plugin_ctx *ctx, const char *prefi
 	return add_sub(th, prefix, fn, NULL, -1, data, free_fn);
 }
 
-static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix, int64_t since_id,
-				     motcua_event_id_fn fn, void *data, motcua_free_fn free_fn)
+static int host_event_subscribe_from(struct motcua_plugin_ctx *ctx, const char *prefix,
+				     int64_t since_id, motcua_event_id_fn fn, void *data,
+				     motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "event_subscribe_from");
 	if (!th || !fn || since_id < 0) {
@@ -1222,7 +1266,8 @@ size_t motcua_testhost_event_count(const struct motcua_testhost *th)
 	return n;
 }
 
-const struct motcua_testhost_event *motcua_testhost_event_at(const struct motcua_testhost *th, size_t i)
+const struct motcua_testhost_event *motcua_testhost_event_at(const struct motcua_testhost *th,
+							     size_t i)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
 	const struct motcua_testhost_event *e = i < th->n_evs ? &th->evs[i]->pub : NULL;
@@ -1230,10 +1275,12 @@ const struct motcua_testhost_event *motcua_testhost_event_at(const struct motcua
 	return e;
 }
 
-const struct motcua_testhost_event *motcua_testhost_event_by_id(const struct motcua_testhost *th, int64_t id)
+const struct motcua_testhost_event *motcua_testhost_event_by_id(const struct motcua_testhost *th,
+								int64_t id)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
-	const struct motcua_testhost_event *e = id >= 1 && id <= (int64_t)th->n_elog ? &th->elog[id - 1]->pub : NULL;
+	const struct motcua_testhost_event *e =
+	    id >= 1 && id <= (int64_t)th->n_elog ? &th->elog[id - 1]->pub : NULL;
 	pthread_mutex_unlock((pthread_mutex_t *)&th->lock);
 	return e;
 }
@@ -1251,18 +1298,20 @@ size_t motcua_testhost_published_count(const struct motcua_testhost *th, const c
 	size_t n = 0;
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
 	for (size_t i = 0; i < th->n_evs; i++)
-		n += th->evs[i]->pub.from_plugin && prefix_of(type_prefix ? type_prefix : "", th->evs[i]->type);
+		n += th->evs[i]->pub.from_plugin &&
+		     prefix_of(type_prefix ? type_prefix : "", th->evs[i]->type);
 	pthread_mutex_unlock((pthread_mutex_t *)&th->lock);
 	return n;
 }
 
 const struct motcua_testhost_event *motcua_testhost_published_last(const struct motcua_testhost *th,
-								  const char *type_prefix)
+								   const char *type_prefix)
 {
 	const struct motcua_testhost_event *e = NULL;
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
 	for (size_t i = th->n_evs; i-- > 0 && !e;)
-		if (th->evs[i]->pub.from_plugin && prefix_of(type_prefix ? type_prefix : "", th->evs[i]->type))
+		if (th->evs[i]->pub.from_plugin &&
+		    prefix_of(type_prefix ? type_prefix : "", th->evs[i]->type))
 			e = &th->evs[i]->pub;
 	pthread_mutex_unlock((pthread_mutex_t *)&th->lock);
 	return e;
@@ -1289,8 +1338,8 @@ size_t motcua_testhost_subscription_count(const struct motcua_testhost *th)
 	return n;
 }
 
-int motcua_testhost_subscription(const struct motcua_testhost *th, size_t i, const char **type_prefix,
-				 int64_t *since_id)
+int motcua_testhost_subscription(const struct motcua_testhost *th, size_t i,
+				 const char **type_prefix, int64_t *since_id)
 {
 	const struct sub *s = th->subs;
 	while (s && i--)
@@ -1304,7 +1353,8 @@ int motcua_testhost_subscription(const struct motcua_testhost *th, size_t i, con
 	return 0;
 }
 
-/* ---- workers ---------------------------------------------------------------------------------------- */
+/* ---- workers
+ * ---------------------------------------------------------------------------------------- */
 
 static void push(struct job **head, struct job **tail, struct job *j)
 {
@@ -1342,7 +1392,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done, void *data)
+static int host_work_submit(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
+			    void *data)
 {
 	struct motcua_testhost *th = host_of(ctx, "work_submit");
 	if (!th || !work)
@@ -1421,7 +1472,8 @@ static void workers_stop(struct motcua_testhost *th)
 	pthread_mutex_unlock(&th->lock);
 }
 
-/* ---- timers ------------------------------------------------------------------------------------------ */
+/* ---- timers
+ * ------------------------------------------------------------------------------------------ */
 
 static void timer_free(struct motcua_timer *t)
 {
@@ -1430,8 +1482,9 @@ static void timer_free(struct motcua_timer *t)
 	free(t);
 }
 
-static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms, int repeat,
-					   motcua_timer_fn fn, void *data, motcua_free_fn free_fn)
+static struct motcua_timer *host_timer_add(struct motcua_plugin_ctx *ctx, uint32_t interval_ms,
+					   int repeat, motcua_timer_fn fn, void *data,
+					   motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "timer_add");
 	struct motcua_timer *t = th && fn ? calloc(1, sizeof *t) : NULL;
@@ -1526,7 +1579,8 @@ static struct motcua_timer *timer_at(const struct motcua_testhost *th, size_t i)
 	return t;
 }
 
-int motcua_testhost_timer_info(const struct motcua_testhost *th, size_t i, uint32_t *interval_ms, bool *repeat)
+int motcua_testhost_timer_info(const struct motcua_testhost *th, size_t i, uint32_t *interval_ms,
+			       bool *repeat)
 {
 	const struct motcua_timer *t = timer_at(th, i);
 	if (!t)
@@ -1547,7 +1601,8 @@ int motcua_testhost_timer_fire(struct motcua_testhost *th, size_t i)
 	return 0;
 }
 
-/* ---- the loop ------------------------------------------------------------------------------------------ */
+/* ---- the loop
+ * ------------------------------------------------------------------------------------------ */
 
 /* One round; when nothing ran, sleeps until something may (at most until
  * deadline). Returns how many callbacks ran. */
@@ -1582,7 +1637,8 @@ int motcua_testhost_run(struct motcua_testhost *th, int ms)
 	return n;
 }
 
-int motcua_testhost_wait_until(struct motcua_testhost *th, bool (*done)(void *arg), void *arg, int timeout_ms)
+int motcua_testhost_wait_until(struct motcua_testhost *th, bool (*done)(void *arg), void *arg,
+			       int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
@@ -1610,7 +1666,8 @@ int motcua_testhost_drain(struct motcua_testhost *th, int timeout_ms)
 	return motcua_testhost_wait_until(th, idle, th, timeout_ms);
 }
 
-/* ---- routes -------------------------------------------------------------------------------------------- */
+/* ---- routes
+ * -------------------------------------------------------------------------------------------- */
 
 static void route_free(struct route *rt)
 {
@@ -1657,15 +1714,16 @@ static bool same_pattern(const struct route *a, const struct route *b)
 	return true;
 }
 
-static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path, unsigned roles,
-			  motcua_route_fn fn, void *data, motcua_free_fn free_fn)
+static int host_route_add(struct motcua_plugin_ctx *ctx, const char *method, const char *path,
+			  unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "route_add");
 	struct route *rt = NULL;
 	int r = -EINVAL;
 	if (!th || !fn || !method || !path || path[0] != '/' || strlen(path) > 200 || !roles ||
 	    strpbrk(path, "{}") ||
-	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") && strcmp(method, "DELETE")))
+	    (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
+	     strcmp(method, "DELETE")))
 		goto fail;
 	loop_only(th, "route_add", F_ROUTE);
 	r = -ENOMEM;
@@ -1697,10 +1755,12 @@ fail:
 	return r;
 }
 
-static int host_response_set(struct motcua_response *resp, const char *content_type, const char *body, size_t len)
+static int host_response_set(struct motcua_response *resp, const char *content_type,
+			     const char *body, size_t len)
 {
 	if (!resp || resp->magic != RESPONSE_MAGIC || !content_type ||
-	    strlen(content_type) >= sizeof resp->content_type || strpbrk(content_type, "\r\n") || (len && !body))
+	    strlen(content_type) >= sizeof resp->content_type || strpbrk(content_type, "\r\n") ||
+	    (len && !body))
 		return -EINVAL;
 	char *copy = malloc(len + 1);
 	if (!copy)
@@ -1728,7 +1788,10 @@ static const char *request_header(const struct motcua_request *r, const char *na
 
 static int hexval(int c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 /* Splits and %-decodes a path as the router does; -1 when it cannot be a route. */
@@ -1746,7 +1809,8 @@ static int split_path(const char *path, char segs[SEGMENTS_MAX][SEGMENT_MAX])
 			return -1;
 		for (size_t i = 0; i < len; i++) {
 			int hi, lo;
-			if (p[i] == '%' && i + 2 < len + 1 && (hi = hexval(p[i + 1])) >= 0 && (lo = hexval(p[i + 2])) >= 0) {
+			if (p[i] == '%' && i + 2 < len + 1 && (hi = hexval(p[i + 1])) >= 0 &&
+			    (lo = hexval(p[i + 2])) >= 0) {
 				segs[n][o++] = (char)(hi << 4 | lo);
 				i += 2;
 			} else {
@@ -1775,9 +1839,10 @@ static bool route_matches(const struct route *rt, char segs[][SEGMENT_MAX], int 
 	return true;
 }
 
-static int reply_error(struct motcua_testhost_response *out, int status, const char *error, const char *fmt, ...)
-	MOTCUA_PRINTF(4, 5);
-static int reply_error(struct motcua_testhost_response *out, int status, const char *error, const char *fmt, ...)
+static int reply_error(struct motcua_testhost_response *out, int status, const char *error,
+		       const char *fmt, ...) MOTCUA_PRINTF(4, 5);
+static int reply_error(struct motcua_testhost_response *out, int status, const char *error,
+		       const char *fmt, ...)
 {
 	char detail[512];
 	va_list ap;
@@ -1819,23 +1884,26 @@ int motcua_testhost_call(struct motcua_testhost *th, const struct motcua_testhos
 	if (!seen)
 		return reply_error(out, 404, "not_found", "no such route");
 	if (!match)
-		return reply_error(out, 405, "method_not_allowed", "%s is not allowed here: use %s", method, allow);
+		return reply_error(out, 405, "method_not_allowed", "%s is not allowed here: use %s",
+				   method, allow);
 	if (!(match->roles & rq->role))
-		return reply_error(out, 403, "forbidden", "role %s may not do this", role_name(rq->role));
+		return reply_error(out, 403, "forbidden", "role %s may not do this",
+				   role_name(rq->role));
 	size_t len = rq->body ? (rq->body_len ? rq->body_len : strlen(rq->body)) : 0;
 	struct call_request c = {
-		.req = {
-			.struct_size = sizeof(struct motcua_request),
-			.method = match->method,
-			.path = rq->path[0] ? rq->path : "/",
-			.query = rq->query,
-			.body = len ? rq->body : NULL,
-			.body_len = len,
-			.token_name = rq->token_name ? rq->token_name : "test",
-			.role = rq->role,
-			.header = request_header,
+	    .req =
+		{
+		    .struct_size = sizeof(struct motcua_request),
+		    .method = match->method,
+		    .path = rq->path[0] ? rq->path : "/",
+		    .query = rq->query,
+		    .body = len ? rq->body : NULL,
+		    .body_len = len,
+		    .token_name = rq->token_name ? rq->token_name : "test",
+		    .role = rq->role,
+		    .header = request_header,
 		},
-		.headers = rq->headers,
+	    .headers = rq->headers,
 	};
 	c.req.host_private = &c;
 	struct motcua_response resp = {.magic = RESPONSE_MAGIC};
@@ -1843,7 +1911,8 @@ int motcua_testhost_call(struct motcua_testhost *th, const struct motcua_testhos
 	int status = match->fn(match->data, &c.req, &resp);
 	resp.magic = 0; /* a response_set() after the call is refused */
 	if (status < 100 || status > 599) {
-		say(th, MOTCUA_LOG_ERROR, "route %s %s returned bad status %d", method, rq->path, status);
+		say(th, MOTCUA_LOG_ERROR, "route %s %s returned bad status %d", method, rq->path,
+		    status);
 		free(resp.body);
 		return reply_error(out, 500, "plugin_error", "plugin %s failed", th->name);
 	}
@@ -1890,7 +1959,8 @@ int motcua_testhost_route_info(const struct motcua_testhost *th, size_t i, const
 	return 0;
 }
 
-/* ---- steps --------------------------------------------------------------------------------------------- */
+/* ---- steps
+ * --------------------------------------------------------------------------------------------- */
 
 static const char *step_name(enum motcua_step step)
 {
@@ -1898,19 +1968,22 @@ static const char *step_name(enum motcua_step step)
 	return (unsigned)step < MOTCUA_STEP_COUNT_ ? names[step] : "?";
 }
 
-static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_step_fn fn, void *data,
-			      motcua_free_fn free_fn)
+static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+			      motcua_step_fn fn, void *data, motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "step_register");
 	int r = 0;
-	if (!th || !fn || (step != MOTCUA_STEP_RECOGNIZE && step != MOTCUA_STEP_SIGN && step != MOTCUA_STEP_ARCHIVE))
+	if (!th || !fn ||
+	    (step != MOTCUA_STEP_RECOGNIZE && step != MOTCUA_STEP_SIGN &&
+	     step != MOTCUA_STEP_ARCHIVE))
 		r = -EINVAL;
 	else if (th->steps[step].fn)
 		r = -EEXIST;
 	if (th)
 		loop_only(th, "step_register", F_STEP);
 	if (r == -EEXIST)
-		say(th, MOTCUA_LOG_ERROR, "cannot do the %s step: %s already does it", step_name(step), th->name);
+		say(th, MOTCUA_LOG_ERROR, "cannot do the %s step: %s already does it",
+		    step_name(step), th->name);
 	if (r < 0) {
 		if (free_fn)
 			free_fn(data);
@@ -1923,8 +1996,8 @@ static int host_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step st
 	return 0;
 }
 
-static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step, motcua_page_fn fn,
-				   void *data, motcua_free_fn free_fn)
+static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_step step,
+				   motcua_page_fn fn, void *data, motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "page_step_register");
 	int r = 0;
@@ -1937,8 +2010,8 @@ static int host_page_step_register(struct motcua_plugin_ctx *ctx, enum motcua_st
 	if (th) {
 		loop_only(th, "page_step_register", F_STEP);
 		if (r < 0)
-			say(th, MOTCUA_LOG_ERROR, "cannot add a page function to the %s step: %s", step_name(step),
-			    strerror(-r));
+			say(th, MOTCUA_LOG_ERROR, "cannot add a page function to the %s step: %s",
+			    step_name(step), strerror(-r));
 	}
 	if (r < 0) {
 		if (free_fn)
@@ -1962,7 +2035,8 @@ bool motcua_testhost_has_page_step(const struct motcua_testhost *th, enum motcua
 	return (unsigned)step < MOTCUA_STEP_COUNT_ && th->steps[step].page_fn;
 }
 
-int motcua_testhost_step(struct motcua_testhost *th, enum motcua_step step, struct motcua_step_io *io)
+int motcua_testhost_step(struct motcua_testhost *th, enum motcua_step step,
+			 struct motcua_step_io *io)
 {
 	if (!motcua_testhost_has_step(th, step) || !io)
 		return -ENOENT;
@@ -1973,7 +2047,8 @@ int motcua_testhost_step(struct motcua_testhost *th, enum motcua_step step, stru
 	return r;
 }
 
-int motcua_testhost_page_step(struct motcua_testhost *th, enum motcua_step step, struct motcua_page_io *io)
+int motcua_testhost_page_step(struct motcua_testhost *th, enum motcua_step step,
+			      struct motcua_page_io *io)
 {
 	if (!motcua_testhost_has_page_step(th, step) || !io)
 		return -ENOENT;
@@ -1984,7 +2059,8 @@ int motcua_testhost_page_step(struct motcua_testhost *th, enum motcua_step step,
 	return r;
 }
 
-/* ---- what a plugin provides ----------------------------------------------------------------------------- */
+/* ---- what a plugin provides
+ * ----------------------------------------------------------------------------- */
 
 /* Copies a plugin's ops (at most ours, the rest zeroed). */
 static void copy_ops(void *dst, size_t dst_size, const void *src, uint32_t src_size)
@@ -1993,13 +2069,14 @@ static void copy_ops(void *dst, size_t dst_size, const void *src, uint32_t src_s
 	memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
 }
 
-static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *ops, void *data,
+static int host_capture_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_capture_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "capture_register");
 	int r = 0;
-	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) || !ops->check ||
-	    !ops->capture || !ops->list_devices)
+	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_capture_ops, ops, list_devices) ||
+	    !ops->check || !ops->capture || !ops->list_devices)
 		r = -EINVAL;
 	else if (th->has_capture)
 		r = -EEXIST;
@@ -2021,13 +2098,15 @@ static int host_capture_register(struct motcua_plugin_ctx *ctx, const struct mot
 	return 0;
 }
 
-static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct motcua_archive_ops *ops, void *data,
+static int host_archive_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_archive_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "archive_register");
 	int r = 0;
-	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_archive_ops, ops, verify) || !ops->search ||
-	    !ops->applicant_documents || !ops->item || !ops->reused || !ops->disposal || !ops->verify)
+	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_archive_ops, ops, verify) ||
+	    !ops->search || !ops->applicant_documents || !ops->item || !ops->reused ||
+	    !ops->disposal || !ops->verify)
 		r = -EINVAL;
 	else if (th->has_archive)
 		r = -EEXIST;
@@ -2049,13 +2128,14 @@ static int host_archive_register(struct motcua_plugin_ctx *ctx, const struct mot
 	return 0;
 }
 
-static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct motcua_adapter_ops *ops, void *data,
+static int host_adapter_register(struct motcua_plugin_ctx *ctx,
+				 const struct motcua_adapter_ops *ops, void *data,
 				 motcua_free_fn free_fn)
 {
 	struct motcua_testhost *th = host_of(ctx, "adapter_register");
 	int r = 0;
-	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) || !ops->accepts ||
-	    !ops->deliver)
+	if (!th || !ops || !MOTCUA_HAS_MEMBER(struct motcua_adapter_ops, ops, deliver) ||
+	    !ops->accepts || !ops->deliver)
 		r = -EINVAL;
 	else if (th->has_adapter)
 		r = -EEXIST;
@@ -2074,28 +2154,32 @@ static int host_adapter_register(struct motcua_plugin_ctx *ctx, const struct mot
 	return 0;
 }
 
-const struct motcua_capture_ops *motcua_testhost_capture_ops(const struct motcua_testhost *th, void **data)
+const struct motcua_capture_ops *motcua_testhost_capture_ops(const struct motcua_testhost *th,
+							     void **data)
 {
 	if (data)
 		*data = th->has_capture ? th->capture_data : NULL;
 	return th->has_capture ? &th->capture_ops : NULL;
 }
 
-const struct motcua_archive_ops *motcua_testhost_archive_ops(const struct motcua_testhost *th, void **data)
+const struct motcua_archive_ops *motcua_testhost_archive_ops(const struct motcua_testhost *th,
+							     void **data)
 {
 	if (data)
 		*data = th->has_archive ? th->archive_data : NULL;
 	return th->has_archive ? &th->archive_ops : NULL;
 }
 
-const struct motcua_adapter_ops *motcua_testhost_adapter_ops(const struct motcua_testhost *th, void **data)
+const struct motcua_adapter_ops *motcua_testhost_adapter_ops(const struct motcua_testhost *th,
+							     void **data)
 {
 	if (data)
 		*data = th->has_adapter ? th->adapter_data : NULL;
 	return th->has_adapter ? &th->adapter_ops : NULL;
 }
 
-/* ---- capture -------------------------------------------------------------------------------------------- */
+/* ---- capture
+ * -------------------------------------------------------------------------------------------- */
 
 static struct motcua_testhost_capture *capture_of(struct motcua_capture_io *io)
 {
@@ -2104,10 +2188,13 @@ static struct motcua_testhost_capture *capture_of(struct motcua_capture_io *io)
 
 static const char *extension_of(const char *media_type)
 {
-	return !strcmp(media_type, "image/png") ? "png" : !strcmp(media_type, "image/jpeg") ? "jpg" : "tif";
+	return !strcmp(media_type, "image/png")	   ? "png"
+	       : !strcmp(media_type, "image/jpeg") ? "jpg"
+						   : "tif";
 }
 
-static int capture_page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+static int capture_page_ready(struct motcua_capture_io *io, const char *path,
+			      const char *media_type)
 {
 	struct motcua_testhost_capture *c = capture_of(io);
 	if (!c)
@@ -2118,11 +2205,14 @@ static int capture_page_ready(struct motcua_capture_io *io, const char *path, co
 		if (r < 0)
 			return r;
 	}
-	bool ok = media_type && (!strcmp(media_type, "image/png") || !strcmp(media_type, "image/jpeg") ||
-				 !strcmp(media_type, "image/tiff"));
+	bool ok =
+	    media_type && (!strcmp(media_type, "image/png") || !strcmp(media_type, "image/jpeg") ||
+			   !strcmp(media_type, "image/tiff"));
 	size_t dl = strlen(c->tmp_dir);
-	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' || strstr(path, "/../")) {
-		say(th, MOTCUA_LOG_ERROR, "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
+	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' ||
+	    strstr(path, "/../")) {
+		say(th, MOTCUA_LOG_ERROR,
+		    "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&th->lock);
@@ -2132,8 +2222,8 @@ static int capture_page_ready(struct motcua_capture_io *io, const char *path, co
 		r = grow(&c->page_types, &c->cap_types, c->n_pages, sizeof *c->page_types);
 	pthread_mutex_unlock(&th->lock);
 	char *dest = NULL, *type = strdup(media_type);
-	if (r == 0 && (!type || asprintf(&dest, "%s/capture-%u-page-%zu.%s", th->store_dir, c->seq, no,
-					  extension_of(media_type)) < 0)) {
+	if (r == 0 && (!type || asprintf(&dest, "%s/capture-%u-page-%zu.%s", th->store_dir, c->seq,
+					 no, extension_of(media_type)) < 0)) {
 		dest = NULL;
 		r = -ENOMEM;
 	}
@@ -2188,8 +2278,9 @@ static void capture_join(struct motcua_testhost_capture *c)
 	c->running = false;
 }
 
-struct motcua_testhost_capture *motcua_testhost_capture_start(struct motcua_testhost *th,
-							      const struct motcua_testhost_capture_args *args)
+struct motcua_testhost_capture *
+motcua_testhost_capture_start(struct motcua_testhost *th,
+			      const struct motcua_testhost_capture_args *args)
 {
 	static const struct motcua_testhost_capture_args none;
 	if (!th->has_capture) {
@@ -2208,21 +2299,24 @@ struct motcua_testhost_capture *motcua_testhost_capture_start(struct motcua_test
 	c->args = *args;
 	char id[32];
 	snprintf(id, sizeof id, "doc-%u", c->seq);
-	c->dossier_code = strdup(args->dossier_code ? args->dossier_code : "000.00.00.H00-240101-0001");
+	c->dossier_code =
+	    strdup(args->dossier_code ? args->dossier_code : "000.00.00.H00-240101-0001");
 	c->document_id = strdup(args->document_id ? args->document_id : id);
 	c->options = strdup(args->options ? args->options : "{}");
 	if (asprintf(&c->tmp_dir, "%s/tmp/capture-%u", data_dir_of(th), c->seq) < 0)
 		c->tmp_dir = NULL;
-	int r = !c->dossier_code || !c->document_id || !c->options || !c->tmp_dir ? -ENOMEM : make_dirs(c->tmp_dir, 0750);
+	int r = !c->dossier_code || !c->document_id || !c->options || !c->tmp_dir
+		    ? -ENOMEM
+		    : make_dirs(c->tmp_dir, 0750);
 	c->io = (struct motcua_capture_io){
-		.struct_size = sizeof c->io,
-		.dossier_code = c->dossier_code,
-		.document_id = c->document_id,
-		.options = c->options,
-		.tmp_dir = c->tmp_dir,
-		.page_ready = capture_page_ready,
-		.progress = capture_progress,
-		.host_private = c,
+	    .struct_size = sizeof c->io,
+	    .dossier_code = c->dossier_code,
+	    .document_id = c->document_id,
+	    .options = c->options,
+	    .tmp_dir = c->tmp_dir,
+	    .page_ready = capture_page_ready,
+	    .progress = capture_progress,
+	    .host_private = c,
 	};
 	if (r == 0 && pthread_create(&c->thread, NULL, capture_main, c) != 0)
 		r = -EAGAIN;
@@ -2247,7 +2341,8 @@ static bool capture_done(void *arg)
 	return d;
 }
 
-int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testhost_capture *c, int timeout_ms)
+int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testhost_capture *c,
+				 int timeout_ms)
 {
 	if (motcua_testhost_wait_until(th, capture_done, c, timeout_ms) < 0)
 		return -ETIMEDOUT;
@@ -2255,7 +2350,8 @@ int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testh
 	return c->result;
 }
 
-int motcua_testhost_capture(struct motcua_testhost *th, const struct motcua_testhost_capture_args *args,
+int motcua_testhost_capture(struct motcua_testhost *th,
+			    const struct motcua_testhost_capture_args *args,
 			    struct motcua_testhost_capture **cap)
 {
 	struct motcua_testhost_capture *c = motcua_testhost_capture_start(th, args);
@@ -2292,7 +2388,8 @@ size_t motcua_testhost_capture_page_count(struct motcua_testhost_capture *c)
 	return n;
 }
 
-const char *motcua_testhost_capture_page(struct motcua_testhost_capture *c, size_t i, const char **media_type)
+const char *motcua_testhost_capture_page(struct motcua_testhost_capture *c, size_t i,
+					 const char **media_type)
 {
 	const char *p = NULL;
 	pthread_mutex_lock(&c->th->lock);
@@ -2331,7 +2428,8 @@ void motcua_testhost_capture_free(struct motcua_testhost_capture *c)
 	free(c);
 }
 
-/* ---- dossiers ------------------------------------------------------------------------------------------- */
+/* ---- dossiers
+ * ------------------------------------------------------------------------------------------- */
 
 static bool dossier_exists(const struct motcua_testhost *th, const char *code)
 {
@@ -2363,7 +2461,8 @@ int motcua_testhost_dossier_add(struct motcua_testhost *th, const char *code)
 	return r;
 }
 
-static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status, const char *details)
+static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, int status,
+			       const char *details)
 {
 	struct motcua_testhost *th = host_of(ctx, "dossier_status");
 	if (!th)
@@ -2380,8 +2479,10 @@ static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, 
 		r = -ENOENT;
 	} else if (status < 1 || status > 10) {
 		r = -EINVAL;
-	} else if (!(s = calloc(1, sizeof *s)) || !(s->code = strdup(code)) || (details && !(s->details = strdup(details))) ||
-		   grow(&th->statuses, &th->cap_statuses, th->n_statuses, sizeof *th->statuses) < 0) {
+	} else if (!(s = calloc(1, sizeof *s)) || !(s->code = strdup(code)) ||
+		   (details && !(s->details = strdup(details))) ||
+		   grow(&th->statuses, &th->cap_statuses, th->n_statuses, sizeof *th->statuses) <
+		       0) {
 		r = -ENOMEM;
 	} else {
 		s->pub = (struct motcua_testhost_status){s->code, status, s->details};
@@ -2395,7 +2496,8 @@ static int host_dossier_status(struct motcua_plugin_ctx *ctx, const char *code, 
 		free(s);
 	}
 	if (r == -EINVAL)
-		say(th, MOTCUA_LOG_WARNING, "status %d for %s refused: not a code from 1 to 10", status, code);
+		say(th, MOTCUA_LOG_WARNING, "status %d for %s refused: not a code from 1 to 10",
+		    status, code);
 	return r;
 }
 
@@ -2411,7 +2513,8 @@ static int check_result_file(const char *path, const char *media_type, const cha
 	if (size > 0) {
 		hn = (size_t)(size < 64 ? size : 64);
 		tn = (size_t)(size < 1024 ? size : 1024);
-		if (pread(fd, probe, hn, 0) != (ssize_t)hn || pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
+		if (pread(fd, probe, hn, 0) != (ssize_t)hn ||
+		    pread(fd, probe + hn, tn, size - (off_t)tn) != (ssize_t)tn)
 			hn = tn = 0;
 	}
 	close(fd);
@@ -2428,8 +2531,8 @@ static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, cons
 			   const char *media_type, const char *name)
 {
 	struct motcua_testhost *th = host_of(ctx, "result_add");
-	if (!th || !code || !valid_code_chars(code, 95) || !path || !media_type || !upload_type_ok(media_type) ||
-	    (name && !valid_document_name(name)))
+	if (!th || !code || !valid_code_chars(code, 95) || !path || !media_type ||
+	    !upload_type_ok(media_type) || (name && !valid_document_name(name)))
 		return -EINVAL;
 	pthread_mutex_lock(&th->lock);
 	bool started = th->started && !th->workers_stop;
@@ -2458,16 +2561,19 @@ static int host_result_add(struct motcua_plugin_ctx *ctx, const char *code, cons
 		/* recorded on the loop in the gateway, which finds a missing dossier there */
 		if (!dossier_exists(th, code)) {
 			r = 1;
-		} else if (grow(&th->results, &th->cap_results, th->n_results, sizeof *th->results) < 0) {
+		} else if (grow(&th->results, &th->cap_results, th->n_results,
+				sizeof *th->results) < 0) {
 			r = -ENOMEM;
 		} else {
-			n->pub = (struct motcua_testhost_result){n->code, n->path, n->media_type, n->name, size};
+			n->pub = (struct motcua_testhost_result){n->code, n->path, n->media_type,
+								 n->name, size};
 			th->results[th->n_results++] = n;
 			n = NULL;
 		}
 		pthread_mutex_unlock(&th->lock);
 		if (r == 1) {
-			say(th, MOTCUA_LOG_ERROR, "a result for %s was dropped: no such dossier", code);
+			say(th, MOTCUA_LOG_ERROR, "a result for %s was dropped: no such dossier",
+			    code);
 			r = 0;
 		}
 	}
@@ -2491,7 +2597,8 @@ size_t motcua_testhost_status_count(const struct motcua_testhost *th)
 	return n;
 }
 
-const struct motcua_testhost_status *motcua_testhost_status_at(const struct motcua_testhost *th, size_t i)
+const struct motcua_testhost_status *motcua_testhost_status_at(const struct motcua_testhost *th,
+							       size_t i)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
 	const struct motcua_testhost_status *s = i < th->n_statuses ? &th->statuses[i]->pub : NULL;
@@ -2507,7 +2614,8 @@ size_t motcua_testhost_result_count(const struct motcua_testhost *th)
 	return n;
 }
 
-const struct motcua_testhost_result *motcua_testhost_result_at(const struct motcua_testhost *th, size_t i)
+const struct motcua_testhost_result *motcua_testhost_result_at(const struct motcua_testhost *th,
+							       size_t i)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&th->lock);
 	const struct motcua_testhost_result *r = i < th->n_results ? &th->results[i]->pub : NULL;
@@ -2515,34 +2623,36 @@ const struct motcua_testhost_result *motcua_testhost_result_at(const struct motc
 	return r;
 }
 
-/* ---- the table ------------------------------------------------------------------------------------------- */
+/* ---- the table
+ * ------------------------------------------------------------------------------------------- */
 
 static const struct motcua_host full_table = {
-	.struct_size = sizeof(struct motcua_host),
-	.abi = MOTCUA_ABI_VERSION,
-	.log = host_log,
-	.config_get = host_config_get,
-	.event_publish = host_event_publish,
-	.event_subscribe = host_event_subscribe,
-	.work_submit = host_work_submit,
-	.timer_add = host_timer_add,
-	.timer_cancel = host_timer_cancel,
-	.route_add = host_route_add,
-	.response_set = host_response_set,
-	.step_register = host_step_register,
-	.page_step_register = host_page_step_register,
-	.capture_register = host_capture_register,
-	.archive_register = host_archive_register,
-	.data_dir = host_data_dir,
-	.adapter_register = host_adapter_register,
-	.dossier_status = host_dossier_status,
-	.result_add = host_result_add,
-	.event_subscribe_from = host_event_subscribe_from,
-	.event_broadcast = host_event_broadcast,
-	.secret_read = host_secret_read,
+    .struct_size = sizeof(struct motcua_host),
+    .abi = MOTCUA_ABI_VERSION,
+    .log = host_log,
+    .config_get = host_config_get,
+    .event_publish = host_event_publish,
+    .event_subscribe = host_event_subscribe,
+    .work_submit = host_work_submit,
+    .timer_add = host_timer_add,
+    .timer_cancel = host_timer_cancel,
+    .route_add = host_route_add,
+    .response_set = host_response_set,
+    .step_register = host_step_register,
+    .page_step_register = host_page_step_register,
+    .capture_register = host_capture_register,
+    .archive_register = host_archive_register,
+    .data_dir = host_data_dir,
+    .adapter_register = host_adapter_register,
+    .dossier_status = host_dossier_status,
+    .result_add = host_result_add,
+    .event_subscribe_from = host_event_subscribe_from,
+    .event_broadcast = host_event_broadcast,
+    .secret_read = host_secret_read,
 };
 
-/* ---- making one ------------------------------------------------------------------------------------------ */
+/* ---- making one
+ * ------------------------------------------------------------------------------------------ */
 
 struct motcua_testhost *motcua_testhost_new(void)
 {
@@ -2691,31 +2801,40 @@ int motcua_testhost_load(struct motcua_testhost *th, const char *path)
 	motcua_plugin_entry_fn entry;
 	*(void **)&entry = dlsym(th->dl, MOTCUA_PLUGIN_ENTRY_SYMBOL);
 	if (!entry)
-		return refuse(th, -ENOEXEC, "%s has no entry symbol %s()", path, MOTCUA_PLUGIN_ENTRY_SYMBOL);
+		return refuse(th, -ENOEXEC, "%s has no entry symbol %s()", path,
+			      MOTCUA_PLUGIN_ENTRY_SYMBOL);
 	const struct motcua_plugin_info *info = entry(th->abis, th->n_abis);
 	if (!info)
-		return refuse(th, -ENOEXEC, "%s() returned no plugin info", MOTCUA_PLUGIN_ENTRY_SYMBOL);
+		return refuse(th, -ENOEXEC, "%s() returned no plugin info",
+			      MOTCUA_PLUGIN_ENTRY_SYMBOL);
 	if (!motcua_abi_offered(th->abis, th->n_abis, info->abi)) {
 		char offered[128] = "";
 		for (size_t i = 0; i < th->n_abis; i++) {
 			size_t l = strlen(offered);
-			snprintf(offered + l, sizeof offered - l, "%s%u", i ? ", " : "", th->abis[i]);
+			snprintf(offered + l, sizeof offered - l, "%s%u", i ? ", " : "",
+				 th->abis[i]);
 		}
-		return refuse(th, -EPROTONOSUPPORT, "plugin speaks ABI version %u, this gateway supports ABI version%s %s",
-			      info->abi, th->n_abis > 1 ? "s" : "", offered);
+		return refuse(
+		    th, -EPROTONOSUPPORT,
+		    "plugin speaks ABI version %u, this gateway supports ABI version%s %s",
+		    info->abi, th->n_abis > 1 ? "s" : "", offered);
 	}
 	/* an older plugin's info is shorter: what it lacks is absent (fini) */
-	if (!MOTCUA_HAS_MEMBER(struct motcua_plugin_info, info, init) || !info->name || !info->version || !info->init)
-		return refuse(th, -EINVAL, "plugin info is incomplete (struct_size %u, name, version and init needed)",
-			      info->struct_size);
+	if (!MOTCUA_HAS_MEMBER(struct motcua_plugin_info, info, init) || !info->name ||
+	    !info->version || !info->init)
+		return refuse(
+		    th, -EINVAL,
+		    "plugin info is incomplete (struct_size %u, name, version and init needed)",
+		    info->struct_size);
 	copy_ops(&th->info, sizeof th->info, info, info->struct_size);
 	if (!valid_plugin_name(th->name))
 		return refuse(th, -EINVAL, "%s: not a plugin name (a-z, 0-9, - and _)", th->name);
 	if (strcmp(th->info.name, th->name) != 0)
-		return refuse(th, -EINVAL, "file %s calls itself '%s', not '%s'", path, th->info.name, th->name);
+		return refuse(th, -EINVAL, "file %s calls itself '%s', not '%s'", path,
+			      th->info.name, th->name);
 	th->loaded = true;
-	say(th, MOTCUA_LOG_INFO, "loaded %s version %s (ABI %u) from %s", th->name, th->info.version, th->info.abi,
-	    path);
+	say(th, MOTCUA_LOG_INFO, "loaded %s version %s (ABI %u) from %s", th->name,
+	    th->info.version, th->info.abi, path);
 	return 0;
 }
 
@@ -2740,8 +2859,9 @@ static int check_keys(struct motcua_testhost *th)
 			size_t l = strlen(accepted);
 			snprintf(accepted + l, sizeof accepted - l, " %s", k->name);
 		}
-		snprintf(th->error, sizeof th->error, "[%s] %s: unknown key (plugin %s accepts: enabled%s)", th->name,
-			 e->key, th->name, accepted);
+		snprintf(th->error, sizeof th->error,
+			 "[%s] %s: unknown key (plugin %s accepts: enabled%s)", th->name, e->key,
+			 th->name, accepted);
 		say(th, MOTCUA_LOG_ERROR, "configuration: %s", th->error);
 		return -EINVAL;
 	}
@@ -2927,7 +3047,8 @@ void motcua_testhost_free(struct motcua_testhost *th)
 	free(th);
 }
 
-/* ---- the machine ----------------------------------------------------------------------------------------- */
+/* ---- the machine
+ * ----------------------------------------------------------------------------------------- */
 
 int motcua_testhost_need_program(const char *name, const char *hint)
 {
@@ -2937,7 +3058,8 @@ int motcua_testhost_need_program(const char *name, const char *hint)
 	} else if (name && name[0]) {
 		const char *path = getenv("PATH");
 		char *dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
-		for (char *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d && !found; d = strtok_r(NULL, ":", &save)) {
+		for (char *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d && !found;
+		     d = strtok_r(NULL, ":", &save)) {
 			char full[4096];
 			snprintf(full, sizeof full, "%s/%s", d, name);
 			found = access(full, X_OK) == 0;
@@ -2946,7 +3068,7 @@ int motcua_testhost_need_program(const char *name, const char *hint)
 	}
 	if (found)
 		return 0;
-	fprintf(stderr, "FAIL: %s is not installed%s%s%s\n", name && name[0] ? name : "(a program)", hint ? " (" : "",
-		hint ? hint : "", hint ? ")" : "");
+	fprintf(stderr, "FAIL: %s is not installed%s%s%s\n", name && name[0] ? name : "(a program)",
+		hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 	return -ENOENT;
 }

@@ -43,20 +43,20 @@
 
 #define PLUGIN_NAME "adapter-dvcqg"
 #define MAX_RESPONSE (1u << 20) /* the portal answers small JSON objects */
-#define PASSWORD_FILE_MAX 4096  /* bytes of password_file (its first line is the password) */
+#define PASSWORD_FILE_MAX 4096	/* bytes of password_file (its first line is the password) */
 #define VN_OFFSET_S (7 * 3600)
 
 struct dvcqg {
 	struct motcua_plugin_ctx *ctx;
 	const struct motcua_host *host;
-	char *url;          /* without a trailing '/' */
+	char *url;	    /* without a trailing '/' */
 	char *login_path;   /* starts with '/' */
 	char *service_path; /* starts with '/' */
 	char *username;
 	char *password;
 	char *agency_code;
-	char *ca_file;      /* NULL: the system's CA store */
-	char *procedures;   /* "*" or a list separated by commas or spaces */
+	char *ca_file;	  /* NULL: the system's CA store */
+	char *procedures; /* "*" or a list separated by commas or spaces */
 	long timeout_s;
 	/* The cached login session, shared by the worker threads. */
 	pthread_mutex_t lock;
@@ -138,7 +138,8 @@ static int iso_to_vn(const char *iso, char out[15])
 	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || s > 60 || oh > 23 ||
 	    om > 59)
 		return -EINVAL;
-	long long t = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400LL + h * 3600 + m * 60 + s;
+	long long t =
+	    days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400LL + h * 3600 + m * 60 + s;
 	if (has_offset)
 		t -= sign * (oh * 3600 + om * 60);
 	else
@@ -174,17 +175,17 @@ static const char *json_str_or(json_t *o, const char *key, const char *dflt)
 static const char *status_name(int status)
 {
 	static const char *const names[] = {
-		"",
-		"Mới đăng ký",
-		"Được tiếp nhận",
-		"Không được tiếp nhận",
-		"Đang xử lý",
-		"Yêu cầu bổ sung giấy tờ",
-		"Yêu cầu thực hiện nghĩa vụ tài chính",
-		"Công dân yêu cầu rút hồ sơ",
-		"Dừng xử lý",
-		"Đã xử lý xong",
-		"Đã trả kết quả",
+	    "",
+	    "Mới đăng ký",
+	    "Được tiếp nhận",
+	    "Không được tiếp nhận",
+	    "Đang xử lý",
+	    "Yêu cầu bổ sung giấy tờ",
+	    "Yêu cầu thực hiện nghĩa vụ tài chính",
+	    "Công dân yêu cầu rút hồ sơ",
+	    "Dừng xử lý",
+	    "Đã xử lý xong",
+	    "Đã trả kết quả",
 	};
 	return status >= 1 && status <= 10 ? names[status] : "";
 }
@@ -227,19 +228,26 @@ static json_t *document_entries(json_t *documents, int results)
 		json_t *e = json_object();
 		if (results) {
 			json_object_set_new(e, "GiayToId", json_string(json_str_or(doc, "id", "")));
-			json_object_set_new(e, "TenGiayTo", json_string(json_str_or(doc, "name", "")));
+			json_object_set_new(e, "TenGiayTo",
+					    json_string(json_str_or(doc, "name", "")));
 		} else {
-			json_object_set_new(e, "TepDinhKemId", json_string(json_str_or(doc, "id", "")));
-			json_object_set_new(e, "TenTepDinhKem", json_string(json_str_or(doc, "name", "")));
+			json_object_set_new(e, "TepDinhKemId",
+					    json_string(json_str_or(doc, "id", "")));
+			json_object_set_new(e, "TenTepDinhKem",
+					    json_string(json_str_or(doc, "name", "")));
 			json_object_set_new(e, "IsDeleted", json_false());
 		}
 		json_object_set_new(e, "MaThanhPhanHoSo", json_string(type));
 		json_object_set_new(e, "DinhDang", json_string(json_str_or(doc, "media_type", "")));
 		json_object_set_new(e, "MaBamSHA256", json_string(json_str_or(doc, "sha256", "")));
 		json_t *size = json_object_get(doc, "size");
-		json_object_set_new(e, "KichThuoc", json_integer(json_is_integer(size) ? json_integer_value(size) : 0));
-		json_object_set_new(e, "CoChuKySo", json_boolean(json_is_object(json_object_get(doc, "signature")) ||
-								 json_is_string(json_object_get(doc, "sidecar_path"))));
+		json_object_set_new(
+		    e, "KichThuoc",
+		    json_integer(json_is_integer(size) ? json_integer_value(size) : 0));
+		json_object_set_new(
+		    e, "CoChuKySo",
+		    json_boolean(json_is_object(json_object_get(doc, "signature")) ||
+				 json_is_string(json_object_get(doc, "sidecar_path"))));
 		json_array_append_new(arr, e);
 	}
 	return arr;
@@ -259,7 +267,8 @@ static json_t *dossier_record(json_t *dossier, json_t *event, const char *event_
 		return NULL;
 	}
 	/* a dossier.status event may be newer than the snapshot's status */
-	if (!strcmp(event_type, "dossier.status") && json_is_integer(json_object_get(event, "status")))
+	if (!strcmp(event_type, "dossier.status") &&
+	    json_is_integer(json_object_get(event, "status")))
 		jstatus = json_object_get(event, "status");
 	int status = json_is_integer(jstatus) ? (int)json_integer_value(jstatus) : 0;
 	int channel = json_is_integer(jchannel) ? (int)json_integer_value(jchannel) : 1;
@@ -271,10 +280,13 @@ static json_t *dossier_record(json_t *dossier, json_t *event, const char *event_
 	json_t *rec = json_object();
 	json_object_set_new(rec, "MaHoSo", json_string(code));
 	json_object_set_new(rec, "MaTTHC", json_string(proc));
-	json_object_set_new(rec, "TenTTHC", json_string(json_str_or(dossier, "procedure_name", "")));
+	json_object_set_new(rec, "TenTTHC",
+			    json_string(json_str_or(dossier, "procedure_name", "")));
 	json_object_set_new(rec, "ChuHoSo", json_string(json_str_or(applicant, "name", "")));
-	json_object_set_new(rec, "MaDoiTuong", json_string(json_str_or(applicant, "id_number", "")));
-	json_object_set_new(rec, "SoDienThoaiChuHoSo", json_string(json_str_or(applicant, "phone", "")));
+	json_object_set_new(rec, "MaDoiTuong",
+			    json_string(json_str_or(applicant, "id_number", "")));
+	json_object_set_new(rec, "SoDienThoaiChuHoSo",
+			    json_string(json_str_or(applicant, "phone", "")));
 	json_object_set_new(rec, "TrangThaiHoSo", json_integer(status));
 	json_object_set_new(rec, "KenhThucHien", json_integer(channel));
 	const char *received = json_str_or(dossier, "received_at", NULL);
@@ -361,10 +373,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* The outcome of one POST, classified. */
 enum outcome {
-	OK,          /* 2xx and error_code "0" */
-	EXPIRED,     /* 401 or error_code SESSION_EXPIRED: log in again */
-	TRANSIENT,   /* retry later */
-	REFUSED,     /* the portal refused it for good */
+	OK,	   /* 2xx and error_code "0" */
+	EXPIRED,   /* 401 or error_code SESSION_EXPIRED: log in again */
+	TRANSIENT, /* retry later */
+	REFUSED,   /* the portal refused it for good */
 };
 
 struct answer {
@@ -459,7 +471,8 @@ static void post_json(struct dvcqg *a, const char *path, const char *body, const
 			snprintf(an->why, sizeof an->why, "the portal's answer is over %u bytes",
 				 MAX_RESPONSE);
 		else
-			snprintf(an->why, sizeof an->why, "portal unreachable: %s", curl_easy_strerror(rc));
+			snprintf(an->why, sizeof an->why, "portal unreachable: %s",
+				 curl_easy_strerror(rc));
 		free(b.data);
 		return;
 	}
@@ -473,8 +486,8 @@ static void post_json(struct dvcqg *a, const char *path, const char *body, const
 	const char *msg = portal_message(an->body);
 	if (an->http == 401 || (has_code && !strcmp(code, "SESSION_EXPIRED"))) {
 		an->outcome = EXPIRED;
-		snprintf(an->why, sizeof an->why, "portal session refused (HTTP %ld)%s%.120s", an->http,
-			 *msg ? ": " : "", msg);
+		snprintf(an->why, sizeof an->why, "portal session refused (HTTP %ld)%s%.120s",
+			 an->http, *msg ? ": " : "", msg);
 	} else if (an->http >= 500 || an->http == 408 || an->http == 429) {
 		an->outcome = TRANSIENT;
 		snprintf(an->why, sizeof an->why, "portal answered HTTP %ld%s%.120s", an->http,
@@ -482,7 +495,8 @@ static void post_json(struct dvcqg *a, const char *path, const char *body, const
 	} else if (an->http >= 400) {
 		an->outcome = REFUSED;
 		snprintf(an->why, sizeof an->why, "portal refused (HTTP %ld%s%s)%s%.120s", an->http,
-			 has_code ? ", error_code " : "", has_code ? code : "", *msg ? ": " : "", msg);
+			 has_code ? ", error_code " : "", has_code ? code : "", *msg ? ": " : "",
+			 msg);
 	} else if (an->http < 200 || an->http >= 300 || !has_code) {
 		an->outcome = TRANSIENT;
 		snprintf(an->why, sizeof an->why,
@@ -533,7 +547,8 @@ static int session_get(struct dvcqg *a, const char *stale, char **out, char *why
 		r = -EAGAIN;
 	} else if (an.outcome == EXPIRED || an.outcome == REFUSED) {
 		/* a wrong user name or password does not fix itself */
-		snprintf(why, len, "portal login refused for user %.40s: %.150s", a->username, an.why);
+		snprintf(why, len, "portal login refused for user %.40s: %.150s", a->username,
+			 an.why);
 		r = -EACCES;
 	} else {
 		snprintf(why, len, "portal login: %.180s", an.why);
@@ -553,8 +568,8 @@ static int call_service(struct dvcqg *a, struct motcua_delivery *d, const char *
 	int r = session_get(a, NULL, &session, d->message, sizeof d->message);
 	for (int round = 0; r == 0; round++) {
 		json_t *req = json_pack("{s:s, s:s, s:s, s:b, s:O}", "session", session, "madonvi",
-					a->agency_code, "service", service, "isUpdating", updating, "data",
-					data);
+					a->agency_code, "service", service, "isUpdating", updating,
+					"data", data);
 		char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 		json_decref(req);
 		if (!body) {
@@ -601,8 +616,9 @@ static int call_service(struct dvcqg *a, struct motcua_delivery *d, const char *
 static int dvcqg_accepts(void *data, const char *procedure_code, const char *event_type)
 {
 	struct dvcqg *a = data;
-	if (!event_type || (strcmp(event_type, "dossier.created") && strcmp(event_type, "document.done") &&
-			    strcmp(event_type, "dossier.status")))
+	if (!event_type ||
+	    (strcmp(event_type, "dossier.created") && strcmp(event_type, "document.done") &&
+	     strcmp(event_type, "dossier.status")))
 		return 0;
 	return motcua_list_has(a->procedures, procedure_code);
 }
@@ -687,8 +703,8 @@ static void dvcqg_free(struct dvcqg *a)
 static int read_password(struct dvcqg *a, const char *path, char *why, size_t len)
 {
 	char buf[PASSWORD_FILE_MAX + 1];
-	int r = a->host->secret_read(a->ctx, "password_file", path, MOTCUA_SECRET_LINE, buf, sizeof buf, NULL, why,
-				     len);
+	int r = a->host->secret_read(a->ctx, "password_file", path, MOTCUA_SECRET_LINE, buf,
+				     sizeof buf, NULL, why, len);
 	if (r < 0)
 		return r; /* buf wiped by secret_read */
 	buf[strcspn(buf, "\r")] = 0;
@@ -715,14 +731,16 @@ static int dvcqg_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *h
 {
 	char why[512] = "";
 	int r = -EINVAL;
-	if (host->struct_size < offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
+	if (host->struct_size <
+		offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
 	    !host->adapter_register) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "this gateway has no outbox (adapter_register)");
 		return -ENOTSUP;
 	}
 	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
 		host->log(ctx, MOTCUA_LOG_ERROR,
-			  "this gateway is too old: it cannot read password_file (no secret_read in its host table); "
+			  "this gateway is too old: it cannot read password_file (no secret_read "
+			  "in its host table); "
 			  "update the gateway");
 		return -ENOTSUP;
 	}
@@ -761,7 +779,8 @@ static int dvcqg_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *h
 		char *end;
 		long t = strtol(timeout, &end, 10);
 		if (*end || t < 1 || t > 600) {
-			snprintf(why, sizeof why, "timeout_s = '%s': must be 1-600 seconds", timeout);
+			snprintf(why, sizeof why, "timeout_s = '%s': must be 1-600 seconds",
+				 timeout);
 			goto fail;
 		}
 		a->timeout_s = t;
@@ -791,9 +810,9 @@ static int dvcqg_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *h
 		goto fail;
 	}
 	struct motcua_adapter_ops ops = {
-		.struct_size = sizeof ops,
-		.accepts = dvcqg_accepts,
-		.deliver = dvcqg_deliver,
+	    .struct_size = sizeof ops,
+	    .accepts = dvcqg_accepts,
+	    .deliver = dvcqg_deliver,
 	};
 	r = host->adapter_register(ctx, &ops, a, NULL);
 	if (r < 0) {
@@ -817,27 +836,27 @@ static void dvcqg_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"url", "the portal's base URL (https://...)"},
-	{"username", "the account the portal gave this office"},
-	{"password_file", "file holding its password (mode 0600)"},
-	{"timeout_s", "seconds one call may take (default 30)"},
-	{"agency_code", "the unit code sent as madonvi (default [office] agency_code)"},
-	{"login_path", "path of the login call under url (default /api/auth/login)"},
-	{"service_path", "path of the sync calls under url (default /api/dvcqg/sync)"},
-	{"procedures", "procedure codes synced, `*` for all (default *)"},
-	{"ca_file", "CA bundle for the portal's certificate (default: the system's)"},
-	{NULL, NULL},
+    {"url", "the portal's base URL (https://...)"},
+    {"username", "the account the portal gave this office"},
+    {"password_file", "file holding its password (mode 0600)"},
+    {"timeout_s", "seconds one call may take (default 30)"},
+    {"agency_code", "the unit code sent as madonvi (default [office] agency_code)"},
+    {"login_path", "path of the login call under url (default /api/auth/login)"},
+    {"service_path", "path of the sync calls under url (default /api/dvcqg/sync)"},
+    {"procedures", "procedure codes synced, `*` for all (default *)"},
+    {"ca_file", "CA bundle for the portal's certificate (default: the system's)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = PLUGIN_NAME,
-	.version = "1.0.0",
-	.provides = MOTCUA_PROVIDES_ADAPTER,
-	.config_keys = keys,
-	.init = dvcqg_init,
-	.fini = dvcqg_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .version = "1.0.0",
+    .provides = MOTCUA_PROVIDES_ADAPTER,
+    .config_keys = keys,
+    .init = dvcqg_init,
+    .fini = dvcqg_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

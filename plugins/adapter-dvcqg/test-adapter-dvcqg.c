@@ -32,14 +32,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...)                                                                                   \
-	do {                                                                                               \
-		if (!(cond)) {                                                                             \
-			failures++;                                                                        \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                                      \
-			fputc('\n', stderr);                                                               \
-		}                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 /* ---- the test host (motcua/testhost.h) ------------------------------------------------ */
@@ -70,8 +71,10 @@ static int start(void)
 	int r = motcua_testhost_start(th);
 	ops = motcua_testhost_adapter_ops(th, &ops_data);
 	if (r == 0) {
-		CHECK(motcua_testhost_registrations(th) == 1 && ops && ops->deliver && ops->accepts, "not registered");
-		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u", ops ? ops->struct_size : 0);
+		CHECK(motcua_testhost_registrations(th) == 1 && ops && ops->deliver && ops->accepts,
+		      "not registered");
+		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u",
+		      ops ? ops->struct_size : 0);
 	}
 	return r;
 }
@@ -96,8 +99,8 @@ static int start_portal(void)
 	snprintf(portal_log, sizeof portal_log, "%s/portal.jsonl", root);
 	portal_pid = fork();
 	if (portal_pid == 0) {
-		execl(python, python, script, "--port-file", port_file, "--log", portal_log, "--user", "motcua",
-		      "--password", "mat-khau-1", (char *)NULL);
+		execl(python, python, script, "--port-file", port_file, "--log", portal_log,
+		      "--user", "motcua", "--password", "mat-khau-1", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) {
@@ -189,29 +192,36 @@ static void write_file(const char *path, const char *text, mode_t mode)
 /* ---- deliveries ------------------------------------------------------------------------ */
 
 static const char *DOSSIER_NEW =
-	"{\"code\": \"000.00.12.H50-261128-0007\", \"procedure_code\": \"1.001612\","
-	" \"procedure_name\": \"Đăng ký khai sinh\","
-	" \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", \"phone\": \"0901234567\"},"
-	" \"channel\": 1, \"status\": 1,"
-	" \"received_at\": \"2026-11-27T17:30:05Z\", \"updated_at\": \"2026-11-28T00:30:05+07:00\","
-	" \"due_at\": \"2026-12-04T16:59:59+07:00\", \"documents\": []}";
+    "{\"code\": \"000.00.12.H50-261128-0007\", \"procedure_code\": \"1.001612\","
+    " \"procedure_name\": \"Đăng ký khai sinh\","
+    " \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", \"phone\": "
+    "\"0901234567\"},"
+    " \"channel\": 1, \"status\": 1,"
+    " \"received_at\": \"2026-11-27T17:30:05Z\", \"updated_at\": \"2026-11-28T00:30:05+07:00\","
+    " \"due_at\": \"2026-12-04T16:59:59+07:00\", \"documents\": []}";
 
 static const char *DOSSIER_DONE =
-	"{\"code\": \"000.00.12.H50-261128-0007\", \"procedure_code\": \"1.001612\","
-	" \"procedure_name\": \"Đăng ký khai sinh\","
-	" \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", \"phone\": null},"
-	" \"channel\": 2, \"status\": 4,"
-	" \"received_at\": \"2026-11-28T00:30:05+07:00\", \"updated_at\": \"2026-12-02T06:15:00+07:00\","
-	" \"due_at\": null, \"documents\": ["
-	"  {\"id\": \"d1\", \"name\": \"Tờ khai.pdf\", \"type\": \"to-khai\", \"media_type\": \"application/pdf\","
-	"   \"state\": \"done\", \"sha256\": \"ab\", \"size\": 1234, \"signature\": {\"level\": \"B-T\"},"
-	"   \"path\": \"/nonexistent/d1.pdf\", \"sidecar_path\": null},"
-	"  {\"id\": \"d2\", \"name\": \"Giấy khai sinh.pdf\", \"type\": \"ket-qua\", \"media_type\": \"application/pdf\","
-	"   \"state\": \"done\", \"sha256\": \"cd\", \"size\": 99, \"signature\": null,"
-	"   \"path\": \"/nonexistent/d2.pdf\", \"sidecar_path\": null},"
-	"  {\"id\": \"d3\", \"name\": \"hỏng.pdf\", \"type\": null, \"media_type\": \"application/pdf\","
-	"   \"state\": \"failed\", \"sha256\": \"ef\", \"size\": 1, \"signature\": null,"
-	"   \"path\": null, \"sidecar_path\": null}]}";
+    "{\"code\": \"000.00.12.H50-261128-0007\", \"procedure_code\": \"1.001612\","
+    " \"procedure_name\": \"Đăng ký khai sinh\","
+    " \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", \"phone\": "
+    "null},"
+    " \"channel\": 2, \"status\": 4,"
+    " \"received_at\": \"2026-11-28T00:30:05+07:00\", \"updated_at\": "
+    "\"2026-12-02T06:15:00+07:00\","
+    " \"due_at\": null, \"documents\": ["
+    "  {\"id\": \"d1\", \"name\": \"Tờ khai.pdf\", \"type\": \"to-khai\", \"media_type\": "
+    "\"application/pdf\","
+    "   \"state\": \"done\", \"sha256\": \"ab\", \"size\": 1234, \"signature\": {\"level\": "
+    "\"B-T\"},"
+    "   \"path\": \"/nonexistent/d1.pdf\", \"sidecar_path\": null},"
+    "  {\"id\": \"d2\", \"name\": \"Giấy khai sinh.pdf\", \"type\": \"ket-qua\", \"media_type\": "
+    "\"application/pdf\","
+    "   \"state\": \"done\", \"sha256\": \"cd\", \"size\": 99, \"signature\": null,"
+    "   \"path\": \"/nonexistent/d2.pdf\", \"sidecar_path\": null},"
+    "  {\"id\": \"d3\", \"name\": \"hỏng.pdf\", \"type\": null, \"media_type\": "
+    "\"application/pdf\","
+    "   \"state\": \"failed\", \"sha256\": \"ef\", \"size\": 1, \"signature\": null,"
+    "   \"path\": null, \"sidecar_path\": null}]}";
 
 static int deliver(const char *key, const char *type, const char *event, const char *dossier,
 		   struct motcua_delivery *d)
@@ -227,7 +237,8 @@ static int deliver(const char *key, const char *type, const char *event, const c
 	d->dossier_json = dossier;
 	d->attempt = 1;
 	int r = ops->deliver(ops_data, d);
-	fprintf(stderr, "  deliver %s %s -> %d (%s) ref '%s'\n", key, type, r, d->message, d->peer_ref);
+	fprintf(stderr, "  deliver %s %s -> %d (%s) ref '%s'\n", key, type, r, d->message,
+		d->peer_ref);
 	return r;
 }
 
@@ -238,7 +249,8 @@ static const char *jstr(json_t *o, const char *path)
 	snprintf(buf, sizeof buf, "%s", path);
 	json_t *cur = o;
 	for (char *save, *k = strtok_r(buf, ".", &save); k && cur; k = strtok_r(NULL, ".", &save))
-		cur = json_is_array(cur) ? json_array_get(cur, strtoul(k, NULL, 10)) : json_object_get(cur, k);
+		cur = json_is_array(cur) ? json_array_get(cur, strtoul(k, NULL, 10))
+					 : json_object_get(cur, k);
 	if (json_is_string(cur))
 		return json_string_value(cur);
 	static char num[32];
@@ -251,16 +263,16 @@ static const char *jstr(json_t *o, const char *path)
 	return cur ? "(other)" : "(none)";
 }
 
-#define CHECK_AT(o, path, want) \
-	do { \
-		const char *got_ = jstr((o), (path)); \
-		CHECK(!strcmp(got_, (want)), "%s = '%s', want '%s'", (path), got_, (want)); \
+#define CHECK_AT(o, path, want)                                                                    \
+	do {                                                                                       \
+		const char *got_ = jstr((o), (path));                                              \
+		CHECK(!strcmp(got_, (want)), "%s = '%s', want '%s'", (path), got_, (want));        \
 	} while (0)
 
 static void start_good(const char *extra_key, const char *extra_val)
 {
-	set_config("url", url, "username", "motcua", "password_file", good_pw, "timeout_s", "2", "procedures",
-		   "1.001612, 2.000488", extra_key, extra_val, (const char *)NULL);
+	set_config("url", url, "username", "motcua", "password_file", good_pw, "timeout_s", "2",
+		   "procedures", "1.001612, 2.000488", extra_key, extra_val, (const char *)NULL);
 	CHECK(start() == 0, "init: %s", last_error());
 }
 
@@ -273,16 +285,19 @@ static void test_config(void)
 	CHECK(start() == -EPERM, "a password file others can read was taken");
 	CHECK(strstr(last_error(), "chmod 600"), "%s", last_error());
 	stop();
-	set_config("url", "ftp://x", "username", "motcua", "password_file", good_pw, (const char *)NULL);
+	set_config("url", "ftp://x", "username", "motcua", "password_file", good_pw,
+		   (const char *)NULL);
 	CHECK(start() == -EINVAL && strstr(last_error(), "url"), "%s", last_error());
 	stop();
 	set_config("url", url, "password_file", good_pw, (const char *)NULL);
 	CHECK(start() == -EINVAL && strstr(last_error(), "username"), "%s", last_error());
 	stop();
-	set_config("url", url, "username", "u", "password_file", "/nonexistent/pw", (const char *)NULL);
+	set_config("url", url, "username", "u", "password_file", "/nonexistent/pw",
+		   (const char *)NULL);
 	CHECK(start() == -ENOENT, "%s", last_error());
 	stop();
-	set_config("url", url, "username", "u", "password_file", good_pw, "timeout_s", "0", (const char *)NULL);
+	set_config("url", url, "username", "u", "password_file", good_pw, "timeout_s", "0",
+		   (const char *)NULL);
 	CHECK(start() == -EINVAL && strstr(last_error(), "timeout_s"), "%s", last_error());
 	stop();
 }
@@ -337,7 +352,8 @@ static void test_new_dossier(void)
 	struct motcua_delivery d;
 	size_t mark = n_calls();
 	start_good(NULL, NULL);
-	CHECK(deliver("k-created-1", "dossier.created", "{\"at\": \"2026-11-28T00:30:05+07:00\"}", DOSSIER_NEW, &d) == 0,
+	CHECK(deliver("k-created-1", "dossier.created", "{\"at\": \"2026-11-28T00:30:05+07:00\"}",
+		      DOSSIER_NEW, &d) == 0,
 	      "%s", d.message);
 	CHECK(!strncmp(d.peer_ref, "DVC-", 4), "peer_ref '%s'", d.peer_ref);
 	json_t *calls = calls_since(mark);
@@ -377,17 +393,22 @@ static void test_status_change(void)
 	struct motcua_delivery d;
 	start_good(NULL, NULL);
 	size_t mark = n_calls();
-	CHECK(deliver("k-doc-1", "document.done", "{\"at\": \"2026-11-28T08:00:00+07:00\", \"document_id\": \"d1\"}",
-		      DOSSIER_DONE, &d) == 0, "%s", d.message);
+	CHECK(deliver("k-doc-1", "document.done",
+		      "{\"at\": \"2026-11-28T08:00:00+07:00\", \"document_id\": \"d1\"}",
+		      DOSSIER_DONE, &d) == 0,
+	      "%s", d.message);
 	/* 23:15 UTC on 1 Dec is 06:15 on 2 Dec in Vietnam; the status of the
 	 * event (10) is newer than the snapshot's (4) */
 	CHECK(deliver("k-status-10", "dossier.status",
-		      "{\"status\": 10, \"at\": \"2026-12-01T23:15:00.250+00:00\", \"details\": {\"note\": \"Đã trả kết quả cho công dân\"}}",
-		      DOSSIER_DONE, &d) == 0, "%s", d.message);
+		      "{\"status\": 10, \"at\": \"2026-12-01T23:15:00.250+00:00\", \"details\": "
+		      "{\"note\": \"Đã trả kết quả cho công dân\"}}",
+		      DOSSIER_DONE, &d) == 0,
+	      "%s", d.message);
 	json_t *calls = calls_since(mark);
 	/* one login (the session is kept across deliveries), sync, sync + progress */
 	CHECK(json_array_size(calls) == 4, "%zu calls", json_array_size(calls));
-	json_t *upd = json_array_get(calls, 1), *upd2 = json_array_get(calls, 2), *prog = json_array_get(calls, 3);
+	json_t *upd = json_array_get(calls, 1), *upd2 = json_array_get(calls, 2),
+	       *prog = json_array_get(calls, 3);
 	CHECK_AT(json_array_get(calls, 0), "path", "/api/auth/login");
 	CHECK_AT(upd, "body.service", "DongBoHoSoMC");
 	CHECK_AT(upd, "body.isUpdating", "true");
@@ -399,8 +420,10 @@ static void test_status_change(void)
 	CHECK_AT(upd, "body.data.0.TaiLieuNop.0.TenTepDinhKem", "Tờ khai.pdf");
 	CHECK_AT(upd, "body.data.0.TaiLieuNop.0.MaThanhPhanHoSo", "to-khai");
 	CHECK_AT(upd, "body.data.0.TaiLieuNop.0.CoChuKySo", "true");
-	CHECK(json_array_size(json_object_get(json_array_get(json_object_get(json_object_get(upd, "body"), "data"), 0),
-					      "TaiLieuNop")) == 1, "the failed document is not sent");
+	CHECK(json_array_size(json_object_get(
+		  json_array_get(json_object_get(json_object_get(upd, "body"), "data"), 0),
+		  "TaiLieuNop")) == 1,
+	      "the failed document is not sent");
 	CHECK_AT(upd, "body.data.0.DanhSachGiayToKetQua.0.GiayToId", "d2");
 	CHECK_AT(upd, "body.data.0.DanhSachGiayToKetQua.0.TenGiayTo", "Giấy khai sinh.pdf");
 	CHECK_AT(upd, "body.data.0.DanhSachGiayToKetQua.1", "(none)");
@@ -488,7 +511,8 @@ static void test_wrong_password(void)
 	CHECK(start() == 0, "%s", last_error());
 	int r = deliver("k-pw", "dossier.created", "{}", DOSSIER_NEW, &d);
 	CHECK(r < 0 && r != -EAGAIN, "wrong password gave %d", r);
-	CHECK(strstr(d.message, "login refused") && strstr(d.message, "Sai tên đăng nhập"), "%s", d.message);
+	CHECK(strstr(d.message, "login refused") && strstr(d.message, "Sai tên đăng nhập"), "%s",
+	      d.message);
 	stop();
 }
 
@@ -497,23 +521,28 @@ static void test_transient(void)
 	current_case = "transient";
 	struct motcua_delivery d;
 	/* nothing listens there */
-	set_config("url", "http://127.0.0.1:9/", "username", "motcua", "password_file", good_pw, "timeout_s", "2",
-		   (const char *)NULL);
+	set_config("url", "http://127.0.0.1:9/", "username", "motcua", "password_file", good_pw,
+		   "timeout_s", "2", (const char *)NULL);
 	CHECK(start() == 0, "%s", last_error());
 	/* unreachable: retried later, and the outbox pauses the destination */
-	CHECK(deliver("k-down", "dossier.created", "{}", DOSSIER_NEW, &d) == -ECONNREFUSED, "%s", d.message);
+	CHECK(deliver("k-down", "dossier.created", "{}", DOSSIER_NEW, &d) == -ECONNREFUSED, "%s",
+	      d.message);
 	CHECK(strstr(d.message, "unreachable"), "%s", d.message);
 	stop();
 	start_good(NULL, NULL);
-	CHECK(deliver("k-t0", "dossier.created", "{}", DOSSIER_NEW, &d) == 0, "%s", d.message); /* logged in */
+	CHECK(deliver("k-t0", "dossier.created", "{}", DOSSIER_NEW, &d) == 0, "%s",
+	      d.message); /* logged in */
 	set_mode("500");
-	CHECK(deliver("k-500", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s", d.message);
+	CHECK(deliver("k-500", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s",
+	      d.message);
 	CHECK(strstr(d.message, "HTTP 500"), "%s", d.message);
 	set_mode("garbage");
-	CHECK(deliver("k-garbage", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s", d.message);
+	CHECK(deliver("k-garbage", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s",
+	      d.message);
 	set_mode("slow"); /* connected, then no answer: a slow peer, not an unreachable one */
 	time_t t0 = time(NULL);
-	CHECK(deliver("k-slow", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s", d.message);
+	CHECK(deliver("k-slow", "dossier.created", "{}", DOSSIER_NEW, &d) == -EAGAIN, "%s",
+	      d.message);
 	CHECK(time(NULL) - t0 <= 4, "timeout_s 2 took %lds", (long)(time(NULL) - t0));
 	set_mode("ok");
 	CHECK(deliver("k-again", "dossier.created", "{}", DOSSIER_NEW, &d) == 0, "%s", d.message);
@@ -528,17 +557,21 @@ static void test_refused(void)
 	set_mode("invalid");
 	int r = deliver("k-invalid", "dossier.created", "{}", DOSSIER_NEW, &d);
 	CHECK(r < 0 && r != -EAGAIN, "portal data error gave %d", r);
-	CHECK(strstr(d.message, "INVALID_DATA") && strstr(d.message, "Mã TTHC không tồn tại"), "%s", d.message);
+	CHECK(strstr(d.message, "INVALID_DATA") && strstr(d.message, "Mã TTHC không tồn tại"), "%s",
+	      d.message);
 	set_mode("ok");
 	/* what the portal cannot take is refused before it is sent */
 	size_t mark = n_calls();
-	r = deliver("k-baddate", "dossier.created", "{}",
-		    "{\"code\": \"X-1\", \"procedure_code\": \"1.001612\", \"status\": 1, \"channel\": 1,"
-		    " \"received_at\": \"28/11/2026\"}", &d);
+	r = deliver(
+	    "k-baddate", "dossier.created", "{}",
+	    "{\"code\": \"X-1\", \"procedure_code\": \"1.001612\", \"status\": 1, \"channel\": 1,"
+	    " \"received_at\": \"28/11/2026\"}",
+	    &d);
 	CHECK(r == -EINVAL && strstr(d.message, "NgayTiepNhan"), "%d %s", r, d.message);
 	r = deliver("k-nostatus", "dossier.created", "{}",
 		    "{\"code\": \"X-1\", \"procedure_code\": \"1.001612\", \"status\": 0,"
-		    " \"received_at\": \"2026-11-28T00:00:00+07:00\"}", &d);
+		    " \"received_at\": \"2026-11-28T00:00:00+07:00\"}",
+		    &d);
 	CHECK(r == -EINVAL && strstr(d.message, "status"), "%d %s", r, d.message);
 	CHECK(deliver("k-notjson", "dossier.created", "{}", "[1", &d) == -EINVAL, "%s", d.message);
 	CHECK(n_calls() == mark, "bad dossiers reached the portal");
@@ -551,18 +584,20 @@ static void test_dates(void)
 	/* through the portal's record: offsets other than +07:00 and Z, a leap
 	 * day and a year's end */
 	static const char *cases[][2] = {
-		{"2024-02-28T20:00:00-05:00", "20240229080000"},
-		{"2026-12-31T17:00:00Z", "20270101000000"},
-		{"2026-06-15T09:05:07", "20260615090507"}, /* no offset: already Vietnam time */
-		{"2026-06-15T09:05:07+0530", "20260615103507"},
+	    {"2024-02-28T20:00:00-05:00", "20240229080000"},
+	    {"2026-12-31T17:00:00Z", "20270101000000"},
+	    {"2026-06-15T09:05:07", "20260615090507"}, /* no offset: already Vietnam time */
+	    {"2026-06-15T09:05:07+0530", "20260615103507"},
 	};
 	start_good(NULL, NULL);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char dossier[512], key[32];
 		struct motcua_delivery d;
 		snprintf(dossier, sizeof dossier,
-			 "{\"code\": \"X-%zu\", \"procedure_code\": \"1.001612\", \"status\": 2, \"channel\": 3,"
-			 " \"applicant\": {\"name\": \"A\", \"id_number\": \"1\"}, \"received_at\": \"%s\"}",
+			 "{\"code\": \"X-%zu\", \"procedure_code\": \"1.001612\", \"status\": 2, "
+			 "\"channel\": 3,"
+			 " \"applicant\": {\"name\": \"A\", \"id_number\": \"1\"}, "
+			 "\"received_at\": \"%s\"}",
 			 i, cases[i][0]);
 		snprintf(key, sizeof key, "k-date-%zu", i);
 		size_t mark = n_calls();
@@ -633,8 +668,9 @@ int main(void)
 	for (size_t i = 0; i < motcua_testhost_config_read_count(th); i++) {
 		const char *section, *key;
 		motcua_testhost_config_read(th, i, &section, &key);
-		CHECK(section == NULL || (!strcmp(section, "office") && !strcmp(key, "agency_code")), "config_get(%s, %s)",
-		      section, key);
+		CHECK(section == NULL ||
+			  (!strcmp(section, "office") && !strcmp(key, "agency_code")),
+		      "config_get(%s, %s)", section, key);
 	}
 	CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
 	motcua_testhost_free(th);

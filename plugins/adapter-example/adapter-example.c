@@ -95,14 +95,16 @@ static int deliver(void *data, struct motcua_delivery *d)
 	char name[200], dest[4400], tmp[4500];
 	/* An unmounted share is for an operator to fix: retry later. */
 	if (stat(a->drop_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		snprintf(d->message, sizeof d->message, "drop folder %.200s is not there", a->drop_dir);
+		snprintf(d->message, sizeof d->message, "drop folder %.200s is not there",
+			 a->drop_dir);
 		return -EAGAIN;
 	}
 	/* The idempotency key names the file: a repeat (after a crash) finds
 	 * it there and is a no-op. Keep only safe characters in the name. */
 	size_t o = 0;
 	for (const char *s = d->idempotency_key; *s && o + 1 < sizeof name; s++)
-		name[o++] = isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.' ? *s : '_';
+		name[o++] =
+		    isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.' ? *s : '_';
 	name[o] = 0;
 	if (!o || name[0] == '.') {
 		snprintf(d->message, sizeof d->message, "unusable idempotency key");
@@ -146,7 +148,8 @@ static int deliver(void *data, struct motcua_delivery *d)
 		r = -errno;
 	if (r) {
 		unlink(tmp);
-		snprintf(d->message, sizeof d->message, "cannot write %.200s: %s", dest, strerror(-r));
+		snprintf(d->message, sizeof d->message, "cannot write %.200s: %s", dest,
+			 strerror(-r));
 		return -EAGAIN;
 	}
 	atomic_fetch_add(&a->sent, 1);
@@ -186,7 +189,8 @@ static void adapter_free(struct adapter *a)
 static int adapter_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
 	/* A host older than the outbox lacks adapter_register: say so. */
-	if (host->struct_size < offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
+	if (host->struct_size <
+		offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
 	    !host->adapter_register) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "this gateway has no outbox (adapter_register)");
 		return -ENOTSUP;
@@ -209,9 +213,9 @@ static int adapter_init(struct motcua_plugin_ctx *ctx, const struct motcua_host 
 		return -ENOMEM;
 	}
 	struct motcua_adapter_ops ops = {
-		.struct_size = sizeof ops,
-		.accepts = accepts,
-		.deliver = deliver,
+	    .struct_size = sizeof ops,
+	    .accepts = accepts,
+	    .deliver = deliver,
 	};
 	int r = host->route_add(ctx, "GET", "/status",
 				MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
@@ -222,8 +226,8 @@ static int adapter_init(struct motcua_plugin_ctx *ctx, const struct motcua_host 
 		adapter_free(a);
 		return r; /* the host undoes what was registered */
 	}
-	host->log(ctx, MOTCUA_LOG_INFO, "delivering dossiers of procedures '%s' into %s", a->procedures,
-		  a->drop_dir);
+	host->log(ctx, MOTCUA_LOG_INFO, "delivering dossiers of procedures '%s' into %s",
+		  a->procedures, a->drop_dir);
 	*state = a;
 	return 0;
 }
@@ -234,20 +238,20 @@ static void adapter_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"drop_dir", "folder the agency collects deliveries from"},
-	{"procedures", "procedure codes delivered here, `*` for all (default *)"},
-	{NULL, NULL},
+    {"drop_dir", "folder the agency collects deliveries from"},
+    {"procedures", "procedure codes delivered here, `*` for all (default *)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "adapter-example",
-	.version = "1.0.0",
-	.provides = MOTCUA_PROVIDES_ADAPTER,
-	.config_keys = keys,
-	.init = adapter_init,
-	.fini = adapter_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "adapter-example",
+    .version = "1.0.0",
+    .provides = MOTCUA_PROVIDES_ADAPTER,
+    .config_keys = keys,
+    .init = adapter_init,
+    .fini = adapter_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

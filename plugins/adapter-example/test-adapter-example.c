@@ -23,14 +23,14 @@
 #include <motcua/testhost.h>
 
 static int failures;
-#define CHECK(cond, ...)                                                                \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			failures++;                                                     \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                   \
-			fputc('\n', stderr);                                            \
-		}                                                                       \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 static char *slurp(const char *path)
@@ -63,16 +63,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const struct motcua_plugin_info *info = motcua_testhost_info(th);
-	CHECK(info->abi == MOTCUA_ABI_VERSION && (info->provides & MOTCUA_PROVIDES_ADAPTER), "plugin info");
+	CHECK(info->abi == MOTCUA_ABI_VERSION && (info->provides & MOTCUA_PROVIDES_ADAPTER),
+	      "plugin info");
 
 	/* a host older than the outbox (no adapter_register): refused, saying why */
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_BEFORE(adapter_register));
-	CHECK(motcua_testhost_start(th) == -ENOTSUP && motcua_testhost_log_find(th, "no outbox"), "an old host: %s",
-	      motcua_testhost_log_last_error(th));
+	CHECK(motcua_testhost_start(th) == -ENOTSUP && motcua_testhost_log_find(th, "no outbox"),
+	      "an old host: %s", motcua_testhost_log_last_error(th));
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 
 	/* drop_dir is required */
-	CHECK(motcua_testhost_start(th) == -EINVAL && strstr(motcua_testhost_log_last_error(th), "drop_dir"),
+	CHECK(motcua_testhost_start(th) == -EINVAL &&
+		  strstr(motcua_testhost_log_last_error(th), "drop_dir"),
 	      "no drop_dir: %s", motcua_testhost_log_last_error(th));
 
 	char drop_dir[2048];
@@ -95,31 +97,34 @@ int main(int argc, char **argv)
 
 	/* one delivery -> one file named by the idempotency key */
 	struct motcua_delivery d = {
-		.struct_size = sizeof d,
-		.id = 1,
-		.idempotency_key = "000.00.12.H50-261128-0007:dossier.created:adapter-example",
-		.destination = "adapter-example",
-		.dossier_code = "000.00.12.H50-261128-0007",
-		.event_type = "dossier.created",
-		.event_json = "{\"at\": \"2026-11-28T08:00:00+07:00\"}",
-		.dossier_json = "{\"code\": \"000.00.12.H50-261128-0007\", \"status\": 1}",
-		.attempt = 1,
+	    .struct_size = sizeof d,
+	    .id = 1,
+	    .idempotency_key = "000.00.12.H50-261128-0007:dossier.created:adapter-example",
+	    .destination = "adapter-example",
+	    .dossier_code = "000.00.12.H50-261128-0007",
+	    .event_type = "dossier.created",
+	    .event_json = "{\"at\": \"2026-11-28T08:00:00+07:00\"}",
+	    .dossier_json = "{\"code\": \"000.00.12.H50-261128-0007\", \"status\": 1}",
+	    .attempt = 1,
 	};
 	CHECK(ops->deliver(data, &d) == 0, "deliver: %s", d.message);
 	char path[4096];
-	snprintf(path, sizeof path, "%s/000.00.12.H50-261128-0007_dossier.created_adapter-example.json", drop_dir);
+	snprintf(path, sizeof path,
+		 "%s/000.00.12.H50-261128-0007_dossier.created_adapter-example.json", drop_dir);
 	const char *text = slurp(path);
 	CHECK(text && strstr(text, "\"event_type\": \"dossier.created\"") &&
-		      strstr(text, "\"dossier\": {\"code\": \"000.00.12.H50-261128-0007\""),
+		  strstr(text, "\"dossier\": {\"code\": \"000.00.12.H50-261128-0007\""),
 	      "file %s: %s", path, text ? text : "(missing)");
 	/* the same item again (after a crash) is a no-op */
 	CHECK(ops->deliver(data, &d) == 0 && strstr(d.message, "already"), "repeat: %s", d.message);
 
 	/* its route, as the gateway serves it: GET /api/v1/plugins/adapter-example/status */
-	struct motcua_testhost_request rq = {.method = "GET", .path = "/status", .role = MOTCUA_ROLE_SUPERVISOR};
+	struct motcua_testhost_request rq = {
+	    .method = "GET", .path = "/status", .role = MOTCUA_ROLE_SUPERVISOR};
 	struct motcua_testhost_response resp;
 	int status = motcua_testhost_call(th, &rq, &resp);
-	CHECK(status == 200 && !strcmp(resp.content_type, "application/json") && strstr(resp.body, "\"sent\":1"),
+	CHECK(status == 200 && !strcmp(resp.content_type, "application/json") &&
+		  strstr(resp.body, "\"sent\":1"),
 	      "%d %s", status, resp.body);
 	motcua_testhost_response_clear(&resp);
 	rq.role = MOTCUA_ROLE_KIOSK; /* the kiosk may not */

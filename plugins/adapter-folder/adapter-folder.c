@@ -67,7 +67,8 @@ static void sanitize(char *out, size_t cap, const char *s)
 {
 	size_t o = 0;
 	for (; s && *s && o + 1 < cap; s++)
-		out[o++] = isalnum((unsigned char)*s) || *s == '.' || *s == '-' || *s == '_' ? *s : '_';
+		out[o++] =
+		    isalnum((unsigned char)*s) || *s == '.' || *s == '-' || *s == '_' ? *s : '_';
 	out[o] = 0;
 	if (!o || out[0] == '.')
 		snprintf(out, cap, "_%s", s ? s : "");
@@ -76,8 +77,8 @@ static void sanitize(char *out, size_t cap, const char *s)
 static const char *extension(const char *media_type)
 {
 	static const char *const map[][2] = {
-		{"application/pdf", "pdf"}, {"image/png", "png"}, {"image/jpeg", "jpg"},
-		{"image/tiff", "tif"}, {"application/xml", "xml"}, {"text/plain", "txt"},
+	    {"application/pdf", "pdf"}, {"image/png", "png"},	    {"image/jpeg", "jpg"},
+	    {"image/tiff", "tif"},	{"application/xml", "xml"}, {"text/plain", "txt"},
 	};
 	for (size_t i = 0; media_type && i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(media_type, map[i][0]))
@@ -109,7 +110,8 @@ static int copy_chunk(void *arg, const void *data, size_t n)
 /* Copies src into dest (a new file), fsyncs it and hashes what was copied.
  * Returns 0; -ENOENT (and *src_side = 1) when src is missing; another
  * negative errno with *src_side saying which side failed. */
-static int copy_hash(const char *src, const char *dest, char hex[65], long long *size, int *src_side)
+static int copy_hash(const char *src, const char *dest, char hex[65], long long *size,
+		     int *src_side)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
@@ -180,7 +182,8 @@ static char *package_key(const char *pkg)
 static int folder_accepts(void *data, const char *procedure_code, const char *event_type)
 {
 	struct folder *a = data;
-	return motcua_list_has(a->events, event_type) && motcua_list_has(a->procedures, procedure_code);
+	return motcua_list_has(a->events, event_type) &&
+	       motcua_list_has(a->procedures, procedure_code);
 }
 
 /* Copies one file into the package and lists it in files. Returns 0,
@@ -195,8 +198,8 @@ static int add_file(struct motcua_delivery *d, const char *tmp, const char *fnam
 	snprintf(dest, sizeof dest, "%s/%s", tmp, fname);
 	int r = copy_hash(src, dest, hex, &size, &src_side);
 	if (r == -ENOENT && src_side) {
-		snprintf(d->message, sizeof d->message, "document %.40s: its file %.150s is missing", doc_id,
-			 src);
+		snprintf(d->message, sizeof d->message,
+			 "document %.40s: its file %.150s is missing", doc_id, src);
 		return -ENOENT;
 	}
 	if (r < 0) {
@@ -204,9 +207,10 @@ static int add_file(struct motcua_delivery *d, const char *tmp, const char *fnam
 			 src_side ? "read" : "write", src_side ? src : dest, strerror(-r));
 		return -EAGAIN;
 	}
-	json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "name", fname, "document_id",
-					       doc_id, "role", role, "media_type", media_type, "sha256", hex,
-					       "size", (json_int_t)size));
+	json_array_append_new(files,
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "name", fname,
+					"document_id", doc_id, "role", role, "media_type",
+					media_type, "sha256", hex, "size", (json_int_t)size));
 	return 0;
 }
 
@@ -239,16 +243,17 @@ static int folder_deliver(void *data, struct motcua_delivery *d)
 		goto out;
 	}
 	if (access(a->path, W_OK | X_OK) < 0) {
-		snprintf(d->message, sizeof d->message, "folder %.150s is not writable (%s); will retry",
-			 a->path, strerror(errno));
+		snprintf(d->message, sizeof d->message,
+			 "folder %.150s is not writable (%s); will retry", a->path,
+			 strerror(errno));
 		r = -EAGAIN;
 		goto out;
 	}
 	snprintf(dossier_dir, sizeof dossier_dir, "%s/%s", a->path, d->dossier_code);
 	int new_dossier_dir = mkdir(dossier_dir, 0755) == 0;
 	if (!new_dossier_dir && errno != EEXIST) {
-		snprintf(d->message, sizeof d->message, "cannot create %.150s: %s; will retry", dossier_dir,
-			 strerror(errno));
+		snprintf(d->message, sizeof d->message, "cannot create %.150s: %s; will retry",
+			 dossier_dir, strerror(errno));
 		r = -EAGAIN;
 		goto out;
 	}
@@ -296,52 +301,58 @@ static int folder_deliver(void *data, struct motcua_delivery *d)
 			goto out;
 		if (side) {
 			/* a detached CAdES signature unless the host says otherwise */
-			const char *smt = json_string_value(json_object_get(doc, "sidecar_media_type"));
+			const char *smt =
+			    json_string_value(json_object_get(doc, "sidecar_media_type"));
 			int cades = !smt || !strcmp(smt, "application/pkcs7-signature");
-			snprintf(sname, sizeof sname, "%s.%s", fname, cades ? "p7s" : extension(smt));
-			if ((r = add_file(d, tmp, sname, side, cades ? "application/pkcs7-signature" : smt,
-					  id ? id : "", "signature", files)) < 0)
+			snprintf(sname, sizeof sname, "%s.%s", fname,
+				 cades ? "p7s" : extension(smt));
+			if ((r = add_file(d, tmp, sname, side,
+					  cades ? "application/pkcs7-signature" : smt, id ? id : "",
+					  "signature", files)) < 0)
 				goto out;
 		}
 		/* the gateway's own paths mean nothing to the agency */
 		json_object_del(doc, "path");
 		json_object_del(doc, "sidecar_path");
 	}
-	manifest = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:O, s:O, s:O}", "format", FORMAT,
-			     "idempotency_key", d->idempotency_key ? d->idempotency_key : "", "delivery_id",
-			     (json_int_t)d->id, "destination", d->destination ? d->destination : PLUGIN_NAME,
-			     "dossier_code", d->dossier_code, "event_type", d->event_type ? d->event_type : "",
-			     "event", json_is_object(event) ? event : json_object(), "dossier", dossier,
-			     "files", files);
-	text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+	manifest = json_pack(
+	    "{s:s, s:s, s:I, s:s, s:s, s:s, s:O, s:O, s:O}", "format", FORMAT, "idempotency_key",
+	    d->idempotency_key ? d->idempotency_key : "", "delivery_id", (json_int_t)d->id,
+	    "destination", d->destination ? d->destination : PLUGIN_NAME, "dossier_code",
+	    d->dossier_code, "event_type", d->event_type ? d->event_type : "", "event",
+	    json_is_object(event) ? event : json_object(), "dossier", dossier, "files", files);
+	text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+			: NULL;
 	if (!text) {
 		r = -ENOMEM;
 		goto out;
 	}
 	char mpath[4500];
 	snprintf(mpath, sizeof mpath, "%s/manifest.json", tmp);
-	if ((r = io_create_file(mpath, text, strlen(text), 0644)) < 0 || (r = io_fsync_dir(tmp)) < 0) {
-		snprintf(d->message, sizeof d->message, "cannot write %.150s: %s; will retry", mpath,
-			 strerror(-r));
+	if ((r = io_create_file(mpath, text, strlen(text), 0644)) < 0 ||
+	    (r = io_fsync_dir(tmp)) < 0) {
+		snprintf(d->message, sizeof d->message, "cannot write %.150s: %s; will retry",
+			 mpath, strerror(-r));
 		r = -EAGAIN;
 		goto out;
 	}
 	if (rename(tmp, pkg) < 0) {
-		snprintf(d->message, sizeof d->message, "cannot move %.150s into place: %s; will retry", tmp,
-			 strerror(errno));
+		snprintf(d->message, sizeof d->message,
+			 "cannot move %.150s into place: %s; will retry", tmp, strerror(errno));
 		r = -EAGAIN;
 		goto out;
 	}
 	made_tmp = 0;
 	/* the rename, and a new dossier folder, durable too */
-	if ((r = io_fsync_dir(dossier_dir)) < 0 || (new_dossier_dir && (r = io_fsync_dir(a->path)) < 0)) {
-		snprintf(d->message, sizeof d->message, "cannot sync %.150s: %s; will retry", dossier_dir,
-			 strerror(-r));
+	if ((r = io_fsync_dir(dossier_dir)) < 0 ||
+	    (new_dossier_dir && (r = io_fsync_dir(a->path)) < 0)) {
+		snprintf(d->message, sizeof d->message, "cannot sync %.150s: %s; will retry",
+			 dossier_dir, strerror(-r));
 		r = -EAGAIN;
 		goto out;
 	}
-	snprintf(d->message, sizeof d->message, "package %.40s/%.60s with %zu file(s)", d->dossier_code,
-		 name, json_array_size(files));
+	snprintf(d->message, sizeof d->message, "package %.40s/%.60s with %zu file(s)",
+		 d->dossier_code, name, json_array_size(files));
 	snprintf(d->peer_ref, sizeof d->peer_ref, "%.60s/%.60s", d->dossier_code, name);
 	r = 0;
 out:
@@ -367,7 +378,8 @@ static void folder_free(struct folder *a)
 
 static int folder_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
-	if (host->struct_size < offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
+	if (host->struct_size <
+		offsetof(struct motcua_host, adapter_register) + sizeof host->adapter_register ||
 	    !host->adapter_register) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "this gateway has no outbox (adapter_register)");
 		return -ENOTSUP;
@@ -376,18 +388,22 @@ static int folder_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 	const char *procs = host->config_get(ctx, NULL, "procedures");
 	const char *events = host->config_get(ctx, NULL, "events");
 	if (!path || path[0] != '/') {
-		host->log(ctx, MOTCUA_LOG_ERROR, "path must be an absolute folder (got '%s')", path ? path : "");
+		host->log(ctx, MOTCUA_LOG_ERROR, "path must be an absolute folder (got '%s')",
+			  path ? path : "");
 		return -EINVAL;
 	}
 	if (events) {
 		/* only the events the outbox has */
 		char *copy = strdup(events), *save = NULL;
 		int bad = 0;
-		for (char *t = copy ? strtok_r(copy, ", \t", &save) : NULL; t; t = strtok_r(NULL, ", \t", &save))
-			if (strcmp(t, "dossier.created") && strcmp(t, "document.done") && strcmp(t, "dossier.status") &&
-			    strcmp(t, "*")) {
+		for (char *t = copy ? strtok_r(copy, ", \t", &save) : NULL; t;
+		     t = strtok_r(NULL, ", \t", &save))
+			if (strcmp(t, "dossier.created") && strcmp(t, "document.done") &&
+			    strcmp(t, "dossier.status") && strcmp(t, "*")) {
 				host->log(ctx, MOTCUA_LOG_ERROR,
-					  "events: '%s' is not dossier.created, document.done or dossier.status", t);
+					  "events: '%s' is not dossier.created, document.done or "
+					  "dossier.status",
+					  t);
 				bad = 1;
 			}
 		free(copy);
@@ -409,20 +425,23 @@ static int folder_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 	for (size_t n = strlen(a->path); n > 1 && a->path[n - 1] == '/'; n--)
 		a->path[n - 1] = 0;
 	struct motcua_adapter_ops ops = {
-		.struct_size = sizeof ops,
-		.accepts = folder_accepts,
-		.deliver = folder_deliver,
+	    .struct_size = sizeof ops,
+	    .accepts = folder_accepts,
+	    .deliver = folder_deliver,
 	};
 	int r = host->adapter_register(ctx, &ops, a, NULL);
 	if (r < 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "cannot register as a destination: %s", strerror(-r));
+		host->log(ctx, MOTCUA_LOG_ERROR, "cannot register as a destination: %s",
+			  strerror(-r));
 		folder_free(a);
 		return r;
 	}
 	struct stat st;
 	if (stat(a->path, &st) < 0 || !S_ISDIR(st.st_mode))
-		host->log(ctx, MOTCUA_LOG_WARNING, "folder %s is not there yet: deliveries wait for it", a->path);
-	host->log(ctx, MOTCUA_LOG_INFO, "packages of procedures '%s' go to %s", a->procedures, a->path);
+		host->log(ctx, MOTCUA_LOG_WARNING,
+			  "folder %s is not there yet: deliveries wait for it", a->path);
+	host->log(ctx, MOTCUA_LOG_INFO, "packages of procedures '%s' go to %s", a->procedures,
+		  a->path);
 	*state = a;
 	return 0;
 }
@@ -433,21 +452,21 @@ static void folder_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"path", "the folder the agency collects packages from (absolute)"},
-	{"procedures", "procedure codes delivered here, `*` for all (default *)"},
-	{"events", "events packaged: dossier.created document.done dossier.status (default *)"},
-	{NULL, NULL},
+    {"path", "the folder the agency collects packages from (absolute)"},
+    {"procedures", "procedure codes delivered here, `*` for all (default *)"},
+    {"events", "events packaged: dossier.created document.done dossier.status (default *)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = PLUGIN_NAME,
-	.version = "1.0.0",
-	.provides = MOTCUA_PROVIDES_ADAPTER,
-	.config_keys = keys,
-	.init = folder_init,
-	.fini = folder_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .version = "1.0.0",
+    .provides = MOTCUA_PROVIDES_ADAPTER,
+    .config_keys = keys,
+    .init = folder_init,
+    .fini = folder_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

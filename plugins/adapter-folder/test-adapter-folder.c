@@ -30,14 +30,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...)                                                                                   \
-	do {                                                                                               \
-		if (!(cond)) {                                                                             \
-			failures++;                                                                        \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                                      \
-			fputc('\n', stderr);                                                               \
-		}                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 /* ---- the test host (motcua/testhost.h) ------------------------------------------------ */
@@ -110,24 +111,31 @@ static char dossier_buf[4096];
 
 static const char *dossier_with(const char *doc_path, const char *sidecar)
 {
-	snprintf(dossier_buf, sizeof dossier_buf,
-		 "{\"code\": \"" CODE "\", \"procedure_code\": \"1.001612\", \"procedure_name\": \"Đăng ký khai sinh\","
-		 " \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", \"phone\": null},"
-		 " \"channel\": 1, \"status\": 2, \"received_at\": \"2026-11-28T00:30:05+07:00\","
-		 " \"updated_at\": \"2026-11-28T08:00:00+07:00\", \"due_at\": null, \"documents\": ["
-		 "  {\"id\": \"d1\", \"name\": \"Tờ khai.pdf\", \"type\": \"to-khai\", \"media_type\": \"application/pdf\","
-		 "   \"state\": \"done\", \"sha256\": \"x\", \"size\": 1, \"signature\": null,"
-		 "   \"path\": \"%s\", \"sidecar_path\": null},"
-		 "  {\"id\": \"d2\", \"name\": \"CCCD.png\", \"type\": \"cccd\", \"media_type\": \"image/png\","
-		 "   \"state\": \"done\", \"sha256\": \"y\", \"size\": 1, \"signature\": {\"level\": \"B-B\"},"
-		 "   \"path\": \"%s\", \"sidecar_path\": \"%s\"},"
-		 "  {\"id\": \"d3\", \"name\": \"đang quét\", \"type\": null, \"media_type\": null,"
-		 "   \"state\": \"processing\", \"path\": null, \"sidecar_path\": null}]}",
-		 doc_path, pdf, sidecar);
+	snprintf(
+	    dossier_buf, sizeof dossier_buf,
+	    "{\"code\": \"" CODE
+	    "\", \"procedure_code\": \"1.001612\", \"procedure_name\": \"Đăng ký khai sinh\","
+	    " \"applicant\": {\"name\": \"Nguyễn Văn An\", \"id_number\": \"079203001234\", "
+	    "\"phone\": null},"
+	    " \"channel\": 1, \"status\": 2, \"received_at\": \"2026-11-28T00:30:05+07:00\","
+	    " \"updated_at\": \"2026-11-28T08:00:00+07:00\", \"due_at\": null, \"documents\": ["
+	    "  {\"id\": \"d1\", \"name\": \"Tờ khai.pdf\", \"type\": \"to-khai\", \"media_type\": "
+	    "\"application/pdf\","
+	    "   \"state\": \"done\", \"sha256\": \"x\", \"size\": 1, \"signature\": null,"
+	    "   \"path\": \"%s\", \"sidecar_path\": null},"
+	    "  {\"id\": \"d2\", \"name\": \"CCCD.png\", \"type\": \"cccd\", \"media_type\": "
+	    "\"image/png\","
+	    "   \"state\": \"done\", \"sha256\": \"y\", \"size\": 1, \"signature\": {\"level\": "
+	    "\"B-B\"},"
+	    "   \"path\": \"%s\", \"sidecar_path\": \"%s\"},"
+	    "  {\"id\": \"d3\", \"name\": \"đang quét\", \"type\": null, \"media_type\": null,"
+	    "   \"state\": \"processing\", \"path\": null, \"sidecar_path\": null}]}",
+	    doc_path, pdf, sidecar);
 	return dossier_buf;
 }
 
-static int deliver(int64_t id, const char *key, const char *type, const char *dossier, struct motcua_delivery *d)
+static int deliver(int64_t id, const char *key, const char *type, const char *dossier,
+		   struct motcua_delivery *d)
 {
 	memset(d, 0, sizeof *d);
 	d->struct_size = sizeof *d;
@@ -152,7 +160,8 @@ static int count_entries(const char *dir, int dot_only)
 		return -1;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && (!dot_only || e->d_name[0] == '.'))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    (!dot_only || e->d_name[0] == '.'))
 			n++;
 	closedir(d);
 	return n;
@@ -183,8 +192,8 @@ static void test_config(void)
 static void test_routing(void)
 {
 	current_case = "routing";
-	set_config("path", drop, "procedures", "1.001612 2.000488", "events", "document.done,dossier.status",
-		   (const char *)NULL);
+	set_config("path", drop, "procedures", "1.001612 2.000488", "events",
+		   "document.done,dossier.status", (const char *)NULL);
 	CHECK(start() == 0, "%s", last_error());
 	CHECK(ops->accepts(ops_data, "1.001612", "document.done") == 1, "listed");
 	CHECK(ops->accepts(ops_data, "2.000488", "dossier.status") == 1, "listed");
@@ -205,50 +214,65 @@ static void test_package(void)
 	set_config("path", drop, (const char *)NULL);
 	CHECK(start() == 0, "%s", last_error());
 	CHECK(deliver(1, "key-created", "dossier.created",
-		      "{\"code\": \"" CODE "\", \"procedure_code\": \"1.001612\", \"status\": 1, \"documents\": []}", &d) == 0,
+		      "{\"code\": \"" CODE
+		      "\", \"procedure_code\": \"1.001612\", \"status\": 1, \"documents\": []}",
+		      &d) == 0,
 	      "%s", d.message);
 	json_t *m = json_load_file(in_pkg("0000000001-dossier.created", "manifest.json"), 0, NULL);
-	CHECK(json_is_object(m) && json_array_size(json_object_get(m, "files")) == 0, "empty package");
+	CHECK(json_is_object(m) && json_array_size(json_object_get(m, "files")) == 0,
+	      "empty package");
 	json_decref(m);
 
-	CHECK(deliver(7, "key-doc-d1", "document.done", dossier_with(pdf, p7s), &d) == 0, "%s", d.message);
+	CHECK(deliver(7, "key-doc-d1", "document.done", dossier_with(pdf, p7s), &d) == 0, "%s",
+	      d.message);
 	CHECK(!strcmp(d.peer_ref, CODE "/0000000007-document.done"), "peer_ref %s", d.peer_ref);
 	const char *pkg = "0000000007-document.done";
 	m = json_load_file(in_pkg(pkg, "manifest.json"), 0, NULL);
 	CHECK(json_is_object(m), "no manifest");
-	CHECK(!strcmp(json_string_value(json_object_get(m, "idempotency_key")), "key-doc-d1"), "key");
-	CHECK(!strcmp(json_string_value(json_object_get(m, "event_type")), "document.done"), "event_type");
-	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(m, "event"), "document_id")), "d1"), "event");
+	CHECK(!strcmp(json_string_value(json_object_get(m, "idempotency_key")), "key-doc-d1"),
+	      "key");
+	CHECK(!strcmp(json_string_value(json_object_get(m, "event_type")), "document.done"),
+	      "event_type");
+	CHECK(
+	    !strcmp(json_string_value(json_object_get(json_object_get(m, "event"), "document_id")),
+		    "d1"),
+	    "event");
 	CHECK(json_integer_value(json_object_get(m, "delivery_id")) == 7, "delivery_id");
 	json_t *dossier = json_object_get(m, "dossier");
-	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(dossier, "applicant"), "name")),
-		      "Nguyễn Văn An"), "dossier applicant");
+	CHECK(!strcmp(
+		  json_string_value(json_object_get(json_object_get(dossier, "applicant"), "name")),
+		  "Nguyễn Văn An"),
+	      "dossier applicant");
 	json_t *doc0 = json_array_get(json_object_get(dossier, "documents"), 0);
 	CHECK(doc0 && !json_object_get(doc0, "path") && !json_object_get(doc0, "sidecar_path"),
 	      "the gateway's paths leaked into the manifest");
 	json_t *files = json_object_get(m, "files");
 	CHECK(json_array_size(files) == 3, "%zu files", json_array_size(files));
 	static const char *want[][4] = {
-		{"d1.pdf", "d1", "document", "application/pdf"},
-		{"d2.png", "d2", "document", "image/png"},
-		{"d2.png.p7s", "d2", "signature", "application/pkcs7-signature"},
+	    {"d1.pdf", "d1", "document", "application/pdf"},
+	    {"d2.png", "d2", "document", "image/png"},
+	    {"d2.png.p7s", "d2", "signature", "application/pkcs7-signature"},
 	};
 	const char *srcs[] = {pdf, pdf, p7s};
 	for (size_t i = 0; i < 3; i++) {
 		json_t *f = json_array_get(files, i);
 		const char *name = json_string_value(json_object_get(f, "name"));
 		CHECK(name && !strcmp(name, want[i][0]), "file %zu is %s", i, name);
-		CHECK(!strcmp(json_string_value(json_object_get(f, "document_id")), want[i][1]), "doc id");
+		CHECK(!strcmp(json_string_value(json_object_get(f, "document_id")), want[i][1]),
+		      "doc id");
 		CHECK(!strcmp(json_string_value(json_object_get(f, "role")), want[i][2]), "role");
-		CHECK(!strcmp(json_string_value(json_object_get(f, "media_type")), want[i][3]), "media type");
+		CHECK(!strcmp(json_string_value(json_object_get(f, "media_type")), want[i][3]),
+		      "media type");
 		char h_src[65], h_pkg[65];
 		sha256_file(srcs[i], h_src);
 		sha256_file(in_pkg(pkg, want[i][0]), h_pkg);
 		CHECK(!strcmp(h_src, h_pkg), "copy of %s differs", want[i][0]);
-		CHECK(!strcmp(json_string_value(json_object_get(f, "sha256")), h_pkg), "sha256 of %s", want[i][0]);
+		CHECK(!strcmp(json_string_value(json_object_get(f, "sha256")), h_pkg),
+		      "sha256 of %s", want[i][0]);
 		struct stat st;
 		stat(srcs[i], &st);
-		CHECK(json_integer_value(json_object_get(f, "size")) == st.st_size, "size of %s", want[i][0]);
+		CHECK(json_integer_value(json_object_get(f, "size")) == st.st_size, "size of %s",
+		      want[i][0]);
 	}
 	json_decref(m);
 	char dossier_dir[400];
@@ -258,14 +282,17 @@ static void test_package(void)
 	/* the same delivery again (after a crash): nothing changes */
 	struct stat before, after;
 	stat(in_pkg(pkg, "manifest.json"), &before);
-	CHECK(deliver(7, "key-doc-d1", "document.done", dossier_with(pdf, p7s), &d) == 0, "%s", d.message);
+	CHECK(deliver(7, "key-doc-d1", "document.done", dossier_with(pdf, p7s), &d) == 0, "%s",
+	      d.message);
 	CHECK(strstr(d.message, "already"), "%s", d.message);
 	stat(in_pkg(pkg, "manifest.json"), &after);
-	CHECK(before.st_ino == after.st_ino && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec, "rewritten");
+	CHECK(before.st_ino == after.st_ino && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec,
+	      "rewritten");
 	CHECK(count_entries(dossier_dir, 0) == 2, "%d packages", count_entries(dossier_dir, 0));
 	/* a different delivery that would land on the same name is refused */
 	int r = deliver(7, "key-other", "document.done", dossier_with(pdf, p7s), &d);
-	CHECK(r < 0 && r != -EAGAIN && strstr(d.message, "another delivery"), "%d %s", r, d.message);
+	CHECK(r < 0 && r != -EAGAIN && strstr(d.message, "another delivery"), "%d %s", r,
+	      d.message);
 	stop();
 }
 
@@ -294,25 +321,29 @@ static void test_unwritable(void)
 	snprintf(nowhere, sizeof nowhere, "%s/not-mounted", root);
 	set_config("path", nowhere, (const char *)NULL);
 	CHECK(start() == 0, "a missing folder must not stop the plugin: %s", last_error());
-	CHECK(deliver(9, "key-9", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s", d.message);
+	CHECK(deliver(9, "key-9", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s",
+	      d.message);
 	CHECK(strstr(d.message, "not there"), "%s", d.message);
 	/* the share comes back */
 	mkdir(nowhere, 0755);
-	CHECK(deliver(9, "key-9", "dossier.created", dossier_with(pdf, p7s), &d) == 0, "%s", d.message);
+	CHECK(deliver(9, "key-9", "dossier.created", dossier_with(pdf, p7s), &d) == 0, "%s",
+	      d.message);
 	stop();
 	snprintf(file, sizeof file, "%s/a-file", root);
 	write_bytes(file, "x", 1);
 	set_config("path", file, (const char *)NULL);
 	CHECK(start() == 0, "%s", last_error());
-	CHECK(deliver(10, "key-10", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s", d.message);
+	CHECK(deliver(10, "key-10", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s",
+	      d.message);
 	stop();
 	if (geteuid() != 0) { /* root writes anywhere */
 		snprintf(ro, sizeof ro, "%s/read-only", root);
 		mkdir(ro, 0555);
 		set_config("path", ro, (const char *)NULL);
 		CHECK(start() == 0, "%s", last_error());
-		CHECK(deliver(11, "key-11", "dossier.created", dossier_with(pdf, p7s), &d) == -EAGAIN, "%s",
-		      d.message);
+		CHECK(deliver(11, "key-11", "dossier.created", dossier_with(pdf, p7s), &d) ==
+			  -EAGAIN,
+		      "%s", d.message);
 		CHECK(strstr(d.message, "not writable"), "%s", d.message);
 		stop();
 	} else {
@@ -334,7 +365,10 @@ static void test_atomic(void)
 		pid_t child = fork();
 		if (child == 0) {
 			struct motcua_delivery cd;
-			_exit(deliver(20, "key-20", "document.done", dossier_with(big, p7s), &cd) == 0 ? 0 : 1);
+			_exit(deliver(20, "key-20", "document.done", dossier_with(big, p7s), &cd) ==
+				      0
+				  ? 0
+				  : 1);
 		}
 		/* wait for the temp package to appear, then kill the writer */
 		struct timespec ts = {0, 200000};
@@ -352,7 +386,8 @@ static void test_atomic(void)
 	      "a package is visible after its writer was killed");
 	CHECK(access(tmpname, F_OK) == 0, "no dot-named temp folder");
 	/* the outbox tries again: the leftover goes, the package is whole */
-	CHECK(deliver(20, "key-20", "document.done", dossier_with(big, p7s), &d) == 0, "%s", d.message);
+	CHECK(deliver(20, "key-20", "document.done", dossier_with(big, p7s), &d) == 0, "%s",
+	      d.message);
 	CHECK(access(tmpname, F_OK) < 0, "the leftover temp folder stayed");
 	char h1[65], h2[65];
 	sha256_file(big, h1);

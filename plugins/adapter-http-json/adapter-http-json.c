@@ -41,13 +41,13 @@
 
 #define PLUGIN_NAME "adapter-http-json"
 #define PLUGIN_VERSION "1.0"
-#define MAX_ANSWER (1u << 20)     /* what we read of a peer's answer */
-#define MAX_SECRET 4096           /* a token or HMAC key file */
-#define MAX_HANDLES 64            /* idle CURL handles kept for reuse */
-#define MAX_CODE 64               /* a dossier code */
-#define MAX_NOTE 4000             /* bytes of a status note */
-#define MAX_NAME 200              /* bytes of a result's file name */
-#define MAX_UPDATES 1000          /* updates in one poll answer */
+#define MAX_ANSWER (1u << 20)	  /* what we read of a peer's answer */
+#define MAX_SECRET 4096		  /* a token or HMAC key file */
+#define MAX_HANDLES 64		  /* idle CURL handles kept for reuse */
+#define MAX_CODE 64		  /* a dossier code */
+#define MAX_NOTE 4000		  /* bytes of a status note */
+#define MAX_NAME 200		  /* bytes of a result's file name */
+#define MAX_UPDATES 1000	  /* updates in one poll answer */
 #define WEBHOOK_SLACK (64u << 10) /* webhook body beyond the base64 of a result */
 
 enum auth { AUTH_NONE, AUTH_BEARER, AUTH_HMAC, AUTH_MTLS };
@@ -65,7 +65,7 @@ struct adapter {
 	const struct motcua_host *host;
 	char *url;
 	enum auth auth;
-	char *bearer_header; /* "Authorization: Bearer ..." (secret) */
+	char *bearer_header;	 /* "Authorization: Bearer ..." (secret) */
 	unsigned char *hmac_key; /* secret */
 	size_t hmac_key_len;
 	char *client_cert, *client_key, *ca_file;
@@ -85,7 +85,7 @@ struct adapter {
 	char *poll_url;
 	unsigned poll_interval_s;
 	bool poll_running;
-	char *dir; /* <data_dir>/adapter-http-json */
+	char *dir;    /* <data_dir>/adapter-http-json */
 	char *cursor; /* the poll cursor the peer gave last (loop only) */
 
 	pthread_mutex_t pool_lock;
@@ -136,18 +136,21 @@ static void hex(const unsigned char *in, size_t n, char *out)
 }
 
 /* HMAC-SHA256 over "<timestamp>.<body>", as lowercase hex (65 bytes with NUL). */
-static int sign_body(const struct adapter *a, const char *ts, const char *body, size_t len, char out[65])
+static int sign_body(const struct adapter *a, const char *ts, const char *body, size_t len,
+		     char out[65])
 {
 	unsigned char mac[32];
 	unsigned int mac_len = 0;
 	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+			       OSSL_PARAM_construct_end()};
 	size_t got = 0;
 	int ok = c && EVP_MAC_init(c, a->hmac_key, a->hmac_key_len, params) &&
 		 EVP_MAC_update(c, (const unsigned char *)ts, strlen(ts)) &&
 		 EVP_MAC_update(c, (const unsigned char *)".", 1) &&
-		 EVP_MAC_update(c, (const unsigned char *)body, len) && EVP_MAC_final(c, mac, &got, sizeof mac);
+		 EVP_MAC_update(c, (const unsigned char *)body, len) &&
+		 EVP_MAC_final(c, mac, &got, sizeof mac);
 	EVP_MAC_CTX_free(c);
 	EVP_MAC_free(m);
 	if (!ok || got != sizeof mac)
@@ -167,7 +170,8 @@ static int need_secret_read(const struct adapter *a, const char *key, char *msg,
 	if (MOTCUA_HAS_MEMBER(struct motcua_host, a->host, secret_read) && a->host->secret_read)
 		return 0;
 	return fail(msg, len, -ENOTSUP,
-		    "%s: this gateway is too old: it cannot read secret files (no secret_read in its host table); "
+		    "%s: this gateway is too old: it cannot read secret files (no secret_read in "
+		    "its host table); "
 		    "update the gateway",
 		    key);
 }
@@ -177,8 +181,8 @@ static int need_secret_read(const struct adapter *a, const char *key, char *msg,
  * it refuses the file. As before, the line also ends at a CR, and blanks at
  * its end are not part of the secret. *out is MAX_SECRET + 1 bytes:
  * wipe_free() it. */
-static int read_secret(struct adapter *a, const char *key, const char *path, unsigned char **out, size_t *out_len,
-		       char *msg, size_t len)
+static int read_secret(struct adapter *a, const char *key, const char *path, unsigned char **out,
+		       size_t *out_len, char *msg, size_t len)
 {
 	int r = need_secret_read(a, key, msg, len);
 	if (r < 0)
@@ -187,7 +191,8 @@ static int read_secret(struct adapter *a, const char *key, const char *path, uns
 	if (!buf)
 		return -ENOMEM;
 	size_t line = 0;
-	r = a->host->secret_read(a->ctx, key, path, MOTCUA_SECRET_LINE, (char *)buf, MAX_SECRET + 1, &line, msg, len);
+	r = a->host->secret_read(a->ctx, key, path, MOTCUA_SECRET_LINE, (char *)buf, MAX_SECRET + 1,
+				 &line, msg, len);
 	if (r < 0) {
 		free(buf); /* wiped by secret_read */
 		return r;
@@ -219,8 +224,8 @@ static int read_client_key(struct adapter *a, char *msg, size_t len)
 	a->client_key_pem = malloc(MOTCUA_SECRET_MAX + 1);
 	if (!a->client_key_pem)
 		return -ENOMEM;
-	return a->host->secret_read(a->ctx, "client_key", a->client_key, 0, a->client_key_pem, MOTCUA_SECRET_MAX + 1,
-				    &a->client_key_len, msg, len);
+	return a->host->secret_read(a->ctx, "client_key", a->client_key, 0, a->client_key_pem,
+				    MOTCUA_SECRET_MAX + 1, &a->client_key_len, msg, len);
 }
 
 static int check_readable(const char *key, const char *path, char *msg, size_t len)
@@ -372,12 +377,12 @@ static int exchange_run(struct adapter *a, CURL *c, struct exchange *x)
 	x->curl_error[0] = 0;
 	x->status = 0;
 
-#define ADD(s)                                  \
-	do {                                    \
-		t = curl_slist_append(h, (s));  \
-		if (!t)                         \
-			goto out;               \
-		h = t;                          \
+#define ADD(s)                                                                                     \
+	do {                                                                                       \
+		t = curl_slist_append(h, (s));                                                     \
+		if (!t)                                                                            \
+			goto out;                                                                  \
+		h = t;                                                                             \
 	} while (0)
 
 	ADD("Accept: application/json");
@@ -432,7 +437,7 @@ static int exchange_run(struct adapter *a, CURL *c, struct exchange *x)
 		/* the key's bytes, not copied: they live (and are wiped) with the
 		 * adapter, after its handles */
 		struct curl_blob key = {
-			.data = a->client_key_pem, .len = a->client_key_len, .flags = CURL_BLOB_NOCOPY};
+		    .data = a->client_key_pem, .len = a->client_key_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(c, CURLOPT_SSLCERT, a->client_cert);
 		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
 	}
@@ -491,9 +496,13 @@ static void peer_text(const struct answer *ans, char *out, size_t len)
  * wanted one)? OpenSSL puts the peer's alert in the error text. */
 static bool client_cert_refused(const char *err)
 {
-	static const char *alerts[] = {"alert unknown ca", "alert bad certificate", "alert certificate required",
-				       "alert certificate unknown", "alert certificate expired",
-				       "alert certificate revoked", "alert unsupported certificate",
+	static const char *alerts[] = {"alert unknown ca",
+				       "alert bad certificate",
+				       "alert certificate required",
+				       "alert certificate unknown",
+				       "alert certificate expired",
+				       "alert certificate revoked",
+				       "alert unsupported certificate",
 				       "alert access denied"};
 	for (size_t i = 0; i < sizeof alerts / sizeof *alerts; i++)
 		if (strcasestr(err, alerts[i]))
@@ -506,21 +515,25 @@ static int map_transport(const struct adapter *a, const struct exchange *x, char
 {
 	const char *err = x->curl_error[0] ? x->curl_error : curl_easy_strerror(x->cc);
 	if (client_cert_refused(err))
-		return fail(msg, len, -EPERM,
-			    "máy chủ từ chối chứng thư máy khách / the server refused the client certificate%s "
-			    "(check client_cert/client_key against the CA the agency trusts): %.120s",
-			    a->client_cert ? "" : " (it wants one: auth = mtls)", err);
+		return fail(
+		    msg, len, -EPERM,
+		    "máy chủ từ chối chứng thư máy khách / the server refused the client "
+		    "certificate%s "
+		    "(check client_cert/client_key against the CA the agency trusts): %.120s",
+		    a->client_cert ? "" : " (it wants one: auth = mtls)", err);
 	switch (x->cc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return fail(msg, len, -EPERM,
-			    "chứng thư máy chủ không tin cậy / the server's certificate is not trusted "
-			    "(ca_file %.60s): %.120s",
-			    a->ca_file ? a->ca_file : "= system store", err);
+		return fail(
+		    msg, len, -EPERM,
+		    "chứng thư máy chủ không tin cậy / the server's certificate is not trusted "
+		    "(ca_file %.60s): %.120s",
+		    a->ca_file ? a->ca_file : "= system store", err);
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CRL_BADFILE:
 	case CURLE_SSL_ISSUER_ERROR:
-		return fail(msg, len, -EINVAL, "TLS configuration problem (client_cert, client_key, ca_file): %.150s",
+		return fail(msg, len, -EINVAL,
+			    "TLS configuration problem (client_cert, client_key, ca_file): %.150s",
 			    err);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
@@ -528,16 +541,19 @@ static int map_transport(const struct adapter *a, const struct exchange *x, char
 	/* The peer itself cannot be reached: the outbox pauses this destination
 	 * (one probe per backoff) instead of trying every row. */
 	case CURLE_COULDNT_CONNECT:
-		return fail(msg, len, -ECONNREFUSED, "không kết nối được / cannot connect to the peer: %.150s", err);
+		return fail(msg, len, -ECONNREFUSED,
+			    "không kết nối được / cannot connect to the peer: %.150s", err);
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return fail(msg, len, -EHOSTUNREACH, "không tìm thấy máy chủ / cannot resolve the peer's name: %.150s",
-			    err);
+		return fail(msg, len, -EHOSTUNREACH,
+			    "không tìm thấy máy chủ / cannot resolve the peer's name: %.150s", err);
 	case CURLE_OPERATION_TIMEDOUT:
-		return fail(msg, len, -EAGAIN, "hết thời gian chờ / no answer within timeout_s = %ld s: %.150s",
+		return fail(msg, len, -EAGAIN,
+			    "hết thời gian chờ / no answer within timeout_s = %ld s: %.150s",
 			    a->timeout_s, err);
 	case CURLE_WRITE_ERROR:
 		if (x->answer.too_big)
-			return fail(msg, len, -EAGAIN, "the peer's answer is larger than %u bytes", MAX_ANSWER);
+			return fail(msg, len, -EAGAIN, "the peer's answer is larger than %u bytes",
+				    MAX_ANSWER);
 		break;
 	default:
 		break;
@@ -547,13 +563,15 @@ static int map_transport(const struct adapter *a, const struct exchange *x, char
 	 * that refuses our certificate after the handshake and resets at once
 	 * looks like this too: say so, in case it persists. */
 	if (!strncmp(x->url, "https://", 8) &&
-	    (x->cc == CURLE_SEND_ERROR || x->cc == CURLE_RECV_ERROR || x->cc == CURLE_SSL_CONNECT_ERROR))
-		return fail(msg, len, -EAGAIN,
-			    "kết nối TLS bị ngắt / TLS connection cut (%s): %.110s; if it persists, check "
-			    "client_cert against the CA the agency trusts",
-			    curl_easy_strerror(x->cc), err);
-	return fail(msg, len, -EAGAIN, "không kết nối được / peer unreachable (%s): %.150s", curl_easy_strerror(x->cc),
-		    err);
+	    (x->cc == CURLE_SEND_ERROR || x->cc == CURLE_RECV_ERROR ||
+	     x->cc == CURLE_SSL_CONNECT_ERROR))
+		return fail(
+		    msg, len, -EAGAIN,
+		    "kết nối TLS bị ngắt / TLS connection cut (%s): %.110s; if it persists, check "
+		    "client_cert against the CA the agency trusts",
+		    curl_easy_strerror(x->cc), err);
+	return fail(msg, len, -EAGAIN, "không kết nối được / peer unreachable (%s): %.150s",
+		    curl_easy_strerror(x->cc), err);
 }
 
 /* Maps an HTTP answer of a delivery to the outbox's result. */
@@ -571,42 +589,46 @@ static int map_answer(const struct adapter *a, const struct exchange *x, struct 
 		json_t *j = json_loadb(x->answer.buf, x->answer.len, 0, &je);
 		if (!j) {
 			peer_text(&x->answer, text, 80);
-			return fail(d->message, sizeof d->message, -EAGAIN,
-				    "the peer answered %ld but not with JSON (%s): \"%.80s\"; will retry", s, je.text,
-				    text);
+			return fail(
+			    d->message, sizeof d->message, -EAGAIN,
+			    "the peer answered %ld but not with JSON (%s): \"%.80s\"; will retry",
+			    s, je.text, text);
 		}
 		if (json_is_object(j)) {
-			static const char *keys[] = {"id", "ref", "reference", "peer_ref", "ma_ho_so"};
+			static const char *keys[] = {"id", "ref", "reference", "peer_ref",
+						     "ma_ho_so"};
 			for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
 				json_t *v = json_object_get(j, keys[i]);
 				if (json_is_string(v) && json_string_length(v) > 0) {
-					snprintf(d->peer_ref, sizeof d->peer_ref, "%s", json_string_value(v));
+					snprintf(d->peer_ref, sizeof d->peer_ref, "%s",
+						 json_string_value(v));
 					break;
 				}
 				if (json_is_integer(v)) {
-					snprintf(d->peer_ref, sizeof d->peer_ref, "%" JSON_INTEGER_FORMAT,
-						 json_integer_value(v));
+					snprintf(d->peer_ref, sizeof d->peer_ref,
+						 "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 					break;
 				}
 			}
 		}
 		json_decref(j);
-		snprintf(d->message, sizeof d->message, "delivered (HTTP %ld%s%s)", s, d->peer_ref[0] ? ", ref " : "",
-			 d->peer_ref);
+		snprintf(d->message, sizeof d->message, "delivered (HTTP %ld%s%s)", s,
+			 d->peer_ref[0] ? ", ref " : "", d->peer_ref);
 		return 0;
 	}
 	peer_text(&x->answer, text, sizeof text);
 	if (s == 408 || s == 425 || s == 429 || s >= 500)
-		return fail(d->message, sizeof d->message, -EAGAIN, "the peer answered %ld, will retry: %.180s", s,
-			    text);
+		return fail(d->message, sizeof d->message, -EAGAIN,
+			    "the peer answered %ld, will retry: %.180s", s, text);
 	if (s == 401 || s == 403)
 		return fail(d->message, sizeof d->message, -EPERM,
-			    "bị từ chối / the peer refused our credentials (HTTP %ld): %.150s", s, text);
+			    "bị từ chối / the peer refused our credentials (HTTP %ld): %.150s", s,
+			    text);
 	if (s >= 300 && s < 400)
 		return fail(d->message, sizeof d->message, -EBADMSG,
 			    "the peer answered %ld (a redirect): set url to the new address", s);
-	return fail(d->message, sizeof d->message, -EBADMSG, "bị từ chối / the peer rejected it (HTTP %ld): %.170s",
-		    s, text);
+	return fail(d->message, sizeof d->message, -EBADMSG,
+		    "bị từ chối / the peer rejected it (HTTP %ld): %.170s", s, text);
 }
 
 /* ---- the delivery body ---------------------------------------------------------------- */
@@ -639,18 +661,20 @@ static bool url_safe(const char *s)
 }
 
 /* Adds the file (or a link to it) to one document of the body. */
-static int add_file(const struct adapter *a, json_t *doc, const char *code, json_t *src, char *msg, size_t len)
+static int add_file(const struct adapter *a, json_t *doc, const char *code, json_t *src, char *msg,
+		    size_t len)
 {
 	const char *id = json_string_value(json_object_get(src, "id"));
 	if (a->send_files == SEND_LINKS) {
 		if (!id || !url_safe(id) || !url_safe(code))
 			return 0;
 		char link[1024];
-		snprintf(link, sizeof link, "%s/api/v1/dossiers/%s/documents/%s/content", a->link_base_url, code, id);
+		snprintf(link, sizeof link, "%s/api/v1/dossiers/%s/documents/%s/content",
+			 a->link_base_url, code, id);
 		json_object_set_new(doc, "url", json_string(link));
 		if (json_is_string(json_object_get(src, "sidecar_path"))) {
-			snprintf(link, sizeof link, "%s/api/v1/dossiers/%s/documents/%s/sidecar", a->link_base_url,
-				 code, id);
+			snprintf(link, sizeof link, "%s/api/v1/dossiers/%s/documents/%s/sidecar",
+				 a->link_base_url, code, id);
 			json_object_set_new(doc, "sidecar_url", json_string(link));
 		}
 		return 0;
@@ -672,16 +696,17 @@ static int add_file(const struct adapter *a, json_t *doc, const char *code, json
 			continue;
 		}
 		if (!b64)
-			return fail(msg, len, e == -ENOMEM ? -ENOMEM : -EAGAIN, "cannot read document %s's file: %s",
-				    id ? id : "?", strerror(-e));
+			return fail(msg, len, e == -ENOMEM ? -ENOMEM : -EAGAIN,
+				    "cannot read document %s's file: %s", id ? id : "?",
+				    strerror(-e));
 		json_object_set_new(doc, files[i].out_key, json_string_nocheck(b64));
 		free(b64);
 	}
 	return 0;
 }
 
-static int build_body(const struct adapter *a, const struct motcua_delivery *d, char **out, size_t *out_len,
-		      char *msg, size_t len)
+static int build_body(const struct adapter *a, const struct motcua_delivery *d, char **out,
+		      size_t *out_len, char *msg, size_t len)
 {
 	int r = -ENOMEM;
 	json_error_t je;
@@ -709,7 +734,8 @@ static int build_body(const struct adapter *a, const struct motcua_delivery *d, 
 	}
 	/* The fields every receiver relies on are always there. */
 	if (!json_is_string(json_object_get(body, "code")))
-		json_object_set_new(body, "code", json_string(d->dossier_code ? d->dossier_code : ""));
+		json_object_set_new(body, "code",
+				    json_string(d->dossier_code ? d->dossier_code : ""));
 	if (!json_object_get(body, "procedure_code"))
 		json_object_set_new(body, "procedure_code", json_null());
 	if (!json_object_get(body, "status"))
@@ -719,8 +745,9 @@ static int build_body(const struct adapter *a, const struct motcua_delivery *d, 
 	if (a->agency_code)
 		json_object_set_new(body, "agency_code", json_string(a->agency_code));
 	const char *code = json_string_value(json_object_get(body, "code"));
-	bool with_files = a->send_files != SEND_NONE &&
-			  (a->send_files == SEND_LINKS || event_bit(d->event_type) & (EV_CREATED | EV_DOCUMENT));
+	bool with_files =
+	    a->send_files != SEND_NONE &&
+	    (a->send_files == SEND_LINKS || event_bit(d->event_type) & (EV_CREATED | EV_DOCUMENT));
 	size_t i;
 	json_array_foreach(json_object_get(dossier, "documents"), i, v)
 	{
@@ -751,7 +778,8 @@ static int build_body(const struct adapter *a, const struct motcua_delivery *d, 
 	}
 	json_object_set_new(body, "event", event);
 	event = NULL;
-	json_object_set_new(body, "idempotency_key", json_string(d->idempotency_key ? d->idempotency_key : ""));
+	json_object_set_new(body, "idempotency_key",
+			    json_string(d->idempotency_key ? d->idempotency_key : ""));
 	json_object_set_new(body, "attempt", json_integer(d->attempt));
 	*out = json_dumps(body, JSON_COMPACT);
 	if (!*out)
@@ -792,7 +820,8 @@ static int deliver(void *data, struct motcua_delivery *d)
 	d->peer_ref[0] = 0;
 	if (!d->idempotency_key || !*d->idempotency_key || strpbrk(d->idempotency_key, "\r\n") ||
 	    strlen(d->idempotency_key) > 400)
-		return fail(d->message, sizeof d->message, -EINVAL, "the row has no usable idempotency key");
+		return fail(d->message, sizeof d->message, -EINVAL,
+			    "the row has no usable idempotency key");
 	int r = build_body(a, d, &body, &body_len, d->message, sizeof d->message);
 	if (r < 0)
 		goto out;
@@ -802,16 +831,17 @@ static int deliver(void *data, struct motcua_delivery *d)
 		goto out;
 	}
 	struct exchange x = {
-		.url = a->url,
-		.method = "POST",
-		.body = body,
-		.body_len = body_len,
-		.idempotency_key = d->idempotency_key,
-		.event_type = d->event_type,
+	    .url = a->url,
+	    .method = "POST",
+	    .body = body,
+	    .body_len = body_len,
+	    .idempotency_key = d->idempotency_key,
+	    .event_type = d->event_type,
 	};
 	r = exchange_run(a, c, &x);
 	if (r < 0) {
-		r = fail(d->message, sizeof d->message, -EAGAIN, "cannot prepare the request: %s", strerror(-r));
+		r = fail(d->message, sizeof d->message, -EAGAIN, "cannot prepare the request: %s",
+			 strerror(-r));
 	} else if (x.cc != CURLE_OK) {
 		r = map_transport(a, &x, d->message, sizeof d->message);
 		/* A connection in an unknown state is not worth keeping. */
@@ -835,7 +865,8 @@ out:
 
 /* ---- status updates and results coming back ----------------------------------------- */
 
-static const char *const result_types[] = {"application/pdf", "image/png", "image/jpeg", "image/tiff"};
+static const char *const result_types[] = {"application/pdf", "image/png", "image/jpeg",
+					   "image/tiff"};
 
 static bool magic_matches(const char *media_type, const unsigned char *p, size_t n)
 {
@@ -879,7 +910,8 @@ static int base64_decode(const char *in, size_t n, unsigned char **out, size_t *
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		char ch = in[i];
-		if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/' && !(ch == '=' && i >= n - 2))
+		if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/' &&
+		    !(ch == '=' && i >= n - 2))
 			return -EINVAL;
 		if (ch == '=' && i == n - 2 && in[n - 1] != '=')
 			return -EINVAL;
@@ -923,7 +955,8 @@ static void update_clear(struct update *u)
 }
 
 /* Checks one update object; 0 or -EINVAL with the reason in msg. */
-static int update_parse(const struct adapter *a, json_t *j, const char *via, struct update *u, char *msg, size_t len)
+static int update_parse(const struct adapter *a, json_t *j, const char *via, struct update *u,
+			char *msg, size_t len)
 {
 	const char *k;
 	json_t *v;
@@ -932,38 +965,52 @@ static int update_parse(const struct adapter *a, json_t *j, const char *via, str
 		return fail(msg, len, -EINVAL, "an update must be a JSON object");
 	json_object_foreach(j, k, v)
 	{
-		if (strcmp(k, "code") && strcmp(k, "status") && strcmp(k, "note") && strcmp(k, "result") &&
-		    strcmp(k, "agency_ref"))
-			return fail(msg, len, -EINVAL, "unknown member \"%.40s\" (code, status, note, result, agency_ref)",
-				    k);
+		if (strcmp(k, "code") && strcmp(k, "status") && strcmp(k, "note") &&
+		    strcmp(k, "result") && strcmp(k, "agency_ref"))
+			return fail(
+			    msg, len, -EINVAL,
+			    "unknown member \"%.40s\" (code, status, note, result, agency_ref)", k);
 	}
 	json_t *code = json_object_get(j, "code");
 	if (!json_is_string(code))
 		return fail(msg, len, -EINVAL, "\"code\" (the dossier code, a string) is missing");
 	if (!code_ok(json_string_value(code)))
-		return fail(msg, len, -EINVAL, "\"code\" is not a dossier code (letters, digits, . - _; at most %d)",
+		return fail(msg, len, -EINVAL,
+			    "\"code\" is not a dossier code (letters, digits, . - _; at most %d)",
 			    MAX_CODE);
 	snprintf(u->code, sizeof u->code, "%s", json_string_value(code));
 	json_t *st = json_object_get(j, "status");
 	if (!json_is_integer(st) || json_integer_value(st) < 1 || json_integer_value(st) > 10)
-		return fail(msg, len, -EINVAL, "\"status\" must be an integer from 1 to 10 (the national codes)");
+		return fail(msg, len, -EINVAL,
+			    "\"status\" must be an integer from 1 to 10 (the national codes)");
 	u->status = (int)json_integer_value(st);
 	json_t *note = json_object_get(j, "note");
-	if (note && !json_is_null(note) && (!json_is_string(note) || !text_ok(json_string_value(note), MAX_NOTE)))
-		return fail(msg, len, -EINVAL, "\"note\" must be a string of at most %d bytes without control characters",
-			    MAX_NOTE);
+	if (note && !json_is_null(note) &&
+	    (!json_is_string(note) || !text_ok(json_string_value(note), MAX_NOTE)))
+		return fail(
+		    msg, len, -EINVAL,
+		    "\"note\" must be a string of at most %d bytes without control characters",
+		    MAX_NOTE);
 	json_t *ref = json_object_get(j, "agency_ref");
-	if (ref && !json_is_null(ref) && (!json_is_string(ref) || !text_ok(json_string_value(ref), 128)))
-		return fail(msg, len, -EINVAL, "\"agency_ref\" must be a string of at most 128 bytes");
+	if (ref && !json_is_null(ref) &&
+	    (!json_is_string(ref) || !text_ok(json_string_value(ref), 128)))
+		return fail(msg, len, -EINVAL,
+			    "\"agency_ref\" must be a string of at most 128 bytes");
 	json_t *res = json_object_get(j, "result");
 	if (res && !json_is_null(res)) {
 		if (!json_is_object(res))
-			return fail(msg, len, -EINVAL, "\"result\" must be an object {name, media_type, content_base64}");
-		json_t *name = json_object_get(res, "name"), *mt = json_object_get(res, "media_type"),
+			return fail(
+			    msg, len, -EINVAL,
+			    "\"result\" must be an object {name, media_type, content_base64}");
+		json_t *name = json_object_get(res, "name"),
+		       *mt = json_object_get(res, "media_type"),
 		       *b64 = json_object_get(res, "content_base64");
-		if (!json_is_string(name) || !json_string_length(name) || !text_ok(json_string_value(name), MAX_NAME) ||
+		if (!json_is_string(name) || !json_string_length(name) ||
+		    !text_ok(json_string_value(name), MAX_NAME) ||
 		    strchr(json_string_value(name), '\n'))
-			return fail(msg, len, -EINVAL, "\"result.name\" must be a file name of at most %d bytes", MAX_NAME);
+			return fail(msg, len, -EINVAL,
+				    "\"result.name\" must be a file name of at most %d bytes",
+				    MAX_NAME);
 		const char *type = json_string_value(mt);
 		size_t t;
 		for (t = 0; type && t < sizeof result_types / sizeof *result_types; t++)
@@ -971,21 +1018,28 @@ static int update_parse(const struct adapter *a, json_t *j, const char *via, str
 				break;
 		if (!type || t == sizeof result_types / sizeof *result_types)
 			return fail(msg, len, -EINVAL,
-				    "\"result.media_type\" must be application/pdf, image/png, image/jpeg or image/tiff");
+				    "\"result.media_type\" must be application/pdf, image/png, "
+				    "image/jpeg or image/tiff");
 		if (!json_is_string(b64))
 			return fail(msg, len, -EINVAL, "\"result.content_base64\" is missing");
 		size_t n = json_string_length(b64);
 		if (n / 4 * 3 > a->max_result_bytes)
-			return fail(msg, len, -EINVAL, "the result is larger than max_result_mb (%zu MB)",
+			return fail(msg, len, -EINVAL,
+				    "the result is larger than max_result_mb (%zu MB)",
 				    a->max_result_bytes >> 20);
-		if (n == 0 || base64_decode(json_string_value(b64), n, &u->result, &u->result_len) < 0)
-			return fail(msg, len, -EINVAL, "\"result.content_base64\" is not valid base64");
-		if (u->result_len > a->max_result_bytes || !magic_matches(type, u->result, u->result_len)) {
+		if (n == 0 ||
+		    base64_decode(json_string_value(b64), n, &u->result, &u->result_len) < 0)
+			return fail(msg, len, -EINVAL,
+				    "\"result.content_base64\" is not valid base64");
+		if (u->result_len > a->max_result_bytes ||
+		    !magic_matches(type, u->result, u->result_len)) {
 			bool big = u->result_len > a->max_result_bytes;
 			free(u->result);
 			u->result = NULL;
-			return big ? fail(msg, len, -EINVAL, "the result is larger than max_result_mb")
-				   : fail(msg, len, -EINVAL, "the result's content is not %s", type);
+			return big ? fail(msg, len, -EINVAL,
+					  "the result is larger than max_result_mb")
+				   : fail(msg, len, -EINVAL, "the result's content is not %s",
+					  type);
 		}
 		u->result_name = strdup(json_string_value(name));
 		snprintf(u->result_type, sizeof u->result_type, "%s", type);
@@ -1045,10 +1099,13 @@ static void result_hand_over(struct adapter *a, struct update *u)
 {
 	int r = u->result_path ? 0 : result_write(a, u);
 	if (!r)
-		r = a->host->result_add(a->ctx, u->code, u->result_path, u->result_type, u->result_name);
+		r = a->host->result_add(a->ctx, u->code, u->result_path, u->result_type,
+					u->result_name);
 	if (r < 0)
-		a->host->log(a->ctx, MOTCUA_LOG_ERROR, "kết quả của hồ sơ %s không lưu được / result \"%s\" of %s not added: %s",
-			     u->code, u->result_name, u->code, strerror(-r));
+		a->host->log(
+		    a->ctx, MOTCUA_LOG_ERROR,
+		    "kết quả của hồ sơ %s không lưu được / result \"%s\" of %s not added: %s",
+		    u->code, u->result_name, u->code, strerror(-r));
 	else
 		atomic_fetch_add(&a->results, 1);
 	if (u->result_path) {
@@ -1077,7 +1134,8 @@ static void result_job_done(void *data, int cancelled)
 {
 	struct result_job *job = data;
 	if (cancelled)
-		job->a->host->log(job->a->ctx, MOTCUA_LOG_WARNING, "stopping: %zu result(s) not added", job->n);
+		job->a->host->log(job->a->ctx, MOTCUA_LOG_WARNING,
+				  "stopping: %zu result(s) not added", job->n);
 	for (size_t i = 0; i < job->n; i++)
 		update_clear(&job->u[i]);
 	free(job->u);
@@ -1121,11 +1179,14 @@ static int respond(const struct adapter *a, struct motcua_response *resp, int st
 	return status;
 }
 
-static int respond_error(const struct adapter *a, struct motcua_response *resp, int status, const char *msg)
+static int respond_error(const struct adapter *a, struct motcua_response *resp, int status,
+			 const char *msg)
 {
 	/* the gateway's error shape: {"error": <code>, "detail": <reason>} */
-	const char *code = status == 404 ? "not_found" : status == 403 ? "forbidden" : status < 500 ? "bad_request" :
-			   "unavailable";
+	const char *code = status == 404   ? "not_found"
+			   : status == 403 ? "forbidden"
+			   : status < 500  ? "bad_request"
+					   : "unavailable";
 	return respond(a, resp, status, json_pack("{s:s, s:s}", "error", code, "detail", msg));
 }
 
@@ -1159,11 +1220,13 @@ static bool query_get(const char *q, const char *key, char *out, size_t len)
  * HMAC-SHA256(key, "<timestamp>.<body>")> (or, from a gateway too old to pass
  * headers to plugins, ?timestamp=&signature=), timestamp within
  * hmac_max_skew_s. */
-static int webhook_check_hmac(const struct adapter *a, const struct motcua_request *req, char *msg, size_t len)
+static int webhook_check_hmac(const struct adapter *a, const struct motcua_request *req, char *msg,
+			      size_t len)
 {
 	char ts[32], sig[100], want[65];
-	bool has_headers = req->struct_size >= offsetof(struct motcua_request, header) + sizeof req->header &&
-			   req->header;
+	bool has_headers =
+	    req->struct_size >= offsetof(struct motcua_request, header) + sizeof req->header &&
+	    req->header;
 	const char *hts = has_headers ? req->header(req, "X-Motcua-Timestamp") : NULL;
 	const char *hsig = has_headers ? req->header(req, "X-Motcua-Signature") : NULL;
 	if (hts && hsig && strlen(hts) < sizeof ts && strlen(hsig) < sizeof sig) {
@@ -1171,7 +1234,8 @@ static int webhook_check_hmac(const struct adapter *a, const struct motcua_reque
 		snprintf(sig, sizeof sig, "%s", hsig);
 	} else if (!query_get(req->query, "timestamp", ts, sizeof ts) ||
 		   !query_get(req->query, "signature", sig, sizeof sig)) {
-		return fail(msg, len, -EPERM, "chữ ký thiếu / the HMAC signature is missing (X-Motcua-Timestamp and "
+		return fail(msg, len, -EPERM,
+			    "chữ ký thiếu / the HMAC signature is missing (X-Motcua-Timestamp and "
 			    "X-Motcua-Signature: sha256=...)");
 	}
 	unsigned long t;
@@ -1179,12 +1243,15 @@ static int webhook_check_hmac(const struct adapter *a, const struct motcua_reque
 		return fail(msg, len, -EPERM, "the timestamp is not a number of seconds");
 	long long skew = (long long)time(NULL) - (long long)t;
 	if (skew > a->hmac_max_skew_s || -skew > a->hmac_max_skew_s)
-		return fail(msg, len, -EPERM, "the timestamp is %lld s away from our clock (at most %ld): replayed or clock wrong",
+		return fail(msg, len, -EPERM,
+			    "the timestamp is %lld s away from our clock (at most %ld): replayed "
+			    "or clock wrong",
 			    skew, a->hmac_max_skew_s);
 	if (sign_body(a, ts, req->body ? req->body : "", req->body_len, want) < 0)
 		return fail(msg, len, -EIO, "cannot compute the HMAC");
 	if (strncmp(sig, "sha256=", 7) || strlen(sig + 7) != 64 || CRYPTO_memcmp(sig + 7, want, 64))
-		return fail(msg, len, -EPERM, "chữ ký sai / the HMAC signature does not match the body");
+		return fail(msg, len, -EPERM,
+			    "chữ ký sai / the HMAC signature does not match the body");
 	return 0;
 }
 
@@ -1220,25 +1287,30 @@ static int webhook(void *data, const struct motcua_request *req, struct motcua_r
 	r = update_apply(a, u);
 	if (r < 0) {
 		int status = r == -ENOENT ? 404 : r == -EINVAL ? 400 : 500;
-		snprintf(msg, sizeof msg, "%s: %s", r == -ENOENT ? "không có hồ sơ này / no such dossier" : "status not recorded",
+		snprintf(msg, sizeof msg, "%s: %s",
+			 r == -ENOENT ? "không có hồ sơ này / no such dossier"
+				      : "status not recorded",
 			 u->code);
 		update_clear(u);
 		free(u);
 		return respond_error(a, resp, status, msg);
 	}
 	if (!u->result_name) {
-		json_t *ok = json_pack("{s:s,s:i,s:b}", "code", u->code, "status", u->status, "applied", 1);
+		json_t *ok =
+		    json_pack("{s:s,s:i,s:b}", "code", u->code, "status", u->status, "applied", 1);
 		update_clear(u);
 		free(u);
 		return respond(a, resp, 200, ok);
 	}
-	json_t *ok = json_pack("{s:s,s:i,s:b,s:s}", "code", u->code, "status", u->status, "applied", 1, "result",
-			       "queued");
+	json_t *ok = json_pack("{s:s,s:i,s:b,s:s}", "code", u->code, "status", u->status, "applied",
+			       1, "result", "queued");
 	if (submit_results(a, u, 1) < 0) {
 		json_decref(ok);
 		update_clear(u);
 		free(u);
-		return respond_error(a, resp, 503, "the status was recorded, the result could not be queued: send it again");
+		return respond_error(
+		    a, resp, 503,
+		    "the status was recorded, the result could not be queued: send it again");
 	}
 	return respond(a, resp, 202, ok);
 }
@@ -1249,11 +1321,13 @@ static int status_route(void *data, const struct motcua_request *req, struct mot
 	(void)req;
 	return respond(a, resp, 200,
 		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "url", a->url, "auth",
-				 (const char *[]){"none", "bearer", "hmac", "mtls"}[a->auth], "poll",
-				 a->poll_url ? "on" : "off", "delivered", (json_int_t)atomic_load(&a->delivered),
-				 "retried", (json_int_t)atomic_load(&a->retried), "rejected",
-				 (json_int_t)atomic_load(&a->rejected), "updates", (json_int_t)atomic_load(&a->updates),
-				 "results", (json_int_t)atomic_load(&a->results)));
+				 (const char *[]){"none", "bearer", "hmac", "mtls"}[a->auth],
+				 "poll", a->poll_url ? "on" : "off", "delivered",
+				 (json_int_t)atomic_load(&a->delivered), "retried",
+				 (json_int_t)atomic_load(&a->retried), "rejected",
+				 (json_int_t)atomic_load(&a->rejected), "updates",
+				 (json_int_t)atomic_load(&a->updates), "results",
+				 (json_int_t)atomic_load(&a->results)));
 }
 
 /* ---- poll ------------------------------------------------------------------------------ */
@@ -1287,7 +1361,8 @@ static void poll_work(void *data)
 	} else if (job->r == 0 && x.status != 200) {
 		char text[150];
 		peer_text(&x.answer, text, sizeof text);
-		job->r = fail(job->message, sizeof job->message, -EIO, "poll answered %ld: %s", x.status, text);
+		job->r = fail(job->message, sizeof job->message, -EIO, "poll answered %ld: %s",
+			      x.status, text);
 	}
 	handle_put(a, c);
 	if (job->r < 0)
@@ -1297,7 +1372,8 @@ static void poll_work(void *data)
 	json_t *ups = json_object_get(j, "updates");
 	if (!json_is_array(ups)) {
 		job->r = fail(job->message, sizeof job->message, -EBADMSG,
-			      "the poll answer is not {\"updates\": [...]}: %s", j ? "no updates array" : je.text);
+			      "the poll answer is not {\"updates\": [...]}: %s",
+			      j ? "no updates array" : je.text);
 		json_decref(j);
 		goto out;
 	}
@@ -1315,11 +1391,13 @@ static void poll_work(void *data)
 		struct update *u = &job->u[job->n];
 		if (update_parse(a, json_array_get(ups, i), "poll", u, why, sizeof why) < 0) {
 			job->n_bad++;
-			a->host->log(a->ctx, MOTCUA_LOG_WARNING, "poll: update %zu skipped: %s", i, why);
+			a->host->log(a->ctx, MOTCUA_LOG_WARNING, "poll: update %zu skipped: %s", i,
+				     why);
 			continue;
 		}
 		if (u->result && result_write(a, u) < 0) {
-			a->host->log(a->ctx, MOTCUA_LOG_ERROR, "poll: cannot keep the result of %s in %s", u->code, a->dir);
+			a->host->log(a->ctx, MOTCUA_LOG_ERROR,
+				     "poll: cannot keep the result of %s in %s", u->code, a->dir);
 			free(u->result);
 			u->result = NULL;
 			free(u->result_name);
@@ -1328,7 +1406,8 @@ static void poll_work(void *data)
 		job->n++;
 	}
 	json_t *cur = json_object_get(j, "cursor");
-	if (json_is_string(cur) && json_string_length(cur) <= 200 && url_safe(json_string_value(cur)))
+	if (json_is_string(cur) && json_string_length(cur) <= 200 &&
+	    url_safe(json_string_value(cur)))
 		job->cursor = strdup(json_string_value(cur));
 	json_decref(j);
 out:
@@ -1349,8 +1428,9 @@ static void poll_done(void *data, int cancelled)
 			struct update *u = &job->u[i];
 			int r = update_apply(a, u);
 			if (r < 0) {
-				a->host->log(a->ctx, MOTCUA_LOG_WARNING, "poll: status %d of %s not recorded: %s",
-					     u->status, u->code, strerror(-r));
+				a->host->log(a->ctx, MOTCUA_LOG_WARNING,
+					     "poll: status %d of %s not recorded: %s", u->status,
+					     u->code, strerror(-r));
 				update_clear(u);
 				continue;
 			}
@@ -1364,7 +1444,8 @@ static void poll_done(void *data, int cancelled)
 			job->cursor = NULL;
 		}
 		if (applied || job->n_bad)
-			a->host->log(a->ctx, MOTCUA_LOG_INFO, "poll: %zu update(s) applied, %zu result(s), %zu skipped",
+			a->host->log(a->ctx, MOTCUA_LOG_INFO,
+				     "poll: %zu update(s) applied, %zu result(s), %zu skipped",
 				     applied, with_results, job->n_bad);
 	}
 	if (!cancelled && with_results && submit_results(a, job->u, job->n) == 0) {
@@ -1388,7 +1469,8 @@ static void poll_tick(void *data)
 		return;
 	job->a = a;
 	if (a->cursor) {
-		if (asprintf(&job->url, "%s%ccursor=%s", a->poll_url, strchr(a->poll_url, '?') ? '&' : '?', a->cursor) < 0)
+		if (asprintf(&job->url, "%s%ccursor=%s", a->poll_url,
+			     strchr(a->poll_url, '?') ? '&' : '?', a->cursor) < 0)
 			job->url = NULL;
 	} else {
 		job->url = strdup(a->poll_url);
@@ -1451,7 +1533,8 @@ static int configure(struct adapter *a, char *msg, size_t len)
 
 	s = CFG("url");
 	if (!s || (strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) || strpbrk(s, " \r\n"))
-		return fail(msg, len, -EINVAL, "url: the agency's endpoint is needed, http:// or https://");
+		return fail(msg, len, -EINVAL,
+			    "url: the agency's endpoint is needed, http:// or https://");
 	a->url = strdup(s);
 
 	s = CFG("auth");
@@ -1470,7 +1553,9 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	a->timeout_s = 30;
 	if (s) {
 		if (parse_uint(s, 1, 600, &v) < 0)
-			return fail(msg, len, -EINVAL, "timeout_s: \"%s\" is not a number of seconds from 1 to 600", s);
+			return fail(msg, len, -EINVAL,
+				    "timeout_s: \"%s\" is not a number of seconds from 1 to 600",
+				    s);
 		a->timeout_s = (long)v;
 	}
 
@@ -1486,8 +1571,10 @@ static int configure(struct adapter *a, char *msg, size_t len)
 		for (size_t i = 0; i < n; i++)
 			if (tok[i] < 0x21 || tok[i] > 0x7e) {
 				wipe_free(tok, MAX_SECRET + 1);
-				return fail(msg, len, -EINVAL, "token_file: %s: the token has spaces or control characters",
-					    token_file);
+				return fail(
+				    msg, len, -EINVAL,
+				    "token_file: %s: the token has spaces or control characters",
+				    token_file);
 			}
 		if (asprintf(&a->bearer_header, "Authorization: Bearer %s", (char *)tok) < 0)
 			a->bearer_header = NULL;
@@ -1500,17 +1587,21 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	s = CFG("hmac_key_file");
 	if (a->auth == AUTH_HMAC && !s)
 		return fail(msg, len, -EINVAL, "hmac_key_file: needed with auth = hmac");
-	if (s && (r = read_secret(a, "hmac_key_file", s, &a->hmac_key, &a->hmac_key_len, msg, len)) < 0)
+	if (s &&
+	    (r = read_secret(a, "hmac_key_file", s, &a->hmac_key, &a->hmac_key_len, msg, len)) < 0)
 		return r;
 	if (a->hmac_key && a->hmac_key_len < 16)
-		return fail(msg, len, -EINVAL, "hmac_key_file: the key is %zu bytes: at least 16 (e.g. openssl rand -hex 32)",
-			    a->hmac_key_len);
+		return fail(
+		    msg, len, -EINVAL,
+		    "hmac_key_file: the key is %zu bytes: at least 16 (e.g. openssl rand -hex 32)",
+		    a->hmac_key_len);
 
 	a->client_cert = dup_opt(CFG("client_cert"));
 	a->client_key = dup_opt(CFG("client_key"));
 	a->ca_file = dup_opt(CFG("ca_file"));
 	if (a->auth == AUTH_MTLS && (!a->client_cert || !a->client_key))
-		return fail(msg, len, -EINVAL, "client_cert, client_key: both needed with auth = mtls");
+		return fail(msg, len, -EINVAL,
+			    "client_cert, client_key: both needed with auth = mtls");
 	if (a->auth == AUTH_MTLS && strncmp(a->url, "https://", 8))
 		return fail(msg, len, -EINVAL, "url: auth = mtls needs an https:// url");
 	if ((a->client_cert == NULL) != (a->client_key == NULL))
@@ -1532,7 +1623,8 @@ static int configure(struct adapter *a, char *msg, size_t len)
 			if (!strcmp(a->procedures[i], "*"))
 				a->all_procedures = true;
 		if (!a->n_procedures)
-			return fail(msg, len, -EINVAL, "procedures: empty (procedure codes, comma-separated, or *)");
+			return fail(msg, len, -EINVAL,
+				    "procedures: empty (procedure codes, comma-separated, or *)");
 	}
 
 	s = CFG("events");
@@ -1545,10 +1637,14 @@ static int configure(struct adapter *a, char *msg, size_t len)
 		a->events = 0;
 		r = 0;
 		for (size_t i = 0; i < n; i++) {
-			unsigned b = !strcmp(ev[i], "*") ? (EV_CREATED | EV_DOCUMENT | EV_STATUS | EV_OTHER) : event_bit(ev[i]);
+			unsigned b = !strcmp(ev[i], "*")
+					 ? (EV_CREATED | EV_DOCUMENT | EV_STATUS | EV_OTHER)
+					 : event_bit(ev[i]);
 			if (b == EV_OTHER && strcmp(ev[i], "*"))
 				r = fail(msg, len, -EINVAL,
-					 "events: \"%s\" is not dossier.created, document.done, dossier.status or *", ev[i]);
+					 "events: \"%s\" is not dossier.created, document.done, "
+					 "dossier.status or *",
+					 ev[i]);
 			a->events |= b;
 			free(ev[i]);
 		}
@@ -1561,7 +1657,8 @@ static int configure(struct adapter *a, char *msg, size_t len)
 
 	a->agency_code = dup_opt(CFG("agency_code"));
 	if (a->agency_code && !text_ok(a->agency_code, 100))
-		return fail(msg, len, -EINVAL, "agency_code: at most 100 bytes, no control characters");
+		return fail(msg, len, -EINVAL,
+			    "agency_code: at most 100 bytes, no control characters");
 
 	s = CFG("send_files");
 	if (!s || !strcmp(s, "none"))
@@ -1571,10 +1668,12 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	else if (!strcmp(s, "base64"))
 		a->send_files = SEND_BASE64;
 	else
-		return fail(msg, len, -EINVAL, "send_files: \"%s\" is not none, links or base64", s);
+		return fail(msg, len, -EINVAL, "send_files: \"%s\" is not none, links or base64",
+			    s);
 	s = CFG("link_base_url");
 	if (s && (strncmp(s, "http://", 7) && strncmp(s, "https://", 8)))
-		return fail(msg, len, -EINVAL, "link_base_url: must start with http:// or https://");
+		return fail(msg, len, -EINVAL,
+			    "link_base_url: must start with http:// or https://");
 	a->link_base_url = dup_opt(s);
 	if (a->link_base_url) {
 		size_t n = strlen(a->link_base_url);
@@ -1583,24 +1682,28 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	}
 	if (a->send_files == SEND_LINKS && !a->link_base_url)
 		return fail(msg, len, -EINVAL,
-			    "link_base_url: needed with send_files = links (the gateway's address as the agency reaches it)");
+			    "link_base_url: needed with send_files = links (the gateway's address "
+			    "as the agency reaches it)");
 
 	a->max_file_bytes = 20u << 20;
 	if ((s = CFG("max_file_mb"))) {
 		if (parse_uint(s, 1, 200, &v) < 0)
-			return fail(msg, len, -EINVAL, "max_file_mb: \"%s\" is not a number from 1 to 200", s);
+			return fail(msg, len, -EINVAL,
+				    "max_file_mb: \"%s\" is not a number from 1 to 200", s);
 		a->max_file_bytes = (size_t)v << 20;
 	}
 	a->max_result_bytes = 20u << 20;
 	if ((s = CFG("max_result_mb"))) {
 		if (parse_uint(s, 1, 100, &v) < 0)
-			return fail(msg, len, -EINVAL, "max_result_mb: \"%s\" is not a number from 1 to 100", s);
+			return fail(msg, len, -EINVAL,
+				    "max_result_mb: \"%s\" is not a number from 1 to 100", s);
 		a->max_result_bytes = (size_t)v << 20;
 	}
 	a->hmac_max_skew_s = 300;
 	if ((s = CFG("hmac_max_skew_s"))) {
 		if (parse_uint(s, 1, 86400, &v) < 0)
-			return fail(msg, len, -EINVAL, "hmac_max_skew_s: \"%s\" is not a number from 1 to 86400", s);
+			return fail(msg, len, -EINVAL,
+				    "hmac_max_skew_s: \"%s\" is not a number from 1 to 86400", s);
 		a->hmac_max_skew_s = (long)v;
 	}
 
@@ -1611,7 +1714,8 @@ static int configure(struct adapter *a, char *msg, size_t len)
 	a->poll_interval_s = 60;
 	if ((s = CFG("poll_interval_s"))) {
 		if (parse_uint(s, 1, 86400, &v) < 0)
-			return fail(msg, len, -EINVAL, "poll_interval_s: \"%s\" is not a number from 1 to 86400", s);
+			return fail(msg, len, -EINVAL,
+				    "poll_interval_s: \"%s\" is not a number from 1 to 86400", s);
 		a->poll_interval_s = (unsigned)v;
 	}
 #undef CFG
@@ -1638,9 +1742,11 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 {
 	char msg[512] = "";
 	int r;
-	if (host->struct_size < offsetof(struct motcua_host, result_add) + sizeof host->result_add ||
+	if (host->struct_size <
+		offsetof(struct motcua_host, result_add) + sizeof host->result_add ||
 	    !host->adapter_register || !host->dossier_status || !host->result_add) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "the gateway is too old for adapters (no outbox in its host table)");
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "the gateway is too old for adapters (no outbox in its host table)");
 		return -ENOTSUP;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -1661,22 +1767,25 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 		return r;
 	}
 	struct motcua_adapter_ops ops = {
-		.struct_size = sizeof ops,
-		.accepts = accepts,
-		.deliver = deliver,
+	    .struct_size = sizeof ops,
+	    .accepts = accepts,
+	    .deliver = deliver,
 	};
 	/* The adapter registration owns `a`; the routes and the timer only borrow it. */
 	if ((r = host->adapter_register(ctx, &ops, a, adapter_free)) < 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "cannot register as a destination: %s", strerror(-r));
+		host->log(ctx, MOTCUA_LOG_ERROR, "cannot register as a destination: %s",
+			  strerror(-r));
 		return r;
 	}
-	if ((r = host->route_add(ctx, "POST", "/webhook", MOTCUA_ROLE_AGENCY, webhook, a, NULL)) < 0 ||
-	    (r = host->route_add(ctx, "GET", "/status", MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN, status_route, a,
-				 NULL)) < 0) {
+	if ((r = host->route_add(ctx, "POST", "/webhook", MOTCUA_ROLE_AGENCY, webhook, a, NULL)) <
+		0 ||
+	    (r = host->route_add(ctx, "GET", "/status", MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN,
+				 status_route, a, NULL)) < 0) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "cannot add the webhook route: %s", strerror(-r));
 		return r;
 	}
-	if (a->poll_url && !host->timer_add(ctx, a->poll_interval_s * 1000u, 1, poll_tick, a, NULL)) {
+	if (a->poll_url &&
+	    !host->timer_add(ctx, a->poll_interval_s * 1000u, 1, poll_tick, a, NULL)) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "cannot start the poll timer");
 		return -ENOMEM;
 	}
@@ -1685,8 +1794,8 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 		snprintf(routing, sizeof routing, "all procedures");
 	else
 		snprintf(routing, sizeof routing, "%zu procedure(s)", a->n_procedures);
-	host->log(ctx, MOTCUA_LOG_INFO, "delivering to %s (auth %s, %s), webhook %s, poll %s", a->url,
-		  (const char *[]){"none", "bearer", "hmac", "mtls"}[a->auth], routing,
+	host->log(ctx, MOTCUA_LOG_INFO, "delivering to %s (auth %s, %s), webhook %s, poll %s",
+		  a->url, (const char *[]){"none", "bearer", "hmac", "mtls"}[a->auth], routing,
 		  a->hmac_key ? "with HMAC" : "by token role", a->poll_url ? a->poll_url : "off");
 	*state = a;
 	return 0;
@@ -1698,36 +1807,40 @@ static void fini(void *state)
 }
 
 static const struct motcua_config_key config_keys[] = {
-	{"url", "the agency's endpoint: every delivery is a POST here (http:// or https://)"},
-	{"auth", "none, bearer, hmac or mtls"},
-	{"token_file", "bearer: a file (mode 0600) whose first line is the token"},
-	{"hmac_key_file", "hmac: a file (mode 0600) whose first line is the shared key; also checks webhooks"},
-	{"client_cert", "mtls: the gateway's client certificate (PEM)"},
-	{"client_key", "mtls: its private key (PEM, mode 0600)"},
-	{"ca_file", "CA bundle that verifies the agency's server (default: the system store)"},
-	{"timeout_s", "connect + total time of one delivery, seconds (default 30)"},
-	{"procedures", "procedure codes routed here, comma-separated, or * for all (default *)"},
-	{"events", "event types sent: dossier.created, document.done, dossier.status (default all three)"},
-	{"agency_code", "the receiving agency's code, sent as agency_code and X-Motcua-Agency"},
-	{"send_files", "none, links or base64: the documents' signed files in the body (default none)"},
-	{"link_base_url", "send_files = links: the gateway's address as the agency reaches it"},
-	{"max_file_mb", "send_files = base64: larger files are left out (default 20)"},
-	{"max_result_mb", "the largest result file accepted back (default 20)"},
-	{"hmac_max_skew_s", "webhook HMAC: the timestamp's allowed distance from our clock (default 300)"},
-	{"poll_url", "GET here every poll_interval_s for status updates and results (default: no poll)"},
-	{"poll_interval_s", "seconds between polls (default 60)"},
-	{NULL, NULL},
+    {"url", "the agency's endpoint: every delivery is a POST here (http:// or https://)"},
+    {"auth", "none, bearer, hmac or mtls"},
+    {"token_file", "bearer: a file (mode 0600) whose first line is the token"},
+    {"hmac_key_file",
+     "hmac: a file (mode 0600) whose first line is the shared key; also checks webhooks"},
+    {"client_cert", "mtls: the gateway's client certificate (PEM)"},
+    {"client_key", "mtls: its private key (PEM, mode 0600)"},
+    {"ca_file", "CA bundle that verifies the agency's server (default: the system store)"},
+    {"timeout_s", "connect + total time of one delivery, seconds (default 30)"},
+    {"procedures", "procedure codes routed here, comma-separated, or * for all (default *)"},
+    {"events",
+     "event types sent: dossier.created, document.done, dossier.status (default all three)"},
+    {"agency_code", "the receiving agency's code, sent as agency_code and X-Motcua-Agency"},
+    {"send_files", "none, links or base64: the documents' signed files in the body (default none)"},
+    {"link_base_url", "send_files = links: the gateway's address as the agency reaches it"},
+    {"max_file_mb", "send_files = base64: larger files are left out (default 20)"},
+    {"max_result_mb", "the largest result file accepted back (default 20)"},
+    {"hmac_max_skew_s",
+     "webhook HMAC: the timestamp's allowed distance from our clock (default 300)"},
+    {"poll_url",
+     "GET here every poll_interval_s for status updates and results (default: no poll)"},
+    {"poll_interval_s", "seconds between polls (default 60)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = PLUGIN_NAME,
-	.version = PLUGIN_VERSION,
-	.provides = MOTCUA_PROVIDES_ADAPTER,
-	.config_keys = config_keys,
-	.init = init,
-	.fini = fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .version = PLUGIN_VERSION,
+    .provides = MOTCUA_PROVIDES_ADAPTER,
+    .config_keys = config_keys,
+    .init = init,
+    .fini = fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

@@ -39,14 +39,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...)                                                                                  \
-	do {                                                                                              \
-		if (!(cond)) {                                                                            \
-			failures++;                                                                       \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                                     \
-			fputc('\n', stderr);                                                              \
-		}                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 #define TOKEN "s3cr3t-Bearer-token-0123456789"
@@ -89,7 +90,8 @@ static void check_log(void)
 {
 	for (size_t i = 0; i < motcua_testhost_log_count(th); i++) {
 		const char *line = motcua_testhost_log_line(th, i, NULL);
-		CHECK(!strstr(line, TOKEN) && !strstr(line, HMAC_KEY), "a secret in the log: %s", line);
+		CHECK(!strstr(line, TOKEN) && !strstr(line, HMAC_KEY), "a secret in the log: %s",
+		      line);
 	}
 }
 
@@ -110,7 +112,8 @@ static void reports_sync(void)
 		const struct motcua_testhost_status *st = motcua_testhost_status_at(th, ns - 1);
 		snprintf(status_code, sizeof status_code, "%s", st->dossier_code);
 		status_value = st->status;
-		snprintf(status_details, sizeof status_details, "%s", st->details_json ? st->details_json : "");
+		snprintf(status_details, sizeof status_details, "%s",
+			 st->details_json ? st->details_json : "");
 	}
 	n_results = (int)(nr - result_base);
 	if (n_results > 0) {
@@ -168,8 +171,8 @@ static bool has_timer(uint32_t interval_ms)
 {
 	uint32_t iv = 0;
 	bool repeat = false;
-	return motcua_testhost_timer_count(th) == 1 && motcua_testhost_timer_info(th, 0, &iv, &repeat) == 0 &&
-	       iv == interval_ms && repeat;
+	return motcua_testhost_timer_count(th) == 1 &&
+	       motcua_testhost_timer_info(th, 0, &iv, &repeat) == 0 && iv == interval_ms && repeat;
 }
 
 /* The poll timer's time has come: it polls, the host runs its work. */
@@ -251,7 +254,8 @@ static int peer_start(struct peer *p, const char *name, int tls, ...)
 			int ok = fscanf(f, "%d", &p->port) == 1;
 			fclose(f);
 			if (ok) {
-				snprintf(p->base, sizeof p->base, "%s://127.0.0.1:%d", tls ? "https" : "http", p->port);
+				snprintf(p->base, sizeof p->base, "%s://127.0.0.1:%d",
+					 tls ? "https" : "http", p->port);
 				return 0;
 			}
 		}
@@ -301,7 +305,8 @@ static const char *hdr(json_t *entry, const char *name)
 	return json_string_value(json_object_get(json_object_get(entry, "headers"), name));
 }
 
-static const char pdf_bytes[] = "%PDF-1.4\n% motcua test\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+static const char pdf_bytes[] = "%PDF-1.4\n% motcua test\n1 0 obj << /Type /Catalog >> "
+				"endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 static char dossier_json[4096];
 
@@ -309,15 +314,20 @@ static void make_dossier(void)
 {
 	write_file(path_in("doc1.pdf"), pdf_bytes, sizeof pdf_bytes - 1, 0644);
 	write_file(path_in("doc1.p7s"), "\x30\x82\x01\x00sig", 7, 0644);
-	snprintf(dossier_json, sizeof dossier_json,
-		 "{\"code\":\"" CODE "\",\"procedure_code\":\"1.001234\",\"procedure_name\":\"Chứng thực bản sao\","
-		 "\"applicant\":{\"name\":\"Nguyễn Văn Ánh\",\"id_number\":\"079123456789\",\"phone\":\"0901234567\"},"
-		 "\"channel\":\"counter\",\"status\":2,\"received_at\":\"2026-11-28T09:00:00+07:00\","
-		 "\"updated_at\":\"2026-11-28T09:05:00+07:00\",\"due_at\":null,"
-		 "\"documents\":[{\"id\":\"d1\",\"name\":\"Tờ khai\",\"type\":\"to-khai\",\"media_type\":\"application/pdf\","
-		 "\"state\":\"done\",\"sha256\":\"00\",\"size\":%zu,\"signature\":{\"format\":\"PAdES\"},"
-		 "\"path\":\"%s\",\"sidecar_path\":\"%s\"}]}",
-		 sizeof pdf_bytes - 1, path_in("doc1.pdf"), path_in("doc1.p7s"));
+	snprintf(
+	    dossier_json, sizeof dossier_json,
+	    "{\"code\":\"" CODE
+	    "\",\"procedure_code\":\"1.001234\",\"procedure_name\":\"Chứng thực bản sao\","
+	    "\"applicant\":{\"name\":\"Nguyễn Văn "
+	    "Ánh\",\"id_number\":\"079123456789\",\"phone\":\"0901234567\"},"
+	    "\"channel\":\"counter\",\"status\":2,\"received_at\":\"2026-11-28T09:00:00+07:00\","
+	    "\"updated_at\":\"2026-11-28T09:05:00+07:00\",\"due_at\":null,"
+	    "\"documents\":[{\"id\":\"d1\",\"name\":\"Tờ "
+	    "khai\",\"type\":\"to-khai\",\"media_type\":\"application/pdf\","
+	    "\"state\":\"done\",\"sha256\":\"00\",\"size\":%zu,\"signature\":{\"format\":\"PAdES\"}"
+	    ","
+	    "\"path\":\"%s\",\"sidecar_path\":\"%s\"}]}",
+	    sizeof pdf_bytes - 1, path_in("doc1.pdf"), path_in("doc1.p7s"));
 }
 
 static int deliver_one(const char *key, const char *event_type, struct motcua_delivery *d)
@@ -345,13 +355,13 @@ static int route_call(const char *path, const char *query, const char *body, siz
 	for (size_t i = 0; motcua_testhost_route_info(th, i, &method, &p, NULL, NULL) == 0; i++)
 		if (!strcmp(p, path)) {
 			struct motcua_testhost_request req = {
-				.method = method,
-				.path = path,
-				.query = query,
-				.body = body,
-				.body_len = len,
-				.token_name = "so-tu-phap",
-				.role = MOTCUA_ROLE_AGENCY,
+			    .method = method,
+			    .path = path,
+			    .query = query,
+			    .body = body,
+			    .body_len = len,
+			    .token_name = "so-tu-phap",
+			    .role = MOTCUA_ROLE_AGENCY,
 			};
 			int st = motcua_testhost_call(th, &req, resp);
 			reports_sync();
@@ -367,7 +377,8 @@ static void hmac_query(const char *body, long long ts, char *out, size_t len)
 	unsigned int n = 0;
 	char msg[1 << 16];
 	int m = snprintf(msg, sizeof msg, "%lld.%s", ts, body);
-	HMAC(EVP_sha256(), HMAC_KEY, (int)strlen(HMAC_KEY), (unsigned char *)msg, (size_t)m, mac, &n);
+	HMAC(EVP_sha256(), HMAC_KEY, (int)strlen(HMAC_KEY), (unsigned char *)msg, (size_t)m, mac,
+	     &n);
 	char hexs[65];
 	for (unsigned i = 0; i < 32; i++)
 		sprintf(hexs + 2 * i, "%02x", mac[i]);
@@ -408,7 +419,8 @@ static void case_config(void)
 	set_config("url", "ftp://x", NULL);
 	CHECK(start() == -EINVAL, "ftp url accepted");
 	write_file(path_in("token-open"), TOKEN "\n", strlen(TOKEN) + 1, 0644);
-	set_config("url", "http://127.0.0.1:1/", "auth", "bearer", "token_file", path_in("token-open"), NULL);
+	set_config("url", "http://127.0.0.1:1/", "auth", "bearer", "token_file",
+		   path_in("token-open"), NULL);
 	CHECK(start() == -EPERM, "a token file readable by others accepted");
 	CHECK(strstr(last_error(), "chmod 600"), "message: %s", last_error());
 	set_config("url", "https://127.0.0.1:1/", "auth", "mtls", NULL);
@@ -425,8 +437,10 @@ static void case_config(void)
 	int webhook = 0;
 	const char *method, *path;
 	unsigned roles;
-	for (size_t i = 0; motcua_testhost_route_info(th, i, &method, &path, &roles, NULL) == 0; i++)
-		if (!strcmp(path, "/webhook") && !strcmp(method, "POST") && roles == MOTCUA_ROLE_AGENCY)
+	for (size_t i = 0; motcua_testhost_route_info(th, i, &method, &path, &roles, NULL) == 0;
+	     i++)
+		if (!strcmp(path, "/webhook") && !strcmp(method, "POST") &&
+		    roles == MOTCUA_ROLE_AGENCY)
 			webhook = 1;
 	CHECK(webhook, "no POST /webhook route for the agency role");
 	CHECK(motcua_testhost_timer_count(th) == 0, "a poll timer without poll_url");
@@ -452,8 +466,8 @@ static void secret_hmac(struct motcua_testhost *h, const char *path, void *arg)
 static void secret_client_key(struct motcua_testhost *h, const char *path, void *arg)
 {
 	(void)h, (void)arg;
-	set_config("url", "https://127.0.0.1:1/", "auth", "mtls", "client_cert", path_in("client.pem"), "client_key",
-		   path, NULL);
+	set_config("url", "https://127.0.0.1:1/", "auth", "mtls", "client_cert",
+		   path_in("client.pem"), "client_key", path, NULL);
 }
 
 static int secret_start(struct motcua_testhost *h, void *arg)
@@ -467,9 +481,18 @@ static void case_secret_files(void)
 	current_case = "secret-files";
 	write_file(path_in("token"), TOKEN "\n", strlen(TOKEN) + 1, 0600);
 	const struct secret_case cases[] = {
-		{.key = "token_file", .flags = MOTCUA_SECRET_LINE, .good = path_in("token"), .configure = secret_token},
-		{.key = "hmac_key_file", .flags = MOTCUA_SECRET_LINE, .good = path_in("hmac.key"), .configure = secret_hmac},
-		{.key = "client_key", .flags = 0, .good = path_in("client.key"), .configure = secret_client_key},
+	    {.key = "token_file",
+	     .flags = MOTCUA_SECRET_LINE,
+	     .good = path_in("token"),
+	     .configure = secret_token},
+	    {.key = "hmac_key_file",
+	     .flags = MOTCUA_SECRET_LINE,
+	     .good = path_in("hmac.key"),
+	     .configure = secret_hmac},
+	    {.key = "client_key",
+	     .flags = 0,
+	     .good = path_in("client.key"),
+	     .configure = secret_client_key},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct secret_case c = cases[i];
@@ -489,14 +512,19 @@ static void case_accepts(void)
 	current_case = "accepts";
 	set_config("url", "http://127.0.0.1:1/", "procedures", "1.001234, 2.000555", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
-	CHECK(ops->accepts(ops_data, "1.001234", "dossier.created") == 1, "listed procedure refused");
-	CHECK(ops->accepts(ops_data, "2.000555", "dossier.status") == 1, "second procedure refused");
-	CHECK(ops->accepts(ops_data, "9.999999", "dossier.created") == 0, "other procedure accepted");
+	CHECK(ops->accepts(ops_data, "1.001234", "dossier.created") == 1,
+	      "listed procedure refused");
+	CHECK(ops->accepts(ops_data, "2.000555", "dossier.status") == 1,
+	      "second procedure refused");
+	CHECK(ops->accepts(ops_data, "9.999999", "dossier.created") == 0,
+	      "other procedure accepted");
 	CHECK(ops->accepts(ops_data, NULL, "dossier.created") == 0, "no procedure accepted");
-	set_config("url", "http://127.0.0.1:1/", "procedures", "*", "events", "dossier.created,dossier.status", NULL);
+	set_config("url", "http://127.0.0.1:1/", "procedures", "*", "events",
+		   "dossier.created,dossier.status", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	CHECK(ops->accepts(ops_data, "9.999999", "dossier.created") == 1, "* refused a procedure");
-	CHECK(ops->accepts(ops_data, "9.999999", "document.done") == 0, "an event not in events accepted");
+	CHECK(ops->accepts(ops_data, "9.999999", "document.done") == 0,
+	      "an event not in events accepted");
 	set_config("url", "http://127.0.0.1:1/", "events", "dossier.nonsense", NULL);
 	CHECK(start() == -EINVAL, "unknown event accepted");
 	stop();
@@ -507,7 +535,8 @@ static void case_body(void)
 	current_case = "body";
 	struct motcua_delivery d;
 	snprintf(url, sizeof url, "%s/ok", plain.base);
-	set_config("url", url, "send_files", "base64", "agency_code", "000.00.05.H50", "timeout_s", "5", NULL);
+	set_config("url", url, "send_files", "base64", "agency_code", "000.00.05.H50", "timeout_s",
+		   "5", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	int r = deliver_one("k-body-1", "dossier.created", &d);
 	CHECK(r == 0, "deliver: %d %s", r, d.message);
@@ -516,30 +545,45 @@ static void case_body(void)
 	json_t *e = peer_last(&plain, &n);
 	CHECK(e != NULL, "the peer recorded nothing");
 	if (e) {
-		CHECK(hdr(e, "idempotency-key") && !strcmp(hdr(e, "idempotency-key"), "k-body-1"), "Idempotency-Key %s",
-		      hdr(e, "idempotency-key"));
-		CHECK(hdr(e, "content-type") && strstr(hdr(e, "content-type"), "application/json"), "content-type");
-		CHECK(!strcmp(json_string_value(json_object_get(e, "method")), "POST"), "not a POST");
+		CHECK(hdr(e, "idempotency-key") && !strcmp(hdr(e, "idempotency-key"), "k-body-1"),
+		      "Idempotency-Key %s", hdr(e, "idempotency-key"));
+		CHECK(hdr(e, "content-type") && strstr(hdr(e, "content-type"), "application/json"),
+		      "content-type");
+		CHECK(!strcmp(json_string_value(json_object_get(e, "method")), "POST"),
+		      "not a POST");
 		json_t *b = json_loads(json_string_value(json_object_get(e, "body")), 0, NULL);
 		CHECK(json_is_object(b), "body not JSON");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "code"))), CODE), "code");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "procedure_code"))), "1.001234"),
+		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "code"))), CODE),
+		      "code");
+		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "procedure_code"))),
+			      "1.001234"),
 		      "procedure_code");
 		CHECK(json_integer_value(json_object_get(b, "status")) == 2, "status");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(json_object_get(b, "applicant"), "id_number"))),
+		CHECK(!strcmp(str_or_empty(json_string_value(
+				  json_object_get(json_object_get(b, "applicant"), "id_number"))),
 			      "079123456789"),
 		      "applicant");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "agency_code"))), "000.00.05.H50"), "agency");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "idempotency_key"))), "k-body-1"), "key in body");
+		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(b, "agency_code"))),
+			      "000.00.05.H50"),
+		      "agency");
+		CHECK(
+		    !strcmp(str_or_empty(json_string_value(json_object_get(b, "idempotency_key"))),
+			    "k-body-1"),
+		    "key in body");
 		json_t *ev = json_object_get(b, "event");
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(ev, "type"))), "dossier.created"), "event.type");
+		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(ev, "type"))),
+			      "dossier.created"),
+		      "event.type");
 		CHECK(json_is_string(json_object_get(ev, "at")), "event.at");
 		json_t *doc = json_array_get(json_object_get(b, "documents"), 0);
 		CHECK(json_is_object(doc), "no documents[0]");
-		CHECK(!json_object_get(doc, "path") && !json_object_get(doc, "sidecar_path"), "local paths leaked");
+		CHECK(!json_object_get(doc, "path") && !json_object_get(doc, "sidecar_path"),
+		      "local paths leaked");
 		char *want = b64(pdf_bytes, sizeof pdf_bytes - 1);
-		CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(doc, "content_base64"))), want),
-		      "content_base64 does not match the file");
+		CHECK(
+		    !strcmp(str_or_empty(json_string_value(json_object_get(doc, "content_base64"))),
+			    want),
+		    "content_base64 does not match the file");
 		CHECK(json_is_string(json_object_get(doc, "sidecar_base64")), "no sidecar_base64");
 		free(want);
 		json_decref(b);
@@ -557,20 +601,25 @@ static void case_body(void)
 	r = deliver_one("k-body-2", "dossier.status", &d);
 	CHECK(r == 0, "status deliver: %s", d.message);
 	e = peer_last(&plain, NULL);
-	json_t *b = json_loads(str_or_empty(json_string_value(json_object_get(e, "body"))), 0, NULL);
-	CHECK(!json_object_get(json_array_get(json_object_get(b, "documents"), 0), "content_base64"),
-	      "file content sent with a status event");
+	json_t *b =
+	    json_loads(str_or_empty(json_string_value(json_object_get(e, "body"))), 0, NULL);
+	CHECK(
+	    !json_object_get(json_array_get(json_object_get(b, "documents"), 0), "content_base64"),
+	    "file content sent with a status event");
 	json_decref(b);
 	json_decref(e);
 	/* send_files = links */
-	set_config("url", url, "send_files", "links", "link_base_url", "https://motcua.example.vn/", NULL);
+	set_config("url", url, "send_files", "links", "link_base_url", "https://motcua.example.vn/",
+		   NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	r = deliver_one("k-links-1", "document.done", &d);
 	CHECK(r == 0, "deliver: %s", d.message);
 	e = peer_last(&plain, NULL);
 	b = json_loads(str_or_empty(json_string_value(json_object_get(e, "body"))), 0, NULL);
-	const char *link = json_string_value(json_object_get(json_array_get(json_object_get(b, "documents"), 0), "url"));
-	CHECK(link && !strcmp(link, "https://motcua.example.vn/api/v1/dossiers/" CODE "/documents/d1/content"),
+	const char *link = json_string_value(
+	    json_object_get(json_array_get(json_object_get(b, "documents"), 0), "url"));
+	CHECK(link && !strcmp(link, "https://motcua.example.vn/api/v1/dossiers/" CODE
+				    "/documents/d1/content"),
 	      "link %s", link);
 	json_decref(b);
 	json_decref(e);
@@ -588,15 +637,15 @@ static void case_bearer(void)
 	int r = deliver_one("k-bearer-1", "dossier.created", &d);
 	CHECK(r == 0, "deliver: %s", d.message);
 	json_t *e = peer_last(&plain, NULL);
-	CHECK(hdr(e, "authorization") && !strcmp(hdr(e, "authorization"), "Bearer " TOKEN), "Authorization: %s",
-	      hdr(e, "authorization"));
+	CHECK(hdr(e, "authorization") && !strcmp(hdr(e, "authorization"), "Bearer " TOKEN),
+	      "Authorization: %s", hdr(e, "authorization"));
 	json_decref(e);
 	snprintf(url, sizeof url, "%s/401", plain.base);
 	set_config("url", url, "auth", "bearer", "token_file", path_in("token"), NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	r = deliver_one("k-bearer-2", "dossier.created", &d);
-	CHECK(r == -EPERM && strstr(d.message, "401") && strstr(d.message, "token không hợp lệ"), "401: %d %s", r,
-	      d.message);
+	CHECK(r == -EPERM && strstr(d.message, "401") && strstr(d.message, "token không hợp lệ"),
+	      "401: %d %s", r, d.message);
 	CHECK(!strstr(d.message, TOKEN), "the token in the message");
 	stop();
 }
@@ -606,13 +655,15 @@ static void case_hmac(void)
 	current_case = "hmac";
 	struct motcua_delivery d;
 	snprintf(url, sizeof url, "%s/ok", hmac_peer.base);
-	set_config("url", url, "auth", "hmac", "hmac_key_file", path_in("hmac.key"), "send_files", "base64", NULL);
+	set_config("url", url, "auth", "hmac", "hmac_key_file", path_in("hmac.key"), "send_files",
+		   "base64", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	int r = deliver_one("k-hmac-1", "dossier.created", &d);
 	CHECK(r == 0, "deliver: %s", d.message);
 	json_t *e = peer_last(&hmac_peer, NULL);
-	CHECK(json_is_true(json_object_get(e, "hmac_ok")), "the peer could not verify the HMAC: %s %s",
-	      hdr(e, "x-motcua-signature"), hdr(e, "x-motcua-timestamp"));
+	CHECK(json_is_true(json_object_get(e, "hmac_ok")),
+	      "the peer could not verify the HMAC: %s %s", hdr(e, "x-motcua-signature"),
+	      hdr(e, "x-motcua-timestamp"));
 	CHECK(hdr(e, "x-motcua-timestamp") != NULL, "no timestamp header");
 	CHECK(!hdr(e, "authorization"), "an Authorization header with hmac");
 	json_decref(e);
@@ -642,15 +693,16 @@ static void case_failures(void)
 	set_config("url", url, "timeout_s", "2", NULL);
 	start();
 	r = deliver_one("k-400", "dossier.created", &d);
-	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "400") && strstr(d.message, "applicant.id_number"),
+	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "400") &&
+		  strstr(d.message, "applicant.id_number"),
 	      "400: %d %s", r, d.message);
 
 	snprintf(url, sizeof url, "%s/422", plain.base);
 	set_config("url", url, "timeout_s", "2", NULL);
 	start();
 	r = deliver_one("k-422", "dossier.created", &d);
-	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "422") && strstr(d.message, "mã thủ tục"), "422: %d %s", r,
-	      d.message);
+	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "422") && strstr(d.message, "mã thủ tục"),
+	      "422: %d %s", r, d.message);
 
 	snprintf(url, sizeof url, "%s/garbage", plain.base);
 	set_config("url", url, "timeout_s", "2", NULL);
@@ -686,7 +738,8 @@ static void case_failures(void)
 	start();
 	r = deliver_one("k-down", "dossier.created", &d);
 	/* unreachable: the outbox pauses the destination */
-	CHECK(r == -ECONNREFUSED && strstr(d.message, "cannot connect"), "down: %d %s", r, d.message);
+	CHECK(r == -ECONNREFUSED && strstr(d.message, "cannot connect"), "down: %d %s", r,
+	      d.message);
 	stop();
 }
 
@@ -707,7 +760,8 @@ static void case_tls(void)
 	set_config("url", url, "ca_file", path_in("other-ca.pem"), "timeout_s", "5", NULL);
 	start();
 	r = deliver_one("k-tls-3", "dossier.created", &d);
-	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "not trusted"), "unknown server CA: %d %s", r, d.message);
+	CHECK(r != 0 && r != -EAGAIN && strstr(d.message, "not trusted"),
+	      "unknown server CA: %d %s", r, d.message);
 	int n_before, n_after;
 	json_decref(peer_last(&tls_peer, &n_before));
 
@@ -715,7 +769,8 @@ static void case_tls(void)
 	set_config("url", url, "timeout_s", "5", NULL);
 	start();
 	r = deliver_one("k-tls-4", "dossier.created", &d);
-	CHECK(r != 0 && r != -EAGAIN, "a server of an unknown CA accepted with the system store: %d %s", r, d.message);
+	CHECK(r != 0 && r != -EAGAIN,
+	      "a server of an unknown CA accepted with the system store: %d %s", r, d.message);
 	json_decref(peer_last(&tls_peer, &n_after));
 	CHECK(n_after == n_before, "a request reached a server we do not trust");
 	stop();
@@ -727,8 +782,8 @@ static void case_mtls(void)
 	struct motcua_delivery d;
 	int r;
 	snprintf(url, sizeof url, "%s/ok", mtls_peer.base);
-	set_config("url", url, "auth", "mtls", "client_cert", path_in("client.pem"), "client_key", path_in("client.key"),
-		   "ca_file", path_in("ca.pem"), "timeout_s", "5", NULL);
+	set_config("url", url, "auth", "mtls", "client_cert", path_in("client.pem"), "client_key",
+		   path_in("client.key"), "ca_file", path_in("ca.pem"), "timeout_s", "5", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	r = deliver_one("k-mtls-1", "dossier.created", &d);
 	CHECK(r == 0, "mtls with the right cert: %d %s", r, d.message);
@@ -747,24 +802,27 @@ static void case_mtls(void)
 
 	int n_before, n_after;
 	json_decref(peer_last(&mtls_peer, &n_before));
-	set_config("url", url, "auth", "mtls", "client_cert", path_in("other-client.pem"), "client_key",
-		   path_in("other-client.key"), "ca_file", path_in("ca.pem"), "timeout_s", "5", NULL);
+	set_config("url", url, "auth", "mtls", "client_cert", path_in("other-client.pem"),
+		   "client_key", path_in("other-client.key"), "ca_file", path_in("ca.pem"),
+		   "timeout_s", "5", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	r = deliver_one("k-mtls-2", "dossier.created", &d);
-	CHECK(r == -EPERM && strstr(d.message, "client certificate"), "wrong client cert: %d %s", r, d.message);
+	CHECK(r == -EPERM && strstr(d.message, "client certificate"), "wrong client cert: %d %s", r,
+	      d.message);
 	fprintf(stderr, "  wrong client cert: %d %s\n", r, d.message);
 
 	set_config("url", url, "ca_file", path_in("ca.pem"), "timeout_s", "5", NULL);
 	start();
 	r = deliver_one("k-mtls-3", "dossier.created", &d);
-	CHECK(r == -EPERM && strstr(d.message, "client certificate"), "no client cert: %d %s", r, d.message);
+	CHECK(r == -EPERM && strstr(d.message, "client certificate"), "no client cert: %d %s", r,
+	      d.message);
 	json_decref(peer_last(&mtls_peer, &n_after));
 	CHECK(n_after == n_before, "a request without the right cert reached the peer");
 
 	/* A client key readable by others is refused at start. */
 	write_file(path_in("open.key"), "x", 1, 0644);
-	set_config("url", url, "auth", "mtls", "client_cert", path_in("client.pem"), "client_key", path_in("open.key"),
-		   NULL);
+	set_config("url", url, "auth", "mtls", "client_cert", path_in("client.pem"), "client_key",
+		   path_in("open.key"), NULL);
 	CHECK(start() == -EPERM, "an open client key accepted");
 	stop();
 }
@@ -780,27 +838,31 @@ static void case_webhook(void)
 	CHECK(start() == 0, "start: %s", last_error());
 
 	reports_reset();
-	const char *ok = "{\"code\":\"" CODE "\",\"status\":5,\"note\":\"Đã có kết quả, mời nhận\"}";
+	const char *ok =
+	    "{\"code\":\"" CODE "\",\"status\":5,\"note\":\"Đã có kết quả, mời nhận\"}";
 	st = route_call("/webhook", NULL, ok, strlen(ok), &resp);
 	CHECK(st == 200, "status update: %d %s", st, resp.body);
-	CHECK(n_status == 1 && !strcmp(status_code, CODE) && status_value == 5, "dossier_status not called right");
+	CHECK(n_status == 1 && !strcmp(status_code, CODE) && status_value == 5,
+	      "dossier_status not called right");
 	CHECK(strstr(status_details, "mời nhận"), "details %s", status_details);
 
 	/* A result: a real file whose bytes match, temp file gone after. */
 	char *content = b64(pdf_bytes, sizeof pdf_bytes - 1);
 	char body[8192];
 	snprintf(body, sizeof body,
-		 "{\"code\":\"" CODE "\",\"status\":10,\"result\":{\"name\":\"Giấy chứng nhận.pdf\","
+		 "{\"code\":\"" CODE
+		 "\",\"status\":10,\"result\":{\"name\":\"Giấy chứng nhận.pdf\","
 		 "\"media_type\":\"application/pdf\",\"content_base64\":\"%s\"}}",
 		 content);
 	reports_reset();
 	st = route_call("/webhook", NULL, body, strlen(body), &resp);
 	CHECK(st == 202, "result: %d %s", st, resp.body);
 	CHECK(n_status == 1 && status_value == 10, "status with the result");
-	CHECK(n_results == 1 && result_len == sizeof pdf_bytes - 1 && !memcmp(result_bytes, pdf_bytes, result_len),
+	CHECK(n_results == 1 && result_len == sizeof pdf_bytes - 1 &&
+		  !memcmp(result_bytes, pdf_bytes, result_len),
 	      "result bytes differ (%zu)", result_len);
 	CHECK(!strcmp(result_code, CODE) && !strcmp(result_type, "application/pdf") &&
-		      !strcmp(result_name, "Giấy chứng nhận.pdf"),
+		  !strcmp(result_name, "Giấy chứng nhận.pdf"),
 	      "result %s %s %s", result_code, result_type, result_name);
 	CHECK(dir_entries(tmpdir) == 0, "temp files left in %s", tmpdir);
 
@@ -813,30 +875,36 @@ static void case_webhook(void)
 	memcpy(raw, "%PDF-", 5);
 	char *big64 = b64(raw, big_n);
 	char *bigbody = malloc(strlen(big64) + 256);
-	sprintf(bigbody,
-		"{\"code\":\"" CODE "\",\"status\":10,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"application/pdf\","
-		"\"content_base64\":\"%s\"}}",
-		big64);
+	sprintf(
+	    bigbody,
+	    "{\"code\":\"" CODE
+	    "\",\"status\":10,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"application/pdf\","
+	    "\"content_base64\":\"%s\"}}",
+	    big64);
 	const char *bad[] = {
-		"{\"code\":\"" CODE "\",\"status\":11}",
-		"{\"code\":\"" CODE "\",\"status\":0}",
-		"{\"code\":\"" CODE "\",\"status\":\"5\"}",
-		"{\"status\":5}",
-		"{\"code\":\"../etc\",\"status\":5}",
-		"{\"code\":\"" CODE "\",\"status\":5,\"extra\":1}",
-		"{\"code\":\"" CODE "\",\"status\":5,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"application/pdf\","
-		"\"content_base64\":\"JVBERi0x!!!\"}}",
-		"{\"code\":\"" CODE "\",\"status\":5,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"text/html\","
-		"\"content_base64\":\"JVBERi0x\"}}",
-		"{\"code\":\"" CODE "\",\"status\":5,\"result\":{\"name\":\"a.png\",\"media_type\":\"image/png\","
-		"\"content_base64\":\"JVBERi0x\"}}",
-		"not json",
-		bigbody,
+	    "{\"code\":\"" CODE "\",\"status\":11}",
+	    "{\"code\":\"" CODE "\",\"status\":0}",
+	    "{\"code\":\"" CODE "\",\"status\":\"5\"}",
+	    "{\"status\":5}",
+	    "{\"code\":\"../etc\",\"status\":5}",
+	    "{\"code\":\"" CODE "\",\"status\":5,\"extra\":1}",
+	    "{\"code\":\"" CODE
+	    "\",\"status\":5,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"application/pdf\","
+	    "\"content_base64\":\"JVBERi0x!!!\"}}",
+	    "{\"code\":\"" CODE
+	    "\",\"status\":5,\"result\":{\"name\":\"a.pdf\",\"media_type\":\"text/html\","
+	    "\"content_base64\":\"JVBERi0x\"}}",
+	    "{\"code\":\"" CODE
+	    "\",\"status\":5,\"result\":{\"name\":\"a.png\",\"media_type\":\"image/png\","
+	    "\"content_base64\":\"JVBERi0x\"}}",
+	    "not json",
+	    bigbody,
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		reports_reset();
 		st = route_call("/webhook", NULL, bad[i], strlen(bad[i]), &resp);
-		CHECK(st == 400 && strstr(resp.body, "\"error\""), "bad body %zu answered %d %s", i, st, resp.body);
+		CHECK(st == 400 && strstr(resp.body, "\"error\""), "bad body %zu answered %d %s", i,
+		      st, resp.body);
 		CHECK(n_status == 0 && n_results == 0, "bad body %zu called the host", i);
 		if (i < 3 || i == 10)
 			fprintf(stderr, "  bad body %zu -> %d %s\n", i, st, resp.body);
@@ -863,9 +931,11 @@ static void case_webhook(void)
 	st = route_call("/webhook", NULL, ok, strlen(ok), &resp);
 	CHECK(st == 400 && n_status == 0, "unsigned update: %d %s", st, resp.body);
 	char tampered[256];
-	snprintf(tampered, sizeof tampered, "{\"code\":\"" CODE "\",\"status\":6,\"note\":\"Đã có kết quả, mời nhận\"}");
+	snprintf(tampered, sizeof tampered,
+		 "{\"code\":\"" CODE "\",\"status\":6,\"note\":\"Đã có kết quả, mời nhận\"}");
 	st = route_call("/webhook", q, tampered, strlen(tampered), &resp);
-	CHECK(st == 400 && n_status == 0 && strstr(resp.body, "HMAC"), "tampered body: %d %s", st, resp.body);
+	CHECK(st == 400 && n_status == 0 && strstr(resp.body, "HMAC"), "tampered body: %d %s", st,
+	      resp.body);
 	hmac_query(ok, (long long)time(NULL) - 3600, q, sizeof q);
 	st = route_call("/webhook", q, ok, strlen(ok), &resp);
 	CHECK(st == 400 && n_status == 0, "old timestamp (replay): %d %s", st, resp.body);
@@ -881,9 +951,11 @@ static void case_poll(void)
 	char *content = b64(pdf_bytes, sizeof pdf_bytes - 1);
 	char updates[8192];
 	snprintf(updates, sizeof updates,
-		 "{\"cursor\":\"c-42\",\"updates\":[{\"code\":\"" CODE "\",\"status\":4,\"note\":\"Đang xử lý\"},"
+		 "{\"cursor\":\"c-42\",\"updates\":[{\"code\":\"" CODE
+		 "\",\"status\":4,\"note\":\"Đang xử lý\"},"
 		 "{\"code\":\"" CODE "\",\"status\":11},"
-		 "{\"code\":\"" CODE "\",\"status\":10,\"result\":{\"name\":\"Kết quả.pdf\",\"media_type\":"
+		 "{\"code\":\"" CODE
+		 "\",\"status\":10,\"result\":{\"name\":\"Kết quả.pdf\",\"media_type\":"
 		 "\"application/pdf\",\"content_base64\":\"%s\"}}]}",
 		 content);
 	free(content);
@@ -895,17 +967,20 @@ static void case_poll(void)
 	write_file(path_in("token"), TOKEN "\n", strlen(TOKEN) + 1, 0600);
 	snprintf(url, sizeof url, "%s/ok", p.base);
 	snprintf(url2, sizeof url2, "%s/updates", p.base);
-	set_config("url", url, "auth", "bearer", "token_file", path_in("token"), "poll_url", url2, "poll_interval_s", "2",
-		   NULL);
+	set_config("url", url, "auth", "bearer", "token_file", path_in("token"), "poll_url", url2,
+		   "poll_interval_s", "2", NULL);
 	CHECK(start() == 0, "start: %s", last_error());
 	CHECK(has_timer(2000), "poll timer: %zu timers", motcua_testhost_timer_count(th));
 	reports_reset();
 	poll_now();
-	CHECK(n_status == 2 && status_value == 10, "poll applied %d status updates (last %d)", n_status, status_value);
-	CHECK(n_results == 1 && result_len == sizeof pdf_bytes - 1 && !memcmp(result_bytes, pdf_bytes, result_len),
+	CHECK(n_status == 2 && status_value == 10, "poll applied %d status updates (last %d)",
+	      n_status, status_value);
+	CHECK(n_results == 1 && result_len == sizeof pdf_bytes - 1 &&
+		  !memcmp(result_bytes, pdf_bytes, result_len),
 	      "poll result");
 	json_t *e = peer_last(&p, NULL);
-	CHECK(hdr(e, "authorization") && !strcmp(hdr(e, "authorization"), "Bearer " TOKEN), "poll without the token");
+	CHECK(hdr(e, "authorization") && !strcmp(hdr(e, "authorization"), "Bearer " TOKEN),
+	      "poll without the token");
 	json_decref(e);
 	char tmpdir[400];
 	snprintf(tmpdir, sizeof tmpdir, "%s/adapter-http-json", data_dir);
@@ -915,8 +990,8 @@ static void case_poll(void)
 	reports_reset();
 	poll_now();
 	e = peer_last(&p, NULL);
-	CHECK(strstr(str_or_empty(json_string_value(json_object_get(e, "path"))), "cursor=c-42"), "cursor not sent: %s",
-	      json_string_value(json_object_get(e, "path")));
+	CHECK(strstr(str_or_empty(json_string_value(json_object_get(e, "path"))), "cursor=c-42"),
+	      "cursor not sent: %s", json_string_value(json_object_get(e, "path")));
 	CHECK(n_status == 0, "an empty poll applied something");
 	json_decref(e);
 	stop();
@@ -935,11 +1010,16 @@ int main(void)
 	}
 	/* the peers are Python, the PKI is made with the openssl CLI: both are
 	 * installed by packaging/install-deps.sh, so a missing one is a failure */
-	if (!python || motcua_testhost_need_program(python, "python3, for the peers: packaging/install-deps.sh test") < 0 ||
-	    !openssl || motcua_testhost_need_program(openssl, "openssl, for the PKI: packaging/install-deps.sh test") < 0)
+	if (!python ||
+	    motcua_testhost_need_program(
+		python, "python3, for the peers: packaging/install-deps.sh test") < 0 ||
+	    !openssl ||
+	    motcua_testhost_need_program(
+		openssl, "openssl, for the PKI: packaging/install-deps.sh test") < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(root, sizeof root, "%s/adapter-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(root, sizeof root, "%s/adapter-test-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(root)) {
 		perror("mkdtemp");
 		return 1;
@@ -961,7 +1041,8 @@ int main(void)
 		return 1;
 	}
 	const struct motcua_plugin_info *info = motcua_testhost_info(th);
-	if (strcmp(info->name, "adapter-http-json") || !(info->provides & MOTCUA_PROVIDES_ADAPTER)) {
+	if (strcmp(info->name, "adapter-http-json") ||
+	    !(info->provides & MOTCUA_PROVIDES_ADAPTER)) {
 		fprintf(stderr, "bad entry\n");
 		return 1;
 	}
@@ -969,12 +1050,13 @@ int main(void)
 	/* the dossier the agency reports about; "NOPE-1" is not one */
 	motcua_testhost_dossier_add(th, CODE);
 
-	int ok = peer_start(&plain, "plain", 0, NULL) == 0 &&
-		 peer_start(&hmac_peer, "hmac", 0, "--hmac-key-file", path_in("hmac.key"), NULL) == 0 &&
-		 peer_start(&tls_peer, "tls", 1, "--cert", path_in("server.pem"), "--key", path_in("server.key"), NULL) ==
-			 0 &&
-		 peer_start(&mtls_peer, "mtls", 1, "--cert", path_in("server.pem"), "--key", path_in("server.key"),
-			    "--client-ca", path_in("ca.pem"), NULL) == 0;
+	int ok =
+	    peer_start(&plain, "plain", 0, NULL) == 0 &&
+	    peer_start(&hmac_peer, "hmac", 0, "--hmac-key-file", path_in("hmac.key"), NULL) == 0 &&
+	    peer_start(&tls_peer, "tls", 1, "--cert", path_in("server.pem"), "--key",
+		       path_in("server.key"), NULL) == 0 &&
+	    peer_start(&mtls_peer, "mtls", 1, "--cert", path_in("server.pem"), "--key",
+		       path_in("server.key"), "--client-ca", path_in("ca.pem"), NULL) == 0;
 	if (ok) {
 		case_config();
 		case_secret_files();

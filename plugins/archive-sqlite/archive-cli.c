@@ -29,11 +29,13 @@ void archive_sqlite_cli_usage(FILE *f);
 
 void archive_sqlite_cli_usage(FILE *f)
 {
-	fprintf(f, "usage: motcua archive verify [--json]\n"
-		   "       motcua archive export CODE DIR\n"
-		   "       motcua archive search [--id-number N] [--procedure P] [--from YYYY-MM-DD]\n"
-		   "                             [--to YYYY-MM-DD] [--limit N] [--offset N] [--json] WORDS...\n"
-		   "       motcua archive disposal [--json]\n");
+	fprintf(f,
+		"usage: motcua archive verify [--json]\n"
+		"       motcua archive export CODE DIR\n"
+		"       motcua archive search [--id-number N] [--procedure P] [--from YYYY-MM-DD]\n"
+		"                             [--to YYYY-MM-DD] [--limit N] [--offset N] [--json] "
+		"WORDS...\n"
+		"       motcua archive disposal [--json]\n");
 }
 
 static int open_archive(const char *dir, bool read_only, struct archive **a)
@@ -105,18 +107,21 @@ static int cmd_verify(const char *dir, bool as_json)
 			printf("\n");
 		}
 		json_array_foreach(json_object_get(rep, "unexpected"), i, e)
-			printf("UNEXPECTED %s: %s\n", str(e, "path"), str(e, "reason"));
+		    printf("UNEXPECTED %s: %s\n", str(e, "path"), str(e, "reason"));
 		json_array_foreach(json_object_get(chain, "problems"), i, e)
 		{
 			const char *id = json_string_value(json_object_get(e, "item_id"));
-			printf("AUDIT%s%s: %s\n", id ? " item " : "", id ? id : "", str(e, "problem"));
+			printf("AUDIT%s%s: %s\n", id ? " item " : "", id ? id : "",
+			       str(e, "problem"));
 		}
 		printf("%s: %lld items, %lld files, %lld audit entries%s\n",
-		       ok ? "Kho lưu trữ nguyên vẹn / archive intact" : "Kho lưu trữ có lỗi / archive NOT intact",
+		       ok ? "Kho lưu trữ nguyên vẹn / archive intact"
+			  : "Kho lưu trữ có lỗi / archive NOT intact",
 		       (long long)json_integer_value(json_object_get(rep, "items")),
 		       (long long)json_integer_value(json_object_get(rep, "blobs")),
 		       (long long)json_integer_value(json_object_get(chain, "entries")),
-		       json_is_true(json_object_get(chain, "ok")) ? ", chain intact" : ", chain BROKEN");
+		       json_is_true(json_object_get(chain, "ok")) ? ", chain intact"
+								  : ", chain BROKEN");
 	}
 	json_decref(rep);
 	return ok ? 0 : 1;
@@ -145,8 +150,8 @@ static void print_items(json_t *items)
 	json_t *it;
 	json_array_foreach(items, i, it)
 	{
-		printf("%s  %s  %s  %s  %s\n", str(it, "id"), str(it, "archived_at"), str(it, "dossier_code"),
-		       str(it, "id_number"), str(it, "name"));
+		printf("%s  %s  %s  %s  %s\n", str(it, "id"), str(it, "archived_at"),
+		       str(it, "dossier_code"), str(it, "id_number"), str(it, "name"));
 		const char *sn = json_string_value(json_object_get(it, "snippet"));
 		if (sn)
 			printf("    %s\n", sn);
@@ -169,7 +174,8 @@ static int cmd_search(const char *dir, json_t *q, bool as_json)
 	if (as_json) {
 		print_json(res);
 	} else {
-		printf("%lld found\n", (long long)json_integer_value(json_object_get(res, "total")));
+		printf("%lld found\n",
+		       (long long)json_integer_value(json_object_get(res, "total")));
 		print_items(json_object_get(res, "items"));
 	}
 	json_decref(res);
@@ -193,13 +199,13 @@ static int cmd_disposal(const char *dir, bool as_json)
 	if (as_json) {
 		print_json(res);
 	} else {
-		printf("%zu items past their retention period on %s (nothing is deleted)\n", json_array_size(items),
-		       str(res, "today"));
+		printf("%zu items past their retention period on %s (nothing is deleted)\n",
+		       json_array_size(items), str(res, "today"));
 		size_t i;
 		json_t *it;
-		json_array_foreach(items, i, it)
-			printf("%s  retain until %s  %s  %s  %s\n", str(it, "id"), str(it, "retain_until"),
-			       str(it, "dossier_code"), str(it, "procedure_code"), str(it, "name"));
+		json_array_foreach(items, i, it) printf(
+		    "%s  retain until %s  %s  %s  %s\n", str(it, "id"), str(it, "retain_until"),
+		    str(it, "dossier_code"), str(it, "procedure_code"), str(it, "name"));
 	}
 	json_decref(res);
 	return 0;
@@ -217,11 +223,15 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 	}
 	const char *cmd = argv[0];
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},      {"id-number", required_argument, NULL, 'i'},
-		{"procedure", required_argument, NULL, 'p'}, {"from", required_argument, NULL, 'f'},
-		{"to", required_argument, NULL, 't'},  {"limit", required_argument, NULL, 'l'},
-		{"offset", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"id-number", required_argument, NULL, 'i'},
+	    {"procedure", required_argument, NULL, 'p'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"offset", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool as_json = false;
 	json_t *q = json_object();
@@ -229,15 +239,34 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': as_json = true; break;
-		case 'i': json_object_set_new(q, "id_number", json_string(optarg)); break;
-		case 'p': json_object_set_new(q, "procedure", json_string(optarg)); break;
-		case 'f': json_object_set_new(q, "from", json_string(optarg)); break;
-		case 't': json_object_set_new(q, "to", json_string(optarg)); break;
-		case 'l': json_object_set_new(q, "limit", json_string(optarg)); break;
-		case 'o': json_object_set_new(q, "offset", json_string(optarg)); break;
-		case 'h': archive_sqlite_cli_usage(stdout); rc = 0; goto out;
-		default: archive_sqlite_cli_usage(stderr); goto out;
+		case 'j':
+			as_json = true;
+			break;
+		case 'i':
+			json_object_set_new(q, "id_number", json_string(optarg));
+			break;
+		case 'p':
+			json_object_set_new(q, "procedure", json_string(optarg));
+			break;
+		case 'f':
+			json_object_set_new(q, "from", json_string(optarg));
+			break;
+		case 't':
+			json_object_set_new(q, "to", json_string(optarg));
+			break;
+		case 'l':
+			json_object_set_new(q, "limit", json_string(optarg));
+			break;
+		case 'o':
+			json_object_set_new(q, "offset", json_string(optarg));
+			break;
+		case 'h':
+			archive_sqlite_cli_usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			archive_sqlite_cli_usage(stderr);
+			goto out;
 		}
 	}
 	int nargs = argc - optind;
@@ -278,7 +307,8 @@ int archive_sqlite_cli(int argc, char **argv, const char *archive_dir)
 		rc = cmd_search(archive_dir, q, as_json);
 	} else {
 		if (!strcmp(cmd, "export"))
-			fprintf(stderr, "motcua: archive export takes a dossier CODE and a folder DIR\n");
+			fprintf(stderr,
+				"motcua: archive export takes a dossier CODE and a folder DIR\n");
 		else if (!strcmp(cmd, "verify") || !strcmp(cmd, "disposal"))
 			fprintf(stderr, "motcua: archive %s takes no argument\n", cmd);
 		else

@@ -27,8 +27,8 @@
 #define SCHEMA_VERSION "1"
 #define VN_OFFSET (7 * 3600)
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
-#define MAX_TEXT (16u << 20)   /* OCR text kept per item */
-#define MAX_FIELD 1024         /* any other string field */
+#define MAX_TEXT (16u << 20) /* OCR text kept per item */
+#define MAX_FIELD 1024	     /* any other string field */
 #define MAX_RULES 256
 #define READERS_KEPT 4
 #define APPLICANT_MAX 1000
@@ -143,8 +143,8 @@ bool archive_valid_code(const char *s)
 	if (!s || !*s || s[0] == '.' || strlen(s) > 64)
 		return false;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '.' || *p == '-' || *p == '_'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
 			return false;
 	return true;
 }
@@ -176,8 +176,8 @@ bool archive_valid_utf8(const char *s)
 				return false;
 			cp = (cp << 6) | (p[i] & 0x3f);
 		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 			return false;
 		p += n + 1;
 	}
@@ -225,7 +225,8 @@ static int errno_of(int rc)
 
 static int db_fail(sqlite3 *db, int rc, char *msg, size_t len, const char *what)
 {
-	say(msg, len, "archive database: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	say(msg, len, "archive database: %s: %s", what,
+	    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	return errno_of(rc);
 }
 
@@ -291,7 +292,8 @@ static int vi_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *text,
 	bool needs = false;
 	for (int i = 0; i + 1 < n; i++) {
 		unsigned char c = (unsigned char)text[i], d = (unsigned char)text[i + 1];
-		if ((c == 0xc4 && (d == 0x90 || d == 0x91)) || (c == 0xc3 && (d == 0x90 || d == 0xb0))) {
+		if ((c == 0xc4 && (d == 0x90 || d == 0x91)) ||
+		    (c == 0xc3 && (d == 0x90 || d == 0xb0))) {
 			needs = true;
 			break;
 		}
@@ -350,10 +352,12 @@ char *archive_fts_query(const char *words, bool *empty)
 	const char *p = words;
 	int count = 0;
 	while (*p && count < 32) {
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v')
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+		       *p == '\v')
 			p++;
 		const char *s = p;
-		while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v'))
+		while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+			       *p == '\v'))
 			p++;
 		const char *e = p;
 		bool prefix = false;
@@ -363,8 +367,8 @@ char *archive_fts_query(const char *words, bool *empty)
 		}
 		bool alnum = false;
 		for (const char *c = s; c < e; c++)
-			if ((unsigned char)*c >= 0x80 || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-			    (*c >= 'A' && *c <= 'Z'))
+			if ((unsigned char)*c >= 0x80 || (*c >= '0' && *c <= '9') ||
+			    (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))
 				alnum = true;
 		if (!alnum)
 			continue;
@@ -393,40 +397,42 @@ char *archive_fts_query(const char *words, bool *empty)
 /* ---- opening ------------------------------------------------------------------ */
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-	" first_seen TEXT NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS items(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-	" document_id TEXT NOT NULL, dossier_code TEXT NOT NULL, procedure_code TEXT, id_number TEXT,"
-	" applicant TEXT, document_type TEXT, name TEXT, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
-	" media_type TEXT NOT NULL, sidecar_sha256 TEXT, sidecar_media_type TEXT,"
-	" archived_at TEXT NOT NULL, archived_date TEXT NOT NULL, retention_years INTEGER NOT NULL,"
-	" retain_until TEXT, signature TEXT, text TEXT, reused_from TEXT, superseded_by TEXT);"
-	"CREATE INDEX IF NOT EXISTS items_id_number ON items(id_number, archived_at);"
-	"CREATE INDEX IF NOT EXISTS items_procedure ON items(procedure_code, archived_date);"
-	"CREATE INDEX IF NOT EXISTS items_date ON items(archived_date);"
-	"CREATE INDEX IF NOT EXISTS items_dossier ON items(dossier_code);"
-	"CREATE INDEX IF NOT EXISTS items_document ON items(document_id);"
-	"CREATE INDEX IF NOT EXISTS items_retain ON items(retain_until) WHERE retain_until IS NOT NULL;"
-	"CREATE TABLE IF NOT EXISTS originals(item_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-	" sha256 TEXT NOT NULL, size INTEGER NOT NULL, media_type TEXT NOT NULL,"
-	" PRIMARY KEY(item_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS reuses(item_id TEXT NOT NULL, dossier_code TEXT NOT NULL,"
-	" document_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY(item_id, dossier_code, document_id))"
-	" WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS reuses_dossier ON reuses(dossier_code);"
-	"CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL,"
-	" item_id TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS audit_item ON audit(item_id, action);"
-	"CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
-	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
-	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
-	"CREATE VIRTUAL TABLE IF NOT EXISTS item_fts USING fts5(name, applicant, text,"
-	" content='items', content_rowid='n', tokenize='motcua_vi');"
-	"INSERT OR IGNORE INTO settings VALUES('schema_version', '" SCHEMA_VERSION "');";
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " first_seen TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS items(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " document_id TEXT NOT NULL, dossier_code TEXT NOT NULL, procedure_code TEXT, id_number TEXT,"
+    " applicant TEXT, document_type TEXT, name TEXT, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+    " media_type TEXT NOT NULL, sidecar_sha256 TEXT, sidecar_media_type TEXT,"
+    " archived_at TEXT NOT NULL, archived_date TEXT NOT NULL, retention_years INTEGER NOT NULL,"
+    " retain_until TEXT, signature TEXT, text TEXT, reused_from TEXT, superseded_by TEXT);"
+    "CREATE INDEX IF NOT EXISTS items_id_number ON items(id_number, archived_at);"
+    "CREATE INDEX IF NOT EXISTS items_procedure ON items(procedure_code, archived_date);"
+    "CREATE INDEX IF NOT EXISTS items_date ON items(archived_date);"
+    "CREATE INDEX IF NOT EXISTS items_dossier ON items(dossier_code);"
+    "CREATE INDEX IF NOT EXISTS items_document ON items(document_id);"
+    "CREATE INDEX IF NOT EXISTS items_retain ON items(retain_until) WHERE retain_until IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS originals(item_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL, size INTEGER NOT NULL, media_type TEXT NOT NULL,"
+    " PRIMARY KEY(item_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS reuses(item_id TEXT NOT NULL, dossier_code TEXT NOT NULL,"
+    " document_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY(item_id, dossier_code, document_id))"
+    " WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS reuses_dossier ON reuses(dossier_code);"
+    "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT "
+    "NULL,"
+    " item_id TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_item ON audit(item_id, action);"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS item_fts USING fts5(name, applicant, text,"
+    " content='items', content_rowid='n', tokenize='motcua_vi');"
+    "INSERT OR IGNORE INTO settings VALUES('schema_version', '" SCHEMA_VERSION "');";
 
-static int open_db(struct archive *a, bool writer, bool create, sqlite3 **out, char *msg, size_t len)
+static int open_db(struct archive *a, bool writer, bool create, sqlite3 **out, char *msg,
+		   size_t len)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/archive.db", a->dir);
@@ -440,7 +446,8 @@ static int open_db(struct archive *a, bool writer, bool create, sqlite3 **out, c
 		rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	}
 	if (rc != SQLITE_OK) {
-		say(msg, len, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		say(msg, len, "cannot open %s: %s", path,
+		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return rc == SQLITE_CANTOPEN ? -ENOENT : errno_of(rc);
 	}
@@ -451,8 +458,9 @@ static int open_db(struct archive *a, bool writer, bool create, sqlite3 **out, c
 		sqlite3_close(db);
 		return r;
 	}
-	const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-				     : "PRAGMA query_only=ON;";
+	const char *pragmas =
+	    writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+		   : "PRAGMA query_only=ON;";
 	if ((rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
 		int r = db_fail(db, rc, msg, len, "setting it up");
 		sqlite3_close(db);
@@ -503,7 +511,10 @@ static int parse_rules(struct archive *a, const char *rules, char *msg, size_t l
 		size_t cl = (size_t)(p - s);
 		char code[65];
 		if (*p != ':' || cl == 0 || cl > 64) {
-			say(msg, len, "retention_by_procedure: expected CODE:YEARS, e.g. 1.004227:20, near '%.20s'", s);
+			say(msg, len,
+			    "retention_by_procedure: expected CODE:YEARS, e.g. 1.004227:20, near "
+			    "'%.20s'",
+			    s);
 			return -EINVAL;
 		}
 		memcpy(code, s, cl);
@@ -516,8 +527,12 @@ static int parse_rules(struct archive *a, const char *rules, char *msg, size_t l
 		char *end;
 		errno = 0;
 		long y = strtol(p, &end, 10);
-		if (end == p || errno || y < 0 || y > 1000 || (*end && *end != ',' && *end != ' ' && *end != '\t')) {
-			say(msg, len, "retention_by_procedure: the years for %s must be 0-1000 (0 = permanent)", code);
+		if (end == p || errno || y < 0 || y > 1000 ||
+		    (*end && *end != ',' && *end != ' ' && *end != '\t')) {
+			say(msg, len,
+			    "retention_by_procedure: the years for %s must be 0-1000 (0 = "
+			    "permanent)",
+			    code);
 			return -EINVAL;
 		}
 		p = end;
@@ -554,7 +569,8 @@ static int clean_tmp(const char *tmp)
 	return 0;
 }
 
-int archive_open(const char *dir, const struct archive_options *opt, struct archive **out, char *msg, size_t len)
+int archive_open(const char *dir, const struct archive_options *opt, struct archive **out,
+		 char *msg, size_t len)
 {
 	struct archive_options def = {.retention_years = 10};
 	if (!opt)
@@ -582,7 +598,8 @@ int archive_open(const char *dir, const struct archive_options *opt, struct arch
 		goto fail;
 	if (opt->create && !opt->read_only) {
 		int c1 = 0;
-		if ((c1 = mkdir_p1(dir)) < 0 || (r = mkdir_p1(a->blobs)) < 0 || (r = mkdir_p1(a->tmp)) < 0) {
+		if ((c1 = mkdir_p1(dir)) < 0 || (r = mkdir_p1(a->blobs)) < 0 ||
+		    (r = mkdir_p1(a->tmp)) < 0) {
 			r = c1 < 0 ? c1 : r;
 			say(msg, len, "cannot create the archive folder %s: %s", dir, strerror(-r));
 			goto fail;
@@ -605,8 +622,9 @@ int archive_open(const char *dir, const struct archive_options *opt, struct arch
 		}
 		if (opt->organization && *opt->organization) {
 			sqlite3_stmt *s;
-			sqlite3_prepare_v2(a->w, "INSERT OR REPLACE INTO settings VALUES('organization', ?1)", -1, &s,
-					   NULL);
+			sqlite3_prepare_v2(
+			    a->w, "INSERT OR REPLACE INTO settings VALUES('organization', ?1)", -1,
+			    &s, NULL);
 			sqlite3_bind_text(s, 1, opt->organization, -1, SQLITE_STATIC);
 			sqlite3_step(s);
 			sqlite3_finalize(s);
@@ -615,7 +633,8 @@ int archive_open(const char *dir, const struct archive_options *opt, struct arch
 		sqlite3 *db;
 		if ((r = open_db(a, false, false, &db, msg, len)) < 0)
 			goto fail;
-		int rc = sqlite3_exec(db, "SELECT 1 FROM items, audit, blobs LIMIT 0", NULL, NULL, NULL);
+		int rc =
+		    sqlite3_exec(db, "SELECT 1 FROM items, audit, blobs LIMIT 0", NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
 			r = db_fail(db, rc, msg, len, "not an archive database");
 			sqlite3_close(db);
@@ -679,7 +698,8 @@ static int sha_copy_chunk(void *arg, const void *data, size_t n)
 
 /* Copies src into the blob store while hashing it; the blob is on disk, under
  * its name, fsynced, when this returns 0. */
-static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *size, char *msg, size_t len)
+static int blob_put(struct archive *a, const char *src, char sha[65], int64_t *size, char *msg,
+		    size_t len)
 {
 	char tmp[PATH_MAX];
 	int in = -1, out = -1, r = 0;
@@ -803,18 +823,19 @@ out:
 /* The canonical line of an entry, hashed with SHA-256: exactly what
  * `sqlite3 -separator '|' archive.db "SELECT prev_hash, seq, at, action,
  * item_id, detail FROM audit WHERE seq = N"` prints, newline included. */
-static char *audit_line(const char *prev, int64_t seq, const char *at, const char *action, const char *item,
-			const char *detail)
+static char *audit_line(const char *prev, int64_t seq, const char *at, const char *action,
+			const char *item, const char *detail)
 {
 	char *line = NULL;
-	if (asprintf(&line, "%s|%lld|%s|%s|%s|%s\n", prev, (long long)seq, at, action, item, detail) < 0)
+	if (asprintf(&line, "%s|%lld|%s|%s|%s|%s\n", prev, (long long)seq, at, action, item,
+		     detail) < 0)
 		return NULL;
 	return line;
 }
 
 /* Appends an entry; call inside the writer's transaction. detail is stolen. */
-static int audit_append(struct archive *a, const char *action, const char *item, json_t *detail, char *msg,
-			size_t len)
+static int audit_append(struct archive *a, const char *action, const char *item, json_t *detail,
+			char *msg, size_t len)
 {
 	sqlite3_stmt *s = NULL;
 	char prev[65] = ZERO_HASH;
@@ -824,7 +845,8 @@ static int audit_append(struct archive *a, const char *action, const char *item,
 	json_decref(detail);
 	if (!d)
 		return -ENOMEM;
-	int rc = sqlite3_prepare_v2(a->w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(a->w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+				    -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		r = db_fail(a->w, rc, msg, len, "reading the audit log");
 		goto out;
@@ -845,8 +867,11 @@ static int audit_append(struct archive *a, const char *action, const char *item,
 	char h[65];
 	archive_sha256_hex(line, strlen(line), h);
 	free(line);
-	rc = sqlite3_prepare_v2(a->w, "INSERT INTO audit(seq, at, action, item_id, detail, prev_hash, hash)"
-				      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(
+	    a->w,
+	    "INSERT INTO audit(seq, at, action, item_id, detail, prev_hash, hash)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    -1, &s, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(s, 1, seq);
 		sqlite3_bind_text(s, 2, at, -1, SQLITE_STATIC);
@@ -896,13 +921,15 @@ static int end(struct archive *a, int r, char *msg, size_t len)
 
 /* ---- items as JSON --------------------------------------------------------------- */
 
-#define ITEM_COLS                                                                                          \
-	"i.id, i.sha256, i.size, i.media_type, i.name, i.dossier_code, i.procedure_code, i.id_number,"     \
-	" i.document_type, i.archived_at, i.retention_years, i.retain_until, i.signature, i.document_id,"  \
-	" i.applicant, i.superseded_by, i.reused_from, i.sidecar_sha256, i.sidecar_media_type,"          \
-	" (SELECT json_group_array(json_array(o.sha256, o.size, o.media_type)) FROM originals o"           \
-	"  WHERE o.item_id = i.id),"                                                                      \
-	" (SELECT json_group_array(json_array(r.dossier_code, r.document_id, r.at)) FROM reuses r"        \
+#define ITEM_COLS                                                                                  \
+	"i.id, i.sha256, i.size, i.media_type, i.name, i.dossier_code, i.procedure_code, "         \
+	"i.id_number,"                                                                             \
+	" i.document_type, i.archived_at, i.retention_years, i.retain_until, i.signature, "        \
+	"i.document_id,"                                                                           \
+	" i.applicant, i.superseded_by, i.reused_from, i.sidecar_sha256, i.sidecar_media_type,"    \
+	" (SELECT json_group_array(json_array(o.sha256, o.size, o.media_type)) FROM originals o"   \
+	"  WHERE o.item_id = i.id),"                                                               \
+	" (SELECT json_group_array(json_array(r.dossier_code, r.document_id, r.at)) FROM reuses r" \
 	"  WHERE r.item_id = i.id)"
 /* originals and reuses come as JSON arrays of arrays, in primary key order
  * (originals by seq): one statement per list, not three per item */
@@ -966,8 +993,10 @@ static json_t *item_json(struct archive *a, sqlite3 *db, sqlite3_stmt *s, bool w
 	json_decref(ol);
 	json_t *first = json_array_get(origs, 0);
 	if (with_path)
-		json_object_set(o, "original_path", first ? json_object_get(first, "path") : json_null());
-	json_object_set(o, "original_media_type", first ? json_object_get(first, "media_type") : json_null());
+		json_object_set(o, "original_path",
+				first ? json_object_get(first, "path") : json_null());
+	json_object_set(o, "original_media_type",
+			first ? json_object_get(first, "media_type") : json_null());
 	json_object_set_new(o, "originals", origs);
 	const char *ss = (const char *)sqlite3_column_text(s, 17);
 	if (ss) {
@@ -988,19 +1017,21 @@ static json_t *item_json(struct archive *a, sqlite3 *db, sqlite3_stmt *s, bool w
 	json_t *rl = rj ? json_loads(rj, 0, NULL) : NULL;
 	json_array_foreach(rl, k, e)
 	{
-		json_array_append_new(re, json_pack("{s:O, s:O, s:O}", "dossier_code", json_array_get(e, 0),
-						    "document_id", json_array_get(e, 1), "at", json_array_get(e, 2)));
+		json_array_append_new(
+		    re, json_pack("{s:O, s:O, s:O}", "dossier_code", json_array_get(e, 0),
+				  "document_id", json_array_get(e, 1), "at", json_array_get(e, 2)));
 	}
 	json_decref(rl);
 	json_object_set_new(o, "reused_in", re);
 	return o;
 }
 
-static int item_on(struct archive *a, sqlite3 *db, const char *id, bool with_path, json_t **out, char *msg,
-		   size_t len)
+static int item_on(struct archive *a, sqlite3 *db, const char *id, bool with_path, json_t **out,
+		   char *msg, size_t len)
 {
 	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(db, "SELECT " ITEM_COLS " FROM items i WHERE i.id = ?1", -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(db, "SELECT " ITEM_COLS " FROM items i WHERE i.id = ?1", -1, &s,
+				    NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, msg, len, "reading an item");
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -1018,10 +1049,12 @@ static int item_on(struct archive *a, sqlite3 *db, const char *id, bool with_pat
 	return r;
 }
 
-int archive_item(struct archive *a, const char *id, bool with_path, json_t **out, char *msg, size_t len)
+int archive_item(struct archive *a, const char *id, bool with_path, json_t **out, char *msg,
+		 size_t len)
 {
 	if (!archive_valid_id(id)) {
-		say(msg, len, "'%.40s' is not an archived item id (%d hex digits)", id ? id : "", ARCHIVE_ID_LEN);
+		say(msg, len, "'%.40s' is not an archived item id (%d hex digits)", id ? id : "",
+		    ARCHIVE_ID_LEN);
 		return -EINVAL;
 	}
 	sqlite3 *db;
@@ -1043,7 +1076,8 @@ static int retention_for(const struct archive *a, const char *procedure)
 	return a->retention_years;
 }
 
-static bool field_ok(const char *what, const char *v, size_t max, bool required, char *msg, size_t len)
+static bool field_ok(const char *what, const char *v, size_t max, bool required, char *msg,
+		     size_t len)
 {
 	if (!v) {
 		if (required)
@@ -1097,18 +1131,20 @@ static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int reuse_record(struct archive *a, const char *id, const char *dossier, const char *doc, int *added,
-			char *msg, size_t len)
+static int reuse_record(struct archive *a, const char *id, const char *dossier, const char *doc,
+			int *added, char *msg, size_t len)
 {
 	char at[32];
 	vn_time(now_unix(), at, NULL);
-	int rc = exec_bind(a->w, "INSERT OR IGNORE INTO reuses VALUES(?1, ?2, ?3, ?4)", "ssss", id, dossier, doc, at);
+	int rc = exec_bind(a->w, "INSERT OR IGNORE INTO reuses VALUES(?1, ?2, ?3, ?4)", "ssss", id,
+			   dossier, doc, at);
 	if (rc != SQLITE_OK)
 		return db_fail(a->w, rc, msg, len, "recording a reuse");
 	*added = sqlite3_changes(a->w);
 	if (!*added)
 		return 0;
-	json_t *d = json_pack("{s:s, s:s, s:s}", "id", id, "dossier_code", dossier, "document_id", doc);
+	json_t *d =
+	    json_pack("{s:s, s:s, s:s}", "id", id, "dossier_code", dossier, "document_id", doc);
 	return audit_append(a, "reuse", id, d, msg, len);
 }
 
@@ -1117,7 +1153,8 @@ static int reuse_target(struct archive *a, const char *reused_from, const char *
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(a->w,
-			       "SELECT 1 FROM items WHERE id = ?1 AND (sha256 = ?2 OR EXISTS(SELECT 1 FROM originals"
+			       "SELECT 1 FROM items WHERE id = ?1 AND (sha256 = ?2 OR "
+			       "EXISTS(SELECT 1 FROM originals"
 			       " WHERE item_id = ?1 AND sha256 = ?2))",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
@@ -1135,8 +1172,8 @@ struct stored {
 };
 
 static int ingest_rows(struct archive *a, const struct archive_item_in *in, const char *id,
-		       const struct stored *sf, const struct stored *orig, size_t n_orig, const struct stored *side,
-		       char *msg, size_t len)
+		       const struct stored *sf, const struct stored *orig, size_t n_orig,
+		       const struct stored *side, char *msg, size_t len)
 {
 	int64_t t = in->archived_unix ? in->archived_unix : now_unix();
 	char at[32], date[11], first[32], until[40] = "";
@@ -1154,30 +1191,34 @@ static int ingest_rows(struct archive *a, const struct archive_item_in *in, cons
 	/* blobs first: the same sha256 may be an earlier item's file */
 	for (size_t i = 0; i < n_orig + 2; i++) {
 		const struct stored *b = i == 0 ? sf : i <= n_orig ? &orig[i - 1] : side;
-		if (b && (rc = exec_bind(a->w, "INSERT OR IGNORE INTO blobs VALUES(?1, ?2, ?3)", "sis", b->sha,
-					 b->size, first)) != SQLITE_OK)
+		if (b && (rc = exec_bind(a->w, "INSERT OR IGNORE INTO blobs VALUES(?1, ?2, ?3)",
+					 "sis", b->sha, b->size, first)) != SQLITE_OK)
 			return db_fail(a->w, rc, msg, len, "recording a blob");
 	}
-	rc = exec_bind(a->w,
-		       "INSERT INTO items(id, document_id, dossier_code, procedure_code, id_number, applicant,"
-		       " document_type, name, sha256, size, media_type, sidecar_sha256, sidecar_media_type,"
-		       " archived_at, archived_date, retention_years, retain_until, signature, text, reused_from)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-		       "sssssssssisssssissss", id, in->document_id, in->dossier_code, in->procedure_code,
-		       in->id_number, in->applicant_name, in->document_type, in->name, sf->sha, sf->size,
-		       sf->media_type, side ? side->sha : NULL, side ? side->media_type : NULL, at, date,
-		       (int64_t)years, until[0] ? until : NULL, in->signature_json, in->text, in->reused_from);
+	rc = exec_bind(
+	    a->w,
+	    "INSERT INTO items(id, document_id, dossier_code, procedure_code, id_number, applicant,"
+	    " document_type, name, sha256, size, media_type, sidecar_sha256, sidecar_media_type,"
+	    " archived_at, archived_date, retention_years, retain_until, signature, text, "
+	    "reused_from)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+	    "?18, ?19, ?20)",
+	    "sssssssssisssssissss", id, in->document_id, in->dossier_code, in->procedure_code,
+	    in->id_number, in->applicant_name, in->document_type, in->name, sf->sha, sf->size,
+	    sf->media_type, side ? side->sha : NULL, side ? side->media_type : NULL, at, date,
+	    (int64_t)years, until[0] ? until : NULL, in->signature_json, in->text, in->reused_from);
 	if (rc != SQLITE_OK)
 		return db_fail(a->w, rc, msg, len, "recording the item");
 	int64_t n = sqlite3_last_insert_rowid(a->w);
-	rc = exec_bind(a->w, "INSERT INTO item_fts(rowid, name, applicant, text) VALUES(?1, ?2, ?3, ?4)", "isss", n,
-		       in->name, in->applicant_name, in->text);
+	rc = exec_bind(a->w,
+		       "INSERT INTO item_fts(rowid, name, applicant, text) VALUES(?1, ?2, ?3, ?4)",
+		       "isss", n, in->name, in->applicant_name, in->text);
 	if (rc != SQLITE_OK)
 		return db_fail(a->w, rc, msg, len, "indexing the text");
 	json_t *osha = json_array();
 	for (size_t i = 0; i < n_orig; i++) {
-		rc = exec_bind(a->w, "INSERT INTO originals VALUES(?1, ?2, ?3, ?4, ?5)", "sisis", id, (int64_t)i,
-			       orig[i].sha, orig[i].size, orig[i].media_type);
+		rc = exec_bind(a->w, "INSERT INTO originals VALUES(?1, ?2, ?3, ?4, ?5)", "sisis",
+			       id, (int64_t)i, orig[i].sha, orig[i].size, orig[i].media_type);
 		if (rc != SQLITE_OK) {
 			json_decref(osha);
 			return db_fail(a->w, rc, msg, len, "recording an original");
@@ -1187,15 +1228,17 @@ static int ingest_rows(struct archive *a, const struct archive_item_in *in, cons
 	/* a newer version of the same document supersedes the current one */
 	json_t *sup = json_array();
 	sqlite3_stmt *s;
-	rc = sqlite3_prepare_v2(a->w,
-				"UPDATE items SET superseded_by = ?1 WHERE document_id = ?2 AND id <> ?1 AND"
-				" superseded_by IS NULL RETURNING id",
-				-1, &s, NULL);
+	rc = sqlite3_prepare_v2(
+	    a->w,
+	    "UPDATE items SET superseded_by = ?1 WHERE document_id = ?2 AND id <> ?1 AND"
+	    " superseded_by IS NULL RETURNING id",
+	    -1, &s, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, in->document_id, -1, SQLITE_STATIC);
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-			json_array_append_new(sup, json_string((const char *)sqlite3_column_text(s, 0)));
+			json_array_append_new(sup,
+					      json_string((const char *)sqlite3_column_text(s, 0)));
 		sqlite3_finalize(s);
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
@@ -1203,12 +1246,13 @@ static int ingest_rows(struct archive *a, const struct archive_item_in *in, cons
 		json_decref(sup);
 		return db_fail(a->w, rc, msg, len, "superseding the earlier version");
 	}
-	json_t *d = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:s, s:s, s:i, s:o, s:s?, s:o, s:s?}", "id",
-			      id, "document_id", in->document_id, "dossier_code", in->dossier_code,
-			      "procedure_code", in->procedure_code, "id_number", in->id_number, "sha256", sf->sha,
-			      "size", (json_int_t)sf->size, "media_type", sf->media_type, "archived_at", at,
-			      "retention_years", years, "originals", osha, "sidecar", side ? side->sha : NULL,
-			      "supersedes", sup, "reused_from", in->reused_from);
+	json_t *d =
+	    json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:s, s:s, s:i, s:o, s:s?, s:o, s:s?}",
+		      "id", id, "document_id", in->document_id, "dossier_code", in->dossier_code,
+		      "procedure_code", in->procedure_code, "id_number", in->id_number, "sha256",
+		      sf->sha, "size", (json_int_t)sf->size, "media_type", sf->media_type,
+		      "archived_at", at, "retention_years", years, "originals", osha, "sidecar",
+		      side ? side->sha : NULL, "supersedes", sup, "reused_from", in->reused_from);
 	if (!d)
 		return -ENOMEM;
 	hook("rows-written");
@@ -1220,8 +1264,8 @@ static const char *mt(const char *m)
 	return m && *m ? m : "application/octet-stream";
 }
 
-int archive_ingest(struct archive *a, const struct archive_item_in *in, enum archive_ingest_result *result,
-		   json_t **item, char *msg, size_t len)
+int archive_ingest(struct archive *a, const struct archive_item_in *in,
+		   enum archive_ingest_result *result, json_t **item, char *msg, size_t len)
 {
 	enum archive_ingest_result res = ARCHIVE_INGESTED;
 	if (!in || !in->signed_file.path || !*in->signed_file.path) {
@@ -1238,7 +1282,8 @@ int archive_ingest(struct archive *a, const struct archive_item_in *in, enum arc
 	    !field_ok("signature status", in->signature_json, 1u << 20, false, msg, len))
 		return -EINVAL;
 	if (in->id_number && *in->id_number && !archive_valid_id_number(in->id_number)) {
-		say(msg, len, "the applicant's ID number '%.20s' must have 12 or 9 digits", in->id_number);
+		say(msg, len, "the applicant's ID number '%.20s' must have 12 or 9 digits",
+		    in->id_number);
 		return -EINVAL;
 	}
 	if (in->reused_from && !archive_valid_id(in->reused_from)) {
@@ -1284,7 +1329,8 @@ int archive_ingest(struct archive *a, const struct archive_item_in *in, enum arc
 	int ex = item_exists(a->w, id);
 	if (ex == 0 && in->reused_from && reuse_target(a, in->reused_from, sf.sha) == 1) {
 		int added;
-		r = reuse_record(a, in->reused_from, in->dossier_code, in->document_id, &added, msg, len);
+		r = reuse_record(a, in->reused_from, in->dossier_code, in->document_id, &added, msg,
+				 len);
 		r = end(a, r, msg, len);
 		if (r == 0) {
 			res = ARCHIVE_LINKED;
@@ -1306,20 +1352,24 @@ int archive_ingest(struct archive *a, const struct archive_item_in *in, enum arc
 			say(msg, len, "original file %zu has no path", i + 1);
 			goto out;
 		}
-		if ((r = blob_put(a, in->originals[i].path, orig[i].sha, &orig[i].size, msg, len)) < 0)
+		if ((r = blob_put(a, in->originals[i].path, orig[i].sha, &orig[i].size, msg, len)) <
+		    0)
 			goto out;
 	}
-	if (in->sidecar.path && (r = blob_put(a, in->sidecar.path, side.sha, &side.size, msg, len)) < 0)
+	if (in->sidecar.path &&
+	    (r = blob_put(a, in->sidecar.path, side.sha, &side.size, msg, len)) < 0)
 		goto out;
 	hook("blobs-written");
 	if ((r = begin(a, msg, len)) < 0)
 		goto out;
 	ex = item_exists(a->w, id);
 	if (ex == 0) {
-		r = ingest_rows(a, in, id, &sf, orig, in->n_originals, in->sidecar.path ? &side : NULL, msg, len);
+		r = ingest_rows(a, in, id, &sf, orig, in->n_originals,
+				in->sidecar.path ? &side : NULL, msg, len);
 		int added;
 		if (r == 0 && in->reused_from)
-			r = reuse_record(a, in->reused_from, in->dossier_code, in->document_id, &added, msg, len);
+			r = reuse_record(a, in->reused_from, in->dossier_code, in->document_id,
+					 &added, msg, len);
 	} else if (ex == 1) {
 		res = ARCHIVE_EXISTED;
 	} else {
@@ -1338,8 +1388,11 @@ done:
 	if (r == 0 && result)
 		*result = res;
 	if (r == 0)
-		say(msg, len, "%s %s", res == ARCHIVE_INGESTED ? "archived as" :
-				      res == ARCHIVE_EXISTED ? "already archived as" : "reused archived item", id);
+		say(msg, len, "%s %s",
+		    res == ARCHIVE_INGESTED  ? "archived as"
+		    : res == ARCHIVE_EXISTED ? "already archived as"
+					     : "reused archived item",
+		    id);
 out:
 	free(orig);
 	return r;
@@ -1362,8 +1415,8 @@ static int get_str(const json_t *q, const char *key, const char **out, char *msg
 	return 0;
 }
 
-static int get_int(const json_t *q, const char *key, long def, long min, long max, long *out, char *msg,
-		   size_t len)
+static int get_int(const json_t *q, const char *key, long def, long min, long max, long *out,
+		   char *msg, size_t len)
 {
 	json_t *v = json_object_get(q, key);
 	*out = def;
@@ -1399,14 +1452,17 @@ int archive_search(struct archive *a, const json_t *query, json_t **out, char *m
 		say(msg, len, "the search must be a JSON object");
 		return -EINVAL;
 	}
-	if ((r = get_str(query, "q", &q, msg, len)) < 0 || (r = get_str(query, "id_number", &idn, msg, len)) < 0 ||
+	if ((r = get_str(query, "q", &q, msg, len)) < 0 ||
+	    (r = get_str(query, "id_number", &idn, msg, len)) < 0 ||
 	    (r = get_str(query, "procedure", &proc, msg, len)) < 0 ||
-	    (r = get_str(query, "from", &from, msg, len)) < 0 || (r = get_str(query, "to", &to, msg, len)) < 0 ||
+	    (r = get_str(query, "from", &from, msg, len)) < 0 ||
+	    (r = get_str(query, "to", &to, msg, len)) < 0 ||
 	    (r = get_int(query, "limit", 50, 1, ARCHIVE_SEARCH_MAX_LIMIT, &limit, msg, len)) < 0 ||
 	    (r = get_int(query, "offset", 0, 0, 1000000, &offset, msg, len)) < 0)
 		return r;
 	if (q && strlen(q) > ARCHIVE_QUERY_MAX) {
-		say(msg, len, "the search words are too long (at most %d bytes)", ARCHIVE_QUERY_MAX);
+		say(msg, len, "the search words are too long (at most %d bytes)",
+		    ARCHIVE_QUERY_MAX);
 		return -EINVAL;
 	}
 	if (idn && !archive_valid_id_number(idn)) {
@@ -1450,7 +1506,8 @@ int archive_search(struct archive *a, const json_t *query, json_t **out, char *m
 		strcat(where, " AND i.archived_date <= ?5");
 	if (fts)
 		strcat(where, " AND item_fts MATCH ?1");
-	const char *src = fts ? " FROM item_fts JOIN items i ON i.n = item_fts.rowid" : " FROM items i";
+	const char *src =
+	    fts ? " FROM item_fts JOIN items i ON i.n = item_fts.rowid" : " FROM items i";
 	char sql_count[1024], sql[2048];
 	snprintf(sql_count, sizeof sql_count, "SELECT count(*)%s%s", src, where);
 	snprintf(sql, sizeof sql, "SELECT " ITEM_COLS "%s%s%s ORDER BY %s LIMIT ?6 OFFSET ?7",
@@ -1475,7 +1532,8 @@ int archive_search(struct archive *a, const json_t *query, json_t **out, char *m
 		sqlite3_bind_int64(s, 7, offset);
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			if (!pass) {
-				json_object_set_new(res, "total", json_integer(sqlite3_column_int64(s, 0)));
+				json_object_set_new(res, "total",
+						    json_integer(sqlite3_column_int64(s, 0)));
 				continue;
 			}
 			json_t *it = item_json(a, db, s, false);
@@ -1503,8 +1561,8 @@ out:
 	return r;
 }
 
-static int list_items(struct archive *a, sqlite3 *db, const char *sql, const char *arg, json_t *items,
-		      char *msg, size_t len)
+static int list_items(struct archive *a, sqlite3 *db, const char *sql, const char *arg,
+		      json_t *items, char *msg, size_t len)
 {
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
@@ -1518,7 +1576,8 @@ static int list_items(struct archive *a, sqlite3 *db, const char *sql, const cha
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, msg, len, "listing items");
 }
 
-int archive_applicant_documents(struct archive *a, const char *id_number, json_t **out, char *msg, size_t len)
+int archive_applicant_documents(struct archive *a, const char *id_number, json_t **out, char *msg,
+				size_t len)
 {
 	if (!archive_valid_id_number(id_number)) {
 		say(msg, len, "the ID number must have 12 or 9 digits");
@@ -1531,7 +1590,8 @@ int archive_applicant_documents(struct archive *a, const char *id_number, json_t
 	json_t *items = json_array();
 	char sql[2048];
 	snprintf(sql, sizeof sql,
-		 "SELECT " ITEM_COLS " FROM items i WHERE i.id_number = ?1 AND i.superseded_by IS NULL"
+		 "SELECT " ITEM_COLS
+		 " FROM items i WHERE i.id_number = ?1 AND i.superseded_by IS NULL"
 		 " ORDER BY i.archived_at DESC, i.n DESC LIMIT %d",
 		 APPLICANT_MAX);
 	r = list_items(a, db, sql, id_number, items, msg, len);
@@ -1544,8 +1604,8 @@ int archive_applicant_documents(struct archive *a, const char *id_number, json_t
 	return 0;
 }
 
-int archive_reused(struct archive *a, const char *id, const char *dossier_code, const char *document_id,
-		   char *msg, size_t len)
+int archive_reused(struct archive *a, const char *id, const char *dossier_code,
+		   const char *document_id, char *msg, size_t len)
 {
 	if (!archive_valid_id(id)) {
 		say(msg, len, "'%.40s' is not an archived item id", id ? id : "");
@@ -1572,7 +1632,8 @@ int archive_reused(struct archive *a, const char *id, const char *dossier_code, 
 	}
 	r = end(a, r, msg, len);
 	if (r == 0)
-		say(msg, len, added ? "reuse of %s recorded" : "reuse of %s was recorded before", id);
+		say(msg, len, added ? "reuse of %s recorded" : "reuse of %s was recorded before",
+		    id);
 	return r;
 }
 
@@ -1587,7 +1648,8 @@ int archive_disposal(struct archive *a, bool log, json_t **out, char *msg, size_
 	json_t *items = json_array();
 	char sql[2048];
 	snprintf(sql, sizeof sql,
-		 "SELECT " ITEM_COLS " FROM items i WHERE i.retain_until IS NOT NULL AND i.retain_until < ?1"
+		 "SELECT " ITEM_COLS
+		 " FROM items i WHERE i.retain_until IS NOT NULL AND i.retain_until < ?1"
 		 " ORDER BY i.retain_until, i.n LIMIT %d",
 		 LIST_MAX);
 	r = list_items(a, db, sql, today, items, msg, len);
@@ -1601,7 +1663,8 @@ int archive_disposal(struct archive *a, bool log, json_t **out, char *msg, size_
 			r = end(a,
 				audit_append(a, "disposal-list", NULL,
 					     json_pack("{s:s, s:I, s:o}", "today", today, "count",
-						       (json_int_t)json_array_size(items), "items", ids),
+						       (json_int_t)json_array_size(items), "items",
+						       ids),
 					     msg, len),
 				msg, len);
 		else
@@ -1636,7 +1699,8 @@ static json_t *items_of_blob(sqlite3 *db, const char *sha)
 static bool blob_known(sqlite3 *db, const char *sha)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM blobs WHERE sha256 = ?1", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM blobs WHERE sha256 = ?1", -1, &s, NULL) !=
+	    SQLITE_OK)
 		return true;
 	sqlite3_bind_text(s, 1, sha, -1, SQLITE_STATIC);
 	bool known = sqlite3_step(s) == SQLITE_ROW;
@@ -1645,7 +1709,7 @@ static bool blob_known(sqlite3 *db, const char *sha)
 }
 
 static void problem(json_t *problems, int64_t seq, const char *item, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void problem(json_t *problems, int64_t seq, const char *item, const char *fmt, ...)
 {
 	char text[512];
@@ -1672,7 +1736,8 @@ static void find_unexpected(struct archive *a, sqlite3 *db, json_t *candidates)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, ".tmp"))
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    !strcmp(e->d_name, ".tmp"))
 			continue;
 		char sub[PATH_MAX];
 		snprintf(sub, sizeof sub, "%s/%s", a->blobs, e->d_name);
@@ -1681,8 +1746,9 @@ static void find_unexpected(struct archive *a, sqlite3 *db, json_t *candidates)
 			continue;
 		bool prefix_ok = strlen(e->d_name) == 2 && is_hex(e->d_name, 2);
 		if (!S_ISDIR(st.st_mode) || !prefix_ok) {
-			json_array_append_new(candidates, json_pack("{s:s, s:s}", "path", sub, "reason",
-								    "not a blob folder (blobs/<aa>/)"));
+			json_array_append_new(candidates,
+					      json_pack("{s:s, s:s}", "path", sub, "reason",
+							"not a blob folder (blobs/<aa>/)"));
 			continue;
 		}
 		DIR *sd = opendir(sub);
@@ -1695,14 +1761,16 @@ static void find_unexpected(struct archive *a, sqlite3 *db, json_t *candidates)
 			char p[PATH_MAX];
 			snprintf(p, sizeof p, "%s/%s", sub, f->d_name);
 			const char *why = NULL;
-			if (strlen(f->d_name) != 64 || !is_hex(f->d_name, 64) || strncmp(f->d_name, e->d_name, 2))
+			if (strlen(f->d_name) != 64 || !is_hex(f->d_name, 64) ||
+			    strncmp(f->d_name, e->d_name, 2))
 				why = "not named by a SHA-256 in its folder";
 			else if (!blob_known(db, f->d_name))
-				why = "not in the archive (an interrupted ingest leaves one; running the step again adopts it)";
+				why = "not in the archive (an interrupted ingest leaves one; "
+				      "running the step again adopts it)";
 			if (why && json_array_size(candidates) < LIST_MAX)
 				json_array_append_new(candidates,
-						      json_pack("{s:s, s:s, s:s}", "path", p, "name", f->d_name,
-								"reason", why));
+						      json_pack("{s:s, s:s, s:s}", "path", p,
+								"name", f->d_name, "reason", why));
 		}
 		closedir(sd);
 	}
@@ -1714,8 +1782,10 @@ static void check_chain(sqlite3 *db, json_t *chain, json_t *problems)
 	sqlite3_stmt *s;
 	int64_t expect = 1, entries = 0, broken = 0;
 	char prev[65] = ZERO_HASH;
-	if (sqlite3_prepare_v2(db, "SELECT seq, at, action, item_id, detail, prev_hash, hash FROM audit ORDER BY seq",
-			       -1, &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT seq, at, action, item_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+		-1, &s, NULL) != SQLITE_OK) {
 		problem(problems, 0, NULL, "the audit log cannot be read: %s", sqlite3_errmsg(db));
 		broken = -1;
 		goto out;
@@ -1730,20 +1800,23 @@ static void check_chain(sqlite3 *db, json_t *chain, json_t *problems)
 		const char *h = (const char *)sqlite3_column_text(s, 6);
 		entries++;
 		if (!at || !action || !item || !detail || !ph || !h) {
-			problem(problems, seq, item, "audit entry %lld has an empty field", (long long)seq);
+			problem(problems, seq, item, "audit entry %lld has an empty field",
+				(long long)seq);
 			if (!broken)
 				broken = seq;
 			expect = seq + 1;
 			continue;
 		}
 		if (seq != expect) {
-			problem(problems, seq, NULL, "audit entries %lld to %lld are missing (deleted)", (long long)expect,
-				(long long)seq - 1);
+			problem(problems, seq, NULL,
+				"audit entries %lld to %lld are missing (deleted)",
+				(long long)expect, (long long)seq - 1);
 			if (!broken)
 				broken = expect;
 		}
 		if (strcmp(ph, prev)) {
-			problem(problems, seq, item, "audit entry %lld does not follow the entry before it%s%s",
+			problem(problems, seq, item,
+				"audit entry %lld does not follow the entry before it%s%s",
 				(long long)seq, *item ? ", item " : "", item);
 			if (!broken)
 				broken = seq;
@@ -1754,7 +1827,8 @@ static void check_chain(sqlite3 *db, json_t *chain, json_t *problems)
 			archive_sha256_hex(line, strlen(line), rh);
 		free(line);
 		if (strcmp(rh, h)) {
-			problem(problems, seq, item, "audit entry %lld (%s%s%s) was changed: its hash does not match",
+			problem(problems, seq, item,
+				"audit entry %lld (%s%s%s) was changed: its hash does not match",
 				(long long)seq, action, *item ? " of item " : "", item);
 			if (!broken)
 				broken = seq;
@@ -1775,22 +1849,26 @@ static void check_items(sqlite3 *db, json_t *problems)
 {
 	sqlite3_stmt *s, *q;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT i.id, i.document_id, i.dossier_code, i.procedure_code, i.id_number, i.sha256,"
+			       "SELECT i.id, i.document_id, i.dossier_code, i.procedure_code, "
+			       "i.id_number, i.sha256,"
 			       " i.size, i.media_type, i.archived_at, i.retention_years,"
-			       " (SELECT detail FROM audit a WHERE a.item_id = i.id AND a.action = 'ingest' ORDER BY seq"
+			       " (SELECT detail FROM audit a WHERE a.item_id = i.id AND a.action = "
+			       "'ingest' ORDER BY seq"
 			       "  LIMIT 1)"
 			       " FROM items i ORDER BY i.n",
 			       -1, &s, NULL) != SQLITE_OK) {
 		problem(problems, 0, NULL, "the items cannot be read: %s", sqlite3_errmsg(db));
 		return;
 	}
-	static const char *const fields[] = {"id",     "document_id", "dossier_code", "procedure_code", "id_number",
-					     "sha256", "size",        "media_type",   "archived_at",    "retention_years"};
+	static const char *const fields[] = {
+	    "id",     "document_id", "dossier_code", "procedure_code", "id_number",
+	    "sha256", "size",	     "media_type",   "archived_at",    "retention_years"};
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(s, 0);
 		const char *detail = (const char *)sqlite3_column_text(s, 10);
 		if (!detail) {
-			problem(problems, 0, id, "item %s has no ingest entry in the audit log", id ? id : "?");
+			problem(problems, 0, id, "item %s has no ingest entry in the audit log",
+				id ? id : "?");
 			continue;
 		}
 		json_t *d = json_loads(detail, 0, NULL);
@@ -1800,12 +1878,16 @@ static void check_items(sqlite3 *db, json_t *problems)
 			if (sqlite3_column_type(s, c) == SQLITE_NULL)
 				same = !v || json_is_null(v);
 			else if (sqlite3_column_type(s, c) == SQLITE_INTEGER)
-				same = json_is_integer(v) && json_integer_value(v) == sqlite3_column_int64(s, c);
+				same = json_is_integer(v) &&
+				       json_integer_value(v) == sqlite3_column_int64(s, c);
 			else
 				same = json_is_string(v) &&
-				       !strcmp(json_string_value(v), (const char *)sqlite3_column_text(s, c));
+				       !strcmp(json_string_value(v),
+					       (const char *)sqlite3_column_text(s, c));
 			if (!same) {
-				problem(problems, 0, id, "item %s was changed: its %s is not what the audit log recorded",
+				problem(problems, 0, id,
+					"item %s was changed: its %s is not what the audit log "
+					"recorded",
 					id ? id : "?", fields[c]);
 				break;
 			}
@@ -1819,7 +1901,8 @@ static void check_items(sqlite3 *db, json_t *problems)
 			       -1, &q, NULL) == SQLITE_OK) {
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			const char *id = (const char *)sqlite3_column_text(q, 1);
-			problem(problems, sqlite3_column_int64(q, 0), id, "item %s was deleted from the archive", id);
+			problem(problems, sqlite3_column_int64(q, 0), id,
+				"item %s was deleted from the archive", id);
 		}
 		sqlite3_finalize(q);
 	}
@@ -1828,7 +1911,8 @@ static void check_items(sqlite3 *db, json_t *problems)
 			       " name IN ('audit_no_update', 'audit_no_delete')",
 			       -1, &q, NULL) == SQLITE_OK) {
 		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) != 2)
-			problem(problems, 0, NULL, "the triggers that keep the audit log append-only were removed");
+			problem(problems, 0, NULL,
+				"the triggers that keep the audit log append-only were removed");
 		sqlite3_finalize(q);
 	}
 }
@@ -1853,7 +1937,8 @@ int archive_verify(struct archive *a, bool log, json_t **out, char *msg, size_t 
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n_items = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	if ((rc = sqlite3_prepare_v2(db, "SELECT sha256, size FROM blobs ORDER BY sha256", -1, &s, NULL)) != SQLITE_OK) {
+	if ((rc = sqlite3_prepare_v2(db, "SELECT sha256, size FROM blobs ORDER BY sha256", -1, &s,
+				     NULL)) != SQLITE_OK) {
 		r = db_fail(db, rc, msg, len, "verifying");
 		goto out;
 	}
@@ -1865,32 +1950,37 @@ int archive_verify(struct archive *a, bool log, json_t **out, char *msg, size_t 
 		blob_path(a, sha, p, sizeof p);
 		int hr = hash_file(p, actual, &got);
 		if (hr == -ENOENT) {
-			json_array_append_new(missing, json_pack("{s:s, s:s, s:o}", "sha256", sha, "path", p, "items",
-								 items_of_blob(db, sha)));
+			json_array_append_new(missing,
+					      json_pack("{s:s, s:s, s:o}", "sha256", sha, "path", p,
+							"items", items_of_blob(db, sha)));
 		} else if (hr < 0) {
-			json_array_append_new(changed, json_pack("{s:s, s:s, s:s, s:o}", "sha256", sha, "path", p,
-								 "error", strerror(-hr), "items", items_of_blob(db, sha)));
-		} else if (strcmp(actual, sha) || got != size) {
 			json_array_append_new(changed,
-					      json_pack("{s:s, s:s, s:s, s:I, s:o}", "sha256", sha, "path", p,
-							"actual_sha256", actual, "actual_size", (json_int_t)got, "items",
+					      json_pack("{s:s, s:s, s:s, s:o}", "sha256", sha,
+							"path", p, "error", strerror(-hr), "items",
 							items_of_blob(db, sha)));
+		} else if (strcmp(actual, sha) || got != size) {
+			json_array_append_new(
+			    changed, json_pack("{s:s, s:s, s:s, s:I, s:o}", "sha256", sha, "path",
+					       p, "actual_sha256", actual, "actual_size",
+					       (json_int_t)got, "items", items_of_blob(db, sha)));
 		}
 	}
 	sqlite3_finalize(s);
 	s = NULL;
 	/* an item whose blob is not even in the index */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, sha256 FROM items i WHERE NOT EXISTS(SELECT 1 FROM blobs b WHERE"
-			       " b.sha256 = i.sha256)",
-			       -1, &s, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT id, sha256 FROM items i WHERE NOT EXISTS(SELECT 1 FROM blobs b WHERE"
+		" b.sha256 = i.sha256)",
+		-1, &s, NULL) == SQLITE_OK) {
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			const char *sha = (const char *)sqlite3_column_text(s, 1);
 			char p[PATH_MAX];
 			blob_path(a, sha, p, sizeof p);
-			json_array_append_new(missing, json_pack("{s:s, s:s, s:[s], s:s}", "sha256", sha, "path", p,
-								 "items", (const char *)sqlite3_column_text(s, 0),
-								 "reason", "not in the blob index"));
+			json_array_append_new(
+			    missing, json_pack("{s:s, s:s, s:[s], s:s}", "sha256", sha, "path", p,
+					       "items", (const char *)sqlite3_column_text(s, 0),
+					       "reason", "not in the blob index"));
 		}
 		sqlite3_finalize(s);
 		s = NULL;
@@ -1914,16 +2004,19 @@ int archive_verify(struct archive *a, bool log, json_t **out, char *msg, size_t 
 	json_object_set_new(chain, "ok", json_boolean(chain_ok));
 	json_object_set_new(chain, "problems", problems);
 	problems = NULL;
-	bool ok = chain_ok && !json_array_size(changed) && !json_array_size(missing) && !json_array_size(unexpected);
-	json_t *res = json_pack("{s:b, s:I, s:I, s:O, s:O, s:O, s:O}", "ok", ok, "items", (json_int_t)n_items,
-				"blobs", (json_int_t)n_blobs, "changed", changed, "missing", missing, "unexpected",
-				unexpected, "chain", chain);
+	bool ok = chain_ok && !json_array_size(changed) && !json_array_size(missing) &&
+		  !json_array_size(unexpected);
+	json_t *res =
+	    json_pack("{s:b, s:I, s:I, s:O, s:O, s:O, s:O}", "ok", ok, "items", (json_int_t)n_items,
+		      "blobs", (json_int_t)n_blobs, "changed", changed, "missing", missing,
+		      "unexpected", unexpected, "chain", chain);
 	if (log && !a->read_only) {
-		json_t *d = json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:O}", "ok", ok, "blobs", (json_int_t)n_blobs,
-				      "changed", (json_int_t)json_array_size(changed), "missing",
-				      (json_int_t)json_array_size(missing), "unexpected",
-				      (json_int_t)json_array_size(unexpected), "chain_ok", chain_ok, "chain_entries",
-				      json_object_get(chain, "entries"));
+		json_t *d =
+		    json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:O}", "ok", ok, "blobs",
+			      (json_int_t)n_blobs, "changed", (json_int_t)json_array_size(changed),
+			      "missing", (json_int_t)json_array_size(missing), "unexpected",
+			      (json_int_t)json_array_size(unexpected), "chain_ok", chain_ok,
+			      "chain_entries", json_object_get(chain, "entries"));
 		if ((r = begin(a, msg, len)) == 0)
 			r = end(a, audit_append(a, "verify", NULL, d, msg, len), msg, len);
 		else
@@ -1954,11 +2047,18 @@ static const char *ext_of(const char *media_type)
 	static const struct {
 		const char *mt, *ext;
 	} map[] = {
-		{"application/pdf", "pdf"},     {"image/png", "png"},          {"image/jpeg", "jpg"},
-		{"image/tiff", "tif"},          {"application/pkcs7-signature", "p7s"},
-		{"application/xml", "xml"},     {"text/xml", "xml"},           {"application/json", "json"},
-		{"text/plain", "txt"},          {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
-		{"application/msword", "doc"},  {"application/zip", "zip"},
+	    {"application/pdf", "pdf"},
+	    {"image/png", "png"},
+	    {"image/jpeg", "jpg"},
+	    {"image/tiff", "tif"},
+	    {"application/pkcs7-signature", "p7s"},
+	    {"application/xml", "xml"},
+	    {"text/xml", "xml"},
+	    {"application/json", "json"},
+	    {"text/plain", "txt"},
+	    {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+	    {"application/msword", "doc"},
+	    {"application/zip", "zip"},
 	};
 	for (size_t i = 0; media_type && i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(map[i].mt, media_type))
@@ -1973,7 +2073,8 @@ static int write_text(const char *path, const char *text)
 }
 
 /* Copies a blob into the bag, checking it against its name on the way. */
-static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_t *size, char *msg, size_t len)
+static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_t *size, char *msg,
+		     size_t len)
 {
 	char src[PATH_MAX];
 	blob_path(a, sha, src, sizeof src);
@@ -2009,7 +2110,9 @@ static int copy_blob(struct archive *a, const char *sha, const char *dst, int64_
 	hex(d, 32, h);
 	if (strcmp(h, sha)) {
 		r = -EBADMSG;
-		say(msg, len, "the archived file %s does not match its SHA-256 (run motcua archive verify)", src);
+		say(msg, len,
+		    "the archived file %s does not match its SHA-256 (run motcua archive verify)",
+		    src);
 		goto out;
 	}
 	if (fsync(out) < 0)
@@ -2071,8 +2174,8 @@ struct bagged {
 	const char *sha, *mt, *role;
 };
 
-static int bag_file(const char *rel, const char *sha, int64_t size, struct manifest *m, int64_t *octets,
-		    int64_t *files)
+static int bag_file(const char *rel, const char *sha, int64_t size, struct manifest *m,
+		    int64_t *octets, int64_t *files)
 {
 	*octets += size;
 	(*files)++;
@@ -2108,21 +2211,23 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 	json_t *items = json_array();
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	r = list_items(a, db,
-		       "SELECT " ITEM_COLS " FROM items i WHERE i.dossier_code = ?1 OR i.id IN (SELECT item_id FROM"
+		       "SELECT " ITEM_COLS
+		       " FROM items i WHERE i.dossier_code = ?1 OR i.id IN (SELECT item_id FROM"
 		       " reuses WHERE dossier_code = ?1) ORDER BY i.archived_at, i.n",
 		       dossier_code, items, msg, len);
 	char org[512] = "motcua";
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key = 'organization'", -1, &s, NULL) ==
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key = 'organization'", -1, &s,
+			       NULL) == SQLITE_OK) {
 		if (sqlite3_step(s) == SQLITE_ROW)
 			snprintf(org, sizeof org, "%s", (const char *)sqlite3_column_text(s, 0));
 		sqlite3_finalize(s);
 	}
 	/* the reuse records of this dossier, to mark reused items */
 	json_t *reused = json_object();
-	if (sqlite3_prepare_v2(db, "SELECT item_id, document_id FROM reuses WHERE dossier_code = ?1", -1, &s,
-			       NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(db,
+			       "SELECT item_id, document_id FROM reuses WHERE dossier_code = ?1",
+			       -1, &s, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, dossier_code, -1, SQLITE_STATIC);
 		while (sqlite3_step(s) == SQLITE_ROW)
 			json_object_set_new(reused, (const char *)sqlite3_column_text(s, 0),
@@ -2130,13 +2235,15 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 		sqlite3_finalize(s);
 	}
 	/* the OCR text belongs in the package too */
-	if (r == 0 && sqlite3_prepare_v2(db, "SELECT text FROM items WHERE id = ?1", -1, &s, NULL) == SQLITE_OK) {
+	if (r == 0 && sqlite3_prepare_v2(db, "SELECT text FROM items WHERE id = ?1", -1, &s,
+					 NULL) == SQLITE_OK) {
 		size_t k;
 		json_t *ki;
 		json_array_foreach(items, k, ki)
 		{
 			sqlite3_reset(s);
-			sqlite3_bind_text(s, 1, json_string_value(json_object_get(ki, "id")), -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 1, json_string_value(json_object_get(ki, "id")), -1,
+					  SQLITE_STATIC);
 			if (sqlite3_step(s) == SQLITE_ROW)
 				json_object_set_new(ki, "text", col_str(s, 0));
 		}
@@ -2188,7 +2295,8 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 		json_object_set_new(it, "files", files_j);
 		/* the signed file, the originals, the sidecar */
 		size_t nf = 0;
-		struct bagged *f = calloc(json_array_size(json_object_get(it, "originals")) + 2, sizeof *f);
+		struct bagged *f =
+		    calloc(json_array_size(json_object_get(it, "originals")) + 2, sizeof *f);
 		if (!f) {
 			r = -ENOMEM;
 			goto out;
@@ -2228,10 +2336,11 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 				free(f);
 				goto out;
 			}
-			json_array_append_new(files_j, json_pack("{s:s, s:s, s:s, s:s, s:I}", "role", f[j].role,
-								  "path", frel, "sha256", f[j].sha, "media_type",
-								  f[j].mt ? f[j].mt : "application/octet-stream",
-								  "size", (json_int_t)size));
+			json_array_append_new(
+			    files_j, json_pack("{s:s, s:s, s:s, s:s, s:I}", "role", f[j].role,
+					       "path", frel, "sha256", f[j].sha, "media_type",
+					       f[j].mt ? f[j].mt : "application/octet-stream",
+					       "size", (json_int_t)size));
 		}
 		free(f);
 		snprintf(p, sizeof p, "%s/%s", tmp, rel);
@@ -2240,8 +2349,8 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 	/* data/metadata.json: every item's fields */
 	char today[11], at[32];
 	vn_time(now_unix(), at, today);
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:O}", "dossier_code", dossier_code, "exported_at", at,
-				 "source_organization", org, "items", items);
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:O}", "dossier_code", dossier_code,
+				 "exported_at", at, "source_organization", org, "items", items);
 	meta_text = json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(meta);
 	if (!meta_text) {
@@ -2274,12 +2383,13 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 	if (asprintf(&info,
 		     "Source-Organization: %s\n"
 		     "External-Identifier: %s\n"
-		     "External-Description: Hồ sơ %s: %zu giấy tờ đã ký số và lưu trữ (archived signed documents)\n"
+		     "External-Description: Hồ sơ %s: %zu giấy tờ đã ký số và lưu trữ (archived "
+		     "signed documents)\n"
 		     "Bagging-Date: %s\n"
 		     "Payload-Oxum: %lld.%lld\n"
 		     "Bag-Software-Agent: motcua archive-sqlite\n",
-		     org, dossier_code, dossier_code, json_array_size(items), today, (long long)octets,
-		     (long long)files) < 0) {
+		     org, dossier_code, dossier_code, json_array_size(items), today,
+		     (long long)octets, (long long)files) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -2320,7 +2430,8 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 	io_fsync_dir(dir);
 	if (bag_path)
 		snprintf(bag_path, bag_path_len, "%s", final);
-	say(msg, len, "exported %zu items of %s to %s", json_array_size(items), dossier_code, final);
+	say(msg, len, "exported %zu items of %s to %s", json_array_size(items), dossier_code,
+	    final);
 	if (!a->read_only) {
 		json_t *ids = json_array();
 		json_array_foreach(items, i, it) json_array_append(ids, json_object_get(it, "id"));
@@ -2329,8 +2440,8 @@ int archive_export(struct archive *a, const char *dossier_code, const char *dir,
 		if (begin(a, m2, sizeof m2) == 0)
 			end(a,
 			    audit_append(a, "export", NULL,
-					 json_pack("{s:s, s:o, s:s}", "dossier_code", dossier_code, "items", ids,
-						   "payload_oxum", oxum),
+					 json_pack("{s:s, s:o, s:s}", "dossier_code", dossier_code,
+						   "items", ids, "payload_oxum", oxum),
 					 m2, sizeof m2),
 			    m2, sizeof m2);
 		else

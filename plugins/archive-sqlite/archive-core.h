@@ -42,9 +42,9 @@
 struct archive;
 
 struct archive_options {
-	bool read_only;             /* open the database read-only (verify, search) */
-	bool create;                /* create the folder and database if missing */
-	int retention_years;        /* default retention for new items, 0 = permanent */
+	bool read_only;	     /* open the database read-only (verify, search) */
+	bool create;	     /* create the folder and database if missing */
+	int retention_years; /* default retention for new items, 0 = permanent */
 	/* "CODE:YEARS, CODE:YEARS": retention per procedure code; may be NULL. */
 	const char *retention_by_procedure;
 	/* The office's name for exports (bag-info.txt Source-Organization); kept in
@@ -55,8 +55,8 @@ struct archive_options {
 /* Opens (and with opt->create, creates) the archive in dir. opt may be NULL
  * (read-write, no create, retention 10 years). *out is the caller's, for
  * archive_close(), on success only. */
-int archive_open(const char *dir, const struct archive_options *opt, struct archive **out, char *msg,
-		 size_t len);
+int archive_open(const char *dir, const struct archive_options *opt, struct archive **out,
+		 char *msg, size_t len);
 void archive_close(struct archive *a);
 
 /* Checks a retention_by_procedure value without opening anything. */
@@ -69,39 +69,40 @@ struct archive_file {
 
 /* One document to archive. Strings are borrowed; NULL = unknown. */
 struct archive_item_in {
-	const char *document_id;    /* required: the gateway's document id */
-	const char *name;           /* document name */
-	const char *dossier_code;   /* required */
+	const char *document_id;  /* required: the gateway's document id */
+	const char *name;	  /* document name */
+	const char *dossier_code; /* required */
 	const char *procedure_code;
-	const char *id_number;      /* applicant's ID number */
+	const char *id_number; /* applicant's ID number */
 	const char *applicant_name;
 	const char *document_type;
-	const char *text;           /* OCR text */
-	const char *signature_json; /* the sign step's JSON object, or NULL */
-	const char *reused_from;    /* an archived item id, or NULL */
-	struct archive_file signed_file;   /* required */
+	const char *text;		      /* OCR text */
+	const char *signature_json;	      /* the sign step's JSON object, or NULL */
+	const char *reused_from;	      /* an archived item id, or NULL */
+	struct archive_file signed_file;      /* required */
 	const struct archive_file *originals; /* the upload, or the scanned pages */
 	size_t n_originals;
-	struct archive_file sidecar;       /* path NULL when none */
-	int64_t archived_unix;      /* 0 = now (tests and the benchmark set it) */
+	struct archive_file sidecar; /* path NULL when none */
+	int64_t archived_unix;	     /* 0 = now (tests and the benchmark set it) */
 };
 
 enum archive_ingest_result {
-	ARCHIVE_INGESTED = 0,  /* a new item */
-	ARCHIVE_EXISTED = 1,   /* the same item was archived before: nothing done */
-	ARCHIVE_LINKED = 2,    /* a reuse of item reused_from, recorded as a link */
+	ARCHIVE_INGESTED = 0, /* a new item */
+	ARCHIVE_EXISTED = 1,  /* the same item was archived before: nothing done */
+	ARCHIVE_LINKED = 2,   /* a reuse of item reused_from, recorded as a link */
 };
 
 /* Archives one item: its files into blobs/, then in one transaction its
  * rows, its full-text entry, the supersession of an earlier version of the
  * same document, and the audit entry. Returns 0 with *result, and *item
  * (what archive_item() answers, with "path") when item is not NULL. */
-int archive_ingest(struct archive *a, const struct archive_item_in *in, enum archive_ingest_result *result,
-		   json_t **item, char *msg, size_t len);
+int archive_ingest(struct archive *a, const struct archive_item_in *in,
+		   enum archive_ingest_result *result, json_t **item, char *msg, size_t len);
 
 /* One item as the plugin SDK's archive ops describe it; with_path adds the
  * absolute paths of its files. -ENOENT when there is no such item. */
-int archive_item(struct archive *a, const char *id, bool with_path, json_t **out, char *msg, size_t len);
+int archive_item(struct archive *a, const char *id, bool with_path, json_t **out, char *msg,
+		 size_t len);
 
 /* Search; query as motcua_archive_ops.search takes it (a JSON object). */
 int archive_search(struct archive *a, const json_t *query, json_t **out, char *msg, size_t len);
@@ -112,8 +113,8 @@ int archive_applicant_documents(struct archive *a, const char *id_number, json_t
 
 /* Records (once) that item id is attached to document document_id of another
  * dossier, with an audit entry. */
-int archive_reused(struct archive *a, const char *id, const char *dossier_code, const char *document_id,
-		   char *msg, size_t len);
+int archive_reused(struct archive *a, const char *id, const char *dossier_code,
+		   const char *document_id, char *msg, size_t len);
 
 /* Items past their retention period: {"today", "items": [...]}. log adds an
  * audit entry (needs a writable archive). Never deletes anything. */

@@ -24,7 +24,8 @@ static void tool_help(void)
 	       "                   or " MOTCUA_TOOL_DEFAULT_DATA_DIR ")\n"
 	       "Run by `motcua [--config FILE] [-o SECTION.KEY=VALUE] archive ...`, it gets\n"
 	       "the configuration motcua resolved in the environment:\n"
-	       "  " MOTCUA_TOOL_SETTINGS_ENV "  a JSON object {\"section\": {\"key\": \"value\"}}; read:\n"
+	       "  " MOTCUA_TOOL_SETTINGS_ENV
+	       "  a JSON object {\"section\": {\"key\": \"value\"}}; read:\n"
 	       "                   [archive-sqlite] path, [gateway] data_dir\n");
 }
 
@@ -38,7 +39,8 @@ int main(int argc, char **argv)
 	}
 	const char *dir = NULL;
 	int i = 1;
-	while (i < argc && !strncmp(argv[i], "--dir", 5) && (argv[i][5] == 0 || argv[i][5] == '=')) {
+	while (i < argc && !strncmp(argv[i], "--dir", 5) &&
+	       (argv[i][5] == 0 || argv[i][5] == '=')) {
 		if (argv[i][5] == '=')
 			dir = argv[i++] + 6;
 		else

@@ -48,7 +48,8 @@ struct fixity_job {
 	char message[256];
 };
 
-#define HAS(s, member) ((s)->struct_size >= offsetof(__typeof__(*(s)), member) + sizeof((s)->member))
+#define HAS(s, member)                                                                             \
+	((s)->struct_size >= offsetof(__typeof__(*(s)), member) + sizeof((s)->member))
 
 /* ---- config ------------------------------------------------------------------------ */
 
@@ -62,8 +63,8 @@ static int config_uint(struct plugin *p, const char *key, long def, long min, lo
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (end == v || *end || errno || x < min || x > max) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s = %s: must be a whole number from %ld to %ld", key, v, min,
-			     max);
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "%s = %s: must be a whole number from %ld to %ld", key, v, min, max);
 		return -EINVAL;
 	}
 	*out = x;
@@ -80,9 +81,10 @@ static const char *jstr(json_t *o, const char *key)
 
 static int write_meta(const char *path, json_t *item, bool reused)
 {
-	json_t *m = json_pack("{s:{s:O, s:O, s:O, s:b}}", "archive", "id", json_object_get(item, "id"), "sha256",
-			      json_object_get(item, "sha256"), "archived_at", json_object_get(item, "archived_at"),
-			      "reused", reused);
+	json_t *m =
+	    json_pack("{s:{s:O, s:O, s:O, s:b}}", "archive", "id", json_object_get(item, "id"),
+		      "sha256", json_object_get(item, "sha256"), "archived_at",
+		      json_object_get(item, "archived_at"), "reused", reused);
 	if (!m)
 		return -ENOMEM;
 	int r = json_dump_file(m, path, JSON_COMPACT) < 0 ? -EIO : 0;
@@ -125,17 +127,17 @@ static int archive_step(void *data, struct motcua_step_io *io)
 	if (json_is_object(sj))
 		sig = json_dumps(sj, JSON_COMPACT | JSON_SORT_KEYS);
 	struct archive_item_in in = {
-		.document_id = io->document_id ? io->document_id : jstr(doc, "id"),
-		.name = io->document_name ? io->document_name : jstr(doc, "name"),
-		.dossier_code = io->dossier_code ? io->dossier_code : jstr(dossier, "code"),
-		.procedure_code = jstr(dossier, "procedure_code"),
-		.id_number = jstr(applicant, "id_number"),
-		.applicant_name = jstr(applicant, "name"),
-		.document_type = jstr(doc, "type"),
-		.text = jstr(doc, "text"),
-		.signature_json = sig,
-		.reused_from = jstr(doc, "reused_from"),
-		.signed_file = {io->path, io->media_type},
+	    .document_id = io->document_id ? io->document_id : jstr(doc, "id"),
+	    .name = io->document_name ? io->document_name : jstr(doc, "name"),
+	    .dossier_code = io->dossier_code ? io->dossier_code : jstr(dossier, "code"),
+	    .procedure_code = jstr(dossier, "procedure_code"),
+	    .id_number = jstr(applicant, "id_number"),
+	    .applicant_name = jstr(applicant, "name"),
+	    .document_type = jstr(doc, "type"),
+	    .text = jstr(doc, "text"),
+	    .signature_json = sig,
+	    .reused_from = jstr(doc, "reused_from"),
+	    .signed_file = {io->path, io->media_type},
 	};
 	const char *op = HAS(io, original_path) ? io->original_path : NULL;
 	if (op) {
@@ -168,7 +170,8 @@ static int archive_step(void *data, struct motcua_step_io *io)
 	r = archive_ingest(p->archive, &in, &res, &item, io->message, ml);
 	if (r < 0)
 		goto out;
-	if (HAS(io, meta_path) && io->meta_path && (r = write_meta(io->meta_path, item, res == ARCHIVE_LINKED)) < 0)
+	if (HAS(io, meta_path) && io->meta_path &&
+	    (r = write_meta(io->meta_path, item, res == ARCHIVE_LINKED)) < 0)
 		snprintf(io->message, ml, "cannot write %s: %s", io->meta_path, strerror(-r));
 out:
 	json_decref(dossier);
@@ -204,7 +207,8 @@ static int op_search(void *data, const char *query, char **json, char *message, 
 	return answer(r, res, json);
 }
 
-static int op_applicant_documents(void *data, const char *id_number, char **json, char *message, size_t len)
+static int op_applicant_documents(void *data, const char *id_number, char **json, char *message,
+				  size_t len)
 {
 	struct plugin *p = data;
 	json_t *res = NULL;
@@ -220,8 +224,8 @@ static int op_item(void *data, const char *id, char **json, char *message, size_
 	return answer(r, res, json);
 }
 
-static int op_reused(void *data, const char *id, const char *dossier_code, const char *document_id, char *message,
-		     size_t len)
+static int op_reused(void *data, const char *id, const char *dossier_code, const char *document_id,
+		     char *message, size_t len)
 {
 	struct plugin *p = data;
 	return archive_reused(p->archive, id, dossier_code, document_id, message, len);
@@ -259,7 +263,8 @@ static void bad_items(json_t *list, json_t *ids, size_t max)
 	json_array_foreach(list, i, e)
 	{
 		json_t *its = json_object_get(e, "items");
-		json_array_foreach(its, k, id) if (json_array_size(ids) < max) json_array_append(ids, id);
+		json_array_foreach(its, k, id) if (json_array_size(ids) < max)
+		    json_array_append(ids, id);
 		id = json_object_get(e, "item_id");
 		if (json_is_string(id) && json_array_size(ids) < max)
 			json_array_append(ids, id);
@@ -274,7 +279,8 @@ static void fixity_done(void *data, int cancelled)
 	if (cancelled)
 		goto out;
 	if (j->r < 0) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "fixity check failed to run: %s", j->message);
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "fixity check failed to run: %s",
+			     j->message);
 		json_t *e = json_pack("{s:b, s:s}", "ok", 0, "error", j->message);
 		char *es = e ? json_dumps(e, JSON_COMPACT) : NULL;
 		if (es)
@@ -288,27 +294,32 @@ static void fixity_done(void *data, int cancelled)
 	bad_items(json_object_get(rep, "changed"), ids, 50);
 	bad_items(json_object_get(rep, "missing"), ids, 50);
 	bad_items(json_object_get(chain, "problems"), ids, 50);
-	json_t *ev = json_pack("{s:O, s:O, s:O, s:I, s:I, s:I, s:O, s:O, s:o}", "ok", json_object_get(rep, "ok"),
-			       "items", json_object_get(rep, "items"), "blobs", json_object_get(rep, "blobs"),
-			       "changed", (json_int_t)json_array_size(json_object_get(rep, "changed")), "missing",
-			       (json_int_t)json_array_size(json_object_get(rep, "missing")), "unexpected",
-			       (json_int_t)json_array_size(json_object_get(rep, "unexpected")), "chain_ok",
-			       json_object_get(chain, "ok"), "chain_entries", json_object_get(chain, "entries"),
-			       "bad_items", ids);
+	json_t *ev = json_pack(
+	    "{s:O, s:O, s:O, s:I, s:I, s:I, s:O, s:O, s:o}", "ok", json_object_get(rep, "ok"),
+	    "items", json_object_get(rep, "items"), "blobs", json_object_get(rep, "blobs"),
+	    "changed", (json_int_t)json_array_size(json_object_get(rep, "changed")), "missing",
+	    (json_int_t)json_array_size(json_object_get(rep, "missing")), "unexpected",
+	    (json_int_t)json_array_size(json_object_get(rep, "unexpected")), "chain_ok",
+	    json_object_get(chain, "ok"), "chain_entries", json_object_get(chain, "entries"),
+	    "bad_items", ids);
 	char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	if (json_is_true(json_object_get(rep, "ok"))) {
-		p->host->log(p->ctx, MOTCUA_LOG_INFO, "fixity check: %lld files and %lld audit entries intact",
+		p->host->log(p->ctx, MOTCUA_LOG_INFO,
+			     "fixity check: %lld files and %lld audit entries intact",
 			     (long long)json_integer_value(json_object_get(rep, "blobs")),
 			     (long long)json_integer_value(json_object_get(chain, "entries")));
 	} else {
 		char *bad = json_dumps(json_object_get(ev, "bad_items"), JSON_COMPACT);
 		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
-			     "Kiểm tra toàn vẹn kho lưu trữ phát hiện lỗi / fixity check FAILED: %zu changed, %zu"
-			     " missing, %zu unexpected files, audit chain %s; items %s; run `motcua archive verify`",
+			     "Kiểm tra toàn vẹn kho lưu trữ phát hiện lỗi / fixity check FAILED: "
+			     "%zu changed, %zu"
+			     " missing, %zu unexpected files, audit chain %s; items %s; run "
+			     "`motcua archive verify`",
 			     json_array_size(json_object_get(rep, "changed")),
 			     json_array_size(json_object_get(rep, "missing")),
 			     json_array_size(json_object_get(rep, "unexpected")),
-			     json_is_true(json_object_get(chain, "ok")) ? "intact" : "BROKEN", bad ? bad : "[]");
+			     json_is_true(json_object_get(chain, "ok")) ? "intact" : "BROKEN",
+			     bad ? bad : "[]");
 		free(bad);
 	}
 	if (evs)
@@ -334,7 +345,8 @@ static void fixity_timer(void *data)
 	if (r < 0) {
 		p->fixity_running = 0;
 		free(j);
-		p->host->log(p->ctx, MOTCUA_LOG_WARNING, "cannot start the fixity check: %s", strerror(-r));
+		p->host->log(p->ctx, MOTCUA_LOG_WARNING, "cannot start the fixity check: %s",
+			     strerror(-r));
 	}
 }
 
@@ -351,7 +363,8 @@ static void plugin_free(struct plugin *p)
 static int archive_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
 	if (!HAS(host, data_dir) || !host->archive_register || !host->data_dir) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "the gateway is too old: " PLUGIN_NAME " needs archive_register");
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "the gateway is too old: " PLUGIN_NAME " needs archive_register");
 		return -ENOTSUP;
 	}
 	struct plugin *p = calloc(1, sizeof *p);
@@ -374,7 +387,8 @@ static int archive_init(struct motcua_plugin_ctx *ctx, const struct motcua_host 
 	}
 	if (path && *path) {
 		if (path[0] != '/') {
-			host->log(ctx, MOTCUA_LOG_ERROR, "path = %s: must be an absolute path", path);
+			host->log(ctx, MOTCUA_LOG_ERROR, "path = %s: must be an absolute path",
+				  path);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -382,49 +396,52 @@ static int archive_init(struct motcua_plugin_ctx *ctx, const struct motcua_host 
 	} else {
 		const char *dd = host->data_dir(ctx);
 		if (!dd) {
-			host->log(ctx, MOTCUA_LOG_ERROR, "the gateway has no data directory; set path");
+			host->log(ctx, MOTCUA_LOG_ERROR,
+				  "the gateway has no data directory; set path");
 			r = -EINVAL;
 			goto fail;
 		}
 		snprintf(p->dir, sizeof p->dir, "%s/" PLUGIN_NAME, dd);
 	}
 	struct archive_options opt = {
-		.create = true,
-		.retention_years = (int)years,
-		.retention_by_procedure = rules,
-		.organization = host->config_get(ctx, "office", "name"),
+	    .create = true,
+	    .retention_years = (int)years,
+	    .retention_by_procedure = rules,
+	    .organization = host->config_get(ctx, "office", "name"),
 	};
 	if ((r = archive_open(p->dir, &opt, &p->archive, msg, sizeof msg)) < 0) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "%s", msg);
 		goto fail;
 	}
 	static const struct motcua_archive_ops ops = {
-		.struct_size = sizeof(struct motcua_archive_ops),
-		.search = op_search,
-		.applicant_documents = op_applicant_documents,
-		.item = op_item,
-		.reused = op_reused,
-		.disposal = op_disposal,
-		.verify = op_verify,
+	    .struct_size = sizeof(struct motcua_archive_ops),
+	    .search = op_search,
+	    .applicant_documents = op_applicant_documents,
+	    .item = op_item,
+	    .reused = op_reused,
+	    .disposal = op_disposal,
+	    .verify = op_verify,
 	};
 	if ((r = host->step_register(ctx, MOTCUA_STEP_ARCHIVE, archive_step, p, NULL)) < 0) {
 		host->log(ctx, MOTCUA_LOG_ERROR, "cannot take the archive step: %s", strerror(-r));
 		goto fail;
 	}
 	if ((r = host->archive_register(ctx, &ops, p, NULL)) < 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "cannot become the gateway's archive: %s", strerror(-r));
+		host->log(ctx, MOTCUA_LOG_ERROR, "cannot become the gateway's archive: %s",
+			  strerror(-r));
 		goto fail;
 	}
 	if (p->fixity_h) {
-		p->timer = host->timer_add(ctx, (uint32_t)(p->fixity_h * 3600u * 1000u), 1, fixity_timer, p, NULL);
+		p->timer = host->timer_add(ctx, (uint32_t)(p->fixity_h * 3600u * 1000u), 1,
+					   fixity_timer, p, NULL);
 		if (!p->timer) {
 			host->log(ctx, MOTCUA_LOG_ERROR, "cannot set the fixity timer");
 			r = -ENOMEM;
 			goto fail;
 		}
 	}
-	host->log(ctx, MOTCUA_LOG_INFO, "archive in %s, retention %ld years%s, fixity check %s", p->dir, years,
-		  years ? "" : " (permanent)", p->fixity_h ? "on" : "off");
+	host->log(ctx, MOTCUA_LOG_INFO, "archive in %s, retention %ld years%s, fixity check %s",
+		  p->dir, years, years ? "" : " (permanent)", p->fixity_h ? "on" : "off");
 	if (p->fixity_h)
 		host->log(ctx, MOTCUA_LOG_INFO, "fixity check every %u h", p->fixity_h);
 	*state = p;
@@ -440,22 +457,25 @@ static void archive_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"path", "archive folder (default <data_dir>/archive-sqlite)"},
-	{"retention_years", "years an item is kept before it is listed for disposal, 0 = permanent (default 10)"},
-	{"retention_by_procedure", "per procedure code, CODE:YEARS separated by commas, e.g. 1.004227:20, 2.000001:0"},
-	{"fixity_interval_h", "hours between fixity checks of every file and of the audit chain, 0 = off (default 24)"},
-	{NULL, NULL},
+    {"path", "archive folder (default <data_dir>/archive-sqlite)"},
+    {"retention_years",
+     "years an item is kept before it is listed for disposal, 0 = permanent (default 10)"},
+    {"retention_by_procedure",
+     "per procedure code, CODE:YEARS separated by commas, e.g. 1.004227:20, 2.000001:0"},
+    {"fixity_interval_h",
+     "hours between fixity checks of every file and of the audit chain, 0 = off (default 24)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = PLUGIN_NAME,
-	.version = PLUGIN_VERSION,
-	.provides = MOTCUA_PROVIDES_ARCHIVE,
-	.config_keys = keys,
-	.init = archive_init,
-	.fini = archive_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .version = PLUGIN_VERSION,
+    .provides = MOTCUA_PROVIDES_ARCHIVE,
+    .config_keys = keys,
+    .init = archive_init,
+    .fini = archive_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

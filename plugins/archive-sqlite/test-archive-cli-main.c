@@ -24,20 +24,22 @@ static int fixture(const char *dir, const char *files)
 {
 	struct archive *a;
 	char msg[512], p[3][600], o[600];
-	struct archive_options opt = {.create = true, .retention_years = 10, .organization = "UBND phường Bến Nghé"};
+	struct archive_options opt = {
+	    .create = true, .retention_years = 10, .organization = "UBND phường Bến Nghé"};
 	if (archive_open(dir, &opt, &a, msg, sizeof msg) < 0) {
 		fprintf(stderr, "%s\n", msg);
 		return 1;
 	}
 	static const char *const texts[] = {
-		"Giấy chứng nhận quyền sử dụng đất, thửa số 12, Đường Nguyễn Huệ",
-		"Tờ khai đăng ký khai sinh: Nguyễn Văn An, cha Nguyễn Văn Bình",
-		"Sổ hộ khẩu của hộ ông Trần Văn Đông",
+	    "Giấy chứng nhận quyền sử dụng đất, thửa số 12, Đường Nguyễn Huệ",
+	    "Tờ khai đăng ký khai sinh: Nguyễn Văn An, cha Nguyễn Văn Bình",
+	    "Sổ hộ khẩu của hộ ông Trần Văn Đông",
 	};
-	static const char *const applicants[] = {"Trần Văn Đông", "Nguyễn Văn Bình", "Trần Văn Đông"};
+	static const char *const applicants[] = {"Trần Văn Đông", "Nguyễn Văn Bình",
+						 "Trần Văn Đông"};
 	static const char *const ids[] = {"079088001111", "001099012345", "079088001111"};
-	static const char *const codes[] = {"000.00.12.H50-100501-0001", "000.00.12.H50-250301-0002",
-					    "000.00.12.H50-250302-0003"};
+	static const char *const codes[] = {
+	    "000.00.12.H50-100501-0001", "000.00.12.H50-250301-0002", "000.00.12.H50-250302-0003"};
 	static const long long when[] = {1272679200LL, 1740816000LL, 1740902400LL};
 	for (int i = 0; i < 3; i++) {
 		snprintf(p[i], sizeof p[i], "%s/doc%d.pdf", files, i);
@@ -51,11 +53,19 @@ static int fixture(const char *dir, const char *files)
 		char docid[16];
 		snprintf(docid, sizeof docid, "doc-%d", i);
 		struct archive_item_in in = {
-			.document_id = docid, .name = "Giấy tờ", .dossier_code = codes[i], .procedure_code = "1.001193",
-			.id_number = ids[i], .applicant_name = applicants[i], .document_type = "giay-to",
-			.text = texts[i], .signature_json = "{\"valid\": true}",
-			.signed_file = {p[i], "application/pdf"}, .originals = &orig, .n_originals = 1,
-			.archived_unix = when[i],
+		    .document_id = docid,
+		    .name = "Giấy tờ",
+		    .dossier_code = codes[i],
+		    .procedure_code = "1.001193",
+		    .id_number = ids[i],
+		    .applicant_name = applicants[i],
+		    .document_type = "giay-to",
+		    .text = texts[i],
+		    .signature_json = "{\"valid\": true}",
+		    .signed_file = {p[i], "application/pdf"},
+		    .originals = &orig,
+		    .n_originals = 1,
+		    .archived_unix = when[i],
 		};
 		if (archive_ingest(a, &in, NULL, NULL, msg, sizeof msg) < 0) {
 			fprintf(stderr, "%s\n", msg);

@@ -28,14 +28,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...)                                                                                  \
-	do {                                                                                              \
-		if (!(cond)) {                                                                            \
-			failures++;                                                                       \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                                     \
-			fputc('\n', stderr);                                                              \
-		}                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 static char root[256];
@@ -70,7 +71,9 @@ static char *tmp_path(const char *fmt, ...)
 static struct archive *open_new(const char *name, const char *rules)
 {
 	struct archive *a = NULL;
-	struct archive_options o = {.create = true, .retention_years = 10, .retention_by_procedure = rules,
+	struct archive_options o = {.create = true,
+				    .retention_years = 10,
+				    .retention_by_procedure = rules,
 				    .organization = "UBND phường Bến Nghé"};
 	int r = archive_open(tmp_path("%s", name), &o, &a, msg, sizeof msg);
 	CHECK(r == 0, "open %s: %s", name, msg);
@@ -90,7 +93,8 @@ static void make_doc(struct doc *d, const char *doc_id, const char *dossier, con
 		     const char *applicant, const char *text, const char *content)
 {
 	memset(d, 0, sizeof *d);
-	snprintf(d->signed_path, sizeof d->signed_path, "%s", tmp_path("%s-%s.pdf", dossier, doc_id));
+	snprintf(d->signed_path, sizeof d->signed_path, "%s",
+		 tmp_path("%s-%s.pdf", dossier, doc_id));
 	snprintf(d->page1, sizeof d->page1, "%s", tmp_path("%s-%s-p1.png", dossier, doc_id));
 	snprintf(d->page2, sizeof d->page2, "%s", tmp_path("%s-%s-p2.png", dossier, doc_id));
 	snprintf(d->side, sizeof d->side, "%s", tmp_path("%s-%s.p7s", dossier, doc_id));
@@ -106,26 +110,28 @@ static void make_doc(struct doc *d, const char *doc_id, const char *dossier, con
 	d->pages[0] = (struct archive_file){d->page1, "image/png"};
 	d->pages[1] = (struct archive_file){d->page2, "image/png"};
 	d->in = (struct archive_item_in){
-		.document_id = doc_id,
-		.name = "Tờ khai đăng ký khai sinh",
-		.dossier_code = dossier,
-		.procedure_code = "1.001193",
-		.id_number = id_number,
-		.applicant_name = applicant,
-		.document_type = "to-khai",
-		.text = text,
-		.signature_json = "{\"valid\": true, \"level\": \"B-T\", \"signer\": \"UBND phường Bến Nghé\"}",
-		.signed_file = {d->signed_path, "application/pdf"},
-		.originals = d->pages,
-		.n_originals = 2,
-		.sidecar = {d->side, "application/pkcs7-signature"},
+	    .document_id = doc_id,
+	    .name = "Tờ khai đăng ký khai sinh",
+	    .dossier_code = dossier,
+	    .procedure_code = "1.001193",
+	    .id_number = id_number,
+	    .applicant_name = applicant,
+	    .document_type = "to-khai",
+	    .text = text,
+	    .signature_json =
+		"{\"valid\": true, \"level\": \"B-T\", \"signer\": \"UBND phường Bến Nghé\"}",
+	    .signed_file = {d->signed_path, "application/pdf"},
+	    .originals = d->pages,
+	    .n_originals = 2,
+	    .sidecar = {d->side, "application/pkcs7-signature"},
 	};
 }
 
 static int64_t unix_of(const char *vn_iso) /* "YYYY-MM-DD HH:MM" Vietnam time */
 {
 	struct tm tm = {0};
-	sscanf(vn_iso, "%d-%d-%d %d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min);
+	sscanf(vn_iso, "%d-%d-%d %d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+	       &tm.tm_min);
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) - 7 * 3600;
@@ -139,7 +145,8 @@ static int ingest(struct archive *a, struct doc *d, enum archive_ingest_result *
 	if (res)
 		*res = rr;
 	if (id)
-		snprintf(id, 32, "%s", r == 0 ? json_string_value(json_object_get(item, "id")) : "");
+		snprintf(id, 32, "%s",
+			 r == 0 ? json_string_value(json_object_get(item, "id")) : "");
 	json_decref(item);
 	return r;
 }
@@ -174,7 +181,8 @@ static long long audit_count(const char *dir)
 	sqlite3_open(p, &db);
 	sqlite3_stmt *s;
 	long long n = -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
@@ -198,9 +206,10 @@ static int sql(const char *dir, const char *q)
 }
 
 static const char *text1 =
-	"CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\nTỜ KHAI ĐĂNG KÝ KHAI SINH\n"
-	"Họ, chữ đệm, tên người yêu cầu: Nguyễn Văn An\nNơi cư trú: 12 Đường Lê Lợi, phường Bến Nghé, Quận 1\n"
-	"Quan hệ với người được khai sinh: cha";
+    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\nTỜ KHAI ĐĂNG KÝ KHAI SINH\n"
+    "Họ, chữ đệm, tên người yêu cầu: Nguyễn Văn An\nNơi cư trú: 12 Đường Lê Lợi, phường Bến Nghé, "
+    "Quận 1\n"
+    "Quan hệ với người được khai sinh: cha";
 static const char *text2 = "ĐƠN ĐỀ NGHỊ cấp bản sao trích lục hộ tịch\nHọ tên: Trần Thị Bích Ngọc\n"
 			   "Địa chỉ: 45 Hai Bà Trưng, Quận 3, Thành phố Hồ Chí Minh";
 
@@ -213,8 +222,10 @@ static void test_ingest_and_search(void)
 	struct doc d1, d2;
 	char id1[32], id2[32], id3[32];
 	enum archive_ingest_result res;
-	make_doc(&d1, "doc-1", "000.00.12.H50-250301-0001", "001099012345", "Nguyễn Văn An", text1, "v1");
-	d1.in.archived_unix = unix_of("2025-03-01 23:30"); /* 16:30 UTC: still March 1st in Vietnam */
+	make_doc(&d1, "doc-1", "000.00.12.H50-250301-0001", "001099012345", "Nguyễn Văn An", text1,
+		 "v1");
+	d1.in.archived_unix =
+	    unix_of("2025-03-01 23:30"); /* 16:30 UTC: still March 1st in Vietnam */
 	CHECK(ingest(a, &d1, &res, id1) == 0 && res == ARCHIVE_INGESTED, "%s", msg);
 	CHECK(archive_valid_id(id1), "id %s", id1);
 	long long n_audit = audit_count(tmp_path("a1"));
@@ -222,7 +233,8 @@ static void test_ingest_and_search(void)
 	      "second ingest: %s %d", msg, res);
 	CHECK(audit_count(tmp_path("a1")) == n_audit, "a second ingest wrote to the audit log");
 
-	make_doc(&d2, "doc-2", "000.00.12.H50-250315-0002", "079188001234", "Trần Thị Bích Ngọc", text2, "x");
+	make_doc(&d2, "doc-2", "000.00.12.H50-250315-0002", "079188001234", "Trần Thị Bích Ngọc",
+		 text2, "x");
 	d2.in.procedure_code = "2.000002";
 	d2.in.name = "Đơn đề nghị";
 	d2.in.archived_unix = unix_of("2025-03-15 08:00");
@@ -231,18 +243,24 @@ static void test_ingest_and_search(void)
 	/* the item, its files */
 	json_t *it = NULL;
 	CHECK(archive_item(a, id1, true, &it, msg, sizeof msg) == 0, "%s", msg);
-	CHECK(!strcmp(json_string_value(json_object_get(it, "archived_at")), "2025-03-01T23:30:00+07:00"), "%s",
-	      json_string_value(json_object_get(it, "archived_at")));
-	CHECK(!strcmp(json_string_value(json_object_get(it, "retain_until")), "2035-03-01"), "retain_until");
+	CHECK(!strcmp(json_string_value(json_object_get(it, "archived_at")),
+		      "2025-03-01T23:30:00+07:00"),
+	      "%s", json_string_value(json_object_get(it, "archived_at")));
+	CHECK(!strcmp(json_string_value(json_object_get(it, "retain_until")), "2035-03-01"),
+	      "retain_until");
 	CHECK(json_integer_value(json_object_get(it, "retention_years")) == 10, "retention");
-	CHECK(!strcmp(json_string_value(json_object_get(it, "id_number")), "001099012345"), "id_number");
-	CHECK(json_is_true(json_object_get(json_object_get(it, "signature"), "valid")), "signature");
-	CHECK(!strcmp(json_string_value(json_object_get(it, "original_media_type")), "image/png"), "orig mt");
+	CHECK(!strcmp(json_string_value(json_object_get(it, "id_number")), "001099012345"),
+	      "id_number");
+	CHECK(json_is_true(json_object_get(json_object_get(it, "signature"), "valid")),
+	      "signature");
+	CHECK(!strcmp(json_string_value(json_object_get(it, "original_media_type")), "image/png"),
+	      "orig mt");
 	CHECK(json_array_size(json_object_get(it, "originals")) == 2, "two pages");
 	const char *path = json_string_value(json_object_get(it, "path"));
 	char expect[600], sha[65];
 	snprintf(expect, sizeof expect, "%s/blobs/%.2s/%s", tmp_path("a1"),
-		 json_string_value(json_object_get(it, "sha256")), json_string_value(json_object_get(it, "sha256")));
+		 json_string_value(json_object_get(it, "sha256")),
+		 json_string_value(json_object_get(it, "sha256")));
 	CHECK(path && !strcmp(path, expect), "path %s", path);
 	FILE *f = fopen(path, "rb");
 	char buf[8192];
@@ -251,9 +269,11 @@ static void test_ingest_and_search(void)
 		fclose(f);
 	archive_sha256_hex(buf, n, sha);
 	CHECK(!strcmp(sha, json_string_value(json_object_get(it, "sha256"))), "blob content");
-	CHECK(access(json_string_value(json_object_get(it, "original_path")), R_OK) == 0, "original readable");
+	CHECK(access(json_string_value(json_object_get(it, "original_path")), R_OK) == 0,
+	      "original readable");
 	json_decref(it);
-	CHECK(archive_item(a, "0123456789abcdef01234567", true, &it, msg, sizeof msg) == -ENOENT, "missing item");
+	CHECK(archive_item(a, "0123456789abcdef01234567", true, &it, msg, sizeof msg) == -ENOENT,
+	      "missing item");
 	CHECK(archive_item(a, "../../etc/passwd", true, &it, msg, sizeof msg) == -EINVAL, "bad id");
 
 	/* retention per procedure */
@@ -279,9 +299,12 @@ static void test_ingest_and_search(void)
 	CHECK(total_of(a, "{\"q\": \"quan\"}") == 2, "quan in both");
 	int r;
 	json_t *sr = search(a, "{\"q\": \"duong\"}", &r);
-	const char *snip = json_string_value(json_object_get(json_array_get(json_object_get(sr, "items"), 0), "snippet"));
-	CHECK(snip && strstr(snip, "[Đường]"), "snippet keeps the diacritics: %s", snip ? snip : "(null)");
-	CHECK(json_object_get(json_array_get(json_object_get(sr, "items"), 0), "path") == NULL, "no path in search");
+	const char *snip = json_string_value(
+	    json_object_get(json_array_get(json_object_get(sr, "items"), 0), "snippet"));
+	CHECK(snip && strstr(snip, "[Đường]"), "snippet keeps the diacritics: %s",
+	      snip ? snip : "(null)");
+	CHECK(json_object_get(json_array_get(json_object_get(sr, "items"), 0), "path") == NULL,
+	      "no path in search");
 	json_decref(sr);
 
 	/* filters */
@@ -289,30 +312,39 @@ static void test_ingest_and_search(void)
 	CHECK(total_of(a, "{\"id_number\": \"001099012345\"}") == 1, "id_number alone");
 	CHECK(total_of(a, "{\"procedure\": \"2.000002\"}") == 1, "procedure");
 	CHECK(total_of(a, "{\"q\": \"quan\", \"procedure\": \"9.9\"}") == 0, "other procedure");
-	CHECK(total_of(a, "{\"from\": \"2025-03-01\", \"to\": \"2025-03-01\"}") == 1, "one day, Vietnam time");
+	CHECK(total_of(a, "{\"from\": \"2025-03-01\", \"to\": \"2025-03-01\"}") == 1,
+	      "one day, Vietnam time");
 	CHECK(total_of(a, "{\"from\": \"2025-03-02\"}") == 1, "from");
 	CHECK(total_of(a, "{\"to\": \"2025-02-28\"}") == 0, "to");
-	CHECK(total_of(a, "{\"q\": \"quan\", \"from\": \"2025-03-01\", \"to\": \"2025-03-15\"}") == 2, "inclusive");
+	CHECK(total_of(a, "{\"q\": \"quan\", \"from\": \"2025-03-01\", \"to\": \"2025-03-15\"}") ==
+		  2,
+	      "inclusive");
 	CHECK(total_of(a, "{}") == 2, "everything");
 	sr = search(a, "{\"limit\": 1, \"offset\": 1}", &r);
 	CHECK(r == 0 && json_integer_value(json_object_get(sr, "total")) == 2 &&
-		      json_array_size(json_object_get(sr, "items")) == 1,
+		  json_array_size(json_object_get(sr, "items")) == 1,
 	      "limit/offset");
-	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(sr, "items"), 0), "id")), id1),
+	CHECK(!strcmp(json_string_value(
+			  json_object_get(json_array_get(json_object_get(sr, "items"), 0), "id")),
+		      id1),
 	      "newest first without words");
 	json_decref(sr);
 	sr = search(a, "{\"limit\": \"1\", \"offset\": \"5\"}", &r);
 	CHECK(r == 0 && json_integer_value(json_object_get(sr, "total")) == 2 &&
-		      json_array_size(json_object_get(sr, "items")) == 0,
+		  json_array_size(json_object_get(sr, "items")) == 0,
 	      "offset past the end");
 	json_decref(sr);
 
 	/* odd input never reaches FTS5 raw */
 	static const char *const odd[] = {
-		"{\"q\": \"\\\"\"}", "{\"q\": \"AND\"}", "{\"q\": \"NEAR(\"}", "{\"q\": \"*\"}", "{\"q\": \"a\\\"b\"}",
-		"{\"q\": \"-x\"}", "{\"q\": \"text:nguyen\"}", "{\"q\": \"(nguyen OR\"}", "{\"q\": \"^an\"}",
-		"{\"q\": \"'; DROP TABLE items; --\"}", "{\"q\": \"   \"}", "{\"q\": \"!!! ???\"}", "{\"q\": \"{a b}\"}",
-		"{\"q\": \"nguyen NOT an\"}", "{\"q\": \"\\u0000x\"}",
+	    "{\"q\": \"\\\"\"}",	"{\"q\": \"AND\"}",
+	    "{\"q\": \"NEAR(\"}",	"{\"q\": \"*\"}",
+	    "{\"q\": \"a\\\"b\"}",	"{\"q\": \"-x\"}",
+	    "{\"q\": \"text:nguyen\"}", "{\"q\": \"(nguyen OR\"}",
+	    "{\"q\": \"^an\"}",		"{\"q\": \"'; DROP TABLE items; --\"}",
+	    "{\"q\": \"   \"}",		"{\"q\": \"!!! ???\"}",
+	    "{\"q\": \"{a b}\"}",	"{\"q\": \"nguyen NOT an\"}",
+	    "{\"q\": \"\\u0000x\"}",
 	};
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		json_t *oq = json_loads(odd[i], JSON_ALLOW_NUL, NULL), *ores = NULL;
@@ -321,15 +353,23 @@ static void test_ingest_and_search(void)
 		json_decref(ores);
 		json_decref(oq);
 	}
-	CHECK(total_of(a, "{\"q\": \"text:nguyen\"}") == 0, "column syntax is just words (a phrase)");
+	CHECK(total_of(a, "{\"q\": \"text:nguyen\"}") == 0,
+	      "column syntax is just words (a phrase)");
 	CHECK(total_of(a, "{\"q\": \"nguyen-van\"}") == 1, "hyphenated words are a phrase");
 
 	/* bad input: -EINVAL with a reason */
 	static const char *const bad[] = {
-		"{\"id_number\": \"123\"}", "{\"id_number\": 1234567890}", "{\"from\": \"2025-02-30\"}",
-		"{\"to\": \"25-01-01\"}", "{\"limit\": 0}", "{\"limit\": 201}", "{\"limit\": \"x\"}",
-		"{\"offset\": -1}", "{\"q\": 5}", "{\"procedure\": \"a/b\"}",
-		"{\"from\": \"2025-03-02\", \"to\": \"2025-03-01\"}",
+	    "{\"id_number\": \"123\"}",
+	    "{\"id_number\": 1234567890}",
+	    "{\"from\": \"2025-02-30\"}",
+	    "{\"to\": \"25-01-01\"}",
+	    "{\"limit\": 0}",
+	    "{\"limit\": 201}",
+	    "{\"limit\": \"x\"}",
+	    "{\"offset\": -1}",
+	    "{\"q\": 5}",
+	    "{\"procedure\": \"a/b\"}",
+	    "{\"from\": \"2025-03-02\", \"to\": \"2025-03-01\"}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		msg[0] = 0;
@@ -346,26 +386,31 @@ static void test_ingest_and_search(void)
 
 	/* applicant documents: a newer version supersedes, both stay */
 	struct doc d1b;
-	make_doc(&d1b, "doc-1", "000.00.12.H50-250301-0001", "001099012345", "Nguyễn Văn An", text1, "v2 timestamped");
+	make_doc(&d1b, "doc-1", "000.00.12.H50-250301-0001", "001099012345", "Nguyễn Văn An", text1,
+		 "v2 timestamped");
 	d1b.in.archived_unix = unix_of("2025-03-02 09:00");
 	char id1b[32];
-	CHECK(ingest(a, &d1b, &res, id1b) == 0 && res == ARCHIVE_INGESTED && strcmp(id1b, id1), "%s", msg);
+	CHECK(ingest(a, &d1b, &res, id1b) == 0 && res == ARCHIVE_INGESTED && strcmp(id1b, id1),
+	      "%s", msg);
 	CHECK(archive_item(a, id1, false, &it, msg, sizeof msg) == 0, "old version stays");
 	const char *superseded_by = json_string_value(json_object_get(it, "superseded_by"));
 	CHECK(superseded_by && !strcmp(superseded_by, id1b), "superseded_by");
 	json_decref(it);
 	CHECK(total_of(a, "{\"q\": \"nguyen\"}") == 1, "one current version found");
 	struct doc d4;
-	make_doc(&d4, "doc-4", "000.00.12.H50-250310-0003", "001099012345", "Nguyễn Văn An", "Giấy xác nhận", "y");
+	make_doc(&d4, "doc-4", "000.00.12.H50-250310-0003", "001099012345", "Nguyễn Văn An",
+		 "Giấy xác nhận", "y");
 	d4.in.archived_unix = unix_of("2025-03-10 10:00");
 	CHECK(ingest(a, &d4, &res, id3) == 0, "%s", msg);
 	json_t *ad = NULL;
 	CHECK(archive_applicant_documents(a, "001099012345", &ad, msg, sizeof msg) == 0, "%s", msg);
 	json_t *items = json_object_get(ad, "items");
 	CHECK(json_array_size(items) == 2, "two current papers: %zu", json_array_size(items));
-	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(items, 0), "id")), id3), "newest first");
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(items, 0), "id")), id3),
+	      "newest first");
 	json_decref(ad);
-	CHECK(archive_applicant_documents(a, "12", &ad, msg, sizeof msg) == -EINVAL, "bad id number");
+	CHECK(archive_applicant_documents(a, "12", &ad, msg, sizeof msg) == -EINVAL,
+	      "bad id number");
 
 	/* bad items */
 	struct doc bd;
@@ -385,7 +430,8 @@ static void test_ingest_and_search(void)
 	CHECK(ingest(a, &bd, NULL, NULL) == -EINVAL, "no dossier");
 
 	json_t *rep = NULL;
-	CHECK(archive_verify(a, true, &rep, msg, sizeof msg) == 0 && json_is_true(json_object_get(rep, "ok")),
+	CHECK(archive_verify(a, true, &rep, msg, sizeof msg) == 0 &&
+		  json_is_true(json_object_get(rep, "ok")),
 	      "verify after ingests: %s", rep ? json_dumps(rep, 0) : msg);
 	json_decref(rep);
 	archive_close(a);
@@ -398,7 +444,8 @@ static void test_reuse_and_export(void)
 	struct doc d1, d2, d3;
 	char id1[32], id2[32], id3[32];
 	enum archive_ingest_result res;
-	make_doc(&d1, "doc-1", "D-250401-0001", "001099012345", "Lê Văn Đức", "Giấy khai sinh của Lê Văn Đức", "a");
+	make_doc(&d1, "doc-1", "D-250401-0001", "001099012345", "Lê Văn Đức",
+		 "Giấy khai sinh của Lê Văn Đức", "a");
 	CHECK(ingest(a, &d1, &res, id1) == 0, "%s", msg);
 	make_doc(&d2, "doc-7", "D-250401-0001", "001099012345", "Lê Văn Đức", "Sổ hộ khẩu", "b");
 	d2.in.sidecar.path = NULL;
@@ -415,24 +462,28 @@ static void test_reuse_and_export(void)
 	d3.in.reused_from = id1;
 	d3.in.n_originals = 0;
 	d3.in.sidecar.path = NULL;
-	CHECK(ingest(a, &d3, &res, id3) == 0 && res == ARCHIVE_LINKED && !strcmp(id3, id1), "%s %d", msg, res);
+	CHECK(ingest(a, &d3, &res, id3) == 0 && res == ARCHIVE_LINKED && !strcmp(id3, id1), "%s %d",
+	      msg, res);
 	CHECK(audit_count(tmp_path("a2")) == before + 1, "the same reuse is not logged twice");
 	CHECK(archive_reused(a, id1, "D-250402-0009", "doc-20", msg, sizeof msg) == 0, "%s", msg);
-	CHECK(archive_reused(a, "0123456789abcdef01234567", "D-1", "x", msg, sizeof msg) == -ENOENT, "no item");
+	CHECK(archive_reused(a, "0123456789abcdef01234567", "D-1", "x", msg, sizeof msg) == -ENOENT,
+	      "no item");
 	CHECK(archive_reused(a, id1, "../x", "x", msg, sizeof msg) == -EINVAL, "bad code");
 	CHECK(total_of(a, "{}") == 2, "a reuse is no second item");
 	json_t *it = NULL;
 	CHECK(archive_item(a, id1, false, &it, msg, sizeof msg) == 0, "%s", msg);
 	json_t *re = json_object_get(it, "reused_in");
 	CHECK(json_array_size(re) == 1 &&
-		      !strcmp(json_string_value(json_object_get(json_array_get(re, 0), "dossier_code")), "D-250402-0009"),
+		  !strcmp(json_string_value(json_object_get(json_array_get(re, 0), "dossier_code")),
+			  "D-250402-0009"),
 	      "reused_in");
 	json_decref(it);
 	/* the blob is stored once */
 	sqlite3 *db;
 	sqlite3_open(tmp_path("a2/archive.db"), &db);
 	sqlite3_stmt *s;
-	sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM reuses)", -1, &s, NULL);
+	sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM reuses)",
+			   -1, &s, NULL);
 	sqlite3_step(s);
 	CHECK(sqlite3_column_int(s, 0) == 2 && sqlite3_column_int(s, 1) == 1, "items %d reuses %d",
 	      sqlite3_column_int(s, 0), sqlite3_column_int(s, 1));
@@ -442,30 +493,44 @@ static void test_reuse_and_export(void)
 	/* export of both dossiers, checked by the independent validator */
 	mkdir(tmp_path("out"), 0755);
 	char bag[600];
-	CHECK(archive_export(a, "D-250401-0001", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) == 0, "%s", msg);
-	CHECK(archive_export(a, "D-250402-0009", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) == 0, "%s", msg);
-	CHECK(archive_export(a, "D-250401-0001", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) == -EEXIST,
+	CHECK(archive_export(a, "D-250401-0001", tmp_path("out"), bag, sizeof bag, msg,
+			     sizeof msg) == 0,
+	      "%s", msg);
+	CHECK(archive_export(a, "D-250402-0009", tmp_path("out"), bag, sizeof bag, msg,
+			     sizeof msg) == 0,
+	      "%s", msg);
+	CHECK(archive_export(a, "D-250401-0001", tmp_path("out"), bag, sizeof bag, msg,
+			     sizeof msg) == -EEXIST,
 	      "export over a bag");
-	CHECK(archive_export(a, "D-999", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) == -ENOENT, "no dossier");
-	CHECK(archive_export(a, "../etc", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) == -EINVAL, "bad code");
-	CHECK(archive_export(a, "D-250401-0001", tmp_path("nowhere"), bag, sizeof bag, msg, sizeof msg) == -ENOENT,
+	CHECK(archive_export(a, "D-999", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) ==
+		  -ENOENT,
+	      "no dossier");
+	CHECK(archive_export(a, "../etc", tmp_path("out"), bag, sizeof bag, msg, sizeof msg) ==
+		  -EINVAL,
+	      "bad code");
+	CHECK(archive_export(a, "D-250401-0001", tmp_path("nowhere"), bag, sizeof bag, msg,
+			     sizeof msg) == -ENOENT,
 	      "no folder");
 	const char *py = getenv("ARCHIVE_PYTHON"), *val = getenv("ARCHIVE_BAGIT_VALIDATOR");
 	char cmd[2048];
 	if (py && *py && val) {
 		snprintf(cmd, sizeof cmd,
-			 "%s %s --require-tag External-Identifier --require-tag Payload-Oxum --require-tag Bagging-Date"
+			 "%s %s --require-tag External-Identifier --require-tag Payload-Oxum "
+			 "--require-tag Bagging-Date"
 			 " --require-tag Source-Organization %s %s",
-			 py, val, tmp_path("out/D-250401-0001"),
-			 tmp_path("out/D-250402-0009"));
+			 py, val, tmp_path("out/D-250401-0001"), tmp_path("out/D-250402-0009"));
 		CHECK(system(cmd) == 0, "the validator refused the bags");
 		snprintf(cmd, sizeof cmd,
-			 "grep -q 'External-Identifier: D-250402-0009' %s && grep -q '\"reused_in_this_dossier\": true' %s",
-			 tmp_path("out/D-250402-0009/bag-info.txt"), tmp_path("out/D-250402-0009/data/metadata.json"));
+			 "grep -q 'External-Identifier: D-250402-0009' %s && grep -q "
+			 "'\"reused_in_this_dossier\": true' %s",
+			 tmp_path("out/D-250402-0009/bag-info.txt"),
+			 tmp_path("out/D-250402-0009/data/metadata.json"));
 		CHECK(system(cmd) == 0, "bag-info / metadata of the reuse");
 		/* the validator can fail: a changed payload byte */
-		snprintf(cmd, sizeof cmd, "printf X >> %s/data/001-%s/signed.pdf; %s %s %s >/dev/null 2>&1",
-			 tmp_path("out/D-250401-0001"), id1, py, val, tmp_path("out/D-250401-0001"));
+		snprintf(cmd, sizeof cmd,
+			 "printf X >> %s/data/001-%s/signed.pdf; %s %s %s >/dev/null 2>&1",
+			 tmp_path("out/D-250401-0001"), id1, py, val,
+			 tmp_path("out/D-250401-0001"));
 		CHECK(system(cmd) != 0, "the validator accepted a changed bag");
 	} else {
 		CHECK(0, "no python3 for the BagIt validator: packaging/install-deps.sh test");
@@ -525,8 +590,10 @@ static void test_tamper(void)
 	/* a flipped byte */
 	flip_byte(blob);
 	rep = verify(a);
-	CHECK(!json_is_true(json_object_get(rep, "ok")) && json_array_size(json_object_get(rep, "changed")) == 1 &&
-		      names(json_object_get(rep, "changed"), id1) && !names(json_object_get(rep, "changed"), id2),
+	CHECK(!json_is_true(json_object_get(rep, "ok")) &&
+		  json_array_size(json_object_get(rep, "changed")) == 1 &&
+		  names(json_object_get(rep, "changed"), id1) &&
+		  !names(json_object_get(rep, "changed"), id2),
 	      "flipped byte not found: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	flip_byte(blob);
@@ -535,8 +602,9 @@ static void test_tamper(void)
 	snprintf(saved, sizeof saved, "%s.saved", tmp_path("page"));
 	CHECK(rename(page, saved) == 0, "move");
 	rep = verify(a);
-	CHECK(!json_is_true(json_object_get(rep, "ok")) && json_array_size(json_object_get(rep, "missing")) == 1 &&
-		      names(json_object_get(rep, "missing"), id1),
+	CHECK(!json_is_true(json_object_get(rep, "ok")) &&
+		  json_array_size(json_object_get(rep, "missing")) == 1 &&
+		  names(json_object_get(rep, "missing"), id1),
 	      "missing blob not found: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	CHECK(rename(saved, page) == 0, "move back");
@@ -545,7 +613,8 @@ static void test_tamper(void)
 	write_file(tmp_path("a3/blobs/ab/stray.txt"), "x");
 	write_file(tmp_path("a3/blobs/README"), "x");
 	rep = verify(a);
-	CHECK(!json_is_true(json_object_get(rep, "ok")) && json_array_size(json_object_get(rep, "unexpected")) == 2,
+	CHECK(!json_is_true(json_object_get(rep, "ok")) &&
+		  json_array_size(json_object_get(rep, "unexpected")) == 2,
 	      "unexpected files: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	unlink(tmp_path("a3/blobs/ab/stray.txt"));
@@ -556,21 +625,26 @@ static void test_tamper(void)
 	archive_close(a);
 
 	/* the audit log is append-only inside SQLite... */
-	CHECK(sql(tmp_path("a3"), "UPDATE audit SET detail = '{}' WHERE seq = 1") != SQLITE_OK, "update allowed");
-	CHECK(sql(tmp_path("a3"), "DELETE FROM audit WHERE seq = 1") != SQLITE_OK, "delete allowed");
+	CHECK(sql(tmp_path("a3"), "UPDATE audit SET detail = '{}' WHERE seq = 1") != SQLITE_OK,
+	      "update allowed");
+	CHECK(sql(tmp_path("a3"), "DELETE FROM audit WHERE seq = 1") != SQLITE_OK,
+	      "delete allowed");
 	/* ...and an edit behind its back is found, naming the item */
 	char q[512];
-	snprintf(q, sizeof q,
-		 "DROP TRIGGER audit_no_update; UPDATE audit SET detail = replace(detail, 'T-1', 'T-2')"
-		 " WHERE item_id = '%s';",
-		 id2);
+	snprintf(
+	    q, sizeof q,
+	    "DROP TRIGGER audit_no_update; UPDATE audit SET detail = replace(detail, 'T-1', 'T-2')"
+	    " WHERE item_id = '%s';",
+	    id2);
 	CHECK(sql(tmp_path("a3"), q) == SQLITE_OK, "edit");
 	struct archive_options ro = {.read_only = true};
 	CHECK(archive_open(tmp_path("a3"), &ro, &a, msg, sizeof msg) == 0, "%s", msg);
 	rep = verify(a);
 	json_t *chain = json_object_get(rep, "chain");
-	CHECK(!json_is_true(json_object_get(rep, "ok")) && !json_is_true(json_object_get(chain, "ok")) &&
-		      names(json_object_get(chain, "problems"), id2) && json_integer_value(json_object_get(chain, "broken_at")) > 0,
+	CHECK(!json_is_true(json_object_get(rep, "ok")) &&
+		  !json_is_true(json_object_get(chain, "ok")) &&
+		  names(json_object_get(chain, "problems"), id2) &&
+		  json_integer_value(json_object_get(chain, "broken_at")) > 0,
 	      "edited audit row: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	archive_close(a);
@@ -588,8 +662,9 @@ static void test_tamper(void)
 	CHECK(archive_open(tmp_path("a4"), &ro, &a, msg, sizeof msg) == 0, "%s", msg);
 	rep = verify(a);
 	chain = json_object_get(rep, "chain");
-	CHECK(!json_is_true(json_object_get(rep, "ok")) && names(json_object_get(chain, "problems"), id1) &&
-		      names(json_object_get(chain, "problems"), id2),
+	CHECK(!json_is_true(json_object_get(rep, "ok")) &&
+		  names(json_object_get(chain, "problems"), id1) &&
+		  names(json_object_get(chain, "problems"), id2),
 	      "edited/deleted item rows: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	archive_close(a);
@@ -603,12 +678,15 @@ static void test_tamper(void)
 	CHECK(archive_disposal(b, true, &dl, msg, sizeof msg) == 0, "%s", msg); /* a third entry */
 	json_decref(dl);
 	archive_close(b);
-	CHECK(sql(tmp_path("a5"), "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 2") == SQLITE_OK, "del");
+	CHECK(sql(tmp_path("a5"),
+		  "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 2") == SQLITE_OK,
+	      "del");
 	CHECK(archive_open(tmp_path("a5"), &ro, &a, msg, sizeof msg) == 0, "%s", msg);
 	rep = verify(a);
 	chain = json_object_get(rep, "chain");
-	CHECK(!json_is_true(json_object_get(chain, "ok")) && names(json_object_get(chain, "problems"), id2) &&
-		      json_integer_value(json_object_get(chain, "broken_at")) == 2,
+	CHECK(!json_is_true(json_object_get(chain, "ok")) &&
+		  names(json_object_get(chain, "problems"), id2) &&
+		  json_integer_value(json_object_get(chain, "broken_at")) == 2,
 	      "deleted audit row: %s", json_dumps(rep, 0));
 	json_decref(rep);
 	archive_close(a);
@@ -626,19 +704,22 @@ static void test_disposal(void)
 	d2.in.procedure_code = "1.000001";
 	d2.in.archived_unix = unix_of("2010-05-01 09:00");
 	make_doc(&d3, "new", "R-2", NULL, "A", "mới", "3");
-	CHECK(ingest(a, &d1, NULL, id1) == 0 && ingest(a, &d2, NULL, id2) == 0 && ingest(a, &d3, NULL, id3) == 0,
+	CHECK(ingest(a, &d1, NULL, id1) == 0 && ingest(a, &d2, NULL, id2) == 0 &&
+		  ingest(a, &d3, NULL, id3) == 0,
 	      "%s", msg);
 	long long before = audit_count(tmp_path("a6"));
 	json_t *dl = NULL;
 	CHECK(archive_disposal(a, true, &dl, msg, sizeof msg) == 0, "%s", msg);
 	json_t *items = json_object_get(dl, "items");
-	CHECK(json_array_size(items) == 1 && names(items, id1) && !names(items, id2), "disposal %s", json_dumps(dl, 0));
+	CHECK(json_array_size(items) == 1 && names(items, id1) && !names(items, id2), "disposal %s",
+	      json_dumps(dl, 0));
 	json_decref(dl);
 	CHECK(audit_count(tmp_path("a6")) == before + 1, "disposal listing logged");
 	json_t *it = NULL;
 	CHECK(archive_item(a, id1, false, &it, msg, sizeof msg) == 0, "never deleted");
 	json_decref(it);
-	CHECK(archive_item(a, id2, false, &it, msg, sizeof msg) == 0 && json_is_null(json_object_get(it, "retain_until")),
+	CHECK(archive_item(a, id2, false, &it, msg, sizeof msg) == 0 &&
+		  json_is_null(json_object_get(it, "retain_until")),
 	      "permanent has no retain_until");
 	json_decref(it);
 	archive_close(a);
@@ -668,7 +749,8 @@ static void test_crash(void)
 		CHECK(ingest(a, &d0, NULL, id0) == 0, "%s", msg);
 		archive_close(a);
 		long long n_audit = audit_count(tmp_path("%s", name));
-		make_doc(&d1, "doc-1", "K-1", "001099012345", "Võ Thị Sáu", "giấy bị cắt ngang khi lưu", "1");
+		make_doc(&d1, "doc-1", "K-1", "001099012345", "Võ Thị Sáu",
+			 "giấy bị cắt ngang khi lưu", "1");
 		pid_t pid = fork();
 		if (pid == 0) {
 			struct archive *c = NULL;
@@ -682,27 +764,34 @@ static void test_crash(void)
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
-		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "%s: child not killed (status %d)", points[i], st);
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		      "%s: child not killed (status %d)", points[i], st);
 		a = open_new(name, NULL);
-		CHECK(total_of(a, "{\"q\": \"cat ngang\"}") == 0, "%s: half item searchable", points[i]);
+		CHECK(total_of(a, "{\"q\": \"cat ngang\"}") == 0, "%s: half item searchable",
+		      points[i]);
 		CHECK(total_of(a, "{}") == 1, "%s: half item listed", points[i]);
-		CHECK(audit_count(tmp_path("%s", name)) == n_audit, "%s: audit entry of a rolled-back ingest", points[i]);
-		CHECK(sql(tmp_path("%s", name), "PRAGMA integrity_check; INSERT INTO item_fts(item_fts) VALUES('integrity-check')") ==
-			      SQLITE_OK,
+		CHECK(audit_count(tmp_path("%s", name)) == n_audit,
+		      "%s: audit entry of a rolled-back ingest", points[i]);
+		CHECK(sql(tmp_path("%s", name),
+			  "PRAGMA integrity_check; INSERT INTO "
+			  "item_fts(item_fts) VALUES('integrity-check')") == SQLITE_OK,
 		      "%s: integrity", points[i]);
 		json_t *rep = verify(a);
 		CHECK(json_is_true(json_object_get(json_object_get(rep, "chain"), "ok")) &&
-			      !json_array_size(json_object_get(rep, "changed")) &&
-			      !json_array_size(json_object_get(rep, "missing")),
+			  !json_array_size(json_object_get(rep, "changed")) &&
+			  !json_array_size(json_object_get(rep, "missing")),
 		      "%s: %s", points[i], json_dumps(rep, 0));
 		json_decref(rep);
 		/* the pipeline runs the step again: the item is complete, leftovers adopted */
 		enum archive_ingest_result res;
 		char id1[32];
-		CHECK(ingest(a, &d1, &res, id1) == 0 && res == ARCHIVE_INGESTED, "%s: rerun %s", points[i], msg);
-		CHECK(total_of(a, "{\"q\": \"cat ngang\"}") == 1, "%s: rerun not searchable", points[i]);
+		CHECK(ingest(a, &d1, &res, id1) == 0 && res == ARCHIVE_INGESTED, "%s: rerun %s",
+		      points[i], msg);
+		CHECK(total_of(a, "{\"q\": \"cat ngang\"}") == 1, "%s: rerun not searchable",
+		      points[i]);
 		rep = verify(a);
-		CHECK(json_is_true(json_object_get(rep, "ok")), "%s: after rerun %s", points[i], json_dumps(rep, 0));
+		CHECK(json_is_true(json_object_get(rep, "ok")), "%s: after rerun %s", points[i],
+		      json_dumps(rep, 0));
 		json_decref(rep);
 		archive_close(a);
 	}
@@ -713,17 +802,20 @@ static void test_misc(void)
 	current_case = "misc";
 	bool empty;
 	char *q = archive_fts_query("nguyen \"van\" an* -- ***", &empty);
-	CHECK(q && !strcmp(q, "\"nguyen\" \"\"\"van\"\"\" \"an\"*"), "fts query %s", q ? q : "(null)");
+	CHECK(q && !strcmp(q, "\"nguyen\" \"\"\"van\"\"\" \"an\"*"), "fts query %s",
+	      q ? q : "(null)");
 	free(q);
 	CHECK(archive_fts_query("  ;; -- ", &empty) == NULL && empty, "no words");
-	CHECK(archive_valid_date("2024-02-29") && !archive_valid_date("2023-02-29") && !archive_valid_date("2024-13-01"),
+	CHECK(archive_valid_date("2024-02-29") && !archive_valid_date("2023-02-29") &&
+		  !archive_valid_date("2024-13-01"),
 	      "dates");
 	CHECK(archive_check_retention_rules("1.0:5, 2.0:0", msg, sizeof msg) == 0, "%s", msg);
 	CHECK(archive_check_retention_rules("1.0=5", msg, sizeof msg) == -EINVAL, "rules form");
 	CHECK(archive_check_retention_rules("1.0:-1", msg, sizeof msg) == -EINVAL, "rules years");
 	struct archive *a = NULL;
 	struct archive_options ro = {.read_only = true};
-	CHECK(archive_open(tmp_path("nothing-here"), &ro, &a, msg, sizeof msg) == -ENOENT, "open missing: %s", msg);
+	CHECK(archive_open(tmp_path("nothing-here"), &ro, &a, msg, sizeof msg) == -ENOENT,
+	      "open missing: %s", msg);
 	struct archive_options bad = {.create = true, .retention_years = -1};
 	CHECK(archive_open(tmp_path("x"), &bad, &a, msg, sizeof msg) == -EINVAL, "bad retention");
 	/* a read-only archive refuses writes */

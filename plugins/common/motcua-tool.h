@@ -54,7 +54,8 @@ static inline int motcua_tool_settings(json_t **settings, char *err, size_t errl
 	if (ok)
 		json_object_foreach(s, section, keys) ok = ok && json_is_object(keys);
 	if (!ok) {
-		snprintf(err, errlen, MOTCUA_TOOL_SETTINGS_ENV " must be {\"section\": {\"key\": \"value\"}}");
+		snprintf(err, errlen,
+			 MOTCUA_TOOL_SETTINGS_ENV " must be {\"section\": {\"key\": \"value\"}}");
 		json_decref(s);
 		return -EINVAL;
 	}
@@ -64,7 +65,8 @@ static inline int motcua_tool_settings(json_t **settings, char *err, size_t errl
 
 /* [section] key of settings (NULL settings: none), or NULL when it is not
  * set; borrowed from settings. */
-static inline const char *motcua_tool_setting(json_t *settings, const char *section, const char *key)
+static inline const char *motcua_tool_setting(json_t *settings, const char *section,
+					      const char *key)
 {
 	return json_string_value(json_object_get(json_object_get(settings, section), key));
 }

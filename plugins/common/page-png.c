@@ -63,8 +63,8 @@ int page_png_write(const char *path, PIX *pix)
 	png_set_IHDR(png, info, w, h, d, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
 		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	if (res > 0)
-		png_set_pHYs(png, info, (png_uint_32)(res / 0.0254 + 0.5), (png_uint_32)(res / 0.0254 + 0.5),
-			     PNG_RESOLUTION_METER);
+		png_set_pHYs(png, info, (png_uint_32)(res / 0.0254 + 0.5),
+			     (png_uint_32)(res / 0.0254 + 0.5), PNG_RESOLUTION_METER);
 	png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
 	png_set_compression_level(png, 1);
 	png_write_info(png, info);

@@ -26,8 +26,8 @@ int io_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int io_read_chunks(int fd, void *buf, size_t size, int (*chunk)(void *arg, const void *data, size_t n),
-		   void *arg)
+int io_read_chunks(int fd, void *buf, size_t size,
+		   int (*chunk)(void *arg, const void *data, size_t n), void *arg)
 {
 	for (;;) {
 		ssize_t n = read(fd, buf, size);

@@ -21,8 +21,8 @@ int io_write_all(int fd, const void *buf, size_t len);
 /* Reads fd to its end in chunks of up to size bytes into buf, calling
  * chunk(arg, buf, n) for each. Returns 0 at the end; the read's -errno; or
  * what chunk returned when negative (which stops it). */
-int io_read_chunks(int fd, void *buf, size_t size, int (*chunk)(void *arg, const void *data, size_t n),
-		   void *arg);
+int io_read_chunks(int fd, void *buf, size_t size,
+		   int (*chunk)(void *arg, const void *data, size_t n), void *arg);
 
 /* Reads the regular file at path whole: *out (malloc()ed, the caller's)
  * holds its *len bytes and a NUL after them. Returns 0; -EINVAL when it is

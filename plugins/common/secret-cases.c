@@ -27,7 +27,8 @@ static int failed(const struct secret_case *c, const char *fmt, ...)
 	return 1;
 }
 
-int secret_cases_reason(const char *key, const char *path, unsigned flags, char *why, size_t why_len)
+int secret_cases_reason(const char *key, const char *path, unsigned flags, char *why,
+			size_t why_len)
 {
 	static char buf[MOTCUA_SECRET_MAX + 1];
 	why[0] = 0;
@@ -82,7 +83,9 @@ int secret_cases_run(struct motcua_testhost *th, const struct secret_case *c)
 		int r = start(th, c);
 		const char *line = motcua_testhost_log_last_error(th);
 		if (r != want || !strstr(line, why))
-			failures += failed(c, "%s: start returned %d (%s), the policy %d; wanted the host's reason \"%s\" in \"%s\"",
+			failures += failed(c,
+					   "%s: start returned %d (%s), the policy %d; wanted the "
+					   "host's reason \"%s\" in \"%s\"",
 					   bad[i], r, strerror(-r), want, why, line);
 		motcua_testhost_stop(th);
 	}
@@ -90,7 +93,8 @@ int secret_cases_run(struct motcua_testhost *th, const struct secret_case *c)
 	c->configure(th, c->good, c->arg);
 	int r = start(th, c);
 	if (c->taken ? !c->taken(th, r, c->arg) : r != 0)
-		failures += failed(c, "%s refused (%d): %s", c->good, r, motcua_testhost_log_last_error(th));
+		failures += failed(c, "%s refused (%d): %s", c->good, r,
+				   motcua_testhost_log_last_error(th));
 	motcua_testhost_stop(th);
 
 	/* a gateway from before secret_read(): refused, not crashed */
@@ -99,7 +103,8 @@ int secret_cases_run(struct motcua_testhost *th, const struct secret_case *c)
 	c->configure(th, c->good, c->arg);
 	r = start(th, c);
 	if (r != -ENOTSUP || !strstr(motcua_testhost_log_last_error(th), "too old"))
-		failures += failed(c, "an older host: start returned %d: \"%s\"", r, motcua_testhost_log_last_error(th));
+		failures += failed(c, "an older host: start returned %d: \"%s\"", r,
+				   motcua_testhost_log_last_error(th));
 	motcua_testhost_stop(th);
 	motcua_testhost_set_table_size(th, MOTCUA_TESTHOST_TABLE_FULL);
 	unlink(link);

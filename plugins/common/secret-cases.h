@@ -23,7 +23,7 @@
 
 struct secret_case {
 	const char *key;  /* the configuration key, e.g. "password_file" */
-	unsigned flags;   /* what the plugin asks secret_read() for: MOTCUA_SECRET_LINE or 0 */
+	unsigned flags;	  /* what the plugin asks secret_read() for: MOTCUA_SECRET_LINE or 0 */
 	const char *good; /* a file the plugin takes as key's value (mode 0600), absolute */
 	/* Sets the plugin's section so that start reaches key, with path as its
 	 * value. */
@@ -46,6 +46,7 @@ int secret_cases_run(struct motcua_testhost *th, const struct secret_case *c);
 /* The reason the gateway's policy gives for path as key's value (with
  * flags), in why; "" when it takes the file. Returns what the policy
  * returns: 0 or a negative errno. */
-int secret_cases_reason(const char *key, const char *path, unsigned flags, char *why, size_t why_len);
+int secret_cases_reason(const char *key, const char *path, unsigned flags, char *why,
+			size_t why_len);
 
 #endif

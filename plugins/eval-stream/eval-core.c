@@ -39,30 +39,36 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[S_COUNT_] = {
-	[S_LAST_SET] = "INSERT INTO meta(key, value) VALUES('last_id', ?1)"
-		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	[S_DOSSIER_INSERT] = "INSERT OR IGNORE INTO dossiers(code, day, received, due, channel, unit, official,"
-			     " ticket_id, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_DOSSIER_GET] = "SELECT received, due, end_at, supp_n, supp_since, supp_s FROM dossiers WHERE code = ?1",
-	[S_DOSSIER_STATUS] = "UPDATE dossiers SET status = ?2, end_at = coalesce(end_at, ?3),"
-			     " end_status = coalesce(end_status, ?4), supp_n = ?5, supp_since = ?6, supp_s = ?7,"
-			     " on_time = coalesce(on_time, ?8) WHERE code = ?1",
-	[S_DOC_PAPER] = "UPDATE dossiers SET paper = 1 WHERE code = ?1",
-	[S_DOC_RESULT] = "UPDATE dossiers SET result = 1 WHERE code = ?1",
-	[S_DOC_REUSED] = "UPDATE dossiers SET reused = reused + 1 WHERE code = ?1",
-	[S_SYNCED] = "UPDATE dossiers SET synced = 1 WHERE code = ?1",
-	[S_TICKET_ISSUED] = "INSERT OR IGNORE INTO tickets(id, day, issued, unit) VALUES(?1, ?2, ?3,"
-			    " (SELECT unit FROM dossiers WHERE ticket_id = ?1 LIMIT 1))",
-	[S_TICKET_CALLED] = "UPDATE tickets SET called = ?2, waited_s = ?3, counter = ?4, official = ?5 WHERE id = ?1",
-	[S_TICKET_DONE] = "UPDATE tickets SET done = ?2, served_s = ?3,"
-			  " official = coalesce(official, ?4) WHERE id = ?1",
-	[S_TICKET_UNIT] = "UPDATE tickets SET unit = coalesce(unit, ?2) WHERE id = ?1",
-	[S_RATING_INSERT] =
-		"INSERT OR IGNORE INTO ratings(id, day, dossier_code, ticket_id, level, official, unit) VALUES(?1, ?2, ?3, ?4, ?5,"
-		" coalesce(?6, (SELECT official FROM dossiers WHERE code = ?3), (SELECT official FROM tickets WHERE id = ?4)),"
-		" coalesce(?7, (SELECT unit FROM dossiers WHERE code = ?3), (SELECT unit FROM tickets WHERE id = ?4)))",
-	[S_COMPLAINT_DOSSIER] = "UPDATE dossiers SET complaint = 1 WHERE code = ?1",
-	[S_COMPLAINT_TICKET] = "UPDATE dossiers SET complaint = 1 WHERE ticket_id = ?1",
+    [S_LAST_SET] = "INSERT INTO meta(key, value) VALUES('last_id', ?1)"
+		   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_DOSSIER_INSERT] =
+	"INSERT OR IGNORE INTO dossiers(code, day, received, due, channel, unit, official,"
+	" ticket_id, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_DOSSIER_GET] =
+	"SELECT received, due, end_at, supp_n, supp_since, supp_s FROM dossiers WHERE code = ?1",
+    [S_DOSSIER_STATUS] =
+	"UPDATE dossiers SET status = ?2, end_at = coalesce(end_at, ?3),"
+	" end_status = coalesce(end_status, ?4), supp_n = ?5, supp_since = ?6, supp_s = ?7,"
+	" on_time = coalesce(on_time, ?8) WHERE code = ?1",
+    [S_DOC_PAPER] = "UPDATE dossiers SET paper = 1 WHERE code = ?1",
+    [S_DOC_RESULT] = "UPDATE dossiers SET result = 1 WHERE code = ?1",
+    [S_DOC_REUSED] = "UPDATE dossiers SET reused = reused + 1 WHERE code = ?1",
+    [S_SYNCED] = "UPDATE dossiers SET synced = 1 WHERE code = ?1",
+    [S_TICKET_ISSUED] = "INSERT OR IGNORE INTO tickets(id, day, issued, unit) VALUES(?1, ?2, ?3,"
+			" (SELECT unit FROM dossiers WHERE ticket_id = ?1 LIMIT 1))",
+    [S_TICKET_CALLED] =
+	"UPDATE tickets SET called = ?2, waited_s = ?3, counter = ?4, official = ?5 WHERE id = ?1",
+    [S_TICKET_DONE] = "UPDATE tickets SET done = ?2, served_s = ?3,"
+		      " official = coalesce(official, ?4) WHERE id = ?1",
+    [S_TICKET_UNIT] = "UPDATE tickets SET unit = coalesce(unit, ?2) WHERE id = ?1",
+    [S_RATING_INSERT] = "INSERT OR IGNORE INTO ratings(id, day, dossier_code, ticket_id, level, "
+			"official, unit) VALUES(?1, ?2, ?3, ?4, ?5,"
+			" coalesce(?6, (SELECT official FROM dossiers WHERE code = ?3), (SELECT "
+			"official FROM tickets WHERE id = ?4)),"
+			" coalesce(?7, (SELECT unit FROM dossiers WHERE code = ?3), (SELECT unit "
+			"FROM tickets WHERE id = ?4)))",
+    [S_COMPLAINT_DOSSIER] = "UPDATE dossiers SET complaint = 1 WHERE code = ?1",
+    [S_COMPLAINT_TICKET] = "UPDATE dossiers SET complaint = 1 WHERE ticket_id = ?1",
 };
 
 struct eval {
@@ -72,61 +78,72 @@ struct eval {
 };
 
 static const char schema[] =
-	"PRAGMA journal_mode = WAL;"
-	"PRAGMA synchronous = NORMAL;"
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);"
-	"CREATE TABLE IF NOT EXISTS dossiers(code TEXT PRIMARY KEY, day TEXT NOT NULL, received INTEGER NOT NULL,"
-	" due INTEGER, channel INTEGER, unit TEXT, official TEXT, ticket_id TEXT, status INTEGER,"
-	" end_at INTEGER, end_status INTEGER, supp_n INTEGER NOT NULL DEFAULT 0, supp_since INTEGER,"
-	" supp_s INTEGER NOT NULL DEFAULT 0, on_time INTEGER, paper INTEGER NOT NULL DEFAULT 0,"
-	" result INTEGER NOT NULL DEFAULT 0, reused INTEGER NOT NULL DEFAULT 0, synced INTEGER NOT NULL DEFAULT 0,"
-	" complaint INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX IF NOT EXISTS dossiers_day ON dossiers(day);"
-	"CREATE INDEX IF NOT EXISTS dossiers_ticket ON dossiers(ticket_id) WHERE ticket_id IS NOT NULL;"
-	"CREATE TABLE IF NOT EXISTS tickets(id TEXT PRIMARY KEY, day TEXT NOT NULL, issued INTEGER NOT NULL,"
-	" called INTEGER, waited_s INTEGER, counter TEXT, official TEXT, unit TEXT, done INTEGER, served_s INTEGER);"
-	"CREATE INDEX IF NOT EXISTS tickets_day ON tickets(day, unit, official, waited_s);"
-	"CREATE TABLE IF NOT EXISTS ratings(id TEXT PRIMARY KEY, day TEXT NOT NULL, dossier_code TEXT,"
-	" ticket_id TEXT, level INTEGER NOT NULL, official TEXT, unit TEXT);"
-	"CREATE INDEX IF NOT EXISTS ratings_day ON ratings(day);"
-	"CREATE TABLE IF NOT EXISTS outq(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
-	" payload TEXT NOT NULL);"
-	/* Per-day rollups kept by triggers in the same transaction (a dossier's
-	 * day, unit and official never change after its insert): what a
-	 * period's query sums instead of every dossier. '' stands for none. */
-	"CREATE TABLE IF NOT EXISTS dossier_days(day TEXT NOT NULL, unit TEXT NOT NULL, official TEXT NOT NULL,"
-	" n INTEGER NOT NULL DEFAULT 0, online INTEGER NOT NULL DEFAULT 0, digitized INTEGER NOT NULL DEFAULT 0,"
-	" reused INTEGER NOT NULL DEFAULT 0, synced INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,"
-	" on_time INTEGER NOT NULL DEFAULT 0, complaints INTEGER NOT NULL DEFAULT 0,"
-	" processing_s INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(day, unit, official)) WITHOUT ROWID;"
-	"CREATE TRIGGER IF NOT EXISTS dossiers_rollup_insert AFTER INSERT ON dossiers BEGIN"
-	" INSERT INTO dossier_days(day, unit, official) VALUES(NEW.day, ifnull(NEW.unit, ''), ifnull(NEW.official, ''))"
-	"  ON CONFLICT DO NOTHING;"
-	" UPDATE dossier_days SET n = n + 1, online = online + (NEW.channel = 2),"
-	"  digitized = digitized + (NEW.paper AND NEW.result), reused = reused + (NEW.reused > 0),"
-	"  synced = synced + (NEW.synced > 0), finished = finished + (NEW.end_at IS NOT NULL),"
-	"  on_time = on_time + (NEW.on_time IS 1), complaints = complaints + (NEW.complaint > 0),"
-	"  processing_s = processing_s + ifnull(NEW.end_at - NEW.received - NEW.supp_s, 0)"
-	"  WHERE day = NEW.day AND unit = ifnull(NEW.unit, '') AND official = ifnull(NEW.official, '');"
-	" END;"
-	"CREATE TRIGGER IF NOT EXISTS dossiers_rollup_update AFTER UPDATE ON dossiers BEGIN"
-	" UPDATE dossier_days SET online = online - (OLD.channel = 2) + (NEW.channel = 2),"
-	"  digitized = digitized - (OLD.paper AND OLD.result) + (NEW.paper AND NEW.result),"
-	"  reused = reused - (OLD.reused > 0) + (NEW.reused > 0), synced = synced - (OLD.synced > 0) + (NEW.synced > 0),"
-	"  finished = finished - (OLD.end_at IS NOT NULL) + (NEW.end_at IS NOT NULL),"
-	"  on_time = on_time - (OLD.on_time IS 1) + (NEW.on_time IS 1),"
-	"  complaints = complaints - (OLD.complaint > 0) + (NEW.complaint > 0),"
-	"  processing_s = processing_s - ifnull(OLD.end_at - OLD.received - OLD.supp_s, 0)"
-	"   + ifnull(NEW.end_at - NEW.received - NEW.supp_s, 0)"
-	"  WHERE day = OLD.day AND unit = ifnull(OLD.unit, '') AND official = ifnull(OLD.official, '');"
-	" END;"
-	"CREATE TABLE IF NOT EXISTS rating_days(day TEXT NOT NULL, unit TEXT NOT NULL, official TEXT NOT NULL,"
-	" level INTEGER NOT NULL, n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(day, unit, official, level)) WITHOUT ROWID;"
-	"CREATE TRIGGER IF NOT EXISTS ratings_rollup_insert AFTER INSERT ON ratings BEGIN"
-	" INSERT INTO rating_days(day, unit, official, level, n)"
-	"  VALUES(NEW.day, ifnull(NEW.unit, ''), ifnull(NEW.official, ''), NEW.level, 1)"
-	"  ON CONFLICT DO UPDATE SET n = n + 1;"
-	" END;";
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = NORMAL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);"
+    "CREATE TABLE IF NOT EXISTS dossiers(code TEXT PRIMARY KEY, day TEXT NOT NULL, received "
+    "INTEGER NOT NULL,"
+    " due INTEGER, channel INTEGER, unit TEXT, official TEXT, ticket_id TEXT, status INTEGER,"
+    " end_at INTEGER, end_status INTEGER, supp_n INTEGER NOT NULL DEFAULT 0, supp_since INTEGER,"
+    " supp_s INTEGER NOT NULL DEFAULT 0, on_time INTEGER, paper INTEGER NOT NULL DEFAULT 0,"
+    " result INTEGER NOT NULL DEFAULT 0, reused INTEGER NOT NULL DEFAULT 0, synced INTEGER NOT "
+    "NULL DEFAULT 0,"
+    " complaint INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS dossiers_day ON dossiers(day);"
+    "CREATE INDEX IF NOT EXISTS dossiers_ticket ON dossiers(ticket_id) WHERE ticket_id IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS tickets(id TEXT PRIMARY KEY, day TEXT NOT NULL, issued INTEGER NOT "
+    "NULL,"
+    " called INTEGER, waited_s INTEGER, counter TEXT, official TEXT, unit TEXT, done INTEGER, "
+    "served_s INTEGER);"
+    "CREATE INDEX IF NOT EXISTS tickets_day ON tickets(day, unit, official, waited_s);"
+    "CREATE TABLE IF NOT EXISTS ratings(id TEXT PRIMARY KEY, day TEXT NOT NULL, dossier_code TEXT,"
+    " ticket_id TEXT, level INTEGER NOT NULL, official TEXT, unit TEXT);"
+    "CREATE INDEX IF NOT EXISTS ratings_day ON ratings(day);"
+    "CREATE TABLE IF NOT EXISTS outq(seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+    " payload TEXT NOT NULL);"
+    /* Per-day rollups kept by triggers in the same transaction (a dossier's
+     * day, unit and official never change after its insert): what a
+     * period's query sums instead of every dossier. '' stands for none. */
+    "CREATE TABLE IF NOT EXISTS dossier_days(day TEXT NOT NULL, unit TEXT NOT NULL, official TEXT "
+    "NOT NULL,"
+    " n INTEGER NOT NULL DEFAULT 0, online INTEGER NOT NULL DEFAULT 0, digitized INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " reused INTEGER NOT NULL DEFAULT 0, synced INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT "
+    "NULL DEFAULT 0,"
+    " on_time INTEGER NOT NULL DEFAULT 0, complaints INTEGER NOT NULL DEFAULT 0,"
+    " processing_s INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(day, unit, official)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS dossiers_rollup_insert AFTER INSERT ON dossiers BEGIN"
+    " INSERT INTO dossier_days(day, unit, official) VALUES(NEW.day, ifnull(NEW.unit, ''), "
+    "ifnull(NEW.official, ''))"
+    "  ON CONFLICT DO NOTHING;"
+    " UPDATE dossier_days SET n = n + 1, online = online + (NEW.channel = 2),"
+    "  digitized = digitized + (NEW.paper AND NEW.result), reused = reused + (NEW.reused > 0),"
+    "  synced = synced + (NEW.synced > 0), finished = finished + (NEW.end_at IS NOT NULL),"
+    "  on_time = on_time + (NEW.on_time IS 1), complaints = complaints + (NEW.complaint > 0),"
+    "  processing_s = processing_s + ifnull(NEW.end_at - NEW.received - NEW.supp_s, 0)"
+    "  WHERE day = NEW.day AND unit = ifnull(NEW.unit, '') AND official = ifnull(NEW.official, '');"
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS dossiers_rollup_update AFTER UPDATE ON dossiers BEGIN"
+    " UPDATE dossier_days SET online = online - (OLD.channel = 2) + (NEW.channel = 2),"
+    "  digitized = digitized - (OLD.paper AND OLD.result) + (NEW.paper AND NEW.result),"
+    "  reused = reused - (OLD.reused > 0) + (NEW.reused > 0), synced = synced - (OLD.synced > 0) + "
+    "(NEW.synced > 0),"
+    "  finished = finished - (OLD.end_at IS NOT NULL) + (NEW.end_at IS NOT NULL),"
+    "  on_time = on_time - (OLD.on_time IS 1) + (NEW.on_time IS 1),"
+    "  complaints = complaints - (OLD.complaint > 0) + (NEW.complaint > 0),"
+    "  processing_s = processing_s - ifnull(OLD.end_at - OLD.received - OLD.supp_s, 0)"
+    "   + ifnull(NEW.end_at - NEW.received - NEW.supp_s, 0)"
+    "  WHERE day = OLD.day AND unit = ifnull(OLD.unit, '') AND official = ifnull(OLD.official, '');"
+    " END;"
+    "CREATE TABLE IF NOT EXISTS rating_days(day TEXT NOT NULL, unit TEXT NOT NULL, official TEXT "
+    "NOT NULL,"
+    " level INTEGER NOT NULL, n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(day, unit, official, "
+    "level)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS ratings_rollup_insert AFTER INSERT ON ratings BEGIN"
+    " INSERT INTO rating_days(day, unit, official, level, n)"
+    "  VALUES(NEW.day, ifnull(NEW.unit, ''), ifnull(NEW.official, ''), NEW.level, 1)"
+    "  ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;";
 
 /* ---- time ---------------------------------------------------------------------------- */
 
@@ -155,7 +172,8 @@ static int64_t days_from_civil(int y, int m, int d)
 
 static int parse_date(const char *s, int *y, int *m, int *d)
 {
-	if (digits(s, 4, y) || s[4] != '-' || digits(s + 5, 2, m) || s[7] != '-' || digits(s + 8, 2, d))
+	if (digits(s, 4, y) || s[4] != '-' || digits(s + 5, 2, m) || s[7] != '-' ||
+	    digits(s + 8, 2, d))
 		return -EINVAL;
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (*y < 1970 || *m < 1 || *m > 12 || *d < 1 || *d > mdays[*m - 1])
@@ -172,7 +190,8 @@ int eval_parse_time(const char *s, int64_t *epoch)
 		return -EINVAL;
 	const char *p = s + 10;
 	if (*p == 'T' || *p == ' ') {
-		if (digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &mi) || h > 23 || mi > 59)
+		if (digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &mi) || h > 23 ||
+		    mi > 59)
 			return -EINVAL;
 		p += 6;
 		se = 0;
@@ -221,8 +240,8 @@ void eval_now_iso(char *buf, size_t len)
 	time_t t = time(NULL) + VN_OFFSET_S;
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d+07:00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d+07:00", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* ---- the database -------------------------------------------------------------------- */
@@ -234,7 +253,8 @@ int eval_open(const char *path, struct eval **out, char *message, size_t len)
 	struct eval *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return -ENOMEM;
-	int rc = sqlite3_open_v2(path, &ev->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	int rc = sqlite3_open_v2(path, &ev->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 				 NULL);
 	char *err = NULL;
 	if (rc == SQLITE_OK) {
@@ -242,16 +262,19 @@ int eval_open(const char *path, struct eval **out, char *message, size_t len)
 		rc = sqlite3_exec(ev->db, schema, NULL, NULL, &err);
 	}
 	if (rc != SQLITE_OK) {
-		snprintf(message, len, "Không mở được cơ sở dữ liệu chỉ số %s (cannot open the indicator database): %s",
+		snprintf(message, len,
+			 "Không mở được cơ sở dữ liệu chỉ số %s (cannot open the indicator "
+			 "database): %s",
 			 path, err ? err : sqlite3_errmsg(ev->db));
 		sqlite3_free(err);
 		eval_close(ev);
 		return -EIO;
 	}
 	for (int i = 0; i < S_COUNT_; i++) {
-		if (sqlite3_prepare_v3(ev->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ev->st[i], NULL) !=
-		    SQLITE_OK) {
-			snprintf(message, len, "eval-stream: SQL %d: %s", i, sqlite3_errmsg(ev->db));
+		if (sqlite3_prepare_v3(ev->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &ev->st[i], NULL) != SQLITE_OK) {
+			snprintf(message, len, "eval-stream: SQL %d: %s", i,
+				 sqlite3_errmsg(ev->db));
 			eval_close(ev);
 			return -EIO;
 		}
@@ -285,7 +308,8 @@ static int64_t load_last_id(struct eval *ev)
 {
 	sqlite3_stmt *st;
 	int64_t id = 0;
-	if (sqlite3_prepare_v2(ev->db, "SELECT value FROM meta WHERE key = 'last_id'", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(ev->db, "SELECT value FROM meta WHERE key = 'last_id'", -1, &st,
+			       NULL) != SQLITE_OK)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
@@ -387,7 +411,10 @@ static int on_dossier_created(struct eval *ev, json_t *j)
 	bind_text(st, 6, jstr(j, "unit"));
 	bind_text(st, 7, jstr(j, "official"));
 	bind_text(st, 8, ticket);
-	sqlite3_bind_int64(st, 9, json_is_integer(json_object_get(j, "status")) ? json_integer_value(json_object_get(j, "status")) : 1);
+	sqlite3_bind_int64(st, 9,
+			   json_is_integer(json_object_get(j, "status"))
+			       ? json_integer_value(json_object_get(j, "status"))
+			       : 1);
 	int r = run(ev, S_DOSSIER_INSERT);
 	if (r == 0 && ticket && jstr(j, "unit")) {
 		bind_text(ev->st[S_TICKET_UNIT], 1, ticket);
@@ -484,7 +511,7 @@ static int on_ticket(struct eval *ev, const char *type, json_t *j)
 		json_t *w = json_object_get(j, "waited_s");
 		int64_t waited = json_is_number(w) ? (int64_t)llround(json_number_value(w))
 				 : jtime(j, "issued_at", &issued) == 0 ? called - issued
-									: -1;
+								       : -1;
 		sqlite3_stmt *st = ev->st[S_TICKET_CALLED];
 		bind_text(st, 1, id);
 		sqlite3_bind_int64(st, 2, called);
@@ -502,7 +529,8 @@ static int on_ticket(struct eval *ev, const char *type, json_t *j)
 		sqlite3_stmt *st = ev->st[S_TICKET_DONE];
 		bind_text(st, 1, id);
 		sqlite3_bind_int64(st, 2, done);
-		bind_opt_int(st, 3, json_is_number(s), json_is_number(s) ? (int64_t)llround(json_number_value(s)) : 0);
+		bind_opt_int(st, 3, json_is_number(s),
+			     json_is_number(s) ? (int64_t)llround(json_number_value(s)) : 0);
 		bind_text(st, 4, jstr(j, "official"));
 		return run(ev, S_TICKET_DONE);
 	}
@@ -515,8 +543,8 @@ static int on_rating(struct eval *ev, json_t *j)
 	const char *id = jid(j, "id", ibuf);
 	json_t *lv = json_object_get(j, "level");
 	int64_t at;
-	if (!id || !json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 3 ||
-	    jtime(j, "at", &at))
+	if (!id || !json_is_integer(lv) || json_integer_value(lv) < 1 ||
+	    json_integer_value(lv) > 3 || jtime(j, "at", &at))
 		return 0;
 	char day[11];
 	eval_vn_day(at, day);
@@ -554,12 +582,14 @@ int eval_apply(struct eval *ev, int64_t id, const char *type, const char *json, 
 			r = on_dossier_status(ev, j);
 		} else if (!strcmp(type, "document.done")) {
 			const char *dt = jstr(j, "document_type");
-			r = run_code(ev, dt && !strcmp(dt, "ket-qua") ? S_DOC_RESULT : S_DOC_PAPER, jstr(j, "dossier_code"));
+			r = run_code(ev, dt && !strcmp(dt, "ket-qua") ? S_DOC_RESULT : S_DOC_PAPER,
+				     jstr(j, "dossier_code"));
 		} else if (!strcmp(type, "document.reused")) {
 			r = run_code(ev, S_DOC_REUSED, jstr(j, "dossier_code"));
 		} else if (!strcmp(type, "outbox.delivered")) {
 			const char *dest = jstr(j, "destination");
-			if (dest && !strcmp(dest, sync_destination ? sync_destination : DEFAULT_SYNC_DESTINATION))
+			if (dest && !strcmp(dest, sync_destination ? sync_destination
+								   : DEFAULT_SYNC_DESTINATION))
 				r = run_code(ev, S_SYNCED, jstr(j, "dossier_code"));
 		} else if (!strncmp(type, "ticket.", 7)) {
 			r = on_ticket(ev, type, j);
@@ -636,8 +666,8 @@ static int valid_day(const char *s)
 	return strlen(s) == 10 && parse_date(s, &y, &m, &d) == 0;
 }
 
-int eval_query(struct eval *ev, const char *from, const char *to, const char *by, char **json, char *message,
-	       size_t len)
+int eval_query(struct eval *ev, const char *from, const char *to, const char *by, char **json,
+	       char *message, size_t len)
 {
 	char today[11];
 	eval_vn_day((int64_t)time(NULL), today);
@@ -648,12 +678,17 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 	if (by && !*by)
 		by = NULL;
 	if (from && !valid_day(from)) {
-		snprintf(message, len, "Tham số from không hợp lệ: cần ngày YYYY-MM-DD (from must be a date YYYY-MM-DD): %s",
+		snprintf(message, len,
+			 "Tham số from không hợp lệ: cần ngày YYYY-MM-DD (from must be a date "
+			 "YYYY-MM-DD): %s",
 			 from);
 		return -EINVAL;
 	}
 	if (to && !valid_day(to)) {
-		snprintf(message, len, "Tham số to không hợp lệ: cần ngày YYYY-MM-DD (to must be a date YYYY-MM-DD): %s", to);
+		snprintf(message, len,
+			 "Tham số to không hợp lệ: cần ngày YYYY-MM-DD (to must be a date "
+			 "YYYY-MM-DD): %s",
+			 to);
 		return -EINVAL;
 	}
 	if (!from)
@@ -661,7 +696,9 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 	if (!to)
 		to = strcmp(from, today) > 0 ? from : today;
 	if (strcmp(from, to) > 0) {
-		snprintf(message, len, "Khoảng thời gian không hợp lệ: from (%s) sau to (%s) (from is after to)", from, to);
+		snprintf(message, len,
+			 "Khoảng thời gian không hợp lệ: from (%s) sau to (%s) (from is after to)",
+			 from, to);
 		return -EINVAL;
 	}
 	if (!by)
@@ -676,7 +713,9 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 		dcol = rcol = "nullif(official, '')";
 		tcol = "official";
 	} else {
-		snprintf(message, len, "Tham số by không hợp lệ: office, unit hoặc official (by must be office, unit or official): %s",
+		snprintf(message, len,
+			 "Tham số by không hợp lệ: office, unit hoặc official (by must be office, "
+			 "unit or official): %s",
 			 by);
 		return -EINVAL;
 	}
@@ -689,8 +728,10 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 	int r = 0;
 
 	snprintf(sql, sizeof sql,
-		 "SELECT %s, sum(n), sum(online), sum(digitized), sum(reused), sum(synced), sum(finished), sum(on_time),"
-		 " sum(complaints), total(processing_s) FROM dossier_days WHERE day BETWEEN ?1 AND ?2 GROUP BY 1",
+		 "SELECT %s, sum(n), sum(online), sum(digitized), sum(reused), sum(synced), "
+		 "sum(finished), sum(on_time),"
+		 " sum(complaints), total(processing_s) FROM dossier_days WHERE day BETWEEN ?1 AND "
+		 "?2 GROUP BY 1",
 		 dcol);
 	if (sqlite3_prepare_v2(ev->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto db_error;
@@ -715,7 +756,9 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 	sqlite3_finalize(st);
 
 	snprintf(sql, sizeof sql,
-		 "SELECT %s, waited_s FROM tickets WHERE day BETWEEN ?1 AND ?2 ORDER BY 1, waited_s IS NULL, waited_s", tcol);
+		 "SELECT %s, waited_s FROM tickets WHERE day BETWEEN ?1 AND ?2 ORDER BY 1, "
+		 "waited_s IS NULL, waited_s",
+		 tcol);
 	if (r || sqlite3_prepare_v2(ev->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto db_error;
 	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
@@ -746,8 +789,10 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 	}
 	sqlite3_finalize(st);
 
-	snprintf(sql, sizeof sql, "SELECT %s, level, sum(n) FROM rating_days WHERE day BETWEEN ?1 AND ?2 GROUP BY 1, 2",
-		 rcol);
+	snprintf(
+	    sql, sizeof sql,
+	    "SELECT %s, level, sum(n) FROM rating_days WHERE day BETWEEN ?1 AND ?2 GROUP BY 1, 2",
+	    rcol);
 	if (r || sqlite3_prepare_v2(ev->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto db_error;
 	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
@@ -783,7 +828,8 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 			json_object_set_new(o, "waiting_avg_s", json_real(round2(avg)));
 			json_object_set_new(o, "waiting_p90_s", json_integer(p90));
 			json_object_set_new(o, "waiting_avg_min", json_real(round2(avg / 60.0)));
-			json_object_set_new(o, "waiting_p90_min", json_real(round2((double)p90 / 60.0)));
+			json_object_set_new(o, "waiting_p90_min",
+					    json_real(round2((double)p90 / 60.0)));
 		} else {
 			json_object_set_new(o, "waiting_avg_s", json_null());
 			json_object_set_new(o, "waiting_p90_s", json_null());
@@ -793,30 +839,36 @@ int eval_query(struct eval *ev, const char *from, const char *to, const char *by
 		json_object_set_new(o, "finished", json_integer(g->finished));
 		json_object_set_new(o, "on_time", json_integer(g->on_time));
 		json_object_set_new(o, "on_time_rate", rate(g->on_time, g->finished));
-		json_object_set_new(o, "processing_avg_h",
-				    g->finished ? json_real(round2(g->processing_s / (double)g->finished / 3600.0))
-						: json_null());
+		json_object_set_new(
+		    o, "processing_avg_h",
+		    g->finished ? json_real(round2(g->processing_s / (double)g->finished / 3600.0))
+				: json_null());
 		json_object_set_new(o, "online_rate", rate(g->online, g->dossiers));
 		json_object_set_new(o, "digitization_rate", rate(g->digitized, g->dossiers));
 		json_object_set_new(o, "reuse_rate", rate(g->reused, g->dossiers));
 		json_object_set_new(o, "sync_rate", rate(g->synced, g->dossiers));
 		json_object_set_new(o, "complaints", json_integer(g->complaints));
 		if (g->dossiers) {
-			double late = g->finished ? 100.0 * (double)(g->finished - g->on_time) / (double)g->finished : 0.0;
+			double late = g->finished ? 100.0 * (double)(g->finished - g->on_time) /
+							(double)g->finished
+						  : 0.0;
 			double compl = 100.0 * (double)g->complaints / (double)g->dossiers;
-			double s = 100.0 - (late + compl);
+			double s = 100.0 - (late + compl );
 			json_object_set_new(o, "satisfaction", json_real(round2(s < 0 ? 0 : s)));
 		} else {
 			json_object_set_new(o, "satisfaction", json_null());
 		}
-		json_object_set_new(o, "ratings", json_pack("{s:I, s:I, s:I}", "1", (json_int_t)g->ratings[0], "2",
-							     (json_int_t)g->ratings[1], "3", (json_int_t)g->ratings[2]));
+		json_object_set_new(o, "ratings",
+				    json_pack("{s:I, s:I, s:I}", "1", (json_int_t)g->ratings[0],
+					      "2", (json_int_t)g->ratings[1], "3",
+					      (json_int_t)g->ratings[2]));
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(out, "groups", arr);
 	json_object_set_new(out, "targets",
-			    json_pack("{s:i, s:i, s:i, s:i, s:i}", "waiting_avg_min", 30, "satisfaction", 70,
-				      "digitization_rate", 80, "reuse_rate", 80, "sync_rate", 100));
+			    json_pack("{s:i, s:i, s:i, s:i, s:i}", "waiting_avg_min", 30,
+				      "satisfaction", 70, "digitization_rate", 80, "reuse_rate", 80,
+				      "sync_rate", 100));
 	*json = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(out);
 	for (size_t i = 0; i < gs.n; i++) {
@@ -832,7 +884,8 @@ db_error:
 		free(gs.g[i].waits);
 	}
 	free(gs.g);
-	snprintf(message, len, "Lỗi cơ sở dữ liệu chỉ số (indicator database error): %s", sqlite3_errmsg(ev->db));
+	snprintf(message, len, "Lỗi cơ sở dữ liệu chỉ số (indicator database error): %s",
+		 sqlite3_errmsg(ev->db));
 	return r ? r : -EIO;
 }
 
@@ -841,7 +894,8 @@ int eval_report(const char *db_path, const char *from, const char *to, const cha
 	struct eval ev = {0};
 	char message[512];
 	if (sqlite3_open_v2(db_path, &ev.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		fprintf(stderr, "eval_report: cannot open %s: %s\n", db_path, sqlite3_errmsg(ev.db));
+		fprintf(stderr, "eval_report: cannot open %s: %s\n", db_path,
+			sqlite3_errmsg(ev.db));
 		sqlite3_close(ev.db);
 		return -ENOENT;
 	}

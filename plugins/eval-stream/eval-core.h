@@ -45,8 +45,8 @@ void eval_rollback(struct eval *ev);
  * grouped by "office", "unit" or "official" (NULL = office), as the JSON
  * object GET /api/v1/indicators answers (malloc()ed into *json). -EINVAL
  * with a reason in message for bad parameters. */
-int eval_query(struct eval *ev, const char *from, const char *to, const char *by, char **json, char *message,
-	       size_t len);
+int eval_query(struct eval *ev, const char *from, const char *to, const char *by, char **json,
+	       char *message, size_t len);
 
 /* The same, offline, from the plugin's database file (opened read-only). */
 int eval_report(const char *db_path, const char *from, const char *to, const char *by, char **json);

@@ -81,7 +81,7 @@ struct plugin {
 	struct inflight inf[MAX_WINDOW];
 	int n_inf;
 	int64_t last_sent;
-	int64_t acked_upto;  /* rows up to here are acknowledged ... */
+	int64_t acked_upto;   /* rows up to here are acknowledged ... */
 	int64_t deleted_upto; /* ... and up to here deleted from the queue */
 	double last_delete;
 	int connect_rc;
@@ -100,7 +100,9 @@ static int config_long(struct plugin *p, const char *key, long def, long min, lo
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (end == v || *end || errno || x < min || x > max) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s = %s: phải là số nguyên từ %ld đến %ld (must be a whole number from %ld to %ld)",
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "%s = %s: phải là số nguyên từ %ld đến %ld (must be a whole number "
+			     "from %ld to %ld)",
 			     key, v, min, max, min, max);
 		return -EINVAL;
 	}
@@ -114,12 +116,15 @@ static int config_bool(struct plugin *p, const char *key, int def, int *out)
 	*out = def;
 	if (!v)
 		return 0;
-	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") || !strcasecmp(v, "on"))
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
+	    !strcasecmp(v, "on"))
 		*out = 1;
-	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") || !strcasecmp(v, "off"))
+	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
+		 !strcasecmp(v, "off"))
 		*out = 0;
 	else {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s = %s: phải là true hoặc false (must be true or false)", key, v);
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "%s = %s: phải là true hoặc false (must be true or false)", key, v);
 		return -EINVAL;
 	}
 	return 0;
@@ -133,9 +138,11 @@ static int read_password(struct plugin *p, const char *path)
 {
 	char why[512];
 	if (!MOTCUA_HAS_MEMBER(struct motcua_host, p->host, secret_read) || !p->host->secret_read) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
-			     "password_file: gateway quá cũ, không đọc được tệp bí mật (this gateway is too old: it cannot "
-			     "read secret files, no secret_read in its host table); update the gateway");
+		p->host->log(
+		    p->ctx, MOTCUA_LOG_ERROR,
+		    "password_file: gateway quá cũ, không đọc được tệp bí mật (this gateway is too "
+		    "old: it cannot "
+		    "read secret files, no secret_read in its host table); update the gateway");
 		return -ENOTSUP;
 	}
 	int r = p->host->secret_read(p->ctx, "password_file", path, MOTCUA_SECRET_LINE, p->password,
@@ -176,10 +183,12 @@ static void on_connect(struct mosquitto *m, void *data, int rc)
 	p->connect_rc = rc;
 	if (rc == 0) {
 		atomic_store(&p->connected, 1);
-		p->host->log(p->ctx, MOTCUA_LOG_INFO, "MQTT: đã kết nối %s:%d (connected)", p->mqtt_host, p->mqtt_port);
+		p->host->log(p->ctx, MOTCUA_LOG_INFO, "MQTT: đã kết nối %s:%d (connected)",
+			     p->mqtt_host, p->mqtt_port);
 		p->was_down_logged = 0;
 	} else {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "MQTT: máy chủ %s:%d từ chối kết nối (broker refused): %s",
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "MQTT: máy chủ %s:%d từ chối kết nối (broker refused): %s",
 			     p->mqtt_host, p->mqtt_port, mosquitto_connack_string(rc));
 	}
 }
@@ -218,7 +227,8 @@ static void flush_deletes(struct plugin *p, int force)
 	if (p->acked_upto <= p->deleted_upto)
 		return;
 	double now = mono_s();
-	if (!force && p->acked_upto - p->deleted_upto < 256 && now - p->last_delete < 0.1 && p->n_inf)
+	if (!force && p->acked_upto - p->deleted_upto < 256 && now - p->last_delete < 0.1 &&
+	    p->n_inf)
 		return;
 	sqlite3_bind_int64(p->s_delete, 1, p->acked_upto);
 	if (sqlite3_step(p->s_delete) != SQLITE_DONE)
@@ -263,7 +273,8 @@ static void run_session(struct plugin *p, struct mosquitto *m)
 		flush_deletes(p, 0);
 		if (p->connect_rc > 0)
 			break;
-		struct pollfd pf[2] = {{.fd = mosquitto_socket(m), .events = POLLIN}, {.fd = p->efd, .events = POLLIN}};
+		struct pollfd pf[2] = {{.fd = mosquitto_socket(m), .events = POLLIN},
+				       {.fd = p->efd, .events = POLLIN}};
 		if (pf[0].fd < 0)
 			break;
 		if (mosquitto_want_write(m))
@@ -286,7 +297,8 @@ static void run_session(struct plugin *p, struct mosquitto *m)
 	}
 	if (atomic_load(&p->connected) && !atomic_load(&p->stop))
 		p->host->log(p->ctx, MOTCUA_LOG_WARNING,
-			     "MQTT: mất kết nối %s:%d, sự kiện được giữ lại trong hàng đợi (connection lost; events are kept queued)",
+			     "MQTT: mất kết nối %s:%d, sự kiện được giữ lại trong hàng đợi "
+			     "(connection lost; events are kept queued)",
 			     p->mqtt_host, p->mqtt_port);
 	flush_deletes(p, 1);
 	atomic_store(&p->connected, 0);
@@ -296,11 +308,14 @@ static void run_session(struct plugin *p, struct mosquitto *m)
 static void *sender_main(void *data)
 {
 	struct plugin *p = data;
-	if (sqlite3_open_v2(p->db_path, &p->sdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(p->db_path, &p->sdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(p->sdb, 10000) != SQLITE_OK ||
-	    sqlite3_prepare_v2(p->sdb, "SELECT seq, topic, payload FROM outq WHERE seq > ?1 ORDER BY seq LIMIT ?2", -1,
-			       &p->s_next, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(p->sdb, "DELETE FROM outq WHERE seq <= ?1", -1, &p->s_delete, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(
+		p->sdb, "SELECT seq, topic, payload FROM outq WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+		-1, &p->s_next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(p->sdb, "DELETE FROM outq WHERE seq <= ?1", -1, &p->s_delete,
+			       NULL) != SQLITE_OK) {
 		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "MQTT queue: %s", sqlite3_errmsg(p->sdb));
 		return NULL;
 	}
@@ -315,10 +330,12 @@ static void *sender_main(void *data)
 		mosquitto_connect_callback_set(m, on_connect);
 		mosquitto_publish_callback_set(m, on_publish);
 		if (p->username)
-			mosquitto_username_pw_set(m, p->username, p->password[0] ? p->password : NULL);
+			mosquitto_username_pw_set(m, p->username,
+						  p->password[0] ? p->password : NULL);
 		int rc = MOSQ_ERR_SUCCESS;
 		if (p->tls)
-			rc = mosquitto_tls_set(m, p->ca_file, p->ca_file ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+			rc = mosquitto_tls_set(m, p->ca_file, p->ca_file ? NULL : "/etc/ssl/certs",
+					       NULL, NULL, NULL);
 		p->connect_rc = -1;
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_connect(m, p->mqtt_host, p->mqtt_port, p->keepalive_s);
@@ -328,9 +345,11 @@ static void *sender_main(void *data)
 				backoff = 1;
 		} else if (!p->was_down_logged) {
 			p->host->log(p->ctx, MOTCUA_LOG_WARNING,
-				     "MQTT: không kết nối được %s:%d, sẽ thử lại; sự kiện được giữ lại (cannot connect, will retry; events are kept): %s",
+				     "MQTT: không kết nối được %s:%d, sẽ thử lại; sự kiện được giữ "
+				     "lại (cannot connect, will retry; events are kept): %s",
 				     p->mqtt_host, p->mqtt_port,
-				     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+				     rc == MOSQ_ERR_ERRNO ? strerror(errno)
+							  : mosquitto_strerror(rc));
 			p->was_down_logged = 1;
 		}
 		mosquitto_destroy(m);
@@ -341,7 +360,8 @@ static void *sender_main(void *data)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (;;) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			long left = (long)backoff * 1000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+			long left = (long)backoff * 1000 - ((now.tv_sec - t0.tv_sec) * 1000 +
+							    (now.tv_nsec - t0.tv_nsec) / 1000000);
 			if (left <= 0 || atomic_load(&p->stop))
 				break;
 			struct pollfd pf = {.fd = p->efd, .events = POLLIN};
@@ -361,8 +381,8 @@ static void *sender_main(void *data)
 static int queue_add(struct plugin *p, const char *topic, const char *payload)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v3(eval_db(p->ev), "INSERT INTO outq(topic, payload) VALUES(?1, ?2)", -1, 0, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v3(eval_db(p->ev), "INSERT INTO outq(topic, payload) VALUES(?1, ?2)",
+			       -1, 0, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, payload, (int)strlen(payload), SQLITE_STATIC);
@@ -371,7 +391,8 @@ static int queue_add(struct plugin *p, const char *topic, const char *payload)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static char *mqtt_payload(struct plugin *p, int64_t id, const char *type, const char *json, size_t len)
+static char *mqtt_payload(struct plugin *p, int64_t id, const char *type, const char *json,
+			  size_t len)
 {
 	json_t *j = json_loadb(json, len, 0, NULL);
 	if (!json_is_object(j)) {
@@ -398,7 +419,8 @@ static void batch_commit(struct plugin *p)
 	if (!p->batch_n)
 		return;
 	if (eval_commit(p->ev)) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "chỉ số: không ghi được (indicators not recorded): %s",
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "chỉ số: không ghi được (indicators not recorded): %s",
 			     sqlite3_errmsg(eval_db(p->ev)));
 		eval_rollback(p->ev);
 	}
@@ -417,7 +439,8 @@ static void on_event(void *data, int64_t id, const char *type, const char *json,
 	if (id <= eval_last_id(p->ev))
 		return;
 	if (!p->batch_n && eval_begin(p->ev)) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "event %lld: %s", (long long)id, sqlite3_errmsg(db));
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "event %lld: %s", (long long)id,
+			     sqlite3_errmsg(db));
 		return;
 	}
 	p->batch_n++;
@@ -435,7 +458,8 @@ static void on_event(void *data, int64_t id, const char *type, const char *json,
 	if (r == 0)
 		r = eval_apply(p->ev, id, type, json, json_len, p->sync_destination);
 	if (r < 0) {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "sự kiện %lld (%s) không ghi được (event not recorded): %s",
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "sự kiện %lld (%s) không ghi được (event not recorded): %s",
 			     (long long)id, type, sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK TO ev", NULL, NULL, NULL);
 	}
@@ -469,13 +493,15 @@ static void snapshot(void *data)
 		char topic[600];
 		snprintf(topic, sizeof topic, "%s/indicators", p->prefix);
 		if (queue_add(p, topic, s))
-			p->host->log(p->ctx, MOTCUA_LOG_WARNING, "snapshot: %s", sqlite3_errmsg(eval_db(p->ev)));
+			p->host->log(p->ctx, MOTCUA_LOG_WARNING, "snapshot: %s",
+				     sqlite3_errmsg(eval_db(p->ev)));
 		else
 			wake(p);
 	}
 	/* To dashboards: streamed, not stored (a snapshot a minute would fill
 	 * the durable event log); an older gateway gets a stored event. */
-	if (p->host->struct_size >= offsetof(struct motcua_host, event_broadcast) + sizeof p->host->event_broadcast &&
+	if (p->host->struct_size >=
+		offsetof(struct motcua_host, event_broadcast) + sizeof p->host->event_broadcast &&
 	    p->host->event_broadcast)
 		p->host->event_broadcast(p->ctx, "indicators.snapshot", s);
 	else
@@ -485,7 +511,8 @@ static void snapshot(void *data)
 
 /* ---- routes ------------------------------------------------------------------------------- */
 
-static int respond_error(struct plugin *p, struct motcua_response *resp, int status, const char *message)
+static int respond_error(struct plugin *p, struct motcua_response *resp, int status,
+			 const char *message)
 {
 	json_t *e = json_pack("{s:s}", "error", message);
 	char *s = json_dumps(e, JSON_COMPACT);
@@ -497,7 +524,10 @@ static int respond_error(struct plugin *p, struct motcua_response *resp, int sta
 
 static int hexval(int c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 static void url_decode(char *s)
@@ -514,7 +544,8 @@ static void url_decode(char *s)
 	*o = 0;
 }
 
-static int route_indicators(void *data, const struct motcua_request *req, struct motcua_response *resp)
+static int route_indicators(void *data, const struct motcua_request *req,
+			    struct motcua_response *resp)
 {
 	struct plugin *p = data;
 	char from[64] = "", to[64] = "", by[64] = "", q[1024];
@@ -539,7 +570,10 @@ static int route_indicators(void *data, const struct motcua_request *req, struct
 			have = &have_by;
 		} else {
 			char m[256];
-			snprintf(m, sizeof m, "Tham số không hỗ trợ (unknown parameter): %.64s; dùng from, to, by", kv);
+			snprintf(
+			    m, sizeof m,
+			    "Tham số không hỗ trợ (unknown parameter): %.64s; dùng from, to, by",
+			    kv);
 			return respond_error(p, resp, 400, m);
 		}
 		if (*have)
@@ -566,14 +600,16 @@ static int route_status(void *data, const struct motcua_request *req, struct mot
 	struct plugin *p = data;
 	sqlite3_stmt *st;
 	long long queued = -1;
-	if (sqlite3_prepare_v2(eval_db(p->ev), "SELECT count(*) FROM outq", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(eval_db(p->ev), "SELECT count(*) FROM outq", -1, &st, NULL) ==
+	    SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			queued = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
-	json_t *j = json_pack("{s:I, s:{s:b, s:b, s:s, s:i, s:I, s:I}}", "last_event_id", (json_int_t)eval_last_id(p->ev),
-			      "mqtt", "enabled", p->mqtt, "connected", atomic_load(&p->connected), "host", p->mqtt_host,
-			      "port", p->mqtt_port, "queued", (json_int_t)queued, "acknowledged",
+	json_t *j = json_pack("{s:I, s:{s:b, s:b, s:s, s:i, s:I, s:I}}", "last_event_id",
+			      (json_int_t)eval_last_id(p->ev), "mqtt", "enabled", p->mqtt,
+			      "connected", atomic_load(&p->connected), "host", p->mqtt_host, "port",
+			      p->mqtt_port, "queued", (json_int_t)queued, "acknowledged",
 			      (json_int_t)atomic_load(&p->published));
 	char *s = json_dumps(j, JSON_COMPACT);
 	p->host->response_set(resp, "application/json", s, strlen(s));
@@ -582,7 +618,8 @@ static int route_status(void *data, const struct motcua_request *req, struct mot
 	return 200;
 }
 
-/* ---- init / fini ------------------------------------------------------------------------------ */
+/* ---- init / fini ------------------------------------------------------------------------------
+ */
 
 static void eval_fini(void *state)
 {
@@ -609,9 +646,11 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	p->ctx = ctx;
 	p->host = host;
 	p->efd = -1;
-	if (host->struct_size < offsetof(struct motcua_host, event_subscribe_from) + sizeof host->event_subscribe_from ||
+	if (host->struct_size < offsetof(struct motcua_host, event_subscribe_from) +
+				    sizeof host->event_subscribe_from ||
 	    !host->event_subscribe_from) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "gateway quá cũ: thiếu event_subscribe_from (gateway too old)");
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "gateway quá cũ: thiếu event_subscribe_from (gateway too old)");
 		plugin_free(p);
 		return -ENOTSUP;
 	}
@@ -626,7 +665,9 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	while (pl > 0 && p->prefix[pl - 1] == '/')
 		p->prefix[--pl] = 0;
 	if (strpbrk(p->prefix, "+#") || !pl) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "topic_prefix = %s: không được chứa + hoặc # (must not contain + or #)", p->prefix);
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "topic_prefix = %s: không được chứa + hoặc # (must not contain + or #)",
+			  p->prefix);
 		plugin_free(p);
 		return -EINVAL;
 	}
@@ -663,7 +704,9 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 		return r;
 	}
 	if (p->ca_file && access(p->ca_file, R_OK)) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "mqtt_ca_file %s: không đọc được (cannot read): %s", p->ca_file, strerror(errno));
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "mqtt_ca_file %s: không đọc được (cannot read): %s", p->ca_file,
+			  strerror(errno));
 		plugin_free(p);
 		return -ENOENT;
 	}
@@ -675,7 +718,8 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	char dir[4096], message[512];
 	snprintf(dir, sizeof dir, "%s/%s", host->data_dir(ctx), PLUGIN_NAME);
 	if (mkdir(dir, 0750) && errno != EEXIST) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "không tạo được thư mục %s (cannot create): %s", dir, strerror(errno));
+		host->log(ctx, MOTCUA_LOG_ERROR, "không tạo được thư mục %s (cannot create): %s",
+			  dir, strerror(errno));
 		plugin_free(p);
 		return -errno;
 	}
@@ -717,9 +761,10 @@ static int eval_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 			goto fail;
 		}
 	}
-	host->log(ctx, MOTCUA_LOG_INFO, "chỉ số từ sự kiện %lld; MQTT %s%s%s (indicators resume after event %lld)",
-		  (long long)since, p->mqtt ? p->mqtt_host : "tắt (off)", p->mqtt ? " → " : "", p->mqtt ? p->prefix : "",
-		  (long long)since);
+	host->log(ctx, MOTCUA_LOG_INFO,
+		  "chỉ số từ sự kiện %lld; MQTT %s%s%s (indicators resume after event %lld)",
+		  (long long)since, p->mqtt ? p->mqtt_host : "tắt (off)", p->mqtt ? " → " : "",
+		  p->mqtt ? p->prefix : "", (long long)since);
 	return 0;
 
 fail:
@@ -730,31 +775,33 @@ fail:
 }
 
 static const struct motcua_config_key keys[] = {
-	{"mqtt_host", "MQTT broker host name; unset = no MQTT upstream"},
-	{"mqtt_port", "MQTT broker port (default 1883, 8883 with mqtt_tls)"},
-	{"mqtt_tls", "true: connect with TLS (default false)"},
-	{"mqtt_ca_file", "CA certificate(s) (PEM) that signed the broker's certificate; default: the system's"},
-	{"username", "MQTT user name"},
-	{"password_file", "file holding the MQTT password (mode 0600)"},
-	{"topic_prefix", "topic prefix (default motcua/<agency_code>)"},
-	{"snapshot_interval_s", "seconds between indicator snapshots (default 60; 0 = none)"},
-	{"sync_destination", "the outbox destination that syncs to the national portal (default adapter-dvcqg)"},
-	{"mqtt_client_id", "MQTT client id (default motcua-<agency_code>)"},
-	{"mqtt_window", "messages in flight awaiting PUBACK, acknowledged in order (1-20, default 16)"},
-	{"mqtt_reconnect_max_s", "longest wait between reconnection attempts (default 60)"},
-	{"mqtt_keepalive_s", "MQTT keepalive in seconds (default 30)"},
-	{NULL, NULL},
+    {"mqtt_host", "MQTT broker host name; unset = no MQTT upstream"},
+    {"mqtt_port", "MQTT broker port (default 1883, 8883 with mqtt_tls)"},
+    {"mqtt_tls", "true: connect with TLS (default false)"},
+    {"mqtt_ca_file",
+     "CA certificate(s) (PEM) that signed the broker's certificate; default: the system's"},
+    {"username", "MQTT user name"},
+    {"password_file", "file holding the MQTT password (mode 0600)"},
+    {"topic_prefix", "topic prefix (default motcua/<agency_code>)"},
+    {"snapshot_interval_s", "seconds between indicator snapshots (default 60; 0 = none)"},
+    {"sync_destination",
+     "the outbox destination that syncs to the national portal (default adapter-dvcqg)"},
+    {"mqtt_client_id", "MQTT client id (default motcua-<agency_code>)"},
+    {"mqtt_window", "messages in flight awaiting PUBACK, acknowledged in order (1-20, default 16)"},
+    {"mqtt_reconnect_max_s", "longest wait between reconnection attempts (default 60)"},
+    {"mqtt_keepalive_s", "MQTT keepalive in seconds (default 30)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = PLUGIN_NAME,
-	.version = PLUGIN_VERSION,
-	.provides = MOTCUA_PROVIDES_SINK,
-	.config_keys = keys,
-	.init = eval_init,
-	.fini = eval_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .version = PLUGIN_VERSION,
+    .provides = MOTCUA_PROVIDES_SINK,
+    .config_keys = keys,
+    .init = eval_init,
+    .fini = eval_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

@@ -24,7 +24,8 @@
 
 static void usage(json_t *settings)
 {
-	printf("usage: motcua report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD --to YYYY-MM-DD\n"
+	printf("usage: motcua report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD --to "
+	       "YYYY-MM-DD\n"
 	       "                     [--out DIR]\n"
 	       "  the indicators per office, unit and official with the plan's targets:\n"
 	       "  DIR/motcua-report-PERIOD.csv and .html (DIR: the current folder)\n"
@@ -34,13 +35,17 @@ static void usage(json_t *settings)
 	       "  --agency-code CODE  its code (default: [office] agency_code)\n"
 	       "Exit status: 0 written, 1 a failure, 2 a usage error.\n");
 	if (!settings)
-		printf("\nRun directly as motcua-report, DATA_DIR is " MOTCUA_TOOL_DEFAULT_DATA_DIR ", the office\n"
-		       "\"" MOTCUA_TOOL_DEFAULT_OFFICE_NAME "\" " MOTCUA_TOOL_DEFAULT_AGENCY_CODE "; run by\n"
-		       "`motcua [--config FILE] [-o SECTION.KEY=VALUE] report ...`, it gets the\n"
-		       "configuration motcua resolved in the environment:\n"
-		       "  " MOTCUA_TOOL_SETTINGS_ENV "  a JSON object {\"section\": {\"key\": \"value\"}}; read:\n"
-		       "                   [eval-stream] path, [gateway] data_dir, [office] name and\n"
-		       "                   agency_code\n");
+		printf(
+		    "\nRun directly as motcua-report, DATA_DIR is " MOTCUA_TOOL_DEFAULT_DATA_DIR
+		    ", the office\n"
+		    "\"" MOTCUA_TOOL_DEFAULT_OFFICE_NAME "\" " MOTCUA_TOOL_DEFAULT_AGENCY_CODE
+		    "; run by\n"
+		    "`motcua [--config FILE] [-o SECTION.KEY=VALUE] report ...`, it gets the\n"
+		    "configuration motcua resolved in the environment:\n"
+		    "  " MOTCUA_TOOL_SETTINGS_ENV
+		    "  a JSON object {\"section\": {\"key\": \"value\"}}; read:\n"
+		    "                   [eval-stream] path, [gateway] data_dir, [office] name and\n"
+		    "                   agency_code\n");
 }
 
 /* YYYY-MM-DD, a day of the calendar (what the gateway's time_parse() takes
@@ -64,15 +69,15 @@ static const struct {
 	double target; /* < 0: none */
 	bool at_most;
 } report_cols[] = {
-	{"waiting_avg_min", "Thời gian chờ trung bình", "average wait", "phút", 30, true},
-	{"waiting_p90_min", "Thời gian chờ (P90)", "wait, 90th percentile", "phút", -1, false},
-	{"on_time_rate", "Tỷ lệ đúng hạn", "on-time rate", "%", 100, false},
-	{"processing_avg_h", "Thời gian xử lý TB", "average processing time", "giờ", -1, false},
-	{"online_rate", "Tỷ lệ trực tuyến", "online share", "%", -1, false},
-	{"digitization_rate", "Tỷ lệ số hóa", "digitization", "%", 80, false},
-	{"reuse_rate", "Tỷ lệ tái sử dụng", "reuse", "%", 80, false},
-	{"sync_rate", "Tỷ lệ đồng bộ Cổng DVCQG", "portal sync", "%", 100, false},
-	{"satisfaction", "Mức độ hài lòng", "satisfaction", "%", 70, false},
+    {"waiting_avg_min", "Thời gian chờ trung bình", "average wait", "phút", 30, true},
+    {"waiting_p90_min", "Thời gian chờ (P90)", "wait, 90th percentile", "phút", -1, false},
+    {"on_time_rate", "Tỷ lệ đúng hạn", "on-time rate", "%", 100, false},
+    {"processing_avg_h", "Thời gian xử lý TB", "average processing time", "giờ", -1, false},
+    {"online_rate", "Tỷ lệ trực tuyến", "online share", "%", -1, false},
+    {"digitization_rate", "Tỷ lệ số hóa", "digitization", "%", 80, false},
+    {"reuse_rate", "Tỷ lệ tái sử dụng", "reuse", "%", 80, false},
+    {"sync_rate", "Tỷ lệ đồng bộ Cổng DVCQG", "portal sync", "%", 100, false},
+    {"satisfaction", "Mức độ hài lòng", "satisfaction", "%", 70, false},
 };
 #define N_REPORT_COLS (sizeof report_cols / sizeof report_cols[0])
 
@@ -114,11 +119,13 @@ static const char *verdict(json_t *v, size_t c)
 }
 
 /* Parses --quarter 2026Q4 / --year 2026 into from/to dates. */
-static bool period(const char *quarter, const char *year, char from[11], char to[11], char label[16])
+static bool period(const char *quarter, const char *year, char from[11], char to[11],
+		   char label[16])
 {
 	int y, q;
 	char tail;
-	if (quarter && sscanf(quarter, "%4dQ%1d%c", &y, &q, &tail) == 2 && y >= 2000 && y <= 2100 && q >= 1 && q <= 4) {
+	if (quarter && sscanf(quarter, "%4dQ%1d%c", &y, &q, &tail) == 2 && y >= 2000 && y <= 2100 &&
+	    q >= 1 && q <= 4) {
 		static const char *const ends[] = {"03-31", "06-30", "09-30", "12-31"};
 		snprintf(from, 11, "%04d-%02d-01", y, 3 * (q - 1) + 1);
 		snprintf(to, 11, "%04d-%s", y, ends[q - 1]);
@@ -139,11 +146,16 @@ static bool period(const char *quarter, const char *year, char from[11], char to
 static int report(json_t *settings, int argc, char **argv)
 {
 	struct option o[] = {
-		{"quarter", required_argument, NULL, 'q'}, {"year", required_argument, NULL, 'y'},
-		{"from", required_argument, NULL, 'f'},    {"to", required_argument, NULL, 't'},
-		{"out", required_argument, NULL, 'o'},     {"db", required_argument, NULL, 'd'},
-		{"agency-name", required_argument, NULL, 'n'}, {"agency-code", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},          {0},
+	    {"quarter", required_argument, NULL, 'q'},
+	    {"year", required_argument, NULL, 'y'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"db", required_argument, NULL, 'd'},
+	    {"agency-name", required_argument, NULL, 'n'},
+	    {"agency-code", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	/* --help is the tool's, run directly; run by motcua, `motcua report
 	 * --help` means what it always meant (an unknown option). */
@@ -179,15 +191,18 @@ static int report(json_t *settings, int argc, char **argv)
 	char from[11], to[11], label[40];
 	if (quarter || year) {
 		if (!period(quarter, year, from, to, label) || from_a || to_a) {
-			fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from DATE --to DATE [--out DIR]\n");
+			fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from "
+					"DATE --to DATE [--out DIR]\n");
 			return 2;
 		}
-	} else if (from_a && to_a && is_date(from_a) && is_date(to_a) && strcmp(from_a, to_a) <= 0) {
+	} else if (from_a && to_a && is_date(from_a) && is_date(to_a) &&
+		   strcmp(from_a, to_a) <= 0) {
 		snprintf(from, sizeof from, "%s", from_a);
 		snprintf(to, sizeof to, "%s", to_a);
 		snprintf(label, sizeof label, "%s_%s", from, to);
 	} else {
-		fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]\n");
+		fprintf(stderr, "motcua: report --quarter YYYYQn | --year YYYY | --from YYYY-MM-DD "
+				"--to YYYY-MM-DD [--out DIR]\n");
 		return 2;
 	}
 	if (optind != argc) {
@@ -200,7 +215,8 @@ static int report(json_t *settings, int argc, char **argv)
 	if (p)
 		snprintf(db, sizeof db, "%s", p);
 	else
-		snprintf(db, sizeof db, "%s/eval-stream/eval.db", data_dir ? data_dir : MOTCUA_TOOL_DEFAULT_DATA_DIR);
+		snprintf(db, sizeof db, "%s/eval-stream/eval.db",
+			 data_dir ? data_dir : MOTCUA_TOOL_DEFAULT_DATA_DIR);
 	if (!office_name)
 		office_name = motcua_tool_setting(settings, "office", "name");
 	if (!agency_code)
@@ -237,30 +253,42 @@ static int report(json_t *settings, int argc, char **argv)
 	}
 	/* CSV: one row per group and indicator, the target beside the figure. */
 	fputs("\xEF\xBB\xBF", csv); /* BOM: spreadsheets then read the diacritics right */
-	fputs("period_from,period_to,by,group,dossiers,tickets,indicator,indicator_vi,value,unit,target,met\n", csv);
-	fprintf(html, "<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">"
-		      "<title>Báo cáo chỉ số Bộ phận Một cửa %s</title><style>body{font-family:'DejaVu Sans',sans-serif;"
-		      "margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #999;"
-		      "padding:3px 6px;font-size:11pt}td.n{text-align:right}.bad{color:#b71c1c}.ok{color:#1b7f3b}"
-		      "@media print{body{margin:0}}</style></head><body>\n"
-		      "<h1>Báo cáo chỉ số phục vụ người dân, doanh nghiệp</h1>\n"
-		      "<p>%s — %s (%s đến %s)<br><small>Indicators report, Decision 766/QĐ-TTg; targets beside each "
-		      "figure</small></p>\n", label, office_name ? office_name : MOTCUA_TOOL_DEFAULT_OFFICE_NAME,
+	fputs("period_from,period_to,by,group,dossiers,tickets,indicator,indicator_vi,value,unit,"
+	      "target,met\n",
+	      csv);
+	fprintf(html,
+		"<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">"
+		"<title>Báo cáo chỉ số Bộ phận Một cửa %s</title><style>body{font-family:'DejaVu "
+		"Sans',sans-serif;"
+		"margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px "
+		"solid #999;"
+		"padding:3px "
+		"6px;font-size:11pt}td.n{text-align:right}.bad{color:#b71c1c}.ok{color:#1b7f3b}"
+		"@media print{body{margin:0}}</style></head><body>\n"
+		"<h1>Báo cáo chỉ số phục vụ người dân, doanh nghiệp</h1>\n"
+		"<p>%s — %s (%s đến %s)<br><small>Indicators report, Decision 766/QĐ-TTg; targets "
+		"beside each "
+		"figure</small></p>\n",
+		label, office_name ? office_name : MOTCUA_TOOL_DEFAULT_OFFICE_NAME,
 		agency_code ? agency_code : MOTCUA_TOOL_DEFAULT_AGENCY_CODE, from, to);
 	for (int i = 0; i < 3; i++) {
-		fprintf(html, "<h2>%s <small>(by %s)</small></h2>\n<table><tr><th>Nhóm</th><th>Hồ sơ</th><th>Phiếu</th>",
+		fprintf(html,
+			"<h2>%s <small>(by %s)</small></h2>\n<table><tr><th>Nhóm</th><th>Hồ "
+			"sơ</th><th>Phiếu</th>",
 			by_vi[i], bys[i]);
 		for (size_t k = 0; k < N_REPORT_COLS; k++) {
 			fprintf(html, "<th>%s<br><small>%s", report_cols[k].vi, report_cols[k].en);
 			if (report_cols[k].target >= 0)
-				fprintf(html, "; mục tiêu %s %g%s", report_cols[k].at_most ? "≤" : "≥", report_cols[k].target,
+				fprintf(html, "; mục tiêu %s %g%s",
+					report_cols[k].at_most ? "≤" : "≥", report_cols[k].target,
 					report_cols[k].unit);
 			fputs("</small></th>", html);
 		}
 		fputs("</tr>\n", html);
 		size_t gi;
 		json_t *g;
-		json_array_foreach(json_object_get(res[i], "groups"), gi, g) {
+		json_array_foreach(json_object_get(res[i], "groups"), gi, g)
+		{
 			const char *key = json_string_value(json_object_get(g, "key"));
 			long long nd = json_integer_value(json_object_get(g, "dossiers"));
 			long long nt = json_integer_value(json_object_get(g, "tickets"));
@@ -273,7 +301,10 @@ static int report(json_t *settings, int argc, char **argv)
 				char val[32] = "";
 				if (json_is_number(v))
 					snprintf(val, sizeof val, "%.1f", json_number_value(v));
-				fprintf(html, "<td class=\"n %s\">%s</td>", !strcmp(met, "đạt") ? "ok" : met[0] ? "bad" : "",
+				fprintf(html, "<td class=\"n %s\">%s</td>",
+					!strcmp(met, "đạt") ? "ok"
+					: met[0]	    ? "bad"
+							    : "",
 					val[0] ? val : "–");
 				fprintf(csv, "%s,%s,%s,", from, to, bys[i]);
 				csv_field(csv, key ? key : "");
@@ -281,7 +312,8 @@ static int report(json_t *settings, int argc, char **argv)
 				csv_field(csv, report_cols[k].vi);
 				fprintf(csv, ",%s,%s,", val, report_cols[k].unit);
 				if (report_cols[k].target >= 0)
-					fprintf(csv, "%s%g", report_cols[k].at_most ? "<=" : ">=", report_cols[k].target);
+					fprintf(csv, "%s%g", report_cols[k].at_most ? "<=" : ">=",
+						report_cols[k].target);
 				fprintf(csv, ",%s\n", met);
 			}
 			fputs("</tr>\n", html);

@@ -20,9 +20,9 @@
 #include <motcua/testhost.h>
 
 static struct motcua_testhost *fh_th;
-static char fh_data_dir[512];          /* [gateway] data_dir at the next start */
+static char fh_data_dir[512];			/* [gateway] data_dir at the next start */
 static const char *fh_agency = "000.00.12.H50"; /* [office] agency_code */
-static int fh_quiet;                   /* at the next start: echo errors only */
+static int fh_quiet;				/* at the next start: echo errors only */
 
 static int fh_load(void)
 {
@@ -50,7 +50,8 @@ static void fh_set_config(const char *key, ...)
 
 static int fh_start(void)
 {
-	motcua_testhost_config_set(fh_th, "gateway", "data_dir", fh_data_dir[0] ? fh_data_dir : NULL);
+	motcua_testhost_config_set(fh_th, "gateway", "data_dir",
+				   fh_data_dir[0] ? fh_data_dir : NULL);
 	motcua_testhost_set_echo(fh_th, fh_quiet ? MOTCUA_LOG_ERROR : MOTCUA_LOG_DEBUG);
 	motcua_testhost_log_clear(fh_th);
 	return motcua_testhost_start(fh_th);
@@ -76,10 +77,10 @@ static int64_t fh_emit(const char *type, const char *json)
 __attribute__((unused)) static int fh_get(const char *path, const char *query, char **body)
 {
 	struct motcua_testhost_request req = {
-		.method = "GET",
-		.path = path,
-		.query = query,
-		.role = MOTCUA_ROLE_SUPERVISOR,
+	    .method = "GET",
+	    .path = path,
+	    .query = query,
+	    .role = MOTCUA_ROLE_SUPERVISOR,
 	};
 	struct motcua_testhost_response resp;
 	int status = motcua_testhost_call(fh_th, &req, &resp);

@@ -37,14 +37,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...)                                                                                  \
-	do {                                                                                              \
-		if (!(cond)) {                                                                            \
-			failures++;                                                                       \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                                     \
-			fputc('\n', stderr);                                                              \
-		}                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 static char root[512];
@@ -76,17 +77,19 @@ static void MOTCUA_PRINTF(2, 3) ev(const char *type, const char *fmt, ...)
 
 static void ticket(int id, const char *issued, const char *called, const char *official, int waited)
 {
-	ev("ticket.issued", "\"at\": \"%s\", \"id\": %d, \"number\": %d, \"service\": null, \"issued_at\": \"%s\"", issued, id,
-	   id, issued);
+	ev("ticket.issued",
+	   "\"at\": \"%s\", \"id\": %d, \"number\": %d, \"service\": null, \"issued_at\": \"%s\"",
+	   issued, id, id, issued);
 	if (called)
 		ev("ticket.called",
-		   "\"at\": \"%s\", \"id\": %d, \"number\": %d, \"counter\": \"Q1\", \"official\": \"%s\", \"issued_at\": \"%s\","
+		   "\"at\": \"%s\", \"id\": %d, \"number\": %d, \"counter\": \"Q1\", \"official\": "
+		   "\"%s\", \"issued_at\": \"%s\","
 		   " \"called_at\": \"%s\", \"waited_s\": %d",
 		   called, id, id, official, issued, called, waited);
 }
 
-static void dossier(const char *code, int channel, const char *unit, const char *official, const char *ticket_id,
-		    const char *received, const char *due)
+static void dossier(const char *code, int channel, const char *unit, const char *official,
+		    const char *ticket_id, const char *received, const char *due)
 {
 	char u[64], o[64], t[64], d[64];
 	snprintf(u, sizeof u, unit ? "\"%s\"" : "null", unit);
@@ -94,29 +97,35 @@ static void dossier(const char *code, int channel, const char *unit, const char 
 	snprintf(t, sizeof t, ticket_id ? "%s" : "null", ticket_id);
 	snprintf(d, sizeof d, due ? "\"%s\"" : "null", due);
 	ev("dossier.created",
-	   "\"at\": \"%s\", \"code\": \"%s\", \"procedure_code\": \"1.001\", \"channel\": %d, \"status\": 1,"
-	   " \"received_at\": \"%s\", \"due_at\": %s, \"unit\": %s, \"official\": %s, \"ticket_id\": %s",
+	   "\"at\": \"%s\", \"code\": \"%s\", \"procedure_code\": \"1.001\", \"channel\": %d, "
+	   "\"status\": 1,"
+	   " \"received_at\": \"%s\", \"due_at\": %s, \"unit\": %s, \"official\": %s, "
+	   "\"ticket_id\": %s",
 	   received, code, channel, received, d, u, o, t);
 }
 
 static void status(const char *code, int st, int prev, const char *at)
 {
-	ev("dossier.status", "\"at\": \"%s\", \"code\": \"%s\", \"status\": %d, \"previous\": %d, \"by\": \"x\"", at, code,
-	   st, prev);
+	ev("dossier.status",
+	   "\"at\": \"%s\", \"code\": \"%s\", \"status\": %d, \"previous\": %d, \"by\": \"x\"", at,
+	   code, st, prev);
 }
 
 static void doc(const char *code, int n, const char *type, const char *at)
 {
 	char t[32];
 	snprintf(t, sizeof t, type ? "\"%s\"" : "null", type);
-	ev("document.done", "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": \"00\", \"document_type\": %s",
+	ev("document.done",
+	   "\"at\": \"%s\", \"dossier_code\": \"%s\", \"document_id\": \"d%d\", \"sha256\": "
+	   "\"00\", \"document_type\": %s",
 	   at, code, n, t);
 }
 
 static void delivered(int id, const char *code, const char *dest, const char *at)
 {
 	ev("outbox.delivered",
-	   "\"at\": \"%s\", \"id\": %d, \"destination\": \"%s\", \"dossier_code\": \"%s\", \"event_type\": \"dossier.created\","
+	   "\"at\": \"%s\", \"id\": %d, \"destination\": \"%s\", \"dossier_code\": \"%s\", "
+	   "\"event_type\": \"dossier.created\","
 	   " \"attempts\": 1",
 	   at, id, dest, code);
 }
@@ -130,8 +139,11 @@ static void scripted_day(void)
 	ticket(4, DAY "T08:20:00+07:00", DAY "T09:00:00+07:00", OB, 2400);
 	ticket(5, DAY "T09:00:00+07:00", NULL, NULL, 0);
 	ticket(6, "2026-11-28T08:00:00+07:00", "2026-11-28T08:01:00+07:00", OA, 60);
-	ev("ticket.done", "\"at\": \"" DAY "T08:14:00+07:00\", \"id\": 1, \"number\": 1, \"counter\": \"Q1\", \"official\": \"" OA
-			  "\", \"called_at\": \"" DAY "T08:10:00+07:00\", \"done_at\": \"" DAY "T08:14:00+07:00\", \"served_s\": 240");
+	ev("ticket.done",
+	   "\"at\": \"" DAY
+	   "T08:14:00+07:00\", \"id\": 1, \"number\": 1, \"counter\": \"Q1\", \"official\": \"" OA
+	   "\", \"called_at\": \"" DAY "T08:10:00+07:00\", \"done_at\": \"" DAY
+	   "T08:14:00+07:00\", \"served_s\": 240");
 
 	/* D1: in person, on time (finished 11-29 10:00, due 11-30), digitized, synced: 49.75 h */
 	dossier("D1", 1, TP, OA, "1", DAY "T08:15:00+07:00", "2026-11-30T17:00:00+07:00");
@@ -141,14 +153,18 @@ static void scripted_day(void)
 	/* D3: in person, ticket 2, two supplement requests (1 h + 2 h): late; 6.5 - 3 = 3.5 h */
 	dossier("D3", 1, DC, OA, "2", DAY "T08:30:00+07:00", "2026-11-28T08:30:00+07:00");
 	doc("D3", 2, "giay-to", DAY "T08:31:00+07:00");
-	ev("document.reused", "\"at\": \"" DAY "T08:32:00+07:00\", \"dossier_code\": \"D3\", \"document_id\": \"d3\", \"archive_id\": \"a1\"");
+	ev("document.reused", "\"at\": \"" DAY "T08:32:00+07:00\", \"dossier_code\": \"D3\", "
+			      "\"document_id\": \"d3\", \"archive_id\": \"a1\"");
 	delivered(2, "D3", "adapter-folder", DAY "T08:33:00+07:00");
 	status("D3", 5, 1, DAY "T09:00:00+07:00");
-	/* D2: online, supplement 24 h, due 11-28 17:00 + 24 h >= end 11-29 12:00: on time; 51 - 24 = 27 h */
+	/* D2: online, supplement 24 h, due 11-28 17:00 + 24 h >= end 11-29 12:00: on time; 51 - 24
+	 * = 27 h */
 	dossier("D2", 2, TP, OB, NULL, DAY "T09:00:00+07:00", "2026-11-28T17:00:00+07:00");
 	doc("D2", 4, NULL, DAY "T09:01:00+07:00");
-	ev("document.reused", "\"at\": \"" DAY "T09:02:00+07:00\", \"dossier_code\": \"D2\", \"document_id\": \"d5\", \"archive_id\": \"a2\"");
-	ev("document.reused", "\"at\": \"" DAY "T09:02:30+07:00\", \"dossier_code\": \"D2\", \"document_id\": \"d6\", \"archive_id\": \"a3\"");
+	ev("document.reused", "\"at\": \"" DAY "T09:02:00+07:00\", \"dossier_code\": \"D2\", "
+			      "\"document_id\": \"d5\", \"archive_id\": \"a2\"");
+	ev("document.reused", "\"at\": \"" DAY "T09:02:30+07:00\", \"dossier_code\": \"D2\", "
+			      "\"document_id\": \"d6\", \"archive_id\": \"a3\"");
 	delivered(3, "D2", "adapter-dvcqg", DAY "T09:03:00+07:00");
 	delivered(4, "D2", "adapter-folder", DAY "T09:03:00+07:00");
 	status("D2", 4, 1, DAY "T09:30:00+07:00");
@@ -168,15 +184,25 @@ static void scripted_day(void)
 	status("D4", 3, 1, DAY "T14:30:00+07:00");
 	status("D3", 9, 4, DAY "T15:00:00+07:00");
 	doc("D3", 9, "ket-qua", DAY "T15:01:00+07:00");
-	/* D5: online, no unit, no official, due the same day, finished the next morning: late; 17 h */
+	/* D5: online, no unit, no official, due the same day, finished the next morning: late; 17 h
+	 */
 	dossier("D5", 2, NULL, NULL, NULL, DAY "T16:00:00+07:00", DAY "T17:00:00+07:00");
 	status("D5", 4, 1, DAY "T16:10:00+07:00");
 	/* ratings: D1 very satisfied; ticket 2 (D3's) not satisfied; D5 not satisfied (by B);
 	 * ticket 4 (no dossier) satisfied */
-	ev("rating.added", "\"at\": \"" DAY "T16:20:00+07:00\", \"id\": 1, \"dossier_code\": \"D1\", \"ticket_id\": null, \"level\": 1, \"official\": null, \"unit\": null");
-	ev("rating.added", "\"at\": \"" DAY "T16:21:00+07:00\", \"id\": 2, \"dossier_code\": null, \"ticket_id\": 2, \"level\": 3, \"comment\": \"Chờ lâu\", \"official\": null, \"unit\": null");
-	ev("rating.added", "\"at\": \"" DAY "T16:22:00+07:00\", \"id\": 3, \"dossier_code\": \"D5\", \"ticket_id\": null, \"level\": 3, \"official\": \"" OB "\", \"unit\": null");
-	ev("rating.added", "\"at\": \"" DAY "T16:23:00+07:00\", \"id\": 4, \"dossier_code\": null, \"ticket_id\": 4, \"level\": 2, \"official\": null, \"unit\": null");
+	ev("rating.added", "\"at\": \"" DAY
+			   "T16:20:00+07:00\", \"id\": 1, \"dossier_code\": \"D1\", \"ticket_id\": "
+			   "null, \"level\": 1, \"official\": null, \"unit\": null");
+	ev("rating.added",
+	   "\"at\": \"" DAY
+	   "T16:21:00+07:00\", \"id\": 2, \"dossier_code\": null, \"ticket_id\": 2, \"level\": 3, "
+	   "\"comment\": \"Chờ lâu\", \"official\": null, \"unit\": null");
+	ev("rating.added", "\"at\": \"" DAY
+			   "T16:22:00+07:00\", \"id\": 3, \"dossier_code\": \"D5\", \"ticket_id\": "
+			   "null, \"level\": 3, \"official\": \"" OB "\", \"unit\": null");
+	ev("rating.added",
+	   "\"at\": \"" DAY "T16:23:00+07:00\", \"id\": 4, \"dossier_code\": null, \"ticket_id\": "
+	   "4, \"level\": 2, \"official\": null, \"unit\": null");
 	/* the following days */
 	status("D2", 4, 5, "2026-11-28T10:00:00+07:00");
 	status("D5", 9, 4, "2026-11-28T09:00:00+07:00");
@@ -195,7 +221,8 @@ struct expect {
 	const char *key; /* NULL = JSON null */
 	int dossiers, tickets;
 	double wait_avg_min, wait_p90_min; /* < 0: null */
-	double on_time, processing_h, online, digitization, reuse, sync, satisfaction; /* < 0: null */
+	double on_time, processing_h, online, digitization, reuse, sync,
+	    satisfaction; /* < 0: null */
 	int r1, r2, r3;
 };
 
@@ -203,11 +230,13 @@ static void check_num(json_t *o, const char *field, double want, const char *key
 {
 	json_t *v = json_object_get(o, field);
 	if (want < 0) {
-		CHECK(json_is_null(v), "%s.%s: want null, got %s", key, field, v ? json_dumps(v, JSON_ENCODE_ANY) : "missing");
+		CHECK(json_is_null(v), "%s.%s: want null, got %s", key, field,
+		      v ? json_dumps(v, JSON_ENCODE_ANY) : "missing");
 		return;
 	}
-	CHECK(json_is_number(v) && fabs(json_number_value(v) - want) < 1e-9, "%s.%s: want %.2f, got %.6f", key, field,
-	      want, json_is_number(v) ? json_number_value(v) : -999.0);
+	CHECK(json_is_number(v) && fabs(json_number_value(v) - want) < 1e-9,
+	      "%s.%s: want %.2f, got %.6f", key, field, want,
+	      json_is_number(v) ? json_number_value(v) : -999.0);
 }
 
 static void check_groups(const char *query, const struct expect *want, size_t n)
@@ -219,13 +248,14 @@ static void check_groups(const char *query, const struct expect *want, size_t n)
 	free(body);
 	CHECK(json_is_object(j), "%s: not JSON", query);
 	json_t *groups = json_object_get(j, "groups");
-	CHECK(json_array_size(groups) == n, "%s: %zu groups, want %zu", query, json_array_size(groups), n);
+	CHECK(json_array_size(groups) == n, "%s: %zu groups, want %zu", query,
+	      json_array_size(groups), n);
 	json_t *targets = json_object_get(j, "targets");
 	CHECK(json_integer_value(json_object_get(targets, "waiting_avg_min")) == 30 &&
-		      json_integer_value(json_object_get(targets, "satisfaction")) == 70 &&
-		      json_integer_value(json_object_get(targets, "digitization_rate")) == 80 &&
-		      json_integer_value(json_object_get(targets, "reuse_rate")) == 80 &&
-		      json_integer_value(json_object_get(targets, "sync_rate")) == 100,
+		  json_integer_value(json_object_get(targets, "satisfaction")) == 70 &&
+		  json_integer_value(json_object_get(targets, "digitization_rate")) == 80 &&
+		  json_integer_value(json_object_get(targets, "reuse_rate")) == 80 &&
+		  json_integer_value(json_object_get(targets, "sync_rate")) == 100,
 	      "targets");
 	for (size_t i = 0; i < n && i < json_array_size(groups); i++) {
 		json_t *g = json_array_get(groups, i);
@@ -233,13 +263,16 @@ static void check_groups(const char *query, const struct expect *want, size_t n)
 		json_t *k = json_object_get(g, "key");
 		const char *kn = w->key ? w->key : "(null)";
 		if (w->key)
-			CHECK(json_is_string(k) && !strcmp(json_string_value(k), w->key), "group %zu key %s", i,
+			CHECK(json_is_string(k) && !strcmp(json_string_value(k), w->key),
+			      "group %zu key %s", i,
 			      json_is_string(k) ? json_string_value(k) : "(not a string)");
 		else
 			CHECK(json_is_null(k), "group %zu key not null", i);
-		CHECK(json_integer_value(json_object_get(g, "dossiers")) == w->dossiers, "%s dossiers %lld", kn,
+		CHECK(json_integer_value(json_object_get(g, "dossiers")) == w->dossiers,
+		      "%s dossiers %lld", kn,
 		      (long long)json_integer_value(json_object_get(g, "dossiers")));
-		CHECK(json_integer_value(json_object_get(g, "tickets")) == w->tickets, "%s tickets %lld", kn,
+		CHECK(json_integer_value(json_object_get(g, "tickets")) == w->tickets,
+		      "%s tickets %lld", kn,
 		      (long long)json_integer_value(json_object_get(g, "tickets")));
 		check_num(g, "waiting_avg_min", w->wait_avg_min, kn);
 		check_num(g, "waiting_p90_min", w->wait_p90_min, kn);
@@ -252,10 +285,12 @@ static void check_groups(const char *query, const struct expect *want, size_t n)
 		check_num(g, "satisfaction", w->satisfaction, kn);
 		json_t *r = json_object_get(g, "ratings");
 		CHECK(json_integer_value(json_object_get(r, "1")) == w->r1 &&
-			      json_integer_value(json_object_get(r, "2")) == w->r2 &&
-			      json_integer_value(json_object_get(r, "3")) == w->r3,
-		      "%s ratings %lld/%lld/%lld", kn, (long long)json_integer_value(json_object_get(r, "1")),
-		      (long long)json_integer_value(json_object_get(r, "2")), (long long)json_integer_value(json_object_get(r, "3")));
+			  json_integer_value(json_object_get(r, "2")) == w->r2 &&
+			  json_integer_value(json_object_get(r, "3")) == w->r3,
+		      "%s ratings %lld/%lld/%lld", kn,
+		      (long long)json_integer_value(json_object_get(r, "1")),
+		      (long long)json_integer_value(json_object_get(r, "2")),
+		      (long long)json_integer_value(json_object_get(r, "3")));
 	}
 	json_decref(j);
 }
@@ -267,26 +302,26 @@ static void check_groups(const char *query, const struct expect *want, size_t n)
  * 2/6; satisfaction 100 - (40 + 33.33) = 26.67; tickets T1-T5 (5), waits
  * 600 1200 2400 2400: 27.5 min, p90 (4th of 4) 40 min. */
 static const struct expect office_day[] = {
-	{"office", 6, 5, 27.5, 40, 60, 19.55, 33.33, 33.33, 33.33, 50, 26.67, 1, 1, 2},
+    {"office", 6, 5, 27.5, 40, 60, 19.55, 33.33, 33.33, 33.33, 50, 26.67, 1, 1, 2},
 };
 /* By unit: TP = D1 D2 D7, ticket T1 (D1's), D1's rating; DC = D3 D4, ticket T2
  * (D3's), ticket 2's rating; no unit = D5, tickets T3 T4 T5, D5's and T4's ratings. */
 static const struct expect unit_day[] = {
-	{TP, 3, 1, 10, 10, 100, 38.38, 33.33, 33.33, 33.33, 66.67, 100, 1, 0, 0},
-	{DC, 2, 1, 20, 20, 50, 2, 0, 50, 50, 50, 0, 0, 0, 1},
-	{NULL, 1, 3, 40, 40, 0, 17, 100, 0, 0, 0, 0, 0, 1, 1},
+    {TP, 3, 1, 10, 10, 100, 38.38, 33.33, 33.33, 33.33, 66.67, 100, 1, 0, 0},
+    {DC, 2, 1, 20, 20, 50, 2, 0, 50, 50, 50, 0, 0, 0, 1},
+    {NULL, 1, 3, 40, 40, 0, 17, 100, 0, 0, 0, 0, 0, 1, 1},
 };
 /* By official: A = D1 D3 D7, tickets T1 T3 (600, 2400), D1's rating; B = D2
  * D4, tickets T2 T4 (1200, 2400), ratings of ticket 2, D5 (given B) and ticket
  * 4; none = D5, ticket T5. */
 static const struct expect official_day[] = {
-	{OA, 3, 2, 25, 40, 50, 26.63, 0, 66.67, 33.33, 33.33, 16.67, 1, 0, 0},
-	{OB, 2, 2, 30, 40, 100, 13.75, 50, 0, 50, 100, 100, 0, 1, 2},
-	{NULL, 1, 1, -1, -1, 0, 17, 100, 0, 0, 0, 0, 0, 0, 0},
+    {OA, 3, 2, 25, 40, 50, 26.63, 0, 66.67, 33.33, 33.33, 16.67, 1, 0, 0},
+    {OB, 2, 2, 30, 40, 100, 13.75, 50, 0, 50, 100, 100, 0, 1, 2},
+    {NULL, 1, 1, -1, -1, 0, 17, 100, 0, 0, 0, 0, 0, 0, 0},
 };
 /* 11-27 .. 11-28 adds D6 (TP, A, finished on time in 1 h) and ticket T6 (60 s). */
 static const struct expect office_two_days[] = {
-	{"office", 7, 6, 22.2, 40, 66.67, 16.46, 28.57, 28.57, 28.57, 42.86, 0, 1, 1, 2},
+    {"office", 7, 6, 22.2, 40, 66.67, 16.46, 28.57, 28.57, 28.57, 42.86, 0, 1, 1, 2},
 };
 
 static const char *str_or_empty(const char *s)
@@ -299,8 +334,11 @@ static void check_snapshot(const char *json)
 {
 	json_t *j = json_loads(json, 0, NULL);
 	const char *at = json_string_value(json_object_get(j, "at"));
-	CHECK(at && strlen(at) == 25 && !strcmp(at + 19, "+07:00"), "snapshot at %s", at ? at : "(none)");
-	CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))), "indicators.snapshot"), "snapshot type");
+	CHECK(at && strlen(at) == 25 && !strcmp(at + 19, "+07:00"), "snapshot at %s",
+	      at ? at : "(none)");
+	CHECK(!strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))),
+		      "indicators.snapshot"),
+	      "snapshot type");
 	CHECK(json_array_size(json_object_get(j, "groups")) == 1, "snapshot groups");
 	json_decref(j);
 }
@@ -321,8 +359,8 @@ static void test_indicators(void)
 	fh_set_config("snapshot_interval_s", "30", NULL);
 	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	uint32_t interval = 0;
-	CHECK(motcua_testhost_timer_count(fh_th) == 1 && motcua_testhost_timer_info(fh_th, 0, &interval, NULL) == 0 &&
-		      interval == 30000,
+	CHECK(motcua_testhost_timer_count(fh_th) == 1 &&
+		  motcua_testhost_timer_info(fh_th, 0, &interval, NULL) == 0 && interval == 30000,
 	      "snapshot timer");
 	scripted_day();
 	check_groups("from=" DAY "&to=" DAY "&by=office", office_day, 1);
@@ -333,8 +371,8 @@ static void test_indicators(void)
 	 * (97.75 + 1) / 6 = 16.458 h; waits + 60 s: 6810 / 5 = 1362 s = 22.7 min... */
 	current_case = "two days";
 	{
-		/* waits 60 600 1200 2400 2400: avg 1332 s = 22.2 min, p90 = 5th = 2400 s; late 2/6 = 33.33 + complaints
-		 * 2/7 = 28.57 -> satisfaction 38.1 */
+		/* waits 60 600 1200 2400 2400: avg 1332 s = 22.2 min, p90 = 5th = 2400 s; late 2/6
+		 * = 33.33 + complaints 2/7 = 28.57 -> satisfaction 38.1 */
 		struct expect e = office_two_days[0];
 		e.satisfaction = 38.1;
 		check_groups("from=2026-11-27&to=2026-11-28", &e, 1);
@@ -342,20 +380,26 @@ static void test_indicators(void)
 
 	/* an empty period: one office row with zeros and nulls */
 	current_case = "empty period";
-	static const struct expect empty[] = {{"office", 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0}};
+	static const struct expect empty[] = {
+	    {"office", 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0}};
 	check_groups("from=2025-01-01&to=2025-01-31&by=office", empty, 1);
 
 	/* bad parameters */
 	current_case = "bad parameters";
-	const char *bad[] = {"from=2026-13-01&to=2026-12-01", "from=2026-02-30", "from=abc", "by=team",
-			     "from=2026-11-28&to=2026-11-27", "from=" DAY "&foo=1", "by=unit&by=official",
+	const char *bad[] = {"from=2026-13-01&to=2026-12-01",
+			     "from=2026-02-30",
+			     "from=abc",
+			     "by=team",
+			     "from=2026-11-28&to=2026-11-27",
+			     "from=" DAY "&foo=1",
+			     "by=unit&by=official",
 			     "to=2026-11-27T00:00"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		char *body = NULL;
 		int st = fh_get("/indicators", bad[i], &body);
 		json_t *j = json_loads(body ? body : "", 0, NULL);
-		CHECK(st == 400 && json_is_string(json_object_get(j, "error")), "%s: status %d body %s", bad[i], st,
-		      body ? body : "");
+		CHECK(st == 400 && json_is_string(json_object_get(j, "error")),
+		      "%s: status %d body %s", bad[i], st, body ? body : "");
 		json_decref(j);
 		free(body);
 	}
@@ -366,10 +410,13 @@ static void test_indicators(void)
 	int64_t n_before = motcua_testhost_last_event_id(fh_th);
 	size_t snapshots = motcua_testhost_published_count(fh_th, "indicators.snapshot");
 	CHECK(motcua_testhost_timer_fire(fh_th, 0) == 0, "no snapshot timer");
-	const struct motcua_testhost_event *snap = motcua_testhost_published_last(fh_th, "indicators.snapshot");
-	CHECK(motcua_testhost_published_count(fh_th, "indicators.snapshot") == snapshots + 1 && snap && snap->broadcast,
+	const struct motcua_testhost_event *snap =
+	    motcua_testhost_published_last(fh_th, "indicators.snapshot");
+	CHECK(motcua_testhost_published_count(fh_th, "indicators.snapshot") == snapshots + 1 &&
+		  snap && snap->broadcast,
 	      "no snapshot event");
-	CHECK(motcua_testhost_last_event_id(fh_th) == n_before, "the snapshot went into the durable event log");
+	CHECK(motcua_testhost_last_event_id(fh_th) == n_before,
+	      "the snapshot went into the durable event log");
 	check_snapshot(snap ? snap->json : "");
 
 	/* restart: the plugin resumes after the last event it made durable */
@@ -380,14 +427,14 @@ static void test_indicators(void)
 	dossier("D8", 2, TP, OA, NULL, DAY "T17:00:00+07:00", NULL);
 	CHECK(fh_start() == 0, "restart: %s", fh_last_error());
 	int64_t since = -1;
-	CHECK(motcua_testhost_subscription_count(fh_th) == 1 && motcua_testhost_subscription(fh_th, 0, NULL, &since) == 0 &&
-		      since == last,
+	CHECK(motcua_testhost_subscription_count(fh_th) == 1 &&
+		  motcua_testhost_subscription(fh_th, 0, NULL, &since) == 0 && since == last,
 	      "resumed from %lld, want %lld", (long long)since, (long long)last);
 	/* D8 counted once; every other figure as before */
 	{
 		struct expect e = office_day[0];
 		e.dossiers = 7;
-		e.online = 42.86;       /* 3/7 */
+		e.online = 42.86;	/* 3/7 */
 		e.digitization = 28.57; /* 2/7 */
 		e.reuse = 28.57;
 		e.sync = 42.86;
@@ -416,7 +463,8 @@ static void test_indicators(void)
 	for (int i = 0; i < 2500; i++) {
 		char json[256];
 		snprintf(json, sizeof json,
-			 "{\"type\": \"ticket.issued\", \"at\": \"2026-12-01T08:00:00+07:00\", \"id\": \"r%d\","
+			 "{\"type\": \"ticket.issued\", \"at\": \"2026-12-01T08:00:00+07:00\", "
+			 "\"id\": \"r%d\","
 			 " \"number\": %d, \"issued_at\": \"2026-12-01T08:00:00+07:00\"}",
 			 i, i);
 		fh_emit("ticket.issued", json);
@@ -426,14 +474,16 @@ static void test_indicators(void)
 		char *body = NULL;
 		fh_get("/indicators", "from=2026-12-01&to=2026-12-01", &body);
 		json_t *j = json_loads(body ? body : "", 0, NULL);
-		CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(j, "groups"), 0), "tickets")) == 2500,
+		CHECK(json_integer_value(json_object_get(
+			  json_array_get(json_object_get(j, "groups"), 0), "tickets")) == 2500,
 		      "after a long replay: %s", body ? body : "");
 		json_decref(j);
 		free(body);
 		fh_get("/status", NULL, &body);
 		j = json_loads(body ? body : "", 0, NULL);
-		CHECK(json_integer_value(json_object_get(j, "last_event_id")) == motcua_testhost_last_event_id(fh_th), "status %s",
-		      body ? body : "");
+		CHECK(json_integer_value(json_object_get(j, "last_event_id")) ==
+			  motcua_testhost_last_event_id(fh_th),
+		      "status %s", body ? body : "");
 		json_decref(j);
 		free(body);
 	}
@@ -445,7 +495,8 @@ static void test_indicators(void)
 		snprintf(db, sizeof db, "%s/eval-stream/eval.db", fh_data_dir);
 		CHECK(eval_report(db, DAY, DAY, "unit", &off) == 0, "eval_report");
 		fh_get("/indicators", "from=" DAY "&to=" DAY "&by=unit", &live);
-		CHECK(off && live && !strcmp(off, live), "offline != live:\n%s\n%s", off ? off : "", live ? live : "");
+		CHECK(off && live && !strcmp(off, live), "offline != live:\n%s\n%s", off ? off : "",
+		      live ? live : "");
 		char *x = NULL;
 		CHECK(eval_report(db, DAY, DAY, "nobody", &x) == -EINVAL && !x, "bad by offline");
 		free(off);
@@ -460,8 +511,9 @@ static void test_indicators(void)
 	n_before = motcua_testhost_last_event_id(fh_th);
 	CHECK(motcua_testhost_timer_fire(fh_th, 0) == 0, "no snapshot timer");
 	snap = motcua_testhost_event_by_id(fh_th, n_before + 1);
-	CHECK(snap && snap->from_plugin && !snap->broadcast && !strcmp(snap->type, "indicators.snapshot") &&
-		      motcua_testhost_last_event_id(fh_th) == n_before + 1,
+	CHECK(snap && snap->from_plugin && !snap->broadcast &&
+		  !strcmp(snap->type, "indicators.snapshot") &&
+		  motcua_testhost_last_event_id(fh_th) == n_before + 1,
 	      "no stored snapshot event");
 	check_snapshot(snap ? snap->json : "");
 	fh_stop();
@@ -537,7 +589,8 @@ static int free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t l = sizeof a;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &l)) {
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l)) {
 		close(fd);
 		return -1;
 	}
@@ -548,7 +601,8 @@ static int free_port(void)
 static int port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
 	close(fd);
@@ -602,7 +656,8 @@ static long long queued_rows(void)
 	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
 		sqlite3_busy_timeout(h, 2000);
 		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(h, "SELECT count(*) FROM outq", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(h, "SELECT count(*) FROM outq", -1, &st, NULL) ==
+		    SQLITE_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW)
 				n = sqlite3_column_int64(st, 0);
 			sqlite3_finalize(st);
@@ -623,7 +678,8 @@ static void check_stream(struct sub *s, int64_t first, int64_t last, const char 
 		if (!strstr(s->topics[i], "/events/"))
 			continue;
 		/* the plugin's own snapshot events go to <prefix>/indicators only */
-		while (expect <= last && !strcmp(motcua_testhost_event_by_id(fh_th, expect)->type, "indicators.snapshot"))
+		while (expect <= last && !strcmp(motcua_testhost_event_by_id(fh_th, expect)->type,
+						 "indicators.snapshot"))
 			expect++;
 		json_t *j = json_loads(s->payloads[i], 0, NULL);
 		int64_t id = json_integer_value(json_object_get(j, "event_id"));
@@ -634,36 +690,43 @@ static void check_stream(struct sub *s, int64_t first, int64_t last, const char 
 		snprintf(topic, sizeof topic, "%s/events/%s", prefix, type ? type : "?");
 		CHECK(!strcmp(s->topics[i], topic), "topic %s, want %s", s->topics[i], topic);
 		CHECK(at && !strcmp(at + strlen(at) - 6, "+07:00"), "at %s", at ? at : "(none)");
-		CHECK(office && !strcmp(office, fh_agency), "office %s", office ? office : "(none)");
+		CHECK(office && !strcmp(office, fh_agency), "office %s",
+		      office ? office : "(none)");
 		if (id < expect) {
 			dups++;
 		} else {
-			CHECK(id == expect, "event %lld arrived where %lld was due (lost or out of order)", (long long)id,
-			      (long long)expect);
+			CHECK(id == expect,
+			      "event %lld arrived where %lld was due (lost or out of order)",
+			      (long long)id, (long long)expect);
 			expect = id + 1;
 		}
 		json_decref(j);
 	}
-	CHECK(expect == last + 1, "received up to %lld, want %lld", (long long)expect - 1, (long long)last);
-	fprintf(stderr, "  stream: events %lld..%lld in order, %zu repeated\n", (long long)first, (long long)last, dups);
+	CHECK(expect == last + 1, "received up to %lld, want %lld", (long long)expect - 1,
+	      (long long)last);
+	fprintf(stderr, "  stream: events %lld..%lld in order, %zu repeated\n", (long long)first,
+		(long long)last, dups);
 	pthread_mutex_unlock(&s->mu);
 }
 
 static const char *sub_ca_file;
 
-static struct mosquitto *sub_start(struct sub *s, int port, const char *id, const char *user, const char *pw)
+static struct mosquitto *sub_start(struct sub *s, int port, const char *id, const char *user,
+				   const char *pw)
 {
 	pthread_mutex_init(&s->mu, NULL);
 	snprintf(s->filter, sizeof s->filter, "motcua/#");
 	struct mosquitto *m = mosquitto_new(id, false, s);
 	if (sub_ca_file)
-		CHECK(mosquitto_tls_set(m, sub_ca_file, NULL, NULL, NULL, NULL) == MOSQ_ERR_SUCCESS, "sub tls");
+		CHECK(mosquitto_tls_set(m, sub_ca_file, NULL, NULL, NULL, NULL) == MOSQ_ERR_SUCCESS,
+		      "sub tls");
 	mosquitto_connect_callback_set(m, sub_on_connect);
 	mosquitto_message_callback_set(m, sub_on_message);
 	mosquitto_reconnect_delay_set(m, 1, 1, false);
 	if (user)
 		mosquitto_username_pw_set(m, user, pw);
-	CHECK(mosquitto_connect(m, "127.0.0.1", port, 30) == MOSQ_ERR_SUCCESS, "subscriber connect");
+	CHECK(mosquitto_connect(m, "127.0.0.1", port, 30) == MOSQ_ERR_SUCCESS,
+	      "subscriber connect");
 	mosquitto_loop_start(m);
 	for (int i = 0; i < 100 && !s->connected; i++)
 		msleep(20);
@@ -726,7 +789,8 @@ static void feed_tickets(int from, int to)
 	for (int i = from; i <= to; i++) {
 		char json[256];
 		snprintf(json, sizeof json,
-			 "{\"type\": \"ticket.issued\", \"at\": \"2026-11-27T08:00:00+07:00\", \"id\": %d, \"number\": %d,"
+			 "{\"type\": \"ticket.issued\", \"at\": \"2026-11-27T08:00:00+07:00\", "
+			 "\"id\": %d, \"number\": %d,"
 			 " \"issued_at\": \"2026-11-27T08:00:00+07:00\"}",
 			 i, i);
 		fh_emit("ticket.issued", json);
@@ -752,7 +816,8 @@ static void test_mqtt(void)
 	 * write here: `user` keeps the test's own) */
 	struct passwd *pw = getpwuid(getuid());
 	snprintf(text, sizeof text,
-		 "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
+		 "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\npersistence "
+		 "true\npersistence_location %s/\n"
 		 "log_dest stderr\n",
 		 pw ? pw->pw_name : "root", port, dir);
 	write_file(conf, text, 0600);
@@ -778,10 +843,13 @@ static void test_mqtt(void)
 	for (size_t i = 0; i < s.n; i++) {
 		if (!strcmp(s.topics[i], "motcua/000.00.12.H50/indicators")) {
 			json_t *j = json_loads(s.payloads[i], 0, NULL);
-			saw_snapshot = !strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))), "indicators.snapshot") &&
-				       json_is_string(json_object_get(j, "at")) &&
-				       json_array_size(json_object_get(j, "groups")) == 1 &&
-				       !strcmp(str_or_empty(json_string_value(json_object_get(j, "office"))), fh_agency);
+			saw_snapshot =
+			    !strcmp(str_or_empty(json_string_value(json_object_get(j, "type"))),
+				    "indicators.snapshot") &&
+			    json_is_string(json_object_get(j, "at")) &&
+			    json_array_size(json_object_get(j, "groups")) == 1 &&
+			    !strcmp(str_or_empty(json_string_value(json_object_get(j, "office"))),
+				    fh_agency);
 			json_decref(j);
 		}
 	}
@@ -799,7 +867,8 @@ static void test_mqtt(void)
 	CHECK(port_open(port), "broker did not restart");
 	int64_t last = motcua_testhost_last_event_id(fh_th);
 	size_t want = 51 + 50;
-	CHECK(wait_count(&s, want, 20000), "got %zu of %zu after the broker came back", sub_count(&s), want);
+	CHECK(wait_count(&s, want, 20000), "got %zu of %zu after the broker came back",
+	      sub_count(&s), want);
 	for (int i = 0; i < 100 && queued_rows() != 0; i++)
 		msleep(50);
 	CHECK(queued_rows() == 0, "queue not drained: %lld", queued_rows());
@@ -830,14 +899,17 @@ static void test_mqtt(void)
 	char pwfile[800], secret[800], cmd[2000];
 	snprintf(pwfile, sizeof pwfile, "%s/passwd", dir);
 	snprintf(secret, sizeof secret, "%s/mqtt-password", root);
-	snprintf(cmd, sizeof cmd, "'%s' -c -b '%s' motcua 'mật-khẩu-1' && '%s' -b '%s' reader 'đọc-2'", passwd, pwfile,
-		 passwd, pwfile);
+	snprintf(cmd, sizeof cmd,
+		 "'%s' -c -b '%s' motcua 'mật-khẩu-1' && '%s' -b '%s' reader 'đọc-2'", passwd,
+		 pwfile, passwd, pwfile);
 	CHECK(passwd && *passwd && system(cmd) == 0, "mosquitto_passwd failed");
 	chmod(pwfile, 0600);
 	port = free_port();
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(conf, sizeof conf, "%s/mosquitto-auth.conf", dir);
-	snprintf(text, sizeof text, "user %s\nlistener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nlog_dest stderr\n",
+	snprintf(text, sizeof text,
+		 "user %s\nlistener %d 127.0.0.1\nallow_anonymous false\npassword_file "
+		 "%s\nlog_dest stderr\n",
 		 pw ? pw->pw_name : "root", port, pwfile);
 	write_file(conf, text, 0600);
 	broker = broker_start(conf, port);
@@ -849,8 +921,9 @@ static void test_mqtt(void)
 	reset_events();
 	/* a password file others can read is refused */
 	write_file(secret, "mật-khẩu-1\n", 0644);
-	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "username", "motcua", "password_file", secret,
-		      "topic_prefix", "motcua/test-tinh", "mqtt_reconnect_max_s", "1", NULL);
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "username", "motcua",
+		      "password_file", secret, "topic_prefix", "motcua/test-tinh",
+		      "mqtt_reconnect_max_s", "1", NULL);
 	fh_quiet = 1;
 	CHECK(fh_start() == -EPERM, "a 0644 password file was accepted");
 	fh_quiet = 0;
@@ -869,11 +942,15 @@ static void test_mqtt(void)
 	/* TLS: a broker with a certificate from a CA made here */
 	current_case = "mqtt tls";
 	snprintf(cmd, sizeof cmd,
-		 "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2"
-		 " -subj '/CN=motcua test CA' 2>/dev/null && openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key"
-		 " -out other-ca.pem -days 2 -subj '/CN=another CA' 2>/dev/null && openssl req -newkey rsa:2048 -nodes"
+		 "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+		 "-days 2"
+		 " -subj '/CN=motcua test CA' 2>/dev/null && openssl req -x509 -newkey rsa:2048 "
+		 "-nodes -keyout other.key"
+		 " -out other-ca.pem -days 2 -subj '/CN=another CA' 2>/dev/null && openssl req "
+		 "-newkey rsa:2048 -nodes"
 		 " -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null && printf"
-		 " 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
+		 " 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && openssl x509 -req -in server.csr "
+		 "-CA ca.pem -CAkey ca.key"
 		 " -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null",
 		 dir);
 	CHECK(system(cmd) == 0, "openssl could not make the test CA");
@@ -881,7 +958,8 @@ static void test_mqtt(void)
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(conf, sizeof conf, "%s/mosquitto-tls.conf", dir);
 	snprintf(text, sizeof text,
-		 "user %s\nlistener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\n"
+		 "user %s\nlistener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile "
+		 "%s/server.pem\nkeyfile %s/server.key\n"
 		 "allow_anonymous true\nlog_dest stderr\n",
 		 pw ? pw->pw_name : "root", port, dir, dir, dir);
 	write_file(conf, text, 0600);
@@ -898,18 +976,18 @@ static void test_mqtt(void)
 	mkdir(fh_data_dir, 0700);
 	reset_events();
 	/* a broker whose certificate the configured CA did not sign: nothing goes */
-	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", other,
-		      "mqtt_reconnect_max_s", "1", NULL);
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true",
+		      "mqtt_ca_file", other, "mqtt_reconnect_max_s", "1", NULL);
 	fh_quiet = 1;
 	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(1, 5);
 	msleep(1500);
-	CHECK(sub_count(&s3) == 0 && queued_rows() == 5, "untrusted broker got %zu, queued %lld", sub_count(&s3),
-	      queued_rows());
+	CHECK(sub_count(&s3) == 0 && queued_rows() == 5, "untrusted broker got %zu, queued %lld",
+	      sub_count(&s3), queued_rows());
 	fh_stop();
 	fh_quiet = 0;
-	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true", "mqtt_ca_file", ca,
-		      "mqtt_reconnect_max_s", "1", NULL);
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "mqtt_tls", "true",
+		      "mqtt_ca_file", ca, "mqtt_reconnect_max_s", "1", NULL);
 	CHECK(fh_start() == 0, "init: %s", fh_last_error());
 	feed_tickets(6, 10);
 	CHECK(wait_count(&s3, 10, 10000), "got %zu of 10 over TLS", sub_count(&s3));
@@ -937,8 +1015,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "indicators")) {
 		test_indicators();
 		test_secret_files();
-	}
-	else if (!strcmp(mode, "mqtt"))
+	} else if (!strcmp(mode, "mqtt"))
 		test_mqtt();
 	else {
 		fprintf(stderr, "usage: %s indicators|mqtt\n", argv[0]);

@@ -75,8 +75,8 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } prep_names[] = {
-	{"orient", PREP_ORIENT},       {"deskew", PREP_DESKEW},       {"despeckle", PREP_DESPECKLE},
-	{"normalize", PREP_NORMALIZE}, {"binarize", PREP_BINARIZE},
+    {"orient", PREP_ORIENT},	   {"deskew", PREP_DESKEW},	{"despeckle", PREP_DESPECKLE},
+    {"normalize", PREP_NORMALIZE}, {"binarize", PREP_BINARIZE},
 };
 
 /* The defaults, chosen by measuring the character error rate on generated
@@ -93,7 +93,7 @@ struct ocr {
 	struct motcua_plugin_ctx *ctx;
 	const struct motcua_host *host;
 	char *languages;
-	char *tessdata;   /* without a trailing slash */
+	char *tessdata; /* without a trailing slash */
 	int low_confidence;
 	int psm;
 	unsigned preprocess;
@@ -152,11 +152,11 @@ static void engine_thread_exit(void *p)
 static int engine_setup(const struct ocr *o, TessBaseAPI *api)
 {
 	static const char *const vars[][2] = {
-		/* no retry of every doubtful line as white on black: forms are
-		 * black on white, and it costs time */
-		{"tessedit_do_invert", "0"},
-		/* the PDF renderer's quality when it must re-encode a page image */
-		{"jpg_quality", "85"},
+	    /* no retry of every doubtful line as white on black: forms are
+	     * black on white, and it costs time */
+	    {"tessedit_do_invert", "0"},
+	    /* the PDF renderer's quality when it must re-encode a page image */
+	    {"jpg_quality", "85"},
 	};
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
 		if (!TessBaseAPISetVariable(api, vars[i][0], vars[i][1]))
@@ -179,8 +179,8 @@ static struct engine *engine_get(struct ocr *o, char *msg, size_t len)
 	}
 	if (TessBaseAPIInit2(e->api, o->tessdata, o->languages, OEM_LSTM_ONLY) != 0 ||
 	    engine_setup(o, e->api) < 0) {
-		snprintf(msg, len, "Tesseract could not load the languages %s from %s", o->languages,
-			 o->tessdata);
+		snprintf(msg, len, "Tesseract could not load the languages %s from %s",
+			 o->languages, o->tessdata);
 		engine_free(e);
 		return NULL;
 	}
@@ -209,7 +209,8 @@ static TessBaseAPI *engine_osd(struct ocr *o, struct engine *e)
 		TessBaseAPIDelete(e->osd);
 	e->osd = NULL;
 	e->osd_failed = true;
-	o->host->log(o->ctx, MOTCUA_LOG_WARNING, "cannot load osd.traineddata: pages are not turned upright");
+	o->host->log(o->ctx, MOTCUA_LOG_WARNING,
+		     "cannot load osd.traineddata: pages are not turned upright");
 	return NULL;
 }
 
@@ -245,11 +246,11 @@ static void utf8_cut(char *s, size_t max)
 /* ---- the page image ---- */
 
 struct page {
-	PIX *pix;    /* the page as it goes into the PDF: upright, straight */
-	PIX *ocr;    /* the copy Tesseract reads */
+	PIX *pix; /* the page as it goes into the PDF: upright, straight */
+	PIX *ocr; /* the copy Tesseract reads */
 	int dpi;
-	int rotated; /* degrees turned clockwise to make it upright */
-	double skew; /* degrees of skew corrected */
+	int rotated;	 /* degrees turned clockwise to make it upright */
+	double skew;	 /* degrees of skew corrected */
 	double speckles; /* share of isolated black pixels */
 	bool geometry_changed;
 	bool file_as_is; /* the file may go into the PDF as it is (JPEG, PNG) */
@@ -270,14 +271,16 @@ static int page_load(const struct ocr *o, const char *path, struct page *p, char
 		return -EINVAL;
 	}
 	if (w < 32 || h < 32) {
-		snprintf(msg, len, "the page image is only %d x %d pixels: not a scanned page", w, h);
+		snprintf(msg, len, "the page image is only %d x %d pixels: not a scanned page", w,
+			 h);
 		return -EINVAL;
 	}
 	if ((double)w * h > o->max_page_pixels) {
-		snprintf(msg, len,
-			 "the page image is %d x %d pixels (%.0f million), more than max_page_pixels "
-			 "(%.0f million): scan at a lower resolution",
-			 w, h, (double)w * h / 1e6, o->max_page_pixels / 1e6);
+		snprintf(
+		    msg, len,
+		    "the page image is %d x %d pixels (%.0f million), more than max_page_pixels "
+		    "(%.0f million): scan at a lower resolution",
+		    w, h, (double)w * h / 1e6, o->max_page_pixels / 1e6);
 		return -EFBIG;
 	}
 	PIX *pix = pixRead(path);
@@ -384,7 +387,8 @@ static int orient_osd(struct ocr *o, struct engine *e, PIX *bin, int dpi)
 		return 0;
 	TessBaseAPISetImage2(osd, bin);
 	TessBaseAPISetSourceResolution(osd, dpi);
-	if (TessBaseAPIDetectOrientationScript(osd, &deg, &conf, &script, &script_conf) && conf >= 1.5f)
+	if (TessBaseAPIDetectOrientationScript(osd, &deg, &conf, &script, &script_conf) &&
+	    conf >= 1.5f)
 		quads = ((360 - deg) / 90) % 4;
 	TessBaseAPIClear(osd);
 	TessBaseAPISetInputImage(osd, NULL);
@@ -498,7 +502,8 @@ static int page_straighten(struct ocr *o, struct page *p)
 	int found = (o->preprocess & PREP_DESKEW) ? page_skew(p->pix, gray, &angle, &conf) : 1;
 	pixDestroy(&gray);
 	if (found == 0 && conf >= 3.0f && fabsf(angle) >= 0.1f) {
-		PIX *t = pixRotate(p->pix, (l_float32)(angle * M_PI / 180.0), DESKEW_ROTATE, L_BRING_IN_WHITE, 0, 0);
+		PIX *t = pixRotate(p->pix, (l_float32)(angle * M_PI / 180.0), DESKEW_ROTATE,
+				   L_BRING_IN_WHITE, 0, 0);
 		if (!t)
 			return -ENOMEM;
 		pixCopyResolution(t, p->pix);
@@ -518,7 +523,8 @@ static int page_clean(const struct ocr *o, struct page *p)
 	if (!g)
 		return -ENOMEM;
 	bool gray = pixGetDepth(g) == 8;
-	if (gray && (o->preprocess & PREP_DESPECKLE) && p->speckles >= SPECKLED && (t = despeckle(g))) {
+	if (gray && (o->preprocess & PREP_DESPECKLE) && p->speckles >= SPECKLED &&
+	    (t = despeckle(g))) {
 		pixDestroy(&g);
 		g = t;
 	}
@@ -534,8 +540,8 @@ static int page_clean(const struct ocr *o, struct page *p)
 		}
 	}
 	t = NULL;
-	if (gray && (o->preprocess & PREP_BINARIZE) && pixSauvolaBinarizeTiled(g, 25, 0.34f, 1, 1, NULL, &t) == 0 &&
-	    t) {
+	if (gray && (o->preprocess & PREP_BINARIZE) &&
+	    pixSauvolaBinarizeTiled(g, 25, 0.34f, 1, 1, NULL, &t) == 0 && t) {
 		pixDestroy(&g);
 		g = t;
 	}
@@ -577,7 +583,8 @@ static int recognize(struct engine *e, struct page *p, struct result *res, char 
 	}
 	/* trailing whitespace off */
 	size_t n = strlen(raw);
-	while (n && (raw[n - 1] == '\n' || raw[n - 1] == ' ' || raw[n - 1] == '\t' || raw[n - 1] == '\r'))
+	while (n && (raw[n - 1] == '\n' || raw[n - 1] == ' ' || raw[n - 1] == '\t' ||
+		     raw[n - 1] == '\r'))
 		n--;
 	res->text = ocr_nfc(raw, n);
 	TessDeleteText(raw);
@@ -610,7 +617,8 @@ static int pdf_settle(const char *in, const char *out, char *msg, size_t len)
 			r = -EIO;
 	}
 	if (r && qpdf_has_error(q))
-		snprintf(msg, len, "cannot write the page PDF: %s", qpdf_get_error_full_text(q, qpdf_get_error(q)));
+		snprintf(msg, len, "cannot write the page PDF: %s",
+			 qpdf_get_error_full_text(q, qpdf_get_error(q)));
 	else if (r)
 		snprintf(msg, len, "cannot write the page PDF");
 	qpdf_cleanup(&q);
@@ -658,7 +666,8 @@ static int render_pdf(struct ocr *o, struct engine *e, const struct page *p, con
 			goto out;
 		}
 		if ((r = page_png_write(straight, p->pix)) < 0) {
-			snprintf(msg, len, "cannot write the page image next to %s: %s", out_path, strerror(-r));
+			snprintf(msg, len, "cannot write the page image next to %s: %s", out_path,
+				 strerror(-r));
 			goto out;
 		}
 		image_file = straight;
@@ -672,8 +681,8 @@ static int render_pdf(struct ocr *o, struct engine *e, const struct page *p, con
 		r = -ENOMEM;
 		goto out;
 	}
-	bool ok = TessResultRendererBeginDocument(rr, "") && TessResultRendererAddImage(rr, e->api) &&
-		  TessResultRendererEndDocument(rr);
+	bool ok = TessResultRendererBeginDocument(rr, "") &&
+		  TessResultRendererAddImage(rr, e->api) && TessResultRendererEndDocument(rr);
 	TessDeleteResultRenderer(rr);
 	TessBaseAPISetInputName(e->api, NULL);
 	if (!ok) {
@@ -758,7 +767,8 @@ static int page_fn(void *data, struct motcua_page_io *io)
 	 * not face up (sideways). Such a page is turned, straightened and read
 	 * again. */
 	if ((o->preprocess & PREP_ORIENT) &&
-	    (res.words < ORIENT_MIN_WORDS || res.confidence < o->low_confidence || !reads_upright(e))) {
+	    (res.words < ORIENT_MIN_WORDS || res.confidence < o->low_confidence ||
+	     !reads_upright(e))) {
 		PIX *bin = page_binary(p.pix);
 		int quads = bin ? orient_osd(o, e, bin, p.dpi) : 0;
 		pixDestroy(&bin);
@@ -821,10 +831,18 @@ static void xml_escape(char *out, size_t cap, const char *s)
 	for (; *s && o + 7 < cap; s++) {
 		const char *rep = NULL;
 		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
 		default:
 			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n')
 				continue;
@@ -856,11 +874,13 @@ static int add_pdfa(struct ocr *o, qpdf_data q, const char *title)
 		return 0;
 
 	qpdf_oh icc = qpdf_oh_new_stream(q);
-	qpdf_oh_replace_stream_data(q, icc, o->icc, o->icc_len, qpdf_oh_new_null(q), qpdf_oh_new_null(q));
+	qpdf_oh_replace_stream_data(q, icc, o->icc, o->icc_len, qpdf_oh_new_null(q),
+				    qpdf_oh_new_null(q));
 	qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, icc), "/N", qpdf_oh_new_integer(q, 3));
-	qpdf_oh intent = qpdf_oh_parse(q, "<< /Type /OutputIntent /S /GTS_PDFA1"
-					  " /OutputConditionIdentifier (sRGB IEC61966-2.1)"
-					  " /Info (sRGB IEC61966-2.1) /RegistryName (http://www.color.org) >>");
+	qpdf_oh intent =
+	    qpdf_oh_parse(q, "<< /Type /OutputIntent /S /GTS_PDFA1"
+			     " /OutputConditionIdentifier (sRGB IEC61966-2.1)"
+			     " /Info (sRGB IEC61966-2.1) /RegistryName (http://www.color.org) >>");
 	qpdf_oh_replace_key(q, intent, "/DestOutputProfile", icc);
 	qpdf_oh intents = qpdf_oh_new_array(q);
 	qpdf_oh_append_item(q, intents, qpdf_make_indirect_object(q, intent));
@@ -870,26 +890,27 @@ static int add_pdfa(struct ocr *o, qpdf_data q, const char *title)
 	xml_escape(producer, sizeof producer, o->producer);
 	xml_escape(etitle, sizeof etitle, title ? title : "");
 	int n = asprintf(
-		&xmp,
-		"<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
-		"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n"
-		" <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n"
-		"  <rdf:Description rdf:about=\"\" xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\">\n"
-		"   <pdfaid:part>2</pdfaid:part>\n"
-		"   <pdfaid:conformance>B</pdfaid:conformance>\n"
-		"  </rdf:Description>\n"
-		"  <rdf:Description rdf:about=\"\" xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\">\n"
-		"   <pdf:Producer>%s</pdf:Producer>\n"
-		"  </rdf:Description>\n"
-		"%s%s%s"
-		" </rdf:RDF>\n"
-		"</x:xmpmeta>\n"
-		"<?xpacket end=\"w\"?>\n",
-		producer,
-		etitle[0] ? "  <rdf:Description rdf:about=\"\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
-			    "   <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">"
-			  : "",
-		etitle, etitle[0] ? "</rdf:li></rdf:Alt></dc:title>\n  </rdf:Description>\n" : "");
+	    &xmp,
+	    "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
+	    "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n"
+	    " <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n"
+	    "  <rdf:Description rdf:about=\"\" xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\">\n"
+	    "   <pdfaid:part>2</pdfaid:part>\n"
+	    "   <pdfaid:conformance>B</pdfaid:conformance>\n"
+	    "  </rdf:Description>\n"
+	    "  <rdf:Description rdf:about=\"\" xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\">\n"
+	    "   <pdf:Producer>%s</pdf:Producer>\n"
+	    "  </rdf:Description>\n"
+	    "%s%s%s"
+	    " </rdf:RDF>\n"
+	    "</x:xmpmeta>\n"
+	    "<?xpacket end=\"w\"?>\n",
+	    producer,
+	    etitle[0] ? "  <rdf:Description rdf:about=\"\" "
+			"xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
+			"   <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">"
+		      : "",
+	    etitle, etitle[0] ? "</rdf:li></rdf:Alt></dc:title>\n  </rdf:Description>\n" : "");
 	if (n < 0)
 		return -ENOMEM;
 	qpdf_oh md = qpdf_oh_new_stream(q);
@@ -931,13 +952,15 @@ static int merge_pdf(struct ocr *o, struct motcua_step_io *io, char *msg, size_t
 		}
 		qpdf_silence_errors(in[i]);
 		qpdf_set_suppress_warnings(in[i], QPDF_TRUE);
-		if (qpdf_failed(in[i], qpdf_read(in[i], io->page_out_paths[i], NULL), msg, len, what))
+		if (qpdf_failed(in[i], qpdf_read(in[i], io->page_out_paths[i], NULL), msg, len,
+				what))
 			goto out;
 		int np = qpdf_get_num_pages(in[i]);
 		for (int k = 0; k < np; k++) {
 			qpdf_oh page = qpdf_get_page_n(in[i], (size_t)k);
 			if (qpdf_failed(in[i], QPDF_SUCCESS, msg, len, what) ||
-			    qpdf_failed(out, qpdf_add_page(out, in[i], page, QPDF_FALSE), msg, len, what))
+			    qpdf_failed(out, qpdf_add_page(out, in[i], page, QPDF_FALSE), msg, len,
+					what))
 				goto out;
 		}
 	}
@@ -987,7 +1010,8 @@ static int write_document_meta(const char *path, json_t *doc, const char *text)
 		if (cap < strlen(text))
 			json_object_set_new(doc, "text_truncated", json_true());
 		free(t);
-		char *s = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(6));
+		char *s =
+		    json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(6));
 		if (!s)
 			return -ENOMEM;
 		size_t len = strlen(s);
@@ -1013,8 +1037,10 @@ static int finish_fn(void *data, struct motcua_step_io *io)
 	int r = 0;
 
 	io->message[0] = 0;
-	if (io->struct_size < offsetof(struct motcua_step_io, page_meta_paths) + sizeof io->page_meta_paths) {
-		snprintf(io->message, ml, "the gateway is too old for ocr-tesseract (no pages in the step)");
+	if (io->struct_size <
+	    offsetof(struct motcua_step_io, page_meta_paths) + sizeof io->page_meta_paths) {
+		snprintf(io->message, ml,
+			 "the gateway is too old for ocr-tesseract (no pages in the step)");
 		return -ENOTSUP;
 	}
 	if (io->n_pages == 0) {
@@ -1035,13 +1061,17 @@ static int finish_fn(void *data, struct motcua_step_io *io)
 		json_error_t err;
 		if (!io->page_out_paths || !io->page_out_paths[i] || !io->page_meta_paths ||
 		    !io->page_meta_paths[i]) {
-			snprintf(io->message, ml, "page %zu of %zu was not recognized (its page step failed)", i + 1, n);
+			snprintf(io->message, ml,
+				 "page %zu of %zu was not recognized (its page step failed)", i + 1,
+				 n);
 			r = -EIO;
 			goto out;
 		}
 		metas[i] = json_load_file(io->page_meta_paths[i], 0, &err);
-		if (!json_is_object(metas[i]) || !json_is_string(json_object_get(metas[i], "text"))) {
-			snprintf(io->message, ml, "the recognition result of page %zu is unreadable: %s", i + 1,
+		if (!json_is_object(metas[i]) ||
+		    !json_is_string(json_object_get(metas[i], "text"))) {
+			snprintf(io->message, ml,
+				 "the recognition result of page %zu is unreadable: %s", i + 1,
 				 metas[i] ? "not the expected object" : err.text);
 			r = -EIO;
 			goto out;
@@ -1077,9 +1107,11 @@ static int finish_fn(void *data, struct motcua_step_io *io)
 		bool low = json_is_true(json_object_get(metas[i], "low_confidence"));
 		conf_sum += c * (double)w;
 		words += (long)w;
-		if (json_array_append_new(pages, json_pack("{s:I, s:f, s:b}", "page", (json_int_t)(i + 1),
-							   "confidence", c, "low_confidence", low)) < 0 ||
-		    (low && json_array_append_new(low_pages, json_integer((json_int_t)(i + 1))) < 0)) {
+		if (json_array_append_new(pages,
+					  json_pack("{s:I, s:f, s:b}", "page", (json_int_t)(i + 1),
+						    "confidence", c, "low_confidence", low)) < 0 ||
+		    (low &&
+		     json_array_append_new(low_pages, json_integer((json_int_t)(i + 1))) < 0)) {
 			r = -ENOMEM;
 			goto oom;
 		}
@@ -1088,8 +1120,8 @@ static int finish_fn(void *data, struct motcua_step_io *io)
 	double conf = words ? round(10.0 * conf_sum / (double)words) / 10.0 : 0.0;
 	/* "o" steals the references, even when packing fails */
 	doc = json_pack("{s:s, s:f, s:I, s:o, s:o, s:o?}", "text", "", "confidence", conf, "words",
-			(json_int_t)words, "pages", pages, "low_confidence_pages", low_pages, "fields",
-			ocr_fields(text));
+			(json_int_t)words, "pages", pages, "low_confidence_pages", low_pages,
+			"fields", ocr_fields(text));
 	pages = low_pages = NULL;
 	if (!doc || !json_is_object(json_object_get(doc, "fields"))) {
 		r = -ENOMEM;
@@ -1101,8 +1133,8 @@ static int finish_fn(void *data, struct motcua_step_io *io)
 	}
 	snprintf(io->out_media_type, sizeof io->out_media_type, "application/pdf");
 	size_t nlow = json_array_size(json_object_get(doc, "low_confidence_pages"));
-	snprintf(io->message, ml, "%zu page%s recognized, confidence %.1f%s", n, n == 1 ? "" : "s", conf,
-		 nlow ? ": some pages need checking" : "");
+	snprintf(io->message, ml, "%zu page%s recognized, confidence %.1f%s", n, n == 1 ? "" : "s",
+		 conf, nlow ? ": some pages need checking" : "");
 	goto out;
 oom:
 	snprintf(io->message, ml, "out of memory");
@@ -1120,10 +1152,10 @@ out:
 /* ---- configuration ---- */
 
 static const char *const icc_paths[] = {
-	"/usr/share/color/icc/sRGB.icc",            /* icc-profiles-free */
-	"/usr/share/color/icc/colord/sRGB.icc",     /* colord-data */
-	"/usr/share/color/icc/ghostscript/srgb.icc", /* libgs-common */
-	NULL,
+    "/usr/share/color/icc/sRGB.icc",		 /* icc-profiles-free */
+    "/usr/share/color/icc/colord/sRGB.icc",	 /* colord-data */
+    "/usr/share/color/icc/ghostscript/srgb.icc", /* libgs-common */
+    NULL,
 };
 
 static void load_icc(struct ocr *o)
@@ -1137,14 +1169,15 @@ static void load_icc(struct ocr *o)
 		if (len >= 128 && !memcmp(buf + 36, "acsp", 4) && !memcmp(buf + 16, "RGB ", 4)) {
 			o->icc = buf;
 			o->icc_len = len;
-			o->host->log(o->ctx, MOTCUA_LOG_INFO, "PDF/A-2B output with the sRGB profile %s",
-				     icc_paths[i]);
+			o->host->log(o->ctx, MOTCUA_LOG_INFO,
+				     "PDF/A-2B output with the sRGB profile %s", icc_paths[i]);
 			return;
 		}
 		free(buf);
 	}
-	o->host->log(o->ctx, MOTCUA_LOG_WARNING,
-		     "no sRGB ICC profile (install icc-profiles-free): document PDFs are not PDF/A");
+	o->host->log(
+	    o->ctx, MOTCUA_LOG_WARNING,
+	    "no sRGB ICC profile (install icc-profiles-free): document PDFs are not PDF/A");
 }
 
 static int config_int(struct ocr *o, const char *key, long min, long max, long def, long *out)
@@ -1158,8 +1191,9 @@ static int config_int(struct ocr *o, const char *key, long min, long max, long d
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (errno || end == v || *end || x < min || x > max) {
-		o->host->log(o->ctx, MOTCUA_LOG_ERROR, "%s must be a whole number from %ld to %ld (got \"%s\")",
-			     key, min, max, v);
+		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
+			     "%s must be a whole number from %ld to %ld (got \"%s\")", key, min,
+			     max, v);
 		return -EINVAL;
 	}
 	*out = x;
@@ -1189,9 +1223,11 @@ static int parse_preprocess(struct ocr *o, const char *v, unsigned *out)
 			if (!strcmp(tok, prep_names[i].name))
 				break;
 		if (i == sizeof prep_names / sizeof prep_names[0]) {
-			o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-				     "preprocess: unknown step \"%s\" (use orient, deskew, despeckle, "
-				     "normalize, binarize, or none)", tok);
+			o->host->log(
+			    o->ctx, MOTCUA_LOG_ERROR,
+			    "preprocess: unknown step \"%s\" (use orient, deskew, despeckle, "
+			    "normalize, binarize, or none)",
+			    tok);
 			free(copy);
 			return -EINVAL;
 		}
@@ -1199,9 +1235,11 @@ static int parse_preprocess(struct ocr *o, const char *v, unsigned *out)
 	}
 	free(copy);
 	if (!any || (none && mask)) {
-		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-			     "preprocess must be a comma-separated list of orient, deskew, despeckle, "
-			     "normalize, binarize, or none alone (got \"%s\")", v);
+		o->host->log(
+		    o->ctx, MOTCUA_LOG_ERROR,
+		    "preprocess must be a comma-separated list of orient, deskew, despeckle, "
+		    "normalize, binarize, or none alone (got \"%s\")",
+		    v);
 		return -EINVAL;
 	}
 	*out = mask;
@@ -1224,22 +1262,25 @@ static int check_tessdata(struct ocr *o)
 	if (!langs)
 		langs = "vie";
 	size_t ll = strlen(langs);
-	bool ok = ll > 0 && ll < 200 && langs[0] != '+' && langs[ll - 1] != '+' && !strstr(langs, "++");
+	bool ok =
+	    ll > 0 && ll < 200 && langs[0] != '+' && langs[ll - 1] != '+' && !strstr(langs, "++");
 	for (size_t i = 0; ok && i < ll; i++) {
 		char c = langs[i];
-		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		     c == '-' || c == '+';
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '_' || c == '-' || c == '+';
 	}
 	if (!ok) {
 		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-			     "languages must be Tesseract language names joined with '+', e.g. vie+eng (got \"%s\")",
+			     "languages must be Tesseract language names joined with '+', e.g. "
+			     "vie+eng (got \"%s\")",
 			     langs);
 		return -EINVAL;
 	}
 	if (dir) {
 		struct stat st;
 		if (!dir[0] || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			o->host->log(o->ctx, MOTCUA_LOG_ERROR, "tessdata_dir: %s is not a folder", dir);
+			o->host->log(o->ctx, MOTCUA_LOG_ERROR, "tessdata_dir: %s is not a folder",
+				     dir);
 			return -EINVAL;
 		}
 	}
@@ -1272,7 +1313,8 @@ static int check_tessdata(struct ocr *o)
 		snprintf(name, sizeof name, "%s.traineddata", l);
 		if (!file_exists(o->tessdata, name)) {
 			o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-				     "languages: %s is not in %s (install tesseract-ocr-%s, or set tessdata_dir)",
+				     "languages: %s is not in %s (install tesseract-ocr-%s, or set "
+				     "tessdata_dir)",
 				     name, o->tessdata, l);
 			r = -EINVAL;
 		}
@@ -1281,19 +1323,23 @@ static int check_tessdata(struct ocr *o)
 	if (r)
 		return r;
 	if (lr != 0) {
-		o->host->log(o->ctx, MOTCUA_LOG_ERROR, "languages: Tesseract cannot load %s from %s (damaged file?)",
+		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
+			     "languages: Tesseract cannot load %s from %s (damaged file?)",
 			     o->languages, o->tessdata);
 		return -EINVAL;
 	}
 	if (!file_exists(o->tessdata, "pdf.ttf")) {
-		o->host->log(o->ctx, MOTCUA_LOG_ERROR, "tessdata_dir: %s has no pdf.ttf, which the PDF output needs",
+		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
+			     "tessdata_dir: %s has no pdf.ttf, which the PDF output needs",
 			     o->tessdata);
 		return -EINVAL;
 	}
 	if ((o->preprocess & PREP_ORIENT) && !file_exists(o->tessdata, "osd.traineddata")) {
-		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-			     "preprocess: orient needs osd.traineddata in %s (install tesseract-ocr-osd, "
-			     "or leave orient out)", o->tessdata);
+		o->host->log(
+		    o->ctx, MOTCUA_LOG_ERROR,
+		    "preprocess: orient needs osd.traineddata in %s (install tesseract-ocr-osd, "
+		    "or leave orient out)",
+		    o->tessdata);
 		return -EINVAL;
 	}
 	return 0;
@@ -1310,7 +1356,8 @@ static int ocr_configure(struct ocr *o)
 		return r;
 	if (v == 0 || v == 2) {
 		o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-			     "psm %ld finds layout only and recognizes no text: use 1 or 3 to 13", v);
+			     "psm %ld finds layout only and recognizes no text: use 1 or 3 to 13",
+			     v);
 		return -EINVAL;
 	}
 	o->psm = (int)v;
@@ -1323,7 +1370,8 @@ static int ocr_configure(struct ocr *o)
 		double d = strtod(mp, &end);
 		if (errno || end == mp || *end || !(d >= 1e5 && d <= 1e9)) {
 			o->host->log(o->ctx, MOTCUA_LOG_ERROR,
-				     "max_page_pixels must be a number of pixels from 1e5 to 1e9, e.g. 60e6 (got \"%s\")",
+				     "max_page_pixels must be a number of pixels from 1e5 to 1e9, "
+				     "e.g. 60e6 (got \"%s\")",
 				     mp);
 			return -EINVAL;
 		}
@@ -1348,9 +1396,11 @@ static void ocr_free(struct ocr *o)
 
 static int ocr_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
-	if (host->struct_size < offsetof(struct motcua_host, page_step_register) + sizeof host->page_step_register ||
+	if (host->struct_size < offsetof(struct motcua_host, page_step_register) +
+				    sizeof host->page_step_register ||
 	    !host->page_step_register) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "the gateway is too old: ocr-tesseract needs page steps");
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "the gateway is too old: ocr-tesseract needs page steps");
 		return -ENOTSUP;
 	}
 	struct ocr *o = calloc(1, sizeof *o);
@@ -1366,9 +1416,10 @@ static int ocr_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *hos
 	const char *omp = getenv("OMP_THREAD_LIMIT");
 	if (!omp || strcmp(omp, "1") != 0)
 		host->log(ctx, MOTCUA_LOG_WARNING,
-			  "OMP_THREAD_LIMIT is not 1: Tesseract may start threads of its own on every worker");
-	snprintf(o->producer, sizeof o->producer, "motcua ocr-tesseract %s (Tesseract %s)", PLUGIN_VERSION,
-		 TessVersion());
+			  "OMP_THREAD_LIMIT is not 1: Tesseract may start threads of its own on "
+			  "every worker");
+	snprintf(o->producer, sizeof o->producer, "motcua ocr-tesseract %s (Tesseract %s)",
+		 PLUGIN_VERSION, TessVersion());
 	load_icc(o);
 	if (pthread_key_create(&o->key, engine_thread_exit) != 0) {
 		ocr_free(o);
@@ -1386,8 +1437,8 @@ static int ocr_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *hos
 	char prep[96] = "";
 	for (size_t i = 0; i < sizeof prep_names / sizeof prep_names[0]; i++)
 		if (o->preprocess & prep_names[i].bit)
-			snprintf(prep + strlen(prep), sizeof prep - strlen(prep), "%s%s", prep[0] ? "," : "",
-				 prep_names[i].name);
+			snprintf(prep + strlen(prep), sizeof prep - strlen(prep), "%s%s",
+				 prep[0] ? "," : "", prep_names[i].name);
 	host->log(ctx, MOTCUA_LOG_INFO, "Tesseract %s, languages %s from %s, preprocess %s, psm %d",
 		  TessVersion(), o->languages, o->tessdata, prep[0] ? prep : "none", o->psm);
 	*state = o;
@@ -1413,24 +1464,26 @@ static void ocr_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"languages", "Tesseract languages joined with '+', e.g. vie or vie+eng (default vie)"},
-	{"tessdata_dir", "folder of the .traineddata files (default: Tesseract's own)"},
-	{"low_confidence", "mean word confidence 0-100 under which a page is flagged for the clerk (default 70)"},
-	{"preprocess", "comma list of orient, deskew, despeckle, normalize, binarize, or none (default " DEFAULT_PREPROCESS ")"},
-	{"psm", "Tesseract page segmentation mode, 1 or 3-13 (default 3, automatic)"},
-	{"max_page_pixels", "largest page image accepted, in pixels (default 60e6)"},
-	{NULL, NULL},
+    {"languages", "Tesseract languages joined with '+', e.g. vie or vie+eng (default vie)"},
+    {"tessdata_dir", "folder of the .traineddata files (default: Tesseract's own)"},
+    {"low_confidence",
+     "mean word confidence 0-100 under which a page is flagged for the clerk (default 70)"},
+    {"preprocess", "comma list of orient, deskew, despeckle, normalize, binarize, or none "
+		   "(default " DEFAULT_PREPROCESS ")"},
+    {"psm", "Tesseract page segmentation mode, 1 or 3-13 (default 3, automatic)"},
+    {"max_page_pixels", "largest page image accepted, in pixels (default 60e6)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "ocr-tesseract",
-	.version = PLUGIN_VERSION,
-	.provides = MOTCUA_PROVIDES_RECOGNIZE,
-	.config_keys = keys,
-	.init = ocr_init,
-	.fini = ocr_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "ocr-tesseract",
+    .version = PLUGIN_VERSION,
+    .provides = MOTCUA_PROVIDES_RECOGNIZE,
+    .config_keys = keys,
+    .init = ocr_init,
+    .fini = ocr_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

@@ -22,7 +22,8 @@ PIX *specks_lone_pixels(PIX *bin, int max_neighbours)
 	const int tail = w - 32 * (words - 1); /* pixels in the last word */
 	const l_uint32 last = tail == 32 ? 0xffffffffu : ~(0xffffffffu >> tail);
 	for (l_int32 y = 0; y < h; y++) {
-		const l_uint32 *rows[3] = {y > 0 ? data + (size_t)(y - 1) * wpl : NULL, data + (size_t)y * wpl,
+		const l_uint32 *rows[3] = {y > 0 ? data + (size_t)(y - 1) * wpl : NULL,
+					   data + (size_t)y * wpl,
 					   y + 1 < h ? data + (size_t)(y + 1) * wpl : NULL};
 		l_uint32 *o = odata + (size_t)y * owpl;
 		for (l_int32 j = 0; j < words; j++) {
@@ -33,8 +34,12 @@ PIX *specks_lone_pixels(PIX *bin, int max_neighbours)
 					continue;
 				l_uint32 c = r[j] & (j == words - 1 ? last : 0xffffffffu);
 				l_uint32 l = j > 0 ? r[j - 1] : 0;
-				l_uint32 n = j + 1 < words ? r[j + 1] & (j + 1 == words - 1 ? last : 0xffffffffu) : 0;
-				l_uint32 from_left = (c >> 1) | (l << 31), from_right = (c << 1) | (n >> 31);
+				l_uint32 n =
+				    j + 1 < words
+					? r[j + 1] & (j + 1 == words - 1 ? last : 0xffffffffu)
+					: 0;
+				l_uint32 from_left = (c >> 1) | (l << 31),
+					 from_right = (c << 1) | (n >> 31);
 				l_uint32 nb[3] = {from_left, from_right, c};
 				for (int m = 0; m < (k == 1 ? 2 : 3); m++) {
 					two |= any & nb[m];

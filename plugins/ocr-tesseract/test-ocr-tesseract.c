@@ -44,14 +44,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			failures++;                                                      \
-		}                                                                        \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 static double cpu_now(void)
@@ -178,7 +178,8 @@ static size_t to_codepoints(const char *s, uint32_t **out)
 		for (size_t k = 1; k < l && i + k < len; k++)
 			cp = cp << 6 | ((unsigned char)nfc[i + k] & 0x3F);
 		i += l;
-		bool ws = cp == ' ' || cp == '\n' || cp == '\t' || cp == '\r' || cp == '\f' || cp == '\v';
+		bool ws =
+		    cp == ' ' || cp == '\n' || cp == '\t' || cp == '\r' || cp == '\f' || cp == '\v';
 		if (ws) {
 			space = n > 0;
 			continue;
@@ -236,30 +237,33 @@ static void test_nfc(void)
 	/* Python is the oracle: every Vietnamese letter, decomposed and with its
 	 * marks in every order, must come back as Python's NFC */
 	static const char script[] =
-		"import itertools, unicodedata as u\n"
-		"V = 'aăâeêioôơuưyAĂÂEÊIOÔƠUƯYđĐ'\n"
-		"for ch in V:\n"
-		"  for t in ['', '\\u0300', '\\u0301', '\\u0303', '\\u0309', '\\u0323']:\n"
-		"    nfc = u.normalize('NFC', ch + t)\n"
-		"    d = u.normalize('NFD', nfc)\n"
-		"    for p in set(itertools.permutations(d[1:])):\n"
-		"      s = d[0] + ''.join(p)\n"
-		"      print(s.encode('unicode_escape').decode() + '\\t' + u.normalize('NFC', s))\n"
-		"for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):\n"
-		"  c = chr(cp); d = u.normalize('NFD', c)\n"
-		"  if d != c and u.normalize('NFC', d) == c:\n"
-		"    print(d.encode('unicode_escape').decode() + '\\t' + c)\n"
-		"print('Nguye\\u0302\\u0303n Thi\\u0323 Ho\\u0302\\u0300ng\\tNguyễn Thị Hồng')\n"
-		"print('x\\u0341y\\u0340\\t' + u.normalize('NFC', 'x\\u0341y\\u0340'))\n"
-		"print('q\\u0323\\u0302 a\\u0308\\u0301\\t' + u.normalize('NFC', 'q\\u0323\\u0302 a\\u0308\\u0301'))\n";
+	    "import itertools, unicodedata as u\n"
+	    "V = 'aăâeêioôơuưyAĂÂEÊIOÔƠUƯYđĐ'\n"
+	    "for ch in V:\n"
+	    "  for t in ['', '\\u0300', '\\u0301', '\\u0303', '\\u0309', '\\u0323']:\n"
+	    "    nfc = u.normalize('NFC', ch + t)\n"
+	    "    d = u.normalize('NFD', nfc)\n"
+	    "    for p in set(itertools.permutations(d[1:])):\n"
+	    "      s = d[0] + ''.join(p)\n"
+	    "      print(s.encode('unicode_escape').decode() + '\\t' + u.normalize('NFC', s))\n"
+	    "for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):\n"
+	    "  c = chr(cp); d = u.normalize('NFD', c)\n"
+	    "  if d != c and u.normalize('NFC', d) == c:\n"
+	    "    print(d.encode('unicode_escape').decode() + '\\t' + c)\n"
+	    "print('Nguye\\u0302\\u0303n Thi\\u0323 Ho\\u0302\\u0300ng\\tNguyễn Thị Hồng')\n"
+	    "print('x\\u0341y\\u0340\\t' + u.normalize('NFC', 'x\\u0341y\\u0340'))\n"
+	    "print('q\\u0323\\u0302 a\\u0308\\u0301\\t' + u.normalize('NFC', 'q\\u0323\\u0302 "
+	    "a\\u0308\\u0301'))\n";
 	if (!python()) {
-		CHECK(0, "no NFC oracle: python3 with PIL (python3-pil) is missing: packaging/install-deps.sh test");
+		CHECK(0, "no NFC oracle: python3 with PIL (python3-pil) is missing: "
+			 "packaging/install-deps.sh test");
 		return;
 	}
 	char *argv[] = {(char *)python(), (char *)"-c", (char *)script, NULL}, *out = NULL;
 	CHECK(run(argv, &out) == 0 && out, "python oracle");
 	int lines = 0;
-	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
 		char *tab = strchr(l, '\t');
 		if (!tab)
 			continue;
@@ -298,8 +302,12 @@ static void test_nfc(void)
 	free(out);
 
 	/* invalid UTF-8 becomes U+FFFD; NUL-free ASCII passes */
-	char *got = ocr_nfc("a\xff" "b\xc3", 4);
-	CHECK(got && !strcmp(got, "a\xef\xbf\xbd" "b\xef\xbf\xbd"), "invalid UTF-8: %s", got);
+	char *got = ocr_nfc("a\xff"
+			    "b\xc3",
+			    4);
+	CHECK(got && !strcmp(got, "a\xef\xbf\xbd"
+				  "b\xef\xbf\xbd"),
+	      "invalid UTF-8: %s", got);
 	free(got);
 }
 
@@ -309,11 +317,12 @@ static void expect_array(json_t *fields, const char *key, const char *const *wan
 	size_t n = 0;
 	while (want[n])
 		n++;
-	CHECK(json_is_array(a) && json_array_size(a) == n, "%s of \"%s\": %zu entries, want %zu", key, text,
-	      json_array_size(a), n);
+	CHECK(json_is_array(a) && json_array_size(a) == n, "%s of \"%s\": %zu entries, want %zu",
+	      key, text, json_array_size(a), n);
 	for (size_t i = 0; i < n && i < json_array_size(a); i++)
-		CHECK(!strcmp(json_string_value(json_array_get(a, i)), want[i]), "%s[%zu] of \"%s\": %s, want %s",
-		      key, i, text, json_string_value(json_array_get(a, i)), want[i]);
+		CHECK(!strcmp(json_string_value(json_array_get(a, i)), want[i]),
+		      "%s[%zu] of \"%s\": %s, want %s", key, i, text,
+		      json_string_value(json_array_get(a, i)), want[i]);
 }
 
 static void test_fields(void)
@@ -322,20 +331,33 @@ static void test_fields(void)
 		const char *text;
 		const char *ids[4], *dates[4], *codes[3];
 	} cases[] = {
-		{"Số định danh cá nhân: 001203004567\nNgày, tháng, năm sinh: 05/03/2026",
-		 {"001203004567"}, {"05/03/2026"}, {NULL}},
-		{"CCCD 001 203 004 567 và 079.301.271.952; lại 001203004567", {"001203004567", "079301271952"},
-		 {NULL}, {NULL}},
-		{"số tiền 100.000.000.000 đồng, tài khoản 0012030045678, mã 12345678901",
-		 {NULL}, {NULL}, {NULL}},
-		{"ngày 5 tháng 3 năm 2026, Ngày  23  tháng 8\nnăm 2026; NGÀY 01 THÁNG 12 NĂM 1999",
-		 {NULL}, {"05/03/2026", "23/08/2026", "01/12/1999"}, {NULL}},
-		{"5/3/2026 05-03-2026 31/02/2026 29/02/2024 29/02/2023 1/13/2020 12/05/20260 7.8.2025",
-		 {NULL}, {"05/03/2026", "29/02/2024", "07/08/2025"}, {NULL}},
-		{"Mã hồ sơ: 000.00.12.H50-261128-0007 và 000.00.31.H29-260823-8864, sai: H50-261128-0007, "
-		 "000.00.12.H50-261332-0007, 000.00.12.H50-261128-07",
-		 {NULL}, {NULL}, {"000.00.12.H50-261128-0007", "000.00.31.H29-260823-8864"}},
-		{"", {NULL}, {NULL}, {NULL}},
+	    {"Số định danh cá nhân: 001203004567\nNgày, tháng, năm sinh: 05/03/2026",
+	     {"001203004567"},
+	     {"05/03/2026"},
+	     {NULL}},
+	    {"CCCD 001 203 004 567 và 079.301.271.952; lại 001203004567",
+	     {"001203004567", "079301271952"},
+	     {NULL},
+	     {NULL}},
+	    {"số tiền 100.000.000.000 đồng, tài khoản 0012030045678, mã 12345678901",
+	     {NULL},
+	     {NULL},
+	     {NULL}},
+	    {"ngày 5 tháng 3 năm 2026, Ngày  23  tháng 8\nnăm 2026; NGÀY 01 THÁNG 12 NĂM 1999",
+	     {NULL},
+	     {"05/03/2026", "23/08/2026", "01/12/1999"},
+	     {NULL}},
+	    {"5/3/2026 05-03-2026 31/02/2026 29/02/2024 29/02/2023 1/13/2020 12/05/20260 7.8.2025",
+	     {NULL},
+	     {"05/03/2026", "29/02/2024", "07/08/2025"},
+	     {NULL}},
+	    {"Mã hồ sơ: 000.00.12.H50-261128-0007 và 000.00.31.H29-260823-8864, sai: "
+	     "H50-261128-0007, "
+	     "000.00.12.H50-261332-0007, 000.00.12.H50-261128-07",
+	     {NULL},
+	     {NULL},
+	     {"000.00.12.H50-261128-0007", "000.00.31.H29-260823-8864"}},
+	    {"", {NULL}, {NULL}, {NULL}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *f = ocr_fields(cases[i].text);
@@ -352,7 +374,8 @@ static void test_fields(void)
 static void test_cer_matches_python(const char *tmp)
 {
 	if (!python()) {
-		CHECK(0, "cer.py not run: python3 with PIL (python3-pil) is missing: packaging/install-deps.sh test");
+		CHECK(0, "cer.py not run: python3 with PIL (python3-pil) is missing: "
+			 "packaging/install-deps.sh test");
 		return;
 	}
 	char a[4096], b[4096], cerpy[4096];
@@ -455,14 +478,14 @@ struct pool {
 static void job_run(struct job *j)
 {
 	struct motcua_page_io io = {
-		.struct_size = sizeof io,
-		.dossier_code = "000.00.12.H50-261128-0007",
-		.document_id = "doc-1",
-		.page_no = j->page_no,
-		.media_type = strstr(j->image, ".jpg") ? "image/jpeg" : "image/png",
-		.path = j->image,
-		.out_path = j->out,
-		.meta_path = j->meta,
+	    .struct_size = sizeof io,
+	    .dossier_code = "000.00.12.H50-261128-0007",
+	    .document_id = "doc-1",
+	    .page_no = j->page_no,
+	    .media_type = strstr(j->image, ".jpg") ? "image/jpeg" : "image/png",
+	    .path = j->image,
+	    .out_path = j->out,
+	    .meta_path = j->meta,
 	};
 	double t0 = now(), c0 = cpu_now();
 	j->rc = page_fn(&io);
@@ -502,12 +525,13 @@ static void run_jobs(struct job *jobs, size_t n, int threads)
 		pthread_join(t[i], NULL);
 }
 
-static int make_pages(const char *dir, const char *count, const char *seed, const char *const *extra)
+static int make_pages(const char *dir, const char *count, const char *seed,
+		      const char *const *extra)
 {
 	char script[4096];
 	snprintf(script, sizeof script, "%s/make_pages.py", getenv("OCR_TESTS_DIR"));
-	char *argv[32] = {(char *)python(), script, (char *)"--out", (char *)dir, (char *)"--count",
-			  (char *)count, (char *)"--seed", (char *)seed};
+	char *argv[32] = {(char *)python(),  script,	    (char *)"--out",  (char *)dir,
+			  (char *)"--count", (char *)count, (char *)"--seed", (char *)seed};
 	size_t n = 8;
 	for (size_t i = 0; extra && extra[i] && n < 30; i++)
 		argv[n++] = (char *)extra[i];
@@ -515,7 +539,8 @@ static int make_pages(const char *dir, const char *count, const char *seed, cons
 	return run(argv, NULL);
 }
 
-static void job_init(struct job *j, const char *dir, const char *base, const char *outdir, uint32_t page_no)
+static void job_init(struct job *j, const char *dir, const char *base, const char *outdir,
+		     uint32_t page_no)
 {
 	memset(j, 0, sizeof *j);
 	snprintf(j->image, sizeof j->image, "%s/%s", dir, base);
@@ -584,7 +609,8 @@ static int bench(int argc, char **argv)
 	struct dirent *de;
 	while (d && (de = readdir(d)) && n < 1024)
 		if (!strncmp(de->d_name, "page-", 5) &&
-		    (strstr(de->d_name, ".png") || strstr(de->d_name, ".jpg") || strstr(de->d_name, ".tif")))
+		    (strstr(de->d_name, ".png") || strstr(de->d_name, ".jpg") ||
+		     strstr(de->d_name, ".tif")))
 			names[n++] = strdup(de->d_name);
 	if (d)
 		closedir(d);
@@ -595,7 +621,8 @@ static int bench(int argc, char **argv)
 	struct job *jobs = calloc(n * (size_t)repeat, sizeof *jobs);
 	for (int r = 0; r < repeat; r++)
 		for (size_t i = 0; i < n; i++)
-			job_init(&jobs[(size_t)r * n + i], dir, names[i], outdir, (uint32_t)(i + 1));
+			job_init(&jobs[(size_t)r * n + i], dir, names[i], outdir,
+				 (uint32_t)(i + 1));
 	double t0 = now();
 	run_jobs(jobs, n * (size_t)repeat, threads);
 	double wall = now() - t0, sum_cer = 0, sum_s = 0, sum_cpu = 0;
@@ -603,10 +630,12 @@ static int bench(int argc, char **argv)
 	for (size_t i = 0; i < n * (size_t)repeat; i++) {
 		struct job *j = &jobs[i];
 		json_t *res = j->result;
-		printf("%s rc=%d cer=%.4f s=%.2f cpu=%.2f rotated=%lld skew=%.2f conf=%.1f %s\n", names[i % n], j->rc,
-		       j->cer, j->seconds, j->cpu_seconds, res ? json_integer_value(json_object_get(res, "rotated")) : 0,
+		printf("%s rc=%d cer=%.4f s=%.2f cpu=%.2f rotated=%lld skew=%.2f conf=%.1f %s\n",
+		       names[i % n], j->rc, j->cer, j->seconds, j->cpu_seconds,
+		       res ? json_integer_value(json_object_get(res, "rotated")) : 0,
 		       res ? json_number_value(json_object_get(res, "skew")) : 0.0,
-		       res ? json_number_value(json_object_get(res, "confidence")) : 0.0, j->rc ? j->message : "");
+		       res ? json_number_value(json_object_get(res, "confidence")) : 0.0,
+		       j->rc ? j->message : "");
 		if (j->rc == 0 && j->cer >= 0) {
 			sum_cer += j->cer;
 			ok++;
@@ -615,7 +644,8 @@ static int bench(int argc, char **argv)
 		sum_cpu += j->cpu_seconds;
 	}
 	long rss1 = rss_kib();
-	printf("mean cer=%.4f over %zu pages; %.2f s/page in page_fn (%.2f s CPU); wall %.1f s with %d threads; "
+	printf("mean cer=%.4f over %zu pages; %.2f s/page in page_fn (%.2f s CPU); wall %.1f s "
+	       "with %d threads; "
 	       "rss %ld MiB -> %ld MiB, peak %ld MiB\n",
 	       ok ? sum_cer / (double)ok : -1.0, ok, sum_s / (double)(n * (size_t)repeat),
 	       sum_cpu / (double)(n * (size_t)repeat), wall, threads, rss0 / 1024, rss1 / 1024,
@@ -647,8 +677,8 @@ static void test_info(void)
 	CHECK(plugin->abi == MOTCUA_ABI_VERSION, "abi %u", plugin->abi);
 	CHECK(!strcmp(plugin->name, "ocr-tesseract"), "name %s", plugin->name);
 	CHECK(plugin->provides == MOTCUA_PROVIDES_RECOGNIZE, "provides %u", plugin->provides);
-	static const char *const want[] = {"languages", "tessdata_dir", "low_confidence", "preprocess", "psm",
-					   "max_page_pixels"};
+	static const char *const want[] = {"languages",	 "tessdata_dir", "low_confidence",
+					   "preprocess", "psm",		 "max_page_pixels"};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		bool found = false;
 		for (const struct motcua_config_key *k = plugin->config_keys; k && k->name; k++)
@@ -663,25 +693,25 @@ static void test_bad_config(void)
 	static const struct {
 		const char *key, *value, *mention;
 	} bad[] = {
-		{"languages", "xyz", "xyz.traineddata"},
-		{"languages", "vie+", "languages"},
-		{"languages", "../etc", "languages"},
-		{"tessdata_dir", "/nonexistent", "tessdata_dir"},
-		{"low_confidence", "101", "low_confidence"},
-		{"low_confidence", "high", "low_confidence"},
-		{"preprocess", "orient,sharpen", "sharpen"},
-		{"preprocess", "none,deskew", "preprocess"},
-		{"preprocess", "", "preprocess"},
-		{"psm", "2", "psm"},
-		{"psm", "14", "psm"},
-		{"max_page_pixels", "lots", "max_page_pixels"},
-		{"max_page_pixels", "10", "max_page_pixels"},
+	    {"languages", "xyz", "xyz.traineddata"},
+	    {"languages", "vie+", "languages"},
+	    {"languages", "../etc", "languages"},
+	    {"tessdata_dir", "/nonexistent", "tessdata_dir"},
+	    {"low_confidence", "101", "low_confidence"},
+	    {"low_confidence", "high", "low_confidence"},
+	    {"preprocess", "orient,sharpen", "sharpen"},
+	    {"preprocess", "none,deskew", "preprocess"},
+	    {"preprocess", "", "preprocess"},
+	    {"psm", "2", "psm"},
+	    {"psm", "14", "psm"},
+	    {"max_page_pixels", "lots", "max_page_pixels"},
+	    {"max_page_pixels", "10", "max_page_pixels"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int r = plugin_start(bad[i].key, bad[i].value, NULL);
 		CHECK(r == -EINVAL, "%s=%s: init gave %d", bad[i].key, bad[i].value, r);
-		CHECK(strstr(last_error(), bad[i].mention), "%s=%s: log \"%s\" names %s", bad[i].key, bad[i].value,
-		      last_error(), bad[i].mention);
+		CHECK(strstr(last_error(), bad[i].mention), "%s=%s: log \"%s\" names %s",
+		      bad[i].key, bad[i].value, last_error(), bad[i].mention);
 		if (r == 0)
 			plugin_stop();
 	}
@@ -696,7 +726,8 @@ struct doc_pages {
 	size_t n;
 };
 
-static int finish(const struct doc_pages *d, const char *out, const char *meta, struct motcua_step_io *io)
+static int finish(const struct doc_pages *d, const char *out, const char *meta,
+		  struct motcua_step_io *io)
 {
 	memset(io, 0, sizeof *io);
 	io->struct_size = sizeof *io;
@@ -733,7 +764,8 @@ static void test_page_image(const char *tmp, const char *outdir, const char *png
 			    const char *skewed_pdf)
 {
 	if (!python() || !have_program("pdfimages") || !have_program("pdftoppm")) {
-		CHECK(0, "the page images not checked: python3-pil or poppler-utils (pdfimages, pdftoppm) missing: "
+		CHECK(0, "the page images not checked: python3-pil or poppler-utils (pdfimages, "
+			 "pdftoppm) missing: "
 			 "packaging/install-deps.sh test");
 		return;
 	}
@@ -741,45 +773,56 @@ static void test_page_image(const char *tmp, const char *outdir, const char *png
 	snprintf(bw, sizeof bw, "%s/bilevel.png", tmp);
 	snprintf(bwpdf, sizeof bwpdf, "%s/bilevel.pdf", outdir);
 	snprintf(bwmeta, sizeof bwmeta, "%s/bilevel.json", outdir);
-	snprintf(script, sizeof script,
-		 "import subprocess, sys, tempfile, os\n"
-		 "from PIL import Image, ImageChops, ImageStat\n"
-		 "png, pdf, bw, bwpdf = sys.argv[1:5]\n"
-		 "if len(sys.argv) > 6:\n"
-		 "    Image.open(png).point(lambda v: 255 if v > 127 else 0).convert('1').save(bw, dpi=(300, 300))\n"
-		 "    sys.exit(0)\n"
-		 "d = tempfile.mkdtemp(dir=os.path.dirname(pdf))\n"
-		 "subprocess.run(['pdfimages', '-png', pdf, d + '/im'], check=True)\n"
-		 "a = Image.open(d + '/im-000.png').convert('L'); b = Image.open(png).convert('L')\n"
-		 "same = a.size == b.size and ImageChops.difference(a, b).getbbox() is None\n"
-		 "subprocess.run(['pdftoppm', '-r', '30', '-gray', bwpdf, d + '/bw'], check=True)\n"
-		 "m = ImageStat.Stat(Image.open(d + '/bw-1.pgm')).mean[0]\n"
-		 "skewed = sys.argv[5]\n"
-		 "rows = subprocess.run(['pdfimages', '-list', skewed], check=True, capture_output=True,"
-		 " text=True).stdout.splitlines()[2:]\n"
-		 "f = rows[0].split() if len(rows) == 1 else []\n"
-		 "flate = f[3:9] == ['2480', '3508', 'gray', '1', '8', 'image'] if f else False\n"
-		 "flate = flate and b'/Predictor 14' in open(skewed, 'rb').read()\n"
-		 "subprocess.run(['pdftoppm', '-r', '30', '-gray', skewed, d + '/sk'], check=True)\n"
-		 "ms = ImageStat.Stat(Image.open(d + '/sk-1.pgm')).mean[0]\n"
-		 "print('%%d %%.1f %%d %%.1f %%s' %% (same, m, flate, ms, '/'.join(f[3:9])))\n");
-	char *mk[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, "-", "make", NULL};
+	snprintf(
+	    script, sizeof script,
+	    "import subprocess, sys, tempfile, os\n"
+	    "from PIL import Image, ImageChops, ImageStat\n"
+	    "png, pdf, bw, bwpdf = sys.argv[1:5]\n"
+	    "if len(sys.argv) > 6:\n"
+	    "    Image.open(png).point(lambda v: 255 if v > 127 else 0).convert('1').save(bw, "
+	    "dpi=(300, 300))\n"
+	    "    sys.exit(0)\n"
+	    "d = tempfile.mkdtemp(dir=os.path.dirname(pdf))\n"
+	    "subprocess.run(['pdfimages', '-png', pdf, d + '/im'], check=True)\n"
+	    "a = Image.open(d + '/im-000.png').convert('L'); b = Image.open(png).convert('L')\n"
+	    "same = a.size == b.size and ImageChops.difference(a, b).getbbox() is None\n"
+	    "subprocess.run(['pdftoppm', '-r', '30', '-gray', bwpdf, d + '/bw'], check=True)\n"
+	    "m = ImageStat.Stat(Image.open(d + '/bw-1.pgm')).mean[0]\n"
+	    "skewed = sys.argv[5]\n"
+	    "rows = subprocess.run(['pdfimages', '-list', skewed], check=True, capture_output=True,"
+	    " text=True).stdout.splitlines()[2:]\n"
+	    "f = rows[0].split() if len(rows) == 1 else []\n"
+	    "flate = f[3:9] == ['2480', '3508', 'gray', '1', '8', 'image'] if f else False\n"
+	    "flate = flate and b'/Predictor 14' in open(skewed, 'rb').read()\n"
+	    "subprocess.run(['pdftoppm', '-r', '30', '-gray', skewed, d + '/sk'], check=True)\n"
+	    "ms = ImageStat.Stat(Image.open(d + '/sk-1.pgm')).mean[0]\n"
+	    "print('%%d %%.1f %%d %%.1f %%s' %% (same, m, flate, ms, '/'.join(f[3:9])))\n");
+	char *mk[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, "-",
+		      "make",		NULL};
 	CHECK(run(mk, NULL) == 0, "bilevel page made");
-	struct motcua_page_io io = {.struct_size = sizeof io, .page_no = 1, .media_type = "image/png",
-				    .path = bw, .out_path = bwpdf, .meta_path = bwmeta};
+	struct motcua_page_io io = {.struct_size = sizeof io,
+				    .page_no = 1,
+				    .media_type = "image/png",
+				    .path = bw,
+				    .out_path = bwpdf,
+				    .meta_path = bwmeta};
 	int r = page_fn(&io);
 	CHECK(r == 0, "bilevel page: %d %s", r, io.message);
-	char *cmp[] = {(char *)python(), "-c", script, (char *)png, (char *)pdf, bw, bwpdf, (char *)skewed_pdf, NULL},
+	char *cmp[] = {(char *)python(),   "-c", script, (char *)png, (char *)pdf, bw, bwpdf,
+		       (char *)skewed_pdf, NULL},
 	     *out = NULL;
 	CHECK(run(cmp, &out) == 0 && out, "page images compared");
 	int same = 0, flate = 0;
 	double mean = 0, skewed_mean = 0;
 	char how[128] = "";
-	if (out && sscanf(out, "%d %lf %d %lf %127s", &same, &mean, &flate, &skewed_mean, how) >= 4) {
+	if (out &&
+	    sscanf(out, "%d %lf %d %lf %127s", &same, &mean, &flate, &skewed_mean, how) >= 4) {
 		CHECK(same == 1, "the page PDF's image is the PNG's pixels");
 		CHECK(mean > 200, "the bilevel page is white in its PDF (mean %.1f of 255)", mean);
-		CHECK(flate == 1, "the straightened page is a gray PNG's rows, of the page's size: %s", how);
-		CHECK(skewed_mean > 200, "the straightened page is white in its PDF (mean %.1f of 255)", skewed_mean);
+		CHECK(flate == 1,
+		      "the straightened page is a gray PNG's rows, of the page's size: %s", how);
+		CHECK(skewed_mean > 200,
+		      "the straightened page is white in its PDF (mean %.1f of 255)", skewed_mean);
 	} else {
 		CHECK(0, "page image comparison printed %s", out ? out : "nothing");
 	}
@@ -795,9 +838,12 @@ static void test_pages(const char *tmp)
 	snprintf(side, sizeof side, "%s/side", tmp);
 	snprintf(outdir, sizeof outdir, "%s/out", tmp);
 	mkdir(outdir, 0755);
-	static const char *const skew_args[] = {"--skew", "1", "3", "--noise", "0.002", "--first", "3", NULL};
-	static const char *const upside_args[] = {"--rotate", "180", "--format", "jpg", "--first", "5", NULL};
-	static const char *const side_args[] = {"--rotate", "90", "--skew", "1", "2", "--first", "6", NULL};
+	static const char *const skew_args[] = {"--skew", "1",	     "3", "--noise",
+						"0.002",  "--first", "3", NULL};
+	static const char *const upside_args[] = {"--rotate", "180", "--format", "jpg",
+						  "--first",  "5",   NULL};
+	static const char *const side_args[] = {"--rotate", "90",      "--skew", "1",
+						"2",	    "--first", "6",	 NULL};
 	CHECK(make_pages(clean, "2", "11", NULL) == 0, "make_pages clean");
 	CHECK(make_pages(skewed, "2", "12", skew_args) == 0, "make_pages skewed");
 	CHECK(make_pages(upside, "1", "13", upside_args) == 0, "make_pages upside-down");
@@ -808,11 +854,13 @@ static void test_pages(const char *tmp)
 	if (r)
 		return;
 	CHECK(motcua_testhost_has_step(th, MOTCUA_STEP_RECOGNIZE) &&
-		      motcua_testhost_has_page_step(th, MOTCUA_STEP_RECOGNIZE),
+		  motcua_testhost_has_page_step(th, MOTCUA_STEP_RECOGNIZE),
 	      "step and page functions registered");
-	CHECK(motcua_testhost_registrations(th) == 2 && !motcua_testhost_has_step(th, MOTCUA_STEP_SIGN) &&
-		      !motcua_testhost_has_step(th, MOTCUA_STEP_ARCHIVE),
-	      "it registered %zu things: the recognize step and its pages only", motcua_testhost_registrations(th));
+	CHECK(motcua_testhost_registrations(th) == 2 &&
+		  !motcua_testhost_has_step(th, MOTCUA_STEP_SIGN) &&
+		  !motcua_testhost_has_step(th, MOTCUA_STEP_ARCHIVE),
+	      "it registered %zu things: the recognize step and its pages only",
+	      motcua_testhost_registrations(th));
 
 	/* a blank page, as a PGM without a resolution (taken for A4) */
 	char blank[4096];
@@ -847,15 +895,16 @@ static void test_pages(const char *tmp)
 	bool several_threads = false;
 	for (int i = 0; i < 8; i++) {
 		struct job *j = &jobs[i];
-		fprintf(stderr, "page %u (%s): rc %d, %.2f s, CER %.4f, %s\n", j->page_no, strrchr(j->image, '/') + 1,
-			j->rc, j->seconds, j->cer, j->message);
+		fprintf(stderr, "page %u (%s): rc %d, %.2f s, CER %.4f, %s\n", j->page_no,
+			strrchr(j->image, '/') + 1, j->rc, j->seconds, j->cer, j->message);
 		CHECK(j->rc == 0, "page %u: %d %s", j->page_no, j->rc, j->message);
 		several_threads |= i < 7 && !pthread_equal(j->thread, jobs[0].thread);
 	}
 	CHECK(several_threads, "pages ran on several threads");
 	json_t *m7 = jobs[6].result;
 	CHECK(m7 && json_integer_value(json_object_get(m7, "words")) == 0 &&
-	      json_is_true(json_object_get(m7, "low_confidence")), "blank page flagged");
+		  json_is_true(json_object_get(m7, "low_confidence")),
+	      "blank page flagged");
 	CHECK(jobs[0].cer >= 0 && jobs[0].cer <= 0.01, "clean page 1 CER %.4f", jobs[0].cer);
 	CHECK(jobs[1].cer >= 0 && jobs[1].cer <= 0.01, "clean page 2 CER %.4f", jobs[1].cer);
 	CHECK(jobs[2].cer >= 0 && jobs[2].cer <= 0.03, "skewed page 3 CER %.4f", jobs[2].cer);
@@ -863,9 +912,12 @@ static void test_pages(const char *tmp)
 	CHECK(jobs[4].cer >= 0 && jobs[4].cer <= 0.02, "upside-down page CER %.4f", jobs[4].cer);
 	CHECK(jobs[5].cer >= 0 && jobs[5].cer <= 0.03, "sideways page CER %.4f", jobs[5].cer);
 	json_t *m5 = jobs[4].result, *m6 = jobs[5].result, *m3 = jobs[2].result;
-	CHECK(m5 && json_integer_value(json_object_get(m5, "rotated")) == 180, "upside-down page turned 180");
-	CHECK(m6 && json_integer_value(json_object_get(m6, "rotated")) == 270, "sideways page turned 270");
-	CHECK(m3 && fabs(json_number_value(json_object_get(m3, "skew"))) >= 0.5, "skew found on page 3");
+	CHECK(m5 && json_integer_value(json_object_get(m5, "rotated")) == 180,
+	      "upside-down page turned 180");
+	CHECK(m6 && json_integer_value(json_object_get(m6, "rotated")) == 270,
+	      "sideways page turned 270");
+	CHECK(m3 && fabs(json_number_value(json_object_get(m3, "skew"))) >= 0.5,
+	      "skew found on page 3");
 	json_t *m1 = jobs[0].result;
 	CHECK(m1 && json_integer_value(json_object_get(m1, "page")) == 1, "page number");
 	CHECK(m1 && json_integer_value(json_object_get(m1, "words")) > 100, "words");
@@ -885,11 +937,16 @@ static void test_pages(const char *tmp)
 	FILE *f = fopen(bad, "wb");
 	fputs("\x89PNG\r\n\x1a\n this is not really a PNG", f);
 	fclose(f);
-	struct motcua_page_io io = {.struct_size = sizeof io, .page_no = 9, .media_type = "image/png",
-				    .path = bad, .out_path = badout, .meta_path = badmeta};
+	struct motcua_page_io io = {.struct_size = sizeof io,
+				    .page_no = 9,
+				    .media_type = "image/png",
+				    .path = bad,
+				    .out_path = badout,
+				    .meta_path = badmeta};
 	r = page_fn(&io);
 	CHECK(r == -EINVAL, "corrupt image: %d", r);
-	CHECK(strstr(io.message, "could not be read (corrupt or not an image)"), "message: %s", io.message);
+	CHECK(strstr(io.message, "could not be read (corrupt or not an image)"), "message: %s",
+	      io.message);
 	CHECK(access(badout, F_OK) != 0, "no output for a corrupt image");
 
 	/* the document */
@@ -923,18 +980,21 @@ static void test_pages(const char *tmp)
 	char facts_path[4096];
 	snprintf(facts_path, sizeof facts_path, "%s/pages.json", clean);
 	json_t *facts = json_load_file(facts_path, 0, NULL);
-	const char *want_id = json_string_value(json_object_get(json_array_get(facts, 0), "id_number"));
-	const char *want_date = json_string_value(json_array_get(json_object_get(json_array_get(facts, 0), "dates"), 0));
-	const char *want_code = json_string_value(json_object_get(json_array_get(facts, 0), "dossier_code"));
+	const char *want_id =
+	    json_string_value(json_object_get(json_array_get(facts, 0), "id_number"));
+	const char *want_date = json_string_value(
+	    json_array_get(json_object_get(json_array_get(facts, 0), "dates"), 0));
+	const char *want_code =
+	    json_string_value(json_object_get(json_array_get(facts, 0), "dossier_code"));
 	bool id_found = false, date_found = false, code_found = false;
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(fields, "id_numbers"), i, v)
-		id_found |= want_id && !strcmp(json_string_value(v), want_id);
-	json_array_foreach(json_object_get(fields, "dates"), i, v)
-		date_found |= want_date && !strcmp(json_string_value(v), want_date);
-	json_array_foreach(json_object_get(fields, "dossier_codes"), i, v)
-		code_found |= want_code && !strcmp(json_string_value(v), want_code);
+	json_array_foreach(json_object_get(fields, "id_numbers"), i, v) id_found |=
+	    want_id && !strcmp(json_string_value(v), want_id);
+	json_array_foreach(json_object_get(fields, "dates"), i, v) date_found |=
+	    want_date && !strcmp(json_string_value(v), want_date);
+	json_array_foreach(json_object_get(fields, "dossier_codes"), i, v) code_found |=
+	    want_code && !strcmp(json_string_value(v), want_code);
 	facts_s = json_dumps(fields, 0);
 	CHECK(id_found, "ID %s in %s", want_id, facts_s);
 	CHECK(date_found, "date %s in %s", want_date, facts_s);
@@ -957,12 +1017,18 @@ static void test_pages(const char *tmp)
 	if (have_program("pdftotext") && have_program("pdfinfo")) {
 		/* -raw: the text layer's own order (the layout mode scatters the
 		 * words of a centred title set in the glyphless font) */
-		char *argv_t[] = {(char *)"pdftotext", (char *)"-raw", (char *)"-enc", (char *)"UTF-8", pdf,
-				  (char *)"-", NULL}, *out = NULL;
+		char *argv_t[] = {(char *)"pdftotext",
+				  (char *)"-raw",
+				  (char *)"-enc",
+				  (char *)"UTF-8",
+				  pdf,
+				  (char *)"-",
+				  NULL},
+		     *out = NULL;
 		CHECK(run(argv_t, &out) == 0 && out, "pdftotext");
-		static const char *const phrases[] = {"CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
-						      "TỜ KHAI ĐĂNG KÝ KHAI SINH", "Số định danh cá nhân",
-						      "Họ, chữ đệm, tên"};
+		static const char *const phrases[] = {
+		    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
+		    "TỜ KHAI ĐĂNG KÝ KHAI SINH", "Số định danh cá nhân", "Họ, chữ đệm, tên"};
 		for (size_t k = 0; out && k < sizeof phrases / sizeof phrases[0]; k++)
 			CHECK(contains_nfc(out, phrases[k]), "pdftotext finds \"%s\"", phrases[k]);
 		free(out);
@@ -972,7 +1038,8 @@ static void test_pages(const char *tmp)
 		CHECK(out && strstr(out, "Pages:           7"), "7 pages: %s", out ? out : "");
 		CHECK(out && strstr(out, "(A4)"), "A4: %s", out ? out : "");
 		free(out);
-		char *argv_l[] = {(char *)"pdfinfo", (char *)"-f", (char *)"1", (char *)"-l", (char *)"7", pdf, NULL};
+		char *argv_l[] = {(char *)"pdfinfo", (char *)"-f", (char *)"1", (char *)"-l",
+				  (char *)"7",	     pdf,	   NULL};
 		out = NULL;
 		run(argv_l, &out);
 		size_t a4 = 0;
@@ -985,12 +1052,14 @@ static void test_pages(const char *tmp)
 		run(argv_m, &out);
 		/* PDF/A needs the sRGB profile, which packaging/install-deps.sh installs */
 		CHECK(access("/usr/share/color/icc/sRGB.icc", R_OK) == 0 ||
-			      access("/usr/share/color/icc/colord/sRGB.icc", R_OK) == 0,
+			  access("/usr/share/color/icc/colord/sRGB.icc", R_OK) == 0,
 		      "no sRGB ICC profile (icc-profiles-free): packaging/install-deps.sh test");
-		CHECK(out && strstr(out, "<pdfaid:part>2</pdfaid:part>"), "PDF/A-2 XMP: %s", out ? out : "");
+		CHECK(out && strstr(out, "<pdfaid:part>2</pdfaid:part>"), "PDF/A-2 XMP: %s",
+		      out ? out : "");
 		free(out);
 	} else {
-		CHECK(0, "pdftotext/pdfinfo (poppler-utils) missing: packaging/install-deps.sh test");
+		CHECK(0,
+		      "pdftotext/pdfinfo (poppler-utils) missing: packaging/install-deps.sh test");
 	}
 	if (have_program("qpdf")) {
 		char *argv_q[] = {(char *)"qpdf", (char *)"--check", pdf, NULL}, *out = NULL;
@@ -1012,7 +1081,8 @@ static void test_pages(const char *tmp)
 	struct doc_pages empty = {.n = 0};
 	r = finish(&empty, none, meta2, &sio);
 	CHECK(r == 0, "no pages: %d", r);
-	CHECK(!strcmp(sio.message, "nothing to recognize: the document has no page images"), "%s", sio.message);
+	CHECK(!strcmp(sio.message, "nothing to recognize: the document has no page images"), "%s",
+	      sio.message);
 	CHECK(access(none, F_OK) != 0 && !sio.out_media_type[0], "no output without pages");
 
 	for (int k = 0; k < 8; k++)
@@ -1023,10 +1093,15 @@ static void test_pages(const char *tmp)
 	r = plugin_start("max_page_pixels", "1e6", "preprocess", "none", NULL);
 	CHECK(r == 0, "init with max_page_pixels: %d %s", r, last_error());
 	if (r == 0) {
-		struct motcua_page_io big = {.struct_size = sizeof big, .page_no = 1, .media_type = "image/png",
-					     .path = jobs[0].image, .out_path = badout, .meta_path = badmeta};
+		struct motcua_page_io big = {.struct_size = sizeof big,
+					     .page_no = 1,
+					     .media_type = "image/png",
+					     .path = jobs[0].image,
+					     .out_path = badout,
+					     .meta_path = badmeta};
 		r = page_fn(&big);
-		CHECK(r == -EFBIG && strstr(big.message, "max_page_pixels"), "big page: %d %s", r, big.message);
+		CHECK(r == -EFBIG && strstr(big.message, "max_page_pixels"), "big page: %d %s", r,
+		      big.message);
 		plugin_stop();
 	}
 }
@@ -1074,6 +1149,7 @@ int main(int argc, char **argv)
 		rm_rf(tmp);
 	else
 		fprintf(stderr, "test files kept in %s\n", tmp);
-	printf("%s: %d failure%s\n", failures ? "FAIL" : "PASS", failures, failures == 1 ? "" : "s");
+	printf("%s: %d failure%s\n", failures ? "FAIL" : "PASS", failures,
+	       failures == 1 ? "" : "s");
 	return failures ? 1 : 0;
 }

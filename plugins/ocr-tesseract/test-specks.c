@@ -35,7 +35,9 @@ static int check(PIX *bin, int max_neighbours, const char *what)
 	PIX *a = specks_lone_pixels(bin, max_neighbours), *b = by_hmt(bin, max_neighbours);
 	l_int32 same = 0;
 	if (!a || !b || pixEqual(a, b, &same) != 0 || !same) {
-		fprintf(stderr, "FAIL: %s, %d x %d, at most %d neighbour(s): differs from the hit-miss transforms\n",
+		fprintf(stderr,
+			"FAIL: %s, %d x %d, at most %d neighbour(s): differs from the hit-miss "
+			"transforms\n",
 			what, pixGetWidth(bin), pixGetHeight(bin), max_neighbours);
 		same = 0;
 	}
@@ -76,10 +78,10 @@ int main(void)
 		const char *name;
 		int pts[4][2], n, lone0, lone1; /* pixels found at most 0 / 1 neighbours */
 	} shapes[] = {
-		{"dot", {{5, 5}}, 1, 1, 1},
-		{"pair", {{5, 5}, {6, 6}}, 2, 0, 2},
-		{"line of 3", {{5, 5}, {6, 5}, {7, 5}}, 3, 0, 2},
-		{"square of 4", {{5, 5}, {6, 5}, {5, 6}, {6, 6}}, 4, 0, 0},
+	    {"dot", {{5, 5}}, 1, 1, 1},
+	    {"pair", {{5, 5}, {6, 6}}, 2, 0, 2},
+	    {"line of 3", {{5, 5}, {6, 5}, {7, 5}}, 3, 0, 2},
+	    {"square of 4", {{5, 5}, {6, 5}, {5, 6}, {6, 6}}, 4, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
 		PIX *bin = pixCreate(40, 12, 1);
@@ -91,8 +93,10 @@ int main(void)
 			pixCountPixels(a, &count, NULL);
 			int want = m ? shapes[i].lone1 : shapes[i].lone0;
 			if (count != want) {
-				fprintf(stderr, "FAIL: %s: %d pixels with at most %d neighbour(s), not %d\n",
-					shapes[i].name, count, m, want);
+				fprintf(
+				    stderr,
+				    "FAIL: %s: %d pixels with at most %d neighbour(s), not %d\n",
+				    shapes[i].name, count, m, want);
 				failed++;
 			}
 			pixDestroy(&a);

@@ -47,20 +47,20 @@
 #include "driver-proxy.h"
 
 #define LINE_MAX_BYTES (1u << 20) /* a device list of many scanners fits */
-#define CANCEL_GRACE_MS 10000     /* after the cancel signal, the page in hand */
+#define CANCEL_GRACE_MS 10000	  /* after the cancel signal, the page in hand */
 
 struct driver_proxy {
 	struct motcua_plugin_ctx *ctx;
 	const struct motcua_host *host;
-	char *helper;   /* the helper's path */
-	char *module;   /* this module's path, for the helper to load */
-	char **conf;    /* "key=value" of the plugin's section */
+	char *helper; /* the helper's path */
+	char *module; /* this module's path, for the helper to load */
+	char **conf;  /* "key=value" of the plugin's section */
 	size_t n_conf;
 	unsigned timeout_s;
 	atomic_bool busy;
 	pthread_mutex_t lock;
 	char *devices_json; /* the last listing, answered while a batch runs */
-	char *device;       /* the configured device (JSON-safe) or NULL */
+	char *device;	    /* the configured device (JSON-safe) or NULL */
 };
 
 extern char **environ;
@@ -73,7 +73,8 @@ static long now_ms(void)
 }
 
 struct driver_proxy *driver_proxy_new(struct motcua_plugin_ctx *ctx, const struct motcua_host *host,
-				      const char *const *keys, unsigned timeout_s, char *why, size_t len)
+				      const char *const *keys, unsigned timeout_s, char *why,
+				      size_t len)
 {
 	struct driver_proxy *p = calloc(1, sizeof *p);
 	if (!p)
@@ -100,8 +101,10 @@ struct driver_proxy *driver_proxy_new(struct motcua_plugin_ctx *ctx, const struc
 		goto fail;
 	}
 	if (access(p->helper, X_OK) < 0) {
-		snprintf(why, len, "the scanner driver helper %s is missing or not executable (%s): "
-			 "reinstall motcua", p->helper, strerror(errno));
+		snprintf(why, len,
+			 "the scanner driver helper %s is missing or not executable (%s): "
+			 "reinstall motcua",
+			 p->helper, strerror(errno));
 		goto fail;
 	}
 	size_t n = 0;
@@ -154,7 +157,7 @@ struct run {
 	struct driver_proxy *p;
 	pid_t pid;
 	int out; /* its stdout */
-	int in;  /* its stdin */
+	int in;	 /* its stdin */
 	char *buf;
 	size_t used;
 	size_t line_len; /* of the line next_line() returned, newline included */
@@ -169,7 +172,8 @@ static int spawn(struct driver_proxy *p, struct run *r, const char *const *args,
 	int e = 0;
 	/* Its stdin is a socket: answers are sent with MSG_NOSIGNAL, so a helper
 	 * that died never raises SIGPIPE in the gateway. */
-	if (!argv || pipe2(out, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0) {
+	if (!argv || pipe2(out, O_CLOEXEC) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0) {
 		e = argv ? -errno : -ENOMEM;
 		goto out;
 	}
@@ -284,7 +288,8 @@ static void reap(struct run *r, bool kill_now, char *why, size_t len)
 			waitpid(r->pid, &status, 0);
 		}
 		if (why && WIFSIGNALED(status))
-			snprintf(why, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+			snprintf(why, len, "killed by signal %d (%s)", WTERMSIG(status),
+				 strsignal(WTERMSIG(status)));
 		else if (why)
 			snprintf(why, len, "exit status %d", WEXITSTATUS(status));
 	}
@@ -300,8 +305,8 @@ static void reap(struct run *r, bool kill_now, char *why, size_t len)
 static void answer(struct run *r, int rc, bool cancel)
 {
 	char a[32];
-	int n = rc == 0 ? snprintf(a, sizeof a, cancel ? "ok cancel\n" : "ok\n") :
-			  snprintf(a, sizeof a, "err %d\n", -rc);
+	int n = rc == 0 ? snprintf(a, sizeof a, cancel ? "ok cancel\n" : "ok\n")
+			: snprintf(a, sizeof a, "err %d\n", -rc);
 	if (r->in >= 0 && send(r->in, a, (size_t)n, MSG_NOSIGNAL) != n) {
 		/* the helper is gone: the next read tells */
 	}
@@ -334,8 +339,8 @@ static int parse_done(const char *rest, char *message, size_t len)
 static bool in_dir(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
-	return !strncmp(path, dir, n) && path[n] == '/' && !strchr(path + n + 1, '/') && path[n + 1] &&
-	       path[n + 1] != '.';
+	return !strncmp(path, dir, n) && path[n] == '/' && !strchr(path + n + 1, '/') &&
+	       path[n + 1] && path[n + 1] != '.';
 }
 
 int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
@@ -349,8 +354,8 @@ int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
 	const char *args[] = {"capture", io->tmp_dir, io->options};
 	int rc = spawn(p, &r, args, 3);
 	if (rc < 0) {
-		snprintf(io->message, sizeof io->message, "cannot start the scanner driver %s: %s", p->helper,
-			 strerror(-rc));
+		snprintf(io->message, sizeof io->message, "cannot start the scanner driver %s: %s",
+			 p->helper, strerror(-rc));
 		atomic_store(&p->busy, false);
 		return rc == -ENOENT ? -ENODEV : -EIO;
 	}
@@ -363,7 +368,8 @@ int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
 		char *line = NULL;
 		int n = next_line(&r, 200, &line);
 		if (n < 0) {
-			snprintf(why, sizeof why, n == -EPROTO ? "a line longer than %u bytes" : "no answer",
+			snprintf(why, sizeof why,
+				 n == -EPROTO ? "a line longer than %u bytes" : "no answer",
 				 LINE_MAX_BYTES);
 			break;
 		}
@@ -382,7 +388,8 @@ int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
 				break;
 			}
 			if (t - last > (long)p->timeout_s * 1000) {
-				snprintf(why, sizeof why, "said nothing for %u s (timeout_s)", p->timeout_s);
+				snprintf(why, sizeof why, "said nothing for %u s (timeout_s)",
+					 p->timeout_s);
 				break;
 			}
 			continue;
@@ -393,7 +400,9 @@ int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
 			int pr = -EPROTO;
 			if (tab) {
 				*tab = 0;
-				pr = in_dir(line + 5, io->tmp_dir) ? io->page_ready(io, line + 5, tab + 1) : -EPROTO;
+				pr = in_dir(line + 5, io->tmp_dir)
+					 ? io->page_ready(io, line + 5, tab + 1)
+					 : -EPROTO;
 			}
 			if (pr == 0)
 				kept++;
@@ -424,11 +433,12 @@ int driver_proxy_capture(struct driver_proxy *p, struct motcua_capture_io *io)
 	if (!done) {
 		rc = -EIO;
 		snprintf(io->message, sizeof io->message,
-			 "the scanner driver stopped: %s (%s); check the scanner and scan again", why, status);
+			 "the scanner driver stopped: %s (%s); check the scanner and scan again",
+			 why, status);
 		if (kept) {
 			size_t m = strlen(io->message);
-			snprintf(io->message + m, sizeof io->message - m, " (%u page%s saved)", kept,
-				 kept == 1 ? "" : "s");
+			snprintf(io->message + m, sizeof io->message - m, " (%u page%s saved)",
+				 kept, kept == 1 ? "" : "s");
 		}
 		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s", io->message);
 	}
@@ -446,7 +456,8 @@ int driver_proxy_list(struct driver_proxy *p, char **json)
 		pthread_mutex_lock(&p->lock);
 		if (p->devices_json)
 			*json = strdup(p->devices_json);
-		else if (p->device && asprintf(json, "[{\"name\":\"%s\",\"busy\":true}]", p->device) < 0)
+		else if (p->device &&
+			 asprintf(json, "[{\"name\":\"%s\",\"busy\":true}]", p->device) < 0)
 			*json = NULL;
 		pthread_mutex_unlock(&p->lock);
 		if (!*json && !p->device)
@@ -496,8 +507,8 @@ int driver_proxy_list(struct driver_proxy *p, char **json)
 		pthread_mutex_unlock(&p->lock);
 		rc = 0;
 	} else if (rc == -ETIMEDOUT) {
-		p->host->log(p->ctx, MOTCUA_LOG_WARNING, "the scanner driver did not list the scanners in %u s",
-			     p->timeout_s);
+		p->host->log(p->ctx, MOTCUA_LOG_WARNING,
+			     "the scanner driver did not list the scanners in %u s", p->timeout_s);
 	}
 	atomic_store(&p->busy, false);
 	return rc < 0 ? rc : 0;

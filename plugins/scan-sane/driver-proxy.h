@@ -16,7 +16,8 @@ struct driver_proxy;
 /* keys: the [scan-sane] keys handed to the helper (NULL-terminated).
  * timeout_s: how long the helper may stay silent. NULL with a reason. */
 struct driver_proxy *driver_proxy_new(struct motcua_plugin_ctx *ctx, const struct motcua_host *host,
-				      const char *const *keys, unsigned timeout_s, char *why, size_t len);
+				      const char *const *keys, unsigned timeout_s, char *why,
+				      size_t len);
 void driver_proxy_free(struct driver_proxy *p);
 const char *driver_proxy_helper(const struct driver_proxy *p);
 /* motcua_capture_ops.capture and .list_devices, through a helper. */

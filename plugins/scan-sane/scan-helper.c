@@ -73,8 +73,8 @@ static const char *h_config_get(struct motcua_plugin_ctx *ctx, const char *secti
 	return NULL;
 }
 
-static int h_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *o, void *data,
-			      motcua_free_fn free_fn)
+static int h_capture_register(struct motcua_plugin_ctx *ctx, const struct motcua_capture_ops *o,
+			      void *data, motcua_free_fn free_fn)
 {
 	(void)ctx;
 	memcpy(&ops, o, o->struct_size < sizeof ops ? o->struct_size : sizeof ops);
@@ -110,8 +110,10 @@ int main(int argc, char **argv)
 {
 	if (argc < 3 || (strcmp(argv[2], "capture") && strcmp(argv[2], "list")) ||
 	    (!strcmp(argv[2], "capture") && argc < 5)) {
-		fprintf(stderr, "usage: %s MODULE capture TMP_DIR OPTIONS [KEY=VALUE...]\n"
-				"       %s MODULE list [KEY=VALUE...]\n", argv[0], argv[0]);
+		fprintf(stderr,
+			"usage: %s MODULE capture TMP_DIR OPTIONS [KEY=VALUE...]\n"
+			"       %s MODULE list [KEY=VALUE...]\n",
+			argv[0], argv[0]);
 		return 2;
 	}
 	bool capture = !strcmp(argv[2], "capture");
@@ -138,19 +140,21 @@ int main(int argc, char **argv)
 	void *so = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	motcua_plugin_entry_fn entry = NULL;
 	if (so)
-		*(void **)&entry = dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL); /* POSIX's way past ISO C's rule */
+		*(void **)&entry =
+		    dlsym(so, MOTCUA_PLUGIN_ENTRY_SYMBOL); /* POSIX's way past ISO C's rule */
 	const uint32_t abis[] = {MOTCUA_ABI_VERSION};
 	const struct motcua_plugin_info *info = entry ? entry(abis, 1) : NULL;
 	if (!info || info->abi != MOTCUA_ABI_VERSION || !info->init) {
-		emit("done -22", so ? "the module is not a motcua plugin of this version" : dlerror());
+		emit("done -22",
+		     so ? "the module is not a motcua plugin of this version" : dlerror());
 		return 1;
 	}
 	static struct motcua_host host = {
-		.struct_size = sizeof host,
-		.abi = MOTCUA_ABI_VERSION,
-		.log = h_log,
-		.config_get = h_config_get,
-		.capture_register = h_capture_register,
+	    .struct_size = sizeof host,
+	    .abi = MOTCUA_ABI_VERSION,
+	    .log = h_log,
+	    .config_get = h_config_get,
+	    .capture_register = h_capture_register,
 	};
 	void *state = NULL;
 	int r = info->init((struct motcua_plugin_ctx *)&host, &host, &state);
@@ -162,13 +166,13 @@ int main(int argc, char **argv)
 	}
 	if (capture) {
 		io = (struct motcua_capture_io){
-			.struct_size = sizeof io,
-			.dossier_code = "",
-			.document_id = "",
-			.options = argv[4],
-			.tmp_dir = argv[3],
-			.page_ready = page_ready,
-			.progress = progress,
+		    .struct_size = sizeof io,
+		    .dossier_code = "",
+		    .document_id = "",
+		    .options = argv[4],
+		    .tmp_dir = argv[3],
+		    .page_ready = page_ready,
+		    .progress = progress,
 		};
 		r = ops.capture(ops_data, &io);
 		io.message[sizeof io.message - 1] = 0;

@@ -68,7 +68,7 @@
 #include "driver-proxy.h"
 #include "page-png.h"
 
-#define MIN_DPI 200  /* Decree 30/2020/ND-CP: scans of at least 200 dpi */
+#define MIN_DPI 200 /* Decree 30/2020/ND-CP: scans of at least 200 dpi */
 #define MAX_DPI 1200
 #define INK_LEVEL 200 /* gray value under which a pixel counts as ink */
 #define LINEART_LEVEL 128
@@ -98,20 +98,20 @@ struct scanner {
 	/* configuration, read-only after init */
 	char *device; /* NULL: the first device SANE finds */
 	struct settings defaults;
-	double page_w, page_h; /* mm */
+	double page_w, page_h;	/* mm */
 	double blank_threshold; /* percent of ink pixels; 0 disables */
 	unsigned max_pages;
 	struct devopt *devopts;
 	size_t n_devopts;
-	unsigned timeout_s;          /* the helper's longest silence */
-	struct driver_proxy *proxy;  /* in the gateway: the helper; NULL in the helper */
+	unsigned timeout_s;	    /* the helper's longest silence */
+	struct driver_proxy *proxy; /* in the gateway: the helper; NULL in the helper */
 
 	bool sane_up;
 	pthread_mutex_t sane_lock; /* held for every SANE call */
-	atomic_bool busy;          /* a batch is running */
+	atomic_bool busy;	   /* a batch is running */
 	pthread_mutex_t cache_lock;
-	char *devices_json;        /* the last enumeration, for list_devices */
-	char *active_device;       /* the device of the running batch (cache_lock) */
+	char *devices_json;  /* the last enumeration, for list_devices */
+	char *active_device; /* the device of the running batch (cache_lock) */
 };
 
 /* One batch in progress. */
@@ -121,12 +121,12 @@ struct batch {
 	const char *device;
 	SANE_Handle h;
 	struct settings want;
-	int dpi;            /* the resolution the device really uses */
-	unsigned scanned;   /* sides read, blank ones included */
-	unsigned kept;      /* pages handed over */
-	unsigned blank;     /* pages skipped as blank */
+	int dpi;	  /* the resolution the device really uses */
+	unsigned scanned; /* sides read, blank ones included */
+	unsigned kept;	  /* pages handed over */
+	unsigned blank;	  /* pages skipped as blank */
 	int last_percent;
-	bool mid_page;      /* sane_start() done, the page not read to its end */
+	bool mid_page; /* sane_start() done, the page not read to its end */
 };
 
 #define LOG(s, level, ...) (s)->host->log((s)->ctx, (level), __VA_ARGS__)
@@ -187,10 +187,10 @@ static const struct page_size {
 	const char *name;
 	double w, h;
 } page_sizes[] = {
-	{"a4", 210.0, 297.0},
-	{"a5", 148.0, 210.0},
-	{"letter", 215.9, 279.4},
-	{"legal", 215.9, 355.6},
+    {"a4", 210.0, 297.0},
+    {"a5", 148.0, 210.0},
+    {"letter", 215.9, 279.4},
+    {"legal", 215.9, 355.6},
 };
 
 static bool parse_page_size(const char *str, double *w, double *h)
@@ -209,8 +209,8 @@ static bool parse_page_size(const char *str, double *w, double *h)
 	if (!x)
 		return false;
 	*x = 0;
-	return parse_double(trim(buf), w) && parse_double(trim(x + 1), h) &&
-	       *w >= 10.0 && *w <= 1000.0 && *h >= 10.0 && *h <= 1000.0;
+	return parse_double(trim(buf), w) && parse_double(trim(x + 1), h) && *w >= 10.0 &&
+	       *w <= 1000.0 && *h >= 10.0 && *h <= 1000.0;
 }
 
 static void free_devopts(struct devopt *opts, size_t n)
@@ -223,8 +223,8 @@ static void free_devopts(struct devopt *opts, size_t n)
 }
 
 /* Parses "name=value;name=value". Returns 0, -EINVAL with a reason, or -ENOMEM. */
-static int parse_devopts(const char *str, struct devopt **out, size_t *n_out,
-			 char *why, size_t why_len)
+static int parse_devopts(const char *str, struct devopt **out, size_t *n_out, char *why,
+			 size_t why_len)
 {
 	char *copy = strdup(str);
 	struct devopt *opts = NULL;
@@ -283,7 +283,8 @@ static int parse_devopts(const char *str, struct devopt **out, size_t *n_out,
 static int parse_request(const char *options, struct settings *set, char *msg, size_t len)
 {
 	json_error_t err;
-	json_t *root = json_loads(options && *options ? options : "{}", JSON_REJECT_DUPLICATES, &err);
+	json_t *root =
+	    json_loads(options && *options ? options : "{}", JSON_REJECT_DUPLICATES, &err);
 	int r = -EINVAL;
 	int source = -1, duplex = -1;
 	if (!root) {
@@ -296,25 +297,31 @@ static int parse_request(const char *options, struct settings *set, char *msg, s
 	}
 	const char *key;
 	json_t *val;
-	json_object_foreach(root, key, val) {
+	json_object_foreach(root, key, val)
+	{
 		if (!strcmp(key, "name")) {
 			continue; /* the document's name: the host's business */
 		} else if (!strcmp(key, "source")) {
-			if (!json_is_string(val) || (source = LOOKUP(source_names, json_string_value(val))) < 0) {
-				snprintf(msg, len, "source must be \"flatbed\", \"adf\" or \"adf-duplex\"");
+			if (!json_is_string(val) ||
+			    (source = LOOKUP(source_names, json_string_value(val))) < 0) {
+				snprintf(msg, len,
+					 "source must be \"flatbed\", \"adf\" or \"adf-duplex\"");
 				goto out;
 			}
 		} else if (!strcmp(key, "mode")) {
-			int m = json_is_string(val) ? LOOKUP(mode_names, json_string_value(val)) : -1;
+			int m =
+			    json_is_string(val) ? LOOKUP(mode_names, json_string_value(val)) : -1;
 			if (m < 0) {
-				snprintf(msg, len, "mode must be \"color\", \"gray\" or \"lineart\"");
+				snprintf(msg, len,
+					 "mode must be \"color\", \"gray\" or \"lineart\"");
 				goto out;
 			}
 			set->mode = (enum mode)m;
 		} else if (!strcmp(key, "resolution")) {
 			json_int_t dpi = json_is_integer(val) ? json_integer_value(val) : 0;
 			if (!json_is_integer(val) || dpi < MIN_DPI || dpi > MAX_DPI) {
-				snprintf(msg, len, "resolution must be a whole number of dpi from %d "
+				snprintf(msg, len,
+					 "resolution must be a whole number of dpi from %d "
 					 "(Decree 30/2020 asks for at least %d dpi) to %d",
 					 MIN_DPI, MIN_DPI, MAX_DPI);
 				goto out;
@@ -327,8 +334,10 @@ static int parse_request(const char *options, struct settings *set, char *msg, s
 			}
 			duplex = json_is_true(val);
 		} else {
-			snprintf(msg, len, "unknown scan option \"%.60s\" (known: source, mode, "
-				 "resolution, duplex, name)", key);
+			snprintf(msg, len,
+				 "unknown scan option \"%.60s\" (known: source, mode, "
+				 "resolution, duplex, name)",
+				 key);
 			goto out;
 		}
 	}
@@ -535,7 +544,7 @@ static const SANE_String_Const *string_list(const SANE_Option_Descriptor *d)
 	return NULL;
 }
 
-#define FAIL(b, err, ...) (snprintf((b)->io->message, sizeof (b)->io->message, __VA_ARGS__), (err))
+#define FAIL(b, err, ...) (snprintf((b)->io->message, sizeof(b)->io->message, __VA_ARGS__), (err))
 
 static int setup_source(struct batch *b)
 {
@@ -555,22 +564,26 @@ static int setup_source(struct batch *b)
 	if (!list) {
 		if (b->want.source == SOURCE_FLATBED)
 			return 0; /* nothing to choose: a flatbed-only scanner */
-		return FAIL(b, -EINVAL, "the scanner has no document feeder (device %s)", b->device);
+		return FAIL(b, -EINVAL, "the scanner has no document feeder (device %s)",
+			    b->device);
 	}
 	join_list(list, values, sizeof values);
 	switch (b->want.source) {
 	case SOURCE_FLATBED:
 		value = pick(list, flatbed_exact, flatbed_partial, NULL);
 		if (!value)
-			return FAIL(b, -EINVAL, "the scanner has no flatbed (sources: %s): "
-				    "scan with source adf", values);
+			return FAIL(b, -EINVAL,
+				    "the scanner has no flatbed (sources: %s): "
+				    "scan with source adf",
+				    values);
 		break;
 	case SOURCE_ADF:
 		value = pick(list, NULL, adf_partial, adf_avoid);
 		if (!value)
 			value = pick(list, NULL, adf_partial, adf_avoid2);
 		if (!value)
-			return FAIL(b, -EINVAL, "the scanner has no document feeder (sources: %s)", values);
+			return FAIL(b, -EINVAL, "the scanner has no document feeder (sources: %s)",
+				    values);
 		break;
 	case SOURCE_ADF_DUPLEX:
 		value = pick(list, NULL, duplex_partial, NULL);
@@ -579,26 +592,32 @@ static int setup_source(struct batch *b)
 			 * duplex switch: use the feeder, then flip the switch. */
 			value = pick(list, NULL, adf_partial, adf_avoid);
 			if (!value)
-				return FAIL(b, -EINVAL, "the scanner has no document feeder (sources: %s)", values);
+				return FAIL(b, -EINVAL,
+					    "the scanner has no document feeder (sources: %s)",
+					    values);
 		}
 		break;
 	}
 	SANE_Status st = set_string(b->h, idx, d, value);
 	if (st != SANE_STATUS_GOOD)
-		return FAIL(b, -EIO, "the scanner refused source \"%s\": %s", value, sane_strstatus(st));
+		return FAIL(b, -EIO, "the scanner refused source \"%s\": %s", value,
+			    sane_strstatus(st));
 	if (b->want.source == SOURCE_ADF_DUPLEX && !strcasestr(value, "duplex")) {
 		idx = find_option(b->h, "duplex", &d);
 		if (idx >= 0 && usable(d) && d->type == SANE_TYPE_BOOL) {
 			SANE_Word on = SANE_TRUE;
 			st = sane_control_option(b->h, idx, SANE_ACTION_SET_VALUE, &on, NULL);
-		} else if ((idx = find_option(b->h, "adf-mode", &d)) >= 0 && usable(d) && string_list(d) &&
+		} else if ((idx = find_option(b->h, "adf-mode", &d)) >= 0 && usable(d) &&
+			   string_list(d) &&
 			   (value = pick(string_list(d), NULL, duplex_partial, NULL))) {
 			st = set_string(b->h, idx, d, value);
 		} else {
-			return FAIL(b, -EINVAL, "the scanner cannot scan both sides (sources: %s)", values);
+			return FAIL(b, -EINVAL, "the scanner cannot scan both sides (sources: %s)",
+				    values);
 		}
 		if (st != SANE_STATUS_GOOD)
-			return FAIL(b, -EIO, "the scanner refused duplex scanning: %s", sane_strstatus(st));
+			return FAIL(b, -EIO, "the scanner refused duplex scanning: %s",
+				    sane_strstatus(st));
 	}
 	LOG(b->s, MOTCUA_LOG_DEBUG, "source %s -> \"%s\"", source_names[b->want.source], value);
 	return 0;
@@ -612,11 +631,11 @@ static int setup_mode(struct batch *b)
 	static const char *const gray_exact[] = {"gray", "grey", "grayscale", "greyscale", NULL};
 	static const char *const gray_partial[] = {"gray", "grey", NULL};
 	static const char *const gray_avoid[] = {"halftone", "diffusion", "dither", NULL};
-	static const char *const lineart_exact[] = {"lineart", "binary", "black & white",
-						    "black and white", "bw", "mono", NULL};
+	static const char *const lineart_exact[] = {
+	    "lineart", "binary", "black & white", "black and white", "bw", "mono", NULL};
 	static const char *const lineart_partial[] = {"lineart", "binary", "black", NULL};
 	static const char *const lineart_avoid[] = {"halftone", "diffusion", "dither", "gray",
-						    "grey", "color", "colour", NULL};
+						    "grey",	"color",     "colour", NULL};
 	const SANE_Option_Descriptor *d;
 	const SANE_String_Const *list = NULL;
 	const char *value = NULL;
@@ -625,7 +644,8 @@ static int setup_mode(struct batch *b)
 	if (idx >= 0 && usable(d))
 		list = string_list(d);
 	if (!list) {
-		LOG(b->s, MOTCUA_LOG_DEBUG, "no mode option: converting what the scanner sends to %s",
+		LOG(b->s, MOTCUA_LOG_DEBUG,
+		    "no mode option: converting what the scanner sends to %s",
 		    mode_names[b->want.mode]);
 		return 0;
 	}
@@ -635,15 +655,19 @@ static int setup_mode(struct batch *b)
 		value = pick(list, lineart_exact, lineart_partial, lineart_avoid);
 		if (value)
 			break;
-		LOG(b->s, MOTCUA_LOG_INFO, "no lineart mode (modes: %s): scanning gray and "
-		    "thresholding", values);
+		LOG(b->s, MOTCUA_LOG_INFO,
+		    "no lineart mode (modes: %s): scanning gray and "
+		    "thresholding",
+		    values);
 		/* fall through */
 	case MODE_GRAY:
 		value = pick(list, gray_exact, gray_partial, gray_avoid);
 		if (value)
 			break;
-		LOG(b->s, MOTCUA_LOG_INFO, "no gray mode (modes: %s): scanning in colour and "
-		    "converting", values);
+		LOG(b->s, MOTCUA_LOG_INFO,
+		    "no gray mode (modes: %s): scanning in colour and "
+		    "converting",
+		    values);
 		/* fall through */
 	case MODE_COLOR:
 		value = pick(list, color_exact, color_partial, color_avoid);
@@ -654,7 +678,8 @@ static int setup_mode(struct batch *b)
 	}
 	SANE_Status st = set_string(b->h, idx, d, value);
 	if (st != SANE_STATUS_GOOD)
-		return FAIL(b, -EIO, "the scanner refused mode \"%s\": %s", value, sane_strstatus(st));
+		return FAIL(b, -EIO, "the scanner refused mode \"%s\": %s", value,
+			    sane_strstatus(st));
 	LOG(b->s, MOTCUA_LOG_DEBUG, "mode %s -> \"%s\"", mode_names[b->want.mode], value);
 	return 0;
 }
@@ -666,13 +691,15 @@ static int setup_resolution(struct batch *b)
 	int idx = find_option(b->h, SANE_NAME_SCAN_RESOLUTION, &d);
 	b->dpi = b->want.resolution;
 	if (idx < 0 || !usable(d) || !is_number(d)) {
-		LOG(b->s, MOTCUA_LOG_WARNING, "the scanner has no settable resolution: assuming %d dpi",
-		    b->dpi);
+		LOG(b->s, MOTCUA_LOG_WARNING,
+		    "the scanner has no settable resolution: assuming %d dpi", b->dpi);
 		return 0;
 	}
 	if (!constrain(d, b->want.resolution, MIN_DPI, &v))
-		return FAIL(b, -EINVAL, "the scanner cannot scan at %d dpi or more, which Decree "
-			    "30/2020 asks for", MIN_DPI);
+		return FAIL(b, -EINVAL,
+			    "the scanner cannot scan at %d dpi or more, which Decree "
+			    "30/2020 asks for",
+			    MIN_DPI);
 	if (fabs(v - b->want.resolution) > 0.5)
 		LOG(b->s, MOTCUA_LOG_INFO, "the scanner cannot do %d dpi: using %.0f dpi",
 		    b->want.resolution, v);
@@ -749,14 +776,20 @@ static int apply_devopt(struct batch *b, const struct devopt *o)
 	long l = 0;
 	int idx = find_option(b->h, o->name, &d);
 	if (idx < 0)
-		return FAIL(b, -EINVAL, "the scanner (device %s) has no option \"%s\": check "
-			    "device_options", b->device, o->name);
+		return FAIL(b, -EINVAL,
+			    "the scanner (device %s) has no option \"%s\": check "
+			    "device_options",
+			    b->device, o->name);
 	if (!SANE_OPTION_IS_SETTABLE(d->cap))
-		return FAIL(b, -EINVAL, "the scanner's option \"%s\" cannot be set by software "
-			    "(device_options)", o->name);
+		return FAIL(b, -EINVAL,
+			    "the scanner's option \"%s\" cannot be set by software "
+			    "(device_options)",
+			    o->name);
 	if (!SANE_OPTION_IS_ACTIVE(d->cap))
-		return FAIL(b, -EINVAL, "the scanner's option \"%s\" is inactive: another option "
-			    "must enable it first (device_options)", o->name);
+		return FAIL(b, -EINVAL,
+			    "the scanner's option \"%s\" is inactive: another option "
+			    "must enable it first (device_options)",
+			    o->name);
 	switch (d->type) {
 	case SANE_TYPE_BOOL:
 		if (!parse_bool(o->value, &w))
@@ -767,9 +800,12 @@ static int apply_devopt(struct batch *b, const struct devopt *o)
 	case SANE_TYPE_INT:
 	case SANE_TYPE_FIXED:
 		if (d->size != (SANE_Int)sizeof(SANE_Word))
-			return FAIL(b, -EINVAL, "device option \"%s\" is a list: device_options "
-				    "cannot set it", o->name);
-		if (d->type == SANE_TYPE_INT ? !parse_long(o->value, &l) : !parse_double(o->value, &v))
+			return FAIL(b, -EINVAL,
+				    "device option \"%s\" is a list: device_options "
+				    "cannot set it",
+				    o->name);
+		if (d->type == SANE_TYPE_INT ? !parse_long(o->value, &l)
+					     : !parse_double(o->value, &v))
 			return FAIL(b, -EINVAL, "device option \"%s\" takes a number, not \"%s\"",
 				    o->name, o->value);
 		w = d->type == SANE_TYPE_INT ? (SANE_Word)l : SANE_FIX(v);
@@ -784,8 +820,10 @@ static int apply_devopt(struct batch *b, const struct devopt *o)
 			value = pick(list, exact, NULL, NULL);
 			if (!value) {
 				join_list(list, values, sizeof values);
-				return FAIL(b, -EINVAL, "device option \"%s\" cannot be \"%s\" "
-					    "(values: %s)", o->name, o->value, values);
+				return FAIL(b, -EINVAL,
+					    "device option \"%s\" cannot be \"%s\" "
+					    "(values: %s)",
+					    o->name, o->value, values);
 			}
 		}
 		st = set_string(b->h, idx, d, value);
@@ -812,10 +850,12 @@ static int status_error(struct batch *b, SANE_Status st, const char *while_)
 	case SANE_STATUS_DEVICE_BUSY:
 		return FAIL(b, -EBUSY, "the scanner is busy");
 	case SANE_STATUS_JAMMED:
-		return FAIL(b, -EIO, "paper jam in the feeder: clear it and scan the remaining pages");
+		return FAIL(b, -EIO,
+			    "paper jam in the feeder: clear it and scan the remaining pages");
 	case SANE_STATUS_NO_DOCS:
 		if (b->want.source == SOURCE_FLATBED)
-			return FAIL(b, -ENOMEDIUM, "the scanner reports no paper: put the page on "
+			return FAIL(b, -ENOMEDIUM,
+				    "the scanner reports no paper: put the page on "
 				    "the glass and press scan");
 		return FAIL(b, -ENOMEDIUM, "the feeder is empty: put the papers in and press scan");
 	case SANE_STATUS_COVER_OPEN:
@@ -825,8 +865,10 @@ static int status_error(struct batch *b, SANE_Status st, const char *while_)
 	case SANE_STATUS_NO_MEM:
 		return FAIL(b, -ENOMEM, "the scanner driver ran out of memory");
 	case SANE_STATUS_ACCESS_DENIED:
-		return FAIL(b, -EIO, "the gateway is not allowed to use the scanner (device %s): "
-			    "access denied", b->device);
+		return FAIL(b, -EIO,
+			    "the gateway is not allowed to use the scanner (device %s): "
+			    "access denied",
+			    b->device);
 	default:
 		return FAIL(b, -EIO, "scanner error while %s: %s", while_, sane_strstatus(st));
 	}
@@ -888,8 +930,9 @@ static void put_row(PIX *pix, int y, const SANE_Parameters *p, const SANE_Byte *
 	case SANE_FRAME_RED:
 	case SANE_FRAME_GREEN:
 	case SANE_FRAME_BLUE: {
-		int ch = p->format == SANE_FRAME_RED ? COLOR_RED :
-			 p->format == SANE_FRAME_GREEN ? COLOR_GREEN : COLOR_BLUE;
+		int ch = p->format == SANE_FRAME_RED	 ? COLOR_RED
+			 : p->format == SANE_FRAME_GREEN ? COLOR_GREEN
+							 : COLOR_BLUE;
 		for (int x = 0; x < w; x++)
 			SET_DATA_BYTE(line + x, ch, sample(src, p->depth, (size_t)x));
 		break;
@@ -923,8 +966,8 @@ static bool frame_ok(const SANE_Parameters *p)
 	case SANE_FRAME_GRAY:
 		if (p->depth != 1 && p->depth != 8 && p->depth != 16)
 			return false;
-		need = p->depth == 1 ? ((size_t)p->pixels_per_line + 7) / 8 :
-				       (size_t)p->pixels_per_line * (size_t)(p->depth / 8);
+		need = p->depth == 1 ? ((size_t)p->pixels_per_line + 7) / 8
+				     : (size_t)p->pixels_per_line * (size_t)(p->depth / 8);
 		break;
 	case SANE_FRAME_RGB:
 		if (p->depth != 8 && p->depth != 16)
@@ -976,12 +1019,13 @@ static int read_page(struct batch *b, PIX **out)
 			r = status_error(b, st, "reading the scan parameters");
 			goto out;
 		}
-		if (!frame_ok(&p) || (frame > 0 && (p.format == SANE_FRAME_GRAY ||
-						     p.format == SANE_FRAME_RGB ||
-						     p.pixels_per_line != pixGetWidth(pix)))) {
-			r = FAIL(b, -EIO, "the scanner sent an image this gateway cannot read "
-				 "(format %d, depth %d, %d pixels per line)", (int)p.format, p.depth,
-				 p.pixels_per_line);
+		if (!frame_ok(&p) ||
+		    (frame > 0 && (p.format == SANE_FRAME_GRAY || p.format == SANE_FRAME_RGB ||
+				   p.pixels_per_line != pixGetWidth(pix)))) {
+			r = FAIL(b, -EIO,
+				 "the scanner sent an image this gateway cannot read "
+				 "(format %d, depth %d, %d pixels per line)",
+				 (int)p.format, p.depth, p.pixels_per_line);
 			goto out;
 		}
 		if (!pix) {
@@ -1004,7 +1048,8 @@ static int read_page(struct batch *b, PIX **out)
 		int y = 0;
 		for (;;) {
 			SANE_Int got = 0;
-			st = sane_read(b->h, line + fill, (SANE_Int)((size_t)p.bytes_per_line - fill), &got);
+			st = sane_read(b->h, line + fill,
+				       (SANE_Int)((size_t)p.bytes_per_line - fill), &got);
 			if (st == SANE_STATUS_EOF)
 				break;
 			if (st != SANE_STATUS_GOOD) {
@@ -1140,7 +1185,8 @@ static int handle_page(struct batch *b, PIX *pix)
 	if (b->s->blank_threshold > 0) {
 		double ink = ink_percent(pix, b->dpi);
 		if (ink < b->s->blank_threshold) {
-			LOG(b->s, MOTCUA_LOG_INFO, "page %u is blank (%.2f%% ink): skipped", n, ink);
+			LOG(b->s, MOTCUA_LOG_INFO, "page %u is blank (%.2f%% ink): skipped", n,
+			    ink);
 			b->blank++;
 			pixDestroy(&pix);
 			snprintf(json, sizeof json, "{\"page\":%u,\"blank\":true}", n);
@@ -1179,11 +1225,11 @@ static void cache_devices(struct scanner *s, const SANE_Device **list)
 	json_free_t free_fn = NULL;
 	for (size_t i = 0; arr && list && list[i]; i++) {
 		const SANE_Device *dev = list[i];
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}",
-						     "name", dev->name ? dev->name : "",
-						     "vendor", dev->vendor ? dev->vendor : "",
-						     "model", dev->model ? dev->model : "",
-						     "type", dev->type ? dev->type : ""));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name",
+						     dev->name ? dev->name : "", "vendor",
+						     dev->vendor ? dev->vendor : "", "model",
+						     dev->model ? dev->model : "", "type",
+						     dev->type ? dev->type : ""));
 	}
 	if (arr)
 		dump = json_dumps(arr, JSON_COMPACT);
@@ -1213,7 +1259,8 @@ static int open_device(struct batch *b, char **owned)
 			return FAIL(b, -EIO, "cannot look for scanners: %s", sane_strstatus(st));
 		cache_devices(s, list);
 		if (!list || !list[0])
-			return FAIL(b, -ENODEV, "no scanner found: check that it is plugged in and "
+			return FAIL(b, -ENODEV,
+				    "no scanner found: check that it is plugged in and "
 				    "switched on");
 		if (!(*owned = strdup(list[0]->name)))
 			return FAIL(b, -ENOMEM, "out of memory");
@@ -1233,7 +1280,8 @@ static int open_device(struct batch *b, char **owned)
 	case SANE_STATUS_IO_ERROR:
 		return FAIL(b, -ENODEV, "the scanner is not connected (device %s)", b->device);
 	case SANE_STATUS_DEVICE_BUSY:
-		return FAIL(b, -EBUSY, "the scanner is busy: another program is using it (device %s)",
+		return FAIL(b, -EBUSY,
+			    "the scanner is busy: another program is using it (device %s)",
 			    b->device);
 	default:
 		return status_error(b, st, "opening the scanner");
@@ -1262,14 +1310,19 @@ static int run_batch(struct batch *b)
 	while (r == 0) {
 		PIX *pix = NULL;
 		if (io->cancel) {
-			r = FAIL(b, -ECANCELED, "the gateway is stopping: scanning stopped after "
-				 "%u pages", b->kept);
+			r = FAIL(b, -ECANCELED,
+				 "the gateway is stopping: scanning stopped after "
+				 "%u pages",
+				 b->kept);
 			break;
 		}
 		if (b->scanned >= s->max_pages) {
-			LOG(s, MOTCUA_LOG_WARNING, "stopped after max_pages = %u pages", s->max_pages);
-			snprintf(io->message, sizeof io->message, "stopped after %u pages (max_pages): "
-				 "scan the rest as another batch", s->max_pages);
+			LOG(s, MOTCUA_LOG_WARNING, "stopped after max_pages = %u pages",
+			    s->max_pages);
+			snprintf(io->message, sizeof io->message,
+				 "stopped after %u pages (max_pages): "
+				 "scan the rest as another batch",
+				 s->max_pages);
 			break;
 		}
 		r = read_page(b, &pix);
@@ -1287,8 +1340,10 @@ static int run_batch(struct batch *b)
 	if (r == 0 && b->scanned == 1 && b->kept == 0)
 		r = FAIL(b, -ENOMEDIUM, "the page was blank: check that it faces the glass");
 	else if (r == 0 && b->scanned > 1 && b->kept == 0)
-		r = FAIL(b, -ENOMEDIUM, "every page was blank (%u scanned): check that the papers "
-			 "face the right way", b->scanned);
+		r = FAIL(b, -ENOMEDIUM,
+			 "every page was blank (%u scanned): check that the papers "
+			 "face the right way",
+			 b->scanned);
 	if (r < 0 && b->kept > 0) {
 		size_t n = strlen(io->message);
 		snprintf(io->message + n, sizeof io->message - n, " (%u page%s saved)", b->kept,
@@ -1361,7 +1416,8 @@ static int scan_list_devices(void *data, char **json)
 	*json = NULL;
 	if (pthread_mutex_trylock(&s->sane_lock) == 0) {
 		const SANE_Device **list = NULL;
-		SANE_Status st = s->sane_up ? sane_get_devices(&list, SANE_FALSE) : SANE_STATUS_INVAL;
+		SANE_Status st =
+		    s->sane_up ? sane_get_devices(&list, SANE_FALSE) : SANE_STATUS_INVAL;
 		if (st == SANE_STATUS_GOOD)
 			cache_devices(s, list);
 		else
@@ -1429,9 +1485,10 @@ static int read_config(struct scanner *s)
 	double d;
 	int i;
 
-#define BAD(key, ...) do { \
-		host->log(ctx, MOTCUA_LOG_ERROR, "config key " key " = \"%s\": " __VA_ARGS__); \
-		return -EINVAL; \
+#define BAD(key, ...)                                                                              \
+	do {                                                                                       \
+		host->log(ctx, MOTCUA_LOG_ERROR, "config key " key " = \"%s\": " __VA_ARGS__);     \
+		return -EINVAL;                                                                    \
 	} while (0)
 
 	s->defaults = (struct settings){SOURCE_FLATBED, MODE_COLOR, 300};
@@ -1457,7 +1514,8 @@ static int read_config(struct scanner *s)
 		if (!parse_long(v, &l))
 			BAD("resolution", "not a whole number of dpi", v);
 		if (l < MIN_DPI)
-			BAD("resolution", "below %d dpi, the minimum of Decree 30/2020", v, MIN_DPI);
+			BAD("resolution", "below %d dpi, the minimum of Decree 30/2020", v,
+			    MIN_DPI);
 		if (l > MAX_DPI)
 			BAD("resolution", "above %d dpi", v, MAX_DPI);
 		s->defaults.resolution = (int)l;
@@ -1469,8 +1527,10 @@ static int read_config(struct scanner *s)
 	}
 	if ((v = host->config_get(ctx, NULL, "page_size")) &&
 	    !parse_page_size(v, &s->page_w, &s->page_h))
-		BAD("page_size", "must be a4, a5, letter, legal or WxH in mm (10 to 1000 each, "
-		    "e.g. 210x297)", v);
+		BAD("page_size",
+		    "must be a4, a5, letter, legal or WxH in mm (10 to 1000 each, "
+		    "e.g. 210x297)",
+		    v);
 	if ((v = host->config_get(ctx, NULL, "blank_threshold"))) {
 		if (!parse_double(v, &d) || d < 0.0 || d >= 100.0)
 			BAD("blank_threshold", "must be a percentage from 0 (off) to below 100", v);
@@ -1519,16 +1579,18 @@ static int proxy_list_devices(void *data, char **json)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"device", "SANE device name, e.g. airscan:e0:Canon or test:0 (default: the first found)"},
-	{"source", "flatbed, adf or adf-duplex (default flatbed)"},
-	{"resolution", "dpi, 200 (Decree 30/2020 minimum) to 1200 (default 300)"},
-	{"mode", "color (JPEG), gray (PNG) or lineart (1-bit PNG) (default color)"},
-	{"page_size", "a4, a5, letter, legal or WxH in mm (default a4)"},
-	{"blank_threshold", "percent of ink under which a page is blank and skipped; 0 = off (default 0.5)"},
-	{"max_pages", "most pages in one feeder batch (default 200)"},
-	{"device_options", "extra SANE options by name, name=value;name=value (applied last)"},
-	{"timeout_s", "seconds the SANE driver process may stay silent before it is stopped as hung (default 60)"},
-	{NULL, NULL},
+    {"device", "SANE device name, e.g. airscan:e0:Canon or test:0 (default: the first found)"},
+    {"source", "flatbed, adf or adf-duplex (default flatbed)"},
+    {"resolution", "dpi, 200 (Decree 30/2020 minimum) to 1200 (default 300)"},
+    {"mode", "color (JPEG), gray (PNG) or lineart (1-bit PNG) (default color)"},
+    {"page_size", "a4, a5, letter, legal or WxH in mm (default a4)"},
+    {"blank_threshold",
+     "percent of ink under which a page is blank and skipped; 0 = off (default 0.5)"},
+    {"max_pages", "most pages in one feeder batch (default 200)"},
+    {"device_options", "extra SANE options by name, name=value;name=value (applied last)"},
+    {"timeout_s",
+     "seconds the SANE driver process may stay silent before it is stopped as hung (default 60)"},
+    {NULL, NULL},
 };
 
 /* In the gateway: the helper process does the scanning. */
@@ -1537,7 +1599,8 @@ static int proxy_init(struct scanner *s, void **state)
 	const struct motcua_host *host = s->host;
 	const char *names[16];
 	size_t n = 0;
-	for (const struct motcua_config_key *k = keys; k->name && n + 1 < sizeof names / sizeof names[0]; k++)
+	for (const struct motcua_config_key *k = keys;
+	     k->name && n + 1 < sizeof names / sizeof names[0]; k++)
 		names[n++] = k->name;
 	names[n] = NULL;
 	char why[300];
@@ -1548,18 +1611,20 @@ static int proxy_init(struct scanner *s, void **state)
 		return -ENOENT;
 	}
 	struct motcua_capture_ops ops = {
-		.struct_size = sizeof ops,
-		.check = scan_check,
-		.capture = proxy_capture,
-		.list_devices = proxy_list_devices,
+	    .struct_size = sizeof ops,
+	    .check = scan_check,
+	    .capture = proxy_capture,
+	    .list_devices = proxy_list_devices,
 	};
 	const char *helper = driver_proxy_helper(s->proxy);
-	host->log(s->ctx, MOTCUA_LOG_INFO, "device %s, %s, %s, %d dpi; SANE runs in %s, one process a batch",
+	host->log(s->ctx, MOTCUA_LOG_INFO,
+		  "device %s, %s, %s, %d dpi; SANE runs in %s, one process a batch",
 		  s->device ? s->device : "(first found)", source_names[s->defaults.source],
 		  mode_names[s->defaults.mode], s->defaults.resolution, helper);
 	int r = host->capture_register(s->ctx, &ops, s, scanner_free);
 	if (r < 0) {
-		host->log(s->ctx, MOTCUA_LOG_ERROR, "cannot register as the capture device: %s", strerror(-r));
+		host->log(s->ctx, MOTCUA_LOG_ERROR, "cannot register as the capture device: %s",
+			  strerror(-r));
 		return r;
 	}
 	*state = s;
@@ -1589,9 +1654,11 @@ static void load_unwinder(void)
 
 static int scan_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state)
 {
-	if (host->struct_size < offsetof(struct motcua_host, capture_register) +
-				sizeof host->capture_register || !host->capture_register) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "this gateway cannot take a capture device "
+	if (host->struct_size <
+		offsetof(struct motcua_host, capture_register) + sizeof host->capture_register ||
+	    !host->capture_register) {
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "this gateway cannot take a capture device "
 			  "(its plugin interface is too old)");
 		return -ENOTSUP;
 	}
@@ -1621,10 +1688,10 @@ static int scan_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *ho
 	}
 	s->sane_up = true;
 	struct motcua_capture_ops ops = {
-		.struct_size = sizeof ops,
-		.check = scan_check,
-		.capture = scan_capture,
-		.list_devices = scan_list_devices,
+	    .struct_size = sizeof ops,
+	    .check = scan_check,
+	    .capture = scan_capture,
+	    .list_devices = scan_list_devices,
 	};
 	r = host->capture_register(ctx, &ops, s, scanner_free);
 	if (r < 0) {
@@ -1650,16 +1717,15 @@ static void scan_fini(void *state)
 		scanner_exit(s); /* the host frees the state with scanner_free() */
 }
 
-
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "scan-sane",
-	.version = "1.0.0",
-	.provides = MOTCUA_PROVIDES_CAPTURE,
-	.config_keys = keys,
-	.init = scan_init,
-	.fini = scan_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "scan-sane",
+    .version = "1.0.0",
+    .provides = MOTCUA_PROVIDES_CAPTURE,
+    .config_keys = keys,
+    .init = scan_init,
+    .fini = scan_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

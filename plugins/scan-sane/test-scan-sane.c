@@ -38,13 +38,15 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...) do { \
-		if (!(cond)) { \
-			failures++; \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
 /* ---- the test host (motcua/testhost.h) ---------------------------------------- */
@@ -81,8 +83,10 @@ static int start(void)
 	int r = motcua_testhost_start(th);
 	ops = motcua_testhost_capture_ops(th, &ops_data);
 	if (r == 0) {
-		CHECK(motcua_testhost_registrations(th) == 1 && ops, "init succeeded without registering");
-		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u", ops ? ops->struct_size : 0);
+		CHECK(motcua_testhost_registrations(th) == 1 && ops,
+		      "init succeeded without registering");
+		CHECK(ops && ops->struct_size >= sizeof *ops, "ops struct_size %u",
+		      ops ? ops->struct_size : 0);
 	} else {
 		CHECK(motcua_testhost_registrations(th) == 0, "init failed but registered");
 	}
@@ -110,8 +114,8 @@ struct capture {
 	const char *options;
 	int keep_pix;
 	int cancel_after; /* set io->cancel once this many pages arrived (0: never) */
-	int kill_after;   /* signal the driver process once this many pages arrived */
-	int kill_sig;     /* with this signal (SIGKILL: it dies, SIGSTOP: it hangs) */
+	int kill_after;	  /* signal the driver process once this many pages arrived */
+	int kill_sig;	  /* with this signal (SIGKILL: it dies, SIGSTOP: it hangs) */
 	int n_pages;
 	struct page pages[32];
 	int n_progress, n_blank;
@@ -136,8 +140,8 @@ static void kill_driver(int sig)
 		/* pid (comm) state ppid ... */
 		char *close_paren = strrchr(buf, ')');
 		int ppid = 0;
-		if (close_paren && strstr(buf, "(motcua-scan-san") && sscanf(close_paren + 2, "%*c %d", &ppid) == 1 &&
-		    ppid == getpid())
+		if (close_paren && strstr(buf, "(motcua-scan-san") &&
+		    sscanf(close_paren + 2, "%*c %d", &ppid) == 1 && ppid == getpid())
 			kill(atoi(e->d_name), sig);
 	}
 	if (d)
@@ -146,7 +150,8 @@ static void kill_driver(int sig)
 
 /* The plugin hands over a page (on the capture thread); the host then takes
  * the file over into its store. */
-static int fake_page_ready(void *arg, struct motcua_capture_io *io, const char *path, const char *media_type)
+static int fake_page_ready(void *arg, struct motcua_capture_io *io, const char *path,
+			   const char *media_type)
 {
 	struct capture *c = arg;
 	const char *ext = strrchr(path, '.');
@@ -203,12 +208,12 @@ static void capture_start(struct capture *c)
 {
 	static struct motcua_capture_io none;
 	struct motcua_testhost_capture_args args = {
-		.dossier_code = "000.00.00.H00-240101-0001",
-		.document_id = "doc-1",
-		.options = c->options ? c->options : "{}",
-		.on_page = fake_page_ready,
-		.on_progress = fake_progress,
-		.arg = c,
+	    .dossier_code = "000.00.00.H00-240101-0001",
+	    .document_id = "doc-1",
+	    .options = c->options ? c->options : "{}",
+	    .on_page = fake_page_ready,
+	    .on_progress = fake_progress,
+	    .arg = c,
 	};
 	c->cap = motcua_testhost_capture_start(th, &args);
 	CHECK(c->cap != NULL, "the capture did not start: %s", strerror(errno));
@@ -235,8 +240,9 @@ static void capture_done(struct capture *c)
 	if (c->cap) {
 		const char *tmp_dir = c->io->tmp_dir;
 		CHECK(rmdir(tmp_dir) == 0, "tmp_dir %s not empty: %s", tmp_dir, strerror(errno));
-		CHECK(motcua_testhost_capture_page_count(c->cap) == (size_t)c->n_pages, "the host took %zu pages, not %d",
-		      motcua_testhost_capture_page_count(c->cap), c->n_pages);
+		CHECK(motcua_testhost_capture_page_count(c->cap) == (size_t)c->n_pages,
+		      "the host took %zu pages, not %d", motcua_testhost_capture_page_count(c->cap),
+		      c->n_pages);
 	}
 	motcua_testhost_capture_free(c->cap);
 	c->cap = NULL;
@@ -248,7 +254,8 @@ static int run(struct capture *c, const char *options)
 	capture_init(c, options);
 	c->result = capture_go(c);
 	fprintf(stderr, "  -> %d (%s) %d pages, %d blank, message \"%s\"\n", c->result,
-		c->result < 0 ? strerror(-c->result) : "ok", c->n_pages, c->n_blank, c->io->message);
+		c->result < 0 ? strerror(-c->result) : "ok", c->n_pages, c->n_blank,
+		c->io->message);
 	return c->result;
 }
 
@@ -302,7 +309,7 @@ static void rgb_at(int x, int y, unsigned char rgb[3])
 static int write_pnms(void)
 {
 	static unsigned char pgm[64 + IMG_W * IMG_H], ppm[64 + IMG_W * IMG_H * 3],
-		pbm[64 + IMG_W / 8 * IMG_H];
+	    pbm[64 + IMG_W / 8 * IMG_H];
 	int n = snprintf((char *)pgm, 64, "P5\n%d %d\n255\n", IMG_W, IMG_H);
 	for (int y = 0; y < IMG_H; y++)
 		for (int x = 0; x < IMG_W; x++)
@@ -358,9 +365,9 @@ static void remove_tree(void)
  */
 static int test_backend_installed(void)
 {
-	const char *patterns[] = {"/usr/lib/*/sane/libsane-test.so.1", "/usr/lib/sane/libsane-test.so.1",
-				  "/usr/lib64/sane/libsane-test.so.1",
-				  "/usr/local/lib/sane/libsane-test.so.1", NULL};
+	const char *patterns[] = {
+	    "/usr/lib/*/sane/libsane-test.so.1", "/usr/lib/sane/libsane-test.so.1",
+	    "/usr/lib64/sane/libsane-test.so.1", "/usr/local/lib/sane/libsane-test.so.1", NULL};
 	for (int i = 0; patterns[i]; i++) {
 		glob_t g;
 		int found = glob(patterns[i], 0, NULL, &g) == 0 && g.gl_pathc > 0;
@@ -393,18 +400,18 @@ const char *__lsan_default_suppressions(void)
 static void case_config(void)
 {
 	static const char *const bad[][3] = {
-		{"resolution", "100", "resolution"},
-		{"resolution", "2400", "resolution"},
-		{"resolution", "300dpi", "resolution"},
-		{"source", "tray", "source"},
-		{"mode", "sepia", "mode"},
-		{"page_size", "a3", "page_size"},
-		{"page_size", "210x", "page_size"},
-		{"blank_threshold", "-1", "blank_threshold"},
-		{"blank_threshold", "abc", "blank_threshold"},
-		{"max_pages", "0", "max_pages"},
-		{"device_options", "test-picture", "device_options"},
-		{"device_options", "=Grid", "device_options"},
+	    {"resolution", "100", "resolution"},
+	    {"resolution", "2400", "resolution"},
+	    {"resolution", "300dpi", "resolution"},
+	    {"source", "tray", "source"},
+	    {"mode", "sepia", "mode"},
+	    {"page_size", "a3", "page_size"},
+	    {"page_size", "210x", "page_size"},
+	    {"blank_threshold", "-1", "blank_threshold"},
+	    {"blank_threshold", "abc", "blank_threshold"},
+	    {"max_pages", "0", "max_pages"},
+	    {"device_options", "test-picture", "device_options"},
+	    {"device_options", "=Grid", "device_options"},
 	};
 	CASE("config validation");
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -416,8 +423,8 @@ static void case_config(void)
 		if (r == 0)
 			stop();
 	}
-	set_config("device", "test:0", "source", "adf-duplex", "resolution", "200", "mode", "lineart",
-		   "page_size", "215.9x279.4", "blank_threshold", "0", "max_pages", "5",
+	set_config("device", "test:0", "source", "adf-duplex", "resolution", "200", "mode",
+		   "lineart", "page_size", "215.9x279.4", "blank_threshold", "0", "max_pages", "5",
 		   "device_options", " test-picture = Grid ; read-delay=no;", NULL);
 	int r = start();
 	CHECK(r == 0, "a good config: init returned %d (%s)", r, last_error());
@@ -438,23 +445,23 @@ static void case_check(void)
 {
 	char msg[256];
 	static const char *const bad[][2] = {
-		{"{\"resolution\":100}", "resolution"},
-		{"{\"resolution\":\"300\"}", "resolution"},
-		{"{\"mode\":\"sepia\"}", "mode"},
-		{"{\"colour\":1}", "colour"},
-		{"{\"source\":\"tray\"}", "source"},
-		{"{\"duplex\":\"yes\"}", "duplex"},
-		{"{\"duplex\":true,\"source\":\"flatbed\"}", "flatbed"},
-		{"{\"duplex\":false,\"source\":\"adf-duplex\"}", "duplex"},
-		{"[1]", "object"},
-		{"{", "JSON"},
+	    {"{\"resolution\":100}", "resolution"},
+	    {"{\"resolution\":\"300\"}", "resolution"},
+	    {"{\"mode\":\"sepia\"}", "mode"},
+	    {"{\"colour\":1}", "colour"},
+	    {"{\"source\":\"tray\"}", "source"},
+	    {"{\"duplex\":\"yes\"}", "duplex"},
+	    {"{\"duplex\":true,\"source\":\"flatbed\"}", "flatbed"},
+	    {"{\"duplex\":false,\"source\":\"adf-duplex\"}", "duplex"},
+	    {"[1]", "object"},
+	    {"{", "JSON"},
 	};
 	static const char *const good[] = {
-		"{\"source\":\"adf\",\"duplex\":false,\"resolution\":300,\"mode\":\"gray\"}",
-		"{}",
-		"",
-		"{\"name\":\"Giấy khai sinh\",\"duplex\":true}",
-		"{\"resolution\":1200,\"mode\":\"lineart\",\"source\":\"flatbed\"}",
+	    "{\"source\":\"adf\",\"duplex\":false,\"resolution\":300,\"mode\":\"gray\"}",
+	    "{}",
+	    "",
+	    "{\"name\":\"Giấy khai sinh\",\"duplex\":true}",
+	    "{\"resolution\":1200,\"mode\":\"lineart\",\"source\":\"flatbed\"}",
 	};
 	CASE("check()");
 	set_config("device", "test:0", NULL);
@@ -489,7 +496,8 @@ static void case_list(void)
 		CHECK(json[0] == '[', "not an array: %s", json);
 		CHECK(strstr(json, "\"name\":\"test:0\""), "no test:0 in %s", json);
 		CHECK(strstr(json, "\"vendor\":") && strstr(json, "\"model\":") &&
-		      strstr(json, "\"type\":"), "fields missing in %s", json);
+			  strstr(json, "\"type\":"),
+		      "fields missing in %s", json);
 	}
 	free(json);
 	stop();
@@ -530,7 +538,8 @@ static void case_adf_gray(void)
 	CHECK(r == 0, "capture: %d %s", r, c.io->message);
 	CHECK(c.n_pages == 10, "%d pages", c.n_pages);
 	for (int i = 0; i < c.n_pages && i < 10; i++) {
-		CHECK(!strcmp(c.pages[i].media_type, "image/png"), "page %d %s", i, c.pages[i].media_type);
+		CHECK(!strcmp(c.pages[i].media_type, "image/png"), "page %d %s", i,
+		      c.pages[i].media_type);
 		CHECK(c.pages[i].depth == 8, "page %d depth %d", i, c.pages[i].depth);
 		CHECK(c.pages[i].xres == 200, "page %d xres %d", i, c.pages[i].xres);
 	}
@@ -539,7 +548,8 @@ static void case_adf_gray(void)
 	/* A second batch opens the device again: the test backend's feeder is
 	 * full again then (SANE 1.1/1.2); were it not, the feeder is empty. */
 	r = run(&c, "{\"source\":\"adf\"}");
-	CHECK((r == 0 && c.n_pages == 10) || (r == -ENOMEDIUM && strstr(c.io->message, "feeder is empty")),
+	CHECK((r == 0 && c.n_pages == 10) ||
+		  (r == -ENOMEDIUM && strstr(c.io->message, "feeder is empty")),
 	      "second batch: %d %s", r, c.io->message);
 	capture_done(&c);
 
@@ -575,7 +585,8 @@ static void case_blank(void)
 	CHECK(c.n_blank == 10, "%d blank progress events", c.n_blank);
 	capture_done(&c);
 	r = run(&c, "{\"source\":\"flatbed\"}");
-	CHECK(r == -ENOMEDIUM && strstr(c.io->message, "blank"), "flatbed blank: %d %s", r, c.io->message);
+	CHECK(r == -ENOMEDIUM && strstr(c.io->message, "blank"), "flatbed blank: %d %s", r,
+	      c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -633,11 +644,13 @@ static void case_device_errors(void)
 	stop();
 
 	CASE("unknown device option");
-	set_config("device", "test:0", "device_options", "test-picture=Grid;no-such-option=1", NULL);
+	set_config("device", "test:0", "device_options", "test-picture=Grid;no-such-option=1",
+		   NULL);
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io->message, "no-such-option"), "%d \"%s\"", r, c.io->message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "no-such-option"), "%d \"%s\"", r,
+	      c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -646,8 +659,8 @@ static void case_device_errors(void)
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io->message, "Sunset") && strstr(c.io->message, "Grid"), "%d \"%s\"",
-	      r, c.io->message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "Sunset") && strstr(c.io->message, "Grid"),
+	      "%d \"%s\"", r, c.io->message);
 	capture_done(&c);
 	stop();
 
@@ -658,7 +671,8 @@ static void case_device_errors(void)
 	if (start() != 0)
 		return;
 	r = run(&c, NULL);
-	CHECK(r == -EINVAL && strstr(c.io->message, "no document feeder"), "%d \"%s\"", r, c.io->message);
+	CHECK(r == -EINVAL && strstr(c.io->message, "no document feeder"), "%d \"%s\"", r,
+	      c.io->message);
 	capture_done(&c);
 	stop();
 }
@@ -681,7 +695,8 @@ static void case_pnm(void)
 	CHECK(log_has("using 300 dpi"), "no log of the nearest resolution");
 	if (c.n_pages == 1 && c.pages[0].pix) {
 		PIX *pix = c.pages[0].pix;
-		CHECK(pixGetDepth(pix) == 8 && pixGetWidth(pix) == IMG_W && pixGetHeight(pix) == IMG_H,
+		CHECK(pixGetDepth(pix) == 8 && pixGetWidth(pix) == IMG_W &&
+			  pixGetHeight(pix) == IMG_H,
 		      "%dx%dx%d", pixGetWidth(pix), pixGetHeight(pix), pixGetDepth(pix));
 		CHECK(pixGetXRes(pix) == 300, "xres %d", pixGetXRes(pix));
 		int bad = 0;
@@ -714,8 +729,8 @@ static void case_pnm(void)
 		if (c.n_pages == 1 && c.pages[0].pix) {
 			PIX *pix = c.pages[0].pix;
 			CHECK(pixGetDepth(pix) == 32 && pixGetWidth(pix) == IMG_W &&
-			      pixGetHeight(pix) == IMG_H, "%dx%dx%d", pixGetWidth(pix),
-			      pixGetHeight(pix), pixGetDepth(pix));
+				  pixGetHeight(pix) == IMG_H,
+			      "%dx%dx%d", pixGetWidth(pix), pixGetHeight(pix), pixGetDepth(pix));
 			double err = 0;
 			for (int y = 0; y < IMG_H && pixGetDepth(pix) == 32; y++)
 				for (int x = 0; x < IMG_W; x++) {
@@ -723,7 +738,8 @@ static void case_pnm(void)
 					unsigned char want[3];
 					pixGetRGBPixel(pix, x, y, &rv, &gv, &bv);
 					rgb_at(x, y, want);
-					err += abs(rv - want[0]) + abs(gv - want[1]) + abs(bv - want[2]);
+					err += abs(rv - want[0]) + abs(gv - want[1]) +
+					       abs(bv - want[2]);
 				}
 			err /= IMG_W * IMG_H * 3;
 			CHECK(err < 8.0, "mean error %.2f per sample (JPEG)", err);
@@ -743,7 +759,8 @@ static void case_pnm(void)
 	CHECK(r == 0 && c.n_pages == 1, "%d %s, %d pages", r, c.io->message, c.n_pages);
 	if (c.n_pages == 1 && c.pages[0].pix) {
 		PIX *pix = c.pages[0].pix;
-		CHECK(pixGetDepth(pix) == 1 && pixGetWidth(pix) == IMG_W && pixGetHeight(pix) == IMG_H,
+		CHECK(pixGetDepth(pix) == 1 && pixGetWidth(pix) == IMG_W &&
+			  pixGetHeight(pix) == IMG_H,
 		      "%dx%dx%d", pixGetWidth(pix), pixGetHeight(pix), pixGetDepth(pix));
 		int bad = 0;
 		for (int y = 0; y < IMG_H && pixGetDepth(pix) == 1; y++)
@@ -768,8 +785,10 @@ static PIX *scanimage_ref(const char *mode, const char *picture)
 	char cmd[512];
 	int w = 0, h = 0, maxval = 0, ch, fields = 0;
 	char magic[3] = "";
-	snprintf(cmd, sizeof cmd, "scanimage -d test:0 --mode %s --depth 16 --test-picture '%s' "
-		 "--resolution 200 -l 0 -t 0 -x 200 -y 200 --format=pnm 2>/dev/null", mode, picture);
+	snprintf(cmd, sizeof cmd,
+		 "scanimage -d test:0 --mode %s --depth 16 --test-picture '%s' "
+		 "--resolution 200 -l 0 -t 0 -x 200 -y 200 --format=pnm 2>/dev/null",
+		 mode, picture);
 	FILE *f = popen(cmd, "r");
 	if (!f)
 		return NULL;
@@ -794,8 +813,9 @@ static PIX *scanimage_ref(const char *mode, const char *picture)
 			fields++;
 		}
 	}
-	PIX *pix = fields == 3 && maxval == 65535 && w > 0 && h > 0 ?
-		   pixCreate(w, h, magic[1] == '5' ? 8 : 32) : NULL;
+	PIX *pix = fields == 3 && maxval == 65535 && w > 0 && h > 0
+		       ? pixCreate(w, h, magic[1] == '5' ? 8 : 32)
+		       : NULL;
 	int spp = magic[1] == '5' ? 1 : 3;
 	for (int y = 0; pix && y < h; y++)
 		for (int x = 0; x < w; x++) {
@@ -838,20 +858,20 @@ static void case_frames(void)
 	static const struct {
 		const char *name, *mode, *devopts;
 	} shapes[] = {
-		{"gray 8", "gray", "test-picture=Grid"},
-		{"gray 16", "gray", "test-picture=Grid;depth=16"},
-		{"gray 1", "gray", "test-picture=Grid;depth=1"},
-		{"lineart (thresholded gray)", "lineart", "test-picture=Grid"},
-		{"gray, 7 pixels lost per line", "gray", "test-picture=Grid;ppl-loss=7"},
-		{"gray, hand scanner", "gray", "test-picture=Grid;hand-scanner=yes"},
-		{"colour 8", "color", "test-picture=Color pattern"},
-		{"colour 16", "color", "test-picture=Color pattern;depth=16"},
-		{"gray 16 pattern", "gray", "test-picture=Color pattern;depth=16"},
-		{"colour three-pass", "color", "test-picture=Color pattern;three-pass=yes"},
-		{"colour three-pass BGR", "color",
-		 "test-picture=Color pattern;three-pass=yes;three-pass-order=BGR"},
-		{"colour, read-limit 333 bytes", "color",
-		 "test-picture=Color pattern;read-limit=yes;read-limit-size=333"},
+	    {"gray 8", "gray", "test-picture=Grid"},
+	    {"gray 16", "gray", "test-picture=Grid;depth=16"},
+	    {"gray 1", "gray", "test-picture=Grid;depth=1"},
+	    {"lineart (thresholded gray)", "lineart", "test-picture=Grid"},
+	    {"gray, 7 pixels lost per line", "gray", "test-picture=Grid;ppl-loss=7"},
+	    {"gray, hand scanner", "gray", "test-picture=Grid;hand-scanner=yes"},
+	    {"colour 8", "color", "test-picture=Color pattern"},
+	    {"colour 16", "color", "test-picture=Color pattern;depth=16"},
+	    {"gray 16 pattern", "gray", "test-picture=Color pattern;depth=16"},
+	    {"colour three-pass", "color", "test-picture=Color pattern;three-pass=yes"},
+	    {"colour three-pass BGR", "color",
+	     "test-picture=Color pattern;three-pass=yes;three-pass-order=BGR"},
+	    {"colour, read-limit 333 bytes", "color",
+	     "test-picture=Color pattern;read-limit=yes;read-limit-size=333"},
 	};
 	PIX *ref_gray = NULL, *ref_color = NULL;
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
@@ -876,21 +896,26 @@ static void case_frames(void)
 				CHECK(abs(w - 866) <= 2 && h > 100, "hand scanner %dx%d", w, h);
 			} else if (strstr(shapes[i].devopts, "ppl-loss")) {
 				CHECK(ref_gray && w == pixGetWidth(ref_gray) - 7 &&
-				      h == pixGetHeight(ref_gray), "%dx%d", w, h);
+					  h == pixGetHeight(ref_gray),
+				      "%dx%d", w, h);
 			} else if (!strcmp(shapes[i].mode, "lineart")) {
 				CHECK(d == 1, "lineart depth %d", d);
 			} else if (strstr(shapes[i].devopts, "Color pattern;depth=16")) {
 				int gray = !strcmp(shapes[i].mode, "gray");
 				PIX *ref = scanimage_ref(gray ? "Gray" : "Color", "Color pattern");
 				if (!ref) {
-					fprintf(stderr, "  scanimage is not available: 16-bit values "
+					fprintf(stderr,
+						"  scanimage is not available: 16-bit values "
 						"not cross-checked\n");
 				} else {
 					double diff = mean_difference(pix, ref);
-					fprintf(stderr, "  mean difference from scanimage: %.3f\n", diff);
+					fprintf(stderr, "  mean difference from scanimage: %.3f\n",
+						diff);
 					/* gray is lossless PNG; colour went through JPEG */
-					CHECK(gray ? diff == 0 : diff < 3, "differs from scanimage's "
-					      "16-bit scan by %.3f", diff);
+					CHECK(gray ? diff == 0 : diff < 3,
+					      "differs from scanimage's "
+					      "16-bit scan by %.3f",
+					      diff);
 				}
 				pixDestroy(&ref);
 			} else if (!strcmp(shapes[i].mode, "gray")) {
@@ -907,7 +932,8 @@ static void case_frames(void)
 					ref_color = pixClone(pix);
 				} else {
 					double diff = mean_difference(pix, ref_color);
-					CHECK(diff < 1, "differs from the 8-bit colour scan by %.3f", diff);
+					CHECK(diff < 1,
+					      "differs from the 8-bit colour scan by %.3f", diff);
 				}
 			}
 		}
@@ -944,7 +970,8 @@ static void case_busy(void)
 	char *json = NULL;
 	CASE("a second batch while one runs");
 	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200",
-		   "device_options", "test-picture=Grid;read-delay=yes;read-delay-duration=2000", NULL);
+		   "device_options", "test-picture=Grid;read-delay=yes;read-delay-duration=2000",
+		   NULL);
 	if (start() != 0)
 		return;
 	capture_init(&c1, NULL);
@@ -958,13 +985,15 @@ static void case_busy(void)
 	capture_done(&c2);
 
 	r = ops->list_devices(ops_data, &json);
-	CHECK(r == 0 && json && strstr(json, "test:0"), "list while busy: %d %s", r, json ? json : "");
+	CHECK(r == 0 && json && strstr(json, "test:0"), "list while busy: %d %s", r,
+	      json ? json : "");
 	free(json);
 
 	capture_wait(&c1);
-	fprintf(stderr, "  first batch -> %d, %d pages, \"%s\"\n", c1.result, c1.n_pages, c1.io->message);
-	CHECK(c1.result == -ECANCELED && c1.n_pages == 2, "cancelled batch: %d, %d pages", c1.result,
-	      c1.n_pages);
+	fprintf(stderr, "  first batch -> %d, %d pages, \"%s\"\n", c1.result, c1.n_pages,
+		c1.io->message);
+	CHECK(c1.result == -ECANCELED && c1.n_pages == 2, "cancelled batch: %d, %d pages",
+	      c1.result, c1.n_pages);
 	CHECK(strstr(c1.io->message, "2 pages saved"), "\"%s\"", c1.io->message);
 	capture_done(&c1);
 
@@ -981,8 +1010,8 @@ static void case_driver_dies(void)
 {
 	struct capture c;
 	CASE("the driver process dies mid-batch");
-	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200", "device_options",
-		   "test-picture=Grid", NULL);
+	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200",
+		   "device_options", "test-picture=Grid", NULL);
 	if (start() != 0)
 		return;
 	capture_init(&c, NULL);
@@ -990,7 +1019,8 @@ static void case_driver_dies(void)
 	c.kill_sig = SIGKILL;
 	c.result = capture_go(&c);
 	CHECK(c.result == -EIO && c.n_pages == 2, "%d, %d pages", c.result, c.n_pages);
-	CHECK(strstr(c.io->message, "signal 9") && strstr(c.io->message, "2 pages saved"), "\"%s\"", c.io->message);
+	CHECK(strstr(c.io->message, "signal 9") && strstr(c.io->message, "2 pages saved"), "\"%s\"",
+	      c.io->message);
 	capture_done(&c);
 	int r = run(&c, "{\"source\":\"flatbed\"}");
 	CHECK(r == 0 && c.n_pages == 1, "the next batch: %d %s", r, c.io->message);
@@ -999,15 +1029,16 @@ static void case_driver_dies(void)
 
 	CASE("the driver hangs: stopped after timeout_s");
 	/* stopped (as a deadlocked process is) after its first page */
-	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200", "timeout_s", "5",
-		   "device_options", "test-picture=Grid", NULL);
+	set_config("device", "test:0", "source", "adf", "mode", "gray", "resolution", "200",
+		   "timeout_s", "5", "device_options", "test-picture=Grid", NULL);
 	if (start() != 0)
 		return;
 	capture_init(&c, NULL);
 	c.kill_after = 1;
 	c.kill_sig = SIGSTOP;
 	r = c.result = capture_go(&c);
-	CHECK(r == -EIO && strstr(c.io->message, "said nothing for 5 s") && strstr(c.io->message, "1 page saved"),
+	CHECK(r == -EIO && strstr(c.io->message, "said nothing for 5 s") &&
+		  strstr(c.io->message, "1 page saved"),
 	      "%d \"%s\"", r, c.io->message);
 	capture_done(&c);
 	stop();
@@ -1061,7 +1092,8 @@ static void run_case(const char *name, void (*fn)(void))
 				motcua_testhost_config_read(th, i, &section, &key);
 				CHECK(section == NULL, "config_get(%s, %s)", section, key);
 			}
-			CHECK(motcua_testhost_violations(th) == 0, "the plugin broke the host's contract");
+			CHECK(motcua_testhost_violations(th) == 0,
+			      "the plugin broke the host's contract");
 			fflush(NULL);
 			exit(failures ? 1 : 0);
 		}
@@ -1073,13 +1105,15 @@ static void run_case(const char *name, void (*fn)(void))
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			n_hangs++;
-			fprintf(stderr, "HANG [%s] attempt %d hung for %ld s inside SANE: killed, "
-				"running it again\n", name, attempt, timeout_ms / 1000);
+			fprintf(stderr,
+				"HANG [%s] attempt %d hung for %ld s inside SANE: killed, "
+				"running it again\n",
+				name, attempt, timeout_ms / 1000);
 			continue;
 		}
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "FAIL [%s] the case's process ended with status 0x%x\n", name,
-				status);
+			fprintf(stderr, "FAIL [%s] the case's process ended with status 0x%x\n",
+				name, status);
 			failures++;
 		}
 		return;
@@ -1097,8 +1131,9 @@ int main(int argc, char **argv)
 	/* the test backend is SANE's (libsane1), which packaging/install-deps.sh
 	 * installs: no hardware is needed, and its absence is a failure */
 	if (!test_backend_installed()) {
-		fprintf(stderr, "FAIL: SANE's test backend (libsane-test.so.1, libsane1) is not installed: "
-				"packaging/install-deps.sh test\n");
+		fprintf(stderr,
+			"FAIL: SANE's test backend (libsane-test.so.1, libsane1) is not installed: "
+			"packaging/install-deps.sh test\n");
 		return 1;
 	}
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -1109,8 +1144,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(sane_dir, sizeof sane_dir, "%s/sane.d", tmp_root);
 	if (mkdir(sane_dir, 0700) < 0 || set_dll_conf("test\npnm\n") < 0 ||
-	    copy_file("/etc/sane.d/test.conf", sane_dir, "test.conf") < 0 ||
-	    write_pnms() < 0) {
+	    copy_file("/etc/sane.d/test.conf", sane_dir, "test.conf") < 0 || write_pnms() < 0) {
 		/* test.conf is optional: the backend has built-in defaults */
 		if (access(sane_dir, F_OK) < 0) {
 			perror(sane_dir);
@@ -1142,7 +1176,8 @@ int main(int argc, char **argv)
 	}
 	const struct motcua_plugin_info *info = motcua_testhost_info(th);
 	CHECK(info->abi == MOTCUA_ABI_VERSION && !strcmp(info->name, "scan-sane") &&
-	      info->provides == MOTCUA_PROVIDES_CAPTURE, "plugin info");
+		  info->provides == MOTCUA_PROVIDES_CAPTURE,
+	      "plugin info");
 	for (const struct motcua_config_key *k = info->config_keys; k && k->name; k++)
 		CHECK(k->help && *k->help, "key %s has no help", k->name);
 

@@ -28,13 +28,13 @@
 /* The signed attributes as a DER SET OF, sorted, as signed (RFC 5652 5.4). */
 typedef STACK_OF(X509_ATTRIBUTE) SIGN_ATTRS;
 DECLARE_ASN1_ITEM(SIGN_ATTRS)
-ASN1_ITEM_TEMPLATE(SIGN_ATTRS) =
-	ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SET_ORDER, 0, SignedAttributes, X509_ATTRIBUTE)
-ASN1_ITEM_TEMPLATE_END(SIGN_ATTRS)
+ASN1_ITEM_TEMPLATE(SIGN_ATTRS) = ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SET_ORDER, 0, SignedAttributes,
+						       X509_ATTRIBUTE)
+    ASN1_ITEM_TEMPLATE_END(SIGN_ATTRS)
 
 #define TSA_MAX_REPLY (1u << 20)
 
-static int set_pss_algor(X509_ALGOR *alg)
+	static int set_pss_algor(X509_ALGOR * alg)
 {
 	int ok = 0;
 	RSA_PSS_PARAMS *pp = RSA_PSS_PARAMS_new();
@@ -50,7 +50,8 @@ static int set_pss_algor(X509_ALGOR *alg)
 	X509_ALGOR_set_md(pp->hashAlgorithm, EVP_sha256());
 	X509_ALGOR_set_md(mgf1md, EVP_sha256());
 	mgf = ASN1_item_pack(mgf1md, ASN1_ITEM_rptr(X509_ALGOR), NULL);
-	if (!mgf || !X509_ALGOR_set0(pp->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, mgf))
+	if (!mgf ||
+	    !X509_ALGOR_set0(pp->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, mgf))
 		goto out;
 	mgf = NULL;
 	if (!ASN1_INTEGER_set(pp->saltLength, 32))
@@ -114,7 +115,8 @@ static int sign_attrs(struct sign_signer *s, CMS_SignerInfo *si, char *err, size
 	else if (s->pss)
 		ok = set_pss_algor(alg);
 	else
-		ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, NULL);
+		ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL,
+				     NULL);
 	if (!ok)
 		goto out;
 	ASN1_STRING_set0(CMS_SignerInfo_get0_signature(si), sig, (int)siglen);
@@ -139,12 +141,14 @@ size_t sign_cms_max_size(const struct sign_signer *s)
 }
 
 int sign_cms_build(struct sign_signer *s, const unsigned char digest[32], time_t signing_time,
-		   unsigned char **der, size_t *der_len, struct sign_result *res, char *err, size_t len)
+		   unsigned char **der, size_t *der_len, struct sign_result *res, char *err,
+		   size_t len)
 {
 	int r = -ENOMEM;
 	unsigned char *token = NULL;
 	ASN1_TIME *st = NULL;
-	CMS_ContentInfo *cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
+	CMS_ContentInfo *cms =
+	    CMS_sign(NULL, NULL, NULL, NULL, CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
 	if (!cms)
 		return sign_fail_ssl(-ENOMEM, err, len, "cannot start a CMS SignedData");
 	CMS_SignerInfo *si = CMS_add1_signer(cms, s->cert, s->pkey, EVP_sha256(),
@@ -157,17 +161,21 @@ int sign_cms_build(struct sign_signer *s, const unsigned char digest[32], time_t
 		if (!CMS_add1_cert(cms, sk_X509_value(s->chain, i)))
 			goto out;
 	if (CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, -1) < 0 &&
-	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data), -1))
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+					 OBJ_nid2obj(NID_pkcs7_data), -1))
 		goto out;
-	if (!CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING, digest, 32))
+	if (!CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING, digest,
+					 32))
 		goto out;
 	if (CMS_signed_get_attr_by_NID(si, NID_id_smime_aa_signingCertificateV2, -1) < 0) {
-		r = sign_fail(-EINVAL, err, len, "OpenSSL did not add the signing-certificate-v2 attribute");
+		r = sign_fail(-EINVAL, err, len,
+			      "OpenSSL did not add the signing-certificate-v2 attribute");
 		goto out;
 	}
 	if (signing_time) {
 		st = ASN1_TIME_set(NULL, signing_time);
-		if (!st || !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, st->type, st, -1))
+		if (!st ||
+		    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, st->type, st, -1))
 			goto out;
 	}
 	r = sign_attrs(s, si, err, len);
@@ -178,12 +186,15 @@ int sign_cms_build(struct sign_signer *s, const unsigned char digest[32], time_t
 		const ASN1_OCTET_STRING *sig = CMS_SignerInfo_get0_signature(si);
 		size_t token_len = 0;
 		time_t gen = 0;
-		int t = sign_tsa_request(s, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), &token,
-					 &token_len, &gen, res->tsa_error, sizeof res->tsa_error);
+		int t = sign_tsa_request(s, ASN1_STRING_get0_data(sig),
+					 (size_t)ASN1_STRING_length(sig), &token, &token_len, &gen,
+					 res->tsa_error, sizeof res->tsa_error);
 		if (t == 0) {
-			if (!CMS_unsigned_add1_attr_by_NID(si, NID_id_smime_aa_timeStampToken, V_ASN1_SEQUENCE, token,
+			if (!CMS_unsigned_add1_attr_by_NID(si, NID_id_smime_aa_timeStampToken,
+							   V_ASN1_SEQUENCE, token,
 							   (int)token_len)) {
-				r = sign_fail_ssl(-ENOMEM, err, len, "cannot add the timestamp to the CMS");
+				r = sign_fail_ssl(-ENOMEM, err, len,
+						  "cannot add the timestamp to the CMS");
 				goto out;
 			}
 			res->timestamp = gen;
@@ -245,8 +256,10 @@ static TS_REQ *make_request(const unsigned char *hash)
 	BIGNUM *bn = BN_new();
 	bool ok = req && mi && algo && bn && TS_REQ_set_version(req, 1) &&
 		  X509_ALGOR_set0(algo, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL) &&
-		  TS_MSG_IMPRINT_set_algo(mi, algo) && TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)hash, 32) &&
-		  TS_REQ_set_msg_imprint(req, mi) && BN_rand(bn, 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
+		  TS_MSG_IMPRINT_set_algo(mi, algo) &&
+		  TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)hash, 32) &&
+		  TS_REQ_set_msg_imprint(req, mi) &&
+		  BN_rand(bn, 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
 		  (nonce = BN_to_ASN1_INTEGER(bn, NULL)) != NULL && TS_REQ_set_nonce(req, nonce) &&
 		  TS_REQ_set_cert_req(req, 1);
 	ASN1_INTEGER_free(nonce);
@@ -261,7 +274,8 @@ static TS_REQ *make_request(const unsigned char *hash)
 }
 
 int sign_tsa_request(struct sign_signer *s, const unsigned char *data, size_t data_len,
-		     unsigned char **token, size_t *token_len, time_t *gen_time, char *err, size_t len)
+		     unsigned char **token, size_t *token_len, time_t *gen_time, char *err,
+		     size_t len)
 {
 	unsigned char hash[32];
 	SHA256(data, data_len, hash);
@@ -284,7 +298,8 @@ int sign_tsa_request(struct sign_signer *s, const unsigned char *data, size_t da
 		r = sign_fail(-ENOMEM, err, len, "cannot start an HTTP client");
 		goto out;
 	}
-	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/timestamp-query");
+	struct curl_slist *hdr =
+	    curl_slist_append(NULL, "Content-Type: application/timestamp-query");
 	char cerr[CURL_ERROR_SIZE] = "";
 	long timeout = (long)s->tsa_timeout_s;
 	curl_easy_setopt(c, CURLOPT_URL, s->tsa_url);
@@ -305,9 +320,10 @@ int sign_tsa_request(struct sign_signer *s, const unsigned char *data, size_t da
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
 	if (cc != CURLE_OK) {
-		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
-		    : cc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
-		    : cc == CURLE_COULDNT_RESOLVE_HOST ? -EHOSTUNREACH : -EIO;
+		r = cc == CURLE_OPERATION_TIMEDOUT     ? -ETIMEDOUT
+		    : cc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
+		    : cc == CURLE_COULDNT_RESOLVE_HOST ? -EHOSTUNREACH
+						       : -EIO;
 		r = sign_fail(r, err, len, "TSA %s unreachable: %s", s->tsa_url,
 			      cerr[0] ? cerr : curl_easy_strerror(cc));
 		goto out;
@@ -319,7 +335,8 @@ int sign_tsa_request(struct sign_signer *s, const unsigned char *data, size_t da
 	const unsigned char *p = (const unsigned char *)body.data;
 	resp = body.data ? d2i_TS_RESP(NULL, &p, (long)body.len) : NULL;
 	if (!resp) {
-		r = sign_fail_ssl(-EPROTO, err, len, "TSA %s did not answer with a timestamp reply", s->tsa_url);
+		r = sign_fail_ssl(-EPROTO, err, len, "TSA %s did not answer with a timestamp reply",
+				  s->tsa_url);
 		goto out;
 	}
 	vctx = TS_REQ_to_TS_VERIFY_CTX(req, NULL);
@@ -335,7 +352,8 @@ int sign_tsa_request(struct sign_signer *s, const unsigned char *data, size_t da
 	}
 	TS_VERIFY_CTX_set_flags(vctx, flags);
 	if (!TS_RESP_verify_response(vctx, resp)) {
-		r = sign_fail_ssl(-EPROTO, err, len, "TSA %s: the reply does not check out", s->tsa_url);
+		r = sign_fail_ssl(-EPROTO, err, len, "TSA %s: the reply does not check out",
+				  s->tsa_url);
 		goto out;
 	}
 	PKCS7 *tok = TS_RESP_get_token(resp);

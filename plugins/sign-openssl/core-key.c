@@ -135,7 +135,7 @@ bool sign_is_pdf(const char *path)
 
 /* ---- certificates ---------------------------------------------------------------- */
 
-static int load_certs(const char *path, STACK_OF(X509) **out, char *err, size_t len)
+static int load_certs(const char *path, STACK_OF(X509) * *out, char *err, size_t len)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -199,7 +199,8 @@ static int pct_decode(const char *s, size_t n, unsigned char *out, size_t cap, s
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '%') {
-			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]))
+			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
 				return -EINVAL;
 			char hex[3] = {s[i + 1], s[i + 2], 0};
 			c = (unsigned char)strtoul(hex, NULL, 16);
@@ -231,7 +232,8 @@ static int parse_p11_uri(const char *uri, struct p11_uri *u, char *err, size_t l
 				next = e;
 			const char *eq = memchr(s, '=', (size_t)(next - s));
 			if (!eq && next > s)
-				return sign_fail(-EINVAL, err, len, "key: bad pkcs11: URI attribute \"%.*s\"",
+				return sign_fail(-EINVAL, err, len,
+						 "key: bad pkcs11: URI attribute \"%.*s\"",
 						 (int)(next - s), s);
 			if (eq) {
 				size_t an = (size_t)(eq - s);
@@ -239,15 +241,18 @@ static int parse_p11_uri(const char *uri, struct p11_uri *u, char *err, size_t l
 				size_t vn = (size_t)(next - v), got = 0;
 				unsigned char tmp[512];
 				if (pct_decode(v, vn, tmp, sizeof tmp, &got) < 0)
-					return sign_fail(-EINVAL, err, len, "key: bad value in the pkcs11: URI: \"%.*s\"",
-							 (int)(next - s), s);
+					return sign_fail(
+					    -EINVAL, err, len,
+					    "key: bad value in the pkcs11: URI: \"%.*s\"",
+					    (int)(next - s), s);
 				if (an == 5 && !strncmp(s, "token", 5))
 					snprintf(u->token, sizeof u->token, "%s", tmp);
 				else if (an == 6 && !strncmp(s, "object", 6))
 					snprintf(u->object, sizeof u->object, "%s", tmp);
 				else if (an == 2 && !strncmp(s, "id", 2)) {
 					if (got > sizeof u->id)
-						return sign_fail(-EINVAL, err, len, "key: the pkcs11: id is too long");
+						return sign_fail(-EINVAL, err, len,
+								 "key: the pkcs11: id is too long");
 					memcpy(u->id, tmp, got);
 					u->id_len = got;
 				} else if (an == 11 && !strncmp(s, "module-path", 11))
@@ -256,7 +261,8 @@ static int parse_p11_uri(const char *uri, struct p11_uri *u, char *err, size_t l
 					snprintf(u->serial, sizeof u->serial, "%s", tmp);
 				else if (an == 9 && !strncmp(s, "pin-value", 9))
 					return sign_fail(-EINVAL, err, len,
-							 "key: a PIN inside the pkcs11: URI is refused; put it in pin_file");
+							 "key: a PIN inside the pkcs11: URI is "
+							 "refused; put it in pin_file");
 				/* type=, manufacturer=, model=, library-*: accepted and ignored */
 			}
 			s = next + 1;
@@ -270,22 +276,30 @@ static int parse_p11_uri(const char *uri, struct p11_uri *u, char *err, size_t l
 static int read_pin(const struct sign_config *cfg, char *pin, size_t cap, char *err, size_t len)
 {
 	if (!cfg->pin_file)
-		return sign_fail(-EINVAL, err, len, "pin_file is not set: a pkcs11: key needs the token's PIN");
+		return sign_fail(-EINVAL, err, len,
+				 "pin_file is not set: a pkcs11: key needs the token's PIN");
 	if (!cfg->secret_read)
-		return sign_fail(-EINVAL, err, len, "pin_file: no reader for secret files was given");
-	return cfg->secret_read(cfg->secret_data, "pin_file", cfg->pin_file, MOTCUA_SECRET_LINE, pin, cap, NULL, err,
-				len);
+		return sign_fail(-EINVAL, err, len,
+				 "pin_file: no reader for secret files was given");
+	return cfg->secret_read(cfg->secret_data, "pin_file", cfg->pin_file, MOTCUA_SECRET_LINE,
+				pin, cap, NULL, err, len);
 }
 
 static const char *ckr_pin_reason(unsigned long e)
 {
 	switch (ERR_GET_REASON(e)) {
-	case 0xA0: return "wrong PIN (CKR_PIN_INCORRECT)";
-	case 0xA1: return "the PIN has characters the token refuses (CKR_PIN_INVALID)";
-	case 0xA2: return "the PIN has the wrong length (CKR_PIN_LEN_RANGE)";
-	case 0xA4: return "the PIN is locked after too many wrong tries (CKR_PIN_LOCKED)";
-	case 0xA3: return "the PIN has expired (CKR_PIN_EXPIRED)";
-	default: return NULL;
+	case 0xA0:
+		return "wrong PIN (CKR_PIN_INCORRECT)";
+	case 0xA1:
+		return "the PIN has characters the token refuses (CKR_PIN_INVALID)";
+	case 0xA2:
+		return "the PIN has the wrong length (CKR_PIN_LEN_RANGE)";
+	case 0xA4:
+		return "the PIN is locked after too many wrong tries (CKR_PIN_LOCKED)";
+	case 0xA3:
+		return "the PIN has expired (CKR_PIN_EXPIRED)";
+	default:
+		return NULL;
 	}
 }
 
@@ -296,7 +310,8 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 	if (r < 0)
 		return r;
 	const char *module = cfg->pkcs11_module && cfg->pkcs11_module[0] ? cfg->pkcs11_module
-			     : u.module[0] ? u.module : SIGN_DEFAULT_PKCS11_MODULE;
+			     : u.module[0]				 ? u.module
+					   : SIGN_DEFAULT_PKCS11_MODULE;
 	char pin[256];
 	r = read_pin(cfg, pin, sizeof pin, err, len);
 	if (r < 0)
@@ -314,7 +329,8 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 		goto out;
 	}
 	if (PKCS11_enumerate_slots(s->p11, &s->slots, &s->n_slots) < 0) {
-		r = sign_fail_ssl(-EIO, err, len, "PKCS#11 module %s: cannot list its slots", module);
+		r = sign_fail_ssl(-EIO, err, len, "PKCS#11 module %s: cannot list its slots",
+				  module);
 		goto out;
 	}
 	PKCS11_SLOT *slot = NULL;
@@ -331,11 +347,13 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 	}
 	if (!slot) {
 		r = sign_fail(-ENODEV, err, len, "no PKCS#11 token%s%s%s in %s (is it plugged in?)",
-			      u.token[0] ? " labelled \"" : "", u.token, u.token[0] ? "\"" : "", module);
+			      u.token[0] ? " labelled \"" : "", u.token, u.token[0] ? "\"" : "",
+			      module);
 		goto out;
 	}
 	if (PKCS11_open_session(slot, 0) < 0) {
-		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot open a session", slot->token->label);
+		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot open a session",
+				  slot->token->label);
 		goto out;
 	}
 	ERR_clear_error();
@@ -345,10 +363,11 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 		unsigned long e = ERR_peek_last_error();
 		const char *why = ckr_pin_reason(e);
 		if (why)
-			r = sign_fail(-EACCES, err, len, "token \"%s\": %s; check pin_file %s", slot->token->label,
-				      why, cfg->pin_file);
+			r = sign_fail(-EACCES, err, len, "token \"%s\": %s; check pin_file %s",
+				      slot->token->label, why, cfg->pin_file);
 		else
-			r = sign_fail_ssl(-EACCES, err, len, "token \"%s\": login with the PIN from %s failed",
+			r = sign_fail_ssl(-EACCES, err, len,
+					  "token \"%s\": login with the PIN from %s failed",
 					  slot->token->label, cfg->pin_file);
 		ERR_clear_error();
 		goto out;
@@ -356,7 +375,8 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 	PKCS11_KEY *keys = NULL;
 	unsigned n_keys = 0;
 	if (PKCS11_enumerate_keys(slot->token, &keys, &n_keys) < 0) {
-		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot list its keys", slot->token->label);
+		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot list its keys",
+				  slot->token->label);
 		goto out;
 	}
 	PKCS11_KEY *key = NULL;
@@ -366,7 +386,8 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 			continue;
 		if (u.object[0] && (!keys[i].label || strcmp(keys[i].label, u.object) != 0))
 			continue;
-		if (u.id_len && (keys[i].id_len != u.id_len || memcmp(keys[i].id, u.id, u.id_len) != 0))
+		if (u.id_len &&
+		    (keys[i].id_len != u.id_len || memcmp(keys[i].id, u.id, u.id_len) != 0))
 			continue;
 		if (!key)
 			key = &keys[i];
@@ -374,24 +395,29 @@ static int open_token(struct sign_signer *s, const struct sign_config *cfg, char
 	}
 	if (!key || matches > 1) {
 		if (matches > 1)
-			r = sign_fail(-ENOENT, err, len, "token \"%s\": %d private keys match the URI; add object= or id=",
-				      slot->token->label, matches);
+			r = sign_fail(
+			    -ENOENT, err, len,
+			    "token \"%s\": %d private keys match the URI; add object= or id=",
+			    slot->token->label, matches);
 		else
 			r = sign_fail(-ENOENT, err, len,
-				      "token \"%s\": no private key matches the URI (the token holds %u private keys)",
+				      "token \"%s\": no private key matches the URI (the token "
+				      "holds %u private keys)",
 				      slot->token->label, n_keys);
 		goto out;
 	}
 	s->pkey = PKCS11_get_private_key(key);
 	if (!s->pkey) {
-		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot use the private key", slot->token->label);
+		r = sign_fail_ssl(-EIO, err, len, "token \"%s\": cannot use the private key",
+				  slot->token->label);
 		goto out;
 	}
 	if (!cfg->cert || !cfg->cert[0]) {
 		PKCS11_CERT *c = PKCS11_find_certificate(key);
 		if (!c || !c->x509) {
 			r = sign_fail(-ENOENT, err, len,
-				      "token \"%s\" holds no certificate for the key: set cert to its PEM file",
+				      "token \"%s\" holds no certificate for the key: set cert to "
+				      "its PEM file",
 				      slot->token->label);
 			goto out;
 		}
@@ -429,7 +455,8 @@ static int open_pem_key(struct sign_signer *s, const struct sign_config *cfg, ch
 	if (!bio)
 		return -ENOMEM;
 	if (!s->pkey)
-		return sign_fail_ssl(-EINVAL, err, len, "key: %s is not an unencrypted PEM private key", cfg->key);
+		return sign_fail_ssl(-EINVAL, err, len,
+				     "key: %s is not an unencrypted PEM private key", cfg->key);
 	return 0;
 }
 
@@ -438,8 +465,10 @@ static int check_key_strength(struct sign_signer *s, char *err, size_t len)
 	int bits = EVP_PKEY_get_bits(s->pkey);
 	if (EVP_PKEY_get_base_id(s->pkey) == EVP_PKEY_RSA) {
 		if (bits < 2048)
-			return sign_fail(-EINVAL, err, len, "the RSA key has %d bits: at least 2048 are needed", bits);
-		snprintf(s->algorithm, sizeof s->algorithm, "%s", s->pss ? "RSA-PSS-SHA256" : "RSA-SHA256");
+			return sign_fail(-EINVAL, err, len,
+					 "the RSA key has %d bits: at least 2048 are needed", bits);
+		snprintf(s->algorithm, sizeof s->algorithm, "%s",
+			 s->pss ? "RSA-PSS-SHA256" : "RSA-SHA256");
 		return 0;
 	}
 	if (EVP_PKEY_get_base_id(s->pkey) == EVP_PKEY_EC) {
@@ -449,12 +478,14 @@ static int check_key_strength(struct sign_signer *s, char *err, size_t len)
 		EVP_PKEY *pub = X509_get0_pubkey(s->cert);
 		if (!pub || !EVP_PKEY_get_utf8_string_param(pub, "group", group, sizeof group, &gl))
 			return sign_fail(-EINVAL, err, len, "cannot tell the curve of the EC key");
-		const char *name = !strcmp(group, "prime256v1") ? "P256"
+		const char *name = !strcmp(group, "prime256v1")	 ? "P256"
 				   : !strcmp(group, "secp384r1") ? "P384"
-				   : !strcmp(group, "secp521r1") ? "P521" : NULL;
+				   : !strcmp(group, "secp521r1") ? "P521"
+								 : NULL;
 		if (!name)
 			return sign_fail(-EINVAL, err, len,
-					 "the EC key is on curve %s: use P-256, P-384 or P-521", group);
+					 "the EC key is on curve %s: use P-256, P-384 or P-521",
+					 group);
 		s->is_ec = true;
 		s->pss = false;
 		snprintf(s->algorithm, sizeof s->algorithm, "ECDSA-%s-SHA256", name);
@@ -521,7 +552,9 @@ int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, ch
 		if (cfg->trust && cfg->trust[0]) {
 			s->tsa_trust = X509_STORE_new();
 			if (!s->tsa_trust || !X509_STORE_load_file(s->tsa_trust, cfg->trust)) {
-				r = sign_fail_ssl(-EINVAL, err, len, "trust: cannot load the CA bundle %s", cfg->trust);
+				r = sign_fail_ssl(-EINVAL, err, len,
+						  "trust: cannot load the CA bundle %s",
+						  cfg->trust);
 				goto fail;
 			}
 		}
@@ -534,10 +567,12 @@ int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, ch
 		else
 			subject_field(s->cert, NID_organizationName, org, sizeof org);
 		s->organisation = strdup(org[0] ? org : s->name);
-		const char *font = cfg->stamp_font && cfg->stamp_font[0] ? cfg->stamp_font : SIGN_DEFAULT_STAMP_FONT;
+		const char *font = cfg->stamp_font && cfg->stamp_font[0] ? cfg->stamp_font
+									 : SIGN_DEFAULT_STAMP_FONT;
 		r = io_read_file(font, 64u << 20, &s->font, &s->font_len);
 		if (r < 0) {
-			sign_fail(r, err, len, "stamp: cannot read the font %s: %s", font, strerror(-r));
+			sign_fail(r, err, len, "stamp: cannot read the font %s: %s", font,
+				  strerror(-r));
 			goto fail;
 		}
 	}

@@ -91,7 +91,8 @@ static void field_name(qpdf_data q, qpdf_oh fields, char *name, size_t len)
 			qpdf_oh f = qpdf_oh_get_array_item(q, fields, i);
 			if (qpdf_oh_is_dictionary(q, f) && qpdf_oh_has_key(q, f, "/T")) {
 				qpdf_oh t = qpdf_oh_get_key(q, f, "/T");
-				if (qpdf_oh_is_string(q, t) && !strcmp(qpdf_oh_get_utf8_value(q, t), name))
+				if (qpdf_oh_is_string(q, t) &&
+				    !strcmp(qpdf_oh_get_utf8_value(q, t), name))
 					taken = true;
 			}
 		}
@@ -111,7 +112,8 @@ static void write_object(struct sign_buf *b, struct obj_entry *e, int *n, qpdf_d
 	e[*n].gen = qpdf_oh_get_generation(q, oh);
 	e[*n].offset = b->len;
 	(*n)++;
-	sign_buf_printf(b, "%d %d obj\n", qpdf_oh_get_object_id(q, oh), qpdf_oh_get_generation(q, oh));
+	sign_buf_printf(b, "%d %d obj\n", qpdf_oh_get_object_id(q, oh),
+			qpdf_oh_get_generation(q, oh));
 	const char *text = qpdf_oh_unparse_resolved(q, oh);
 	sign_buf_add(b, text, strlen(text));
 	sign_buf_add(b, "\nendobj\n", 8);
@@ -122,16 +124,20 @@ static int cmp_entry(const void *a, const void *b)
 	return ((const struct obj_entry *)a)->id - ((const struct obj_entry *)b)->id;
 }
 
-static int normalise(const unsigned char *in, size_t in_len, struct sign_buf *out, char *err, size_t len)
+static int normalise(const unsigned char *in, size_t in_len, struct sign_buf *out, char *err,
+		     size_t len)
 {
 	qpdf_data q = qpdf_init();
 	int r = 0;
 	char why[512];
 	qpdf_silence_errors(q);
 	qpdf_set_suppress_warnings(q, QPDF_TRUE);
-	if (qpdf_read_memory(q, "input.pdf", (const char *)in, (unsigned long long)in_len, NULL) & QPDF_ERRORS) {
+	if (qpdf_read_memory(q, "input.pdf", (const char *)in, (unsigned long long)in_len, NULL) &
+	    QPDF_ERRORS) {
 		qpdf_reason(q, why, sizeof why);
-		r = sign_fail(-EINVAL, err, len, "the PDF cannot be read (damaged, or protected by a password): %s", why);
+		r = sign_fail(-EINVAL, err, len,
+			      "the PDF cannot be read (damaged, or protected by a password): %s",
+			      why);
 		goto out;
 	}
 	if (qpdf_get_num_pages(q) <= 0) {
@@ -170,7 +176,8 @@ static void pdf_date(time_t t, char *buf, size_t len)
 }
 
 int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_len, time_t now,
-		    unsigned char **out, size_t *out_len, struct sign_result *res, char *err, size_t len)
+		    unsigned char **out, size_t *out_len, struct sign_result *res, char *err,
+		    size_t len)
 {
 	memset(res, 0, sizeof *res);
 	if (err && len)
@@ -207,7 +214,8 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 	q = qpdf_init();
 	qpdf_silence_errors(q);
 	qpdf_set_suppress_warnings(q, QPDF_TRUE);
-	if (qpdf_read_memory(q, "normalised.pdf", base, (unsigned long long)base_len, NULL) & QPDF_ERRORS) {
+	if (qpdf_read_memory(q, "normalised.pdf", base, (unsigned long long)base_len, NULL) &
+	    QPDF_ERRORS) {
 		char why[512];
 		qpdf_reason(q, why, sizeof why);
 		r = sign_fail(-EIO, err, len, "qpdf cannot read back its own output: %s", why);
@@ -260,7 +268,8 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 			mb = inherited(q, page, "/MediaBox");
 		if (qpdf_oh_is_array(q, mb) && qpdf_oh_get_array_n_items(q, mb) == 4)
 			for (int i = 0; i < 4; i++)
-				box[i] = qpdf_oh_get_numeric_value(q, qpdf_oh_get_array_item(q, mb, i));
+				box[i] =
+				    qpdf_oh_get_numeric_value(q, qpdf_oh_get_array_item(q, mb, i));
 		qpdf_oh rot = inherited(q, page, "/Rotate");
 		int rotate = qpdf_oh_is_integer(q, rot) ? qpdf_oh_get_int_value_as_int(q, rot) : 0;
 		/* the stamp's appearance: an object number from qpdf, content from us */
@@ -269,14 +278,15 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 		stamp_first = first;
 		int ap = 0;
 		double rect[4];
-		r = sign_stamp_objects(s, s->organisation, now, first, box, rotate, &stamp, stamp_off, &n_stamp, &ap,
-				       rect, err, len);
+		r = sign_stamp_objects(s, s->organisation, now, first, box, rotate, &stamp,
+				       stamp_off, &n_stamp, &ap, rect, err, len);
 		if (r < 0) {
 			free(stamp.data);
 			goto out_q;
 		}
 		char tmp[160];
-		snprintf(tmp, sizeof tmp, "[%.2f %.2f %.2f %.2f]", rect[0], rect[1], rect[2], rect[3]);
+		snprintf(tmp, sizeof tmp, "[%.2f %.2f %.2f %.2f]", rect[0], rect[1], rect[2],
+			 rect[3]);
 		qpdf_oh_replace_key(q, widget, "/Rect", qpdf_oh_parse(q, tmp));
 		qpdf_oh apd = qpdf_oh_new_dictionary(q);
 		qpdf_oh_replace_key(q, apd, "/N", ap_oh);
@@ -287,7 +297,8 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 			goto out_q;
 		}
 	}
-	qpdf_oh_replace_key(q, page, "/Annots", array_plus(q, qpdf_oh_get_key(q, page, "/Annots"), widget));
+	qpdf_oh_replace_key(q, page, "/Annots",
+			    array_plus(q, qpdf_oh_get_key(q, page, "/Annots"), widget));
 
 	/* the incremental update */
 	write_object(&b, e, &n, q, root);
@@ -303,7 +314,9 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 	e[n].gen = 0;
 	e[n].offset = b.len;
 	n++;
-	sign_buf_printf(&b, "%d 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M (%s) ",
+	sign_buf_printf(&b,
+			"%d 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter "
+			"/ETSI.CAdES.detached /M (%s) ",
 			sig_id, mdate);
 	sign_buf_add(&b, "/ByteRange ", 11);
 	size_t br_at = b.len;
@@ -366,7 +379,8 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 
 	unsigned char digest[32];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, b.data, contents_at) &&
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		  EVP_DigestUpdate(md, b.data, contents_at) &&
 		  EVP_DigestUpdate(md, b.data + b1, c1) && EVP_DigestFinal_ex(md, digest, NULL);
 	EVP_MD_CTX_free(md);
 	if (!ok) {
@@ -378,7 +392,8 @@ int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_le
 	if (r < 0)
 		goto out_q;
 	if (cms_len > reserve) {
-		r = sign_fail(-ENOSPC, err, len, "the signature (%zu bytes) does not fit the space kept for it (%zu)",
+		r = sign_fail(-ENOSPC, err, len,
+			      "the signature (%zu bytes) does not fit the space kept for it (%zu)",
 			      cms_len, reserve);
 		goto out_q;
 	}

@@ -44,7 +44,7 @@ static int16_t s16(const struct ttf *f, size_t off)
 static uint32_t u32(const struct ttf *f, size_t off)
 {
 	return off + 4 <= f->n ? (uint32_t)f->d[off] << 24 | (uint32_t)f->d[off + 1] << 16 |
-					 (uint32_t)f->d[off + 2] << 8 | f->d[off + 3]
+				     (uint32_t)f->d[off + 2] << 8 | f->d[off + 3]
 			       : 0;
 }
 
@@ -100,7 +100,8 @@ static unsigned ttf_glyph(const struct ttf *f, unsigned cp)
 	if (cp > 0xFFFF)
 		return 0;
 	unsigned segx2 = u16(f, f->cmap4 + 6);
-	size_t ends = f->cmap4 + 14, starts = ends + segx2 + 2, deltas = starts + segx2, ranges = deltas + segx2;
+	size_t ends = f->cmap4 + 14, starts = ends + segx2 + 2, deltas = starts + segx2,
+	       ranges = deltas + segx2;
 	for (unsigned i = 0; i < segx2; i += 2) {
 		if (cp > u16(f, ends + i))
 			continue;
@@ -152,7 +153,8 @@ static void pt(const struct xf *m, double x, double y, double *ox, double *oy)
 	*oy = m->b * x + m->d * y + m->f;
 }
 
-static void emit_simple(const struct ttf *f, size_t g, size_t glen, const struct xf *m, struct sign_buf *out)
+static void emit_simple(const struct ttf *f, size_t g, size_t glen, const struct xf *m,
+			struct sign_buf *out)
 {
 	int nc = s16(f, g);
 	if (nc <= 0)
@@ -236,13 +238,16 @@ static void emit_simple(const struct ttf *f, size_t g, size_t glen, const struct
 			}
 			if (on) {
 				if (have_ctrl) {
-					double x1 = cx + 2.0 / 3 * (qx - cx), y1 = cy + 2.0 / 3 * (qy - cy);
-					double x2 = x + 2.0 / 3 * (qx - x), y2 = y + 2.0 / 3 * (qy - y);
+					double x1 = cx + 2.0 / 3 * (qx - cx),
+					       y1 = cy + 2.0 / 3 * (qy - cy);
+					double x2 = x + 2.0 / 3 * (qx - x),
+					       y2 = y + 2.0 / 3 * (qy - y);
 					double X1, Y1, X2, Y2, X3, Y3;
 					pt(m, x1, y1, &X1, &Y1);
 					pt(m, x2, y2, &X2, &Y2);
 					pt(m, x, y, &X3, &Y3);
-					sign_buf_printf(out, "%.2f %.2f %.2f %.2f %.2f %.2f c\n", X1, Y1, X2, Y2, X3, Y3);
+					sign_buf_printf(out, "%.2f %.2f %.2f %.2f %.2f %.2f c\n",
+							X1, Y1, X2, Y2, X3, Y3);
 				} else {
 					pt(m, x, y, &X, &Y);
 					sign_buf_printf(out, "%.2f %.2f l\n", X, Y);
@@ -253,13 +258,16 @@ static void emit_simple(const struct ttf *f, size_t g, size_t glen, const struct
 			} else {
 				if (have_ctrl) { /* implied on-curve point between two controls */
 					double mx = (qx + x) / 2, my = (qy + y) / 2;
-					double x1 = cx + 2.0 / 3 * (qx - cx), y1 = cy + 2.0 / 3 * (qy - cy);
-					double x2 = mx + 2.0 / 3 * (qx - mx), y2 = my + 2.0 / 3 * (qy - my);
+					double x1 = cx + 2.0 / 3 * (qx - cx),
+					       y1 = cy + 2.0 / 3 * (qy - cy);
+					double x2 = mx + 2.0 / 3 * (qx - mx),
+					       y2 = my + 2.0 / 3 * (qy - my);
 					double X1, Y1, X2, Y2, X3, Y3;
 					pt(m, x1, y1, &X1, &Y1);
 					pt(m, x2, y2, &X2, &Y2);
 					pt(m, mx, my, &X3, &Y3);
-					sign_buf_printf(out, "%.2f %.2f %.2f %.2f %.2f %.2f c\n", X1, Y1, X2, Y2, X3, Y3);
+					sign_buf_printf(out, "%.2f %.2f %.2f %.2f %.2f %.2f c\n",
+							X1, Y1, X2, Y2, X3, Y3);
 					cx = mx;
 					cy = my;
 				}
@@ -273,7 +281,8 @@ static void emit_simple(const struct ttf *f, size_t g, size_t glen, const struct
 	}
 }
 
-static void emit_glyph(const struct ttf *f, unsigned gid, const struct xf *m, struct sign_buf *out, int depth)
+static void emit_glyph(const struct ttf *f, unsigned gid, const struct xf *m, struct sign_buf *out,
+		       int depth)
 {
 	size_t g, glen;
 	if (depth > 8 || !ttf_glyph_range(f, gid, &g, &glen) || glen < 10)
@@ -319,9 +328,8 @@ static void emit_glyph(const struct ttf *f, unsigned gid, const struct xf *m, st
 		}
 		/* component transform, then ours */
 		struct xf k = {
-			m->a * a + m->c * b, m->b * a + m->d * b,
-			m->a * c + m->c * d, m->b * c + m->d * d,
-			m->a * dx + m->c * dy + m->e, m->b * dx + m->d * dy + m->f,
+		    m->a * a + m->c * b, m->b * a + m->d * b,	       m->a * c + m->c * d,
+		    m->b * c + m->d * d, m->a * dx + m->c * dy + m->e, m->b * dx + m->d * dy + m->f,
 		};
 		emit_glyph(f, sub, &k, out, depth + 1);
 		if (!(fl & 0x20))
@@ -350,7 +358,8 @@ static double text_width(const struct ttf *f, const char *s)
 	return w / f->upem;
 }
 
-static void draw_text(const struct ttf *f, const char *s, double x, double y, double size, struct sign_buf *out)
+static void draw_text(const struct ttf *f, const char *s, double x, double y, double size,
+		      struct sign_buf *out)
 {
 	double k = size / f->upem;
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
@@ -368,7 +377,8 @@ int sign_stamp_objects(struct sign_signer *s, const char *org, time_t t, int fir
 {
 	struct ttf f;
 	if (ttf_open(&f, s->font, s->font_len) < 0)
-		return sign_fail(-EINVAL, err, len, "stamp: the font is not a TrueType font with a Unicode cmap");
+		return sign_fail(-EINVAL, err, len,
+				 "stamp: the font is not a TrueType font with a Unicode cmap");
 	(void)rotate; /* placed in the page's own coordinates; see README */
 	double x0 = page_box[0] < page_box[2] ? page_box[0] : page_box[2];
 	double x1 = page_box[0] < page_box[2] ? page_box[2] : page_box[0];
@@ -389,7 +399,8 @@ int sign_stamp_objects(struct sign_signer *s, const char *org, time_t t, int fir
 	strftime(line2, sizeof line2, "Thời gian ký: %d/%m/%Y %H:%M:%S +07:00", &tm);
 
 	struct sign_buf st = {0};
-	sign_buf_printf(&st, "q 0.75 0.05 0.05 RG 1 w 1.5 1.5 %.2f %.2f re S\n0.75 0.05 0.05 rg\n", w - 3, h - 3);
+	sign_buf_printf(&st, "q 0.75 0.05 0.05 RG 1 w 1.5 1.5 %.2f %.2f re S\n0.75 0.05 0.05 rg\n",
+			w - 3, h - 3);
 	double pad = 6, avail = w - 2 * pad;
 	double s1 = 9.5, s2 = 8;
 	double w1 = text_width(&f, line1), w2 = text_width(&f, line2);
@@ -406,9 +417,11 @@ int sign_stamp_objects(struct sign_signer *s, const char *org, time_t t, int fir
 	}
 	size_t base = out->len;
 	offsets[0] = (long)(out->len - base);
-	sign_buf_printf(out, "%d 0 obj\n<< /Type /XObject /Subtype /Form /BBox [0 0 %.2f %.2f] /Resources << >> "
-			     "/Length %zu >>\nstream\n",
-			first_obj, w, h, st.len);
+	sign_buf_printf(
+	    out,
+	    "%d 0 obj\n<< /Type /XObject /Subtype /Form /BBox [0 0 %.2f %.2f] /Resources << >> "
+	    "/Length %zu >>\nstream\n",
+	    first_obj, w, h, st.len);
 	sign_buf_add(out, st.data, st.len);
 	sign_buf_add(out, "\nendstream\nendobj\n", 18);
 	free(st.data);

@@ -24,7 +24,8 @@ void sign_cert_name(X509 *x, char *buf, size_t len);
 
 #define MAX_VERIFY_BYTES ((size_t)1 << 30)
 
-static void add_reason(struct sign_verify_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_reason(struct sign_verify_report *rep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void add_reason(struct sign_verify_report *rep, const char *fmt, ...)
 {
 	size_t n = strlen(rep->reason);
@@ -95,8 +96,12 @@ static void algorithm_name(CMS_SignerInfo *si, X509 *signer, char *buf, size_t l
 		if (pk)
 			EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof group, &gl);
 		snprintf(buf, len, "ECDSA-%s-%s",
-			 !strcmp(group, "prime256v1") ? "P256" : !strcmp(group, "secp384r1") ? "P384"
-			 : !strcmp(group, "secp521r1") ? "P521" : group[0] ? group : "?", mdu);
+			 !strcmp(group, "prime256v1")  ? "P256"
+			 : !strcmp(group, "secp384r1") ? "P384"
+			 : !strcmp(group, "secp521r1") ? "P521"
+			 : group[0]		       ? group
+						       : "?",
+			 mdu);
 		break;
 	}
 	default:
@@ -147,7 +152,8 @@ static void check_timestamp(CMS_SignerInfo *si, X509_STORE *store, struct sign_v
 	if (TS_RESP_verify_token(vctx, tok) == 1) {
 		rep->timestamp_valid = store != NULL;
 		if (!store)
-			add_reason(rep, "the timestamp matches but its signer was not checked (no trust bundle)");
+			add_reason(rep, "the timestamp matches but its signer was not checked (no "
+					"trust bundle)");
 	} else {
 		char e[160];
 		ssl_error(e, sizeof e);
@@ -172,7 +178,8 @@ static time_t signing_time_attr(CMS_SignerInfo *si)
 }
 
 /* Verifies one CMS over content: integrity, signer, chain, timestamp. */
-static void check_cms(CMS_ContentInfo *cms, BIO *content, const char *trust, struct sign_verify_report *rep)
+static void check_cms(CMS_ContentInfo *cms, BIO *content, const char *trust,
+		      struct sign_verify_report *rep)
 {
 	char why[256];
 	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
@@ -181,7 +188,8 @@ static void check_cms(CMS_ContentInfo *cms, BIO *content, const char *trust, str
 		return;
 	}
 	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
-	if (CMS_verify(cms, NULL, NULL, content, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) == 1) {
+	if (CMS_verify(cms, NULL, NULL, content, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) ==
+	    1) {
 		rep->integrity = true;
 	} else {
 		ssl_error(why, sizeof why);
@@ -198,7 +206,8 @@ static void check_cms(CMS_ContentInfo *cms, BIO *content, const char *trust, str
 	sign_cert_name(signer, rep->signer, sizeof rep->signer);
 	BIO *nb = BIO_new(BIO_s_mem());
 	if (nb) {
-		X509_NAME_print_ex(nb, X509_get_subject_name(signer), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+		X509_NAME_print_ex(nb, X509_get_subject_name(signer), 0,
+				   XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
 		int k = BIO_read(nb, rep->signer_subject, (int)sizeof rep->signer_subject - 1);
 		rep->signer_subject[k > 0 ? k : 0] = 0;
 		BIO_free(nb);
@@ -221,19 +230,22 @@ static void check_cms(CMS_ContentInfo *cms, BIO *content, const char *trust, str
 			X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
 			/* a valid timestamp proves the signature existed then */
 			if (rep->timestamp && rep->timestamp_valid)
-				X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), rep->timestamp);
+				X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
+							   rep->timestamp);
 			if (X509_verify_cert(ctx) == 1)
 				rep->chain_ok = true;
 			else
-				snprintf(rep->chain_error, sizeof rep->chain_error, "%s",
-					 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+				snprintf(
+				    rep->chain_error, sizeof rep->chain_error, "%s",
+				    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		}
 		X509_STORE_CTX_free(ctx);
 		sk_X509_pop_free(certs, X509_free);
 		X509_STORE_free(store);
 	}
 	if (!rep->chain_ok)
-		add_reason(rep, "the signer does not chain to the trust bundle: %s", rep->chain_error);
+		add_reason(rep, "the signer does not chain to the trust bundle: %s",
+			   rep->chain_error);
 	ERR_clear_error();
 }
 
@@ -256,8 +268,12 @@ static time_t pdf_date(const char *s)
 		v[i] = x;
 		s += w[i];
 	}
-	struct tm tm = {.tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
-			.tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5]};
+	struct tm tm = {.tm_year = v[0] - 1900,
+			.tm_mon = v[1] - 1,
+			.tm_mday = v[2],
+			.tm_hour = v[3],
+			.tm_min = v[4],
+			.tm_sec = v[5]};
 	time_t t = timegm(&tm);
 	if (*s == '+' || *s == '-') {
 		int sign = *s == '-' ? -1 : 1, hh = 0, mm = 0;
@@ -272,7 +288,8 @@ struct pdf_sig {
 	time_t m;
 };
 
-static void collect_sigs(qpdf_data q, qpdf_oh fields, struct pdf_sig *sigs, int *n, int max, int depth)
+static void collect_sigs(qpdf_data q, qpdf_oh fields, struct pdf_sig *sigs, int *n, int max,
+			 int depth)
 {
 	if (!qpdf_oh_is_array(q, fields) || depth > 16)
 		return;
@@ -311,14 +328,15 @@ static int hexval(int c)
 }
 
 /* Checks one signature's byte range against the file and verifies it. */
-static void check_pdf_sig(const unsigned char *f, size_t n, const struct pdf_sig *s, const char *trust,
-			  struct sign_verify_report *rep)
+static void check_pdf_sig(const unsigned char *f, size_t n, const struct pdf_sig *s,
+			  const char *trust, struct sign_verify_report *rep)
 {
 	long long a = s->br[1], b = s->br[2], c = s->br[3];
 	if (s->br[0] != 0 || a <= 0 || b <= a + 1 || c < 0 || (unsigned long long)(b + c) > n ||
 	    f[a] != '<' || f[b - 1] != '>') {
-		add_reason(rep, "the /ByteRange [%lld %lld %lld %lld] does not fit the file (%zu bytes)", s->br[0], a,
-			   b, c, n);
+		add_reason(rep,
+			   "the /ByteRange [%lld %lld %lld %lld] does not fit the file (%zu bytes)",
+			   s->br[0], a, b, c, n);
 		return;
 	}
 	/* /Contents: hex of one case, nothing else, zeros after the DER */
@@ -338,8 +356,10 @@ static void check_pdf_sig(const unsigned char *f, size_t n, const struct pdf_sig
 	for (size_t i = 0; i < hl; i += 2) {
 		int hi = hexval(h[i]), lo = hexval(h[i + 1]);
 		if (hi < 0 || lo < 0) {
-			add_reason(rep, "the signature's /Contents holds a byte that is not hex at offset %lld",
-				   a + 1 + (long long)i);
+			add_reason(
+			    rep,
+			    "the signature's /Contents holds a byte that is not hex at offset %lld",
+			    a + 1 + (long long)i);
 			goto out;
 		}
 		upper |= isupper(h[i]) || isupper(h[i + 1]);
@@ -347,7 +367,9 @@ static void check_pdf_sig(const unsigned char *f, size_t n, const struct pdf_sig
 		der[i / 2] = (unsigned char)(hi << 4 | lo);
 	}
 	if (upper && lower) {
-		add_reason(rep, "the signature's /Contents mixes upper and lower case hex: it was altered");
+		add_reason(
+		    rep,
+		    "the signature's /Contents mixes upper and lower case hex: it was altered");
 		goto out;
 	}
 	const unsigned char *p = der;
@@ -397,9 +419,11 @@ int sign_verify_pdf(const char *pdf_path, const char *trust, struct sign_verify_
 	qpdf_set_suppress_warnings(q, QPDF_TRUE);
 	struct pdf_sig sigs[64];
 	int ns = 0;
-	if (qpdf_read_memory(q, pdf_path, (const char *)f, (unsigned long long)n, NULL) & QPDF_ERRORS) {
+	if (qpdf_read_memory(q, pdf_path, (const char *)f, (unsigned long long)n, NULL) &
+	    QPDF_ERRORS) {
 		add_reason(rep, "the PDF cannot be read: %s",
-			   qpdf_has_error(q) ? qpdf_get_error_full_text(q, qpdf_get_error(q)) : "?");
+			   qpdf_has_error(q) ? qpdf_get_error_full_text(q, qpdf_get_error(q))
+					     : "?");
 		goto out;
 	}
 	qpdf_oh af = qpdf_oh_get_key(q, qpdf_get_root(q), "/AcroForm");
@@ -424,8 +448,8 @@ int sign_verify_pdf(const char *pdf_path, const char *trust, struct sign_verify_
 		check_pdf_sig(f, n, &sigs[i], NULL, &tmp);
 		if (!tmp.integrity) {
 			earlier_ok = false;
-			add_reason(rep, "an earlier signature (%s) is broken: %s", tmp.signer[0] ? tmp.signer : "?",
-				   tmp.reason);
+			add_reason(rep, "an earlier signature (%s) is broken: %s",
+				   tmp.signer[0] ? tmp.signer : "?", tmp.reason);
 		}
 	}
 	check_pdf_sig(f, n, &sigs[last], trust, rep);
@@ -434,8 +458,10 @@ int sign_verify_pdf(const char *pdf_path, const char *trust, struct sign_verify_
 		rep->appended_bytes = (long long)n - end;
 		rep->whole_file = rep->appended_bytes == 0;
 		if (rep->appended_bytes)
-			add_reason(rep, "%lld bytes were added after the last signature and are not signed",
-				   rep->appended_bytes);
+			add_reason(
+			    rep,
+			    "%lld bytes were added after the last signature and are not signed",
+			    rep->appended_bytes);
 	}
 	bool ts_ok = !rep->timestamp || rep->timestamp_valid;
 	rep->ok = earlier_ok && rep->integrity && rep->chain_ok && rep->whole_file && ts_ok;
@@ -461,7 +487,8 @@ int sign_verify_cades(const char *p7s_path, const char *data_path, const char *t
 		cms = mb ? PEM_read_bio_CMS(mb, NULL, NULL, NULL) : NULL;
 		BIO_free(mb);
 	} else if (p != d + n) {
-		add_reason(rep, "%zu bytes follow the signature in %s", (size_t)(d + n - p), p7s_path);
+		add_reason(rep, "%zu bytes follow the signature in %s", (size_t)(d + n - p),
+			   p7s_path);
 	}
 	free(d);
 	rep->n_signatures = cms ? 1 : 0;

@@ -29,22 +29,22 @@ extern "C" {
 #define SIGN_DEFAULT_STAMP_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 struct sign_config {
-	const char *key;           /* PEM file (read with secret_read) or a pkcs11: URI */
-	const char *cert;          /* PEM certificate of the signer (required for a PEM
-	                            * key; for a token, taken from it when NULL) */
-	const char *chain;         /* PEM bundle of intermediate certificates, or NULL */
-	const char *pin_file;      /* the token's user PIN (first line; read with
-	                            * secret_read), or NULL */
+	const char *key;	   /* PEM file (read with secret_read) or a pkcs11: URI */
+	const char *cert;	   /* PEM certificate of the signer (required for a PEM
+				    * key; for a token, taken from it when NULL) */
+	const char *chain;	   /* PEM bundle of intermediate certificates, or NULL */
+	const char *pin_file;	   /* the token's user PIN (first line; read with
+				    * secret_read), or NULL */
 	const char *pkcs11_module; /* NULL: the URI's module-path or SoftHSM2's */
-	const char *tsa_url;       /* http(s) URL of an RFC 3161 TSA, or NULL */
-	unsigned tsa_timeout_s;    /* bound on one TSA exchange; 0 = 10 s */
-	const char *trust;         /* CA bundle a TSA reply must chain to, or NULL */
-	bool rsa_pkcs1;            /* RSA PKCS#1 v1.5 instead of RSA-PSS */
+	const char *tsa_url;	   /* http(s) URL of an RFC 3161 TSA, or NULL */
+	unsigned tsa_timeout_s;	   /* bound on one TSA exchange; 0 = 10 s */
+	const char *trust;	   /* CA bundle a TSA reply must chain to, or NULL */
+	bool rsa_pkcs1;		   /* RSA PKCS#1 v1.5 instead of RSA-PSS */
 	/* Visible stamp at the top right of page 1 (PDF only). */
 	bool stamp;
-	const char *organisation;  /* the stamp's first line (UTF-8); default: the
-	                            * certificate's O or CN */
-	const char *stamp_font;    /* TrueType font; NULL = SIGN_DEFAULT_STAMP_FONT */
+	const char *organisation; /* the stamp's first line (UTF-8); default: the
+				   * certificate's O or CN */
+	const char *stamp_font;	  /* TrueType font; NULL = SIGN_DEFAULT_STAMP_FONT */
 	/* Reads a secret file (the PEM key, the PIN) under the gateway's one
 	 * policy, with the contract of motcua_host.secret_read() in
 	 * <motcua/plugin.h> (data is secret_data). The plugin passes the host's;
@@ -61,7 +61,8 @@ struct sign_signer;
  * together, that the key is strong enough (RSA >= 2048 bits, ECDSA P-256,
  * P-384 or P-521) and, for a token, logs in with the PIN. *out is owned by
  * the caller (sign_signer_free). */
-int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, char *err, size_t len);
+int sign_signer_open(const struct sign_config *cfg, struct sign_signer **out, char *err,
+		     size_t len);
 void sign_signer_free(struct sign_signer *s);
 /* The signer's display name (certificate CN, else O, else the subject). */
 const char *sign_signer_name(const struct sign_signer *s);
@@ -69,14 +70,14 @@ const char *sign_signer_name(const struct sign_signer *s);
 const char *sign_signer_algorithm(const struct sign_signer *s);
 
 struct sign_result {
-	char format[8];      /* "PAdES" or "CAdES" */
-	char level[8];       /* "B-B" or "B-T" */
+	char format[8]; /* "PAdES" or "CAdES" */
+	char level[8];	/* "B-B" or "B-T" */
 	char signer[256];
 	char algorithm[32];
 	time_t signed_at;
-	time_t timestamp;    /* genTime of the timestamp, 0 when none */
+	time_t timestamp;	/* genTime of the timestamp, 0 when none */
 	bool timestamp_pending; /* a TSA is configured but could not be reached */
-	char tsa_error[256]; /* why, when timestamp_pending */
+	char tsa_error[256];	/* why, when timestamp_pending */
 };
 
 /* Signs the PDF at in_path into out_path (PAdES B-B, or B-T when a TSA is
@@ -89,7 +90,8 @@ int sign_pdf(struct sign_signer *s, const char *in_path, const char *out_path, t
 	     struct sign_result *res, char *err, size_t len);
 /* The same on memory: *out is malloc()ed (the caller frees it). */
 int sign_pdf_buffer(struct sign_signer *s, const unsigned char *in, size_t in_len, time_t now,
-		    unsigned char **out, size_t *out_len, struct sign_result *res, char *err, size_t len);
+		    unsigned char **out, size_t *out_len, struct sign_result *res, char *err,
+		    size_t len);
 
 /* Writes a detached CAdES signature (DER CMS SignedData) of the file at
  * in_path to p7s_path (B-B, or B-T with a TSA); atomically as sign_pdf. */
@@ -99,23 +101,23 @@ int sign_cades(struct sign_signer *s, const char *in_path, const char *p7s_path,
 /* ---- verification ------------------------------------------------------- */
 
 struct sign_verify_report {
-	char format[8];            /* "PAdES", "CAdES" or "" when none was found */
-	int n_signatures;          /* in the PDF; 1 for a .p7s */
-	char signer[256];          /* subject CN (or the whole subject) */
+	char format[8];	  /* "PAdES", "CAdES" or "" when none was found */
+	int n_signatures; /* in the PDF; 1 for a .p7s */
+	char signer[256]; /* subject CN (or the whole subject) */
 	char signer_subject[512];
 	char algorithm[32];
-	time_t signing_time;       /* /M, or the signing-time attribute; 0 = none */
-	time_t timestamp;          /* 0 = none */
-	bool timestamp_valid;      /* the token's imprint is the signature's and it
-	                            * is signed (and chains to trust when given) */
-	bool integrity;            /* digest and signature value both check out */
-	bool whole_file;           /* PDF: ByteRange covers everything but /Contents */
-	long long appended_bytes;  /* PDF: bytes after the last signed revision */
-	bool chain_ok;             /* the signer chains to the trust bundle */
+	time_t signing_time;	  /* /M, or the signing-time attribute; 0 = none */
+	time_t timestamp;	  /* 0 = none */
+	bool timestamp_valid;	  /* the token's imprint is the signature's and it
+				   * is signed (and chains to trust when given) */
+	bool integrity;		  /* digest and signature value both check out */
+	bool whole_file;	  /* PDF: ByteRange covers everything but /Contents */
+	long long appended_bytes; /* PDF: bytes after the last signed revision */
+	bool chain_ok;		  /* the signer chains to the trust bundle */
 	char chain_error[256];
-	bool ok;                   /* integrity && chain_ok && (PDF: byte range sane) */
-	char reason[512];          /* why not ok, for a person */
-	char level[8];             /* "B-B", "B-T" (from what is there) */
+	bool ok;	  /* integrity && chain_ok && (PDF: byte range sane) */
+	char reason[512]; /* why not ok, for a person */
+	char level[8];	  /* "B-B", "B-T" (from what is there) */
 };
 
 /* Verifies the last signature of a PDF (and every earlier one for integrity).

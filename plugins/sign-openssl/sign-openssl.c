@@ -41,7 +41,8 @@ struct plugin {
 	uint32_t tsa_retry_s;
 };
 
-#define HAS_MEMBER(io, m) ((io)->struct_size >= offsetof(struct motcua_step_io, m) + sizeof((io)->m))
+#define HAS_MEMBER(io, m)                                                                          \
+	((io)->struct_size >= offsetof(struct motcua_step_io, m) + sizeof((io)->m))
 
 static int write_meta(const char *path, const struct sign_result *res, bool tsa)
 {
@@ -57,9 +58,9 @@ static int write_meta(const char *path, const struct sign_result *res, bool tsa)
 		tsv = json_null();
 	}
 	(void)tsa;
-	json_t *sig = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "format", res->format, "level", res->level,
-				"signer", res->signer, "signed_at", signed_at, "timestamp", tsv, "algorithm",
-				res->algorithm);
+	json_t *sig = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "format", res->format, "level",
+				res->level, "signer", res->signer, "signed_at", signed_at,
+				"timestamp", tsv, "algorithm", res->algorithm);
 	if (!sig)
 		return -ENOMEM;
 	if (res->timestamp_pending && res->tsa_error[0])
@@ -87,7 +88,8 @@ static int sign_step(void *data, struct motcua_step_io *io)
 	int r;
 	if (pdf) {
 		if (!io->out_path) {
-			snprintf(io->message, ml, "Máy chủ không cho chỗ ghi tệp đã ký (the host gave no out_path)");
+			snprintf(io->message, ml,
+				 "Máy chủ không cho chỗ ghi tệp đã ký (the host gave no out_path)");
 			return -EINVAL;
 		}
 		r = sign_pdf(p->signer, io->path, io->out_path, 0, &res, err, sizeof err);
@@ -98,8 +100,10 @@ static int sign_step(void *data, struct motcua_step_io *io)
 	} else {
 		if (!HAS_MEMBER(io, sidecar_out_media_type) || !io->sidecar_out_path) {
 			snprintf(io->message, ml,
-				 "Máy chủ quá cũ, không nhận được chữ ký rời .p7s (the gateway is too old for a "
-				 "detached signature of %s)", io->media_type ? io->media_type : "this file");
+				 "Máy chủ quá cũ, không nhận được chữ ký rời .p7s (the gateway is "
+				 "too old for a "
+				 "detached signature of %s)",
+				 io->media_type ? io->media_type : "this file");
 			return -ENOTSUP;
 		}
 		r = sign_cades(p->signer, io->path, io->sidecar_out_path, 0, &res, err, sizeof err);
@@ -125,17 +129,20 @@ static int sign_step(void *data, struct motcua_step_io *io)
 				io->out_media_type[0] = 0;
 			else
 				io->sidecar_out_media_type[0] = 0;
-			snprintf(io->message, ml, "Không ghi được %s (cannot write it): %s", io->meta_path, strerror(-m));
+			snprintf(io->message, ml, "Không ghi được %s (cannot write it): %s",
+				 io->meta_path, strerror(-m));
 			return m;
 		}
 	}
 	if (res.timestamp_pending) {
 		if (HAS_MEMBER(io, again_after_s))
 			io->again_after_s = p->tsa_retry_s;
-		snprintf(io->message, ml, "Đã ký %s B-B, dấu thời gian đang chờ (timestamp pending: %s)", res.format,
+		snprintf(io->message, ml,
+			 "Đã ký %s B-B, dấu thời gian đang chờ (timestamp pending: %s)", res.format,
 			 res.tsa_error);
 	} else {
-		snprintf(io->message, ml, "Đã ký %s %s (signed by %s)", res.format, res.level, res.signer);
+		snprintf(io->message, ml, "Đã ký %s %s (signed by %s)", res.format, res.level,
+			 res.signer);
 	}
 	return 0;
 }
@@ -165,8 +172,8 @@ static int parse_bool(struct plugin *p, const char *key, bool def, bool *out)
 	return -EINVAL;
 }
 
-static int parse_uint(struct plugin *p, const char *key, unsigned long min, unsigned long max, unsigned long def,
-		      unsigned long *out)
+static int parse_uint(struct plugin *p, const char *key, unsigned long min, unsigned long max,
+		      unsigned long def, unsigned long *out)
 {
 	const char *v = cfg(p, key);
 	if (!v) {
@@ -177,8 +184,9 @@ static int parse_uint(struct plugin *p, const char *key, unsigned long min, unsi
 	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
 	if (errno || *end || end == v || x < min || x > max || v[0] == '-') {
-		p->host->log(p->ctx, MOTCUA_LOG_ERROR, "%s must be a whole number from %lu to %lu (got \"%s\")", key,
-			     min, max, v);
+		p->host->log(p->ctx, MOTCUA_LOG_ERROR,
+			     "%s must be a whole number from %lu to %lu (got \"%s\")", key, min,
+			     max, v);
 		return -EINVAL;
 	}
 	*out = x;
@@ -186,8 +194,8 @@ static int parse_uint(struct plugin *p, const char *key, unsigned long min, unsi
 }
 
 /* sign-core reads the key and the PIN through the host's secret_read(). */
-static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf, size_t size,
-		       size_t *len, char *why, size_t why_len)
+static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf,
+		       size_t size, size_t *len, char *why, size_t why_len)
 {
 	struct plugin *p = data;
 	return p->host->secret_read(p->ctx, key, path, flags, buf, size, len, why, why_len);
@@ -197,7 +205,8 @@ static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 {
 	if (!MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read) || !host->secret_read) {
 		host->log(ctx, MOTCUA_LOG_ERROR,
-			  "this gateway is too old: it cannot read the key and PIN files (no secret_read in its "
+			  "this gateway is too old: it cannot read the key and PIN files (no "
+			  "secret_read in its "
 			  "host table); update the gateway");
 		return -ENOTSUP;
 	}
@@ -216,7 +225,8 @@ static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 		goto fail;
 	const char *pad = cfg(p, "rsa_padding");
 	if (pad && strcmp(pad, "pss") != 0 && strcmp(pad, "pkcs1") != 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "rsa_padding must be pss or pkcs1 (got \"%s\")", pad);
+		host->log(ctx, MOTCUA_LOG_ERROR, "rsa_padding must be pss or pkcs1 (got \"%s\")",
+			  pad);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -234,13 +244,16 @@ static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 	c.stamp_font = cfg(p, "stamp_font");
 	c.secret_read = read_secret;
 	c.secret_data = p;
-	if (c.tsa_url && strncmp(c.tsa_url, "http://", 7) != 0 && strncmp(c.tsa_url, "https://", 8) != 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "tsa_url must be an http:// or https:// URL (got \"%s\")", c.tsa_url);
+	if (c.tsa_url && strncmp(c.tsa_url, "http://", 7) != 0 &&
+	    strncmp(c.tsa_url, "https://", 8) != 0) {
+		host->log(ctx, MOTCUA_LOG_ERROR,
+			  "tsa_url must be an http:// or https:// URL (got \"%s\")", c.tsa_url);
 		r = -EINVAL;
 		goto fail;
 	}
 	if (c.trust && access(c.trust, R_OK) < 0) {
-		host->log(ctx, MOTCUA_LOG_ERROR, "trust: cannot read the CA bundle %s: %s", c.trust, strerror(errno));
+		host->log(ctx, MOTCUA_LOG_ERROR, "trust: cannot read the CA bundle %s: %s", c.trust,
+			  strerror(errno));
 		r = -errno;
 		goto fail;
 	}
@@ -257,8 +270,9 @@ static int plugin_init(struct motcua_plugin_ctx *ctx, const struct motcua_host *
 		host->log(ctx, MOTCUA_LOG_ERROR, "cannot register the sign step: %s", strerror(-r));
 		goto fail;
 	}
-	host->log(ctx, MOTCUA_LOG_INFO, "signing as \"%s\" (%s, key %s), %s%s%s", sign_signer_name(p->signer),
-		  sign_signer_algorithm(p->signer), !strncmp(c.key, "pkcs11:", 7) ? "on a PKCS#11 token" : "from a file",
+	host->log(ctx, MOTCUA_LOG_INFO, "signing as \"%s\" (%s, key %s), %s%s%s",
+		  sign_signer_name(p->signer), sign_signer_algorithm(p->signer),
+		  !strncmp(c.key, "pkcs11:", 7) ? "on a PKCS#11 token" : "from a file",
 		  c.tsa_url ? "timestamps from " : "no TSA (PAdES B-B)", c.tsa_url ? c.tsa_url : "",
 		  stamp ? ", visible stamp" : "");
 	*state = p;
@@ -279,31 +293,33 @@ static void plugin_fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"key", "the signing key: a PEM file (mode 0600) or a pkcs11: URI (RFC 7512)"},
-	{"cert", "the signer's PEM certificate (for a token: optional, else read from the token)"},
-	{"chain", "PEM bundle of intermediate certificates to embed (optional)"},
-	{"pin_file", "file holding the token's user PIN (pkcs11: keys; mode 0600)"},
-	{"pkcs11_module", "PKCS#11 module (default: the URI's module-path, else " SIGN_DEFAULT_PKCS11_MODULE ")"},
-	{"tsa_url", "RFC 3161 timestamp authority URL; unset = PAdES/CAdES B-B without timestamps"},
-	{"tsa_timeout_s", "seconds one timestamp request may take, 1-300 (default 10)"},
-	{"tsa_retry_s", "seconds before a document signed without its timestamp is signed again (default 300)"},
-	{"trust", "PEM CA bundle: TSA replies must chain to it; motcua verify's default"},
-	{"rsa_padding", "pss (default) or pkcs1 (RSA PKCS#1 v1.5), for RSA keys"},
-	{"stamp", "true: a visible stamp at the top right of page 1 (default false)"},
-	{"organisation", "the stamp's organisation name (default: the certificate's O)"},
-	{"stamp_font", "TrueType font of the stamp (default " SIGN_DEFAULT_STAMP_FONT ")"},
-	{NULL, NULL},
+    {"key", "the signing key: a PEM file (mode 0600) or a pkcs11: URI (RFC 7512)"},
+    {"cert", "the signer's PEM certificate (for a token: optional, else read from the token)"},
+    {"chain", "PEM bundle of intermediate certificates to embed (optional)"},
+    {"pin_file", "file holding the token's user PIN (pkcs11: keys; mode 0600)"},
+    {"pkcs11_module",
+     "PKCS#11 module (default: the URI's module-path, else " SIGN_DEFAULT_PKCS11_MODULE ")"},
+    {"tsa_url", "RFC 3161 timestamp authority URL; unset = PAdES/CAdES B-B without timestamps"},
+    {"tsa_timeout_s", "seconds one timestamp request may take, 1-300 (default 10)"},
+    {"tsa_retry_s",
+     "seconds before a document signed without its timestamp is signed again (default 300)"},
+    {"trust", "PEM CA bundle: TSA replies must chain to it; motcua verify's default"},
+    {"rsa_padding", "pss (default) or pkcs1 (RSA PKCS#1 v1.5), for RSA keys"},
+    {"stamp", "true: a visible stamp at the top right of page 1 (default false)"},
+    {"organisation", "the stamp's organisation name (default: the certificate's O)"},
+    {"stamp_font", "TrueType font of the stamp (default " SIGN_DEFAULT_STAMP_FONT ")"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "sign-openssl",
-	.version = PLUGIN_VERSION,
-	.provides = MOTCUA_PROVIDES_SIGN,
-	.config_keys = keys,
-	.init = plugin_init,
-	.fini = plugin_fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "sign-openssl",
+    .version = PLUGIN_VERSION,
+    .provides = MOTCUA_PROVIDES_SIGN,
+    .config_keys = keys,
+    .init = plugin_init,
+    .fini = plugin_fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

@@ -22,8 +22,8 @@
 #include "secret.h"
 #include "sign-core.h"
 
-static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf, size_t size,
-		       size_t *len, char *why, size_t why_len)
+static int read_secret(void *data, const char *key, const char *path, unsigned flags, char *buf,
+		       size_t size, size_t *len, char *why, size_t why_len)
 {
 	(void)data;
 	return secret_read_file(key, path, flags, buf, size, len, why, why_len);
@@ -38,7 +38,8 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s pdf|cades IN OUT [-n N] [--key K] [--cert C] ...\n", argv[0]);
+		fprintf(stderr, "usage: %s pdf|cades IN OUT [-n N] [--key K] [--cert C] ...\n",
+			argv[0]);
 		return 2;
 	}
 	struct sign_config c = {.secret_read = read_secret};
@@ -46,23 +47,49 @@ int main(int argc, char **argv)
 	bool quiet = false;
 	for (int i = 4; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--pkcs1")) { c.rsa_pkcs1 = true; continue; }
-		if (!strcmp(a, "--stamp")) { c.stamp = true; continue; }
-		if (!strcmp(a, "-q")) { quiet = true; continue; }
-		if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
+		if (!strcmp(a, "--pkcs1")) {
+			c.rsa_pkcs1 = true;
+			continue;
+		}
+		if (!strcmp(a, "--stamp")) {
+			c.stamp = true;
+			continue;
+		}
+		if (!strcmp(a, "-q")) {
+			quiet = true;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "%s needs a value\n", a);
+			return 2;
+		}
 		i++;
-		if (!strcmp(a, "-n")) n = atoi(v);
-		else if (!strcmp(a, "--key")) c.key = v;
-		else if (!strcmp(a, "--cert")) c.cert = v;
-		else if (!strcmp(a, "--chain")) c.chain = v;
-		else if (!strcmp(a, "--pin-file")) c.pin_file = v;
-		else if (!strcmp(a, "--module")) c.pkcs11_module = v;
-		else if (!strcmp(a, "--tsa")) c.tsa_url = v;
-		else if (!strcmp(a, "--tsa-timeout")) c.tsa_timeout_s = (unsigned)atoi(v);
-		else if (!strcmp(a, "--trust")) c.trust = v;
-		else if (!strcmp(a, "--org")) c.organisation = v;
-		else if (!strcmp(a, "--font")) c.stamp_font = v;
-		else { fprintf(stderr, "unknown option %s\n", a); return 2; }
+		if (!strcmp(a, "-n"))
+			n = atoi(v);
+		else if (!strcmp(a, "--key"))
+			c.key = v;
+		else if (!strcmp(a, "--cert"))
+			c.cert = v;
+		else if (!strcmp(a, "--chain"))
+			c.chain = v;
+		else if (!strcmp(a, "--pin-file"))
+			c.pin_file = v;
+		else if (!strcmp(a, "--module"))
+			c.pkcs11_module = v;
+		else if (!strcmp(a, "--tsa"))
+			c.tsa_url = v;
+		else if (!strcmp(a, "--tsa-timeout"))
+			c.tsa_timeout_s = (unsigned)atoi(v);
+		else if (!strcmp(a, "--trust"))
+			c.trust = v;
+		else if (!strcmp(a, "--org"))
+			c.organisation = v;
+		else if (!strcmp(a, "--font"))
+			c.stamp_font = v;
+		else {
+			fprintf(stderr, "unknown option %s\n", a);
+			return 2;
+		}
 	}
 	if (n < 1 || n > 100000)
 		n = 1;
@@ -94,7 +121,8 @@ int main(int argc, char **argv)
 			snprintf(ts, sizeof ts, "pending");
 		if (!quiet)
 			printf("%.6f %s %s %s%s%s\n", t[i], res.level, ts, res.algorithm,
-			       res.timestamp_pending ? " " : "", res.timestamp_pending ? res.tsa_error : "");
+			       res.timestamp_pending ? " " : "",
+			       res.timestamp_pending ? res.tsa_error : "");
 	}
 	if (r == 0 && n > 1) {
 		qsort(t, (size_t)n, sizeof *t, cmp_double);

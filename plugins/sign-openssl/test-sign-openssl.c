@@ -43,16 +43,18 @@
 static int failures;
 static const char *current_case = "";
 
-#define CHECK(cond, ...) do { \
-		if (!(cond)) { \
-			failures++; \
-			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL [%s] %s:%d: %s: ", current_case, __FILE__, __LINE__, \
+				#cond);                                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
-static char tmp[512];      /* the test's folder */
+static char tmp[512]; /* the test's folder */
 static char tests_dir[512];
 static const char *verify_bin;
 
@@ -130,8 +132,10 @@ static char all_log[65536];
 static void collect_log(void)
 {
 	all_log[0] = 0;
-	for (size_t i = 0, n = 0; i < motcua_testhost_log_count(th) && n + 1 < sizeof all_log; i++) {
-		snprintf(all_log + n, sizeof all_log - n, "%s\n", motcua_testhost_log_line(th, i, NULL));
+	for (size_t i = 0, n = 0; i < motcua_testhost_log_count(th) && n + 1 < sizeof all_log;
+	     i++) {
+		snprintf(all_log + n, sizeof all_log - n, "%s\n",
+			 motcua_testhost_log_line(th, i, NULL));
 		n += strlen(all_log + n);
 	}
 }
@@ -154,7 +158,8 @@ static int start(void)
 	int r = motcua_testhost_start(th);
 	collect_log();
 	if (r == 0)
-		CHECK(motcua_testhost_registrations(th) == 1 && motcua_testhost_has_step(th, MOTCUA_STEP_SIGN),
+		CHECK(motcua_testhost_registrations(th) == 1 &&
+			  motcua_testhost_has_step(th, MOTCUA_STEP_SIGN),
 		      "init succeeded without registering the sign step");
 	else
 		CHECK(motcua_testhost_registrations(th) == 0, "init failed but registered");
@@ -175,7 +180,8 @@ struct step {
 	int r;
 };
 
-static void step_run(struct step *s, const char *in_name, const char *media_type, const char *out_name)
+static void step_run(struct step *s, const char *in_name, const char *media_type,
+		     const char *out_name)
 {
 	memset(s, 0, sizeof *s);
 	path_of(s->in, sizeof s->in, in_name);
@@ -224,7 +230,8 @@ static int write_signed_content(const char *pdf, const char *out)
 		last = p++;
 	long long r[4];
 	int rc = -1;
-	if (last && sscanf(last, "/ByteRange [%lld %lld %lld %lld", &r[0], &r[1], &r[2], &r[3]) == 4) {
+	if (last &&
+	    sscanf(last, "/ByteRange [%lld %lld %lld %lld", &r[0], &r[1], &r[2], &r[3]) == 4) {
 		FILE *f = fopen(out, "wb");
 		if (f) {
 			fwrite(b + r[0], 1, (size_t)r[1], f);
@@ -242,37 +249,47 @@ static void check_signed_pdf(const char *name, const char *expect_alg, bool expe
 {
 	char out[8192];
 	int rc = run(out, sizeof out, "pdfsig '%s'", name);
-	CHECK(rc == 0 && strstr(out, "Signature is Valid.") && strstr(out, "Total document signed") &&
-		      strstr(out, "ETSI.CAdES.detached"),
+	CHECK(rc == 0 && strstr(out, "Signature is Valid.") &&
+		  strstr(out, "Total document signed") && strstr(out, "ETSI.CAdES.detached"),
 	      "pdfsig %s (%d):\n%s", name, rc, out);
 	rc = run(out, sizeof out, "pdfsig -nssdir sql:nssdb '%s'", name);
-	CHECK(rc == 0 && strstr(out, "Certificate is Trusted."), "pdfsig with the test CA trusted: %s", out);
+	CHECK(rc == 0 && strstr(out, "Certificate is Trusted."),
+	      "pdfsig with the test CA trusted: %s", out);
 	rc = run(out, sizeof out, "qpdf --check '%s'", name);
-	CHECK(rc == 0 && strstr(out, "No syntax or stream encoding errors"), "qpdf --check %s (%d): %s", name, rc, out);
+	CHECK(rc == 0 && strstr(out, "No syntax or stream encoding errors"),
+	      "qpdf --check %s (%d): %s", name, rc, out);
 	rc = run(out, sizeof out, "'%s' '%s' --trust ca.pem", verify_bin, name);
-	CHECK(rc == 0 && strstr(out, "HỢP LỆ (VALID)") && strstr(out, expect_alg), "verify %s (%d):\n%s", name, rc,
+	CHECK(rc == 0 && strstr(out, "HỢP LỆ (VALID)") && strstr(out, expect_alg),
+	      "verify %s (%d):\n%s", name, rc, out);
+	CHECK((strstr(out, "hợp lệ (valid)") != NULL) == expect_ts, "timestamp in %s:\n%s", name,
 	      out);
-	CHECK((strstr(out, "hợp lệ (valid)") != NULL) == expect_ts, "timestamp in %s:\n%s", name, out);
 	rc = run(out, sizeof out, "'%s' '%s' --trust other-ca.pem", verify_bin, name);
-	CHECK(rc == 1 && strstr(out, "KHÔNG tin cậy"), "verify %s against another CA (%d):\n%s", name, rc, out);
+	CHECK(rc == 1 && strstr(out, "KHÔNG tin cậy"), "verify %s against another CA (%d):\n%s",
+	      name, rc, out);
 
 	/* the CMS as poppler extracts it, checked by openssl over the byte range */
 	char pdf[700], content[700];
 	path_of(pdf, sizeof pdf, name);
 	snprintf(content, sizeof content, "%s.content", pdf);
 	CHECK(write_signed_content(pdf, content) == 0, "byte range of %s", name);
-	rc = run(out, sizeof out, "rm -f '%s'.sig* && pdfsig -dump '%s' >/dev/null && openssl cms -verify -binary "
-		  "-inform DER -in '%s.sig0' -content '%s.content' -CAfile ca.pem -purpose any -out /dev/null",
-		  name, name, name, name);
-	CHECK(rc == 0 && strstr(out, "Verification successful"), "openssl cms -verify of %s's CMS (%d): %s", name, rc,
+	rc = run(out, sizeof out,
+		 "rm -f '%s'.sig* && pdfsig -dump '%s' >/dev/null && openssl cms -verify -binary "
+		 "-inform DER -in '%s.sig0' -content '%s.content' -CAfile ca.pem -purpose any -out "
+		 "/dev/null",
+		 name, name, name, name);
+	CHECK(rc == 0 && strstr(out, "Verification successful"),
+	      "openssl cms -verify of %s's CMS (%d): %s", name, rc, out);
+	rc = run(out, sizeof out,
+		 "openssl cms -cmsout -print -inform DER -in '%s.sig0' | grep -o "
+		 "'object: [A-Za-z0-9-]*' | sort -u",
+		 name);
+	CHECK(rc == 0 && strstr(out, "id-smime-aa-signingCertificateV2") &&
+		  strstr(out, "messageDigest") && strstr(out, "contentType") &&
+		  !strstr(out, "signingTime"),
+	      "PAdES signed attributes of %s (signing-certificate-v2, no signing-time): %s", name,
 	      out);
-	rc = run(out, sizeof out, "openssl cms -cmsout -print -inform DER -in '%s.sig0' | grep -o "
-				  "'object: [A-Za-z0-9-]*' | sort -u", name);
-	CHECK(rc == 0 && strstr(out, "id-smime-aa-signingCertificateV2") && strstr(out, "messageDigest") &&
-		      strstr(out, "contentType") && !strstr(out, "signingTime"),
-	      "PAdES signed attributes of %s (signing-certificate-v2, no signing-time): %s", name, out);
-	CHECK((strstr(out, "id-smime-aa-timeStampToken") != NULL) == expect_ts, "timestamp token in %s's CMS: %s",
-	      name, out);
+	CHECK((strstr(out, "id-smime-aa-timeStampToken") != NULL) == expect_ts,
+	      "timestamp token in %s's CMS: %s", name, out);
 	unlink(content);
 }
 
@@ -319,7 +336,8 @@ static void case_bad_config(void)
 	run(NULL, 0, "cp rsa.key loose.key && chmod 644 loose.key");
 	set_config("key", "loose.key", "cert", "rsa.pem", NULL);
 	CHECK(start() < 0, "a 0644 key was accepted");
-	CHECK(strstr(all_log, "loose.key") && strstr(all_log, "0644") && strstr(all_log, "chmod 600"),
+	CHECK(strstr(all_log, "loose.key") && strstr(all_log, "0644") &&
+		  strstr(all_log, "chmod 600"),
 	      "the log names neither the file nor its mode: %s", all_log);
 	/* a certificate of another key */
 	set_config("key", "rsa.key", "cert", "ec.pem", NULL);
@@ -366,10 +384,15 @@ static void case_secret_files(void)
 	char key[600], pin[600];
 	path_of(key, sizeof key, "rsa.key");
 	path_of(pin, sizeof pin, "good.pin");
-	CHECK(run(NULL, 0, "printf '1234\\n' > good.pin && chmod 600 good.pin rsa.key") == 0, "cannot make good.pin");
+	CHECK(run(NULL, 0, "printf '1234\\n' > good.pin && chmod 600 good.pin rsa.key") == 0,
+	      "cannot make good.pin");
 	const struct secret_case cases[] = {
-		{.key = "key", .flags = 0, .good = key, .configure = secret_key},
-		{.key = "pin_file", .flags = MOTCUA_SECRET_LINE, .good = pin, .configure = secret_pin, .taken = pin_taken},
+	    {.key = "key", .flags = 0, .good = key, .configure = secret_key},
+	    {.key = "pin_file",
+	     .flags = MOTCUA_SECRET_LINE,
+	     .good = pin,
+	     .configure = secret_pin,
+	     .taken = pin_taken},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		failures += secret_cases_run(th, &cases[i]);
@@ -386,12 +409,13 @@ static void case_pades(const char *key, const char *cert, const char *alg, const
 	struct step s;
 	step_run(&s, "in.pdf", "application/pdf", out_name);
 	CHECK(s.r == 0, "step failed: %s", s.io.message);
-	CHECK(!strcmp(s.io.out_media_type, "application/pdf"), "out_media_type %s", s.io.out_media_type);
+	CHECK(!strcmp(s.io.out_media_type, "application/pdf"), "out_media_type %s",
+	      s.io.out_media_type);
 	CHECK(exists(s.out) && !exists(s.sidecar), "outputs");
 	CHECK(s.io.again_after_s == 0, "again_after_s %u without a TSA", s.io.again_after_s);
-	CHECK(meta_has(&s, "\"signature\":{\"format\":\"PAdES\",\"level\":\"B-B\"") && meta_has(&s, "+07:00\"") &&
-		      meta_has(&s, "\"timestamp\":null") && meta_has(&s, alg) &&
-		      meta_has(&s, "\"signer\":\"Bộ phận Một cửa"),
+	CHECK(meta_has(&s, "\"signature\":{\"format\":\"PAdES\",\"level\":\"B-B\"") &&
+		  meta_has(&s, "+07:00\"") && meta_has(&s, "\"timestamp\":null") &&
+		  meta_has(&s, alg) && meta_has(&s, "\"signer\":\"Bộ phận Một cửa"),
 	      "meta %s", s.meta_json ? s.meta_json : "(none)");
 	/* the input is untouched, the output starts with it (qpdf's rewrite) */
 	step_done(&s);
@@ -410,11 +434,11 @@ static void case_tamper(void)
 		const char *what;
 		long long off;
 	} spots[] = {
-		{"header", 3},
-		{"middle", contents / 2},
-		{"in the signature's hex", contents + 11 + 40},
-		{"in the signature's padding", -1},   /* set below */
-		{"the last byte", -1},
+	    {"header", 3},
+	    {"middle", contents / 2},
+	    {"in the signature's hex", contents + 11 + 40},
+	    {"in the signature's padding", -1}, /* set below */
+	    {"the last byte", -1},
 	};
 	/* the padding: the last hex digit before '>' */
 	long long end = find_in(signed_pdf, ">");
@@ -432,18 +456,19 @@ static void case_tamper(void)
 	for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
 		CHECK(flip(signed_pdf, "flipped.pdf", spots[i].off) == 0, "flip");
 		int rc = run(out, sizeof out, "'%s' flipped.pdf --trust ca.pem", verify_bin);
-		CHECK(rc == 1 && strstr(out, "KHÔNG HỢP LỆ"), "a flipped byte (%s, offset %lld) not reported (%d):\n%s",
-		      spots[i].what, spots[i].off, rc, out);
+		CHECK(rc == 1 && strstr(out, "KHÔNG HỢP LỆ"),
+		      "a flipped byte (%s, offset %lld) not reported (%d):\n%s", spots[i].what,
+		      spots[i].off, rc, out);
 		rc = run(out, sizeof out, "pdfsig flipped.pdf");
 		if (i == 1 || i == 2)
-			CHECK(!strstr(out, "Signature is Valid."), "pdfsig accepts a flipped byte (%s):\n%s", spots[i].what,
-			      out);
+			CHECK(!strstr(out, "Signature is Valid."),
+			      "pdfsig accepts a flipped byte (%s):\n%s", spots[i].what, out);
 	}
 	/* bytes appended after the signature */
 	run(NULL, 0, "cp %s appended.pdf && printf '%%%%comment\\n' >> appended.pdf", signed_pdf);
 	int rc = run(out, sizeof out, "'%s' appended.pdf --trust ca.pem --json", verify_bin);
-	CHECK(rc == 1 && strstr(out, "\"appended_bytes\": 9") && strstr(out, "\"integrity\": true") &&
-		      strstr(out, "\"whole_file\": false"),
+	CHECK(rc == 1 && strstr(out, "\"appended_bytes\": 9") &&
+		  strstr(out, "\"integrity\": true") && strstr(out, "\"whole_file\": false"),
 	      "appended bytes (%d):\n%s", rc, out);
 	rc = run(out, sizeof out, "pdfsig appended.pdf");
 	CHECK(!strstr(out, "Total document signed"), "pdfsig: %s", out);
@@ -453,8 +478,10 @@ static void case_object_streams(void)
 {
 	current_case = "object-streams";
 	char out[4096];
-	int rc = run(out, sizeof out, "qpdf --object-streams=generate in.pdf objstm.pdf && grep -c /ObjStm objstm.pdf "
-				      "&& grep -c /XRef objstm.pdf");
+	int rc =
+	    run(out, sizeof out,
+		"qpdf --object-streams=generate in.pdf objstm.pdf && grep -c /ObjStm objstm.pdf "
+		"&& grep -c /XRef objstm.pdf");
 	CHECK(rc == 0, "could not make a PDF with object streams: %s", out);
 	set_config("key", "ec.key", "cert", "ec.pem", NULL);
 	if (start() < 0)
@@ -470,8 +497,10 @@ static void case_object_streams(void)
 static void case_bad_input(void)
 {
 	current_case = "bad-input";
-	run(NULL, 0, "printf 'Xin chao, this is not a PDF\\n' > notpdf.pdf && head -c 3000 in.pdf > cut.pdf && "
-		     "printf '%%%%PDF-1.7\\n%%%%%%%%EOF\\n' > empty.pdf");
+	run(NULL, 0,
+	    "printf 'Xin chao, this is not a PDF\\n' > notpdf.pdf && head -c 3000 in.pdf > cut.pdf "
+	    "&& "
+	    "printf '%%%%PDF-1.7\\n%%%%%%%%EOF\\n' > empty.pdf");
 	set_config("key", "rsa.key", "cert", "rsa.pem", NULL);
 	if (start() < 0)
 		return;
@@ -480,10 +509,12 @@ static void case_bad_input(void)
 		struct step s;
 		step_run(&s, bad[i], "application/pdf", "bad-out.pdf");
 		CHECK(s.r < 0 && s.r != -EAGAIN, "%s: %d", bad[i], s.r);
-		CHECK(s.io.message[0] && (strstr(s.io.message, "not a PDF") || strstr(s.io.message, "cannot be read") ||
+		CHECK(s.io.message[0] && (strstr(s.io.message, "not a PDF") ||
+					  strstr(s.io.message, "cannot be read") ||
 					  strstr(s.io.message, "no pages")),
 		      "%s: message %s", bad[i], s.io.message);
-		CHECK(!exists(s.out) && !exists(s.meta) && !exists(s.sidecar), "%s: something was written", bad[i]);
+		CHECK(!exists(s.out) && !exists(s.meta) && !exists(s.sidecar),
+		      "%s: something was written", bad[i]);
 		char cmd[700];
 		snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp-", tmp);
 		char o[64];
@@ -510,27 +541,39 @@ static void case_cades(void)
 		CHECK(s.r == 0, "%s", s.io.message);
 		CHECK(!exists(s.out), "out_path was written for a CAdES signature");
 		CHECK(exists(s.sidecar), "no .p7s");
-		CHECK(!strcmp(s.io.sidecar_out_media_type, "application/pkcs7-signature"), "sidecar type %s",
-		      s.io.sidecar_out_media_type);
+		CHECK(!strcmp(s.io.sidecar_out_media_type, "application/pkcs7-signature"),
+		      "sidecar type %s", s.io.sidecar_out_media_type);
 		CHECK(s.io.out_media_type[0] == 0, "out_media_type set");
 		CHECK(meta_has(&s, "\"format\":\"CAdES\"") && meta_has(&s, "\"level\":\"B-B\"") &&
-			      meta_has(&s, "RSA-SHA256"),
+			  meta_has(&s, "RSA-SHA256"),
 		      "meta %s", s.meta_json ? s.meta_json : "");
-		int rc = run(out, sizeof out, "openssl cms -verify -binary -content '%s' -inform DER -in '%s' -CAfile ca.pem "
-					      "-purpose any -out /dev/null", files[i][0], s.sidecar);
-		CHECK(rc == 0 && strstr(out, "Verification successful"), "openssl cms -verify (%d): %s", rc, out);
-		rc = run(out, sizeof out, "openssl cms -cmsout -print -inform DER -in '%s'", s.sidecar);
+		int rc = run(
+		    out, sizeof out,
+		    "openssl cms -verify -binary -content '%s' -inform DER -in '%s' -CAfile ca.pem "
+		    "-purpose any -out /dev/null",
+		    files[i][0], s.sidecar);
+		CHECK(rc == 0 && strstr(out, "Verification successful"),
+		      "openssl cms -verify (%d): %s", rc, out);
+		rc = run(out, sizeof out, "openssl cms -cmsout -print -inform DER -in '%s'",
+			 s.sidecar);
 		CHECK(strstr(out, "signingTime") && strstr(out, "id-smime-aa-signingCertificateV2"),
 		      "CAdES attributes");
-		rc = run(out, sizeof out, "'%s' '%s' --data '%s' --trust ca.pem", verify_bin, s.sidecar, files[i][0]);
+		rc = run(out, sizeof out, "'%s' '%s' --data '%s' --trust ca.pem", verify_bin,
+			 s.sidecar, files[i][0]);
 		CHECK(rc == 0 && strstr(out, "HỢP LỆ (VALID)"), "verify (%d): %s", rc, out);
 		/* a flipped byte in the data */
-		run(NULL, 0, "cp '%s' changed.bin && printf 'x' | dd of=changed.bin bs=1 seek=5 conv=notrunc 2>/dev/null",
+		run(NULL, 0,
+		    "cp '%s' changed.bin && printf 'x' | dd of=changed.bin bs=1 seek=5 "
+		    "conv=notrunc 2>/dev/null",
 		    files[i][0]);
-		rc = run(out, sizeof out, "'%s' '%s' --data changed.bin --trust ca.pem", verify_bin, s.sidecar);
-		CHECK(rc == 1 && strstr(out, "BỊ THAY ĐỔI"), "a changed file verified (%d): %s", rc, out);
-		rc = run(out, sizeof out, "openssl cms -verify -binary -content changed.bin -inform DER -in '%s' "
-					  "-CAfile ca.pem -purpose any -out /dev/null", s.sidecar);
+		rc = run(out, sizeof out, "'%s' '%s' --data changed.bin --trust ca.pem", verify_bin,
+			 s.sidecar);
+		CHECK(rc == 1 && strstr(out, "BỊ THAY ĐỔI"), "a changed file verified (%d): %s", rc,
+		      out);
+		rc = run(out, sizeof out,
+			 "openssl cms -verify -binary -content changed.bin -inform DER -in '%s' "
+			 "-CAfile ca.pem -purpose any -out /dev/null",
+			 s.sidecar);
 		CHECK(rc != 0, "openssl accepts a changed file");
 		step_done(&s);
 	}
@@ -546,7 +589,8 @@ static int free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof a;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
 		return -1;
 	close(fd);
 	return ntohs(a.sin_port);
@@ -577,8 +621,8 @@ static void case_tsa(void)
 	int port = free_port();
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/tsr", port);
-	set_config("key", "rsa.key", "cert", "rsa.pem", "tsa_url", url, "tsa_timeout_s", "3", "tsa_retry_s", "120",
-		   "trust", "ca.pem", NULL);
+	set_config("key", "rsa.key", "cert", "rsa.pem", "tsa_url", url, "tsa_timeout_s", "3",
+		   "tsa_retry_s", "120", "trust", "ca.pem", NULL);
 	if (start() < 0)
 		return;
 	struct step s;
@@ -586,14 +630,14 @@ static void case_tsa(void)
 	step_run(&s, "in.pdf", "application/pdf", "tsa-down.pdf");
 	CHECK(s.r == 0, "%s", s.io.message);
 	CHECK(s.io.again_after_s == 120, "again_after_s %u", s.io.again_after_s);
-	CHECK(meta_has(&s, "\"level\":\"B-B\"") && meta_has(&s, "\"timestamp\":\"pending\""), "meta %s",
-	      s.meta_json ? s.meta_json : "");
+	CHECK(meta_has(&s, "\"level\":\"B-B\"") && meta_has(&s, "\"timestamp\":\"pending\""),
+	      "meta %s", s.meta_json ? s.meta_json : "");
 	CHECK(strstr(s.io.message, "pending"), "message %s", s.io.message);
 	step_done(&s);
 	check_signed_pdf("tsa-down.pdf", "RSA-PSS-SHA256", false);
 	step_run(&s, "note.txt", "text/plain", "tsa-down-cades");
-	CHECK(s.r == 0 && s.io.again_after_s > 0 && meta_has(&s, "\"timestamp\":\"pending\""), "CAdES pending: %s",
-	      s.meta_json ? s.meta_json : "");
+	CHECK(s.r == 0 && s.io.again_after_s > 0 && meta_has(&s, "\"timestamp\":\"pending\""),
+	      "CAdES pending: %s", s.meta_json ? s.meta_json : "");
 	step_done(&s);
 
 	/* up: the rerun on the same input signs B-T */
@@ -601,18 +645,22 @@ static void case_tsa(void)
 	step_run(&s, "in.pdf", "application/pdf", "tsa-up.pdf");
 	CHECK(s.r == 0, "%s", s.io.message);
 	CHECK(s.io.again_after_s == 0, "again_after_s %u", s.io.again_after_s);
-	CHECK(meta_has(&s, "\"level\":\"B-T\"") && meta_has(&s, "\"timestamp\":\"20") && meta_has(&s, "+07:00\",\"alg"),
+	CHECK(meta_has(&s, "\"level\":\"B-T\"") && meta_has(&s, "\"timestamp\":\"20") &&
+		  meta_has(&s, "+07:00\",\"alg"),
 	      "meta %s", s.meta_json ? s.meta_json : "");
 	step_done(&s);
 	check_signed_pdf("tsa-up.pdf", "RSA-PSS-SHA256", true);
 	step_run(&s, "note.txt", "text/plain", "tsa-up-cades");
-	CHECK(s.r == 0 && meta_has(&s, "\"level\":\"B-T\""), "CAdES B-T: %s", s.meta_json ? s.meta_json : "");
+	CHECK(s.r == 0 && meta_has(&s, "\"level\":\"B-T\""), "CAdES B-T: %s",
+	      s.meta_json ? s.meta_json : "");
 	char out[8192];
-	int rc = run(out, sizeof out, "openssl cms -verify -binary -content note.txt -inform DER -in '%s' -CAfile ca.pem "
-				      "-purpose any -out /dev/null && '%s' '%s' --data note.txt --trust ca.pem",
-		     s.sidecar, verify_bin, s.sidecar);
-	CHECK(rc == 0 && strstr(out, "hợp lệ (valid)") && strstr(out, "CAdES B-T"), "CAdES B-T verify (%d): %s", rc,
-	      out);
+	int rc =
+	    run(out, sizeof out,
+		"openssl cms -verify -binary -content note.txt -inform DER -in '%s' -CAfile ca.pem "
+		"-purpose any -out /dev/null && '%s' '%s' --data note.txt --trust ca.pem",
+		s.sidecar, verify_bin, s.sidecar);
+	CHECK(rc == 0 && strstr(out, "hợp lệ (valid)") && strstr(out, "CAdES B-T"),
+	      "CAdES B-T verify (%d): %s", rc, out);
 	step_done(&s);
 	stop();
 	if (tsa > 0) {
@@ -625,10 +673,13 @@ static void case_softhsm(void)
 {
 	current_case = "softhsm";
 	/* installed by packaging/install-deps.sh: missing is a failure */
-	if (motcua_testhost_need_program("softhsm2-util", "softhsm2: packaging/install-deps.sh test") < 0 ||
-	    motcua_testhost_need_program("pkcs11-tool", "opensc: packaging/install-deps.sh test") < 0 ||
+	if (motcua_testhost_need_program("softhsm2-util",
+					 "softhsm2: packaging/install-deps.sh test") < 0 ||
+	    motcua_testhost_need_program("pkcs11-tool", "opensc: packaging/install-deps.sh test") <
+		0 ||
 	    !exists("/usr/lib/softhsm/libsofthsm2.so")) {
-		CHECK(0, "SoftHSM2 (/usr/lib/softhsm/libsofthsm2.so, softhsm2) or pkcs11-tool (opensc) is not installed: "
+		CHECK(0, "SoftHSM2 (/usr/lib/softhsm/libsofthsm2.so, softhsm2) or pkcs11-tool "
+			 "(opensc) is not installed: "
 			 "packaging/install-deps.sh test");
 		return;
 	}
@@ -636,23 +687,29 @@ static void case_softhsm(void)
 	path_of(conf, sizeof conf, "hsm/softhsm2.conf");
 	setenv("SOFTHSM2_CONF", conf, 1);
 	int rc = run(out, sizeof out,
-		     "mkdir -p hsm/tokens && printf 'directories.tokendir = %s/hsm/tokens\\nobjectstore.backend = file\\n"
+		     "mkdir -p hsm/tokens && printf 'directories.tokendir = "
+		     "%s/hsm/tokens\\nobjectstore.backend = file\\n"
 		     "log.level = ERROR\\n' > hsm/softhsm2.conf && "
-		     "softhsm2-util --init-token --free --label 'motcua test' --pin 246810 --so-pin 13579 && "
+		     "softhsm2-util --init-token --free --label 'motcua test' --pin 246810 "
+		     "--so-pin 13579 && "
 		     "openssl pkcs8 -topk8 -nocrypt -in ec.key -out hsm/ec.p8 && "
-		     "softhsm2-util --import hsm/ec.p8 --token 'motcua test' --label 'office key' --id a1b2 --pin 246810 && "
+		     "softhsm2-util --import hsm/ec.p8 --token 'motcua test' --label 'office key' "
+		     "--id a1b2 --pin 246810 && "
 		     "openssl pkcs8 -topk8 -nocrypt -in rsa.key -out hsm/rsa.p8 && "
-		     "softhsm2-util --import hsm/rsa.p8 --token 'motcua test' --label rsa --id 02 --pin 246810 && "
+		     "softhsm2-util --import hsm/rsa.p8 --token 'motcua test' --label rsa --id 02 "
+		     "--pin 246810 && "
 		     "openssl x509 -in rsa.pem -outform DER -out hsm/rsa.der && "
-		     "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label 'motcua test' --login "
+		     "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label 'motcua "
+		     "test' --login "
 		     "--pin 246810 --write-object hsm/rsa.der --type cert --id 02 --label rsa && "
-		     "echo 246810 > hsm/pin && echo 111111 > hsm/wrong-pin && chmod 600 hsm/pin hsm/wrong-pin && "
+		     "echo 246810 > hsm/pin && echo 111111 > hsm/wrong-pin && chmod 600 hsm/pin "
+		     "hsm/wrong-pin && "
 		     "rm hsm/*.p8",
 		     tmp);
 	CHECK(rc == 0, "SoftHSM2 setup (%d): %s", rc, out);
 	/* EC key by label, certificate from a file */
-	set_config("key", "pkcs11:token=motcua%20test;object=office%20key;type=private", "cert", "ec.pem", "pin_file",
-		   "hsm/pin", NULL);
+	set_config("key", "pkcs11:token=motcua%20test;object=office%20key;type=private", "cert",
+		   "ec.pem", "pin_file", "hsm/pin", NULL);
 	if (start() == 0) {
 		struct step s;
 		step_run(&s, "in.pdf", "application/pdf", "hsm-ec.pdf");
@@ -664,8 +721,9 @@ static void case_softhsm(void)
 		CHECK(0, "init with the token failed: %s", all_log);
 	}
 	/* RSA key by id, certificate from the token, module from the URI */
-	set_config("key", "pkcs11:token=motcua%20test;id=%02?module-path=/usr/lib/softhsm/libsofthsm2.so", "pin_file",
-		   "hsm/pin", NULL);
+	set_config("key",
+		   "pkcs11:token=motcua%20test;id=%02?module-path=/usr/lib/softhsm/libsofthsm2.so",
+		   "pin_file", "hsm/pin", NULL);
 	if (start() == 0) {
 		struct step s;
 		step_run(&s, "in.pdf", "application/pdf", "hsm-rsa.pdf");
@@ -673,8 +731,11 @@ static void case_softhsm(void)
 		step_done(&s);
 		step_run(&s, "note.txt", "text/plain", "hsm-rsa-cades");
 		CHECK(s.r == 0, "%s", s.io.message);
-		rc = run(out, sizeof out, "openssl cms -verify -binary -content note.txt -inform DER -in '%s' -CAfile ca.pem "
-					  "-purpose any -out /dev/null", s.sidecar);
+		rc = run(out, sizeof out,
+			 "openssl cms -verify -binary -content note.txt -inform DER -in '%s' "
+			 "-CAfile ca.pem "
+			 "-purpose any -out /dev/null",
+			 s.sidecar);
 		CHECK(rc == 0, "openssl cms -verify of the token's .p7s: %s", out);
 		step_done(&s);
 		stop();
@@ -683,14 +744,17 @@ static void case_softhsm(void)
 		CHECK(0, "init with the token (RSA) failed: %s", all_log);
 	}
 	/* wrong PIN */
-	set_config("key", "pkcs11:token=motcua%20test;object=office%20key", "cert", "ec.pem", "pin_file",
-		   "hsm/wrong-pin", NULL);
+	set_config("key", "pkcs11:token=motcua%20test;object=office%20key", "cert", "ec.pem",
+		   "pin_file", "hsm/wrong-pin", NULL);
 	CHECK(start() < 0, "a wrong PIN was accepted");
-	CHECK(strstr(all_log, "wrong PIN") && strstr(all_log, "hsm/wrong-pin"), "wrong PIN not said: %s", all_log);
+	CHECK(strstr(all_log, "wrong PIN") && strstr(all_log, "hsm/wrong-pin"),
+	      "wrong PIN not said: %s", all_log);
 	/* no such token, no such key */
 	set_config("key", "pkcs11:token=nope", "cert", "ec.pem", "pin_file", "hsm/pin", NULL);
-	CHECK(start() < 0 && strstr(all_log, "no PKCS#11 token labelled \"nope\""), "missing token: %s", all_log);
-	set_config("key", "pkcs11:token=motcua%20test;object=nope", "cert", "ec.pem", "pin_file", "hsm/pin", NULL);
+	CHECK(start() < 0 && strstr(all_log, "no PKCS#11 token labelled \"nope\""),
+	      "missing token: %s", all_log);
+	set_config("key", "pkcs11:token=motcua%20test;object=nope", "cert", "ec.pem", "pin_file",
+		   "hsm/pin", NULL);
 	CHECK(start() < 0 && strstr(all_log, "no private key matches"), "missing key: %s", all_log);
 	unsetenv("SOFTHSM2_CONF");
 }
@@ -747,7 +811,8 @@ static long dark_top_right(const char *pdf)
 		return -1;
 	int w, h, maxv, used = 0;
 	long dark = -1;
-	if (sscanf(d, "P5 %d %d %d%n", &w, &h, &maxv, &used) == 3 && (size_t)used + 1 + (size_t)w * h <= n) {
+	if (sscanf(d, "P5 %d %d %d%n", &w, &h, &maxv, &used) == 3 &&
+	    (size_t)used + 1 + (size_t)w * h <= n) {
 		const unsigned char *px = (const unsigned char *)d + used + 1;
 		dark = 0;
 		for (int y = 0; y < 70 && y < h; y++)
@@ -761,7 +826,8 @@ static long dark_top_right(const char *pdf)
 static void case_stamp(void)
 {
 	current_case = "stamp";
-	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "organisation", "UBND xã Thử Nghiệm", NULL);
+	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "organisation",
+		   "UBND xã Thử Nghiệm", NULL);
 	if (start() < 0) {
 		CHECK(0, "init with a stamp: %s", all_log);
 		return;
@@ -773,13 +839,15 @@ static void case_stamp(void)
 	stop();
 	check_signed_pdf("stamp.pdf", "ECDSA-P256-SHA256", false);
 	long plain = dark_top_right("ec.pdf"), stamped = dark_top_right("stamp.pdf");
-	CHECK(plain >= 0 && stamped > plain + 300, "no stamp drawn at the top right (%ld dark pixels, %ld without)",
-	      stamped, plain);
+	CHECK(plain >= 0 && stamped > plain + 300,
+	      "no stamp drawn at the top right (%ld dark pixels, %ld without)", stamped, plain);
 	/* a font that is not a font */
-	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "stamp_font", "note.txt", NULL);
+	set_config("key", "ec.key", "cert", "ec.pem", "stamp", "true", "stamp_font", "note.txt",
+		   NULL);
 	if (start() == 0) {
 		step_run(&s, "in.pdf", "application/pdf", "stamp-bad.pdf");
-		CHECK(s.r < 0 && strstr(s.io.message, "font") && !exists(s.out), "bad font: %d %s", s.r, s.io.message);
+		CHECK(s.r < 0 && strstr(s.io.message, "font") && !exists(s.out), "bad font: %d %s",
+		      s.r, s.io.message);
 		step_done(&s);
 		stop();
 	}
@@ -796,11 +864,11 @@ int main(void)
 	}
 	snprintf(tests_dir, sizeof tests_dir, "%s", td);
 	static const char *const tools[][2] = {
-		{"openssl", "openssl: packaging/install-deps.sh test"},
-		{"pdfsig", "poppler-utils: packaging/install-deps.sh test"},
-		{"qpdf", "qpdf: packaging/install-deps.sh test"},
-		{"certutil", "libnss3-tools: packaging/install-deps.sh test"},
-		{"/usr/bin/python3", "python3, for the TSA stand-in: packaging/install-deps.sh test"},
+	    {"openssl", "openssl: packaging/install-deps.sh test"},
+	    {"pdfsig", "poppler-utils: packaging/install-deps.sh test"},
+	    {"qpdf", "qpdf: packaging/install-deps.sh test"},
+	    {"certutil", "libnss3-tools: packaging/install-deps.sh test"},
+	    {"/usr/bin/python3", "python3, for the TSA stand-in: packaging/install-deps.sh test"},
 	};
 	int missing = 0;
 	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
@@ -814,11 +882,12 @@ int main(void)
 		return 1;
 	}
 	char out[8192];
-	int rc = run(out, sizeof out, "'%s/make-ca.sh' . && cp '%s' in.pdf && mkdir nssdb && "
-				      "certutil -N -d sql:nssdb --empty-password && "
-				      "certutil -A -d sql:nssdb -n 'motcua test root' -t 'CT,C,C' -i ca.pem && "
-				      "printf 'Giấy khai sinh — bản sao\\n' > note.txt && "
-				      "head -c 200000 /dev/urandom > scan.png",
+	int rc = run(out, sizeof out,
+		     "'%s/make-ca.sh' . && cp '%s' in.pdf && mkdir nssdb && "
+		     "certutil -N -d sql:nssdb --empty-password && "
+		     "certutil -A -d sql:nssdb -n 'motcua test root' -t 'CT,C,C' -i ca.pem && "
+		     "printf 'Giấy khai sinh — bản sao\\n' > note.txt && "
+		     "head -c 200000 /dev/urandom > scan.png",
 		     tests_dir, demo);
 	if (rc != 0) {
 		fprintf(stderr, "cannot make the test PKI (%d): %s\n", rc, out);

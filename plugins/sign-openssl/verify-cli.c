@@ -43,17 +43,18 @@ static json_t *time_or_null(time_t t)
 
 static void print_json(const char *file, const struct sign_verify_report *r)
 {
-	json_t *o = json_pack("{s:s, s:b, s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:b, s:I, s:b, "
-			      "s:s?, s:s?}",
-			      "file", file, "ok", r->ok, "format", r->format[0] ? r->format : NULL, "level",
-			      r->level[0] ? r->level : NULL, "signatures", r->n_signatures, "signer",
-			      r->signer[0] ? r->signer : NULL, "signer_subject",
-			      r->signer_subject[0] ? r->signer_subject : NULL, "algorithm",
-			      r->algorithm[0] ? r->algorithm : NULL, "signing_time", time_or_null(r->signing_time),
-			      "timestamp", time_or_null(r->timestamp), "timestamp_valid", r->timestamp_valid,
-			      "integrity", r->integrity, "whole_file", r->whole_file, "appended_bytes",
-			      (json_int_t)r->appended_bytes, "chain_ok", r->chain_ok, "chain_error",
-			      r->chain_ok ? NULL : r->chain_error, "reason", r->reason[0] ? r->reason : NULL);
+	json_t *o = json_pack(
+	    "{s:s, s:b, s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:b, s:I, s:b, "
+	    "s:s?, s:s?}",
+	    "file", file, "ok", r->ok, "format", r->format[0] ? r->format : NULL, "level",
+	    r->level[0] ? r->level : NULL, "signatures", r->n_signatures, "signer",
+	    r->signer[0] ? r->signer : NULL, "signer_subject",
+	    r->signer_subject[0] ? r->signer_subject : NULL, "algorithm",
+	    r->algorithm[0] ? r->algorithm : NULL, "signing_time", time_or_null(r->signing_time),
+	    "timestamp", time_or_null(r->timestamp), "timestamp_valid", r->timestamp_valid,
+	    "integrity", r->integrity, "whole_file", r->whole_file, "appended_bytes",
+	    (json_int_t)r->appended_bytes, "chain_ok", r->chain_ok, "chain_error",
+	    r->chain_ok ? NULL : r->chain_error, "reason", r->reason[0] ? r->reason : NULL);
 	if (!o)
 		return;
 	json_dumpf(o, stdout, JSON_PRESERVE_ORDER | JSON_INDENT(2));
@@ -68,7 +69,8 @@ static void print_text(const char *file, const char *data, const struct sign_ver
 	if (data)
 		printf("Dữ liệu được ký (data):     %s\n", data);
 	if (!r->format[0]) {
-		printf("Kết luận (result):          KHÔNG HỢP LỆ (INVALID): không có chữ ký (no signature): %s\n",
+		printf("Kết luận (result):          KHÔNG HỢP LỆ (INVALID): không có chữ ký (no "
+		       "signature): %s\n",
 		       r->reason);
 		return;
 	}
@@ -89,17 +91,20 @@ static void print_text(const char *file, const char *data, const struct sign_ver
 	} else {
 		printf("Dấu thời gian (timestamp):  không có (none)\n");
 	}
-	printf("Toàn vẹn (integrity):       %s\n", r->integrity ? "nguyên vẹn (intact)" : "BỊ THAY ĐỔI (BROKEN)");
+	printf("Toàn vẹn (integrity):       %s\n",
+	       r->integrity ? "nguyên vẹn (intact)" : "BỊ THAY ĐỔI (BROKEN)");
 	if (!strcmp(r->format, "PAdES")) {
 		if (r->whole_file)
 			printf("Phạm vi (coverage):         toàn bộ tệp (the whole file)\n");
 		else if (r->appended_bytes > 0)
-			printf("Phạm vi (coverage):         %lld byte thêm sau khi ký (bytes added after signing)\n",
+			printf("Phạm vi (coverage):         %lld byte thêm sau khi ký (bytes added "
+			       "after signing)\n",
 			       r->appended_bytes);
 		else
 			printf("Phạm vi (coverage):         không rõ (unknown)\n");
 	}
-	printf("Chuỗi tin cậy (chain):      %s%s\n", r->chain_ok ? "tin cậy (trusted)" : "KHÔNG tin cậy (NOT trusted): ",
+	printf("Chuỗi tin cậy (chain):      %s%s\n",
+	       r->chain_ok ? "tin cậy (trusted)" : "KHÔNG tin cậy (NOT trusted): ",
 	       r->chain_ok ? "" : r->chain_error);
 	if (r->ok)
 		printf("Kết luận (result):          HỢP LỆ (VALID)\n");
@@ -166,7 +171,8 @@ int sign_openssl_verify_cli(int argc, char **argv, const char *trust_default)
 		r = sign_verify_cades(file, data, trust, &rep);
 	}
 	if (r < 0) {
-		fprintf(stderr, "motcua verify: cannot read %s: %s\n", data && r == -ENOENT ? data : file, strerror(-r));
+		fprintf(stderr, "motcua verify: cannot read %s: %s\n",
+			data && r == -ENOENT ? data : file, strerror(-r));
 		return 2;
 	}
 	if (json)

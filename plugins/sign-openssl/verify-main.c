@@ -19,14 +19,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "motcua verify: %s\n", err);
 		return 2;
 	}
-	int rc = sign_openssl_verify_cli(argc, argv, motcua_tool_setting(settings, "sign-openssl", "trust"));
+	int rc = sign_openssl_verify_cli(argc, argv,
+					 motcua_tool_setting(settings, "sign-openssl", "trust"));
 	/* `motcua verify --help` prints what it always did; run directly, the
 	 * help also says where the defaults come from. */
 	if (!settings && argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		printf("\nRun directly as motcua-verify, it takes the same options; run by\n"
 		       "`motcua [--config FILE] [-o SECTION.KEY=VALUE] verify ...`, it gets the\n"
 		       "configuration motcua resolved in the environment:\n"
-		       "  " MOTCUA_TOOL_SETTINGS_ENV "  a JSON object {\"section\": {\"key\": \"value\"}}; the trust\n"
+		       "  " MOTCUA_TOOL_SETTINGS_ENV
+		       "  a JSON object {\"section\": {\"key\": \"value\"}}; the trust\n"
 		       "                   bundle defaults to its [sign-openssl] trust\n");
 	json_decref(settings);
 	return rc;

@@ -31,17 +31,23 @@ static atomic_int next_item, failures;
 static int n_items;
 static char last_failure[256];
 static const char *dossier =
-	"{\"code\":\"000.00.12.H50-261128-0007\",\"procedure_code\":\"1.001234\","
-	"\"procedure_name\":\"Chứng thực bản sao từ bản chính giấy tờ, văn bản\","
-	"\"applicant\":{\"name\":\"Nguyễn Văn Ánh\",\"id_number\":\"079123456789\",\"phone\":\"0901234567\"},"
-	"\"channel\":\"counter\",\"status\":2,\"received_at\":\"2026-11-28T09:00:00+07:00\","
-	"\"updated_at\":\"2026-11-28T09:05:00+07:00\",\"due_at\":\"2026-11-30T17:00:00+07:00\","
-	"\"documents\":[{\"id\":\"d1\",\"name\":\"Tờ khai\",\"type\":\"to-khai\",\"media_type\":\"application/pdf\","
-	"\"state\":\"done\",\"sha256\":\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\","
-	"\"size\":183422,\"signature\":{\"format\":\"PAdES\",\"level\":\"B-T\"},\"path\":\"/nonexistent\","
-	"\"sidecar_path\":null},{\"id\":\"d2\",\"name\":\"Căn cước\",\"type\":\"cccd\",\"media_type\":\"image/jpeg\","
-	"\"state\":\"done\",\"sha256\":\"60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752\","
-	"\"size\":95211,\"signature\":null,\"path\":\"/nonexistent\",\"sidecar_path\":null}]}";
+    "{\"code\":\"000.00.12.H50-261128-0007\",\"procedure_code\":\"1.001234\","
+    "\"procedure_name\":\"Chứng thực bản sao từ bản chính giấy tờ, văn bản\","
+    "\"applicant\":{\"name\":\"Nguyễn Văn "
+    "Ánh\",\"id_number\":\"079123456789\",\"phone\":\"0901234567\"},"
+    "\"channel\":\"counter\",\"status\":2,\"received_at\":\"2026-11-28T09:00:00+07:00\","
+    "\"updated_at\":\"2026-11-28T09:05:00+07:00\",\"due_at\":\"2026-11-30T17:00:00+07:00\","
+    "\"documents\":[{\"id\":\"d1\",\"name\":\"Tờ "
+    "khai\",\"type\":\"to-khai\",\"media_type\":\"application/pdf\","
+    "\"state\":\"done\",\"sha256\":"
+    "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\","
+    "\"size\":183422,\"signature\":{\"format\":\"PAdES\",\"level\":\"B-T\"},\"path\":\"/"
+    "nonexistent\","
+    "\"sidecar_path\":null},{\"id\":\"d2\",\"name\":\"Căn "
+    "cước\",\"type\":\"cccd\",\"media_type\":\"image/jpeg\","
+    "\"state\":\"done\",\"sha256\":"
+    "\"60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752\","
+    "\"size\":95211,\"signature\":null,\"path\":\"/nonexistent\",\"sidecar_path\":null}]}";
 
 static void *worker(void *arg)
 {
@@ -52,15 +58,15 @@ static void *worker(void *arg)
 		if (i >= n_items)
 			break;
 		struct motcua_delivery d = {
-			.struct_size = sizeof d,
-			.id = i,
-			.idempotency_key = key,
-			.destination = "adapter-http-json",
-			.dossier_code = "000.00.12.H50-261128-0007",
-			.event_type = "dossier.status",
-			.event_json = "{\"at\":\"2026-11-28T09:05:00+07:00\",\"status\":2}",
-			.dossier_json = dossier,
-			.attempt = 1,
+		    .struct_size = sizeof d,
+		    .id = i,
+		    .idempotency_key = key,
+		    .destination = "adapter-http-json",
+		    .dossier_code = "000.00.12.H50-261128-0007",
+		    .event_type = "dossier.status",
+		    .event_json = "{\"at\":\"2026-11-28T09:05:00+07:00\",\"status\":2}",
+		    .dossier_json = dossier,
+		    .attempt = 1,
 		};
 		snprintf(key, sizeof key, "bench-%d-%d", (int)getpid(), i);
 		if (ops->deliver(ops_data, &d) != 0) {
@@ -106,8 +112,9 @@ int main(int argc, char **argv)
 	double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("deliver() threads=%d N=%d: %.2f s, %.0f deliveries/s, failures %d, peak RSS %.1f MB\n", threads, n_items,
-	       dt, n_items / dt, atomic_load(&failures), ru.ru_maxrss / 1024.0);
+	printf(
+	    "deliver() threads=%d N=%d: %.2f s, %.0f deliveries/s, failures %d, peak RSS %.1f MB\n",
+	    threads, n_items, dt, n_items / dt, atomic_load(&failures), ru.ru_maxrss / 1024.0);
 	if (atomic_load(&failures))
 		printf("  last failure: %s\n", last_failure);
 	motcua_testhost_free(th);

@@ -70,7 +70,8 @@ static int free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t l = sizeof a;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &l)) {
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l)) {
 		close(fd);
 		return -1;
 	}
@@ -81,7 +82,8 @@ static int free_port(void)
 static int port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
 	close(fd);
@@ -169,10 +171,12 @@ static void percentiles(double *p50, double *p99)
 static char *payload(long i, int64_t t_ns)
 {
 	static char buf[512];
-	snprintf(buf, sizeof buf,
-		 "{\"type\":\"ticket.issued\",\"at\":\"2026-11-27T08:00:00+07:00\",\"id\":%ld,\"number\":%ld,"
-		 "\"service\":\"Chứng thực\",\"issued_at\":\"2026-11-27T08:00:00+07:00\",\"t_ns\":%lld}",
-		 i, i, (long long)t_ns);
+	snprintf(
+	    buf, sizeof buf,
+	    "{\"type\":\"ticket.issued\",\"at\":\"2026-11-27T08:00:00+07:00\",\"id\":%ld,"
+	    "\"number\":%ld,"
+	    "\"service\":\"Chứng thực\",\"issued_at\":\"2026-11-27T08:00:00+07:00\",\"t_ns\":%lld}",
+	    i, i, (long long)t_ns);
 	return buf;
 }
 
@@ -181,7 +185,8 @@ static void pub_on_publish(struct mosquitto *m, void *data, int mid)
 {
 }
 
-/* ---- 3. a year of a busy office ------------------------------------------------------------------- */
+/* ---- 3. a year of a busy office
+ * ------------------------------------------------------------------- */
 
 static uint64_t rng = 42;
 static uint32_t rnd(void)
@@ -197,13 +202,15 @@ static void iso(int64_t epoch, char *buf)
 	time_t t = (time_t)(epoch + 7 * 3600);
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d+07:00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec);
+	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d+07:00", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static const char *const units[] = {"Tư pháp - Hộ tịch", "Địa chính - Xây dựng", "Văn hóa - Xã hội", "Kinh tế", "Công an"};
-static const char *const officials[] = {"Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung",
-					"Hoàng Văn Em",  "Vũ Thị Giang",  "Đặng Văn Hùng", "Bùi Thị Lan"};
+static const char *const units[] = {"Tư pháp - Hộ tịch", "Địa chính - Xây dựng", "Văn hóa - Xã hội",
+				    "Kinh tế", "Công an"};
+static const char *const officials[] = {"Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường",
+					"Phạm Thị Dung", "Hoàng Văn Em",  "Vũ Thị Giang",
+					"Đặng Văn Hùng", "Bùi Thị Lan"};
 
 static int64_t ev_id;
 static struct eval *Y;
@@ -224,8 +231,10 @@ static void year(long n_dossiers, sqlite3 *flat)
 	char j[1024], a[32], b[32], c[32];
 	sqlite3_stmt *fi;
 	sqlite3_prepare_v2(flat,
-			   "INSERT INTO flat(day, unit, official, channel, received, due, end_at, supp_s, supp_n, paper, result,"
-			   " reused, synced, complaint, waited_s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+			   "INSERT INTO flat(day, unit, official, channel, received, due, end_at, "
+			   "supp_s, supp_n, paper, result,"
+			   " reused, synced, complaint, waited_s) "
+			   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
 			   -1, &fi, NULL);
 	sqlite3_exec(flat, "BEGIN", NULL, NULL, NULL);
 	eval_begin(Y);
@@ -243,11 +252,14 @@ static void year(long n_dossiers, sqlite3 *flat)
 			snprintf(ticket, sizeof ticket, "%ld", i);
 			iso(received - waited - 300, a);
 			iso(received - 300, b);
-			snprintf(j, sizeof j, "{\"type\":\"ticket.issued\",\"at\":\"%s\",\"id\":%ld,\"number\":%ld,\"issued_at\":\"%s\"}", a,
-				 i, i % 500, a);
+			snprintf(j, sizeof j,
+				 "{\"type\":\"ticket.issued\",\"at\":\"%s\",\"id\":%ld,\"number\":%"
+				 "ld,\"issued_at\":\"%s\"}",
+				 a, i, i % 500, a);
 			apply("ticket.issued", j);
 			snprintf(j, sizeof j,
-				 "{\"type\":\"ticket.called\",\"at\":\"%s\",\"id\":%ld,\"number\":%ld,\"counter\":\"Q%d\",\"official\":\"%s\","
+				 "{\"type\":\"ticket.called\",\"at\":\"%s\",\"id\":%ld,\"number\":%"
+				 "ld,\"counter\":\"Q%d\",\"official\":\"%s\","
 				 "\"issued_at\":\"%s\",\"called_at\":\"%s\",\"waited_s\":%lld}",
 				 b, i, i % 500, (int)(rnd() % 6), off, a, b, (long long)waited);
 			apply("ticket.called", j);
@@ -258,42 +270,58 @@ static void year(long n_dossiers, sqlite3 *flat)
 		char code[64];
 		snprintf(code, sizeof code, "000.00.12.H50-%06ld", i);
 		snprintf(j, sizeof j,
-			 "{\"type\":\"dossier.created\",\"at\":\"%s\",\"code\":\"%s\",\"procedure_code\":\"1.00%d\",\"channel\":%d,"
-			 "\"status\":1,\"received_at\":\"%s\",\"due_at\":\"%s\",\"unit\":\"%s\",\"official\":\"%s\",\"ticket_id\":%s}",
+			 "{\"type\":\"dossier.created\",\"at\":\"%s\",\"code\":\"%s\",\"procedure_"
+			 "code\":\"1.00%d\",\"channel\":%d,"
+			 "\"status\":1,\"received_at\":\"%s\",\"due_at\":\"%s\",\"unit\":\"%s\","
+			 "\"official\":\"%s\",\"ticket_id\":%s}",
 			 a, code, (int)(rnd() % 40), channel, a, b, unit, off, ticket);
 		apply("dossier.created", j);
-		snprintf(j, sizeof j, "{\"type\":\"document.done\",\"at\":\"%s\",\"dossier_code\":\"%s\",\"document_id\":\"p%ld\",\"sha256\":\"0\",\"type\":null}",
+		snprintf(j, sizeof j,
+			 "{\"type\":\"document.done\",\"at\":\"%s\",\"dossier_code\":\"%s\","
+			 "\"document_id\":\"p%ld\",\"sha256\":\"0\",\"type\":null}",
 			 a, code, i);
 		apply("document.done", j);
 		int reused = rnd() % 100 < 35;
 		if (reused) {
-			snprintf(j, sizeof j, "{\"type\":\"document.reused\",\"at\":\"%s\",\"dossier_code\":\"%s\",\"document_id\":\"r%ld\",\"archive_id\":\"x\"}",
+			snprintf(j, sizeof j,
+				 "{\"type\":\"document.reused\",\"at\":\"%s\",\"dossier_code\":\"%"
+				 "s\",\"document_id\":\"r%ld\",\"archive_id\":\"x\"}",
 				 a, code, i);
 			apply("document.reused", j);
 		}
 		int synced = rnd() % 100 < 97;
 		if (synced) {
 			snprintf(j, sizeof j,
-				 "{\"type\":\"outbox.delivered\",\"at\":\"%s\",\"id\":%ld,\"destination\":\"adapter-dvcqg\",\"dossier_code\":\"%s\","
+				 "{\"type\":\"outbox.delivered\",\"at\":\"%s\",\"id\":%ld,"
+				 "\"destination\":\"adapter-dvcqg\",\"dossier_code\":\"%s\","
 				 "\"event_type\":\"dossier.created\",\"attempts\":1}",
 				 a, i, code);
 			apply("outbox.delivered", j);
 		}
 		int64_t t = received + 600;
 		iso(t, c);
-		snprintf(j, sizeof j, "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":4,\"previous\":1,\"by\":\"x\"}", c, code);
+		snprintf(j, sizeof j,
+			 "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":4,"
+			 "\"previous\":1,\"by\":\"x\"}",
+			 c, code);
 		apply("dossier.status", j);
 		int64_t supp_s = 0, supp_n = 0;
 		if (rnd() % 100 < 12) {
 			t += 86400;
 			iso(t, c);
-			snprintf(j, sizeof j, "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":5,\"previous\":4,\"by\":\"x\"}", c, code);
+			snprintf(j, sizeof j,
+				 "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\","
+				 "\"status\":5,\"previous\":4,\"by\":\"x\"}",
+				 c, code);
 			apply("dossier.status", j);
 			supp_s = 86400 * (1 + rnd() % 3);
 			supp_n = 1;
 			t += supp_s;
 			iso(t, c);
-			snprintf(j, sizeof j, "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":4,\"previous\":5,\"by\":\"x\"}", c, code);
+			snprintf(j, sizeof j,
+				 "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\","
+				 "\"status\":4,\"previous\":5,\"by\":\"x\"}",
+				 c, code);
 			apply("dossier.status", j);
 		}
 		int64_t end_at = -1;
@@ -301,15 +329,24 @@ static void year(long n_dossiers, sqlite3 *flat)
 		if (rnd() % 100 < 96) {
 			end_at = t + (int64_t)(rnd() % (12 * 86400));
 			iso(end_at, c);
-			snprintf(j, sizeof j, "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":9,\"previous\":4,\"by\":\"x\"}", c, code);
+			snprintf(j, sizeof j,
+				 "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\","
+				 "\"status\":9,\"previous\":4,\"by\":\"x\"}",
+				 c, code);
 			apply("dossier.status", j);
 			if (rnd() % 100 < 85) {
 				result = 1;
-				snprintf(j, sizeof j, "{\"type\":\"document.done\",\"at\":\"%s\",\"dossier_code\":\"%s\",\"document_id\":\"k%ld\",\"sha256\":\"0\",\"type\":\"ket-qua\"}",
+				snprintf(j, sizeof j,
+					 "{\"type\":\"document.done\",\"at\":\"%s\",\"dossier_"
+					 "code\":\"%s\",\"document_id\":\"k%ld\",\"sha256\":\"0\","
+					 "\"type\":\"ket-qua\"}",
 					 c, code, i);
 				apply("document.done", j);
 			}
-			snprintf(j, sizeof j, "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\",\"status\":10,\"previous\":9,\"by\":\"x\"}", c, code);
+			snprintf(j, sizeof j,
+				 "{\"type\":\"dossier.status\",\"at\":\"%s\",\"code\":\"%s\","
+				 "\"status\":10,\"previous\":9,\"by\":\"x\"}",
+				 c, code);
 			apply("dossier.status", j);
 		}
 		int complaint = 0;
@@ -317,7 +354,8 @@ static void year(long n_dossiers, sqlite3 *flat)
 			int level = rnd() % 100 < 60 ? 1 : rnd() % 100 < 85 ? 2 : 3;
 			complaint = level == 3;
 			snprintf(j, sizeof j,
-				 "{\"type\":\"rating.added\",\"at\":\"%s\",\"id\":%ld,\"dossier_code\":\"%s\",\"ticket_id\":null,\"level\":%d,"
+				 "{\"type\":\"rating.added\",\"at\":\"%s\",\"id\":%ld,\"dossier_"
+				 "code\":\"%s\",\"ticket_id\":null,\"level\":%d,"
 				 "\"official\":null,\"unit\":null}",
 				 a, i, code, level);
 			apply("rating.added", j);
@@ -381,7 +419,8 @@ static double time_flat(const char *col, int runs)
 {
 	char sql[1024];
 	snprintf(sql, sizeof sql,
-		 "SELECT %s, count(*), sum(channel = 2), sum(paper AND result), sum(reused), sum(synced),"
+		 "SELECT %s, count(*), sum(channel = 2), sum(paper AND result), sum(reused), "
+		 "sum(synced),"
 		 " sum(end_at IS NOT NULL), sum(end_at <= due + supp_s AND supp_n <= 1),"
 		 " avg(end_at - received - supp_s), sum(complaint), avg(waited_s)"
 		 " FROM flat WHERE day BETWEEN '2025-01-01' AND '2025-12-31' GROUP BY 1",
@@ -419,7 +458,8 @@ int main(void)
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(conf, sizeof conf, "%s/mosquitto.conf", root);
 	struct passwd *pw = getpwuid(getuid());
-	snprintf(text, sizeof text, "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n",
+	snprintf(text, sizeof text,
+		 "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n",
 		 pw ? pw->pw_name : "root", port);
 	FILE *f = fopen(conf, "w");
 	fputs(text, f);
@@ -440,7 +480,8 @@ int main(void)
 	mosquitto_connect_callback_set(sm, sub_on_connect);
 	mosquitto_message_callback_set(sm, sub_on_message);
 	if (mosquitto_connect(sm, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "eval-bench: cannot reach the broker (mosquitto at %s)\n", mosq ? mosq : "?");
+		fprintf(stderr, "eval-bench: cannot reach the broker (mosquitto at %s)\n",
+			mosq ? mosq : "?");
 		return 1;
 	}
 	mosquitto_loop_start(sm);
@@ -448,14 +489,14 @@ int main(void)
 		msleep(10);
 	msleep(200);
 
-	printf("eval-bench: %ld events burst, %ld paced at %ld/s, a year of %ld dossiers\n", n_events, n_paced, rate,
-	       n_dossiers);
+	printf("eval-bench: %ld events burst, %ld paced at %ld/s, a year of %ld dossiers\n",
+	       n_events, n_paced, rate, n_dossiers);
 
 	/* 1. throughput through the plugin */
 	snprintf(fh_data_dir, sizeof fh_data_dir, "%s/data", root);
 	mkdir(fh_data_dir, 0700);
-	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "topic_prefix", "bench/000.00.12.H50",
-		      "snapshot_interval_s", "0", NULL);
+	fh_set_config("mqtt_host", "127.0.0.1", "mqtt_port", portbuf, "topic_prefix",
+		      "bench/000.00.12.H50", "snapshot_interval_s", "0", NULL);
 	if (fh_start()) {
 		fprintf(stderr, "init: %s\n", fh_last_error());
 		return 1;
@@ -471,9 +512,10 @@ int main(void)
 	int ok = wait_count((size_t)n_events, 120);
 	double t_all = now_s() - t0;
 	printf("\n1. Throughput, %ld events (QoS 1, local mosquitto)\n", n_events);
-	printf("   %-44s %10.0f events/s consumed (%.2f s), %10.0f events/s delivered to the subscriber (%.2f s)%s\n",
-	       "eval-stream (SQLite txn + queue + PUBACK):", n_events / t_fed, t_fed, n_events / t_all, t_all,
-	       ok ? "" : "  [INCOMPLETE]");
+	printf("   %-44s %10.0f events/s consumed (%.2f s), %10.0f events/s delivered to the "
+	       "subscriber (%.2f s)%s\n",
+	       "eval-stream (SQLite txn + queue + PUBACK):", n_events / t_fed, t_fed,
+	       n_events / t_all, t_all, ok ? "" : "  [INCOMPLETE]");
 
 	/* baseline: mosquitto_pub -l -q 1 with the same payloads */
 	char lines[700];
@@ -484,14 +526,17 @@ int main(void)
 	fclose(f);
 	sub_reset(0);
 	char cmd[2000];
-	snprintf(cmd, sizeof cmd, "'%s' -h 127.0.0.1 -p %d -q 1 -t bench/baseline/events/ticket.issued -l < '%s'",
+	snprintf(cmd, sizeof cmd,
+		 "'%s' -h 127.0.0.1 -p %d -q 1 -t bench/baseline/events/ticket.issued -l < '%s'",
 		 mosq_pub && *mosq_pub ? mosq_pub : "mosquitto_pub", port, lines);
 	t0 = now_s();
 	int rc = system(cmd);
 	ok = wait_count((size_t)n_events, 120);
 	t_all = now_s() - t0;
-	printf("   %-44s %10s                             %10.0f events/s delivered to the subscriber (%.2f s)%s\n",
-	       "baseline: mosquitto_pub -q 1 -l:", "", n_events / t_all, t_all, ok && rc == 0 ? "" : "  [INCOMPLETE]");
+	printf("   %-44s %10s                             %10.0f events/s delivered to the "
+	       "subscriber (%.2f s)%s\n",
+	       "baseline: mosquitto_pub -q 1 -l:", "", n_events / t_all, t_all,
+	       ok && rc == 0 ? "" : "  [INCOMPLETE]");
 
 	/* 2. latency at a steady rate */
 	printf("\n2. Event-to-subscriber latency, %ld events at %ld/s\n", n_paced, rate);
@@ -506,7 +551,8 @@ int main(void)
 	wait_count((size_t)n_paced, 30);
 	double p50, p99;
 	percentiles(&p50, &p99);
-	printf("   %-44s p50 %7.3f ms   p99 %7.3f ms   (%zu received)\n", "eval-stream:", p50, p99, sub_count());
+	printf("   %-44s p50 %7.3f ms   p99 %7.3f ms   (%zu received)\n", "eval-stream:", p50, p99,
+	       sub_count());
 	fh_stop();
 
 	pub_m = mosquitto_new("bench-pub", true, NULL);
@@ -521,12 +567,13 @@ int main(void)
 			;
 		next += period;
 		const char *p = payload(i, real_ns());
-		mosquitto_publish(pub_m, NULL, "bench/baseline/events/ticket.issued", (int)strlen(p), p, 1, false);
+		mosquitto_publish(pub_m, NULL, "bench/baseline/events/ticket.issued",
+				  (int)strlen(p), p, 1, false);
 	}
 	wait_count((size_t)n_paced, 30);
 	percentiles(&p50, &p99);
-	printf("   %-44s p50 %7.3f ms   p99 %7.3f ms   (%zu received)\n", "baseline: libmosquitto publish, QoS 1:", p50, p99,
-	       sub_count());
+	printf("   %-44s p50 %7.3f ms   p99 %7.3f ms   (%zu received)\n",
+	       "baseline: libmosquitto publish, QoS 1:", p50, p99, sub_count());
 	mosquitto_disconnect(pub_m);
 	mosquitto_loop_stop(pub_m, true);
 	mosquitto_destroy(pub_m);
@@ -546,22 +593,27 @@ int main(void)
 	}
 	sqlite3_open(fdb, &flat_db);
 	sqlite3_exec(flat_db,
-		     "PRAGMA journal_mode=WAL; CREATE TABLE flat(day TEXT, unit TEXT, official TEXT, channel INT, received INT,"
-		     " due INT, end_at INT, supp_s INT, supp_n INT, paper INT, result INT, reused INT, synced INT,"
+		     "PRAGMA journal_mode=WAL; CREATE TABLE flat(day TEXT, unit TEXT, official "
+		     "TEXT, channel INT, received INT,"
+		     " due INT, end_at INT, supp_s INT, supp_n INT, paper INT, result INT, reused "
+		     "INT, synced INT,"
 		     " complaint INT, waited_s INT); CREATE INDEX flat_day ON flat(day);",
 		     NULL, NULL, NULL);
 	t0 = now_s();
 	year(n_dossiers, flat_db);
 	double t_year = now_s() - t0;
-	printf("\n3. A year of a busy office: %ld dossiers, %ld events applied in %.1f s (%.0f events/s, batches of"
+	printf("\n3. A year of a busy office: %ld dossiers, %ld events applied in %.1f s (%.0f "
+	       "events/s, batches of"
 	       " ~1000 dossiers)\n",
 	       n_dossiers, n_year_events, t_year, n_year_events / t_year);
-	const char *bys[] = {"office", "unit", "official"}, *cols[] = {"'office'", "unit", "official"};
+	const char *bys[] = {"office", "unit", "official"},
+		   *cols[] = {"'office'", "unit", "official"};
 	for (int k = 0; k < 3; k++) {
 		size_t bytes = 0;
 		double q = time_query(bys[k], 5, &bytes);
 		double b = time_flat(cols[k], 5);
-		printf("   by=%-9s GET /indicators (year): %8.1f ms (%zu bytes)   baseline flat SQL aggregate: %8.1f ms\n",
+		printf("   by=%-9s GET /indicators (year): %8.1f ms (%zu bytes)   baseline flat "
+		       "SQL aggregate: %8.1f ms\n",
 		       bys[k], q, bytes, b);
 	}
 	{
@@ -571,7 +623,8 @@ int main(void)
 		eval_query(Y, "2025-11-28", "2025-11-28", "office", &json, msg, sizeof msg);
 		double q = (now_s() - q0) * 1000.0;
 		bytes = json ? strlen(json) : 0;
-		printf("   by=office one day (the snapshot's query): %.2f ms (%zu bytes)\n", q, bytes);
+		printf("   by=office one day (the snapshot's query): %.2f ms (%zu bytes)\n", q,
+		       bytes);
 		free(json);
 	}
 	eval_close(Y);

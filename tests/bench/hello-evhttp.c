@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+					     EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(http, on_request, buf);
 	if (!evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)port)) {
 		fprintf(stderr, "hello-evhttp: cannot listen on 127.0.0.1:%ld\n", port);

@@ -88,7 +88,8 @@ static int deliver(void *data, struct motcua_delivery *d)
 	json_str(f, d->dossier_code);
 	fprintf(f, ",\"type\":");
 	json_str(f, d->event_type);
-	fprintf(f, ",\"attempt\":%u,\"event\":%s,\"dossier\":%s}", d->attempt, d->event_json, d->dossier_json);
+	fprintf(f, ",\"attempt\":%u,\"event\":%s,\"dossier\":%s}", d->attempt, d->event_json,
+		d->dossier_json);
 	fclose(f);
 
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r = -EAGAIN;
@@ -98,33 +99,38 @@ static int deliver(void *data, struct motcua_delivery *d)
 	if (fd < 0)
 		goto out;
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
-		snprintf(d->message, sizeof d->message, "cannot connect to the peer: %s", strerror(errno));
+		snprintf(d->message, sizeof d->message, "cannot connect to the peer: %s",
+			 strerror(errno));
 		r = -errno;
 		goto out;
 	}
 	int err = 0;
 	socklen_t el = sizeof err;
-	if (wait_fd(fd, POLLOUT, s->timeout_ms) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+	if (wait_fd(fd, POLLOUT, s->timeout_ms) <= 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
 		snprintf(d->message, sizeof d->message, "cannot connect to the peer: %s",
 			 err ? strerror(err) : "timeout");
 		r = err ? -err : -ETIMEDOUT; /* the peer is unreachable: the destination pauses */
 		goto out;
 	}
-	int hl = snprintf(head, sizeof head,
-			  "POST /deliver HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-			  "Idempotency-Key: %s\r\nContent-Length: %zu\r\n\r\n",
-			  d->idempotency_key, blen);
+	int hl = snprintf(
+	    head, sizeof head,
+	    "POST /deliver HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+	    "Idempotency-Key: %s\r\nContent-Length: %zu\r\n\r\n",
+	    d->idempotency_key, blen);
 	const char *parts[2] = {head, body};
 	size_t lens[2] = {(size_t)hl, blen};
 	for (int i = 0; i < 2; i++)
 		for (size_t off = 0; off < lens[i];) {
 			if (wait_fd(fd, POLLOUT, s->timeout_ms) <= 0) {
-				snprintf(d->message, sizeof d->message, "the peer did not take the request in time");
+				snprintf(d->message, sizeof d->message,
+					 "the peer did not take the request in time");
 				goto out;
 			}
 			ssize_t w = send(fd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
 			if (w < 0 && errno != EAGAIN && errno != EINTR) {
-				snprintf(d->message, sizeof d->message, "sending failed: %s", strerror(errno));
+				snprintf(d->message, sizeof d->message, "sending failed: %s",
+					 strerror(errno));
 				goto out;
 			}
 			off += w > 0 ? (size_t)w : 0;
@@ -132,7 +138,8 @@ static int deliver(void *data, struct motcua_delivery *d)
 	size_t got = 0;
 	while (got < sizeof answer - 1) {
 		if (wait_fd(fd, POLLIN, s->timeout_ms) <= 0) {
-			snprintf(d->message, sizeof d->message, "the peer did not answer within %d ms", s->timeout_ms);
+			snprintf(d->message, sizeof d->message,
+				 "the peer did not answer within %d ms", s->timeout_ms);
 			goto out;
 		}
 		ssize_t n = recv(fd, answer + got, sizeof answer - 1 - got, 0);
@@ -244,16 +251,16 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 		return -EINVAL;
 	}
 	static const struct motcua_adapter_ops ops = {
-		.struct_size = sizeof ops,
-		.accepts = accepts,
-		.deliver = deliver,
+	    .struct_size = sizeof ops,
+	    .accepts = accepts,
+	    .deliver = deliver,
 	};
 	int r;
 	if ((r = host->adapter_register(ctx, &ops, s, NULL)) < 0 ||
-	    (r = host->route_add(ctx, "POST", "/status", MOTCUA_ROLE_AGENCY | MOTCUA_ROLE_ADMIN, route_status, s,
-				 NULL)) < 0 ||
-	    (r = host->route_add(ctx, "POST", "/result", MOTCUA_ROLE_AGENCY | MOTCUA_ROLE_ADMIN, route_result, s,
-				 NULL)) < 0) {
+	    (r = host->route_add(ctx, "POST", "/status", MOTCUA_ROLE_AGENCY | MOTCUA_ROLE_ADMIN,
+				 route_status, s, NULL)) < 0 ||
+	    (r = host->route_add(ctx, "POST", "/result", MOTCUA_ROLE_AGENCY | MOTCUA_ROLE_ADMIN,
+				 route_result, s, NULL)) < 0) {
 		free(s);
 		return r;
 	}
@@ -267,21 +274,21 @@ static void fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"port", "the peer's port on 127.0.0.1"},
-	{"procedures", "procedure codes routed here, comma-separated, or * (default *)"},
-	{"timeout_ms", "connect, send and answer timeout in ms (default 2000)"},
-	{NULL, NULL},
+    {"port", "the peer's port on 127.0.0.1"},
+    {"procedures", "procedure codes routed here, comma-separated, or * (default *)"},
+    {"timeout_ms", "connect, send and answer timeout in ms (default 2000)"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof info,
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-adapter",
-	.version = "1",
-	.provides = MOTCUA_PROVIDES_ADAPTER,
-	.config_keys = keys,
-	.init = init,
-	.fini = fini,
+    .struct_size = sizeof info,
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-adapter",
+    .version = "1",
+    .provides = MOTCUA_PROVIDES_ADAPTER,
+    .config_keys = keys,
+    .init = init,
+    .fini = fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

@@ -74,7 +74,8 @@ static void json_str(const char *json, const char *key, char *out, size_t len)
 static int step_sign(void *data, struct motcua_step_io *io)
 {
 	struct state *s = data;
-	if (io->struct_size < sizeof *io || !io->sidecar_out_path || !io->document_json || !io->dossier_json) {
+	if (io->struct_size < sizeof *io || !io->sidecar_out_path || !io->document_json ||
+	    !io->dossier_json) {
 		snprintf(io->message, sizeof io->message, "the host is too old");
 		return -EPROTO;
 	}
@@ -86,7 +87,8 @@ static int step_sign(void *data, struct motcua_step_io *io)
 	int r = write_text(io->sidecar_out_path, sig);
 	if (r < 0)
 		return r;
-	snprintf(io->sidecar_out_media_type, sizeof io->sidecar_out_media_type, "application/pkcs7-signature");
+	snprintf(io->sidecar_out_media_type, sizeof io->sidecar_out_media_type,
+		 "application/pkcs7-signature");
 	char meta[256];
 	snprintf(meta, sizeof meta, "{\"signature\": {\"runs\": %d, \"level\": \"%s\"}}", runs,
 		 s->again && runs == 1 ? "B-B" : "B-T");
@@ -116,17 +118,19 @@ static int step_archive(void *data, struct motcua_step_io *io)
 	FILE *f = fopen(path, "we");
 	if (!f)
 		return -errno;
-	fprintf(f,
-		"{\"id\":\"%s\",\"dossier_code\":\"%s\",\"id_number\":\"%s\",\"media_type\":\"%s\","
-		"\"name\":\"%s\",\"reused_from\":\"%s\",\"sidecar\":\"%s\",\"original\":\"%s\","
-		"\"path\":\"%s/%s.file\",\"document_type\":\"%s\",\"signature\":{\"level\":\"B-T\"}}\n",
-		reused[0] ? reused : io->document_id, code, id_number, io->media_type, io->document_name,
-		reused, io->sidecar_path ? io->sidecar_media_type : "",
-		io->original_path ? io->original_media_type : "", s->dir,
-		reused[0] ? reused : io->document_id, "giay-to");
+	fprintf(
+	    f,
+	    "{\"id\":\"%s\",\"dossier_code\":\"%s\",\"id_number\":\"%s\",\"media_type\":\"%s\","
+	    "\"name\":\"%s\",\"reused_from\":\"%s\",\"sidecar\":\"%s\",\"original\":\"%s\","
+	    "\"path\":\"%s/%s.file\",\"document_type\":\"%s\",\"signature\":{\"level\":\"B-T\"}}\n",
+	    reused[0] ? reused : io->document_id, code, id_number, io->media_type,
+	    io->document_name, reused, io->sidecar_path ? io->sidecar_media_type : "",
+	    io->original_path ? io->original_media_type : "", s->dir,
+	    reused[0] ? reused : io->document_id, "giay-to");
 	if (fclose(f) != 0)
 		return -EIO;
-	snprintf(path, sizeof path, "{\"archive\": {\"id\": \"%s\"}}", reused[0] ? reused : io->document_id);
+	snprintf(path, sizeof path, "{\"archive\": {\"id\": \"%s\"}}",
+		 reused[0] ? reused : io->document_id);
 	return write_text(io->meta_path, path);
 }
 
@@ -176,8 +180,10 @@ static int op_applicant(void *data, const char *id_number, char **json, char *me
 	(void)len;
 	char cmd[4400];
 	/* the items of that applicant, from the JSON lines (test data only) */
-	snprintf(cmd, sizeof cmd, "cat %s/*.json 2>/dev/null | grep '\"id_number\":\"%s\"' | grep '\"reused_from\":\"\"'",
-		 s->dir, id_number);
+	snprintf(
+	    cmd, sizeof cmd,
+	    "cat %s/*.json 2>/dev/null | grep '\"id_number\":\"%s\"' | grep '\"reused_from\":\"\"'",
+	    s->dir, id_number);
 	FILE *p = popen(cmd, "re");
 	if (!p)
 		return -errno;
@@ -200,7 +206,8 @@ static int op_applicant(void *data, const char *id_number, char **json, char *me
 	return 0;
 }
 
-static int op_reused(void *data, const char *id, const char *code, const char *doc, char *m, size_t len)
+static int op_reused(void *data, const char *id, const char *code, const char *doc, char *m,
+		     size_t len)
 {
 	(void)data, (void)id, (void)code, (void)doc, (void)m, (void)len;
 	return 0;
@@ -238,13 +245,13 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 		return -errno;
 	}
 	static const struct motcua_archive_ops ops = {
-		.struct_size = sizeof ops,
-		.search = op_search,
-		.applicant_documents = op_applicant,
-		.item = op_item,
-		.reused = op_reused,
-		.disposal = op_disposal,
-		.verify = op_verify,
+	    .struct_size = sizeof ops,
+	    .search = op_search,
+	    .applicant_documents = op_applicant,
+	    .item = op_item,
+	    .reused = op_reused,
+	    .disposal = op_disposal,
+	    .verify = op_verify,
 	};
 	int r;
 	if ((r = host->step_register(ctx, MOTCUA_STEP_SIGN, step_sign, s, NULL)) < 0 ||
@@ -263,19 +270,19 @@ static void fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"again", "1: the sign step asks once to run again a second later"},
-	{NULL, NULL},
+    {"again", "1: the sign step asks once to run again a second later"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof info,
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-archive",
-	.version = "1",
-	.provides = MOTCUA_PROVIDES_SIGN | MOTCUA_PROVIDES_ARCHIVE,
-	.config_keys = keys,
-	.init = init,
-	.fini = fini,
+    .struct_size = sizeof info,
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-archive",
+    .version = "1",
+    .provides = MOTCUA_PROVIDES_SIGN | MOTCUA_PROVIDES_ARCHIVE,
+    .config_keys = keys,
+    .init = init,
+    .fini = fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

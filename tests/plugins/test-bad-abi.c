@@ -11,12 +11,12 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 }
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = 99,
-	.name = "test-bad-abi",
-	.version = "9.9",
-	.provides = MOTCUA_PROVIDES_SINK,
-	.init = init,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = 99,
+    .name = "test-bad-abi",
+    .version = "9.9",
+    .provides = MOTCUA_PROVIDES_SINK,
+    .init = init,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

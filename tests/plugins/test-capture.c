@@ -17,8 +17,8 @@
 /* A 2x2 grey PNG; the page number goes into a tEXt-free trailing comment is
  * not possible in PNG, so pages differ by their IDAT colour byte instead. */
 static const unsigned char png_head[] = {
-	0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-	0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0x3a, 0x7e, 0x9b, 0x55,
+    0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I',  'H',  'D',	'R',  0,
+    0,	  0,   1,   0,	 0,    0,    1,	   8,	 0, 0, 0, 0,  0x3a, 0x7e, 0x9b, 0x55,
 };
 
 static int find_int(const char *json, const char *key, int def)
@@ -73,14 +73,16 @@ static int capture(void *data, struct motcua_capture_io *io)
 				return -EBUSY;
 			}
 			if (strstr(io->options, "\"error\":\"unplugged\"")) {
-				snprintf(io->message, sizeof io->message, "the scanner is not connected");
+				snprintf(io->message, sizeof io->message,
+					 "the scanner is not connected");
 				return -ENODEV;
 			}
 			if (strstr(io->options, "\"error\":\"empty\"")) {
 				snprintf(io->message, sizeof io->message, "the feeder is empty");
 				return -ENOMEDIUM;
 			}
-			snprintf(io->message, sizeof io->message, "paper jam in the feeder after %d pages", n - 1);
+			snprintf(io->message, sizeof io->message,
+				 "paper jam in the feeder after %d pages", n - 1);
 			return -EIO;
 		}
 		struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
@@ -103,7 +105,8 @@ static int capture(void *data, struct motcua_capture_io *io)
 static int list_devices(void *data, char **json)
 {
 	(void)data;
-	*json = strdup("[{\"name\":\"test-capture:0\",\"vendor\":\"motcua\",\"model\":\"fake\",\"type\":\"test\"}]");
+	*json = strdup("[{\"name\":\"test-capture:0\",\"vendor\":\"motcua\",\"model\":\"fake\","
+		       "\"type\":\"test\"}]");
 	return *json ? 0 : -ENOMEM;
 }
 
@@ -111,10 +114,10 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 {
 	(void)state;
 	static const struct motcua_capture_ops ops = {
-		.struct_size = sizeof(struct motcua_capture_ops),
-		.check = check,
-		.capture = capture,
-		.list_devices = list_devices,
+	    .struct_size = sizeof(struct motcua_capture_ops),
+	    .check = check,
+	    .capture = capture,
+	    .list_devices = list_devices,
 	};
 	if (host->struct_size < offsetof(struct motcua_host, capture_register) + sizeof(void *))
 		return -ENOTSUP;
@@ -122,12 +125,12 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 }
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-capture",
-	.version = "0.0.1",
-	.provides = MOTCUA_PROVIDES_CAPTURE,
-	.init = init,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-capture",
+    .version = "0.0.1",
+    .provides = MOTCUA_PROVIDES_CAPTURE,
+    .init = init,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

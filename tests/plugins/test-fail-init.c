@@ -31,12 +31,12 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 }
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-fail-init",
-	.version = "0.0.1",
-	.provides = MOTCUA_PROVIDES_ARCHIVE,
-	.init = init,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-fail-init",
+    .version = "0.0.1",
+    .provides = MOTCUA_PROVIDES_ARCHIVE,
+    .init = init,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

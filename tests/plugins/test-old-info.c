@@ -18,13 +18,13 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 static const struct {
 	struct motcua_plugin_info info;
 } old = {{
-	.struct_size = offsetof(struct motcua_plugin_info, fini),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-old-info",
-	.version = "0.9",
-	.provides = MOTCUA_PROVIDES_SINK,
-	.init = init,
-	.fini = (void (*)(void *))1, /* would crash if called */
+    .struct_size = offsetof(struct motcua_plugin_info, fini),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-old-info",
+    .version = "0.9",
+    .provides = MOTCUA_PROVIDES_SINK,
+    .init = init,
+    .fini = (void (*)(void *))1, /* would crash if called */
 }};
 
 MOTCUA_PLUGIN_DECLARE(old.info)

@@ -63,11 +63,13 @@ static int do_step(struct state *s, struct motcua_step_io *io, const char *step)
 		nanosleep(&ts, NULL);
 	}
 	if (!strcmp(s->busy_step, step) && atomic_fetch_sub(&s->busy_left, 1) > 0) {
-		snprintf(io->message, sizeof io->message, "%s: the agency's server is busy, try later", step);
+		snprintf(io->message, sizeof io->message,
+			 "%s: the agency's server is busy, try later", step);
 		return -EAGAIN;
 	}
 	if (!strcmp(s->fail_step, step)) {
-		snprintf(io->message, sizeof io->message, "%s refused this document on purpose", step);
+		snprintf(io->message, sizeof io->message, "%s refused this document on purpose",
+			 step);
 		return -EPROTO;
 	}
 	char trailer[128];
@@ -96,8 +98,10 @@ static int page_recognize(void *data, struct motcua_page_io *io)
 		snprintf(io->message, sizeof io->message, "cannot write the page");
 		return -EIO;
 	}
-	fprintf(f, "{\"page\": %u, \"text\": \"trang %u\", \"confidence\": %u.5, \"low_confidence\": %s}",
-		io->page_no, io->page_no, 80 + io->page_no, io->page_no == 2 ? "true" : "false");
+	fprintf(
+	    f,
+	    "{\"page\": %u, \"text\": \"trang %u\", \"confidence\": %u.5, \"low_confidence\": %s}",
+	    io->page_no, io->page_no, 80 + io->page_no, io->page_no == 2 ? "true" : "false");
 	fclose(f);
 	snprintf(io->message, sizeof io->message, "page %u read", io->page_no);
 	return 0;
@@ -115,12 +119,15 @@ static int step_recognize(void *data, struct motcua_step_io *io)
 		for (size_t i = 0; i < io->n_pages; i++) {
 			if (!io->page_out_paths[i] || !io->page_meta_paths[i]) {
 				fclose(f);
-				snprintf(io->message, sizeof io->message, "page %zu was not read", i + 1);
+				snprintf(io->message, sizeof io->message, "page %zu was not read",
+					 i + 1);
 				return -EPROTO;
 			}
 			fprintf(f, "%strang %zu", i ? " / " : "", i + 1);
 		}
-		fprintf(f, "\", \"pages_seen\": %zu, \"fields\": {\"id_numbers\": [\"001203004567\"]}}", io->n_pages);
+		fprintf(
+		    f, "\", \"pages_seen\": %zu, \"fields\": {\"id_numbers\": [\"001203004567\"]}}",
+		    io->n_pages);
 		fclose(f);
 	}
 	return do_step(s, io, "recognize");
@@ -164,8 +171,10 @@ static int route_stats(void *data, const struct motcua_request *req, struct motc
 	struct state *s = data;
 	char body[512];
 	snprintf(body, sizeof body,
-		 "{\"events\":%u,\"ticks\":%u,\"work_result\":%d,\"steps_run\":%u,\"who\":\"%s\",\"path\":\"%s\"}",
-		 s->events, s->ticks, s->work_result, atomic_load(&s->steps_run), req->token_name, req->path);
+		 "{\"events\":%u,\"ticks\":%u,\"work_result\":%d,\"steps_run\":%u,\"who\":\"%s\","
+		 "\"path\":\"%s\"}",
+		 s->events, s->ticks, s->work_result, atomic_load(&s->steps_run), req->token_name,
+		 req->path);
 	s->host->response_set(resp, "application/json", body, strlen(body));
 	return 200;
 }
@@ -225,22 +234,22 @@ static void fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"delay_ms", "milliseconds each step takes"},
-	{"fail_step", "a step that fails permanently (recognize or sign)"},
-	{"busy_step", "a step that fails transiently (-EAGAIN) busy_times times first"},
-	{"busy_times", "how many times busy_step answers -EAGAIN"},
-	{NULL, NULL},
+    {"delay_ms", "milliseconds each step takes"},
+    {"fail_step", "a step that fails permanently (recognize or sign)"},
+    {"busy_step", "a step that fails transiently (-EAGAIN) busy_times times first"},
+    {"busy_times", "how many times busy_step answers -EAGAIN"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = MOTCUA_ABI_VERSION,
-	.name = "test-steps",
-	.version = "0.0.1",
-	.provides = MOTCUA_PROVIDES_RECOGNIZE | MOTCUA_PROVIDES_SIGN | MOTCUA_PROVIDES_SINK,
-	.config_keys = keys,
-	.init = init,
-	.fini = fini,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = MOTCUA_ABI_VERSION,
+    .name = "test-steps",
+    .version = "0.0.1",
+    .provides = MOTCUA_PROVIDES_RECOGNIZE | MOTCUA_PROVIDES_SIGN | MOTCUA_PROVIDES_SINK,
+    .config_keys = keys,
+    .init = init,
+    .fini = fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)

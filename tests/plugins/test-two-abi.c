@@ -11,21 +11,21 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 }
 
 static const struct motcua_plugin_info info_v2 = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = 2,
-	.name = "test-two-abi",
-	.version = "2.0-for-abi-2",
-	.provides = MOTCUA_PROVIDES_SINK,
-	.init = init,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = 2,
+    .name = "test-two-abi",
+    .version = "2.0-for-abi-2",
+    .provides = MOTCUA_PROVIDES_SINK,
+    .init = init,
 };
 
 static const struct motcua_plugin_info info_v1 = {
-	.struct_size = sizeof(struct motcua_plugin_info),
-	.abi = 1,
-	.name = "test-two-abi",
-	.version = "2.0-for-abi-1",
-	.provides = MOTCUA_PROVIDES_SINK,
-	.init = init,
+    .struct_size = sizeof(struct motcua_plugin_info),
+    .abi = 1,
+    .name = "test-two-abi",
+    .version = "2.0-for-abi-1",
+    .provides = MOTCUA_PROVIDES_SINK,
+    .init = init,
 };
 
 MOTCUA_PLUGIN_DECLARE_VERSIONS(&info_v2, &info_v1)

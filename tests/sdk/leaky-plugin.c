@@ -8,7 +8,7 @@ int leaky_counter = 1;
 const struct motcua_plugin_info *leaky_helper(void);
 
 static const struct motcua_plugin_info info = {
-	sizeof(struct motcua_plugin_info), MOTCUA_ABI_VERSION, "leaky", "0", 0, NULL, NULL, NULL,
+    sizeof(struct motcua_plugin_info), MOTCUA_ABI_VERSION, "leaky", "0", 0, NULL, NULL, NULL,
 };
 
 const struct motcua_plugin_info *leaky_helper(void)
@@ -18,7 +18,7 @@ const struct motcua_plugin_info *leaky_helper(void)
 }
 
 MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis,
-								  size_t n)
+								   size_t n)
 {
 	(void)host_abis;
 	(void)n;

@@ -65,8 +65,8 @@ static int init(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, v
 		char pin[64];
 		size_t len = 0;
 		char why[256];
-		if (host->secret_read(ctx, "pin_file", "/nonexistent", MOTCUA_SECRET_LINE, pin, sizeof pin,
-				      &len, why, sizeof why) == 0)
+		if (host->secret_read(ctx, "pin_file", "/nonexistent", MOTCUA_SECRET_LINE, pin,
+				      sizeof pin, &len, why, sizeof why) == 0)
 			return -1;
 	}
 	return host->step_register(ctx, MOTCUA_STEP_RECOGNIZE, step, NULL, NULL);
@@ -78,26 +78,26 @@ static void fini(void *state)
 }
 
 static const struct motcua_config_key keys[] = {
-	{"drop_dir", "where documents go"},
-	{NULL, NULL},
+    {"drop_dir", "where documents go"},
+    {NULL, NULL},
 };
 
 static const struct motcua_plugin_info info = {
-	sizeof(struct motcua_plugin_info),
-	MOTCUA_ABI_VERSION,
-	"sdk-c99",
-	"1.0",
-	MOTCUA_PROVIDES_ADAPTER | MOTCUA_PROVIDES_SINK,
-	keys,
-	init,
-	fini,
+    sizeof(struct motcua_plugin_info),
+    MOTCUA_ABI_VERSION,
+    "sdk-c99",
+    "1.0",
+    MOTCUA_PROVIDES_ADAPTER | MOTCUA_PROVIDES_SINK,
+    keys,
+    init,
+    fini,
 };
 
 MOTCUA_PLUGIN_DECLARE(info)
 
 /* An info for an ABI version no host offers, to test the pick. */
 static const struct motcua_plugin_info info_v9 = {
-	sizeof(struct motcua_plugin_info), 9u, "sdk-c99", "1.0", 0, NULL, init, NULL,
+    sizeof(struct motcua_plugin_info), 9u, "sdk-c99", "1.0", 0, NULL, init, NULL,
 };
 
 static int pick_ok(void)
@@ -106,9 +106,11 @@ static int pick_ok(void)
 	const struct motcua_plugin_info *const infos[] = {&info_v9, &info};
 	struct motcua_step_io io;
 	io.struct_size = (uint32_t)offsetof(struct motcua_step_io, meta_path);
-	return motcua_plugin_pick(one, 1, infos, 2) == &info && motcua_plugin_pick(two, 2, infos, 2) == &info_v9 &&
-	       motcua_plugin_pick(none, 1, infos, 2) == &info_v9 && motcua_abi_offered(two, 2, 1u) &&
-	       !motcua_abi_offered(none, 1, 1u) && !motcua_abi_offered(NULL, 0, 1u) &&
+	return motcua_plugin_pick(one, 1, infos, 2) == &info &&
+	       motcua_plugin_pick(two, 2, infos, 2) == &info_v9 &&
+	       motcua_plugin_pick(none, 1, infos, 2) == &info_v9 &&
+	       motcua_abi_offered(two, 2, 1u) && !motcua_abi_offered(none, 1, 1u) &&
+	       !motcua_abi_offered(NULL, 0, 1u) &&
 	       MOTCUA_HAS_MEMBER(struct motcua_step_io, &io, message) &&
 	       !MOTCUA_HAS_MEMBER(struct motcua_step_io, &io, meta_path);
 }
@@ -116,11 +118,12 @@ static int pick_ok(void)
 /* motcua_list_has(): the cases adapters rely on. */
 static int list_has_ok(void)
 {
-	return motcua_list_has("1.001, 1.002\t1.003", "1.002") && motcua_list_has("1.001,1.002", "1.001") &&
-	       !motcua_list_has("1.001,1.002", "1.00") && !motcua_list_has("1.001,1.002", "1.0021") &&
-	       !motcua_list_has("1.001", "") && !motcua_list_has("1.001", NULL) &&
-	       motcua_list_has(" * ", "anything") && motcua_list_has("*", NULL) &&
-	       !motcua_list_has("**", "x") && !motcua_list_has(NULL, "x") && !motcua_list_has("", "x") &&
+	return motcua_list_has("1.001, 1.002\t1.003", "1.002") &&
+	       motcua_list_has("1.001,1.002", "1.001") && !motcua_list_has("1.001,1.002", "1.00") &&
+	       !motcua_list_has("1.001,1.002", "1.0021") && !motcua_list_has("1.001", "") &&
+	       !motcua_list_has("1.001", NULL) && motcua_list_has(" * ", "anything") &&
+	       motcua_list_has("*", NULL) && !motcua_list_has("**", "x") &&
+	       !motcua_list_has(NULL, "x") && !motcua_list_has("", "x") &&
 	       !motcua_list_has(" ,, ", "x") && motcua_list_has("a,,b\n", "b");
 }
 
@@ -130,7 +133,7 @@ int main(void)
 	motcua_plugin_entry_fn entry = motcua_plugin_entry;
 	const struct motcua_plugin_info *i = entry(abis, sizeof abis / sizeof abis[0]);
 	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION && i->init == init &&
-			       i->config_keys[1].name == NULL && list_has_ok() && pick_ok()
-		       ? 0
-		       : 1;
+		       i->config_keys[1].name == NULL && list_has_ok() && pick_ok()
+		   ? 0
+		   : 1;
 }

@@ -17,7 +17,8 @@ static_assert(offsetof(motcua_host, struct_size) == 0, "struct_size first");
 static_assert(offsetof(motcua_plugin_info, struct_size) == 0, "struct_size first");
 static_assert(MOTCUA_STEP_COUNT_ == 5, "steps");
 
-namespace {
+namespace
+{
 
 int step(void *, motcua_step_io *io)
 {
@@ -28,20 +29,29 @@ int step(void *, motcua_step_io *io)
 int init(motcua_plugin_ctx *ctx, const motcua_host *host, void **state)
 {
 	*state = nullptr;
-	host->log(ctx, MOTCUA_LOG_DEBUG, "hello from C++, ABI %u", static_cast<unsigned>(host->abi));
+	host->log(ctx, MOTCUA_LOG_DEBUG, "hello from C++, ABI %u",
+		  static_cast<unsigned>(host->abi));
 	return host->step_register(ctx, MOTCUA_STEP_SIGN, step, nullptr, nullptr);
 }
 
-void fini(void *) {}
+void fini(void *)
+{
+}
 
 const motcua_config_key keys[] = {
-	{"key", "help"},
-	{nullptr, nullptr},
+    {"key", "help"},
+    {nullptr, nullptr},
 };
 
 const motcua_plugin_info info = {
-	sizeof(motcua_plugin_info), MOTCUA_ABI_VERSION, "sdk-cxx", "1.0",
-	MOTCUA_PROVIDES_SIGN, keys, init, fini,
+    sizeof(motcua_plugin_info),
+    MOTCUA_ABI_VERSION,
+    "sdk-cxx",
+    "1.0",
+    MOTCUA_PROVIDES_SIGN,
+    keys,
+    init,
+    fini,
 };
 
 } // namespace
@@ -57,7 +67,7 @@ int main()
 	const motcua_plugin_info *i = entry(abis, 1);
 	const motcua_host host = {};
 	return i->struct_size == sizeof *i && i->abi == MOTCUA_ABI_VERSION &&
-			       !MOTCUA_HAS_MEMBER(motcua_host, &host, secret_read)
-		       ? 0
-		       : 1;
+		       !MOTCUA_HAS_MEMBER(motcua_host, &host, secret_read)
+		   ? 0
+		   : 1;
 }

@@ -86,8 +86,9 @@ static HARNESS_UNUSED void harness_init(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-static HARNESS_UNUSED HARNESS_NORETURN HARNESS_PRINTF(3, 4) void
-harness_fail_(const char *file, int line, const char *fmt, ...)
+static HARNESS_UNUSED HARNESS_NORETURN HARNESS_PRINTF(3, 4) void harness_fail_(const char *file,
+									       int line,
+									       const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s:%d: %s: ", file, line, harness_.current ? harness_.current : "?");
@@ -102,7 +103,7 @@ harness_fail_(const char *file, int line, const char *fmt, ...)
 }
 
 static HARNESS_UNUSED HARNESS_NORETURN void harness_skip_(const char *file, int line,
-							   const char *reason)
+							  const char *reason)
 {
 	fprintf(stderr, "%s:%d: %s: skipped: %s\n", file, line,
 		harness_.current ? harness_.current : "?", reason);
@@ -115,30 +116,30 @@ static HARNESS_UNUSED HARNESS_NORETURN void harness_skip_(const char *file, int 
 #define FAIL(...) harness_fail_(__FILE__, __LINE__, __VA_ARGS__)
 #define SKIP(reason) harness_skip_(__FILE__, __LINE__, (reason))
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond))                                                           \
-			harness_fail_(__FILE__, __LINE__, "CHECK(%s) failed", #cond);  \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			harness_fail_(__FILE__, __LINE__, "CHECK(%s) failed", #cond);              \
 	} while (0)
 
 /* Like CHECK, with a printf-style explanation added on failure. */
-#define CHECK_MSG(cond, ...)                                                           \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			char harness_m_[512];                                          \
-			snprintf(harness_m_, sizeof harness_m_, __VA_ARGS__);          \
-			harness_fail_(__FILE__, __LINE__, "CHECK(%s) failed: %s", #cond, \
-				      harness_m_);                                     \
-		}                                                                      \
+#define CHECK_MSG(cond, ...)                                                                       \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			char harness_m_[512];                                                      \
+			snprintf(harness_m_, sizeof harness_m_, __VA_ARGS__);                      \
+			harness_fail_(__FILE__, __LINE__, "CHECK(%s) failed: %s", #cond,           \
+				      harness_m_);                                                 \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_CMP_INT_(a, op, b)                                                       \
-	do {                                                                           \
-		intmax_t harness_a_ = (intmax_t)(a), harness_b_ = (intmax_t)(b);       \
-		if (!(harness_a_ op harness_b_))                                       \
-			harness_fail_(__FILE__, __LINE__,                              \
-				      "CHECK(%s %s %s) failed: %" PRIdMAX " vs %" PRIdMAX, \
-				      #a, #op, #b, harness_a_, harness_b_);            \
+#define CHECK_CMP_INT_(a, op, b)                                                                   \
+	do {                                                                                       \
+		intmax_t harness_a_ = (intmax_t)(a), harness_b_ = (intmax_t)(b);                   \
+		if (!(harness_a_ op harness_b_))                                                   \
+			harness_fail_(__FILE__, __LINE__,                                          \
+				      "CHECK(%s %s %s) failed: %" PRIdMAX " vs %" PRIdMAX, #a,     \
+				      #op, #b, harness_a_, harness_b_);                            \
 	} while (0)
 
 #define CHECK_EQ_INT(a, b) CHECK_CMP_INT_(a, ==, b)
@@ -148,69 +149,69 @@ static HARNESS_UNUSED HARNESS_NORETURN void harness_skip_(const char *file, int 
 #define CHECK_GT_INT(a, b) CHECK_CMP_INT_(a, >, b)
 #define CHECK_GE_INT(a, b) CHECK_CMP_INT_(a, >=, b)
 
-#define CHECK_EQ_UINT(a, b)                                                            \
-	do {                                                                           \
-		uintmax_t harness_a_ = (uintmax_t)(a), harness_b_ = (uintmax_t)(b);    \
-		if (harness_a_ != harness_b_)                                          \
-			harness_fail_(__FILE__, __LINE__,                              \
-				      "CHECK(%s == %s) failed: %" PRIuMAX " vs %" PRIuMAX, \
-				      #a, #b, harness_a_, harness_b_);                 \
+#define CHECK_EQ_UINT(a, b)                                                                        \
+	do {                                                                                       \
+		uintmax_t harness_a_ = (uintmax_t)(a), harness_b_ = (uintmax_t)(b);                \
+		if (harness_a_ != harness_b_)                                                      \
+			harness_fail_(__FILE__, __LINE__,                                          \
+				      "CHECK(%s == %s) failed: %" PRIuMAX " vs %" PRIuMAX, #a, #b, \
+				      harness_a_, harness_b_);                                     \
 	} while (0)
 
-#define CHECK_STREQ(a, b)                                                              \
-	do {                                                                           \
-		const char *harness_a_ = (a), *harness_b_ = (b);                       \
-		if (!harness_a_ || !harness_b_ || strcmp(harness_a_, harness_b_) != 0) \
-			harness_fail_(__FILE__, __LINE__,                              \
-				      "CHECK_STREQ(%s, %s) failed: \"%s\" vs \"%s\"", #a, #b, \
-				      harness_a_ ? harness_a_ : "(null)",              \
-				      harness_b_ ? harness_b_ : "(null)");             \
+#define CHECK_STREQ(a, b)                                                                          \
+	do {                                                                                       \
+		const char *harness_a_ = (a), *harness_b_ = (b);                                   \
+		if (!harness_a_ || !harness_b_ || strcmp(harness_a_, harness_b_) != 0)             \
+			harness_fail_(__FILE__, __LINE__,                                          \
+				      "CHECK_STREQ(%s, %s) failed: \"%s\" vs \"%s\"", #a, #b,      \
+				      harness_a_ ? harness_a_ : "(null)",                          \
+				      harness_b_ ? harness_b_ : "(null)");                         \
 	} while (0)
 
-#define CHECK_STRNE(a, b)                                                              \
-	do {                                                                           \
-		const char *harness_a_ = (a), *harness_b_ = (b);                       \
-		if (harness_a_ && harness_b_ && strcmp(harness_a_, harness_b_) == 0)   \
-			harness_fail_(__FILE__, __LINE__,                              \
-				      "CHECK_STRNE(%s, %s) failed: both \"%s\"", #a, #b, \
-				      harness_a_);                                     \
+#define CHECK_STRNE(a, b)                                                                          \
+	do {                                                                                       \
+		const char *harness_a_ = (a), *harness_b_ = (b);                                   \
+		if (harness_a_ && harness_b_ && strcmp(harness_a_, harness_b_) == 0)               \
+			harness_fail_(__FILE__, __LINE__,                                          \
+				      "CHECK_STRNE(%s, %s) failed: both \"%s\"", #a, #b,           \
+				      harness_a_);                                                 \
 	} while (0)
 
 /* haystack contains needle */
-#define CHECK_STRSTR(haystack, needle)                                                 \
-	do {                                                                           \
-		const char *harness_h_ = (haystack), *harness_n_ = (needle);           \
-		if (!harness_h_ || !harness_n_ || !strstr(harness_h_, harness_n_))     \
-			harness_fail_(__FILE__, __LINE__,                              \
-				      "CHECK_STRSTR(%s, %s) failed: \"%s\" does not contain \"%s\"", \
-				      #haystack, #needle,                              \
-				      harness_h_ ? harness_h_ : "(null)",              \
-				      harness_n_ ? harness_n_ : "(null)");             \
+#define CHECK_STRSTR(haystack, needle)                                                             \
+	do {                                                                                       \
+		const char *harness_h_ = (haystack), *harness_n_ = (needle);                       \
+		if (!harness_h_ || !harness_n_ || !strstr(harness_h_, harness_n_))                 \
+			harness_fail_(                                                             \
+			    __FILE__, __LINE__,                                                    \
+			    "CHECK_STRSTR(%s, %s) failed: \"%s\" does not contain \"%s\"",         \
+			    #haystack, #needle, harness_h_ ? harness_h_ : "(null)",                \
+			    harness_n_ ? harness_n_ : "(null)");                                   \
 	} while (0)
 
-#define CHECK_NOT_NULL(p)                                                              \
-	do {                                                                           \
-		if ((p) == NULL)                                                       \
-			harness_fail_(__FILE__, __LINE__, "CHECK_NOT_NULL(%s) failed", #p); \
+#define CHECK_NOT_NULL(p)                                                                          \
+	do {                                                                                       \
+		if ((p) == NULL)                                                                   \
+			harness_fail_(__FILE__, __LINE__, "CHECK_NOT_NULL(%s) failed", #p);        \
 	} while (0)
 
-#define CHECK_NULL(p)                                                                  \
-	do {                                                                           \
-		if ((p) != NULL)                                                       \
-			harness_fail_(__FILE__, __LINE__, "CHECK_NULL(%s) failed", #p); \
+#define CHECK_NULL(p)                                                                              \
+	do {                                                                                       \
+		if ((p) != NULL)                                                                   \
+			harness_fail_(__FILE__, __LINE__, "CHECK_NULL(%s) failed", #p);            \
 	} while (0)
 
-#define CHECK_MEMEQ(a, b, len)                                                         \
-	do {                                                                           \
-		if (memcmp((a), (b), (len)) != 0)                                      \
-			harness_fail_(__FILE__, __LINE__, "CHECK_MEMEQ(%s, %s, %s) failed", \
-				      #a, #b, #len);                                   \
+#define CHECK_MEMEQ(a, b, len)                                                                     \
+	do {                                                                                       \
+		if (memcmp((a), (b), (len)) != 0)                                                  \
+			harness_fail_(__FILE__, __LINE__, "CHECK_MEMEQ(%s, %s, %s) failed", #a,    \
+				      #b, #len);                                                   \
 	} while (0)
 
 /* ---- helpers ---- */
 
 static HARNESS_UNUSED int harness_rm_cb_(const char *path, const struct stat *st, int type,
-					  struct FTW *ftw)
+					 struct FTW *ftw)
 {
 	(void)st;
 	(void)type;

@@ -118,7 +118,8 @@ static void test_create_check(void)
 
 	/* Bad arguments. */
 	CHECK_EQ_INT(token_create(db, 0, "x", tok2, NULL), -EINVAL);
-	CHECK_EQ_INT(token_create(db, MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_CLERK, "x", tok2, NULL), -EINVAL);
+	CHECK_EQ_INT(token_create(db, MOTCUA_ROLE_ADMIN | MOTCUA_ROLE_CLERK, "x", tok2, NULL),
+		     -EINVAL);
 	CHECK_EQ_INT(token_create(db, MOTCUA_ROLE_CLERK, "", tok2, NULL), -EINVAL);
 	CHECK_EQ_INT(token_create(db, MOTCUA_ROLE_CLERK, NULL, tok2, NULL), -EINVAL);
 	char longname[200];
@@ -156,7 +157,8 @@ static void test_wrong_tokens(void)
 	CHECK_EQ_INT(token_check(db, "", &info), -EACCES);
 	CHECK_EQ_INT(token_check(db, NULL, &info), -EACCES);
 	CHECK_EQ_INT(token_check(db, "mct_", &info), -EACCES);
-	CHECK_EQ_INT(token_check(db, "mct_' OR '1'='1' --                        ", &info), -EACCES);
+	CHECK_EQ_INT(token_check(db, "mct_' OR '1'='1' --                        ", &info),
+		     -EACCES);
 
 	/* The stored hash itself is not a token either. */
 	sqlite3_stmt *st = db_prepare(db, "SELECT hash FROM tokens");
@@ -275,8 +277,8 @@ static void test_only_hash_stored(void)
 				continue;
 			CHECK_MSG(!strstr(v, tok + 4), "column %s holds the secret",
 				  sqlite3_column_name(st, i));
-			CHECK_MSG(!strstr(tok, v) || strlen(v) < 8, "column %s is part of the token",
-				  sqlite3_column_name(st, i));
+			CHECK_MSG(!strstr(tok, v) || strlen(v) < 8,
+				  "column %s is part of the token", sqlite3_column_name(st, i));
 			if (!strcmp(v, hash))
 				hash_seen = true;
 		}

@@ -31,16 +31,16 @@ static int load_settings(const char *text, struct settings *s)
 }
 
 /* Expects text to be refused with "<file>:<line>" and `what` in the message. */
-#define CHECK_REFUSED(text, line, what)                                                \
-	do {                                                                           \
-		struct settings s_;                                                    \
-		int r_ = load_settings((text), &s_);                                   \
-		settings_clear(&s_);                                                   \
-		CHECK_EQ_INT(r_, -EINVAL);                                             \
-		char where_[4300];                                                     \
-		snprintf(where_, sizeof where_, "%s:%d:", ini_path, (line));           \
-		CHECK_STRSTR(err, where_);                                             \
-		CHECK_STRSTR(err, (what));                                             \
+#define CHECK_REFUSED(text, line, what)                                                            \
+	do {                                                                                       \
+		struct settings s_;                                                                \
+		int r_ = load_settings((text), &s_);                                               \
+		settings_clear(&s_);                                                               \
+		CHECK_EQ_INT(r_, -EINVAL);                                                         \
+		char where_[4300];                                                                 \
+		snprintf(where_, sizeof where_, "%s:%d:", ini_path, (line));                       \
+		CHECK_STRSTR(err, where_);                                                         \
+		CHECK_STRSTR(err, (what));                                                         \
 	} while (0)
 
 static void test_good_file(void)
@@ -101,9 +101,11 @@ static void test_config_api(void)
 {
 	struct config *c = config_new();
 	CHECK_NOT_NULL(c);
-	int r = config_load_file(c, ini("[office]\nname = A\n[gateway]\nworkers = 3\n"
-				     "[adapter-example]\ndrop_dir = /x\n[office]\nagency_code = a.b\n"),
-				 err, sizeof err);
+	int r =
+	    config_load_file(c,
+			     ini("[office]\nname = A\n[gateway]\nworkers = 3\n"
+				 "[adapter-example]\ndrop_dir = /x\n[office]\nagency_code = a.b\n"),
+			     err, sizeof err);
 	CHECK_MSG(r == 0, "%s", err);
 	CHECK_STREQ(c->path, ini_path);
 	CHECK_STREQ(config_get(c, "gateway", "workers"), "3");
@@ -160,8 +162,8 @@ static void test_unknown_keys(void)
 		      "; comment\n"
 		      "wrokers = 3\n",
 		      5, "wrokers");
-	CHECK_REFUSED("[gateway]\nworkers = 2\n[http]\nlisten = 127.0.0.1:80\nlisten_port = 81\n", 5,
-		      "listen_port");
+	CHECK_REFUSED("[gateway]\nworkers = 2\n[http]\nlisten = 127.0.0.1:80\nlisten_port = 81\n",
+		      5, "listen_port");
 	CHECK_REFUSED("# x\n[office]\n\n\nagency_code = 000.00.12.H50\ncity = Hanoi\n", 6, "city");
 	/* An unknown key in a plugin section is not settings_load's business. */
 	struct settings s;
@@ -225,8 +227,8 @@ static void test_listen_sign_wrap(void)
 static void test_duplicate_key(void)
 {
 	struct config *c = config_new();
-	int r = config_load_file(c, ini("[gateway]\nworkers = 2\ndata_dir = /x\nworkers = 3\n"), err,
-				 sizeof err);
+	int r = config_load_file(c, ini("[gateway]\nworkers = 2\ndata_dir = /x\nworkers = 3\n"),
+				 err, sizeof err);
 	CHECK_EQ_INT(r, -EINVAL);
 	char where[4300];
 	snprintf(where, sizeof where, "%s:4:", ini_path);
@@ -237,8 +239,9 @@ static void test_duplicate_key(void)
 
 	/* Same key in a section that appears twice is a duplicate too. */
 	c = config_new();
-	r = config_load_file(c, ini("[http]\nlisten = a:1\n[office]\nname = x\n[http]\nlisten = b:2\n"),
-			     err, sizeof err);
+	r = config_load_file(
+	    c, ini("[http]\nlisten = a:1\n[office]\nname = x\n[http]\nlisten = b:2\n"), err,
+	    sizeof err);
 	CHECK_EQ_INT(r, -EINVAL);
 	snprintf(where, sizeof where, "%s:6:", ini_path);
 	CHECK_STRSTR(err, where);
@@ -269,7 +272,8 @@ static void test_outside_section(void)
 static void test_syntax_error(void)
 {
 	struct config *c = config_new();
-	int r = config_load_file(c, ini("[gateway]\nworkers = 2\nthis is not ini\n"), err, sizeof err);
+	int r =
+	    config_load_file(c, ini("[gateway]\nworkers = 2\nthis is not ini\n"), err, sizeof err);
 	CHECK_EQ_INT(r, -EINVAL);
 	char where[4300];
 	snprintf(where, sizeof where, "%s:3:", ini_path);
@@ -278,7 +282,8 @@ static void test_syntax_error(void)
 
 	/* A broken section header after a good one. */
 	c = config_new();
-	r = config_load_file(c, ini("[http]\nlisten = a:1\n[gateway\nworkers = 2\n"), err, sizeof err);
+	r = config_load_file(c, ini("[http]\nlisten = a:1\n[gateway\nworkers = 2\n"), err,
+			     sizeof err);
 	CHECK_EQ_INT(r, -EINVAL);
 	snprintf(where, sizeof where, "%s:3:", ini_path);
 	CHECK_STRSTR(err, where);
@@ -327,8 +332,8 @@ static void test_long_line(void)
 static void test_overrides(void)
 {
 	struct config *c = config_new();
-	int r = config_load_file(c, ini("[gateway]\nworkers = 2\n[http]\nlisten = 0.0.0.0:80\n"), err,
-				 sizeof err);
+	int r = config_load_file(c, ini("[gateway]\nworkers = 2\n[http]\nlisten = 0.0.0.0:80\n"),
+				 err, sizeof err);
 	CHECK_MSG(r == 0, "%s", err);
 	CHECK_EQ_INT(config_set_override(c, "http.listen=127.0.0.1:9", err, sizeof err), 0);
 	CHECK_EQ_INT(config_set_override(c, "gateway.data_dir=/tmp/x=y", err, sizeof err), 0);
@@ -357,11 +362,12 @@ static void test_overrides(void)
 	CHECK_STRSTR(err, "workers");
 
 	/* Malformed assignments. */
-	const char *bad[] = {"workers=2", "gateway.workers", ".workers=2", "gateway.=2",
-			     "gateway=x.y", ""};
+	const char *bad[] = {"workers=2",  "gateway.workers", ".workers=2",
+			     "gateway.=2", "gateway=x.y",     ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = 0;
-		CHECK_MSG(config_set_override(c, bad[i], err, sizeof err) == -EINVAL, "'%s'", bad[i]);
+		CHECK_MSG(config_set_override(c, bad[i], err, sizeof err) == -EINVAL, "'%s'",
+			  bad[i]);
 		CHECK_STRSTR(err, "<command line>");
 	}
 	config_free(c);

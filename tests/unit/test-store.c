@@ -117,7 +117,8 @@ static void test_blob_path_validation(void)
 	/* Anything but a lower-case sha256 is refused: no path tricks. */
 	CHECK_NULL(store_blob_path(s, "../../etc/passwd"));
 	CHECK_NULL(store_blob_path(s, ""));
-	CHECK_NULL(store_blob_path(s, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	CHECK_NULL(
+	    store_blob_path(s, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
 	CHECK(!store_has(s, "../../etc/passwd"));
 	CHECK(!store_has(s, ABC_SHA));
 	store_free(s);

@@ -96,31 +96,31 @@ static void test_time_parse_iso(void)
 static void test_time_parse_invalid(void)
 {
 	const char *bad[] = {
-		"",
-		"2026",
-		"2026-1-01",
-		"2026/01/01",
-		"2026-00-10",
-		"2026-13-01",
-		"2026-01-00",
-		"2026-01-32",
-		"2026-02-30",
-		"2026-02-29", /* not a leap year */
-		"2100-02-29", /* not a leap year either */
-		"2026-04-31",
-		"2026-06-31",
-		"2026-01-01x",
-		"2026-01-01T",
-		"2026-01-01T25:00:00Z",
-		"2026-01-01T12:60:00Z",
-		"2026-01-01T12:00Z",
-		"2026-01-01T12:00:00+7",
-		"2026-01-01T12:00:00+0700",
-		"2026-01-01T12:00:00+07:00x",
-		"2026-01-01T12:00:00Zx",
-		"2026-01-01T12:00:00 ",
-		"abcd-ef-gh",
-		" 2026-01-01",
+	    "",
+	    "2026",
+	    "2026-1-01",
+	    "2026/01/01",
+	    "2026-00-10",
+	    "2026-13-01",
+	    "2026-01-00",
+	    "2026-01-32",
+	    "2026-02-30",
+	    "2026-02-29", /* not a leap year */
+	    "2100-02-29", /* not a leap year either */
+	    "2026-04-31",
+	    "2026-06-31",
+	    "2026-01-01x",
+	    "2026-01-01T",
+	    "2026-01-01T25:00:00Z",
+	    "2026-01-01T12:60:00Z",
+	    "2026-01-01T12:00Z",
+	    "2026-01-01T12:00:00+7",
+	    "2026-01-01T12:00:00+0700",
+	    "2026-01-01T12:00:00+07:00x",
+	    "2026-01-01T12:00:00Zx",
+	    "2026-01-01T12:00:00 ",
+	    "abcd-ef-gh",
+	    " 2026-01-01",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int64_t t = 12345;
@@ -160,12 +160,16 @@ static void test_valid_sha256_hex(void)
 	CHECK(!valid_sha256_hex(NULL));
 	CHECK(!valid_sha256_hex(""));
 	/* upper case is not the canonical form */
-	CHECK(!valid_sha256_hex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	CHECK(
+	    !valid_sha256_hex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
 	/* 63 and 65 characters */
 	CHECK(!valid_sha256_hex("a7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-	CHECK(!valid_sha256_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
-	CHECK(!valid_sha256_hex("ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-	CHECK(!valid_sha256_hex("../../../../../../../../../../../../../../../../../../etc/passwd"));
+	CHECK(
+	    !valid_sha256_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
+	CHECK(
+	    !valid_sha256_hex("ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	CHECK(
+	    !valid_sha256_hex("../../../../../../../../../../../../../../../../../../etc/passwd"));
 }
 
 static void test_random_hex(void)
@@ -230,7 +234,8 @@ static void test_write_file_atomic(void)
 	struct stat st;
 	CHECK_EQ_INT(stat(path, &st), 0);
 	CHECK(S_ISREG(st.st_mode));
-	CHECK_EQ_INT(st.st_mode & 0037, 0); /* 0640 at most: not group-writable, nothing for others */
+	CHECK_EQ_INT(st.st_mode & 0037,
+		     0); /* 0640 at most: not group-writable, nothing for others */
 
 	/* A missing folder is an error and leaves nothing. */
 	char bad[4200];

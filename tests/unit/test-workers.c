@@ -14,12 +14,12 @@ static pthread_t main_thread;
 
 /* Shared by every test; reset in setup(). */
 static struct {
-	atomic_uint worked;          /* work functions run */
-	atomic_uint work_on_main;    /* work functions run on the main thread (wrong) */
-	unsigned done;               /* done callbacks (loop thread only) */
-	unsigned done_off_main;      /* done callbacks not on the main thread (wrong) */
-	unsigned cancelled;          /* done callbacks with cancelled=1 */
-	unsigned want;               /* break the loop after this many done callbacks */
+	atomic_uint worked;	  /* work functions run */
+	atomic_uint work_on_main; /* work functions run on the main thread (wrong) */
+	unsigned done;		  /* done callbacks (loop thread only) */
+	unsigned done_off_main;	  /* done callbacks not on the main thread (wrong) */
+	unsigned cancelled;	  /* done callbacks with cancelled=1 */
+	unsigned want;		  /* break the loop after this many done callbacks */
 	struct event_base *base;
 } st;
 
@@ -47,8 +47,8 @@ static double now_s(void)
 
 struct item {
 	unsigned index;
-	int worked;         /* set by work */
-	int done_calls;     /* set by done */
+	int worked;	    /* set by work */
+	int done_calls;	    /* set by done */
 	int done_cancelled; /* the cancelled argument */
 };
 
@@ -123,7 +123,7 @@ static void test_many_jobs(void)
 	CHECK_EQ_UINT(st.cancelled, 0);
 	for (unsigned i = 0; i < N; i++) {
 		CHECK_MSG(items[i].worked == 1 && items[i].done_calls == 1 &&
-				  items[i].done_cancelled == 0,
+			      items[i].done_cancelled == 0,
 			  "item %u: worked %d, done %d, cancelled %d", i, items[i].worked,
 			  items[i].done_calls, items[i].done_cancelled);
 	}
@@ -201,7 +201,7 @@ static void test_free_cancels_queued(void)
 	CHECK_EQ_INT(slow.item.done_cancelled, 0);
 	for (unsigned i = 0; i < N; i++) {
 		CHECK_MSG(items[i].worked == 0 && items[i].done_calls == 1 &&
-				  items[i].done_cancelled == 1,
+			      items[i].done_cancelled == 1,
 			  "item %u: worked %d, done %d, cancelled %d", i, items[i].worked,
 			  items[i].done_calls, items[i].done_cancelled);
 	}

@@ -61,17 +61,17 @@ extern "C" {
  * so shorter, than this header's: check before touching a member added later,
  * e.g. MOTCUA_HAS_MEMBER(struct motcua_host, host, secret_read).
  */
-#define MOTCUA_HAS_MEMBER(type, ptr, member) \
+#define MOTCUA_HAS_MEMBER(type, ptr, member)                                                       \
 	((ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
 
 /* What a plugin provides (bit mask in motcua_plugin_info.provides). */
 enum motcua_provides {
 	MOTCUA_PROVIDES_CAPTURE = 1u << 0,   /* produces documents from a device */
 	MOTCUA_PROVIDES_RECOGNIZE = 1u << 1, /* OCR: text, searchable PDF */
-	MOTCUA_PROVIDES_SIGN = 1u << 2,      /* digital signatures */
+	MOTCUA_PROVIDES_SIGN = 1u << 2,	     /* digital signatures */
 	MOTCUA_PROVIDES_ARCHIVE = 1u << 3,   /* e-archive */
 	MOTCUA_PROVIDES_ADAPTER = 1u << 4,   /* agency / portal interconnect */
-	MOTCUA_PROVIDES_SINK = 1u << 5,      /* consumes events */
+	MOTCUA_PROVIDES_SINK = 1u << 5,	     /* consumes events */
 };
 
 /* The pipeline steps, in the order a document goes through them. */
@@ -104,7 +104,7 @@ enum motcua_role {
 };
 
 /* Opaque handles owned by the host. */
-struct motcua_plugin_ctx;  /* one per loaded plugin; identifies the caller */
+struct motcua_plugin_ctx; /* one per loaded plugin; identifies the caller */
 struct motcua_timer;
 struct motcua_response;
 
@@ -121,12 +121,12 @@ struct motcua_step_io {
 	const char *dossier_code;
 	const char *document_id;
 	const char *document_name;
-	const char *media_type;  /* of the current file */
-	const char *path;        /* the current file; read it, never change it */
-	const char *out_path;    /* where to write a new version of the file, if the
-	                          * step produces one; the host makes it durable */
+	const char *media_type;	 /* of the current file */
+	const char *path;	 /* the current file; read it, never change it */
+	const char *out_path;	 /* where to write a new version of the file, if the
+				  * step produces one; the host makes it durable */
 	char out_media_type[64]; /* set when writing out_path; empty = unchanged */
-	char message[256];       /* a short note (success) or reason (failure) */
+	char message[256];	 /* a short note (success) or reason (failure) */
 	/* -- members below were added after the first draft: check struct_size -- */
 	/* Where the step may write one JSON object of document fields (at most
 	 * 1 MiB), e.g. {"text": ..., "confidence": ..., "fields": {...}}. The host
@@ -178,12 +178,12 @@ struct motcua_page_io {
 	uint32_t struct_size;
 	const char *dossier_code;
 	const char *document_id;
-	uint32_t page_no;        /* 1-based */
-	const char *media_type;  /* of the page image */
-	const char *path;        /* the page image; read it, never change it */
-	const char *out_path;    /* where to write what the page becomes (e.g. a one-page PDF) */
-	const char *meta_path;   /* where to write one JSON object about the page (<= 1 MiB) */
-	char message[256];       /* a short note (success) or reason (failure) */
+	uint32_t page_no;	/* 1-based */
+	const char *media_type; /* of the page image */
+	const char *path;	/* the page image; read it, never change it */
+	const char *out_path;	/* where to write what the page becomes (e.g. a one-page PDF) */
+	const char *meta_path;	/* where to write one JSON object about the page (<= 1 MiB) */
+	char message[256];	/* a short note (success) or reason (failure) */
 };
 
 /* One capture (a scan batch) for a capture plugin; see capture_register. */
@@ -208,7 +208,7 @@ struct motcua_capture_io {
 	/* Set to 1 by the host when the gateway is stopping: finish the page in
 	 * hand and return. */
 	volatile int cancel;
-	char message[256];       /* on failure, the reason a clerk can act on */
+	char message[256]; /* on failure, the reason a clerk can act on */
 	void *host_private;
 };
 
@@ -287,14 +287,14 @@ struct motcua_archive_ops {
  */
 struct motcua_delivery {
 	uint32_t struct_size;
-	int64_t id;                  /* the outbox row */
+	int64_t id; /* the outbox row */
 	/* Stable per dossier, event and destination; send it to the peer (e.g.
 	 * the Idempotency-Key header), which keeps the first and drops repeats. */
 	const char *idempotency_key;
-	const char *destination;     /* the adapter's name */
+	const char *destination; /* the adapter's name */
 	const char *dossier_code;
-	const char *event_type;      /* "dossier.created", "document.done", "dossier.status" */
-	const char *event_json;      /* the event's payload (JSON object; "at" is ISO 8601 +07:00) */
+	const char *event_type; /* "dossier.created", "document.done", "dossier.status" */
+	const char *event_json; /* the event's payload (JSON object; "at" is ISO 8601 +07:00) */
 	/* The dossier as it was when the event happened (JSON object): "code",
 	 * "procedure_code", "procedure_name", "applicant" {"name", "id_number",
 	 * "phone"}, "channel", "status", "received_at", "updated_at",
@@ -303,7 +303,7 @@ struct motcua_delivery {
 	 * "signature" (or null), "path" (the current file, readable by the
 	 * plugin), "sidecar_path" (a detached signature, or null)}]. */
 	const char *dossier_json;
-	uint32_t attempt;            /* 1 on the first try */
+	uint32_t attempt; /* 1 on the first try */
 	/* Out: a short note (delivered) or the reason (retry, rejected). */
 	char message[256];
 	/* Out: the peer's own id for what it received, if it gave one. */
@@ -332,13 +332,13 @@ struct motcua_adapter_ops {
 /* An HTTP request routed to a plugin. All members are borrowed for the call. */
 struct motcua_request {
 	uint32_t struct_size;
-	const char *method;      /* "GET", "POST", ... */
-	const char *path;        /* the part after /api/v1/plugins/<name>, e.g. "/status" */
-	const char *query;       /* raw query string without '?', or NULL */
-	const char *body;        /* request body, not NUL-terminated; may be NULL */
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* the part after /api/v1/plugins/<name>, e.g. "/status" */
+	const char *query;  /* raw query string without '?', or NULL */
+	const char *body;   /* request body, not NUL-terminated; may be NULL */
 	size_t body_len;
-	const char *token_name;  /* who is calling */
-	unsigned role;           /* one enum motcua_role bit */
+	const char *token_name; /* who is calling */
+	unsigned role;		/* one enum motcua_role bit */
 	/* -- members below were added later: check struct_size -- */
 	/* A request header's value (the name is case-insensitive), or NULL. */
 	const char *(*header)(const struct motcua_request *req, const char *name);
@@ -350,8 +350,7 @@ typedef void (*motcua_work_fn)(void *data);
 /* Called on the loop after the work function returned (or was cancelled because
  * the gateway is stopping: then `cancelled` is 1 and work_fn did not run). */
 typedef void (*motcua_done_fn)(void *data, int cancelled);
-typedef void (*motcua_event_fn)(void *data, const char *type, const char *json,
-				size_t json_len);
+typedef void (*motcua_event_fn)(void *data, const char *type, const char *json, size_t json_len);
 typedef void (*motcua_timer_fn)(void *data);
 /* An event with its id in the durable event log (increasing). */
 typedef void (*motcua_event_id_fn)(void *data, int64_t id, const char *type, const char *json,
@@ -379,8 +378,8 @@ struct motcua_host {
 	uint32_t abi;
 
 	/* Writes one log line, prefixed with the plugin's name. Any thread. */
-	void (*log)(struct motcua_plugin_ctx *ctx, enum motcua_log_level level,
-		    const char *fmt, ...) MOTCUA_PRINTF(3, 4);
+	void (*log)(struct motcua_plugin_ctx *ctx, enum motcua_log_level level, const char *fmt,
+		    ...) MOTCUA_PRINTF(3, 4);
 
 	/* Looks up a configuration value; section NULL means the plugin's own
 	 * section. Returns NULL when unset; for [office] agency_code and name
@@ -395,8 +394,7 @@ struct motcua_host {
 	 * Returns 0; -EINVAL when type is empty or longer than 64 bytes or json is
 	 * not a JSON object; -EIO when it could not be stored (nothing was
 	 * published); -ENOMEM. */
-	int (*event_publish)(struct motcua_plugin_ctx *ctx, const char *type,
-			     const char *json);
+	int (*event_publish)(struct motcua_plugin_ctx *ctx, const char *type, const char *json);
 
 	/* Subscribes to events whose type starts with type_prefix ("" for all).
 	 * The host owns data from the call on, and frees it with free_fn (may be
@@ -411,16 +409,15 @@ struct motcua_host {
 	 * (try again later); -ESHUTDOWN when the gateway is stopping. On failure
 	 * neither work nor done is ever called: data is still the plugin's to
 	 * free. */
-	int (*work_submit)(struct motcua_plugin_ctx *ctx, motcua_work_fn work,
-			   motcua_done_fn done, void *data);
+	int (*work_submit)(struct motcua_plugin_ctx *ctx, motcua_work_fn work, motcua_done_fn done,
+			   void *data);
 
 	/* Calls fn(data) on the loop after interval_ms, once or every interval.
 	 * Returns NULL on failure (no fn, out of memory; data is freed then). The
 	 * host frees data with free_fn on cancel or unload. A one-shot timer that
 	 * fired stays the plugin's to cancel (or is freed at unload). */
-	struct motcua_timer *(*timer_add)(struct motcua_plugin_ctx *ctx,
-					  uint32_t interval_ms, int repeat,
-					  motcua_timer_fn fn, void *data,
+	struct motcua_timer *(*timer_add)(struct motcua_plugin_ctx *ctx, uint32_t interval_ms,
+					  int repeat, motcua_timer_fn fn, void *data,
 					  motcua_free_fn free_fn);
 	/* Cancels and frees one of this plugin's timers (others are ignored). */
 	void (*timer_cancel)(struct motcua_plugin_ctx *ctx, struct motcua_timer *timer);
@@ -431,9 +428,8 @@ struct motcua_host {
 	 * Data ownership as for event_subscribe(). Returns 0; -EINVAL (bad method,
 	 * path or roles, no fn); -EEXIST when this plugin serves that method and
 	 * path already; -ENOMEM. GET /api/v1/routes lists every route. */
-	int (*route_add)(struct motcua_plugin_ctx *ctx, const char *method,
-			 const char *path, unsigned roles, motcua_route_fn fn,
-			 void *data, motcua_free_fn free_fn);
+	int (*route_add)(struct motcua_plugin_ctx *ctx, const char *method, const char *path,
+			 unsigned roles, motcua_route_fn fn, void *data, motcua_free_fn free_fn);
 	/* Sets the response body (copied) of a route callback. Returns 0;
 	 * -EINVAL (no resp, a content type with CR/LF or of 128 bytes or more, a
 	 * length without a body); -ENOMEM. */
@@ -524,8 +520,9 @@ struct motcua_host {
 	 * and passes it here. Data ownership as for event_subscribe(). Returns 0;
 	 * -EINVAL (no fn, since_id < 0); -EIO when the stored events cannot be
 	 * read; -ENOMEM. */
-	int (*event_subscribe_from)(struct motcua_plugin_ctx *ctx, const char *type_prefix, int64_t since_id,
-				    motcua_event_id_fn fn, void *data, motcua_free_fn free_fn);
+	int (*event_subscribe_from)(struct motcua_plugin_ctx *ctx, const char *type_prefix,
+				    int64_t since_id, motcua_event_id_fn fn, void *data,
+				    motcua_free_fn free_fn);
 
 	/* Streams a transient event (type, JSON object, copied) to the clients
 	 * of GET /api/v1/events only: not stored, not replayed, no id, not seen
@@ -553,7 +550,7 @@ struct motcua_host {
 };
 
 /* For motcua_host.secret_read(). */
-#define MOTCUA_SECRET_LINE 1u     /* the first line only */
+#define MOTCUA_SECRET_LINE 1u /* the first line only */
 #define MOTCUA_SECRET_MAX (64 * 1024)
 
 /*
@@ -564,7 +561,7 @@ struct motcua_host {
  */
 struct motcua_plugin_info {
 	uint32_t struct_size; /* sizeof(struct motcua_plugin_info) */
-	uint32_t abi;         /* the ABI version the plugin picked (see motcua_plugin_entry) */
+	uint32_t abi;	      /* the ABI version the plugin picked (see motcua_plugin_entry) */
 	const char *name;     /* must equal the file and section name */
 	const char *version;  /* the plugin's own version, free form */
 	uint32_t provides;    /* enum motcua_provides bits */
@@ -574,8 +571,7 @@ struct motcua_plugin_info {
 	/* Called once on the loop after loading. Register callbacks here. Returns
 	 * 0, or a negative errno: the host then undoes the registrations, unloads
 	 * the plugin and goes on without it. *state is handed back to fini(). */
-	int (*init)(struct motcua_plugin_ctx *ctx, const struct motcua_host *host,
-		    void **state);
+	int (*init)(struct motcua_plugin_ctx *ctx, const struct motcua_host *host, void **state);
 	/* Called once before unloading, after the host stopped calling the plugin's
 	 * callbacks (but before it frees their data). May be NULL. */
 	void (*fini)(void *state);
@@ -587,12 +583,12 @@ struct motcua_plugin_info {
  * when it speaks none of them, an info naming the one it does speak: the host
  * then refuses it, naming both. MOTCUA_PLUGIN_DECLARE() defines it.
  */
-typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(
-	const uint32_t *host_abis, size_t n);
+typedef const struct motcua_plugin_info *(*motcua_plugin_entry_fn)(const uint32_t *host_abis,
+								   size_t n);
 
 /* Plugins define this (and export nothing else). */
-MOTCUA_EXPORT const struct motcua_plugin_info *
-motcua_plugin_entry(const uint32_t *host_abis, size_t n);
+MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis,
+								   size_t n);
 
 /* Does the host offer ABI version abi? */
 static inline int motcua_abi_offered(const uint32_t *host_abis, size_t n, uint32_t abi)
@@ -606,8 +602,8 @@ static inline int motcua_abi_offered(const uint32_t *host_abis, size_t n, uint32
 /* The first of infos (a plugin's, one per ABI version it speaks, in its order
  * of preference) whose ABI version the host offers; infos[0] when none is. */
 static inline const struct motcua_plugin_info *
-motcua_plugin_pick(const uint32_t *host_abis, size_t n, const struct motcua_plugin_info *const *infos,
-		   size_t count)
+motcua_plugin_pick(const uint32_t *host_abis, size_t n,
+		   const struct motcua_plugin_info *const *infos, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
 		if (motcua_abi_offered(host_abis, n, infos[i]->abi))
@@ -623,8 +619,8 @@ motcua_plugin_pick(const uint32_t *host_abis, size_t n, const struct motcua_plug
  * several, preferred first: the entry returns the first the host offers.
  */
 #define MOTCUA_PLUGIN_DECLARE_VERSIONS(...)                                                        \
-	MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(const uint32_t *host_abis, \
-									   size_t n)                 \
+	MOTCUA_EXPORT const struct motcua_plugin_info *motcua_plugin_entry(                        \
+	    const uint32_t *host_abis, size_t n)                                                   \
 	{                                                                                          \
 		static const struct motcua_plugin_info *const motcua_infos_[] = {__VA_ARGS__};     \
 		return motcua_plugin_pick(host_abis, n, motcua_infos_,                             \

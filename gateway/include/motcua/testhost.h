@@ -94,9 +94,9 @@ int motcua_testhost_set_abis(struct motcua_testhost *th, const uint32_t *abis, s
 /* The struct_size of the host table the next start hands to init(), for an
  * older host's shorter table: the table is then exactly that long in memory
  * (a read past it is a sanitizer error). MOTCUA_TESTHOST_TABLE_BEFORE(member)
- * is a table that ends just before member, MOTCUA_TESTHOST_TABLE_FULL all of it. Returns 0; -EINVAL when size is
- * below 8 (struct_size and abi) or above sizeof(struct motcua_host); -EBUSY
- * while the plugin is started. */
+ * is a table that ends just before member, MOTCUA_TESTHOST_TABLE_FULL all of it. Returns 0; -EINVAL
+ * when size is below 8 (struct_size and abi) or above sizeof(struct motcua_host); -EBUSY while the
+ * plugin is started. */
 int motcua_testhost_set_table_size(struct motcua_testhost *th, size_t size);
 #define MOTCUA_TESTHOST_TABLE_BEFORE(member) offsetof(struct motcua_host, member)
 /* The full table of this header (the default). */
@@ -112,7 +112,8 @@ void motcua_testhost_set_echo(struct motcua_testhost *th, int max_level);
  * too: removed by motcua_testhost_free() unless MOTCUA_TESTHOST_KEEP is set. */
 const char *motcua_testhost_root(const struct motcua_testhost *th);
 
-/* ---- the plugin -------------------------------------------------------------------------------- */
+/* ---- the plugin --------------------------------------------------------------------------------
+ */
 
 /* Loads the plugin at path as the gateway loads <plugin_dir>/<name>.so: its
  * name is the file's, without ".so". Returns 0; -EBUSY when one is loaded
@@ -131,7 +132,8 @@ const struct motcua_plugin_info *motcua_testhost_info(const struct motcua_testho
  * next load or start. */
 const char *motcua_testhost_error(const struct motcua_testhost *th);
 
-/* ---- configuration ----------------------------------------------------------------------------- */
+/* ---- configuration -----------------------------------------------------------------------------
+ */
 
 /* Sets section.key to value (copied), or unsets it when value is NULL.
  * section NULL is the plugin's own. The gateway's own settings have the
@@ -152,7 +154,8 @@ size_t motcua_testhost_config_read_count(const struct motcua_testhost *th);
 int motcua_testhost_config_read(const struct motcua_testhost *th, size_t i, const char **section,
 				const char **key);
 
-/* ---- start, stop, the loop --------------------------------------------------------------------- */
+/* ---- start, stop, the loop ---------------------------------------------------------------------
+ */
 
 /* Checks the plugin's section (every key must be `enabled` or one its info
  * declares) and calls init() with the host table. Returns 0; -ENOENT when no
@@ -195,30 +198,33 @@ int motcua_testhost_drain(struct motcua_testhost *th, int timeout_ms);
  * loop only), each also logged on stderr. Tests check that it stays 0. */
 size_t motcua_testhost_violations(const struct motcua_testhost *th);
 
-/* ---- the log ----------------------------------------------------------------------------------- */
+/* ---- the log -----------------------------------------------------------------------------------
+ */
 
 /* The lines the plugin logged (from any thread), without its name. Strings
  * valid until motcua_testhost_log_clear(). */
 size_t motcua_testhost_log_count(const struct motcua_testhost *th);
 /* The i-th line and its level (level may be NULL); NULL past the end. */
-const char *motcua_testhost_log_line(const struct motcua_testhost *th, size_t i, enum motcua_log_level *level);
+const char *motcua_testhost_log_line(const struct motcua_testhost *th, size_t i,
+				     enum motcua_log_level *level);
 /* The first line holding needle, or NULL. */
 const char *motcua_testhost_log_find(const struct motcua_testhost *th, const char *needle);
 /* The last line at MOTCUA_LOG_ERROR, or "" when there is none. */
 const char *motcua_testhost_log_last_error(const struct motcua_testhost *th);
 void motcua_testhost_log_clear(struct motcua_testhost *th);
 
-/* ---- events ------------------------------------------------------------------------------------ */
+/* ---- events ------------------------------------------------------------------------------------
+ */
 
 /* An event the test host keeps: one the plugin published (event_publish())
  * or broadcast (event_broadcast()), or one the test emitted. */
 struct motcua_testhost_event {
-	int64_t id;       /* in the durable log (1, 2, ...); 0 for a broadcast */
+	int64_t id; /* in the durable log (1, 2, ...); 0 for a broadcast */
 	const char *type;
 	const char *json; /* as given, NUL-terminated */
 	size_t json_len;
 	bool from_plugin; /* the plugin published or broadcast it */
-	bool broadcast;   /* event_broadcast(): not stored, no id, not delivered to subscribers */
+	bool broadcast;	  /* event_broadcast(): not stored, no id, not delivered to subscribers */
 };
 
 /* "Something in the gateway published this": appends the event (type, a
@@ -234,16 +240,18 @@ int motcua_testhost_replay(struct motcua_testhost *th, int64_t first_id, int64_t
 /* Every event kept, in order (the log and the broadcasts). Pointers valid
  * until motcua_testhost_events_clear(). */
 size_t motcua_testhost_event_count(const struct motcua_testhost *th);
-const struct motcua_testhost_event *motcua_testhost_event_at(const struct motcua_testhost *th, size_t i);
+const struct motcua_testhost_event *motcua_testhost_event_at(const struct motcua_testhost *th,
+							     size_t i);
 /* The stored event of that id, or NULL. */
-const struct motcua_testhost_event *motcua_testhost_event_by_id(const struct motcua_testhost *th, int64_t id);
+const struct motcua_testhost_event *motcua_testhost_event_by_id(const struct motcua_testhost *th,
+								int64_t id);
 /* The id of the last stored event (0 when none). */
 int64_t motcua_testhost_last_event_id(const struct motcua_testhost *th);
 /* How many events the plugin published or broadcast whose type starts with
  * type_prefix (NULL or "" for all), and the last of them (or NULL). */
 size_t motcua_testhost_published_count(const struct motcua_testhost *th, const char *type_prefix);
 const struct motcua_testhost_event *motcua_testhost_published_last(const struct motcua_testhost *th,
-								  const char *type_prefix);
+								   const char *type_prefix);
 /* Forgets every event kept: the log starts again at id 1 (a new database). */
 void motcua_testhost_events_clear(struct motcua_testhost *th);
 
@@ -251,30 +259,33 @@ void motcua_testhost_events_clear(struct motcua_testhost *th);
  * (event_subscribe_from()'s, or -1 for event_subscribe()). Returns 0;
  * -ENOENT past the end. */
 size_t motcua_testhost_subscription_count(const struct motcua_testhost *th);
-int motcua_testhost_subscription(const struct motcua_testhost *th, size_t i, const char **type_prefix,
-				 int64_t *since_id);
+int motcua_testhost_subscription(const struct motcua_testhost *th, size_t i,
+				 const char **type_prefix, int64_t *since_id);
 
-/* ---- timers ------------------------------------------------------------------------------------ */
+/* ---- timers ------------------------------------------------------------------------------------
+ */
 
 /* The plugin's timers, in the order added (cancelled ones are gone). */
 size_t motcua_testhost_timer_count(const struct motcua_testhost *th);
 /* Interval and repeat of the i-th (either may be NULL). Returns 0; -ENOENT. */
-int motcua_testhost_timer_info(const struct motcua_testhost *th, size_t i, uint32_t *interval_ms, bool *repeat);
+int motcua_testhost_timer_info(const struct motcua_testhost *th, size_t i, uint32_t *interval_ms,
+			       bool *repeat);
 /* Fires the i-th timer now, on this thread, as if its time had come (a
  * repeating one is due again an interval later; a one-shot one stays, fired).
  * Returns 0; -ENOENT. */
 int motcua_testhost_timer_fire(struct motcua_testhost *th, size_t i);
 
-/* ---- routes ------------------------------------------------------------------------------------ */
+/* ---- routes ------------------------------------------------------------------------------------
+ */
 
 /* A request to one of the plugin's routes. */
 struct motcua_testhost_request {
-	const char *method;     /* NULL: "GET" */
-	const char *path;       /* the part after /api/v1/plugins/<name>, e.g. "/status" */
-	const char *query;      /* without '?', or NULL */
-	const char *body;       /* may be NULL */
-	size_t body_len;        /* 0 with a body: strlen(body) */
-	unsigned role;          /* the caller's: one enum motcua_role bit */
+	const char *method;	/* NULL: "GET" */
+	const char *path;	/* the part after /api/v1/plugins/<name>, e.g. "/status" */
+	const char *query;	/* without '?', or NULL */
+	const char *body;	/* may be NULL */
+	size_t body_len;	/* 0 with a body: strlen(body) */
+	unsigned role;		/* the caller's: one enum motcua_role bit */
 	const char *token_name; /* NULL: "test" */
 	/* Request headers: name, value, name, value, ..., NULL. May be NULL. */
 	const char *const *headers;
@@ -305,7 +316,8 @@ size_t motcua_testhost_route_count(const struct motcua_testhost *th);
 int motcua_testhost_route_info(const struct motcua_testhost *th, size_t i, const char **method,
 			       const char **path, unsigned *roles, bool *has_free_fn);
 
-/* ---- pipeline steps ---------------------------------------------------------------------------- */
+/* ---- pipeline steps ----------------------------------------------------------------------------
+ */
 
 bool motcua_testhost_has_step(const struct motcua_testhost *th, enum motcua_step step);
 bool motcua_testhost_has_page_step(const struct motcua_testhost *th, enum motcua_step step);
@@ -315,15 +327,19 @@ bool motcua_testhost_has_page_step(const struct motcua_testhost *th, enum motcua
  * at once). A struct_size of 0 is set to sizeof *io; io->message comes back
  * NUL-terminated. Returns what the function returned; -ENOENT when the plugin
  * does not do that step. */
-int motcua_testhost_step(struct motcua_testhost *th, enum motcua_step step, struct motcua_step_io *io);
-int motcua_testhost_page_step(struct motcua_testhost *th, enum motcua_step step, struct motcua_page_io *io);
+int motcua_testhost_step(struct motcua_testhost *th, enum motcua_step step,
+			 struct motcua_step_io *io);
+int motcua_testhost_page_step(struct motcua_testhost *th, enum motcua_step step,
+			      struct motcua_page_io *io);
 
-/* ---- capture ----------------------------------------------------------------------------------- */
+/* ---- capture -----------------------------------------------------------------------------------
+ */
 
 /* The capture ops the plugin registered (the host's copy: members its older
  * ops lack are NULL, struct_size is the plugin's) and *data for them (data
  * may be NULL), or NULL. Valid until stop. */
-const struct motcua_capture_ops *motcua_testhost_capture_ops(const struct motcua_testhost *th, void **data);
+const struct motcua_capture_ops *motcua_testhost_capture_ops(const struct motcua_testhost *th,
+							     void **data);
 
 /* One batch: the plugin's capture() on a thread of its own. Opaque. */
 struct motcua_testhost_capture;
@@ -331,12 +347,14 @@ struct motcua_testhost_capture;
 struct motcua_testhost_capture_args {
 	const char *dossier_code; /* NULL: "000.00.00.H00-240101-0001" */
 	const char *document_id;  /* NULL: "doc-<n>" */
-	const char *options;      /* a JSON object; NULL: "{}" (check() is not called: call it yourself) */
+	const char
+	    *options; /* a JSON object; NULL: "{}" (check() is not called: call it yourself) */
 	/* Called on the capture thread when the plugin hands over a page, before
 	 * the host checks it (a PNG, JPEG or TIFF in io->tmp_dir) and takes the
 	 * file over into its store: a negative return is page_ready()'s answer.
 	 * May be NULL. */
-	int (*on_page)(void *arg, struct motcua_capture_io *io, const char *path, const char *media_type);
+	int (*on_page)(void *arg, struct motcua_capture_io *io, const char *path,
+		       const char *media_type);
 	/* Called on the capture thread for each progress() (the host also keeps
 	 * each that is a JSON object of at most 4 KiB as a broadcast
 	 * "capture.progress" event). May be NULL. */
@@ -349,14 +367,17 @@ struct motcua_testhost_capture_args {
  * while one runs (to see the plugin's -EBUSY). NULL with errno ENOENT when
  * the plugin does not capture, or ENOMEM. Free it with
  * motcua_testhost_capture_free(). */
-struct motcua_testhost_capture *motcua_testhost_capture_start(struct motcua_testhost *th,
-							      const struct motcua_testhost_capture_args *args);
+struct motcua_testhost_capture *
+motcua_testhost_capture_start(struct motcua_testhost *th,
+			      const struct motcua_testhost_capture_args *args);
 /* Pumps the loop until the batch ended or timeout_ms passed (< 0: no
  * limit). Returns what capture() returned; -ETIMEDOUT. */
-int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testhost_capture *cap, int timeout_ms);
+int motcua_testhost_capture_wait(struct motcua_testhost *th, struct motcua_testhost_capture *cap,
+				 int timeout_ms);
 /* Start and wait: returns what capture() returned (or -ENOENT, -ENOMEM),
  * the batch in *cap (NULL on those errors) for the caller to free. */
-int motcua_testhost_capture(struct motcua_testhost *th, const struct motcua_testhost_capture_args *args,
+int motcua_testhost_capture(struct motcua_testhost *th,
+			    const struct motcua_testhost_capture_args *args,
 			    struct motcua_testhost_capture **cap);
 /* Has capture() returned? Callable from any thread. */
 bool motcua_testhost_capture_ended(struct motcua_testhost_capture *cap);
@@ -367,20 +388,25 @@ void motcua_testhost_capture_cancel(struct motcua_testhost_capture *cap);
 /* The pages the host took over, in order: the i-th's path in the store and
  * media type (may be NULL), or NULL. Callable from any thread. */
 size_t motcua_testhost_capture_page_count(struct motcua_testhost_capture *cap);
-const char *motcua_testhost_capture_page(struct motcua_testhost_capture *cap, size_t i, const char **media_type);
+const char *motcua_testhost_capture_page(struct motcua_testhost_capture *cap, size_t i,
+					 const char **media_type);
 /* Waits for the batch to end (after setting io->cancel when it has not),
  * removes its tmp_dir and frees it. Accepts NULL. */
 void motcua_testhost_capture_free(struct motcua_testhost_capture *cap);
 
-/* ---- archive, adapter -------------------------------------------------------------------------- */
+/* ---- archive, adapter --------------------------------------------------------------------------
+ */
 
 /* The ops the plugin registered (the host's copy: members its older ops lack
  * are NULL, struct_size is the plugin's) and *data for them (data may be
  * NULL), or NULL. Call them directly. Valid until stop. */
-const struct motcua_archive_ops *motcua_testhost_archive_ops(const struct motcua_testhost *th, void **data);
-const struct motcua_adapter_ops *motcua_testhost_adapter_ops(const struct motcua_testhost *th, void **data);
+const struct motcua_archive_ops *motcua_testhost_archive_ops(const struct motcua_testhost *th,
+							     void **data);
+const struct motcua_adapter_ops *motcua_testhost_adapter_ops(const struct motcua_testhost *th,
+							     void **data);
 
-/* ---- what the plugin reports about dossiers ---------------------------------------------------- */
+/* ---- what the plugin reports about dossiers ----------------------------------------------------
+ */
 
 /* Makes a dossier exist for dossier_status() and result_add(); no other
  * does. Returns 0; -EINVAL (not a code); -ENOMEM. */
@@ -405,11 +431,14 @@ struct motcua_testhost_result {
 /* In the order they came; pointers valid until motcua_testhost_free().
  * Callable from any thread. */
 size_t motcua_testhost_status_count(const struct motcua_testhost *th);
-const struct motcua_testhost_status *motcua_testhost_status_at(const struct motcua_testhost *th, size_t i);
+const struct motcua_testhost_status *motcua_testhost_status_at(const struct motcua_testhost *th,
+							       size_t i);
 size_t motcua_testhost_result_count(const struct motcua_testhost *th);
-const struct motcua_testhost_result *motcua_testhost_result_at(const struct motcua_testhost *th, size_t i);
+const struct motcua_testhost_result *motcua_testhost_result_at(const struct motcua_testhost *th,
+							       size_t i);
 
-/* ---- the machine ------------------------------------------------------------------------------- */
+/* ---- the machine -------------------------------------------------------------------------------
+ */
 
 /* Is the program there (an absolute path that is executable, or a name
  * found in $PATH)? When not, prints "FAIL: <name> is not installed (<hint>)"
