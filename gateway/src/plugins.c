@@ -18,6 +18,7 @@
 #include "pipeline.h"
 #include "plugins.h"
 #include "router.h"
+#include "validate.h"
 
 #define MAX_PLUGINS 64
 
@@ -67,18 +68,6 @@ static void plugin_free(struct plugin *pl)
 	if (pl->dl && !getenv("MOTCUA_DEBUG_NO_DLCLOSE"))
 		dlclose(pl->dl);
 	free(pl);
-}
-
-static bool valid_plugin_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_'))
-			return false;
-	return true;
 }
 
 /* Looks for <dir>/<name>.so, then <dir>/<name>/<name>.so (the build tree's

@@ -19,6 +19,8 @@ bool valid_document_name(const char *s);
 bool valid_sha256_hex(const char *s);
 /* "type/subtype" of RFC 6838's restricted characters, under 64 bytes. */
 bool valid_media_type(const char *s);
+/* A plugin's (and its config section's) name: 1 to 64 of a-z, 0-9, - and _. */
+bool valid_plugin_name(const char *s);
 /* The media types a document may have (uploads, results, pages). */
 bool upload_type_ok(const char *type);
 /* Do a file's first and last bytes (head and tail, concatenated in p) look

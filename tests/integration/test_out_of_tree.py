@@ -50,8 +50,12 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
     cflags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", env=env)
     assert stage in cflags, cflags
     assert sh("pkg-config", "--variable=abi_version", "motcua-plugin", env=env).strip() == "1"
-    th_flags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", "motcua-testhost", env=env)
-    assert "-lmotcua-testhost" in th_flags and "-ldl" in th_flags and stage in th_flags, th_flags
+    # the test host needs jansson (the system's) too: its tests, not the plugin
+    system_pc = sh("pkg-config", "--variable", "pc_path", "pkg-config").strip()
+    test_env = dict(env, PKG_CONFIG_LIBDIR=os.path.dirname(pcs[0]) + ":" + system_pc)
+    th_flags = sh("pkg-config", "--cflags", "--libs", "motcua-plugin", "motcua-testhost", env=test_env)
+    assert "-lmotcua-testhost" in th_flags and "-ldl" in th_flags and "-ljansson" in th_flags and \
+        stage in th_flags, th_flags
     # a copy of the example, away from the source tree's headers
     src = os.path.join(tmp, "agency-adapter")
     shutil.copytree(os.path.join(SOURCE_ROOT, "plugins", "adapter-example"), src,
@@ -62,7 +66,7 @@ def test_adapter_builds_out_of_tree_and_loads(tmp):
         cflags += " -fsanitize=" + san
     sh("make", "-C", src, "CFLAGS=" + cflags, env=env)
     # its own test, against the installed test host
-    out = sh("make", "-C", src, "CFLAGS=" + cflags, "check", env=env)
+    out = sh("make", "-C", src, "CFLAGS=" + cflags, "check", env=test_env)
     assert "FAIL" not in out, out
     so = os.path.join(src, "adapter-example.so")
     exported = sh("nm", "-D", "--defined-only", so)
