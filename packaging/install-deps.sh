@@ -11,7 +11,13 @@ what=${1:-all}
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build
 libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
 libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
-libp11-dev libcurl4-openssl-dev libmosquitto-dev"
+libp11-dev libcurl4-openssl-dev libmosquitto-dev
+libsodium-dev libcairo2-dev libpango1.0-dev libqrencode-dev libzbar-dev
+libespeak-ng-dev"
+# (station: libsodium hashes officials' passwords (Argon2id); cairo and pango
+# draw the receipt (PDF and the thermal printer's raster), libqrencode its
+# QR; libzbar reads the QR of a citizen ID card; libespeak-ng says the
+# number called in the waiting room.)
 # (eval-stream: libmosquitto streams events and indicator snapshots upstream
 # over MQTT.)
 # (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
@@ -20,7 +26,10 @@ libp11-dev libcurl4-openssl-dev libmosquitto-dev"
 # Run: the Vietnamese (and English) OCR models and orientation detection,
 # SANE's backends (with its test and pnm virtual devices), and the sRGB
 # profile that makes the searchable PDFs PDF/A (icc-profiles-free).
-run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free"
+run_extra="tesseract-ocr-vie tesseract-ocr-eng tesseract-ocr-osd libsane1 icc-profiles-free
+espeak-ng-data fonts-dejavu-core"
+# (espeak-ng-data: the Vietnamese voice; DejaVu: the receipt's font, whose
+# glyphs cover Vietnamese.)
 # Run: the demo talks to the gateway with curl and makes its throwaway signing
 # CA with openssl; its stand-ins of the agency and the portal are Python (stdlib).
 run_pkgs="curl ca-certificates openssl python3"
@@ -35,9 +44,11 @@ run_pkgs="curl ca-certificates openssl python3"
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
 softhsm2 opensc libnss3-tools bc
-chromium chromium-driver
+chromium chromium-driver python3-selenium zbar-tools
 mosquitto mosquitto-clients
 valgrind clang-format"
+# (python3-selenium drives Chromium in the station's browser tests; zbarimg
+# reads back the QR printed on a receipt.)
 # (valgrind runs the suite under memcheck with meson test --setup valgrind;
 # clang-format checks the tree's formatting against .clang-format.)
 # (eval-stream tests and benchmark start their own mosquitto broker on
