@@ -10,10 +10,17 @@
 
 #include "motcua/plugin.h"
 
+/* The caller: a machine token (agency, kiosk, station agent) or a signed-in
+ * official's session. name is who every record of an action names (the
+ * token's name, or the official's username). */
 struct token_info {
-	int64_t id;
+	int64_t id; /* the token's id, or the session's */
 	char name[128];
-	unsigned role; /* enum motcua_role bit */
+	unsigned role;	     /* enum motcua_role bit */
+	int64_t user_id;     /* the official's account; 0 for a machine token */
+	char full_name[201]; /* the official's name ("Họ tên"); "" for a machine token */
+	char unit[201];	     /* the official's unit; "" for a machine token */
+	char counter[51];    /* the counter the official sits at; "" if none */
 };
 
 /* Masks of roles the routes use. */

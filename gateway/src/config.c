@@ -231,7 +231,8 @@ bool config_parse_bool(const char *v, bool *out)
 bool config_section_is_core(const char *section)
 {
 	return !strcmp(section, "gateway") || !strcmp(section, "http") ||
-	       !strcmp(section, "office") || !strcmp(section, "outbox");
+	       !strcmp(section, "office") || !strcmp(section, "outbox") ||
+	       !strcmp(section, "station");
 }
 
 /* ---- the gateway's own sections ---- */
@@ -384,6 +385,29 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	if ((r = get_uint(c, "outbox", "workers", 1, 32, 2, &v, err, errlen)) < 0)
 		return r;
 	s->outbox_workers = v;
+
+	e = config_find(c, "station", "review");
+	s->review = true;
+	if (e) {
+		e->used = true;
+		if (!config_parse_bool(e->value, &s->review))
+			return bad(e, err, errlen, "must be true or false");
+	}
+	if ((r = get_uint(c, "station", "session_hours", 1, 24 * 7, 10, &v, err, errlen)) < 0)
+		return r;
+	s->session_hours = (unsigned)v;
+	if ((r = get_uint(c, "station", "rating_window_s", 5, 3600, 60, &v, err, errlen)) < 0)
+		return r;
+	s->rating_window_s = (unsigned)v;
+	if ((r = get_str(c, "station", "lookup_url", NULL, &s->lookup_url)) < 0)
+		return r;
+	e = config_find(c, "station", "lookup_url");
+	if (e && ((strncmp(e->value, "https://", 8) && strncmp(e->value, "http://", 7)) ||
+		  !strstr(e->value, "{code}") || !strstr(e->value, "{key}") ||
+		  strlen(e->value) > 400 || strpbrk(e->value, " \t\"<>")))
+		return bad(e, err, errlen,
+			   "must be an http(s) URL with {code} and {key} in it, e.g. "
+			   "https://motcua.example.gov.vn/lookup?code={code}&key={key}");
 	/* Unknown keys in the core sections. */
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->entries[i];
@@ -402,6 +426,7 @@ void settings_clear(struct settings *s)
 	free(s->office_name);
 	free(s->holidays_file);
 	free(s->procedures_file);
+	free(s->lookup_url);
 	memset(s, 0, sizeof *s);
 }
 

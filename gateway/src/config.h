@@ -59,6 +59,11 @@ struct settings {
 	unsigned outbox_backoff_base_s; /* the first retry's delay */
 	unsigned outbox_backoff_max_s;	/* the longest delay */
 	unsigned outbox_workers;	/* deliveries at once */
+	/* [station] */
+	bool review;		  /* a captured document waits for the clerk after OCR */
+	unsigned session_hours;	  /* an official's sign-in lasts this long */
+	char *lookup_url;	  /* the receipt QR's URL, with {code} and {key}; NULL: /lookup */
+	unsigned rating_window_s; /* a counter's rating session stays open this long */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

@@ -87,6 +87,23 @@ static const char *const schema[] = {
     /* version 6: no route job any more (delivery is the outbox's); a
      * document that waited only for it is finished at the next start */
     "DELETE FROM jobs WHERE step = 4;",
+    /* version 7: the station. Officials' accounts and their signed-in
+     * sessions (a session is a bearer token like a machine token, its
+     * SHA-256 kept); the applicant's address and email, for the receipt; the
+     * citizen's lookup key ("mã tra cứu"), printed on the receipt. */
+    "CREATE TABLE users(id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL, counter TEXT,"
+    "  hash TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  disabled_at INTEGER);"
+    "CREATE TABLE sessions(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id), hash TEXT NOT NULL UNIQUE,"
+    "  client TEXT, counter TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  ended_at INTEGER);"
+    "CREATE INDEX sessions_open ON sessions(expires_at) WHERE ended_at IS NULL;"
+    "ALTER TABLE dossiers ADD COLUMN applicant_address TEXT;"
+    "ALTER TABLE dossiers ADD COLUMN applicant_email TEXT;"
+    "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
+    "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

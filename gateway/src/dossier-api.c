@@ -41,7 +41,7 @@ static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req,
 	static const char *const top[] = {
 	    "procedure_code", "procedure_name",	 "applicant", "channel",
 	    "unit",	      "processing_days", "ticket_id", NULL};
-	static const char *const app[] = {"name", "id_number", "phone", NULL};
+	static const char *const app[] = {"name", "id_number", "phone", "address", "email", NULL};
 	json_t *j = http_json_body(req);
 	if (!j)
 		return;
@@ -93,8 +93,17 @@ static void h_dossier_create(struct dossier_api *a, struct evhttp_request *req,
 	    !http_str_field(req, applicant, "id_number", "applicant.id_number", true, 20,
 			    &d.applicant_id) ||
 	    !http_str_field(req, applicant, "phone", "applicant.phone", false, 20,
-			    &d.applicant_phone))
+			    &d.applicant_phone) ||
+	    !http_str_field(req, applicant, "address", "applicant.address", false, 500,
+			    &d.applicant_address) ||
+	    !http_str_field(req, applicant, "email", "applicant.email", false, 254,
+			    &d.applicant_email))
 		goto out;
+	if (d.applicant_email && !valid_email(d.applicant_email)) {
+		http_reply_error(req, 400, "bad_request",
+				 "applicant.email must be an address like ten@example.vn");
+		goto out;
+	}
 	if (!valid_id_number(d.applicant_id)) {
 		http_reply_error(
 		    req, 400, "bad_request",

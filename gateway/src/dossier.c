@@ -11,6 +11,7 @@
 #include "log.h"
 #include "records-internal.h"
 #include "util.h"
+#include "validate.h"
 
 /* The promised return date: the procedure's legal processing time in working
  * days (given, or from [office] procedures); 0 when neither says. */
@@ -63,6 +64,14 @@ static int insert_dossier(struct records *r, const struct dossier_new *d, const 
 	sqlite3_bind_text(st, 11, unit, -1, SQLITE_TRANSIENT);
 	if (d->ticket_id)
 		sqlite3_bind_int64(st, 12, d->ticket_id);
+	sqlite3_bind_text(st, 13, d->applicant_address, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 14, d->applicant_email, -1, SQLITE_TRANSIENT);
+	char key[LOOKUP_KEY_LEN + 1];
+	if (lookup_key_new(key) < 0) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 15, key, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
@@ -114,6 +123,8 @@ static json_t *dossier_row(sqlite3_stmt *st)
 	json_object_set_new(applicant, "name", col_text(st, DC_APPLICANT_NAME));
 	json_object_set_new(applicant, "id_number", col_text(st, DC_APPLICANT_ID));
 	json_object_set_new(applicant, "phone", col_text(st, DC_APPLICANT_PHONE));
+	json_object_set_new(applicant, "address", col_text(st, DC_APPLICANT_ADDRESS));
+	json_object_set_new(applicant, "email", col_text(st, DC_APPLICANT_EMAIL));
 	json_t *d = json_object();
 	json_object_set_new(d, "code", col_text(st, DC_CODE));
 	json_object_set_new(d, "procedure_code", col_text(st, DC_PROCEDURE_CODE));
@@ -127,6 +138,7 @@ static json_t *dossier_row(sqlite3_stmt *st)
 	json_object_set_new(d, "unit", col_text(st, DC_UNIT));
 	json_object_set_new(d, "ticket_id", col_int_or_null(st, DC_TICKET_ID));
 	json_object_set_new(d, "official", col_text(st, DC_CREATED_BY));
+	json_object_set_new(d, "lookup_key", col_text(st, DC_LOOKUP_KEY));
 	return d;
 }
 

@@ -27,7 +27,10 @@
 	X(DC_DUE_AT, due_at)                                                                       \
 	X(DC_UNIT, unit)                                                                           \
 	X(DC_TICKET_ID, ticket_id)                                                                 \
-	X(DC_CREATED_BY, created_by)
+	X(DC_CREATED_BY, created_by)                                                               \
+	X(DC_APPLICANT_ADDRESS, applicant_address)                                                 \
+	X(DC_APPLICANT_EMAIL, applicant_email)                                                     \
+	X(DC_LOOKUP_KEY, lookup_key)
 enum dossier_column { DC_ROWID_, DOSSIER_COLUMNS(COL_ENUM) };
 
 #define DOCUMENT_COLUMNS(X)                                                                        \

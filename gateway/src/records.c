@@ -18,8 +18,8 @@ static const char *const record_sql[ST_COUNT_] = {
     [ST_DOSSIER_INSERT] =
 	"INSERT INTO dossiers(code, procedure_code, procedure_name, applicant_name,"
 	" applicant_id, applicant_phone, channel, status, received_at, updated_at,"
-	" created_by, due_at, unit, ticket_id)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12)",
+	" created_by, due_at, unit, ticket_id, applicant_address, applicant_email, lookup_key)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_DOSSIER_GET] = "SELECT rowid" DOSSIER_COLUMNS(COL_SQL) " FROM dossiers WHERE code = ?1",
     [ST_DOSSIER_DOCUMENTS] = DOC_SELECT " WHERE dossier_code = ?1 ORDER BY created_at, rowid",
     [ST_DOSSIER_EXISTS] = "SELECT 1 FROM dossiers WHERE code = ?1",

@@ -38,6 +38,8 @@ struct dossier_new {
 	const char *applicant_name;
 	const char *applicant_id;
 	const char *applicant_phone;
+	const char *applicant_address; /* optional, for the receipt */
+	const char *applicant_email;   /* optional */
 	int channel;
 	const char *created_by;
 };

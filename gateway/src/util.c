@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "util.h"
+#include "validate.h"
 
 int64_t time_now(void)
 {
@@ -120,6 +121,17 @@ void random_bytes(void *out, size_t n)
 {
 	if (RAND_bytes(out, (int)n) != 1)
 		abort(); /* no entropy: nothing safe can be done */
+}
+
+int lookup_key_new(char *out)
+{
+	static const char alphabet[] = LOOKUP_KEY_ALPHABET; /* 32: 5 bits a character */
+	unsigned char b[LOOKUP_KEY_LEN];
+	random_bytes(b, sizeof b);
+	for (size_t i = 0; i < LOOKUP_KEY_LEN; i++)
+		out[i] = alphabet[b[i] & 31];
+	out[LOOKUP_KEY_LEN] = 0;
+	return 0;
 }
 
 void sha256_hex(const void *data, size_t len, char out[65])

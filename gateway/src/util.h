@@ -23,6 +23,8 @@ int64_t time_now(void);
 /* 2*nbytes hex digits and a NUL. */
 void random_hex(char *out, size_t nbytes);
 void random_bytes(void *out, size_t n);
+/* A new lookup key (validate.h: LOOKUP_KEY_LEN characters and a NUL). */
+int lookup_key_new(char *out);
 void sha256_hex(const void *data, size_t len, char out[65]);
 int mkdir_p(const char *path, unsigned mode);
 int fsync_dir(const char *dir);

@@ -35,6 +35,34 @@ bool valid_phone(const char *s)
 	return n - start >= 9 && n - start <= 15 && all_digits(s, start, n);
 }
 
+bool valid_email(const char *s)
+{
+	size_t n = strlen(s);
+	const char *at = strchr(s, '@');
+	if (n < 5 || n > 254 || !at || at == s || strchr(at + 1, '@'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == ',' || s[i] == ';' ||
+		    s[i] == '<' || s[i] == '>' || s[i] == '"')
+			return false;
+	const char *dot = strrchr(at + 1, '.');
+	return dot && dot > at + 1 && dot[1];
+}
+
+bool valid_lookup_key(const char *s)
+{
+	static const char alphabet[] = LOOKUP_KEY_ALPHABET;
+	size_t n = strlen(s);
+	if (n != LOOKUP_KEY_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 'a' + 'A') : s[i];
+		if (!c || !strchr(alphabet, c))
+			return false;
+	}
+	return true;
+}
+
 bool valid_code_chars(const char *s, size_t max)
 {
 	size_t n = strlen(s);

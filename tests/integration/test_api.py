@@ -84,12 +84,23 @@ def test_create_dossier(tmp):
     assert r.headers["Location"] == "/api/v1/dossiers/" + d["code"]
     assert d["status"] == 1 and d["channel"] == 2 and d["documents"] == []
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$", d["received_at"]), d
-    assert d["applicant"] == {"name": "Trần Thị Đào", "id_number": "079190001234", "phone": "0912345678"}
+    assert d["applicant"] == {"name": "Trần Thị Đào", "id_number": "079190001234", "phone": "0912345678",
+                              "address": None, "email": None}
+    # the lookup key printed on the receipt: 8 characters of Crockford's base 32
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{8}", d["lookup_key"]), d
     assert d["procedure_name"] == "Đăng ký khai sinh"
     got = g.get("/api/v1/dossiers/" + d["code"]).json()
     assert got == d, (got, d)
     assert g.create_dossier()["code"].endswith("-0002")
     assert g.get("/api/v1/dossiers/%s-%s-0099" % (AGENCY, vn_today())).status == 404
+    r = g.post("/api/v1/dossiers", {"procedure_code": "1.001234", "channel": 1,
+                                    "applicant": {"name": "Phạm Thị Ánh", "id_number": "001203004567",
+                                                  "address": "Số 12, ngõ 34 phố Hàng Bạc, Hoàn Kiếm, Hà Nội",
+                                                  "email": "anh.pham@example.vn"}})
+    assert r.status == 201, r
+    a = r.json()["applicant"]
+    assert a["address"] == "Số 12, ngõ 34 phố Hàng Bạc, Hoàn Kiếm, Hà Nội" and a["email"] == "anh.pham@example.vn", a
+    assert r.json()["lookup_key"] != d["lookup_key"]
 
 
 def test_bad_dossier_input_changes_nothing(tmp):
@@ -123,6 +134,11 @@ def test_bad_dossier_input_changes_nothing(tmp):
         {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "12345"}},
         {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "00120300456X"}},
         {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "phone": "call me"}},
+        {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "email": "tam"}},
+        {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "email": "tam@localhost"}},
+        {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "email": "a b@x.vn"}},
+        {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "address": "x" * 501}},
+        {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "address": 7}},
         {**ok, "applicant": {"name": "Lê Văn Tám", "id_number": "001203004567", "email": "a@b"}},
         {**ok, "applicant": {"name": "x" * 201, "id_number": "001203004567"}},
         {**ok, "applicant": {"name": "Lê\nVăn", "id_number": "001203004567"}},
@@ -282,6 +298,12 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done", doc
     g.stop()
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    # back to schema 5: what versions 6 and 7 made goes (a test of each
+    # later version's upgrade undoes that version here too)
+    db.execute("DROP TABLE sessions")
+    db.execute("DROP TABLE users")
+    for col in ("applicant_address", "applicant_email", "lookup_key"):
+        db.execute("ALTER TABLE dossiers DROP COLUMN %s" % col)
     db.execute("PRAGMA user_version = 5")
     db.execute("INSERT INTO jobs(document_id, step, state) VALUES(?, 4, 'pending')", (doc["id"],))
     db.execute("UPDATE documents SET state = 'processing' WHERE id = ?", (doc["id"],))
@@ -293,7 +315,10 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done" and [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign",
                                                                              "archive"], doc
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    # version 7 gave the dossier received under schema 5 a lookup key
+    key = g.get("/api/v1/dossiers/" + code).json()["lookup_key"]
+    assert re.fullmatch(r"[0-9A-F]{8}", key), key
     assert db.execute("SELECT COUNT(*) FROM events WHERE type = 'document.done'").fetchone()[0] == 1
     db.close()
 

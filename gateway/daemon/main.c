@@ -34,6 +34,7 @@
 #include "store.h"
 #include "util.h"
 #include "workers.h"
+#include "station.h"
 #include "www.h"
 
 static void usage(FILE *f)
@@ -141,9 +142,9 @@ static int start_parts(struct gateway *gw)
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
 	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
 	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
-	    host_routes_add(gw) < 0) {
+	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
-			  "archive or outbox");
+			  "archive, outbox or station");
 		return -ENOMEM;
 	}
 	return 0;
@@ -158,6 +159,7 @@ static void free_parts(struct gateway *gw)
 	outbox_drain(gw->outbox);
 	workers_free(gw->workers);
 	plugins_free(gw->plugins);
+	station_free(gw->station);
 	dossier_api_free(gw->dossier_api);
 	outbox_free(gw->outbox);
 	archive_free(gw->archive);

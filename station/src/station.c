@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The station's modules, started in order on the core. */
+#include <stdlib.h>
+
+#include "gateway.h"
+#include "log.h"
+#include "station.h"
+
+struct station {
+	struct gateway *gw;
+};
+
+struct station *station_new(struct gateway *gw)
+{
+	struct station *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->gw = gw;
+	return s;
+}
+
+void station_free(struct station *s)
+{
+	free(s);
+}
