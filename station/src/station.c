@@ -4,6 +4,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "pages.h"
 #include "station.h"
 
 struct station {
@@ -16,6 +17,11 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
+	if (pages_routes_add(gw) < 0) {
+		log_error("station: cannot add the pages' routes");
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
