@@ -40,7 +40,7 @@ const Station = (() => {
 
   class ApiError extends Error {
     constructor(status, body, path) {
-      super((body && body.message) || ("HTTP " + status));
+      super((body && (body.detail || body.message)) || ("HTTP " + status));
       this.status = status; this.code = body && body.error; this.body = body; this.path = path;
     }
   }
@@ -73,7 +73,7 @@ const Station = (() => {
   // A message for the page from an error of the API.
   function errText(e) {
     if (e instanceof ApiError) {
-      if (e.status === 404 && e.code === undefined) return t("Chức năng chưa có trên bản này", "not on this build") + " (" + e.path + ")";
+      if (e.status === 404 && (!e.body || e.message === "no such route")) return t("Chức năng chưa có trên bản này", "not on this build") + " (" + e.path + ")";
       if (e.status === 401) return t("Chưa đăng nhập hoặc mã truy cập sai", "not signed in, or a wrong token") + " (401)";
       if (e.status === 403) return t("Không được phép", "not allowed") + " (403)";
       return (e.message || "") + " (" + e.status + (e.code ? " " + e.code : "") + ")";
