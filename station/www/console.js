@@ -79,7 +79,7 @@
       const q = await api.get("/api/v1/queue");
       const total = (q.waiting || []).reduce((a, w) => a + w.count, 0);
       $("#queue-stats").replaceChildren(L("Đang chờ: " + total, "waiting: " + total),
-        ...(q.waiting || []).map((w) => el("div", {}, (w.service_name || w.service || "–") + ": " + w.count)));
+        ...(q.waiting || []).filter((w) => w.count).map((w) => el("div", {}, (w.service_name || w.service || "–") + ": " + w.count)));
       if (q.services && !st.services.length) setServices(q.services);
       $("#queue-error").textContent = "";
     } catch (e) {
@@ -95,8 +95,8 @@
     renderTicket();
   }
   function setServices(list) {
-    st.services = list.map((s) => typeof s === "string" ? { code: s, name: s } : { code: s.code || s.id || s.name, name: s.name || s.code });
-    $("#transfer-service").replaceChildren(...st.services.map((s) => el("option", { value: s.code }, s.name)));
+    st.services = list.map((s) => typeof s === "string" ? { code: s, name: s } : { code: s.code || s.id || s.name, name: s.name || s.code, name_en: s.name_en });
+    $("#transfer-service").replaceChildren(...st.services.map((s) => el("option", { value: s.code }, s.name + (s.name_en && s.name_en !== s.name ? " · " + s.name_en : ""))));
     renderTicket();
   }
   async function loadServices() {
@@ -248,7 +248,12 @@
   async function refreshDossier() {
     if (!st.code) return;
     try {
-      st.dossier = await api.get(D());
+      const d = await api.get(D());
+      // each document with its pages (the dossier lists them without)
+      d.documents = await Promise.all((d.documents || []).map((doc) =>
+        api.get(D() + "/documents/" + encodeURIComponent(doc.id)).catch(() => doc)));
+      if (d.code !== st.code) return;
+      st.dossier = d;
       $("#dossier-error").textContent = "";
     } catch (e) {
       $("#dossier-error").textContent = S.errText(e);
@@ -302,9 +307,13 @@
     delete st.orders[doc.id];
     return have;
   }
-  function renderDocuments() {
+  function renderDocuments(force) {
     const box = $("#documents");
     const docs = st.dossier.documents || [];
+    // drawn again only when something changed (a button does not move under the clerk's finger)
+    const sig = JSON.stringify([docs, st.orders, st.checklist, S.lang()]);
+    if (!force && sig === st.drawn) return;
+    st.drawn = sig;
     box.replaceChildren(...docs.map(renderDocument));
     if (!docs.length) box.append(el("p", { class: "muted small" }, L("Chưa có giấy tờ nào. Bấm Quét hoặc tải tệp lên.", "No papers yet: scan or upload one.")));
   }
@@ -351,10 +360,10 @@
         low ? el("span", { class: "conf low", title: S.t("độ tin cậy thấp", "low confidence") }, " ⚠") : ""),
       el("div", { class: "acts" },
         act("left", "◀", S.t("Chuyển lên trước", "move earlier"), () => move(doc, order, i, -1), i === 0),
-        act("rotate", "⟳", S.t("Xoay 90°", "rotate 90°"), () => pageEdit(doc, p.page, "rotate")),
-        act("rescan", "⎘", S.t("Quét lại trang này", "rescan this page"), () => rescan(doc, p.page)),
+        act("rotate", "↻", S.t("Xoay 90°", "rotate 90°"), () => pageEdit(doc, p.page, "rotate")),
         act("delete", "✕", S.t("Xóa trang", "delete the page"), () => pageEdit(doc, p.page, "delete")),
-        act("right", "▶", S.t("Chuyển ra sau", "move later"), () => move(doc, order, i, 1), i === order.length - 1)));
+        act("right", "▶", S.t("Chuyển ra sau", "move later"), () => move(doc, order, i, 1), i === order.length - 1),
+        act("rescan wide", L("Quét lại", "Rescan"), S.t("Quét lại trang này", "rescan this page"), () => rescan(doc, p.page))));
   }
   async function loadThumb(doc, p, box) {
     const key = doc.id + "/" + p.page + "/" + (p.sha256 || "") + "/" + (doc.updated_at || "") + "/" + (p.rotation || 0);
@@ -371,7 +380,7 @@
     const o = order.slice();
     [o[i], o[i + by]] = [o[i + by], o[i]];
     st.orders[doc.id] = o;
-    renderDocuments();
+    renderDocuments(true);
   }
   async function pageEdit(doc, n, what) {
     const path = D() + "/documents/" + doc.id + "/pages/" + n;

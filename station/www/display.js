@@ -7,6 +7,8 @@
 (() => {
   const S = Station, { $, el, L } = S;
   let lastShown = null;
+  const names = {}; // service code → [Vietnamese, English]
+  const serviceL = (code, vi) => { const n = names[code]; return n ? L(n[0], n[1]) : L(vi || code || "", vi || code || ""); };
 
   // ---- the queue of announcements: never two at once ----
   const audioQueue = [];
@@ -63,17 +65,18 @@
   function showNow(c, flash) {
     $("#now-number").textContent = S.ticketNo(c.number);
     $("#now-counter").replaceChildren(L("Đến quầy " + c.counter, "Please go to counter " + c.counter));
-    $("#now-service").textContent = c.service_name || c.service || "";
+    $("#now-service").replaceChildren(c.service || c.service_name ? serviceL(c.service, c.service_name) : "");
     if (flash) {
       const n = $("#now");
       n.classList.remove("flash"); void n.offsetWidth; n.classList.add("flash");
     }
   }
   function render(q) {
+    for (const s of q.services || []) if (s.code) names[s.code] = [s.name || s.code, s.name_en || s.name || s.code];
     const calls = q.called || [];
     $("#calls").replaceChildren(...(calls.length ? calls.map((c) => el("tr", {},
       el("td", { class: "num" }, S.ticketNo(c.number)), el("td", {}, String(c.counter || "")),
-      el("td", {}, c.service_name || c.service || ""), el("td", {}, S.hhmm(c.called_at))))
+      el("td", {}, serviceL(c.service, c.service_name)), el("td", {}, S.hhmm(c.called_at))))
       : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, L("Chưa gọi số nào", "no calls yet")))]));
     if (calls.length) {
       const key = calls[0].number + "@" + calls[0].called_at;
@@ -82,7 +85,7 @@
     } else lastShown = "";
     const w = q.waiting || [];
     $("#waiting").replaceChildren(...(w.length ? w.map((s) => el("tr", {},
-      el("td", {}, s.service_name || s.service || L("Chung", "general")), el("td", { class: "num" }, String(s.count))))
+      el("td", {}, s.service ? serviceL(s.service, s.service_name) : L("Chung", "general")), el("td", { class: "num" }, String(s.count))))
       : [el("tr", {}, el("td", { class: "muted" }, L("Không có ai đang chờ", "nobody waiting")))]));
     document.body.dataset.updated = String(Date.now());
   }

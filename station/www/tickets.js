@@ -12,8 +12,9 @@
   function services(j) {
     // {"services":[{code|id, name}]} or a list of names
     const list = Array.isArray(j) ? j : (j && j.services) || [];
-    return list.map((s) => typeof s === "string" ? { code: s, name: s } :
-      { code: s.code || s.id || s.service || s.name, name: s.name || s.service_name || s.code || s.id });
+    return list.map((s) => typeof s === "string" ? { code: s, name: s, name_en: s } :
+      { code: s.code || s.id || s.service || s.name, name: s.name || s.service_name || s.code || s.id,
+        name_en: s.name_en || s.name || s.code });
   }
   function renderPriorities() {
     const box = $("#priorities");
@@ -27,7 +28,7 @@
     box.replaceChildren(...list.map((s) => {
       const n = waitingBy[s.code];
       return el("button", { type: "button", "data-service": s.code, onclick: () => take(s) },
-        s.name, el("span", { class: "count" }, L("Đang chờ: " + (n || 0), "waiting: " + (n || 0))));
+        L(s.name, s.name_en), el("span", { class: "count" }, L("Đang chờ: " + (n || 0), "waiting: " + (n || 0))));
     }));
   }
   let current = [];
@@ -60,7 +61,7 @@
   }
   async function show(t, s) {
     $("#t-number").textContent = S.ticketNo(t.number);
-    $("#t-service").textContent = t.service_name || s.name;
+    $("#t-service").replaceChildren(L(t.service_name || s.name, s.name_en));
     const p = S.PRIORITIES.find((x) => x[0] === t.priority);
     $("#t-priority").replaceChildren(p ? L("Ưu tiên: " + p[1], "Priority: " + p[2]) : "");
     $("#t-time").textContent = S.hhmm(t.issued_at) + " " + S.dmy(t.issued_at).split(" ")[0];
