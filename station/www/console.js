@@ -411,7 +411,7 @@
     const name = $("#scan-name").value.trim(), paper = $("#scan-paper").value;
     if (name) body.name = name;
     else if (paper) body.name = paperName(paper);
-    if (paper) body.paper = isNaN(Number(paper)) ? paper : Number(paper);
+    if (paper) body.paper = paper;
     try { await api.post(D() + "/scan", body); $("#scan-name").value = ""; refreshDossier(); }
     catch (e) { $("#dossier-error").textContent = e.code === "scanner_busy" ? S.t("Máy quét đang bận", "the scanner is busy") : S.errText(e); }
   }
@@ -441,7 +441,7 @@
     const body = { status };
     const note = $("#status-note").value.trim();
     if (note) body.note = note;
-    if (status === 5) body.missing = $$(".missing-paper").filter((c) => c.checked).map((c) => isNaN(Number(c.value)) ? c.value : Number(c.value));
+    if (status === 5) body.missing = $$(".missing-paper").filter((c) => c.checked).map((c) => c.value);
     try {
       await api.post(D() + "/status", body);
       $("#status-note").value = "";
