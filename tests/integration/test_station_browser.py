@@ -24,6 +24,11 @@ each, in order:
                     URL, which the browser opens and shows the status
   rating_once       the ticket is finished; the counter's rating kiosk pressed
                     twice counts once
+  supplement_return the missing papers asked for (status 5, the lookup lists
+                    them), then the result returned (status 10)
+  reuse             the same citizen's next dossier: the archived paper
+                    offered and reused
+  queue_moves       recall, no-show, start and transfer from the console's keys
 A stage whose routes this build does not have fails with "route X not on
 this build" (the routes come from GET /api/v1/routes); a stage that needs
 an earlier one that failed says so. Every stage runs or says why not; the
@@ -113,7 +118,9 @@ def shot(d, name):
 
 def wait(d, fn, what, timeout=30):
     try:
-        return WebDriverWait(d, timeout, poll_frequency=0.1).until(lambda _: fn())
+        return WebDriverWait(d, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                             ).until(lambda _: fn())
     except TimeoutException:
         raise AssertionError("the page did not get there within %ss: %s" % (timeout, what)) from None
 
@@ -131,14 +138,36 @@ def click(d, css, timeout=15):
             time.sleep(0.1)
 
 
+def attr(d, css, name, timeout=15):
+    """An attribute of css, read again if the page drew it anew in between."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return d.find_element(By.CSS_SELECTOR, css).get_attribute(name)
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+
+
 def text(d, css):
-    e = d.find_elements(By.CSS_SELECTOR, css)
-    return e[0].text if e else None
+    for _ in range(50):
+        try:
+            e = d.find_elements(By.CSS_SELECTOR, css)
+            return e[0].text if e else None
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return None
 
 
 def visible(d, css):
-    e = d.find_elements(By.CSS_SELECTOR, css)
-    return bool(e) and e[0].is_displayed()
+    for _ in range(50):
+        try:
+            e = d.find_elements(By.CSS_SELECTOR, css)
+            return bool(e) and e[0].is_displayed()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return False
 
 
 def script_errors(d):
@@ -244,7 +273,7 @@ def stage_kiosk_ticket(ctx):
     d.find_elements(By.CSS_SELECTOR, "#services button[data-service]")[0].click()
     wait(d, lambda: visible(d, "#ticket") and text(d, "#t-number"), "the issued ticket")
     number = int(text(d, "#t-number"))
-    ticket_id = int(d.find_element(By.ID, "ticket").get_attribute("data-ticket"))
+    ticket_id = int(attr(d, "#ticket", "data-ticket"))
     ahead = text(d, "#t-ahead")
     assert ahead.isdigit(), "people ahead: %r" % ahead
     assert text(d, "#t-service"), "no service on the ticket"
@@ -305,19 +334,19 @@ def stage_console_call(ctx):
     # the display is open before the call: it must follow it live
     disp = ctx["display"]
     disp.get(ctx["base"] + "/station/display#token=" + ctx["kiosk_token"])
-    wait(disp, lambda: "ok" in (disp.find_element(By.CSS_SELECTOR, ".net").get_attribute("class") or ""),
+    wait(disp, lambda: "ok" in (attr(disp, ".net", "class") or ""),
          "the display following the event stream")
     disp.execute_script("window.__loaded = 1")
     d = open_console(ctx)
-    wait(d, lambda: not d.find_element(By.ID, "btn-next").get_attribute("disabled"), "the Call next button")
+    wait(d, lambda: not attr(d, "#btn-next", "disabled"), "the Call next button")
     d.find_element(By.TAG_NAME, "body").send_keys("n")  # the shortcut shown on the button
     want = "%04d" % ctx["ticket"]["number"]
     wait(d, lambda: text(d, "#cur-ticket") == want, "ticket %s called at the console" % want)
-    state = d.find_element(By.ID, "cur-ticket").get_attribute("data-state")
+    state = attr(d, "#cur-ticket", "data-state")
     if state == "called":
         need(ctx, "POST", "/api/v1/tickets/{id}/start")
         d.find_element(By.ID, "btn-start").click()
-        wait(d, lambda: d.find_element(By.ID, "cur-ticket").get_attribute("data-state") == "serving",
+        wait(d, lambda: attr(d, "#cur-ticket", "data-state") == "serving",
              "the ticket being served")
     shot(d, "console-called")
     t = [x for x in ctx["g"].get("/api/v1/tickets").json()["tickets"] if x["id"] == ctx["ticket"]["id"]][0]
@@ -360,16 +389,16 @@ def stage_dossier_cccd(ctx):
     if ("GET", "/api/v1/procedures") in ctx["routes"]:
         wait(d, lambda: [o for o in d.find_elements(By.CSS_SELECTOR, "#proc option") if o.get_attribute("value")],
              "the procedures in the picker")
-        [o for o in d.find_elements(By.CSS_SELECTOR, "#proc option") if o.get_attribute("value") == "1.001193"][0].click()
+        click(d, "#proc option[value='1.001193']")
         wait(d, lambda: "Thành phần hồ sơ" in (text(d, "#proc-papers") or ""), "the procedure's papers")
     else:
         # (stage checklist fails for the missing route; the clerk types the procedure)
         d.find_element(By.ID, "proc-code").send_keys("1.001193")
         d.find_element(By.ID, "proc-name").send_keys("Đăng ký khai sinh")
     d.find_element(By.ID, "cccd-file").send_keys(cccd_image(ctx["tmp"]))
-    wait(d, lambda: d.find_element(By.ID, "app-id").get_attribute("value") == CITIZEN["id_number"],
+    wait(d, lambda: attr(d, "#app-id", "value") == CITIZEN["id_number"],
          "the applicant filled from the ID card")
-    name = d.find_element(By.ID, "app-name").get_attribute("value")
+    name = attr(d, "#app-name", "value")
     assert unicodedata.normalize("NFC", name) == CITIZEN["name"], name
     d.find_element(By.ID, "app-phone").send_keys("0912345678")
     shot(d, "console-new-dossier")
@@ -394,7 +423,7 @@ def stage_sane_scan(ctx):
     d.find_element(By.ID, "scan-name").send_keys("Giấy tờ quét")
     d.find_element(By.ID, "btn-scan").click()
     wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#documents .doc[data-doc]"), "the scanned document")
-    doc_id = d.find_element(By.CSS_SELECTOR, "#documents .doc[data-doc]").get_attribute("data-doc")
+    doc_id = attr(d, "#documents .doc[data-doc]", "data-doc")
     doc = g.wait_document(code, doc_id, timeout=240, states=("review", "done", "failed"))
     assert doc["state"] == "review", "the document did not stop for review: %s" % doc["state"]
     assert len(doc["pages"]) == 3, doc["pages"]
@@ -423,6 +452,10 @@ def stage_review_edit(ctx):
     click(d, sel + " .page[data-page='2'] button.delete")
     d.switch_to.alert.accept()
     wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, sel + " .page")) == 2, "two pages left")
+    # recognized again after the edit, and back in review: the page actions are live again
+    g.wait_document(code, doc_id, timeout=240, states=("review", "done", "failed"))
+    wait(d, lambda: visible(d, sel + " button.confirm") and
+         not attr(d, sel + " .page[data-page='1'] button.rotate", "disabled"), "the page actions live again")
     before = api_doc(g, code, doc_id)
     click(d, sel + " .page[data-page='1'] button.rotate")
     wait(d, lambda: api_doc(g, code, doc_id) != before, "the rotation recorded")
@@ -447,7 +480,7 @@ def stage_confirm_archive(ctx):
     assert doc["state"] == "done", doc
     steps = {s["step"]: s["state"] for s in doc["steps"]}
     assert steps.get("sign") == "done" and steps.get("archive") == "done", steps
-    wait(d, lambda: "done" in d.find_element(By.CSS_SELECTOR, sel).get_attribute("class"),
+    wait(d, lambda: "done" in attr(d, sel, "class"),
          "the document shown signed and archived")
     shot(d, "console-confirmed")
 
@@ -465,9 +498,9 @@ def stage_checklist(ctx):
     assert str(first["id"]) in [str(m) for m in cl["missing"]], cl
     sel = "#documents .doc[data-doc='%s'] .dtitle select" % doc_id
     wait(d, lambda: d.find_elements(By.CSS_SELECTOR, sel), "the paper picker of the document")
-    [o for o in d.find_elements(By.CSS_SELECTOR, sel + " option") if o.get_attribute("value") == str(first["id"])][0].click()
+    click(d, sel + " option[value='%s']" % first["id"])
     li = "#checklist li[data-paper='%s']" % first["id"]
-    wait(d, lambda: "checklist-ok" in (d.find_element(By.CSS_SELECTOR, li).get_attribute("class") or ""),
+    wait(d, lambda: "checklist-ok" in (attr(d, li, "class") or ""),
          "the paper shown handed in")
     cl = g.get("/api/v1/dossiers/%s/checklist" % code).json()
     assert str(first["id"]) not in [str(m) for m in cl["missing"]], cl
@@ -518,22 +551,22 @@ def stage_rating_once(ctx):
         raise Blocked("no ticket being served at counter 1 (stage console_call)")
     d, g, k = open_console(ctx), ctx["g"], ctx["kiosk"]
     k.get(ctx["base"] + "/station/rating?counter=1#token=" + ctx["kiosk_token"])
-    wait(k, lambda: k.find_element(By.TAG_NAME, "body").get_attribute("data-open") == "false", "the kiosk at rest")
-    assert k.find_element(By.CSS_SELECTOR, "#levels button[data-level='1']").get_attribute("disabled"), \
+    wait(k, lambda: attr(k, "body", "data-open") == "false", "the kiosk at rest")
+    assert attr(k, "#levels button[data-level='1']", "disabled"), \
         "a button is active with no session open"
     shot(k, "rating-closed")
     d.find_element(By.TAG_NAME, "body").send_keys("x")  # finish the ticket: a session opens
-    wait(k, lambda: not k.find_element(By.CSS_SELECTOR, "#levels button[data-level='1']").get_attribute("disabled"),
+    wait(k, lambda: not attr(k, "#levels button[data-level='1']", "disabled"),
          "the rating buttons active once the counter finished")
     shot(k, "rating-open")
     # pressed twice, quickly: one rating goes out, the buttons rest
     k.execute_script("const b = document.querySelector('#levels button[data-level=\"1\"]'); b.click(); b.click();")
     wait(k, lambda: text(k, "#thanks"), "the thank-you")
-    assert k.find_element(By.CSS_SELECTOR, "#levels button[data-level='2']").get_attribute("disabled"), \
+    assert attr(k, "#levels button[data-level='2']", "disabled"), \
         "the buttons still active after the rating"
     # the kiosk reloaded in the same moment: nothing open to rate any more
     k.refresh()
-    wait(k, lambda: k.find_element(By.TAG_NAME, "body").get_attribute("data-open") == "false",
+    wait(k, lambda: attr(k, "body", "data-open") == "false",
          "the session closed by the counted press")
     # and a press that reaches the gateway anyway is logged, not counted
     r = g.post("/api/v1/counters/1/rating", {"level": 3}, token=ctx["kiosk_token"])
@@ -544,9 +577,93 @@ def stage_rating_once(ctx):
     assert n == 1, "%d ratings counted for one session" % n
 
 
+def stage_supplement_return(ctx):
+    need(ctx, "GET", "/api/v1/dossiers/{code}/checklist")
+    need(ctx, "GET", "/api/v1/dossiers/{code}/supplement.pdf")
+    need(ctx, "GET", "/api/v1/lookup")
+    if "missing" not in ctx:
+        raise Blocked("no checklist (stage checklist)")
+    d, g, code = open_console(ctx), ctx["g"], ctx["code"]
+    boxes = wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#missing-box input.missing-paper"),
+                 "the papers to ask for")
+    checked = sorted(b.get_attribute("value") for b in boxes if b.is_selected())
+    assert checked == sorted(str(m) for m in ctx["missing"]), (checked, ctx["missing"])
+    d.find_element(By.ID, "status-note").send_keys("Thiếu giấy chứng sinh")
+    click(d, "#btn-supplement")
+    wait(d, lambda: visible(d, "#btn-print-supplement"), "the supplement request to print")
+    dj = g.get("/api/v1/dossiers/" + code).json()
+    assert dj["status"] == 5, dj["status"]
+    look = g.get("/api/v1/lookup?code=%s&key=%s" % (code, dj["lookup_key"]), token=None).json()
+    assert look["missing"], look
+    shot(d, "console-supplement")
+    click(d, "#btn-returned")
+    wait(d, lambda: g.get("/api/v1/dossiers/" + code).json()["status"] == 10, "the result returned")
+    wait(d, lambda: "Đã trả kết quả" in (text(d, "#dossier-status") or ""), "the status shown")
+
+
+def stage_reuse(ctx):
+    need(ctx, "GET", "/api/v1/archive/applicants/{id_number}/documents")
+    if "doc" not in ctx:
+        raise Blocked("nothing archived for the applicant (stage confirm_archive)")
+    d, g = open_console(ctx), ctx["g"]
+    click(d, "#btn-new")
+    wait(d, lambda: visible(d, "#new-dossier"), "the new dossier form")
+    if d.find_elements(By.CSS_SELECTOR, "#proc option[value='1.001193']"):
+        click(d, "#proc option[value='1.001193']")
+    else:
+        d.find_element(By.ID, "proc-code").send_keys("1.001193")
+    d.find_element(By.ID, "app-name").send_keys(CITIZEN["name"])
+    d.find_element(By.ID, "app-id").send_keys(CITIZEN["id_number"])
+    click(d, "#btn-create")
+    wait(d, lambda: visible(d, "#reuse") and d.find_elements(By.CSS_SELECTOR, "#reuse-list .reuse-item button"),
+         "the applicant's archived papers offered for reuse")
+    code2 = text(d, "#dossier-code")
+    assert code2 != ctx["code"], code2
+    shot(d, "console-reuse")
+    click(d, "#reuse-list .reuse-item button")
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#documents .doc[data-doc]"), "the reused document")
+    doc_id = attr(d, "#documents .doc[data-doc]", "data-doc")
+    doc = g.wait_document(code2, doc_id, timeout=120)
+    assert doc["state"] == "done" and doc["reused_from"], doc
+
+
+def stage_queue_moves(ctx):
+    for what in ("recall", "no-show", "start", "transfer"):
+        need(ctx, "POST", "/api/v1/tickets/{id}/" + what)
+    d, g = open_console(ctx), ctx["g"]
+    tickets = [g.post("/api/v1/tickets", {}).json() for _ in range(2)]
+    get = lambda tid: [x for x in g.get("/api/v1/tickets").json()["tickets"] if x["id"] == tid][0]
+    # a ticket may still be open at this counter (the rating stage finishes it)
+    if d.find_element(By.ID, "btn-done").is_enabled():
+        click(d, "#btn-done")
+    body = d.find_element(By.TAG_NAME, "body")
+    wait(d, lambda: d.find_element(By.ID, "btn-next").is_enabled(), "Call next ready")
+    body.send_keys("n")
+    wait(d, lambda: text(d, "#cur-ticket") == "%04d" % tickets[0]["number"], "the first of them called")
+    body.send_keys("l")
+    wait(d, lambda: get(tickets[0]["id"])["recalls"] == 1, "the ticket recalled")
+    body.send_keys("v")
+    wait(d, lambda: get(tickets[0]["id"])["state"] == "no_show", "the ticket a no-show")
+    wait(d, lambda: d.find_element(By.ID, "btn-next").is_enabled(), "Call next ready again")
+    body.send_keys("n")
+    wait(d, lambda: text(d, "#cur-ticket") == "%04d" % tickets[1]["number"], "the second called")
+    body.send_keys("b")
+    wait(d, lambda: get(tickets[1]["id"])["state"] == "serving", "the second being served")
+    opts = d.find_elements(By.CSS_SELECTOR, "#transfer-service option")
+    assert len(opts) > 1, "no other service to transfer to"
+    opts[1].click()
+    shot(d, "console-transfer")
+    body.send_keys("c")
+    wait(d, lambda: get(tickets[1]["id"])["state"] == "transferred", "the ticket transferred")
+    t = get(tickets[1]["id"])
+    assert t["transferred_to"], t
+    assert get(t["transferred_to"])["service"] == opts[1].get_attribute("value")
+
+
 STAGES = [stage_kiosk_ticket, stage_console_signin, stage_console_call, stage_display_shows,
           stage_dossier_cccd, stage_sane_scan, stage_review_edit, stage_confirm_archive,
-          stage_checklist, stage_receipt_lookup, stage_rating_once]
+          stage_checklist, stage_receipt_lookup, stage_rating_once, stage_supplement_return, stage_reuse,
+          stage_queue_moves]
 
 
 def test_station_end_to_end(tmp):
