@@ -19,6 +19,9 @@
 #include "calendar.h"
 #include "capture.h"
 #include "counter.h"
+#include "queue.h"
+#include "rating-session.h"
+#include "services.h"
 #include "db.h"
 #include "dossier-api.h"
 #include "events.h"
@@ -140,7 +143,8 @@ static int start_parts(struct gateway *gw)
 	    !(gw->io_workers = workers_new(gw->base, 2)) || !(gw->events = events_new(gw)) ||
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
-	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
+	    !(gw->outbox = outbox_new(gw)) || !(gw->rating_sessions = rating_sessions_new(gw)) ||
+	    counter_routes_add(gw) < 0 || queue_routes_add(gw) < 0 ||
 	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
 	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
@@ -161,6 +165,7 @@ static void free_parts(struct gateway *gw)
 	plugins_free(gw->plugins);
 	station_free(gw->station);
 	dossier_api_free(gw->dossier_api);
+	rating_sessions_free(gw->rating_sessions);
 	outbox_free(gw->outbox);
 	archive_free(gw->archive);
 	capture_free(gw->capture);
@@ -265,6 +270,9 @@ int main(int argc, char **argv)
 	    calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
+	gw.services = services_load(gw.settings.services_file, err, sizeof err);
+	if (!gw.services)
+		goto config_error;
 	if (check_only) {
 		printf("configuration OK\n");
 		rc = EXIT_SUCCESS;
@@ -322,6 +330,7 @@ out:
 		close(sig_fd);
 	free_parts(&gw);
 	calendar_free(gw.calendar);
+	services_free(gw.services);
 	settings_clear(&gw.settings);
 	config_free(gw.config);
 	free(overrides);
