@@ -105,27 +105,28 @@ static const char *const schema[] = {
     "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
     "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
     /* version 8: the queue as counters run it. A ticket's priority, recalls,
-     * service start and place in the queue (queue_at: when the citizen came;
-     * a ticket transferred to another service keeps it, and its number, so
-     * the number is unique only among tickets not made by a transfer); the
-     * order of calls (call_no: first calls, for the priority rule; call_seq:
-     * every call and recall, for the display). Ratings name their official,
-     * counter and rating session; a counter's rating sessions. */
+     * service start and place in the queue (first_id: the ticket the citizen
+     * first took, when this one was made by a transfer to another service;
+     * it keeps that place and number, so the number is unique only among
+     * tickets not made by a transfer); the order of calls (call_no: first
+     * calls, for the priority rule; call_seq: every call and recall, for the
+     * display). Ratings name their official, counter and rating session; a
+     * counter's rating sessions. */
     "CREATE TABLE tickets_v8(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL,"
     "  number INTEGER NOT NULL, service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL,"
     "  issued_by TEXT, called_at INTEGER, counter TEXT, official TEXT, done_at INTEGER,"
     "  priority TEXT, recalls INTEGER NOT NULL DEFAULT 0, started_at INTEGER,"
-    "  queue_at INTEGER NOT NULL, call_no INTEGER, call_seq INTEGER, last_called_at INTEGER,"
+    "  first_id INTEGER, call_no INTEGER, call_seq INTEGER, last_called_at INTEGER,"
     "  transferred_to INTEGER, transferred_from INTEGER);"
     "INSERT INTO tickets_v8(id, day, number, service, state, issued_at, issued_by, called_at,"
-    "  counter, official, done_at, queue_at, call_no, call_seq, last_called_at)"
+    "  counter, official, done_at, call_no, call_seq, last_called_at)"
     " SELECT id, day, number, service, state, issued_at, issued_by, called_at, counter,"
-    "  official, done_at, issued_at, CASE WHEN called_at IS NOT NULL THEN id END,"
+    "  official, done_at, CASE WHEN called_at IS NOT NULL THEN id END,"
     "  CASE WHEN called_at IS NOT NULL THEN id END, called_at FROM tickets;"
     "DROP TABLE tickets;"
     "ALTER TABLE tickets_v8 RENAME TO tickets;"
     "CREATE UNIQUE INDEX tickets_number ON tickets(day, number) WHERE transferred_from IS NULL;"
-    "CREATE INDEX tickets_waiting ON tickets(day, state, queue_at);"
+    "CREATE INDEX tickets_waiting ON tickets(day, state);"
     "CREATE INDEX tickets_calls ON tickets(day, call_seq) WHERE call_seq IS NOT NULL;"
     "ALTER TABLE ratings ADD COLUMN official TEXT;"
     "ALTER TABLE ratings ADD COLUMN counter TEXT;"

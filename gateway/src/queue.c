@@ -11,17 +11,17 @@
  * called -> no_show; called or serving -> transferred.
  *
  * Who is called next (POST /api/v1/tickets/next), the stated rule:
- *  - priority tickets first, each group in the order people came (queue_at);
+ *  - priority tickets first, each group in the order people came;
  *  - but never more than [station] priority_run (K, default 3) priority calls
  *    in a row while an ordinary ticket waits: when the last K first calls of
  *    the day (at any counter) were all priority tickets, the oldest ordinary
  *    ticket the caller may take goes first; then priority again.
  * A transfer (/transfer {"service"}) ends the ticket (transferred) and makes
  * a new waiting one in the other service with the same number and priority
- * and the citizen's original place: queue_at is when they first came, so
- * they go ahead of everyone there who came later, behind those who came
- * earlier. The waiting-time indicator keeps the first call (the new ticket
- * has no ticket.issued of its own).
+ * and the citizen's original place (first_id, the ticket they first took:
+ * the queue's order is the order tickets were taken), so they go ahead of
+ * everyone there who came later, behind those who came earlier. The waiting-time indicator keeps
+ * the first call (the new ticket has no ticket.issued of its own).
  *
  * Routes: POST /api/v1/tickets, GET /api/v1/tickets, POST .../next,
  * POST .../{id}/recall|no-show|start|transfer|done, GET /api/v1/queue,
@@ -137,8 +137,11 @@ static int64_t ticket_ahead(sqlite3 *db, int64_t id)
 		" AND o.state = 'waiting' AND o.id != t.id"
 		" AND (t.service IS NULL OR o.service IS t.service)"
 		" AND CASE WHEN t.priority IS NOT NULL"
-		"  THEN o.priority IS NOT NULL AND (o.queue_at, o.id) < (t.queue_at, t.id)"
-		"  ELSE o.priority IS NOT NULL OR (o.queue_at, o.id) < (t.queue_at, t.id) END");
+		"  THEN o.priority IS NOT NULL AND COALESCE(o.first_id, o.id) < "
+		"COALESCE(t.first_id, t.id)"
+		"  ELSE o.priority IS NOT NULL OR COALESCE(o.first_id, o.id) < "
+		"COALESCE(t.first_id, t.id)"
+		" END");
 	int64_t n = 0;
 	if (st) {
 		sqlite3_bind_int64(st, 1, id);
@@ -228,10 +231,9 @@ static void route_ticket_issue(struct call *c)
 	json_t *t = NULL;
 	if (db_begin(db) == 0) {
 		sqlite3_stmt *st = db_prepare(
-		    db,
-		    "INSERT INTO tickets(day, number, service, state, issued_at, issued_by,"
-		    " priority, queue_at) VALUES(?1, (SELECT COALESCE(MAX(number), 0) + 1"
-		    " FROM tickets WHERE day = ?1), ?2, 'waiting', ?3, ?4, ?5, ?3) RETURNING id");
+		    db, "INSERT INTO tickets(day, number, service, state, issued_at, issued_by,"
+			" priority) VALUES(?1, (SELECT COALESCE(MAX(number), 0) + 1"
+			" FROM tickets WHERE day = ?1), ?2, 'waiting', ?3, ?4, ?5) RETURNING id");
 		int64_t id = 0;
 		if (st) {
 			sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
@@ -354,7 +356,7 @@ static void route_ticket_next(struct call *c)
 		    db, "SELECT id, issued_at FROM tickets WHERE day = ?1 AND state = 'waiting'"
 			" AND (?2 IS NULL OR service IS NULL OR service IN (SELECT value FROM"
 			" json_each(?2))) ORDER BY CASE WHEN priority IS NULL THEN ?3 ELSE 1 - ?3"
-			" END, queue_at, id LIMIT 1");
+			" END, COALESCE(first_id, id) LIMIT 1");
 		int64_t id = 0, issued = 0;
 		if (st) {
 			sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
@@ -445,8 +447,8 @@ static int64_t transfer_make(struct gateway *gw, int64_t from, const char *servi
 	sqlite3 *db = gw->db;
 	sqlite3_stmt *st = db_prepare(
 	    db, "INSERT INTO tickets(day, number, service, state, issued_at, issued_by, priority,"
-		" queue_at, transferred_from) SELECT ?5, number, ?2, 'waiting', ?3, ?4, priority,"
-		" queue_at, id FROM tickets WHERE id = ?1 RETURNING id");
+		" first_id, transferred_from) SELECT ?5, number, ?2, 'waiting', ?3, ?4, priority,"
+		" COALESCE(first_id, id), id FROM tickets WHERE id = ?1 RETURNING id");
 	int64_t id = 0;
 	if (!st)
 		return 0;
