@@ -473,5 +473,32 @@ def test_event_stream_per_role(tmp):
     g.stop()
 
 
+def test_eval_stream_counts_one_citizen(tmp):
+    """Recalls, a start and a transfer leave the waiting-time indicator on the
+    first call, and a transferred citizen is one ticket, not two."""
+    import datetime
+    g = Gateway(tmp, plugins="[station]\nreview = false\n[eval-stream]\nenabled = true\n").start()
+    a, b = issue(g, {"service": "HT"}), issue(g, {"service": "HT"})
+    next_ticket(g, "1")
+    g.post("/api/v1/tickets/%d/recall" % a["id"], {})
+    g.post("/api/v1/tickets/%d/start" % a["id"], {})
+    n = g.post("/api/v1/tickets/%d/transfer" % a["id"], {"service": "CT"}).json()
+    assert next_ticket(g, "2", services=["CT"])["id"] == n["id"]
+    g.post("/api/v1/tickets/%d/done" % n["id"], {})
+    today = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7))).date().isoformat()
+    end = time.time() + 10
+    while time.time() < end:
+        office = g.get("/api/v1/indicators?from=%s&to=%s&by=office" % (today, today),
+                       token="supervisor").json()["groups"]
+        if office and office[0]["tickets"] == 2:
+            break
+        time.sleep(0.1)
+    office = office[0]
+    assert office["tickets"] == 2 and office["tickets_called"] == 1, office
+    called = [e for e in events(g, "ticket.called") if e["id"] == a["id"]][0]
+    assert office["waiting_avg_s"] == called["waited_s"], (office, called)
+    g.stop()
+
+
 if __name__ == "__main__":
     run(globals())
