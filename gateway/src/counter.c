@@ -5,8 +5,8 @@
  *  - citizen ratings: POST /api/v1/ratings, from a kiosk token that can do
  *    nothing else;
  *  - status changes by staff: POST /api/v1/dossiers/{code}/status (a
- *    supplement request is status 5; the result returned, 10, opens the
- *    rating session of the counter it was returned at).
+ *    supplement request is status 5; the result returned, 10, opens a
+ *    rating session: rating-session.c follows dossier.status).
  * Every moment is an event (ticket.*, rating.added, dossier.status).
  */
 #include <errno.h>
@@ -22,7 +22,6 @@
 #include "events.h"
 #include "gateway.h"
 #include "http.h"
-#include "rating-session.h"
 #include "records.h"
 #include "router.h"
 #include "util.h"
@@ -225,8 +224,6 @@ static void route_dossier_status(struct call *call)
 	}
 	int r = dossier_set_status(gw->records, code, (int)json_integer_value(status), tok->name,
 				   note ? json_pack("{s:s}", "note", note) : NULL);
-	if (r == 0 && json_integer_value(status) == 10 && gw->rating_sessions)
-		rating_session_open_for_result(gw->rating_sessions, tok, code);
 	json_decref(j);
 	if (r == -ENOENT)
 		http_reply_error(req, 404, "not_found", "no dossier %s", code);

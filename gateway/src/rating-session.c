@@ -143,43 +143,53 @@ int rating_session_open(struct rating_sessions *rs, const char *counter, int64_t
 	return 0;
 }
 
-int rating_session_open_for_result(struct rating_sessions *rs, const struct token_info *tok,
-				   const char *dossier_code)
+/* dossier.status: a result returned (10) opens a session at the counter of
+ * who returned it. */
+static void on_status(void *data, const char *type, const char *json, size_t len)
 {
+	(void)type;
+	struct rating_sessions *rs = data;
 	sqlite3 *db = rs->gw->db;
-	char counter[64] = "", unit[201] = "", day[8];
-	snprintf(counter, sizeof counter, "%s", tok->counter);
-	time_yymmdd_vn(time_now(), day);
-	if (!counter[0]) {
-		sqlite3_stmt *st = db_prepare(
-		    db, "SELECT counter FROM tickets WHERE day = ?1 AND official = ?2"
-			" AND counter IS NOT NULL AND call_seq IS NOT NULL ORDER BY call_seq DESC"
-			" LIMIT 1");
-		if (st) {
-			sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, tok->name, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				snprintf(counter, sizeof counter, "%s", db_text(st, 0));
-			sqlite3_finalize(st);
-		}
+	json_t *j = json_loadb(json, len, 0, NULL);
+	const char *code = json_string_value(json_object_get(j, "code"));
+	const char *by = json_string_value(json_object_get(j, "by"));
+	if (json_integer_value(json_object_get(j, "status")) != 10 || !code || !by) {
+		json_decref(j);
+		return;
 	}
-	if (!counter[0])
-		return 0;
-	sqlite3_stmt *st = db_prepare(db, "SELECT unit FROM dossiers WHERE code = ?1");
+	char counter[64] = "", unit[201] = "", day[8];
+	time_yymmdd_vn(time_now(), day);
+	/* signed in at a counter (an official's session), else where they call */
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT s.counter FROM sessions s JOIN users u ON u.id = s.user_id"
+			   " WHERE u.username = ?1 AND s.ended_at IS NULL AND s.expires_at > ?3"
+			   " AND s.counter IS NOT NULL AND s.counter != ''"
+			   " UNION ALL SELECT * FROM (SELECT counter FROM tickets WHERE day = ?2"
+			   " AND official = ?1 AND counter IS NOT NULL AND call_seq IS NOT NULL"
+			   " ORDER BY call_seq DESC LIMIT 1) LIMIT 1");
 	if (st) {
-		sqlite3_bind_text(st, 1, dossier_code, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, by, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, time_now());
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(counter, sizeof counter, "%s", db_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	st = counter[0] ? db_prepare(db, "SELECT unit FROM dossiers WHERE code = ?1") : NULL;
+	if (st) {
+		sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW && db_text(st, 0))
 			snprintf(unit, sizeof unit, "%s", db_text(st, 0));
 		sqlite3_finalize(st);
 	}
-	if (db_begin(db) < 0)
-		return -EIO;
-	if (rating_session_open(rs, counter, 0, dossier_code, tok->name, unit) < 0 ||
-	    db_commit(db) < 0) {
-		db_rollback(db);
-		return -EIO;
+	if (counter[0] && db_begin(db) == 0) {
+		if (rating_session_open(rs, counter, 0, code, by, unit) < 0 || db_commit(db) < 0) {
+			db_rollback(db);
+			log_error("rating sessions: cannot open one at counter %s for %s", counter,
+				  code);
+		}
 	}
-	return 0;
+	json_decref(j);
 }
 
 /* The counter's open session: its id (0 if none) and what it rates. */
@@ -373,6 +383,10 @@ struct rating_sessions *rating_sessions_new(struct gateway *gw)
 		rating_sessions_free(rs);
 		return NULL;
 	}
+	if (events_subscribe(gw->events, rs, "dossier.status", on_status, rs, NULL) < 0) {
+		rating_sessions_free(rs);
+		return NULL;
+	}
 	/* what ended while the gateway was down closes now; the rest when due */
 	on_timer(-1, 0, rs);
 	return rs;
@@ -382,6 +396,7 @@ void rating_sessions_free(struct rating_sessions *rs)
 {
 	if (!rs)
 		return;
+	events_unsubscribe_all(rs->gw->events, rs);
 	if (rs->timer)
 		event_free(rs->timer);
 	free(rs);

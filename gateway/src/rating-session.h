@@ -4,6 +4,9 @@
  * the rating kiosk of counter N rates into it. The first press counts (a
  * ratings row tied to the session's ticket or dossier and official); later
  * presses and presses with no session are only logged (event rating.ignored).
+ * A dossier's result returned (dossier.status 10, followed on the bus) opens
+ * one at the counter of the official who set it: the counter they are signed
+ * in at, else the one their latest ticket of the day was called to.
  * Sessions are rows: a restart keeps them, and a timer closes each when its
  * window ends (also one that ended while the gateway was down, at start).
  * Routes: GET /api/v1/counters/{n}/rating-session, POST .../rating. */
@@ -14,7 +17,6 @@
 #include <stdint.h>
 
 struct gateway;
-struct token_info;
 struct rating_sessions;
 
 /* Uses gw's db, loop, events, router and settings; closes what has expired. */
@@ -26,11 +28,6 @@ void rating_sessions_free(struct rating_sessions *rs);
  * 0 or -EIO. */
 int rating_session_open(struct rating_sessions *rs, const char *counter, int64_t ticket_id,
 			const char *dossier_code, const char *official, const char *unit);
-/* A dossier's result was returned by tok: opens a session, in its own
- * transaction, at tok's counter (a signed-in official's) or else at the
- * counter where tok called its latest ticket today; nothing if neither. */
-int rating_session_open_for_result(struct rating_sessions *rs, const struct token_info *tok,
-				   const char *dossier_code);
 bool rating_session_is_open(struct rating_sessions *rs, const char *counter);
 
 #endif

@@ -326,7 +326,7 @@ def test_rating_sessions(tmp):
     next_ticket(g, "4")
     r = g.post("/api/v1/dossiers/%s/status" % d, {"status": 10})
     assert r.status == 200, r
-    assert g.get("/api/v1/counters/4/rating-session", token=kiosk).json()["open"] is True
+    wait_open(g, "4", kiosk)
     # finishing the ticket there opens a new one in its place
     g.post("/api/v1/tickets/%d/done" % t2["id"], {})
     opened = [e for e in events(g, "rating_session.") if e["counter"] == "4"]
@@ -336,13 +336,33 @@ def test_rating_sessions(tmp):
     # the status route from someone with no counter opens nothing
     d2 = g.create_dossier()["code"]
     g.post("/api/v1/dossiers/%s/status" % d2, {"status": 10}, token="admin")
-    assert not [e for e in events(g, "rating_session.opened") if e["counter"] not in ("2", "4")]
     # and the result rated at a kiosk is the dossier's rating
     g.post("/api/v1/dossiers/%s/status" % d, {"status": 10})
+    wait_open(g, "4", kiosk)
     assert g.post("/api/v1/counters/4/rating", {"level": 3}, token=kiosk).json() == {"counted": True}
+    assert not [e for e in events(g, "rating_session.opened") if e["counter"] not in ("2", "4")]
     assert [(e["dossier_code"], e["level"]) for e in events(g, "rating.added")][-1] == (d, 3)
     assert g.post("/api/v1/ratings", {"dossier_code": d, "level": 1}, token=kiosk).status == 409
+    # an official signed in at a counter: the session opens there, even with
+    # their latest ticket called elsewhere
+    add_official(g, "test clerk", "Cán Bộ Thử", "7")
+    d3 = g.create_dossier()["code"]
+    g.post("/api/v1/dossiers/%s/status" % d3, {"status": 10})
+    wait_open(g, "7", kiosk)
+    assert g.get("/api/v1/counters/4/rating-session", token=kiosk).json()["open"] is False
+    assert g.post("/api/v1/counters/7/rating", {"level": 1}, token=kiosk).json() == {"counted": True}
+    assert [(e["dossier_code"], e["counter"]) for e in events(g, "rating.added")][-1] == (d3, "7")
     g.stop()
+
+
+def wait_open(g, counter, kiosk, timeout=10):
+    """The session a dossier.status opens (on the bus, just after the reply)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if g.get("/api/v1/counters/%s/rating-session" % counter, token=kiosk).json()["open"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no rating session at counter " + counter)
 
 
 def wait_db(g, sql, args=(), timeout=30):
