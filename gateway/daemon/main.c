@@ -19,9 +19,6 @@
 #include "calendar.h"
 #include "capture.h"
 #include "counter.h"
-#include "queue.h"
-#include "rating-session.h"
-#include "services.h"
 #include "db.h"
 #include "dossier-api.h"
 #include "events.h"
@@ -32,8 +29,12 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "plugins.h"
+#include "queue.h"
+#include "queue-view.h"
+#include "rating-session.h"
 #include "records.h"
 #include "router.h"
+#include "services.h"
 #include "store.h"
 #include "util.h"
 #include "workers.h"
@@ -143,12 +144,17 @@ static int start_parts(struct gateway *gw)
 	    !(gw->io_workers = workers_new(gw->base, 2)) || !(gw->events = events_new(gw)) ||
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
-	    !(gw->outbox = outbox_new(gw)) || !(gw->rating_sessions = rating_sessions_new(gw)) ||
-	    counter_routes_add(gw) < 0 || queue_routes_add(gw) < 0 ||
+	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
 	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
 	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
 			  "archive, outbox or station");
+		return -ENOMEM;
+	}
+	/* the queue: tickets, their views, the counters' rating sessions */
+	if (!(gw->rating_sessions = rating_sessions_new(gw)) || queue_routes_add(gw) < 0 ||
+	    queue_view_routes_add(gw) < 0) {
+		log_error("cannot start the queue");
 		return -ENOMEM;
 	}
 	return 0;

@@ -24,8 +24,8 @@
  * the first call (the new ticket has no ticket.issued of its own).
  *
  * Routes: POST /api/v1/tickets, GET /api/v1/tickets, POST .../next,
- * POST .../{id}/recall|no-show|start|transfer|done, GET /api/v1/queue,
- * GET /api/v1/services, GET /api/v1/counters, GET /api/v1/counters/{n}.
+ * POST .../{id}/recall|no-show|start|transfer|done (the waiting room's and
+ * the counters' views are queue-view.c's).
  * Every change is one transaction with its ticket.* event.
  */
 #include <errno.h>
@@ -102,7 +102,7 @@ static json_t *ticket_row(const struct gateway *gw, sqlite3_stmt *st)
 	return t;
 }
 
-static json_t *ticket_get(const struct gateway *gw, int64_t id)
+json_t *ticket_get(const struct gateway *gw, int64_t id)
 {
 	sqlite3_stmt *st =
 	    db_prepare(gw->db, "SELECT " TICKET_COLUMNS " FROM tickets WHERE id = ?1");
@@ -652,151 +652,6 @@ static void route_ticket_list(struct call *c)
 	http_reply_json(c->req, 200, json_pack("{s:o, s:i}", "tickets", arr, "waiting", waiting));
 }
 
-static void route_services(struct call *c)
-{
-	struct gateway *gw = c->data;
-	http_reply_json(c->req, 200, json_pack("{s:o}", "services", services_json(gw->services)));
-}
-
-/* For the waiting-room display and the ticket kiosk: the last 5 calls
- * (recalls too), the people waiting per service. */
-static void route_queue(struct call *c)
-{
-	struct gateway *gw = c->data;
-	char day[8];
-	today(day);
-	json_t *called = json_array();
-	sqlite3_stmt *st = db_prepare(
-	    gw->db, "SELECT id, number, counter, service, COALESCE(last_called_at, called_at),"
-		    " recalls FROM tickets WHERE day = ?1 AND call_seq IS NOT NULL"
-		    " ORDER BY call_seq DESC LIMIT 5");
-	if (st)
-		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(
-		    called, json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:i}", "id",
-				      (json_int_t)sqlite3_column_int64(st, 0), "number",
-				      sqlite3_column_int(st, 1), "counter", text_or_null(st, 2),
-				      "service", text_or_null(st, 3), "service_name",
-				      service_name(gw, db_text(st, 3)), "called_at",
-				      time_or_null(st, 4), "recalls", sqlite3_column_int(st, 5)));
-	sqlite3_finalize(st);
-	json_t *counts = json_object();
-	json_int_t unnamed = 0;
-	st = db_prepare(gw->db, "SELECT service, COUNT(*) FROM tickets WHERE day = ?1"
-				" AND state = 'waiting' GROUP BY service");
-	if (st)
-		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const struct service *s = services_find(gw->services, db_text(st, 0));
-		if (s)
-			json_object_set_new(counts, s->code,
-					    json_integer(sqlite3_column_int64(st, 1)));
-		else
-			unnamed += sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	json_t *waiting = json_array();
-	for (size_t i = 0; i < services_count(gw->services); i++) {
-		const struct service *s = services_at(gw->services, i);
-		json_t *n = json_object_get(counts, s->code);
-		json_array_append_new(waiting, json_pack("{s:s, s:s, s:I}", "service", s->code,
-							 "service_name", s->name, "count",
-							 n ? json_integer_value(n) : 0));
-	}
-	if (unnamed)
-		json_array_append_new(waiting, json_pack("{s:n, s:n, s:I}", "service",
-							 "service_name", "count", unnamed));
-	json_decref(counts);
-	http_reply_json(c->req, 200,
-			json_pack("{s:o, s:o, s:o}", "called", called, "waiting", waiting,
-				  "services", services_json(gw->services)));
-}
-
-/* {"counter","officials","ticket","dossier","rating_open"} */
-static json_t *counter_json(struct gateway *gw, const char *counter)
-{
-	sqlite3 *db = gw->db;
-	char day[8];
-	today(day);
-	json_t *officials = json_array();
-	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT u.username, u.name FROM sessions s JOIN users u ON u.id = s.user_id"
-		" WHERE s.counter = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2"
-		" AND u.disabled_at IS NULL GROUP BY u.id ORDER BY MIN(s.created_at), u.id");
-	if (st) {
-		sqlite3_bind_text(st, 1, counter, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, time_now());
-	}
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(officials, json_pack("{s:s, s:s}", "username", db_text(st, 0),
-							   "name", db_text(st, 1)));
-	sqlite3_finalize(st);
-	json_t *ticket = NULL;
-	st = db_prepare(db, "SELECT " TICKET_COLUMNS " FROM tickets WHERE day = ?1 AND counter = ?2"
-			    " AND state IN ('called', 'serving') ORDER BY call_seq DESC LIMIT 1");
-	if (st) {
-		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, counter, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			ticket = ticket_row(gw, st);
-		sqlite3_finalize(st);
-	}
-	json_t *dossier = NULL;
-	st = ticket ? db_prepare(db, "SELECT code FROM dossiers WHERE ticket_id = ?1"
-				     " ORDER BY received_at DESC LIMIT 1")
-		    : NULL;
-	if (st) {
-		sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(ticket, "id")));
-		if (sqlite3_step(st) == SQLITE_ROW)
-			dossier = json_string(db_text(st, 0));
-		sqlite3_finalize(st);
-	}
-	bool rating_open =
-	    gw->rating_sessions && rating_session_is_open(gw->rating_sessions, counter);
-	return json_pack("{s:s, s:o, s:o, s:o, s:b}", "counter", counter, "officials", officials,
-			 "ticket", ticket ? ticket : json_null(), "dossier",
-			 dossier ? dossier : json_null(), "rating_open", rating_open);
-}
-
-static void route_counters(struct call *c)
-{
-	struct gateway *gw = c->data;
-	char day[8];
-	today(day);
-	sqlite3_stmt *st = db_prepare(
-	    gw->db, "SELECT counter FROM sessions WHERE counter IS NOT NULL AND counter != ''"
-		    " AND ended_at IS NULL AND expires_at > ?2"
-		    " UNION SELECT counter FROM tickets WHERE day = ?1 AND counter IS NOT NULL"
-		    " UNION SELECT counter FROM rating_sessions WHERE closed_at IS NULL"
-		    " UNION SELECT counter FROM users WHERE counter IS NOT NULL AND counter != ''"
-		    " AND disabled_at IS NULL ORDER BY 1");
-	json_t *names = json_array(), *arr = json_array();
-	if (st) {
-		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, time_now());
-	}
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(names, json_string(db_text(st, 0)));
-	sqlite3_finalize(st);
-	size_t i;
-	json_t *n;
-	json_array_foreach(names, i, n)
-	    json_array_append_new(arr, counter_json(gw, json_string_value(n)));
-	json_decref(names);
-	http_reply_json(c->req, 200, json_pack("{s:o}", "counters", arr));
-}
-
-static void route_counter(struct call *c)
-{
-	size_t len = strlen(c->params[0]);
-	if (len == 0 || len > 50) {
-		http_reply_error(c->req, 404, "not_found", "no counter %.60s", c->params[0]);
-		return;
-	}
-	http_reply_json(c->req, 200, counter_json(c->data, c->params[0]));
-}
-
 static const struct route_def routes[] = {
     {"POST", "/api/v1/tickets", R_WRITE | MOTCUA_ROLE_KIOSK, route_ticket_issue,
      "issue a queue ticket for a service, numbered per day, maybe a priority one"},
@@ -813,12 +668,6 @@ static const struct route_def routes[] = {
      "to another service, keeping the number and the citizen's place"},
     {"POST", "/api/v1/tickets/{id}/done", R_WRITE, route_ticket_done,
      "the called or served ticket is done; opens the counter's rating session"},
-    {"GET", "/api/v1/queue", R_ANY, route_queue,
-     "the waiting room: the last 5 calls, people waiting per service"},
-    {"GET", "/api/v1/services", R_ANY, route_services, "the services (lĩnh vực) of the queue"},
-    {"GET", "/api/v1/counters", R_STAFF, route_counters,
-     "the counters: officials signed in, ticket and dossier there, rating session"},
-    {"GET", "/api/v1/counters/{n}", R_STAFF, route_counter, "one counter"},
 };
 
 int queue_routes_add(struct gateway *gw)

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The queue as counters run it: tickets per service, priority tickets, the
  * ticket's states (waiting -> called (recalls) -> serving -> done | no_show
- * | transferred), the waiting room's view and the counters (queue.c). */
+ * | transferred) and the moves between them (queue.c). */
 #ifndef MOTCUA_QUEUE_H
 #define MOTCUA_QUEUE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 struct gateway;
@@ -16,5 +17,7 @@ struct gateway;
  * sessions). */
 int queue_routes_add(struct gateway *gw);
 bool ticket_exists(sqlite3 *db, int64_t id);
+/* The ticket's JSON (a new reference), or NULL if there is none. */
+json_t *ticket_get(const struct gateway *gw, int64_t id);
 
 #endif
