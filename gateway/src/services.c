@@ -88,6 +88,14 @@ static bool valid_text(const char *s, size_t max)
 	return true;
 }
 
+static long code_index(const struct services *s, const char *code)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].code, code))
+			return (long)i;
+	return -1;
+}
+
 static int load_file(struct services *s, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
@@ -134,7 +142,7 @@ static int load_file(struct services *s, const char *path, char *err, size_t err
 				 "%d bytes of UTF-8 text",
 				 path, n, f1, SERVICE_NAME_MAX);
 			r = -EINVAL;
-		} else if (services_find(s, f1)) {
+		} else if (code_index(s, f1) >= 0) {
 			snprintf(err, errlen, "%s:%d: service %s is listed twice", path, n, f1);
 			r = -EINVAL;
 		} else if (s->n == SERVICES_MAX) {
@@ -192,9 +200,9 @@ const struct service *services_find(const struct services *s, const char *code_o
 {
 	if (!s || !code_or_name)
 		return NULL;
-	for (size_t i = 0; i < s->n; i++)
-		if (!strcmp(s->v[i].code, code_or_name))
-			return &s->v[i];
+	long c = code_index(s, code_or_name);
+	if (c >= 0)
+		return &s->v[c];
 	for (size_t i = 0; i < s->n; i++)
 		if (!strcmp(s->v[i].name, code_or_name) || !strcmp(s->v[i].name_en, code_or_name))
 			return &s->v[i];
