@@ -104,6 +104,12 @@ static const char *const schema[] = {
     "ALTER TABLE dossiers ADD COLUMN applicant_email TEXT;"
     "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
     "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
+    /* version 8: counting limits (ratelimit.h): failed sign-ins per account
+     * and per client address, lookups per address; kept so that a restart
+     * does not lift a lock */
+    "CREATE TABLE limits(scope TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(scope, key));",
 };
 
 int db_exec(sqlite3 *db, const char *sql)
