@@ -61,16 +61,6 @@ static void signin_free(struct signin *si)
 	free(si);
 }
 
-static void client_address(struct evhttp_request *req, char out[64])
-{
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-	if (conn)
-		evhttp_connection_get_peer(conn, &addr, &port);
-	snprintf(out, 64, "%s", addr ? addr : "?");
-}
-
 static void set_retry_after(struct evhttp_request *req, int64_t seconds)
 {
 	char v[32];
@@ -309,7 +299,7 @@ static void route_signin(struct call *c)
 									: username[i];
 	si->key[n] = 0;
 	snprintf(si->password, sizeof si->password, "%s", password);
-	client_address(req, si->client);
+	http_client_address(req, si->client, sizeof si->client);
 	sqlite3 *db = s->gw->db;
 	int64_t now = time_now();
 	int64_t la = ratelimit_locked(db, &by_account, si->key, now);
