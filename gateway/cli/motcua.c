@@ -406,12 +406,13 @@ static bool ask_hidden(const char *prompt, char *buf, size_t n)
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* echo off before the prompt shows: what is typed after it is kept */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
 		return false;
+	fputs(prompt, stderr);
+	fflush(stderr);
 	bool ok = read_line(stdin, buf, n);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	return ok;
 }
 
