@@ -2,8 +2,10 @@
 /*
  * Officials' accounts (table users): who signs in at a counter, with a
  * password hashed by libsodium's crypto_pwhash_str (Argon2id, the
- * parameters below, chosen for a Raspberry Pi: about a third of a second and
- * 64 MiB a hash on a Pi 4; the hash string records them, so a later change
+ * parameters below, libsodium's "interactive" ones, chosen for a Raspberry
+ * Pi: 64 MiB and 2 passes, 60-80 ms a hash on the x86 test host, some
+ * hundreds of milliseconds expected on a Pi 4 (not measured there); one
+ * hash at a time bounds the memory. The hash string records them, so a change
  * still verifies older hashes). Hashing and verifying block: the gateway
  * runs them on a worker (session.c); the CLI runs them itself. The database
  * functions are the loop's (or the CLI's).
