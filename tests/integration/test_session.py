@@ -224,6 +224,8 @@ def test_actions_recorded_with_the_official(tmp):
     r = g.upload(code, b"%PDF-1.4\n%%EOF\n", token=tok)
     assert r.status == 202, r
     assert db_rows(g, "SELECT created_by FROM documents WHERE dossier_code = ?", code) == [("an.nv",)]
+    received = [e for e in events(g, "document.received") if e["dossier_code"] == code]
+    assert received and received[0]["by"] == "an.nv", received
     t = g.post("/api/v1/tickets", {}, token=tok)
     assert t.status == 201, t
     called = g.post("/api/v1/tickets/next", {"counter": "2"}, token=tok)
