@@ -24,8 +24,10 @@ struct session_api;
 
 /* Adds the routes; uses gw's db, events, router, settings and loop. */
 struct session_api *session_api_new(struct gateway *gw);
-/* Before the HTTP server goes: the worker stops, sign-ins in flight or
- * waiting out their delay are answered. */
+/* Before the HTTP server goes: the worker stops (a hash running finishes,
+ * queued ones are answered 503), failures waiting out their delay are
+ * answered at once (counted already; the server then closes, so the answer
+ * may not reach the client). */
 void session_api_stop(struct session_api *s);
 void session_api_free(struct session_api *s);
 

@@ -4,9 +4,11 @@ machine tokens, expiry, disabled accounts, the lockout per account and per
 client address (kept across a restart), and every action recorded with the
 official who took it."""
 import datetime
+import http.client
 import json
 import os
 import sqlite3
+import time
 
 from gwtest import Gateway, run
 
@@ -236,6 +238,52 @@ def test_actions_recorded_with_the_official(tmp):
     assert status and status[-1]["by"] == "an.nv", status
     created = [e for e in events(g, "dossier.created") if e["code"] == code]
     assert created[0]["official"] == "an.nv", created
+    g.stop()
+
+
+def test_sessions_survive_a_restart(tmp):
+    g = Gateway(tmp)
+    add_user(g)
+    g.start()
+    tok = sign_in(g).json()["token"]
+    g.stop()
+    g.start()
+    who = g.get("/api/v1/session", token=tok)
+    assert who.status == 200 and who.json()["user"]["username"] == "an.nv", who
+    g.stop()
+
+
+def test_stop_during_a_failures_delay(tmp):
+    import threading
+    g = Gateway(tmp)
+    add_user(g)
+    g.start()
+    for i in range(4):
+        assert sign_in(g, password="sai-mat-khau").status == 401
+    # the fifth failure waits 2 s before its 401: the gateway stops meanwhile,
+    # cleanly (the answer goes with the server: the client sees 401 or its
+    # connection closed, as any request in flight at a stop)
+    got = []
+
+    def attempt():
+        try:
+            got.append(sign_in(g, password="sai-mat-khau"))
+        except (ConnectionError, http.client.HTTPException) as e:
+            got.append(e)
+    t = threading.Thread(target=attempt)
+    t.start()
+    end = time.time() + 30
+    while "failures: 5 of the account" not in g.log() and time.time() < end:
+        time.sleep(0.01)
+    assert g.stop() == 0
+    t.join(30)
+    assert len(got) == 1, got
+    if not isinstance(got[0], Exception):
+        assert got[0].status == 401 and got[0].json()["error"] == "bad_credentials", got
+    assert "stopped cleanly" in g.log()
+    # the failure was counted before it was answered: the account is locked
+    g.start()
+    assert sign_in(g).json()["error"] == "locked"
     g.stop()
 
 
