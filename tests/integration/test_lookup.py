@@ -191,4 +191,52 @@ def test_page(tmp):
     g.stop()
 
 
+def test_page_in_a_browser(tmp):
+    """The page as a citizen's phone shows it (headless Chromium): filled in
+    from the receipt's URL, the status, the English switch, the rating once.
+    Its screenshots go to the build folder (screenshots/)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.support.ui import WebDriverWait
+    except ImportError:
+        print("skip: no selenium")
+        return
+    g = Gateway(tmp).start()
+    d = dossier(g)
+    assert set_status(g, d["code"], 9).status == 200
+    o = Options()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=412,915"):
+        o.add_argument(a)
+    b = webdriver.Chrome(options=o)
+    shots = os.path.join(os.path.abspath(os.environ.get("MOTCUA_BUILD_ROOT", tmp)), "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    try:
+        wait = WebDriverWait(b, 20)
+        text = lambda i: b.find_element("id", i).text
+        b.get("http://127.0.0.1:%d/lookup?code=%s&key=%s" % (g.port, quote(d["code"]), d["lookup_key"]))
+        wait.until(lambda _: text("status"))
+        assert text("status") == "Đã có kết quả, mời công dân đến nhận", text("status")
+        assert text("r-applicant") == "Nguyễn V. A." and text("r-ready") == "Đã có kết quả"
+        assert text("r-procedure") == "Đăng ký khai sinh"
+        assert b.find_element("id", "rating").is_displayed()
+        b.save_screenshot(os.path.join(shots, "lookup.png"))
+        b.find_element("id", "lang").click()
+        wait.until(lambda _: text("status") == "The result is ready to be collected")
+        assert text("r-ready") == "Ready" and b.find_element("id", "lang").text == "Tiếng Việt"
+        b.find_element("css selector", ".levels button[data-level='1']").click()
+        wait.until(lambda _: text("rating-msg"))
+        assert text("rating-msg") == "Thank you for your rating.", text("rating-msg")
+        b.save_screenshot(os.path.join(shots, "lookup-rated-en.png"))
+        # a wrong key: the same words as for an unknown dossier
+        b.get("http://127.0.0.1:%d/lookup?code=%s&key=ZZZZZZZZ" % (g.port, quote(d["code"])))
+        wait.until(lambda _: text("error"))
+        assert text("error") == "Không tìm thấy hồ sơ với mã hồ sơ và mã tra cứu này.", text("error")
+        assert not b.find_element("id", "result").is_displayed()
+    finally:
+        b.quit()
+    assert lookup(g, d["code"], d["lookup_key"]).json()["rating_open"] is False
+    g.stop()
+
+
 run(globals())
