@@ -255,3 +255,28 @@ json_t *user_list(sqlite3 *db)
 	sqlite3_finalize(st);
 	return arr;
 }
+
+json_t *users_signed_in(sqlite3 *db, const char *counter)
+{
+	sqlite3_stmt *st = db_prepare(
+	    db, "SELECT DISTINCT u.username, u.name, s.counter FROM sessions s"
+		" JOIN users u ON u.id = s.user_id WHERE s.ended_at IS NULL AND s.expires_at > ?1"
+		" AND u.disabled_at IS NULL AND (?2 IS NULL OR s.counter = ?2)"
+		" ORDER BY u.username, s.counter");
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, time_now());
+	sqlite3_bind_text(st, 2, counter, -1, SQLITE_TRANSIENT);
+	json_t *arr = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o =
+		    json_pack("{s:s, s:s}", "username", db_text(st, 0), "name", db_text(st, 1));
+		if (o && !counter)
+			json_object_set_new(o, "counter",
+					    db_text(st, 2) ? json_string(db_text(st, 2))
+							   : json_null());
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(st);
+	return arr;
+}

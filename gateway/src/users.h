@@ -67,5 +67,10 @@ int user_find(sqlite3 *db, const char *username, struct user *u);
 /* [{"id","username","name","role","unit","counter","created_at","disabled_at",
  *   "sessions"}] (sessions: open ones now). */
 json_t *user_list(sqlite3 *db);
+/* The officials signed in now (open sessions of enabled accounts), each
+ * once, at counter (NULL: at any, each with its "counter"):
+ * [{"username","name"(, "counter")}], by username. For GET
+ * /api/v1/counters. */
+json_t *users_signed_in(sqlite3 *db, const char *counter);
 
 #endif

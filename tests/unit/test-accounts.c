@@ -92,6 +92,19 @@ static void test_accounts_and_sessions(void)
 	CHECK_EQ_INT(db_exec(db, sql), 0);
 	struct token_info ti;
 	CHECK_EQ_INT(token_check(db, tok, &ti), 0);
+	json_t *in = users_signed_in(db, "5");
+	CHECK_EQ_INT((int)json_array_size(in), 1);
+	CHECK_STREQ(json_string_value(json_object_get(json_array_get(in, 0), "username")), "an.nv");
+	CHECK_STREQ(json_string_value(json_object_get(json_array_get(in, 0), "name")),
+		    "Nguyễn Văn An");
+	json_decref(in);
+	in = users_signed_in(db, "6");
+	CHECK_EQ_INT((int)json_array_size(in), 0);
+	json_decref(in);
+	in = users_signed_in(db, NULL);
+	CHECK_EQ_INT((int)json_array_size(in), 1);
+	CHECK_STREQ(json_string_value(json_object_get(json_array_get(in, 0), "counter")), "5");
+	json_decref(in);
 	CHECK_STREQ(ti.name, "an.nv");
 	CHECK_STREQ(ti.full_name, "Nguyễn Văn An");
 	CHECK_STREQ(ti.unit, "Phòng Tư pháp");
@@ -122,6 +135,9 @@ static void test_accounts_and_sessions(void)
 	/* disabled: sessions ended, a second disable finds nothing */
 	CHECK_EQ_INT(user_disable(db, "an.nv"), 0);
 	CHECK_EQ_INT(token_check(db, tok, &ti), -EACCES);
+	in = users_signed_in(db, NULL);
+	CHECK_EQ_INT((int)json_array_size(in), 0);
+	json_decref(in);
 	CHECK_EQ_INT(db_exec(db, "UPDATE sessions SET ended_at = NULL"), 0);
 	CHECK_EQ_INT(token_check(db, tok, &ti), -EACCES); /* the account itself */
 	CHECK_EQ_INT(user_disable(db, "an.nv"), -ENOENT);
