@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"  user add --username U --name \"Họ tên\" --role clerk|supervisor|admin\n"
 		"           --unit UNIT [--counter N] [--password-stdin]\n"
 		"  user passwd U [--password-stdin]   (ends U's sessions)\n"
-		"  user list\n"
+		"  user list [--json]\n"
 		"  user disable U                     (ends U's sessions)\n"
 		"Dossiers and documents (through the running gateway; token from --token or\n"
 		"the MOTCUA_TOKEN environment variable):\n"
@@ -474,13 +474,11 @@ static int hash_password(char *pw, char hash[USER_HASH_MAX])
 
 static int cmd_user(struct cli *c, int argc, char **argv)
 {
-	static const struct option o[] = {{"username", required_argument, NULL, 'u'},
-					  {"name", required_argument, NULL, 'n'},
-					  {"role", required_argument, NULL, 'r'},
-					  {"unit", required_argument, NULL, 'U'},
-					  {"counter", required_argument, NULL, 'C'},
-					  {"password-stdin", no_argument, NULL, 'p'},
-					  {0}};
+	static const struct option o[] = {
+	    {"username", required_argument, NULL, 'u'}, {"name", required_argument, NULL, 'n'},
+	    {"role", required_argument, NULL, 'r'},	{"unit", required_argument, NULL, 'U'},
+	    {"counter", required_argument, NULL, 'C'},	{"password-stdin", no_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},		{0}};
 	const char *username = NULL, *name = NULL, *role = NULL, *unit = NULL, *counter = NULL;
 	bool from_stdin = false;
 	int ch;
@@ -509,6 +507,9 @@ static int cmd_user(struct cli *c, int argc, char **argv)
 			break;
 		case 'p':
 			from_stdin = true;
+			break;
+		case 'j':
+			c->json = true;
 			break;
 		default:
 			return 2;

@@ -35,6 +35,7 @@ def test_add_list_passwd_disable(tmp):
     assert "an.nv" in text and "Nguyễn Văn An" in text and "supervisor" in text, text
     listed = json.loads(g.cli("--json", "user", "list").stdout)
     assert [u["username"] for u in listed] == ["an.nv", "binh.tt"], listed
+    assert json.loads(g.cli("user", "list", "--json").stdout) == listed
     assert listed[0]["counter"] == "2" and listed[1]["counter"] is None, listed
     assert listed[0]["disabled_at"] is None and listed[0]["role"] == "clerk", listed
     assert set(listed[0]) == {"id", "username", "name", "role", "unit", "counter", "created_at",
