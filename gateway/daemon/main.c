@@ -35,6 +35,7 @@
 #include "records.h"
 #include "router.h"
 #include "services.h"
+#include "session.h"
 #include "store.h"
 #include "util.h"
 #include "workers.h"
@@ -145,8 +146,9 @@ static int start_parts(struct gateway *gw)
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
 	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
-	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
-	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
+	    !(gw->dossier_api = dossier_api_new(gw)) || !(gw->session_api = session_api_new(gw)) ||
+	    www_routes_add(gw->router) < 0 || host_routes_add(gw) < 0 ||
+	    !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
 			  "archive, outbox or station");
 		return -ENOMEM;
@@ -170,6 +172,7 @@ static void free_parts(struct gateway *gw)
 	workers_free(gw->workers);
 	plugins_free(gw->plugins);
 	station_free(gw->station);
+	session_api_free(gw->session_api);
 	dossier_api_free(gw->dossier_api);
 	rating_sessions_free(gw->rating_sessions);
 	outbox_free(gw->outbox);
@@ -315,6 +318,7 @@ int main(int argc, char **argv)
 	/* Stop: answer what is in flight, close the server, then let running
 	 * steps finish and record them. */
 	events_close_streams(gw.events);
+	session_api_stop(gw.session_api);
 	workers_free(gw.io_workers);
 	gw.io_workers = NULL;
 	api_free(gw.api);

@@ -244,3 +244,17 @@ int counter_routes_add(struct gateway *gw)
 {
 	return router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], gw, NULL);
 }
+
+int counter_rating_add(struct gateway *gw, const char *dossier_code, int level, const char *by)
+{
+	struct rating in = {.code = dossier_code, .level = level};
+	char official[128], unit[201];
+	json_t *answer = NULL;
+	if (level < 1 || level > 3)
+		return -EINVAL;
+	if (!rated_official(gw->db, &in, official, unit))
+		return -ENOENT;
+	int r = store_rating(gw, &in, by, official, unit, &answer);
+	json_decref(answer);
+	return r;
+}

@@ -136,6 +136,12 @@ static const char *const schema[] = {
     "  opened_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, closed_at INTEGER,"
     "  close_reason TEXT, rating_id INTEGER);"
     "CREATE INDEX rating_sessions_open ON rating_sessions(counter) WHERE closed_at IS NULL;",
+    /* version 9: counting limits (ratelimit.h): failed sign-ins per account
+     * and per client address, lookups per address; kept so that a restart
+     * does not lift a lock */
+    "CREATE TABLE limits(scope TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(scope, key));",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -33,6 +33,7 @@ struct gateway {
 	struct archive *archive;	 /* the e-archive's routes, served by its plugin */
 	struct outbox *outbox;		 /* delivery to the adapters */
 	struct dossier_api *dossier_api; /* the routes of dossiers and documents */
+	struct session_api *session_api; /* officials' sign-in */
 	struct station *station;	 /* the counter's face (station/), above the core */
 	struct plugins *plugins;	 /* the loaded plugins */
 	struct api *api;		 /* the HTTP server */
