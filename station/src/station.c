@@ -5,9 +5,11 @@
 #include "gateway.h"
 #include "log.h"
 #include "station.h"
+#include "voice.h"
 
 struct station {
 	struct gateway *gw;
+	struct voice *voice; /* the tickets' announce.wav */
 };
 
 struct station *station_new(struct gateway *gw)
@@ -16,10 +18,18 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
+	if (!(s->voice = voice_new(gw))) {
+		log_error("station: cannot start the voice");
+		station_free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void station_free(struct station *s)
 {
+	if (!s)
+		return;
+	voice_free(s->voice);
 	free(s);
 }
