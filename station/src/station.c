@@ -2,6 +2,7 @@
 /* The station's modules, started in order on the core. */
 #include <stdlib.h>
 
+#include "cccd.h"
 #include "gateway.h"
 #include "log.h"
 #include "station.h"
@@ -9,6 +10,7 @@
 
 struct station {
 	struct gateway *gw;
+	struct cccd *cccd;   /* POST /api/v1/cccd: the applicant from the ID card */
 	struct voice *voice; /* the tickets' announce.wav */
 };
 
@@ -18,8 +20,8 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
-	if (!(s->voice = voice_new(gw))) {
-		log_error("station: cannot start the voice");
+	if (!(s->cccd = cccd_new(gw)) || !(s->voice = voice_new(gw))) {
+		log_error("station: cannot start the ID card reader or the voice");
 		station_free(s);
 		return NULL;
 	}
@@ -31,5 +33,6 @@ void station_free(struct station *s)
 	if (!s)
 		return;
 	voice_free(s->voice);
+	cccd_free(s->cccd);
 	free(s);
 }
