@@ -347,7 +347,7 @@ static void reply_wav(struct evhttp_request *req, const char *text, const unsign
 	free(enc);
 	if (!hit) {
 		char t[32];
-		snprintf(t, sizeof t, "%.0f", ms);
+		snprintf(t, sizeof t, "%.1f", ms);
 		http_set_header(req, "X-Synthesis-Ms", t);
 	}
 	evhttp_send_reply(req, 200, "OK", buf);
