@@ -223,4 +223,25 @@ def test_scan_takes_one_page_from_the_scanner(tmp):
     assert r.status == 202, r
 
 
+def test_scan_shares_the_scanner_with_dossier_scans(tmp):
+    # test-capture: pages that are PNG signatures only, a delay each
+    g = Gateway(tmp, plugins="[test-capture]\nenabled = true\n").start()
+    code = g.create_dossier()["code"]
+    r = g.post("/api/v1/dossiers/%s/scan" % code, {"pages": 1, "delay_ms": 3000})
+    assert r.status == 202, r
+    # the batch holds the scanner until it ends (capture_done on the loop)
+    r = g.post("/api/v1/cccd?scan=1")
+    assert r.status == 409 and r.json()["error"] == "scanner_busy", r
+    g.wait_document(code, g.get("/api/v1/dossiers/%s" % code).json()["documents"][0]["id"],
+                    states=("done", "failed", "review"))
+    before = stored(g)
+    # the page it gives is no image: a clear 400, and no document
+    r = g.post("/api/v1/cccd?scan=1")
+    assert r.status == 400 and r.json()["error"] == "bad_image", r
+    r = g.post("/api/v1/cccd?scan=1", token="supervisor")
+    assert r.status == 400, r
+    assert stored(g) == before
+    assert len(g.get("/api/v1/dossiers/%s" % code).json()["documents"]) == 1
+
+
 run(globals())

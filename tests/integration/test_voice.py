@@ -87,6 +87,28 @@ def test_numbers_are_read_as_words(tmp):
     assert words[21] == "Mời công dân có số thứ tự hai mươi mốt đến quầy số Quầy ba", words
 
 
+def test_concurrent_fetches_synthesize_once(tmp):
+    # Several displays ask at the same moment: whether a request joins the
+    # synthesis in flight or finds it cached, espeak-ng runs once.
+    import threading
+    g = Gateway(tmp).start()
+    t = call_ticket(g, counter="7")
+    kiosk = g.token("kiosk")
+    bodies = []
+
+    def fetch():
+        r = g.get("/api/v1/tickets/%d/announce.wav" % t["id"], token=kiosk)
+        bodies.append((r.status, r.body))
+    threads = [threading.Thread(target=fetch) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert [b[0] for b in bodies] == [200] * 8, [b[0] for b in bodies]
+    assert len({b[1] for b in bodies}) == 1
+    assert g.log().count("synthesized \"") == 1, g.log()
+
+
 def test_ticket_states_and_roles(tmp):
     g = Gateway(tmp).start()
     assert g.get("/api/v1/tickets/999/announce.wav").status == 404
