@@ -319,6 +319,12 @@ static void decode_work(void *arg)
 		return;
 	}
 	PIX *pix = pixReadMem(d->img, d->len);
+	if (pix && pixGetSpp(pix) == 4) {
+		/* a transparent background is paper, not black */
+		PIX *flat = pixAlphaBlendUniform(pix, 0xffffff00);
+		pixDestroy(&pix);
+		pix = flat;
+	}
 	PIX *gray = pix ? pixConvertTo8(pix, 0) : NULL;
 	pixDestroy(&pix);
 	if (!gray) {

@@ -99,6 +99,13 @@ def test_card_scan_decoded_and_nothing_stored(tmp):
     assert r.headers.get("Cache-Control") == "no-store", r.headers
     for v in r.json().values():
         assert unicodedata.is_normalized("NFC", v), v
+    # a screenshot with a transparent background (RGBA PNG)
+    rgba = card_image().convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 255))
+    framed = Image.new("RGBA", (rgba.width + 200, rgba.height + 200), (0, 0, 0, 0))
+    framed.paste(rgba, (100, 100))
+    r = post_card(g, encode(framed))
+    assert r.status == 200 and r.json() == CARD, r
     # the same from TIFF and from a supervisor's token
     r = post_card(g, encode(card_image(), "TIFF"), "image/tiff", token="supervisor")
     assert r.status == 200 and r.json() == CARD, r
