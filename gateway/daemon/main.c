@@ -29,8 +29,12 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "plugins.h"
+#include "queue.h"
+#include "queue-view.h"
+#include "rating-session.h"
 #include "records.h"
 #include "router.h"
+#include "services.h"
 #include "store.h"
 #include "util.h"
 #include "workers.h"
@@ -147,6 +151,12 @@ static int start_parts(struct gateway *gw)
 			  "archive, outbox or station");
 		return -ENOMEM;
 	}
+	/* the queue: tickets, their views, the counters' rating sessions */
+	if (!(gw->rating_sessions = rating_sessions_new(gw)) || queue_routes_add(gw) < 0 ||
+	    queue_view_routes_add(gw) < 0) {
+		log_error("cannot start the queue");
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -161,6 +171,7 @@ static void free_parts(struct gateway *gw)
 	plugins_free(gw->plugins);
 	station_free(gw->station);
 	dossier_api_free(gw->dossier_api);
+	rating_sessions_free(gw->rating_sessions);
 	outbox_free(gw->outbox);
 	archive_free(gw->archive);
 	capture_free(gw->capture);
@@ -265,6 +276,9 @@ int main(int argc, char **argv)
 	    calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
+	gw.services = services_load(gw.settings.services_file, err, sizeof err);
+	if (!gw.services)
+		goto config_error;
 	if (check_only) {
 		printf("configuration OK\n");
 		rc = EXIT_SUCCESS;
@@ -322,6 +336,7 @@ out:
 		close(sig_fd);
 	free_parts(&gw);
 	calendar_free(gw.calendar);
+	services_free(gw.services);
 	settings_clear(&gw.settings);
 	config_free(gw.config);
 	free(overrides);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The counter's moments, which the evaluation counts: queue tickets, citizens'
- * ratings, status changes by staff. */
+/* The counter's moments, which the evaluation counts: citizens' ratings,
+ * status changes by staff (the queue is queue.h's). */
 #ifndef MOTCUA_COUNTER_H
 #define MOTCUA_COUNTER_H
 
@@ -13,6 +13,5 @@ struct gateway;
 
 /* Adds the counter's routes (they use gw's db, events and records). */
 int counter_routes_add(struct gateway *gw);
-bool ticket_exists(sqlite3 *db, int64_t id);
 
 #endif

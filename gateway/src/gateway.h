@@ -24,6 +24,7 @@ struct gateway {
 	struct workers *io_workers; /* short file work (storing uploads), so that a
 				     * clerk's upload never waits behind OCR */
 	struct calendar *calendar;  /* working days and procedures' processing times */
+	struct services *services;  /* the queue's services (lĩnh vực) */
 	struct router *router;	    /* every HTTP route */
 	struct events *events;
 	struct records *records;	 /* dossiers and documents */
@@ -35,6 +36,8 @@ struct gateway {
 	struct station *station;	 /* the counter's face (station/), above the core */
 	struct plugins *plugins;	 /* the loaded plugins */
 	struct api *api;		 /* the HTTP server */
+	/* a counter's rating sessions (its rating kiosk, after a service) */
+	struct rating_sessions *rating_sessions;
 	bool stopping;
 };
 
