@@ -109,6 +109,20 @@ def test_concurrent_fetches_synthesize_once(tmp):
     assert g.log().count("synthesized \"") == 1, g.log()
 
 
+def test_no_voice_data_is_a_clear_503(tmp):
+    # espeak-ng looks in $ESPEAK_DATA_PATH/espeak-ng-data first: an empty one
+    empty = os.path.join(tmp, "espeak", "espeak-ng-data")
+    os.makedirs(empty)
+    g = Gateway(tmp, env={"ESPEAK_DATA_PATH": os.path.dirname(empty)}).start()
+    t = call_ticket(g)
+    r = g.get("/api/v1/tickets/%d/announce.wav" % t["id"])
+    assert r.status == 503 and r.json()["error"] == "no_voice", r
+    assert "espeak-ng" in r.json()["detail"], r
+    assert "announcements answer 503" in g.log(), g.log()
+    # the rest of the gateway works on
+    assert g.post("/api/v1/tickets", {}).status == 201
+
+
 def test_ticket_states_and_roles(tmp):
     g = Gateway(tmp).start()
     assert g.get("/api/v1/tickets/999/announce.wav").status == 404
