@@ -85,21 +85,30 @@ static void on_page(void *arg, int cancelled)
 	free(m);
 }
 
-/* Worker thread: the plugin hands over a finished page. */
-static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+/* Is a page the plugin hands over an image file in its tmp_dir? */
+static bool page_file_ok(const char *plugin_name, const char *tmp_dir, const char *path,
+			 const char *media_type)
 {
-	struct capture_run *c = io->host_private;
 	static const char *const types[] = {"image/png", "image/jpeg", "image/tiff", NULL};
 	bool ok = false;
 	for (const char *const *t = types; media_type && *t; t++)
 		ok |= !strcmp(*t, media_type);
-	size_t dl = strlen(c->tmp_dir);
-	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' ||
+	size_t dl = strlen(tmp_dir);
+	if (!ok || !path || strncmp(path, tmp_dir, dl) != 0 || path[dl] != '/' ||
 	    strstr(path, "/../")) {
-		gw_log(MOTCUA_LOG_ERROR, c->plugin_name,
+		gw_log(MOTCUA_LOG_ERROR, plugin_name,
 		       "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
-		return -EINVAL;
+		return false;
 	}
+	return true;
+}
+
+/* Worker thread: the plugin hands over a finished page. */
+static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+{
+	struct capture_run *c = io->host_private;
+	if (!page_file_ok(c->plugin_name, c->tmp_dir, path, media_type))
+		return -EINVAL;
 	struct page_msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return -ENOMEM;
@@ -299,17 +308,8 @@ struct page_grab {
 static int grab_page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
 {
 	struct page_grab *g = io->host_private;
-	static const char *const types[] = {"image/png", "image/jpeg", "image/tiff", NULL};
-	bool ok = false;
-	for (const char *const *t = types; media_type && *t; t++)
-		ok |= !strcmp(*t, media_type);
-	size_t dl = strlen(g->tmp_dir);
-	if (!ok || !path || strncmp(path, g->tmp_dir, dl) != 0 || path[dl] != '/' ||
-	    strstr(path, "/../")) {
-		gw_log(MOTCUA_LOG_ERROR, g->plugin_name,
-		       "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
+	if (!page_file_ok(g->plugin_name, g->tmp_dir, path, media_type))
 		return -EINVAL;
-	}
 	io->cancel = 1;
 	if (g->page) {
 		unlink(path);
