@@ -69,22 +69,22 @@ def test_announcement_is_a_spoken_wav_then_served_from_the_cache(tmp):
 
 def test_numbers_are_read_as_words(tmp):
     g = Gateway(tmp).start()
-    for _ in range(20):
+    for _ in range(105):
         assert g.post("/api/v1/tickets", {}).status == 201
     words = {}
-    for n in range(1, 22):
-        counter = "Quầy 3" if n == 21 else "15"
-        if n == 21:
-            assert g.post("/api/v1/tickets", {}).status == 201
+    for n in range(1, 106):
+        counter = {21: "Quầy 3", 105: "2"}.get(n, "15")
         r = g.post("/api/v1/tickets/next", {"counter": counter})
         assert r.status == 200, r
-        if n in (15, 21):
-            t = r.json()
+        t = r.json()
+        assert t["number"] == n, t
+        if n in (15, 21, 105):
             a = g.get("/api/v1/tickets/%d/announce.wav" % t["id"])
             assert a.status == 200, a
-            words[t["number"]] = said(a)
+            words[n] = said(a)
     assert words[15] == "Mời công dân có số thứ tự mười lăm đến quầy số mười lăm", words
     assert words[21] == "Mời công dân có số thứ tự hai mươi mốt đến quầy số Quầy ba", words
+    assert words[105] == "Mời công dân có số thứ tự một trăm lẻ năm đến quầy số hai", words
 
 
 def test_concurrent_fetches_synthesize_once(tmp):
