@@ -2,13 +2,18 @@
 /* The station's modules, started in order on the core. */
 #include <stdlib.h>
 
+#include "cccd.h"
 #include "gateway.h"
 #include "log.h"
+#include "lookup.h"
 #include "pages.h"
 #include "station.h"
+#include "voice.h"
 
 struct station {
 	struct gateway *gw;
+	struct cccd *cccd;   /* POST /api/v1/cccd: the applicant from the ID card */
+	struct voice *voice; /* the tickets' announce.wav */
 };
 
 struct station *station_new(struct gateway *gw)
@@ -17,9 +22,11 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
-	if (pages_routes_add(gw) < 0) {
-		log_error("station: cannot add the pages' routes");
-		free(s);
+	if (pages_routes_add(gw) < 0 || lookup_routes_add(gw) < 0 || !(s->cccd = cccd_new(gw)) ||
+	    !(s->voice = voice_new(gw))) {
+		log_error(
+		    "station: cannot start the pages, the lookup, the ID card reader or the voice");
+		station_free(s);
 		return NULL;
 	}
 	return s;
@@ -27,5 +34,9 @@ struct station *station_new(struct gateway *gw)
 
 void station_free(struct station *s)
 {
+	if (!s)
+		return;
+	voice_free(s->voice);
+	cccd_free(s->cccd);
 	free(s);
 }

@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 
-GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/motcua-gateway"))
+GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/daemon/motcua-gateway"))
 CLI = os.path.abspath(os.environ.get("MOTCUA_CLI", "build/gateway/cli/motcua"))
 PLUGIN_DIR = ":".join(os.path.abspath(d) for d in os.environ.get(
     "MOTCUA_PLUGIN_DIR", "build/plugins:build/tests/plugins").split(":"))
@@ -151,7 +151,9 @@ class Gateway:
         return self.tokens[key]
 
     # ---- HTTP ----
-    def request(self, method, path, body=None, headers=None, token="clerk", timeout=30):
+    def request(self, method, path, body=None, headers=None, token="clerk", timeout=30,
+                source=None):
+        """source: the client's address (another 127.x.y.z: another client)."""
         h = dict(headers or {})
         if token is not None:
             h["Authorization"] = "Bearer " + (self.token(token) if token in
@@ -159,7 +161,8 @@ class Gateway:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             h.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()
