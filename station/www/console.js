@@ -234,6 +234,7 @@
     st.orders = {};
     $("#receipt-box").replaceChildren();
     $("#status-msg").textContent = "";
+    $("#dossier-msg").textContent = "";
     $("#btn-print-supplement").classList.add("hidden");
     $("#reuse").classList.add("hidden");
     $("#new-dossier").classList.add("hidden");
@@ -395,8 +396,11 @@
     } catch (e) { $("#dossier-error").textContent = S.errText(e); }
   }
   async function rescan(doc, n) {
-    try { await api.post(D() + "/scan", { document: doc.id, replace_page: n }); refreshDossier(); }
-    catch (e) { $("#dossier-error").textContent = S.errText(e); }
+    try {
+      await api.post(D() + "/scan", { document: doc.id, replace_page: n });
+      $("#dossier-msg").replaceChildren(L("Đang quét lại trang " + n + "…", "scanning page " + n + " again…"));
+      refreshDossier();
+    } catch (e) { $("#dossier-error").textContent = S.errText(e); }
   }
   async function confirmDoc(doc, btn) {
     btn.disabled = true;

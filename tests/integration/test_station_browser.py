@@ -465,6 +465,18 @@ def stage_review_edit(ctx):
     assert doc["pages"][0].get("rotation") in (90, None), doc["pages"][0]
     wait(d, lambda: visible(d, sel + " button.confirm") and len(d.find_elements(By.CSS_SELECTOR, sel + " .page img")) == 2,
          "the edited document back in review, its two pages drawn")
+    # page 2 scanned again into its place
+    need(ctx, "POST", "/api/v1/dossiers/{code}/scan")
+    wait(d, lambda: not attr(d, sel + " .page[data-page='2'] button.rescan", "disabled"), "the rescan button live")
+    # (SANE's test device gives the same picture again: the same image, a new scan)
+    click(d, sel + " .page[data-page='2'] button.rescan")
+    wait(d, lambda: "Đang quét lại trang 2" in (text(d, "#dossier-msg") or "") or text(d, "#dossier-error"),
+         "the rescan of page 2 answered")
+    assert not text(d, "#dossier-error"), text(d, "#dossier-error")
+    doc = g.wait_document(code, doc_id, timeout=240, states=("review", "done", "failed"))
+    assert len(doc["pages"]) == 2 and doc["state"] == "review", doc
+    wait(d, lambda: visible(d, sel + " button.confirm") and
+         not attr(d, sel + " .page[data-page='1'] button.right", "disabled"), "back in review after the rescan")
     shot(d, "console-review-edited")
 
 
@@ -475,9 +487,15 @@ def stage_confirm_archive(ctx):
     d, g, code, doc_id = open_console(ctx), ctx["g"], ctx["code"], ctx["doc"]
     sel = "#documents .doc[data-doc='%s']" % doc_id
     wait(d, lambda: visible(d, sel + " button.confirm"), "the confirm button")
+    # the two pages swapped in the strip: the order goes with the confirm
+    shas = [p["sha256"] for p in api_doc(g, code, doc_id)["pages"]]
+    click(d, sel + " .page[data-page='1'] button.right")
+    wait(d, lambda: [attr(d, sel + " .page:nth-child(%d)" % i, "data-page") for i in (1, 2)] == ["2", "1"],
+         "the pages shown swapped")
     click(d, sel + " button.confirm")
     doc = g.wait_document(code, doc_id, timeout=180)
     assert doc["state"] == "done", doc
+    assert [p["sha256"] for p in doc["pages"]] == shas[::-1], "the order was not kept: %r" % doc["pages"]
     steps = {s["step"]: s["state"] for s in doc["steps"]}
     assert steps.get("sign") == "done" and steps.get("archive") == "done", steps
     wait(d, lambda: "done" in attr(d, sel, "class"),
