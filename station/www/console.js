@@ -42,7 +42,8 @@
     }
   }
   async function signOut() {
-    try { if (saved() && saved().user) await api.del("/api/v1/session"); } catch (e) { /* signed out anyway */ }
+    // a session ends at the gateway too (a machine token given in the address is only forgotten)
+    try { if (S.getToken().startsWith("mcs_")) await api.del("/api/v1/session"); } catch (e) { /* signed out anyway */ }
     save(null);
     S.setToken("");
     if (follower) follower.stop();
@@ -491,14 +492,15 @@
     const s = saved();
     if (!s || !s.token) return showSignin();
     S.setToken(s.token);
-    let who = s.user;
+    let who = s.user, me = null;
     try {
-      const me = await api.get("/api/v1/session");
+      me = await api.get("/api/v1/session");
       who = me.user || (me.token ? { username: me.token.name, name: me.token.name, role: me.token.role } : who);
     } catch (e) {
       if (e.status === 401) return; // onUnauthorized shows the sign-in
     }
     st.user = who;
+    if (me && me.user) save({ token: s.token, user: me.user, expires_at: me.expires_at });
     st.counter = (who && who.counter) || S.param("counter") || sessionStorage.getItem("motcua.counter") || "1";
     $("#who").textContent = who ? (who.name || who.username) + (who.role ? " (" + who.role + ")" : "") : "";
     $("#counter-label").replaceChildren(L("Quầy " + st.counter, "counter " + st.counter));

@@ -294,6 +294,17 @@ def stage_console_signin(ctx):
               "--unit", "Phòng Tư pháp", "--counter", "1", "--password-stdin", input=b"mat-khau-1234\n",
               check=False)
     assert p.returncode == 0, "motcua user add: %s" % p.stderr.decode()
+    # the address the demo prints: a session opened for the official, in the fragment
+    r = g.post("/api/v1/session", {"username": "canbo1", "password": "mat-khau-1234"}, token=None)
+    assert r.status == 201, r
+    demo = r.json()["token"]
+    d.get(ctx["base"] + "/station/console#token=" + demo)
+    wait(d, lambda: "Nguyễn Văn Bình" in (text(d, "#who") or ""), "the console signed in from its address")
+    assert "token" not in d.current_url, "the token stays in the address bar: " + d.current_url
+    # signing out ends that session
+    click(d, "#signout")
+    wait(d, lambda: visible(d, "#signin"), "the sign-in form after signing out")
+    assert g.get("/api/v1/session", token=demo).status == 401, "the session outlived the sign-out"
     d.get(ctx["base"] + "/station/console")
     wait(d, lambda: visible(d, "#signin"), "the sign-in form")
     shot(d, "console-signin")
