@@ -51,7 +51,7 @@ struct settings {
 	char *agency_code;
 	char *office_name;
 	char *holidays_file;   /* [office] holidays: dates off, one per line */
-	char *procedures_file; /* [office] procedures: CODE;WORKING_DAYS;UNIT */
+	char *procedures_file; /* [office] procedures (procedures.h) */
 	unsigned max_sse_clients;
 	unsigned step_retry_s;
 	/* [outbox] */

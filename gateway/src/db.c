@@ -104,6 +104,9 @@ static const char *const schema[] = {
     "ALTER TABLE dossiers ADD COLUMN applicant_email TEXT;"
     "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
     "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
+    /* version 8: the paper of its procedure ("thành phần hồ sơ", [office]
+     * procedures) that a document is; NULL: not assigned */
+    "ALTER TABLE documents ADD COLUMN paper TEXT;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -300,6 +300,7 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
     # back to schema 5: what versions 6 and 7 made goes (a test of each
     # later version's upgrade undoes that version here too)
+    db.execute("ALTER TABLE documents DROP COLUMN paper")  # version 8
     db.execute("DROP TABLE sessions")
     db.execute("DROP TABLE users")
     for col in ("applicant_address", "applicant_email", "lookup_key"):
@@ -315,7 +316,7 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done" and [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign",
                                                                              "archive"], doc
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     # version 7 gave the dossier received under schema 5 a lookup key
     key = g.get("/api/v1/dossiers/" + code).json()["lookup_key"]
     assert re.fullmatch(r"[0-9A-F]{8}", key), key
