@@ -4,10 +4,12 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "receipt.h"
 #include "station.h"
 
 struct station {
 	struct gateway *gw;
+	struct receipt *receipt;
 };
 
 struct station *station_new(struct gateway *gw)
@@ -16,10 +18,18 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
+	if (!(s->receipt = receipt_new(gw))) {
+		log_error("station: cannot start the receipt");
+		station_free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void station_free(struct station *s)
 {
+	if (!s)
+		return;
+	receipt_free(s->receipt);
 	free(s);
 }
