@@ -179,5 +179,202 @@ def test_procedures_file_errors_stop_the_gateway(tmp):
     assert p.returncode == 0, p.stderr
 
 
+# ---- the receipt and form 02 ----
+
+KET_HON = "1.000894"  # 5 working days, papers: to-khai, giay-to-tuy-than (2), xac-nhan-hon-nhan
+
+
+def nfc(s):
+    return unicodedata.normalize("NFC", s)
+
+
+def words(s):
+    return " ".join(nfc(s).split())
+
+
+def pdf_text(tmp, data, name="form.pdf"):
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    p = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    text = p.stdout.decode("utf-8")
+    return text
+
+
+def qr_codes(path):
+    """The QR codes zbarimg reads in an image, in order."""
+    p = subprocess.run(["zbarimg", "-q", "--raw", path], capture_output=True, timeout=60)
+    assert p.returncode in (0, 4), p.stderr  # 4: nothing found
+    return [l for l in p.stdout.decode("utf-8").split("\n") if l]
+
+
+def pdf_qr_codes(tmp, data, name="form"):
+    pdf = os.path.join(tmp, name + ".pdf")
+    with open(pdf, "wb") as f:
+        f.write(data)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", pdf, os.path.join(tmp, name)], check=True,
+                   timeout=60)
+    pages = sorted(f for f in os.listdir(tmp) if f.startswith(name + "-") and f.endswith(".png"))
+    assert pages, os.listdir(tmp)
+    return [c for page in pages for c in qr_codes(os.path.join(tmp, page))]
+
+
+def png_header(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    w, h, depth, color = struct.unpack(">IIBB", data[16:26])
+    return w, h, depth, color
+
+
+def received_dossier(g, official_name="Trần Văn Bình"):
+    """A marriage registration dossier with two of its three papers handed in
+    (one of them twice: two documents), and a document with no paper; the
+    clerk's token name is an account whose full name goes on the receipt."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    db.execute("INSERT INTO users(username, name, role, unit, hash, created_at, updated_at)"
+               " VALUES('test clerk', ?, 'clerk', 'UBND xã', 'x', 0, 0)", (official_name,))
+    db.commit()
+    db.close()
+    d = new_dossier(g, procedure=KET_HON, name="Lê Thị Ánh Tuyết",
+                    address="Ấp Phước Hưng, xã Tân Hiệp, tỉnh Vĩnh Long", phone="0987654321",
+                    email="tuyet.le@example.vn")
+    code = d["code"]
+    assert upload(g, code, paper="to-khai", name="tờ khai.pdf").status == 202
+    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD chồng.pdf").status == 202
+    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD vợ.pdf").status == 202
+    assert upload(g, code, name="Ảnh chân dung.png", data=sample_png(), ctype="image/png").status == 202
+    return g.get("/api/v1/dossiers/" + code).json()
+
+
+def time_words(iso):
+    # "2026-12-03T14:05:33+07:00" -> "14 giờ 05 phút, ngày 03/12/2026"
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)", iso)
+    y, mo, d, h, mi = m.groups()
+    return "%s giờ %s phút, ngày %s/%s/%s" % (h, mi, d, mo, y)
+
+
+def test_receipt_pdf_has_every_field_of_form_01(tmp):
+    g = gateway(tmp, station="review = false\nreceipt_place = Tân Hiệp\n").start()
+    d = received_dossier(g)
+    code, key = d["code"], d["lookup_key"]
+    r = g.get("/api/v1/dossiers/%s/receipt.pdf" % code)
+    assert r.status == 200 and r.headers["Content-Type"] == "application/pdf", r
+    print("receipt.pdf drawn in %s ms" % r.headers.get("X-Render-Ms"))
+    raw = pdf_text(tmp, r.body)
+    assert raw == nfc(raw), "pdftotext's text is not NFC"
+    text = words(raw)
+    y, mo, day = d["received_at"][:10].split("-")
+    expected = [
+        "UBND XÃ", "BỘ PHẬN MỘT CỬA THỬ NGHIỆM",  # unit and office
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
+        "Tân Hiệp, ngày %s tháng %s năm %s" % (day, mo, y),
+        "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+        "Mã hồ sơ: " + code,
+        "Lê Thị Ánh Tuyết", "Ấp Phước Hưng, xã Tân Hiệp, tỉnh Vĩnh Long",
+        "Số điện thoại: 0987654321", "Email: tuyet.le@example.vn",
+        "Nội dung yêu cầu giải quyết: Đăng ký kết hôn",
+        "Thành phần hồ sơ nộp gồm",
+        "1 Tờ khai đăng ký kết hôn Bản chính 01",
+        "2 Giấy tờ tùy thân của hai bên nam, nữ Bản chính hoặc bản sao 02",
+        "3 Ảnh chân dung.png Bản điện tử 01",
+        "Thời gian giải quyết hồ sơ theo quy định là: 5 ngày làm việc",
+        "Thời gian nhận hồ sơ: " + time_words(d["received_at"]),
+        "Thời gian trả kết quả giải quyết hồ sơ: " + time_words(d["due_at"]),
+        "Đăng ký nhận kết quả tại: Bộ phận Một cửa UBND xã",
+        "Phí, lệ phí: Miễn lệ phí",
+        "NGƯỜI TIẾP NHẬN HỒ SƠ", "Trần Văn Bình",  # the official's full name
+        "NGƯỜI NỘP HỒ SƠ",
+        "Liên 1: Lưu", "Liên 2: Giao người nộp",
+        "Mã tra cứu", key,
+    ]
+    missing = [e for e in expected if nfc(e) not in text]
+    assert not missing, (missing, text)
+    # the paper not handed in is not listed as handed in
+    assert "Giấy xác nhận tình trạng hôn nhân" not in text, text
+    # pdftoppm renders it; the QR on each copy is the lookup URL with this code and key
+    codes = pdf_qr_codes(tmp, r.body, "receipt")
+    url = "http://127.0.0.1:%d/lookup?code=%s&key=%s" % (g.port, code, key)
+    assert codes == [url, url], codes
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(codes[0]).query)
+    assert q == {"code": [code], "key": [key]}, q
+    # a reprint is the same receipt, byte for byte
+    again = g.get("/api/v1/dossiers/%s/receipt.pdf" % code)
+    assert again.status == 200 and again.body == r.body
+    # who may print it
+    assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code, token="supervisor").status == 200
+    assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code, token="agency").status == 403
+    assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code, token=None).status == 401
+    assert g.get("/api/v1/dossiers/000.00.12.H50-991231-0001/receipt.pdf").status == 404
+
+
+def test_receipt_png_is_1_bit_for_thermal_printers(tmp):
+    g = gateway(tmp, station="review = false\n"
+                "lookup_url = https://dichvucong.example.gov.vn/tra-cuu?ma={code}&k={key}\n").start()
+    d = received_dossier(g)
+    code, key = d["code"], d["lookup_key"]
+    url = "https://dichvucong.example.gov.vn/tra-cuu?ma=%s&k=%s" % (code, key)
+    for width in (576, 384):
+        r = g.get("/api/v1/dossiers/%s/receipt.png?width=%d" % (code, width))
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png", r
+        print("receipt.png?width=%d drawn in %s ms" % (width, r.headers.get("X-Render-Ms")))
+        w, h, depth, color = png_header(r.body)
+        assert (w, depth, color) == (width, 1, 0), (w, h, depth, color)
+        assert h > w, (w, h)
+        path = os.path.join(tmp, "receipt-%d.png" % width)
+        with open(path, "wb") as f:
+            f.write(r.body)
+        assert qr_codes(path) == [url, url], qr_codes(path)  # the two copies
+        assert g.get("/api/v1/dossiers/%s/receipt.png?width=%d" % (code, width)).body == r.body
+    # no width: the 80 mm roll
+    r = g.get("/api/v1/dossiers/%s/receipt.png" % code)
+    assert r.status == 200 and png_header(r.body)[0] == 576
+    for bad in ("500", "0", "x", "576px"):
+        r = g.get("/api/v1/dossiers/%s/receipt.png?width=%s" % (code, bad))
+        assert r.status == 400 and "576" in r.json()["detail"], r
+    # the PDF's QR carries the configured URL too
+    assert pdf_qr_codes(tmp, g.get("/api/v1/dossiers/%s/receipt.pdf" % code).body) == [url, url]
+
+
+def test_supplement_request_form_02(tmp):
+    g = gateway(tmp, station="review = false\n").start()
+    d = received_dossier(g, official_name="Phạm Minh Khoa")
+    code = d["code"]
+    for form in ("supplement.pdf", "supplement.png"):
+        r = g.get("/api/v1/dossiers/%s/%s" % (code, form))
+        assert r.status == 409 and r.json()["error"] == "no_supplement_request", r
+        assert g.get("/api/v1/dossiers/000.00.12.H50-991231-0001/" + form).status == 404
+    r = g.post("/api/v1/dossiers/%s/status" % code, {
+        "status": 5, "note": "Giấy tờ tùy thân đã hết hạn",
+        "missing": ["xac-nhan-hon-nhan", "Bản sao sổ hộ khẩu"]})
+    assert r.status == 200, r
+    r = g.get("/api/v1/dossiers/%s/supplement.pdf" % code)
+    assert r.status == 200 and r.headers["Content-Type"] == "application/pdf", r
+    print("supplement.pdf drawn in %s ms" % r.headers.get("X-Render-Ms"))
+    text = words(pdf_text(tmp, r.body))
+    for e in ["PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", "Mã hồ sơ: " + code, "Lê Thị Ánh Tuyết",
+              "Đăng ký kết hôn", "Yêu cầu hoàn thiện hồ sơ gồm những nội dung sau",
+              "1. Giấy xác nhận tình trạng hôn nhân", "2. Bản sao sổ hộ khẩu",
+              "Giấy tờ tùy thân đã hết hạn", "Phạm Minh Khoa", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+              d["lookup_key"]]:
+        assert nfc(e) in text, (e, text)
+    url = "http://127.0.0.1:%d/lookup?code=%s&key=%s" % (g.port, code, d["lookup_key"])
+    assert pdf_qr_codes(tmp, r.body, "supplement") == [url]
+    assert g.get("/api/v1/dossiers/%s/supplement.pdf" % code).body == r.body
+    r = g.get("/api/v1/dossiers/%s/supplement.png?width=384" % code)
+    assert r.status == 200 and png_header(r.body)[:1] + png_header(r.body)[2:] == (384, 1, 0), r
+    path = os.path.join(tmp, "supplement-384.png")
+    with open(path, "wb") as f:
+        f.write(r.body)
+    assert qr_codes(path) == [url]
+    # in process again: no supplement request any more
+    assert g.post("/api/v1/dossiers/%s/status" % code, {"status": 4}).status == 200
+    assert g.get("/api/v1/dossiers/%s/supplement.pdf" % code).status == 409
+    # the receipt itself is unchanged by it
+    assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code).status == 200
+
+
 if __name__ == "__main__":
     run(globals())
