@@ -590,6 +590,10 @@ static void render_done(void *arg, int cancelled)
 			http_set_header(r->req, "Content-Type",
 					r->width ? "image/png" : "application/pdf");
 			http_set_header(r->req, "Cache-Control", "no-store");
+			char cd[200];
+			snprintf(cd, sizeof cd, "inline; filename=\"%s-%s.%s\"", S(r->form, "kind"),
+				 S(r->form, "code"), r->width ? "png" : "pdf");
+			http_set_header(r->req, "Content-Disposition", cd);
 			char ms[32];
 			snprintf(ms, sizeof ms, "%.0f", r->ms);
 			http_set_header(r->req, "X-Render-Ms", ms);

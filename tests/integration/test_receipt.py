@@ -20,8 +20,8 @@ SAMPLE = os.path.join(SOURCE_ROOT, "conf", "procedures.txt")
 KHAI_SINH = "1.001193"
 
 
-def gateway(tmp, procedures=SAMPLE, station="", office=""):
-    g = Gateway(tmp)
+def gateway(tmp, procedures=SAMPLE, station="", office="", plugins=""):
+    g = Gateway(tmp, plugins=plugins)
     with open(g.conf, encoding="utf-8") as f:
         text = f.read()
     text = text.replace("[office]\n", "[office]\nprocedures = %s\n%s" % (procedures, office))
@@ -121,6 +121,18 @@ def test_papers_assignment_and_checklist(tmp):
     assert g.get("/api/v1/dossiers/%s/checklist" % old).json() == {"papers": [], "missing": []}
     assert upload(g, old, paper="to-khai").status == 400
     assert g.get("/api/v1/dossiers/000.00.12.H50-991231-0001/checklist").status == 404
+
+
+def test_scan_with_a_paper(tmp):
+    g = gateway(tmp, station="review = false\n", plugins="[test-capture]\nenabled = true\n").start()
+    code = new_dossier(g)["code"]
+    r = g.post("/api/v1/dossiers/%s/scan" % code, {"paper": "chung-sinh", "pages": 1, "delay_ms": 0})
+    assert r.status == 202, r
+    doc = g.wait_document(code, r.json()["id"])
+    assert doc["paper"] == "chung-sinh", doc
+    assert g.get("/api/v1/dossiers/%s/checklist" % code).json()["papers"][1]["documents"] == [doc["id"]]
+    r = g.post("/api/v1/dossiers/%s/scan" % code, {"paper": "to-khai x", "pages": 1})
+    assert r.status == 400, r
 
 
 def test_supplement_request_records_the_missing_papers(tmp):
@@ -300,9 +312,13 @@ def test_receipt_pdf_has_every_field_of_form_01(tmp):
     assert codes == [url, url], codes
     q = urllib.parse.parse_qs(urllib.parse.urlparse(codes[0]).query)
     assert q == {"code": [code], "key": [key]}, q
-    # a reprint is the same receipt, byte for byte
+    # a reprint is the same receipt, byte for byte, also after a restart
     again = g.get("/api/v1/dossiers/%s/receipt.pdf" % code)
     assert again.status == 200 and again.body == r.body
+    assert 'filename="' in again.headers.get("Content-Disposition", ""), again.headers
+    g.stop()
+    g.start()
+    assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code).body == r.body
     # who may print it
     assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code, token="supervisor").status == 200
     assert g.get("/api/v1/dossiers/%s/receipt.pdf" % code, token="agency").status == 403
