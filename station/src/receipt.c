@@ -25,6 +25,7 @@
 #include <png.h>
 #include <qrencode.h>
 
+#include "calendar.h"
 #include "db.h"
 #include "gateway.h"
 #include "http.h"
@@ -743,6 +744,21 @@ static json_t *gather_common(struct receipt *rc, struct evhttp_request *req, jso
 	return f;
 }
 
+/* The processing time the dossier was given: the working days from its
+ * reception to its promised date (as the calendar counted them then). -1
+ * without a promised date. */
+static int processing_days(struct gateway *gw, const char *received, const char *due)
+{
+	int64_t r, d;
+	if (!received || !due || time_parse(received, false, &r) < 0 ||
+	    time_parse(due, false, &d) < 0)
+		return -1;
+	for (int n = 0; n <= 365; n++)
+		if (calendar_due(gw->calendar, r, n) >= d)
+			return n;
+	return -1;
+}
+
 static json_t *gather_receipt(struct receipt *rc, struct evhttp_request *req, json_t *d)
 {
 	struct gateway *gw = rc->gw;
@@ -757,10 +773,13 @@ static json_t *gather_receipt(struct receipt *rc, struct evhttp_request *req, js
 		g_strdup_printf("Giấy tiếp nhận hồ sơ và hẹn trả kết quả %s", S(f, "code")));
 	set_own(f, "received", time_words(received));
 	set_own(f, "due", due ? time_words(due) : g_strdup(""));
-	if (proc)
+	int days = processing_days(gw, received, due);
+	if (days < 0 && proc)
+		days = proc->days;
+	if (days >= 0)
 		set_own(f, "days",
-			proc->days ? g_strdup_printf("%d ngày làm việc", proc->days)
-				   : g_strdup("Trong ngày làm việc"));
+			days ? g_strdup_printf("%d ngày làm việc", days)
+			     : g_strdup("Trong ngày làm việc"));
 	set_str(f, "result_place",
 		proc && proc->result_place ? proc->result_place : gw->settings.office_name);
 	set_str(f, "fee", proc ? proc->fee : NULL);
