@@ -270,8 +270,12 @@ struct procedures *procedures_load(const char *path, char *err, size_t errlen)
 			r = -EINVAL;
 			break;
 		}
-		bool indented = line[0] == ' ' || line[0] == '\t';
-		char *s = trim(line);
+		char *s = line;
+		/* a BOM, as some editors write it */
+		if (ps.line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
+			s += 3;
+		bool indented = s[0] == ' ' || s[0] == '\t';
+		s = trim(s);
 		if (!*s || *s == '#')
 			continue;
 		r = indented ? parse_detail(&ps, p, s) : parse_procedure(&ps, p, s);

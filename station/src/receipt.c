@@ -45,8 +45,9 @@
 #define A4_TOP 42.0
 #define A4_BASE 11.0 /* points */
 #define THERMAL_MARGIN 8.0
-#define THRESHOLD 160 /* gray below this prints black */
-#define RENDERS_MAX 8 /* renders queued or running at once */
+#define THRESHOLD 160	  /* gray below this prints black */
+#define RENDERS_MAX 8	  /* renders queued or running at once */
+#define OTHER_ROWS_MAX 40 /* documents of no paper listed one by one */
 
 struct receipt {
 	struct gateway *gw;
@@ -809,7 +810,7 @@ static json_t *gather_receipt(struct receipt *rc, struct evhttp_request *req, js
 							"count", count));
 		}
 	}
-	size_t k;
+	size_t k, others = 0;
 	json_t *doc;
 	json_array_foreach(docs, k, doc)
 	{
@@ -817,9 +818,20 @@ static json_t *gather_receipt(struct receipt *rc, struct evhttp_request *req, js
 		if (json_is_string(json_object_get(doc, "paper")) ||
 		    !strcmp(state ? state : "", "failed"))
 			continue;
+		/* a form has room for so many rows; the rest are counted */
+		if (++others > OTHER_ROWS_MAX)
+			continue;
 		json_array_append_new(papers, json_pack("{s:O, s:s, s:s}", "name",
 							json_object_get(doc, "name"), "form",
 							form_words(NULL), "count", "01"));
+	}
+	if (others > OTHER_ROWS_MAX) {
+		char *more = g_strdup_printf("(và %zu giấy tờ khác)", others - OTHER_ROWS_MAX);
+		char count[16];
+		snprintf(count, sizeof count, "%02zu", others - OTHER_ROWS_MAX);
+		json_array_append_new(papers, json_pack("{s:s, s:s, s:s}", "name", more, "form",
+							form_words(NULL), "count", count));
+		g_free(more);
 	}
 	json_object_set_new(f, "papers", papers);
 	return f;

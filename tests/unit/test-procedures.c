@@ -48,6 +48,12 @@ static void test_old_lines_keep_working(void)
 	CHECK_EQ_INT(b->days, 0);
 	CHECK_NULL(b->unit);
 	CHECK_STREQ(procedures_find(p, "2.000001")->unit, "Văn phòng");
+	procedures_free(p);
+	/* CRLF lines and a BOM, as Windows editors write them */
+	p = load("\xEF\xBB\xBF"
+		 "1.001193;5;Phòng Tư pháp\r\n  name: Khai sinh\r\n");
+	CHECK_NOT_NULL(p);
+	CHECK_STREQ(procedures_find(p, "1.001193")->name, "Khai sinh");
 	CHECK_NULL(procedures_find(p, "9.999999"));
 	procedures_free(p);
 }
