@@ -191,6 +191,7 @@ json_t *dossier_snapshot(struct records *r, const char *code)
 		    json_object_get(full, "state"), "sha256",
 		    json_object_get(full, "current_sha256"), "reused_from",
 		    json_object_get(full, "reused_from"));
+		json_object_set(one, "paper", json_object_get(full, "paper"));
 		json_t *sig = json_object_get(full, "signature");
 		json_object_set(one, "signature", sig ? sig : json_null());
 		json_object_set(one, "sidecar_sha256",

@@ -48,7 +48,8 @@ struct dossier_new {
 json_t *dossier_create(struct records *r, const struct dossier_new *d, int *err);
 json_t *dossier_get(struct records *r, const char *code);
 /* The dossier as the outbox hands it to adapters: dossier_get() with each
- * document's current file (sha256, media type, type, signature, sidecar). */
+ * document's current file (sha256, media type, type, paper, signature,
+ * sidecar). */
 json_t *dossier_snapshot(struct records *r, const char *code);
 /* A status reported (1-10): records it and publishes dossier.status.
  * Takes details' reference. -ENOENT, -EINVAL, -EIO. */
