@@ -186,6 +186,11 @@ def test_procedures_file_errors_stop_the_gateway(tmp):
         p = subprocess.run([GATEWAY, "--config", g.conf, "--check"], capture_output=True, timeout=20)
         err = p.stderr.decode()
         assert p.returncode == 78 and ("%s:%d:" % (pfile, line)) in err and what in err, (text, err)
+    # [station] receipt_place is checked too
+    os.makedirs(os.path.join(tmp, "place"))
+    g = gateway(os.path.join(tmp, "place"), station="receipt_place =\n")
+    p = subprocess.run([GATEWAY, "--config", g.conf, "--check"], capture_output=True, timeout=20)
+    assert p.returncode == 78 and b"receipt_place" in p.stderr, p.stderr
     os.makedirs(os.path.join(tmp, "ok"))
     p = subprocess.run([GATEWAY, "--config", gateway(os.path.join(tmp, "ok")).conf, "--check"],
                        capture_output=True, timeout=20)
