@@ -11,6 +11,7 @@
  * drawing runs on the I/O pool (render_work), never on the loop.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <cairo.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <fontconfig/fontconfig.h>
 #include <glib.h>
 #include <pango/pangocairo.h>
 #include <png.h>
@@ -566,10 +568,20 @@ static double mono_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* fontconfig's configuration, loaded once for every I/O thread: two threads
+ * loading it at once for their first form lose one of them. */
+static void fonts_init(void)
+{
+	if (!FcInit())
+		log_warning("receipt: fontconfig could not load its configuration");
+}
+
 static void render_work(void *arg)
 {
+	static pthread_once_t fonts_once = PTHREAD_ONCE_INIT;
 	struct render *r = arg;
 	double t0 = mono_ms();
+	pthread_once(&fonts_once, fonts_init);
 	r->result = r->width ? render_png(r) : render_pdf(r);
 	r->ms = mono_ms() - t0;
 }
