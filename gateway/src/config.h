@@ -64,7 +64,10 @@ struct settings {
 	unsigned session_hours;	  /* an official's sign-in lasts this long */
 	char *lookup_url;	  /* the receipt QR's URL, with {code} and {key}; NULL: /lookup */
 	unsigned rating_window_s; /* a counter's rating session stays open this long */
-	char *receipt_place;	  /* printed before the date on receipts; NULL: none */
+	char
+	    *services_file; /* [station] services: CODE;Tên lĩnh vực;English name; NULL: built in */
+	unsigned priority_run; /* at most this many priority calls in a row while others wait */
+	char *receipt_place;   /* printed before the date on receipts; NULL: none */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

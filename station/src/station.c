@@ -4,6 +4,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "lookup.h"
 #include "receipt.h"
 #include "station.h"
 
@@ -18,6 +19,11 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
+	if (lookup_routes_add(gw) < 0) {
+		log_error("cannot add the lookup's routes");
+		station_free(s);
+		return NULL;
+	}
 	if (!(s->receipt = receipt_new(gw))) {
 		log_error("station: cannot start the receipt");
 		station_free(s);
