@@ -32,21 +32,22 @@ def gateway(tmp, procedures=SAMPLE, station="", office="", plugins=""):
     return g
 
 
-def new_dossier(g, procedure=KHAI_SINH, **applicant):
+def new_dossier(g, procedure=KHAI_SINH, token="clerk", **applicant):
     a = {"name": "Nguyễn Thị Hồng Nhung", "id_number": "001203004567", "phone": "0912345678",
          "address": "Số 12, ấp Chợ, xã Tân Hiệp, tỉnh Vĩnh Long", "email": "nhung@example.vn"}
     a.update(applicant)
-    r = g.post("/api/v1/dossiers", {"procedure_code": procedure, "applicant": a, "channel": 1})
+    r = g.post("/api/v1/dossiers", {"procedure_code": procedure, "applicant": a, "channel": 1},
+               token=token)
     assert r.status == 201, r
     return r.json()
 
 
-def upload(g, code, paper=None, name="to-khai.pdf", data=None, ctype="application/pdf"):
+def upload(g, code, paper=None, name="to-khai.pdf", data=None, ctype="application/pdf", token="clerk"):
     q = "name=" + urllib.parse.quote(name)
     if paper is not None:
         q += "&paper=" + urllib.parse.quote(paper)
     return g.post("/api/v1/dossiers/%s/documents?%s" % (code, q), data or sample_pdf(),
-                  headers={"Content-Type": ctype})
+                  headers={"Content-Type": ctype}, token=token)
 
 
 def test_procedures_route_lists_names_fees_and_papers(tmp):
@@ -247,24 +248,30 @@ def png_header(data):
 
 
 def received_dossier(g, official_name="Trần Văn Bình"):
-    """A marriage registration dossier with two of its three papers handed in
-    (one of them twice: two documents), and a document with no paper; the
-    clerk's token name is an account whose full name goes on the receipt."""
-    import sqlite3
-    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    db.execute("INSERT INTO users(username, name, role, unit, hash, created_at, updated_at)"
-               " VALUES('test clerk', ?, 'clerk', 'UBND xã', 'x', 0, 0)", (official_name,))
-    db.commit()
-    db.close()
-    d = new_dossier(g, procedure=KET_HON, name="Lê Thị Ánh Tuyết",
+    """A marriage registration dossier received by a signed-in official (an
+    account made with `motcua user add`, whose full name goes on the receipt),
+    with two of its three papers handed in (one of them twice: two
+    documents), and a document of no paper. Returns it with the official's
+    session token as "token"."""
+    username = "official%d" % (abs(hash(official_name)) % 10000)
+    g.cli("user", "add", "--username", username, "--name", official_name, "--role", "clerk",
+          "--unit", "UBND xã", "--password-stdin", input=b"mat-khau-du-dai-1\n")
+    r = g.post("/api/v1/session", {"username": username, "password": "mat-khau-du-dai-1"}, token=None)
+    assert r.status == 201, r
+    tok = r.json()["token"]
+    d = new_dossier(g, procedure=KET_HON, token=tok, name="Lê Thị Ánh Tuyết",
                     address="Ấp Phước Hưng, xã Tân Hiệp, tỉnh Vĩnh Long", phone="0987654321",
                     email="tuyet.le@example.vn")
     code = d["code"]
-    assert upload(g, code, paper="to-khai", name="tờ khai.pdf").status == 202
-    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD chồng.pdf").status == 202
-    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD vợ.pdf").status == 202
-    assert upload(g, code, name="Ảnh chân dung.png", data=sample_png(), ctype="image/png").status == 202
-    return g.get("/api/v1/dossiers/" + code).json()
+    assert d["official"] == username, d
+    assert upload(g, code, paper="to-khai", name="tờ khai.pdf", token=tok).status == 202
+    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD chồng.pdf", token=tok).status == 202
+    assert upload(g, code, paper="giay-to-tuy-than", name="CCCD vợ.pdf", token=tok).status == 202
+    assert upload(g, code, name="Ảnh chân dung.png", data=sample_png(), ctype="image/png",
+                  token=tok).status == 202
+    d = g.get("/api/v1/dossiers/" + code).json()
+    d["token"] = tok
+    return d
 
 
 def time_words(iso):
@@ -369,7 +376,7 @@ def test_supplement_request_form_02(tmp):
         assert g.get("/api/v1/dossiers/000.00.12.H50-991231-0001/" + form).status == 404
     r = g.post("/api/v1/dossiers/%s/status" % code, {
         "status": 5, "note": "Giấy tờ tùy thân đã hết hạn",
-        "missing": ["xac-nhan-hon-nhan", "Bản sao sổ hộ khẩu"]})
+        "missing": ["xac-nhan-hon-nhan", "Bản sao sổ hộ khẩu"]}, token=d["token"])
     assert r.status == 200, r
     r = g.get("/api/v1/dossiers/%s/supplement.pdf" % code)
     assert r.status == 200 and r.headers["Content-Type"] == "application/pdf", r
