@@ -13,11 +13,12 @@ libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
 libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
 libp11-dev libcurl4-openssl-dev libmosquitto-dev
 libsodium-dev libcairo2-dev libpango1.0-dev libqrencode-dev libzbar-dev
-libespeak-ng-dev"
+libespeak-ng-dev libglib2.0-dev"
 # (station: libsodium hashes officials' passwords (Argon2id); cairo and pango
 # draw the receipt (PDF and the thermal printer's raster), libqrencode its
-# QR; libzbar reads the QR of a citizen ID card; libespeak-ng says the
-# number called in the waiting room.)
+# QR; libzbar reads the QR of a citizen ID card (Leptonica decodes its
+# image, GLib puts its text in NFC); libespeak-ng says the number called in
+# the waiting room.)
 # (eval-stream: libmosquitto streams events and indicator snapshots upstream
 # over MQTT.)
 # (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
@@ -44,11 +45,12 @@ run_pkgs="curl ca-certificates openssl python3"
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
 softhsm2 opensc libnss3-tools bc
-chromium chromium-driver python3-selenium zbar-tools
+chromium chromium-driver python3-selenium zbar-tools qrencode
 mosquitto mosquitto-clients
 valgrind clang-format"
 # (python3-selenium drives Chromium in the station's browser tests; zbarimg
-# reads back the QR printed on a receipt.)
+# reads back the QR printed on a receipt; qrencode, libqrencode's CLI, makes
+# the QR of the citizen ID cards the CCCD tests draw.)
 # (valgrind runs the suite under memcheck with meson test --setup valgrind;
 # clang-format checks the tree's formatting against .clang-format.)
 # (eval-stream tests and benchmark start their own mosquitto broker on

@@ -38,6 +38,7 @@ struct capture {
 	struct gateway *gw;
 	struct provider prov;
 	struct capture_run *active; /* the capture in progress, if any */
+	struct page_grab *grab;	    /* or the one page being taken, if any */
 };
 
 /* One scan batch. */
@@ -84,21 +85,30 @@ static void on_page(void *arg, int cancelled)
 	free(m);
 }
 
-/* Worker thread: the plugin hands over a finished page. */
-static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+/* Is a page the plugin hands over an image file in its tmp_dir? */
+static bool page_file_ok(const char *plugin_name, const char *tmp_dir, const char *path,
+			 const char *media_type)
 {
-	struct capture_run *c = io->host_private;
 	static const char *const types[] = {"image/png", "image/jpeg", "image/tiff", NULL};
 	bool ok = false;
 	for (const char *const *t = types; media_type && *t; t++)
 		ok |= !strcmp(*t, media_type);
-	size_t dl = strlen(c->tmp_dir);
-	if (!ok || !path || strncmp(path, c->tmp_dir, dl) != 0 || path[dl] != '/' ||
+	size_t dl = strlen(tmp_dir);
+	if (!ok || !path || strncmp(path, tmp_dir, dl) != 0 || path[dl] != '/' ||
 	    strstr(path, "/../")) {
-		gw_log(MOTCUA_LOG_ERROR, c->plugin_name,
+		gw_log(MOTCUA_LOG_ERROR, plugin_name,
 		       "page refused: it must be a PNG, JPEG or TIFF file in io->tmp_dir");
-		return -EINVAL;
+		return false;
 	}
+	return true;
+}
+
+/* Worker thread: the plugin hands over a finished page. */
+static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+{
+	struct capture_run *c = io->host_private;
+	if (!page_file_ok(c->plugin_name, c->tmp_dir, path, media_type))
+		return -EINVAL;
 	struct page_msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return -ENOMEM;
@@ -216,6 +226,10 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 			 cap->active->document_id);
 		return -EBUSY;
 	}
+	if (cap->grab) {
+		snprintf(msg, msglen, "the scanner is busy with an ID card");
+		return -EBUSY;
+	}
 	msg[0] = 0;
 	int r = prov->ops.check(prov->slot.data, options, msg, msglen);
 	if (r < 0) {
@@ -269,10 +283,182 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	return 0;
 }
 
+/* ---- one page, no document ---- */
+
+struct page_grab {
+	struct capture *cap;
+	struct motcua_capture_ops ops; /* the provider's */
+	void *data;
+	struct motcua_capture_io io;
+	char *plugin_name;
+	char *options;
+	char *tmp_dir;
+	size_t max_bytes;
+	capture_page_fn done;
+	void *done_data;
+	/* the first page, read on the worker */
+	unsigned char *page;
+	size_t len;
+	char media_type[32];
+	int result;
+};
+
+/* Worker thread: the first page is read and the batch told to stop; later
+ * ones (a feeder that had more) are dropped. */
+static int grab_page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
+{
+	struct page_grab *g = io->host_private;
+	if (!page_file_ok(g->plugin_name, g->tmp_dir, path, media_type))
+		return -EINVAL;
+	io->cancel = 1;
+	if (g->page) {
+		unlink(path);
+		return 0;
+	}
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	int r = 0;
+	if (!f || fstat(fileno(f), &st) < 0)
+		r = -errno;
+	else if ((uint64_t)st.st_size > g->max_bytes || st.st_size == 0)
+		r = -EFBIG;
+	else if (!(g->page = malloc((size_t)st.st_size)))
+		r = -ENOMEM;
+	else if (fread(g->page, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+		r = -EIO;
+	if (f)
+		fclose(f);
+	unlink(path);
+	if (r < 0) {
+		free(g->page);
+		g->page = NULL;
+		return r;
+	}
+	g->len = (size_t)st.st_size;
+	snprintf(g->media_type, sizeof g->media_type, "%s", media_type);
+	return 0;
+}
+
+static void grab_progress(struct motcua_capture_io *io, const char *json)
+{
+	(void)io;
+	(void)json; /* one page: nothing to follow */
+}
+
+static void grab_work(void *arg)
+{
+	struct page_grab *g = arg;
+	if (mkdir(g->tmp_dir, 0750) < 0 && errno != EEXIST) {
+		g->result = -errno;
+		snprintf(g->io.message, sizeof g->io.message, "cannot create %s: %s", g->tmp_dir,
+			 strerror(errno));
+		return;
+	}
+	g->result = g->ops.capture(g->data, &g->io);
+	g->io.message[sizeof g->io.message - 1] = 0;
+	remove_contents(g->tmp_dir, true);
+}
+
+static void grab_free(struct page_grab *g)
+{
+	free(g->plugin_name);
+	free(g->options);
+	free(g->tmp_dir);
+	free(g->page);
+	free(g);
+}
+
+static void grab_done(void *arg, int cancelled)
+{
+	struct page_grab *g = arg;
+	if (g->cap->grab == g)
+		g->cap->grab = NULL;
+	int r = g->page ? 0 : g->result < 0 ? g->result : -ENOMEDIUM;
+	const char *why = g->io.message;
+	if (cancelled) {
+		r = -ECANCELED;
+		why = "the gateway stopped before the scan began";
+	} else if (!g->page && !why[0]) {
+		why = "the scanner gave no page";
+	}
+	gw_log(r < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, g->plugin_name,
+	       "one page for the station: %s%s%s", r < 0 ? "none" : g->media_type,
+	       r < 0 ? ": " : "", r < 0 ? why : "");
+	unsigned char *page = r == 0 ? g->page : NULL;
+	g->page = NULL;
+	g->done(g->done_data, r, page, r == 0 ? g->len : 0, g->media_type, r < 0 ? why : "");
+	grab_free(g);
+}
+
+int capture_one_page(struct capture *cap, const char *options, size_t max_bytes,
+		     capture_page_fn done, void *data, char *msg, size_t msglen)
+{
+	struct gateway *gw = cap->gw;
+	const struct provider *prov = &cap->prov;
+	static unsigned seq;
+	if (!prov->slot.plugin_name) {
+		snprintf(msg, msglen,
+			 "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
+		return -ENODEV;
+	}
+	if (cap->active || cap->grab) {
+		snprintf(msg, msglen, "the scanner is busy%s%s",
+			 cap->active ? " with document " : "",
+			 cap->active ? cap->active->document_id : "");
+		return -EBUSY;
+	}
+	msg[0] = 0;
+	int r = prov->ops.check(prov->slot.data, options, msg, msglen);
+	if (r < 0) {
+		if (!msg[0])
+			snprintf(msg, msglen, "the scan options were refused: %s", strerror(-r));
+		return -EINVAL;
+	}
+	struct page_grab *g = calloc(1, sizeof *g);
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/tmp/page-%ld-%u", gw->settings.data_dir, (long)getpid(),
+		 ++seq);
+	if (!g || !(g->plugin_name = strdup(prov->slot.plugin_name)) ||
+	    !(g->options = strdup(options)) || !(g->tmp_dir = strdup(dir))) {
+		if (g)
+			grab_free(g);
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	g->cap = cap;
+	g->ops = prov->ops;
+	g->data = prov->slot.data;
+	g->max_bytes = max_bytes;
+	g->done = done;
+	g->done_data = data;
+	g->io = (struct motcua_capture_io){
+	    .struct_size = sizeof g->io,
+	    .dossier_code = "",
+	    .document_id = "",
+	    .options = g->options,
+	    .tmp_dir = g->tmp_dir,
+	    .page_ready = grab_page_ready,
+	    .progress = grab_progress,
+	    .host_private = g,
+	};
+	r = workers_submit(gw->io_workers, grab_work, grab_done, g);
+	if (r < 0) {
+		snprintf(msg, msglen, "cannot start the scan: %s", strerror(-r));
+		grab_free(g);
+		return r == -EAGAIN ? -EBUSY : r;
+	}
+	cap->grab = g;
+	gw_log(MOTCUA_LOG_INFO, g->plugin_name, "scanning one page for the station (options %s)",
+	       options);
+	return 0;
+}
+
 void capture_cancel(struct capture *cap)
 {
 	if (cap && cap->active)
 		cap->active->io.cancel = 1;
+	if (cap && cap->grab)
+		cap->grab->io.cancel = 1;
 }
 
 /* POST /api/v1/dossiers/{code}/scan: optional {"source", "resolution",

@@ -22,6 +22,19 @@ int capture_provider_set(struct capture *c, const char *plugin_name,
 			 const void *owner);
 const char *capture_plugin(struct capture *c);
 void capture_drop_owner(struct capture *c, const void *owner);
+/* One page from the capture plugin that becomes no document (the station's
+ * ID card reader): the plugin's capture runs on the I/O pool with options (a
+ * JSON object as text, checked by the plugin first); its first page is read
+ * into memory (at most max_bytes) and the rest of the batch is cancelled.
+ * done(data, result, page, len, media_type, message) runs on the loop:
+ * result 0 with the page (malloc'd, done frees it) or a negative errno with
+ * a reason; -ECANCELED when the gateway stopped. Returns 0 (done will run),
+ * or -ENODEV (no capture plugin), -EBUSY (the scanner is busy), -EINVAL
+ * (options refused) with a reason in msg, and done does not run. */
+typedef void (*capture_page_fn)(void *data, int result, unsigned char *page, size_t len,
+				const char *media_type, const char *message);
+int capture_one_page(struct capture *c, const char *options, size_t max_bytes, capture_page_fn done,
+		     void *data, char *msg, size_t msglen);
 /* Asks a running capture to stop after the page in hand (at shutdown). */
 void capture_cancel(struct capture *c);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <ini.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "log.h"
@@ -287,6 +288,33 @@ static int get_str(struct config *c, const char *sec, const char *key, const cha
 	return *out || !v ? 0 : -ENOMEM;
 }
 
+/* The waiting room's call: text with {number} and {counter}, nothing else
+ * in braces (a typo such as {numbr} would be read aloud). */
+static bool valid_announce(const char *s)
+{
+	size_t n = strlen(s);
+	bool number = false;
+	if (n == 0 || n > 180)
+		return false;
+	for (const char *p = s; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '}')
+			return false;
+		if (*p != '{')
+			continue;
+		if (!strncmp(p, "{number}", 8)) {
+			number = true;
+			p += 7;
+		} else if (!strncmp(p, "{counter}", 9)) {
+			p += 8;
+		} else {
+			return false;
+		}
+	}
+	json_t *j = json_string(s); /* UTF-8? */
+	json_decref(j);
+	return number && j;
+}
+
 static bool valid_agency_code(const char *s)
 {
 	size_t n = strlen(s);
@@ -418,6 +446,14 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	if ((r = get_uint(c, "station", "priority_run", 1, 100, 3, &v, err, errlen)) < 0)
 		return r;
 	s->priority_run = (unsigned)v;
+	if ((r = get_str(c, "station", "announce", ANNOUNCE_DEFAULT, &s->announce)) < 0)
+		return r;
+	e = config_find(c, "station", "announce");
+	if (e && !valid_announce(e->value))
+		return bad(e, err, errlen,
+			   "must be 1 to 180 bytes of UTF-8 text whose only placeholders are "
+			   "{number} (at least once) and {counter}, e.g. Mời công dân có số thứ "
+			   "tự {number} đến quầy số {counter}");
 	/* The place printed before the date on receipts ("Tân Hiệp, ngày ..."). */
 	if ((r = get_str(c, "station", "receipt_place", NULL, &s->receipt_place)) < 0)
 		return r;
@@ -446,6 +482,7 @@ void settings_clear(struct settings *s)
 	free(s->procedures_file);
 	free(s->lookup_url);
 	free(s->services_file);
+	free(s->announce);
 	memset(s, 0, sizeof *s);
 }
 

@@ -40,6 +40,9 @@ bool config_section_is_core(const char *section);
 /* Rejects any entry not marked used. */
 int config_check_all_used(struct config *c, char *err, size_t errlen);
 
+/* [station] announce when not set. */
+#define ANNOUNCE_DEFAULT "Mời công dân có số thứ tự {number} đến quầy số {counter}"
+
 /* The gateway's own settings, validated. */
 struct settings {
 	char *data_dir;
@@ -67,6 +70,7 @@ struct settings {
 	char
 	    *services_file; /* [station] services: CODE;Tên lĩnh vực;English name; NULL: built in */
 	unsigned priority_run; /* at most this many priority calls in a row while others wait */
+	char *announce;	       /* the waiting room's call, with {number} and {counter} */
 	char *receipt_place;   /* printed before the date on receipts; NULL: none */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those

@@ -2,15 +2,19 @@
 /* The station's modules, started in order on the core. */
 #include <stdlib.h>
 
+#include "cccd.h"
 #include "gateway.h"
 #include "log.h"
 #include "lookup.h"
 #include "receipt.h"
 #include "station.h"
+#include "voice.h"
 
 struct station {
 	struct gateway *gw;
-	struct receipt *receipt;
+	struct cccd *cccd;	 /* POST /api/v1/cccd: the applicant from the ID card */
+	struct voice *voice;	 /* the tickets' announce.wav */
+	struct receipt *receipt; /* receipt.pdf, receipt.png, supplement.* */
 };
 
 struct station *station_new(struct gateway *gw)
@@ -19,8 +23,8 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
-	if (lookup_routes_add(gw) < 0) {
-		log_error("cannot add the lookup's routes");
+	if (lookup_routes_add(gw) < 0 || !(s->cccd = cccd_new(gw)) || !(s->voice = voice_new(gw))) {
+		log_error("station: cannot start the lookup, the ID card reader or the voice");
 		station_free(s);
 		return NULL;
 	}
@@ -36,6 +40,8 @@ void station_free(struct station *s)
 {
 	if (!s)
 		return;
+	voice_free(s->voice);
+	cccd_free(s->cccd);
 	receipt_free(s->receipt);
 	free(s);
 }
