@@ -63,6 +63,7 @@ pki=$data/demo-pki
 # visible stamp, the e-archive, and the example adapter, which drops finished
 # documents into an "agency" folder.
 set -- -o "http.listen=$listen" -o "gateway.plugin_dir=$top/build/plugins" \
+	-o "office.procedures=$top/conf/procedures.txt" -o "station.receipt_place=Tân Hiệp" \
 	-o scan-sane.enabled=true -o scan-sane.device=test -o scan-sane.source=adf \
 	-o scan-sane.mode=gray -o scan-sane.max_pages=3 -o "scan-sane.device_options=test-picture=Grid" \
 	-o ocr-tesseract.enabled=true \
@@ -129,6 +130,15 @@ dates=$(printf '%s' "$doc" | sed -n 's/.*"dates":\[\([^]]*\)\].*/\1/p')
 title=$(printf '%s' "$doc" | grep -o 'TỜ KHAI[^\\]*' | head -1)
 blob() { printf '%s/blobs/%s/%s' "$data" "$(printf '%s' "$1" | cut -c1-2)" "$1"; }
 api() { curl -fsS -H "Authorization: Bearer $MOTCUA_TOKEN" "$@"; }
+# The papers they are of the procedure ([office] procedures), and the
+# receipt (form 01) for the citizen: A4 and the 80 mm roll.
+for pair in "$id:to-khai" "$scan_id:giay-to-tuy-than"; do
+	[ -n "${pair%%:*}" ] && api -X POST -H 'Content-Type: application/json' \
+		-d "{\"paper\":\"${pair#*:}\"}" \
+		"http://$listen/api/v1/dossiers/$code/documents/${pair%%:*}/paper" >/dev/null || true
+done
+api "http://$listen/api/v1/dossiers/$code/receipt.pdf" >"$data/receipt.pdf" || true
+api "http://$listen/api/v1/dossiers/$code/receipt.png?width=576" >"$data/receipt.png" || true
 signer=$(field "$doc" signer)
 level=$(field "$doc" level)
 item=$(printf '%s' "$doc" | sed -n 's/.*"archive":{[^}]*"id":"\([^"]*\)".*/\1/p')
@@ -230,6 +240,7 @@ cat <<MSG
 motcua demo: gateway running at http://$listen/ (pid $pid)
   queue ticket   số $ticket_no, called at Quầy 1, done; rating at the kiosk: ${rating:-none}
   dossier code   $code   (Mã hồ sơ), hẹn trả (promised) ${due:-?}
+  receipt        $data/receipt.pdf (A4), $data/receipt.png (80 mm roll)
   scanned        document $scan_id: $scan_pages page(s) from SANE test device, state: $scan_state
                  steps: $(steps_of "$scan")
                  searchable PDF: $(blob "$scan_sha")

@@ -28,7 +28,9 @@
 #include "notify.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "papers-api.h"
 #include "plugins.h"
+#include "procedures.h"
 #include "queue.h"
 #include "queue-view.h"
 #include "rating-session.h"
@@ -146,9 +148,9 @@ static int start_parts(struct gateway *gw)
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
 	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
-	    !(gw->dossier_api = dossier_api_new(gw)) || !(gw->session_api = session_api_new(gw)) ||
-	    www_routes_add(gw->router) < 0 || host_routes_add(gw) < 0 ||
-	    !(gw->station = station_new(gw))) {
+	    papers_routes_add(gw) < 0 || !(gw->dossier_api = dossier_api_new(gw)) ||
+	    !(gw->session_api = session_api_new(gw)) || www_routes_add(gw->router) < 0 ||
+	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
 			  "archive, outbox or station");
 		return -ENOMEM;
@@ -275,9 +277,11 @@ int main(int argc, char **argv)
 	if (plugins_open(gw.plugins, err, sizeof err) < 0 ||
 	    config_check_all_used(gw.config, err, sizeof err) < 0)
 		goto config_error;
-	gw.calendar =
-	    calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
+	gw.calendar = calendar_load(gw.settings.holidays_file, err, sizeof err);
 	if (!gw.calendar)
+		goto config_error;
+	gw.procedures = procedures_load(gw.settings.procedures_file, err, sizeof err);
+	if (!gw.procedures)
 		goto config_error;
 	gw.services = services_load(gw.settings.services_file, err, sizeof err);
 	if (!gw.services)
@@ -340,6 +344,7 @@ out:
 		close(sig_fd);
 	free_parts(&gw);
 	calendar_free(gw.calendar);
+	procedures_free(gw.procedures);
 	services_free(gw.services);
 	settings_clear(&gw.settings);
 	config_free(gw.config);

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The office calendar: working days (Monday to Friday, minus the [office]
- * holidays file) and each procedure's legal processing time and unit ([office]
- * procedures file, lines CODE;WORKING_DAYS;UNIT), from which a dossier's
- * promised return date ("hẹn trả") is set when it is received.
+ * holidays file), over which a dossier's promised return date ("hẹn trả") is
+ * counted from its procedure's processing time (procedures.c).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -16,19 +15,10 @@
 #include "validate.h"
 
 #define MAX_HOLIDAYS 2000
-#define MAX_PROCEDURES 5000
-
-struct procedure_rule {
-	char code[65];
-	int days;
-	char unit[201];
-};
 
 struct calendar {
 	int32_t holidays[MAX_HOLIDAYS]; /* days since the epoch, Vietnam time */
 	size_t n_holidays;
-	struct procedure_rule *procedures;
-	size_t n_procedures;
 };
 
 static int32_t vn_day(int64_t t)
@@ -91,70 +81,14 @@ static int load_holidays(struct calendar *c, const char *path, char *err, size_t
 	return 0;
 }
 
-/* Lines "CODE;DAYS;UNIT" (UNIT optional): the procedure's legal processing
- * time in working days (0: returned the same day) and the unit that
- * resolves it. */
-static int load_procedures(struct calendar *c, const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, errlen, "[office] procedures = %s: %s", path, strerror(errno));
-		return -EINVAL;
-	}
-	char line[1024];
-	int n = 0;
-	size_t cap = 0;
-	while (fgets(line, sizeof line, f)) {
-		n++;
-		char *s = trim(line);
-		if (!*s || *s == '#')
-			continue;
-		char *code = trim(strtok(s, ";")), *days = strtok(NULL, ";"),
-		     *unit = strtok(NULL, ";");
-		char *end;
-		long d = days ? strtol(trim(days), &end, 10) : -1;
-		if (!valid_code_chars(code, 64) || !days || *end || d < 0 || d > 365) {
-			snprintf(err, errlen,
-				 "%s:%d: expected CODE;WORKING_DAYS;UNIT (days 0-365), e.g. "
-				 "1.001193;5;Phòng Tư pháp",
-				 path, n);
-			fclose(f);
-			return -EINVAL;
-		}
-		if (c->n_procedures == cap) {
-			cap = cap ? cap * 2 : 64;
-			if (cap > MAX_PROCEDURES) {
-				snprintf(err, errlen, "%s:%d: more than %d procedures", path, n,
-					 MAX_PROCEDURES);
-				fclose(f);
-				return -EINVAL;
-			}
-			struct procedure_rule *p = realloc(c->procedures, cap * sizeof *p);
-			if (!p) {
-				fclose(f);
-				return -ENOMEM;
-			}
-			c->procedures = p;
-		}
-		struct procedure_rule *r = &c->procedures[c->n_procedures++];
-		snprintf(r->code, sizeof r->code, "%s", code);
-		r->days = (int)d;
-		snprintf(r->unit, sizeof r->unit, "%s", unit ? trim(unit) : "");
-	}
-	fclose(f);
-	return 0;
-}
-
-struct calendar *calendar_load(const char *holidays, const char *procedures, char *err,
-			       size_t errlen)
+struct calendar *calendar_load(const char *holidays, char *err, size_t errlen)
 {
 	struct calendar *c = calloc(1, sizeof *c);
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if ((holidays && load_holidays(c, holidays, err, errlen) < 0) ||
-	    (procedures && load_procedures(c, procedures, err, errlen) < 0)) {
+	if (holidays && load_holidays(c, holidays, err, errlen) < 0) {
 		calendar_free(c);
 		return NULL;
 	}
@@ -165,7 +99,6 @@ void calendar_free(struct calendar *c)
 {
 	if (!c)
 		return;
-	free(c->procedures);
 	free(c);
 }
 
@@ -194,15 +127,4 @@ int64_t calendar_due(const struct calendar *c, int64_t received, int working_day
 	}
 	/* The end of that day, Vietnam time. */
 	return (int64_t)day * 86400 + 86399 - VN_OFFSET_S;
-}
-
-bool calendar_procedure(const struct calendar *c, const char *code, int *days, const char **unit)
-{
-	for (size_t i = 0; c && i < c->n_procedures; i++)
-		if (!strcmp(c->procedures[i].code, code)) {
-			*days = c->procedures[i].days;
-			*unit = c->procedures[i].unit[0] ? c->procedures[i].unit : NULL;
-			return true;
-		}
-	return false;
 }

@@ -462,7 +462,7 @@ void capture_cancel(struct capture *cap)
 }
 
 /* POST /api/v1/dossiers/{code}/scan: optional {"source", "resolution",
- * "mode", "duplex", "name", "type"}. */
+ * "mode", "duplex", "name", "type", "paper"}. */
 static void route_scan(struct call *call)
 {
 	struct capture *cap = call->data;
@@ -476,10 +476,21 @@ static void route_scan(struct call *call)
 	json_t *j = http_json_body_or_empty(req);
 	if (!j)
 		return;
-	const char *name = NULL, *dtype = NULL;
+	const char *name = NULL, *dtype = NULL, *paper = NULL;
+	char paperbuf[65] = "", msg[600];
 	if (!http_str_field(req, j, "name", "name", false, 200, &name) ||
-	    !http_str_field(req, j, "type", "type", false, 64, &dtype))
+	    !http_str_field(req, j, "type", "type", false, 64, &dtype) ||
+	    !http_str_field(req, j, "paper", "paper", false, 64, &paper))
 		goto out;
+	if (paper && dossier_paper_check(cap->gw->records, code, paper, msg, sizeof msg) < 0) {
+		http_reply_error(req, 400, "bad_request", "paper: %s", msg);
+		goto out;
+	}
+	if (paper) {
+		/* the document's, not the scanner's: not passed to the capture plugin */
+		snprintf(paperbuf, sizeof paperbuf, "%s", paper);
+		json_object_del(j, "paper");
+	}
 	if (dtype && !valid_code_chars(dtype, 64)) {
 		http_reply_error(
 		    req, 400, "bad_request",
@@ -500,8 +511,9 @@ static void route_scan(struct call *call)
 		json_object_del(j, "type");
 	}
 	char *options = json_dumps(j, JSON_COMPACT);
-	char id[33], msg[300];
-	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL};
+	char id[33];
+	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL,
+				   .paper = paperbuf[0] ? paperbuf : NULL};
 	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, id, msg,
 					sizeof msg)
 			: -ENOMEM;

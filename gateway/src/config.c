@@ -454,6 +454,13 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 			   "must be 1 to 180 bytes of UTF-8 text whose only placeholders are "
 			   "{number} (at least once) and {counter}, e.g. Mời công dân có số thứ "
 			   "tự {number} đến quầy số {counter}");
+	/* The place printed before the date on receipts ("Tân Hiệp, ngày ..."). */
+	if ((r = get_str(c, "station", "receipt_place", NULL, &s->receipt_place)) < 0)
+		return r;
+	e = config_find(c, "station", "receipt_place");
+	if (e && (!valid_document_name(e->value) || strlen(e->value) > 100))
+		return bad(e, err, errlen,
+			   "must be a place name of 1 to 100 bytes of text, e.g. Tân Hiệp");
 	/* Unknown keys in the core sections. */
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->entries[i];
@@ -470,6 +477,7 @@ void settings_clear(struct settings *s)
 	free(s->listen_host);
 	free(s->agency_code);
 	free(s->office_name);
+	free(s->receipt_place);
 	free(s->holidays_file);
 	free(s->procedures_file);
 	free(s->lookup_url);

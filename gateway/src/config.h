@@ -54,7 +54,7 @@ struct settings {
 	char *agency_code;
 	char *office_name;
 	char *holidays_file;   /* [office] holidays: dates off, one per line */
-	char *procedures_file; /* [office] procedures: CODE;WORKING_DAYS;UNIT */
+	char *procedures_file; /* [office] procedures (procedures.h) */
 	unsigned max_sse_clients;
 	unsigned step_retry_s;
 	/* [outbox] */
@@ -71,6 +71,7 @@ struct settings {
 	    *services_file; /* [station] services: CODE;Tên lĩnh vực;English name; NULL: built in */
 	unsigned priority_run; /* at most this many priority calls in a row while others wait */
 	char *announce;	       /* the waiting room's call, with {number} and {counter} */
+	char *receipt_place;   /* printed before the date on receipts; NULL: none */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

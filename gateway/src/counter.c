@@ -198,7 +198,7 @@ out:
 
 static void route_dossier_status(struct call *call)
 {
-	static const char *const keys[] = {"status", "note", NULL};
+	static const char *const keys[] = {"status", "note", "missing", NULL};
 	struct gateway *gw = call->data;
 	struct evhttp_request *req = call->req;
 	const struct token_info *tok = call->tok;
@@ -222,10 +222,19 @@ static void route_dossier_status(struct call *call)
 		json_decref(j);
 		return;
 	}
-	int r = dossier_set_status(gw->records, code, (int)json_integer_value(status), tok->name,
-				   note ? json_pack("{s:s}", "note", note) : NULL);
+	/* a supplement request (5) names the papers "missing" */
+	int r;
+	char msg[600];
+	json_t *details =
+	    dossier_status_details(gw->records, code, (int)json_integer_value(status), note,
+				   json_object_get(j, "missing"), &r, msg, sizeof msg);
+	if (details)
+		r = dossier_set_status(gw->records, code, (int)json_integer_value(status),
+				       tok->name, details);
 	json_decref(j);
-	if (r == -ENOENT)
+	if (r == -EINVAL)
+		http_reply_error(req, 400, "bad_request", "%s", msg);
+	else if (r == -ENOENT)
 		http_reply_error(req, 404, "not_found", "no dossier %s", code);
 	else if (r < 0)
 		http_reply_error(req, 503, "unavailable", "the status could not be recorded");

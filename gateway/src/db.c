@@ -142,6 +142,9 @@ static const char *const schema[] = {
     "CREATE TABLE limits(scope TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,"
     "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(scope, key));",
+    /* version 10: the paper of its procedure ("thành phần hồ sơ", [office]
+     * procedures) that a document is; NULL: not assigned */
+    "ALTER TABLE documents ADD COLUMN paper TEXT;",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

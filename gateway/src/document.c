@@ -107,6 +107,7 @@ static int insert_document(struct records *r, const char *id, const char *dossie
 	sqlite3_bind_text(st, 10, x->doc_type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 11, x->reused_from, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 12, x->meta, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 13, x->paper, -1, SQLITE_TRANSIENT);
 	if (step_and_reset(st) < 0)
 		return -EIO;
 	return insert_jobs(r, id, sha, media_type, now, capture_plugin, captured, x);
@@ -135,6 +136,8 @@ int document_create(struct records *r, const char *dossier_code, const char *nam
 			       "sha256", sha, "size", (json_int_t)size, "by", created_by);
 	if (ev && x && x->doc_type)
 		json_object_set_new(ev, "document_type", json_string(x->doc_type));
+	if (ev && x && x->paper)
+		json_object_set_new(ev, "paper", json_string(x->paper));
 	if (ev && reused)
 		json_object_set_new(ev, "reused_from", json_string(x->reused_from));
 	if (events_publish(r->gw->events, "document.received", ev) < 0 ||
@@ -323,6 +326,7 @@ static json_t *document_fetch(struct records *r, const char *dossier_code, const
 	json_object_set_new(doc, "updated_at", col_time(st, DOC_UPDATED_AT));
 	json_object_set_new(doc, "type", col_text(st, DOC_TYPE));
 	json_object_set_new(doc, "reused_from", col_text(st, DOC_REUSED_FROM));
+	json_object_set_new(doc, "paper", col_text(st, DOC_PAPER));
 	json_object_set_new(doc, "sidecar",
 			    sqlite3_column_type(st, DOC_SIDECAR_SHA) == SQLITE_NULL
 				? json_null()

@@ -279,6 +279,7 @@ struct upload {
 	char name[256];
 	char media_type[32];
 	char doc_type[65];
+	char paper[65];
 	char created_by[128];
 	char sha[65];
 	uint64_t size;
@@ -329,7 +330,8 @@ static void upload_done(void *arg, int cancelled)
 				 "the document could not be stored: %s", strerror(-u->result));
 	} else {
 		char id[33];
-		struct document_extra x = {.doc_type = u->doc_type[0] ? u->doc_type : NULL};
+		struct document_extra x = {.doc_type = u->doc_type[0] ? u->doc_type : NULL,
+					   .paper = u->paper[0] ? u->paper : NULL};
 		int r = document_create(a->gw->records, u->code, u->name, u->media_type, u->sha,
 					u->size, u->created_by, &x, id);
 		if (r < 0)
@@ -348,17 +350,29 @@ static void upload_done(void *arg, int cancelled)
 	free(u);
 }
 
-/* The upload's name and type from the query (?name=&type=), checked. */
-static bool upload_names(struct evhttp_request *req, char name[256], char doc_type[65])
+/* The upload's name, type and paper from the query (?name=&type=&paper=),
+ * checked. */
+static bool upload_names(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			 char name[256], char doc_type[65], char paper[65])
 {
 	struct evkeyvalq q;
 	if (!http_query(req, &q))
 		return false;
 	const char *n = evhttp_find_header(&q, "name"), *t = evhttp_find_header(&q, "type");
+	const char *pp = evhttp_find_header(&q, "paper");
 	snprintf(name, 256, "%s", n ? n : "document");
 	bool type_bad = t && !valid_code_chars(t, 64);
 	snprintf(doc_type, 65, "%s", t && !type_bad ? t : "");
+	char msg[600] = "";
+	bool paper_bad = pp && (strlen(pp) > 64 ||
+				dossier_paper_check(a->gw->records, code, pp, msg, sizeof msg) < 0);
+	snprintf(paper, 65, "%s", pp && !paper_bad ? pp : "");
 	evhttp_clear_headers(&q);
+	if (paper_bad) {
+		http_reply_error(req, 400, "bad_request", "paper: %s",
+				 msg[0] ? msg : "not a paper of the dossier's procedure");
+		return false;
+	}
 	if (!valid_document_name(name)) {
 		http_reply_error(
 		    req, 400, "bad_request",
@@ -433,7 +447,7 @@ static bool upload_body_ok(struct dossier_api *a, struct evhttp_request *req, co
 /* Hands the body to the I/O pool, which stores it; upload_done answers. */
 static void upload_submit(struct dossier_api *a, struct evhttp_request *req, const char *by,
 			  const char *code, const char *name, const char *type,
-			  const char *doc_type)
+			  const char *doc_type, const char *paper)
 {
 	if (a->uploads_in_flight >= UPLOADS_MAX) {
 		http_set_header(req, "Retry-After", "1");
@@ -453,6 +467,7 @@ static void upload_submit(struct dossier_api *a, struct evhttp_request *req, con
 	snprintf(u->name, sizeof u->name, "%s", name);
 	snprintf(u->media_type, sizeof u->media_type, "%s", type);
 	snprintf(u->doc_type, sizeof u->doc_type, "%s", doc_type);
+	snprintf(u->paper, sizeof u->paper, "%s", paper);
 	snprintf(u->created_by, sizeof u->created_by, "%s", by);
 	/* Moves the chains, no copy. */
 	evbuffer_add_buffer(u->body, evhttp_request_get_input_buffer(req));
@@ -484,10 +499,10 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req,
 		json_decref(j);
 		return;
 	}
-	char name[256], doc_type[65], type[32];
-	if (upload_names(req, name, doc_type) && upload_media_type(req, type) &&
+	char name[256], doc_type[65], paper[65], type[32];
+	if (upload_names(a, req, code, name, doc_type, paper) && upload_media_type(req, type) &&
 	    upload_body_ok(a, req, type))
-		upload_submit(a, req, tok->name, code, name, type, doc_type);
+		upload_submit(a, req, tok->name, code, name, type, doc_type, paper);
 }
 
 /* ---- the table ---- */

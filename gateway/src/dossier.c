@@ -9,23 +9,28 @@
 #include "events.h"
 #include "gateway.h"
 #include "log.h"
+#include "procedures.h"
 #include "records-internal.h"
 #include "util.h"
 #include "validate.h"
 
 /* The promised return date: the procedure's legal processing time in working
- * days (given, or from [office] procedures); 0 when neither says. */
+ * days (given, or from [office] procedures); 0 when neither says. The unit
+ * and the procedure's name, when not given, are the configured ones. */
 static int64_t due_date(struct records *r, const struct dossier_new *d, int64_t now,
-			const char **unit)
+			const char **unit, const char **name)
 {
-	int days = d->processing_days, cal_days;
-	const char *cal_unit = NULL;
+	int days = d->processing_days;
 	*unit = d->unit;
-	if (calendar_procedure(r->gw->calendar, d->procedure_code, &cal_days, &cal_unit)) {
+	*name = d->procedure_name;
+	const struct procedure *p = procedures_find(r->gw->procedures, d->procedure_code);
+	if (p) {
 		if (days < 0)
-			days = cal_days;
+			days = p->days;
 		if (!*unit)
-			*unit = cal_unit;
+			*unit = p->unit;
+		if (!*name)
+			*name = p->name;
 	}
 	return days >= 0 ? calendar_due(r->gw->calendar, now, days) : 0;
 }
@@ -47,12 +52,12 @@ static int next_code(struct records *r, int64_t now, char code[96])
 }
 
 static int insert_dossier(struct records *r, const struct dossier_new *d, const char *code,
-			  int64_t now, int64_t due, const char *unit)
+			  int64_t now, int64_t due, const char *unit, const char *name)
 {
 	sqlite3_stmt *st = rec_stmt(r, ST_DOSSIER_INSERT);
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, d->procedure_code, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, d->procedure_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, d->applicant_name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 5, d->applicant_id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 6, d->applicant_phone, -1, SQLITE_TRANSIENT);
@@ -82,15 +87,15 @@ json_t *dossier_create(struct records *r, const struct dossier_new *d, int *err)
 	sqlite3 *db = r->gw->db;
 	int64_t now = time_now();
 	char code[96], received[32], due_iso[32] = "";
-	const char *unit;
+	const char *unit, *name;
 	time_iso_vn(now, received);
-	int64_t due = due_date(r, d, now, &unit);
+	int64_t due = due_date(r, d, now, &unit, &name);
 	if (due)
 		time_iso_vn(due, due_iso);
 	*err = -EIO;
 	if (db_begin(db) < 0)
 		return NULL;
-	if (next_code(r, now, code) < 0 || insert_dossier(r, d, code, now, due, unit) < 0)
+	if (next_code(r, now, code) < 0 || insert_dossier(r, d, code, now, due, unit, name) < 0)
 		goto fail;
 	json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s?, s:s?, s:s?}", "code", code,
 			       "procedure_code", d->procedure_code, "channel", d->channel, "status",
@@ -155,10 +160,11 @@ json_t *dossier_get(struct records *r, const char *code)
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(
-		    docs, json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, DOC_ID), "name",
-				    col_text(st, DOC_NAME), "state", col_text(st, DOC_STATE),
-				    "sha256", col_text(st, DOC_ORIGINAL_SHA), "media_type",
-				    col_text(st, DOC_MEDIA_TYPE)));
+		    docs,
+		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, DOC_ID), "name",
+			      col_text(st, DOC_NAME), "state", col_text(st, DOC_STATE), "sha256",
+			      col_text(st, DOC_ORIGINAL_SHA), "media_type",
+			      col_text(st, DOC_MEDIA_TYPE), "paper", col_text(st, DOC_PAPER)));
 	sqlite3_reset(st);
 	json_object_set_new(d, "documents", docs);
 	return d;
@@ -185,6 +191,7 @@ json_t *dossier_snapshot(struct records *r, const char *code)
 		    json_object_get(full, "state"), "sha256",
 		    json_object_get(full, "current_sha256"), "reused_from",
 		    json_object_get(full, "reused_from"));
+		json_object_set(one, "paper", json_object_get(full, "paper"));
 		json_t *sig = json_object_get(full, "signature");
 		json_object_set(one, "signature", sig ? sig : json_null());
 		json_object_set(one, "sidecar_sha256",

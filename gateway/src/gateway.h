@@ -20,10 +20,12 @@ struct gateway {
 	struct settings settings;
 	sqlite3 *db;
 	struct store *store;
+	/* [office] procedures: processing times, fees, papers */
+	struct procedures *procedures;
 	struct workers *workers;    /* long blocking work: pipeline steps, plugins */
 	struct workers *io_workers; /* short file work (storing uploads), so that a
 				     * clerk's upload never waits behind OCR */
-	struct calendar *calendar;  /* working days and procedures' processing times */
+	struct calendar *calendar;  /* working days */
 	struct services *services;  /* the queue's services (lĩnh vực) */
 	struct router *router;	    /* every HTTP route */
 	struct events *events;

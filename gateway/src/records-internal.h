@@ -49,7 +49,8 @@ enum dossier_column { DC_ROWID_, DOSSIER_COLUMNS(COL_ENUM) };
 	X(DOC_REUSED_FROM, reused_from)                                                            \
 	X(DOC_SIDECAR_SHA, sidecar_sha)                                                            \
 	X(DOC_SIDECAR_MEDIA_TYPE, sidecar_media_type)                                              \
-	X(DOC_META, meta)
+	X(DOC_META, meta)                                                                          \
+	X(DOC_PAPER, paper)
 enum document_column { DOC_ROWID_, DOCUMENT_COLUMNS(COL_ENUM) };
 
 #define STEP_COLUMNS(X)                                                                            \
@@ -84,6 +85,8 @@ enum record_stmt {
 	ST_DOSSIER_SET_STATUS,
 	ST_DOSSIER_COUNT,
 	ST_DOSSIER_LIST,
+	ST_DOSSIER_PROCEDURE,
+	ST_DOSSIER_LAST_STATUS,
 	/* documents */
 	ST_DOCUMENT_INSERT,
 	ST_JOB_INSERT_CAPTURE,
@@ -105,6 +108,7 @@ enum record_stmt {
 	ST_DOCUMENT_SET_SIDECAR,
 	ST_DOCUMENT_MERGE_META,
 	ST_DOCUMENT_REQUEUE,
+	ST_DOCUMENT_SET_PAPER,
 	ST_COUNT_
 };
 

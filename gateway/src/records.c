@@ -32,10 +32,17 @@ static const char *const record_sql[ST_COUNT_] = {
 	COL_SQL) " FROM dossiers"
 		 " WHERE (?1 = 0 OR status = ?1) AND received_at >= ?2 AND received_at <= ?3"
 		 " ORDER BY received_at, code LIMIT ?4 OFFSET ?5",
-    [ST_DOCUMENT_INSERT] = "INSERT INTO documents(id, dossier_code, name, media_type, size,"
-			   " original_sha, current_sha, current_media_type, state,"
-			   " created_at, updated_at, created_by, doc_type, reused_from, meta)"
-			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+    [ST_DOSSIER_PROCEDURE] = "SELECT procedure_code FROM dossiers WHERE code = ?1",
+    /* The latest status change of a dossier with that status. */
+    [ST_DOSSIER_LAST_STATUS] =
+	"SELECT payload FROM events WHERE type = 'dossier.status'"
+	" AND json_extract(payload, '$.code') = ?1 AND json_extract(payload, '$.status') = ?2"
+	" ORDER BY id DESC LIMIT 1",
+    [ST_DOCUMENT_INSERT] =
+	"INSERT INTO documents(id, dossier_code, name, media_type, size,"
+	" original_sha, current_sha, current_media_type, state,"
+	" created_at, updated_at, created_by, doc_type, reused_from, meta, paper)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_JOB_INSERT_CAPTURE] =
 	"INSERT INTO jobs(document_id, step, state, plugin, output_sha, output_media_type,"
 	" message, attempts, started_at, finished_at)"
@@ -84,6 +91,8 @@ static const char *const record_sql[ST_COUNT_] = {
 	" sidecar_sha = CASE WHEN ?4 THEN NULL ELSE sidecar_sha END,"
 	" sidecar_media_type = CASE WHEN ?4 THEN NULL ELSE sidecar_media_type END,"
 	" updated_at = ?5 WHERE id = ?1",
+    [ST_DOCUMENT_SET_PAPER] = "UPDATE documents SET paper = ?3, updated_at = ?4"
+			      " WHERE id = ?1 AND dossier_code = ?2",
 };
 
 struct records *records_new(struct gateway *gw)

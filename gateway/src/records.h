@@ -48,7 +48,8 @@ struct dossier_new {
 json_t *dossier_create(struct records *r, const struct dossier_new *d, int *err);
 json_t *dossier_get(struct records *r, const char *code);
 /* The dossier as the outbox hands it to adapters: dossier_get() with each
- * document's current file (sha256, media type, type, signature, sidecar). */
+ * document's current file (sha256, media type, type, paper, signature,
+ * sidecar). */
 json_t *dossier_snapshot(struct records *r, const char *code);
 /* A status reported (1-10): records it and publishes dossier.status.
  * Takes details' reference. -ENOENT, -EINVAL, -EIO. */
@@ -65,6 +66,7 @@ struct document_extra {
 	const char *doc_type;	 /* the kind of paper, e.g. "to-khai" */
 	const char *reused_from; /* an archived item attached instead of a new paper */
 	const char *meta;	 /* JSON object: fields known already (a reused item's) */
+	const char *paper;	 /* the procedure's paper it is (dossier_paper_check first) */
 };
 /* Inserts a document whose original is already in the store, with its jobs;
  * returns the new document id in id_out. x may be NULL. */
@@ -89,6 +91,31 @@ int document_page(struct records *r, const char *dossier_code, const char *id, i
 /* Current blob of a document: sha and media type (caller frees). */
 int document_content(struct records *r, const char *dossier_code, const char *id, char sha[65],
 		     char **media_type);
+
+/* ---- the procedure's papers (checklist.c) ---- */
+
+/* Is paper the id of a paper of the dossier's procedure? 0, -ENOENT (no
+ * dossier), -EINVAL (not one of its papers: msg says which are). */
+int dossier_paper_check(struct records *r, const char *code, const char *paper, char *msg,
+			size_t msglen);
+/* Assigns a document to a paper of its dossier's procedure (NULL: none);
+ * event document.paper. 0, -ENOENT (no such document), -EINVAL (msg), -EIO. */
+int document_set_paper(struct records *r, const char *code, const char *id, const char *paper,
+		       char *msg, size_t msglen);
+/* {"papers":[{"id","name","form","count","documents":[ids]}],"missing":[ids]}:
+ * the procedure's papers with the documents assigned to each (failed ones
+ * left out), and those without any. NULL: no dossier. */
+json_t *dossier_checklist(struct records *r, const char *code);
+/* The details a status change records: {"note"?} and, for a supplement
+ * request (status 5), "missing": the papers named, each a paper id of the
+ * procedure (recorded as its name) or a paper's name in words, and
+ * "missing_papers": [{"id" (or null), "name"}]. missing may be NULL. NULL
+ * with *err -ENOENT (no dossier) or -EINVAL (msg says why). */
+json_t *dossier_status_details(struct records *r, const char *code, int status, const char *note,
+			       json_t *missing, int *err, char *msg, size_t msglen);
+/* The latest status change to that status: its event's payload (with "at",
+ * "by", "details"; a new reference), or NULL. */
+json_t *dossier_last_status(struct records *r, const char *code, int status);
 
 /* A step's name as the API shows it ("capture", "recognize", ...). */
 const char *step_name(enum motcua_step step);

@@ -7,13 +7,15 @@
 #include "log.h"
 #include "lookup.h"
 #include "pages.h"
+#include "receipt.h"
 #include "station.h"
 #include "voice.h"
 
 struct station {
 	struct gateway *gw;
-	struct cccd *cccd;   /* POST /api/v1/cccd: the applicant from the ID card */
-	struct voice *voice; /* the tickets' announce.wav */
+	struct cccd *cccd;	 /* POST /api/v1/cccd: the applicant from the ID card */
+	struct voice *voice;	 /* the tickets' announce.wav */
+	struct receipt *receipt; /* receipt.pdf, receipt.png, supplement.* */
 };
 
 struct station *station_new(struct gateway *gw)
@@ -29,6 +31,11 @@ struct station *station_new(struct gateway *gw)
 		station_free(s);
 		return NULL;
 	}
+	if (!(s->receipt = receipt_new(gw))) {
+		log_error("station: cannot start the receipt");
+		station_free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -38,5 +45,6 @@ void station_free(struct station *s)
 		return;
 	voice_free(s->voice);
 	cccd_free(s->cccd);
+	receipt_free(s->receipt);
 	free(s);
 }

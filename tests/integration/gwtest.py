@@ -68,6 +68,9 @@ class Gateway:
         self.proc = None
         self.tokens = {}
         self.env = dict(os.environ, **(env or {}))
+        # an ASan build: leaks of system libraries that are not ours (tests/lsan.supp)
+        self.env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(
+            os.path.abspath(SOURCE_ROOT), "tests", "lsan.supp"))
         _instances.append(self)
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write("[gateway]\ndata_dir = %s\nplugin_dir = %s\nworkers = %d\n%s\n"

@@ -149,8 +149,9 @@ struct motcua_step_io {
 	/* The document as GET .../documents/{id} shows it, without "steps" and
 	 * "pages": "id", "name", "type" (the document type the clerk gave, or
 	 * null), "media_type", "created_at", "reused_from" (an archived item id, or
-	 * null), and what earlier steps wrote into their meta files ("text",
-	 * "confidence", "fields", "signature", ...). A JSON object. */
+	 * null), "paper" (the paper of the procedure it is, or null), and what
+	 * earlier steps wrote into their meta files ("text", "confidence",
+	 * "fields", "signature", ...). A JSON object. */
 	const char *document_json;
 	/* The file as it was received (an upload or a reused item), or NULL for a
 	 * scan, whose originals are page_paths. */
