@@ -129,8 +129,7 @@
     try {
       const j = await api.get("/api/v1/procedures");
       st.procedures = j.procedures || [];
-      $("#proc").replaceChildren(el("option", { value: "" }, S.t("— chọn thủ tục —", "— choose —")),
-        ...st.procedures.map((p) => el("option", { value: p.code }, p.code + " · " + p.name)));
+      procOptions();
       $("#proc-free").classList.add("hidden");
       $("#proc").classList.remove("hidden");
     } catch (e) {
@@ -140,6 +139,13 @@
       $("#proc-free").classList.remove("hidden");
     }
     showPapers();
+  }
+  function procOptions() {
+    if (!st.procedures) return;
+    const v = $("#proc").value;
+    $("#proc").replaceChildren(el("option", { value: "" }, S.t("— chọn thủ tục —", "— choose a procedure —")),
+      ...st.procedures.map((p) => el("option", { value: p.code }, p.code + " · " + p.name)));
+    $("#proc").value = v;
   }
   function procedure() {
     if (!st.procedures) return { code: $("#proc-code").value.trim(), name: $("#proc-name").value.trim() };
@@ -289,8 +295,10 @@
         class: missing.has(String(p.id)) ? "checklist-missing" : "checklist-ok", "data-paper": p.id },
         missing.has(String(p.id)) ? "✗ " : "✓ ", paperLine(p)))));
     }
+    const paperNow = $("#scan-paper").value;
     $("#scan-paper").replaceChildren(el("option", { value: "" }, S.t("— giấy tờ —", "— paper —")),
       ...papers.map((p) => el("option", { value: p.id }, p.name)));
+    $("#scan-paper").value = paperNow;
     $("#scan-paper").classList.toggle("hidden", !papers.length);
     // the missing papers to ask for
     const mb = $("#missing-box");
@@ -538,6 +546,7 @@
     $("#btn-supplement").addEventListener("click", () => setStatus(5));
     $("#btn-returned").addEventListener("click", () => setStatus(10));
     document.addEventListener("keydown", onKey);
+    document.addEventListener("motcua:lang", () => { procOptions(); if (st.dossier) renderDossier(); });
     start();
   });
 })();

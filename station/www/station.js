@@ -17,7 +17,12 @@ const Station = (() => {
       el.placeholder = en ? el.dataset.enPlaceholder : el.dataset.viPlaceholder;
     for (const el of $$(".lang")) el.textContent = en ? "Tiếng Việt" : "English";
   }
-  function toggleLang() { localStorage.setItem("motcua.lang", lang() === "en" ? "vi" : "en"); applyLang(); }
+  // (texts a page draws with t(), e.g. in a <select>, it draws again on this event)
+  function toggleLang() {
+    localStorage.setItem("motcua.lang", lang() === "en" ? "vi" : "en");
+    applyLang();
+    document.dispatchEvent(new Event("motcua:lang"));
+  }
   // An element with both texts; CSS shows the chosen one.
   function L(vi, en, tag) {
     const e = document.createElement(tag || "span");
