@@ -548,6 +548,9 @@ def stage_receipt_lookup(ctx):
     wait(d, lambda: d.execute_script("const i = document.getElementById('receipt-img');"
                                      " return !!i && i.complete && i.naturalWidth > 0"), "the receipt preview")
     shot(d, "console-receipt")
+    click(d, "#btn-print")  # the PDF into the page's print frame (a printer dialog on a real screen)
+    wait(d, lambda: d.execute_script("return window.__console.printed") == "/api/v1/dossiers/%s/receipt.pdf"
+         % urllib.parse.quote(code), "the receipt PDF sent to print")
     r = g.get("/api/v1/dossiers/%s/receipt.pdf" % code)
     assert r.status == 200 and r.body.startswith(b"%PDF"), r
     pdf = os.path.join(tmp, "receipt.pdf")
