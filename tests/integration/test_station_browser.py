@@ -450,6 +450,10 @@ def stage_sane_scan(ctx):
          "the %d low-confidence page(s) marked" % lows)
     wait(d, lambda: visible(d, sel + " button.confirm"), "the confirm button of the document in review")
     shot(d, "console-review")
+    d.set_window_size(*TABLET)  # the same at a tablet's size
+    time.sleep(0.3)  # (for the picture only: the layout after the resize)
+    shot(d, "console-review-tablet")
+    d.set_window_size(*DESKTOP)
     ctx["doc"] = doc_id
 
 
