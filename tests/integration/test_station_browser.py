@@ -47,7 +47,7 @@ import traceback
 import unicodedata
 import urllib.parse
 
-from gwtest import BUILD_ROOT, SOURCE_ROOT, Gateway, run, sane_config
+from gwtest import BUILD_ROOT, SLOW, SOURCE_ROOT, Gateway, run, sane_config
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
@@ -117,6 +117,7 @@ def shot(d, name):
 
 
 def wait(d, fn, what, timeout=30):
+    timeout *= SLOW  # (a gateway under memcheck answers slower)
     try:
         return WebDriverWait(d, timeout, poll_frequency=0.1,
                              ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
