@@ -104,6 +104,18 @@ static const char *const schema[] = {
     "ALTER TABLE dossiers ADD COLUMN applicant_email TEXT;"
     "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
     "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
+    /* version 8: the review gate. A document received while [station]
+     * review is on waits after recognition for the clerk (review = 1) until
+     * confirmed (reviewed_at, reviewed_by); a page turned by the clerk keeps
+     * its image as scanned (scanned_sha) and the turn (rotation, degrees
+     * clockwise); page thumbnails are cached by image and turn. */
+    "ALTER TABLE documents ADD COLUMN review INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE documents ADD COLUMN reviewed_at INTEGER;"
+    "ALTER TABLE documents ADD COLUMN reviewed_by TEXT;"
+    "ALTER TABLE pages ADD COLUMN scanned_sha TEXT;"
+    "ALTER TABLE pages ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE thumbnails(sha TEXT NOT NULL, turn INTEGER NOT NULL, thumb_sha TEXT NOT NULL,"
+    "  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(sha, turn));",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -385,6 +385,10 @@ static int record_success(struct step_run *r)
 		return -EIO;
 	gw_log(MOTCUA_LOG_INFO, r->plugin_name, "%s of document %s done%s%s",
 	       step_name(r->job.step), id, r->io.message[0] ? ": " : "", r->io.message);
+	/* The review gate: after recognition the document may wait for the clerk. */
+	if (r->job.step == MOTCUA_STEP_RECOGNIZE &&
+	    document_review_if_due(rec, r->job.dossier_code, id) < 0)
+		return -EIO;
 	return document_finish_if_complete(rec, r->job.dossier_code, id);
 }
 

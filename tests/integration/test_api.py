@@ -298,8 +298,13 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done", doc
     g.stop()
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    # back to schema 5: what versions 6 and 7 made goes (a test of each
+    # back to schema 5: what versions 6, 7 and 8 made goes (a test of each
     # later version's upgrade undoes that version here too)
+    db.execute("DROP TABLE thumbnails")
+    for col in ("scanned_sha", "rotation"):
+        db.execute("ALTER TABLE pages DROP COLUMN %s" % col)
+    for col in ("review", "reviewed_at", "reviewed_by"):
+        db.execute("ALTER TABLE documents DROP COLUMN %s" % col)
     db.execute("DROP TABLE sessions")
     db.execute("DROP TABLE users")
     for col in ("applicant_address", "applicant_email", "lookup_key"):
@@ -315,7 +320,7 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done" and [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign",
                                                                              "archive"], doc
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     # version 7 gave the dossier received under schema 5 a lookup key
     key = g.get("/api/v1/dossiers/" + code).json()["lookup_key"]
     assert re.fullmatch(r"[0-9A-F]{8}", key), key
