@@ -85,15 +85,14 @@ static const char *const record_sql[ST_COUNT_] = {
 	" sidecar_sha = CASE WHEN ?4 THEN NULL ELSE sidecar_sha END,"
 	" sidecar_media_type = CASE WHEN ?4 THEN NULL ELSE sidecar_media_type END,"
 	" updated_at = ?5 WHERE id = ?1",
-    /* A document whose recognition is finished (capture done, no page left,
-     * recognize done or skipped) and that waits for the clerk. */
+    /* A document whose recognition is finished (capture done, recognize
+     * done or skipped: its pages were done before) and that waits for the
+     * clerk. */
     [ST_REVIEW_DUE] =
 	"UPDATE documents SET state = 'review', updated_at = ?2 WHERE id = ?1 AND review = 1"
 	" AND reviewed_at IS NULL AND state IN ('queued', 'processing')"
 	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = ?1 AND j.step <= 1"
 	"   AND j.state NOT IN ('done', 'skipped'))"
-	" AND NOT EXISTS (SELECT 1 FROM pages g WHERE g.document_id = ?1"
-	"   AND g.state IN ('captured', 'running'))"
 	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
     [ST_REVIEW_STATE] =
 	"SELECT state, (SELECT COUNT(*) FROM pages g WHERE g.document_id = d.id) FROM documents d"
