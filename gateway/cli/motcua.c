@@ -695,9 +695,8 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 	}
 	if (argc >= 3 && !strcmp(argv[0], "confirm")) {
 		/* the clerk looked at the document in review: it is signed next */
-		static const struct option o[] = {{"order", required_argument, NULL, 'o'},
-						  {"wait", no_argument, NULL, 'w'},
-						  {0}};
+		static const struct option o[] = {
+		    {"order", required_argument, NULL, 'o'}, {"wait", no_argument, NULL, 'w'}, {0}};
 		json_t *body = json_object(), *order = NULL;
 		bool wait = false;
 		int ch;
