@@ -28,7 +28,7 @@ listen=${MOTCUA_LISTEN:-127.0.0.1:8080}
 data=$top/motcua-data
 outbox=$data/outbox
 mkdir -p "$outbox"
-gw=build/gateway/motcua-gateway
+gw=build/gateway/daemon/motcua-gateway
 # The receivers, on 127.0.0.1 (stand-ins: the real ones are the agency's and
 # the portal's servers): an agency's REST/JSON API and the national portal.
 peers=$data/peers

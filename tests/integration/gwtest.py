@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 
-GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/motcua-gateway"))
+GATEWAY = os.path.abspath(os.environ.get("MOTCUA_GATEWAY", "build/gateway/daemon/motcua-gateway"))
 CLI = os.path.abspath(os.environ.get("MOTCUA_CLI", "build/gateway/cli/motcua"))
 PLUGIN_DIR = ":".join(os.path.abspath(d) for d in os.environ.get(
     "MOTCUA_PLUGIN_DIR", "build/plugins:build/tests/plugins").split(":"))

@@ -250,6 +250,42 @@ def test_documents_without_ocr_pages(tmp):
     assert t.status == 200 and w == 200 and h > w, (w, h)  # A4 portrait
 
 
+def test_signed_only_after_confirm_and_reused_papers_go_on(tmp):
+    """With the real signer and archive: nothing is signed while the form
+    waits for review; confirmed, it is signed (PAdES) and archived; reused
+    from the archive in the citizen's next dossier it does not stop (it was
+    reviewed, signed and archived when first received)."""
+    sign_tests = os.path.join(SOURCE_ROOT, "plugins", "sign-openssl", "tests")
+    form = os.path.join(SOURCE_ROOT, "tests", "data", "demo-to-khai.png")
+    citizen = "048076039317"  # the form's "Số định danh cá nhân"
+    d = os.path.join(tmp, "pki")
+    subprocess.run(["sh", os.path.join(sign_tests, "make-ca.sh"), d], check=True, capture_output=True)
+    g = Gateway(tmp, plugins="[ocr-tesseract]\nenabled = true\n"
+                "[sign-openssl]\nenabled = true\nkey = %s/rsa.key\ncert = %s/rsa.pem\ntrust = %s/ca.pem\n"
+                "[archive-sqlite]\nenabled = true\n" % (d, d, d)).start()
+    first = g.create_dossier(name="Hồ Công Hùng", id_number=citizen)["code"]
+    doc_id = g.upload(first, open(form, "rb").read(), ctype="image/png", name="to-khai.png").json()["id"]
+    doc = g.wait_document(first, doc_id, timeout=120, states=REVIEW_STATES)
+    assert doc["state"] == "review" and citizen in doc["text"], doc
+    assert "signature" not in doc and "archive" not in doc, doc
+    assert {s["step"]: s["state"] for s in doc["steps"]}["sign"] == "pending"
+    _, texts = pdf_pages(g, first, doc_id, tmp)
+    pdf = os.path.join(tmp, "doc.pdf")
+    assert "Signature" not in subprocess.run(["pdfsig", pdf], capture_output=True, text=True).stdout
+    g.confirm(first, doc_id)
+    doc = g.wait_document(first, doc_id, timeout=120)
+    assert doc["state"] == "done" and doc["signature"]["format"] == "PAdES", doc
+    pdf_pages(g, first, doc_id, tmp)
+    p = subprocess.run(["pdfsig", pdf], capture_output=True, text=True)
+    assert "Signature is Valid" in p.stdout, p.stdout
+    second = g.create_dossier(name="Hồ Công Hùng", id_number=citizen, procedure="1.000656")["code"]
+    r = g.post("/api/v1/dossiers/%s/documents" % second, {"reuse": doc["archive"]["id"]})
+    assert r.status == 202, r
+    reused = g.wait_document(second, r.json()["id"], timeout=60, states=REVIEW_STATES)
+    assert reused["state"] == "done" and not reused["review"]["required"], reused
+    assert "document.review" not in events(g, reused["id"])
+
+
 def test_review_off_goes_on_as_before(tmp):
     g = Gateway(tmp, review=False).start()
     code = g.create_dossier()["code"]
