@@ -715,12 +715,12 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 				return 2;
 			}
 		}
-		if (argc - optind != 3) {
+		if (argc - optind != 2) {
 			json_decref(body);
 			fprintf(stderr, "motcua: document confirm takes CODE and ID\n");
 			return 2;
 		}
-		char path[1024], *ec = urlenc(argv[optind + 1]), *ei = urlenc(argv[optind + 2]);
+		char path[1024], *ec = urlenc(argv[optind]), *ei = urlenc(argv[optind + 1]);
 		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s/confirm", ec, ei);
 		free(ei);
 		char *text = json_dumps(body, JSON_COMPACT);

@@ -286,6 +286,24 @@ def test_signed_only_after_confirm_and_reused_papers_go_on(tmp):
     assert "document.review" not in events(g, reused["id"])
 
 
+def test_cli_waits_for_review_and_confirms(tmp):
+    import json
+    g = Gateway(tmp).start()
+    code = g.create_dossier()["code"]
+    f = os.path.join(tmp, "giay-to.pdf")
+    with open(f, "wb") as fh:
+        fh.write(sample_pdf())
+    tok = g.token("clerk")
+    p = g.cli("document", "add", code, f, "--wait", token=tok)
+    d = json.loads(p.stdout)
+    assert d["state"] == "review", d
+    p = g.cli("document", "confirm", code, d["id"], "--order", "1", token=tok, check=False)
+    assert p.returncode != 0 and b"order" in p.stdout + p.stderr, p  # a PDF has no pages
+    p = g.cli("document", "confirm", code, d["id"], "--wait", token=tok)
+    d = json.loads(p.stdout)
+    assert d["state"] == "done" and d["review"]["confirmed_by"] == "test clerk", d
+
+
 def test_review_off_goes_on_as_before(tmp):
     g = Gateway(tmp, review=False).start()
     code = g.create_dossier()["code"]
