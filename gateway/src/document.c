@@ -503,13 +503,21 @@ int document_review_if_due(struct records *r, const char *dossier_code, const ch
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, time_now());
 	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	/* the pages the recognize step found hard to read, for the clerk to check */
+	const char *low = rc == SQLITE_ROW ? db_text(st, 1) : NULL;
+	json_t *lowj = low ? json_loads(low, 0, NULL) : NULL;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : -EIO;
+	if (!json_is_array(lowj)) {
+		json_decref(lowj);
+		lowj = json_array();
+	}
 	log_info("pipeline: document %s of %s waits for the clerk's review", id, dossier_code);
 	if (events_publish(r->gw->events, "document.review",
-			   json_pack("{s:s, s:s, s:i}", "dossier_code", dossier_code, "document_id",
-				     id, "pages", pages)) < 0)
+			   json_pack("{s:s, s:s, s:i, s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "low_confidence_pages",
+				     lowj)) < 0)
 		return -EIO;
 	return 1;
 }

@@ -93,7 +93,8 @@ static const char *const record_sql[ST_COUNT_] = {
 	" AND reviewed_at IS NULL AND state IN ('queued', 'processing')"
 	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = ?1 AND j.step <= 1"
 	"   AND j.state NOT IN ('done', 'skipped'))"
-	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
+	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1),"
+	" json_extract(meta, '$.low_confidence_pages')",
     [ST_REVIEW_STATE] =
 	"SELECT state, (SELECT COUNT(*) FROM pages g WHERE g.document_id = d.id) FROM documents d"
 	" WHERE id = ?1 AND dossier_code = ?2",

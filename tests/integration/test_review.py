@@ -5,6 +5,7 @@ checked with qpdf, pdfinfo and pdftotext. With [station] review on (the
 default) a received document waits after recognition in state "review";
 the clerk turns, deletes, orders and rescans pages, then confirms it, and
 only then is it signed and archived."""
+import json
 import os
 import re
 import sqlite3
@@ -109,6 +110,14 @@ def test_scan_waits_for_review_and_is_signed_only_after_confirm(tmp):
     assert d["current_media_type"] == "application/pdf"
     ev = events(g, doc_id)
     assert "document.review" in ev and not any(e.startswith("document.done") for e in ev), ev
+    # the event names the pages to check (those read with low confidence)
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    (payload,), = db.execute("SELECT payload FROM events WHERE type = 'document.review'").fetchall()
+    db.close()
+    payload = json.loads(payload)
+    assert payload["pages"] == 3, payload
+    assert payload["low_confidence_pages"] == [p["page"] for p in d["pages"] if p["low_confidence"]], \
+        (payload, d["pages"])
     # nothing moves on by itself
     g.stop()
     g.start()
@@ -287,7 +296,6 @@ def test_signed_only_after_confirm_and_reused_papers_go_on(tmp):
 
 
 def test_cli_waits_for_review_and_confirms(tmp):
-    import json
     g = Gateway(tmp).start()
     code = g.create_dossier()["code"]
     f = os.path.join(tmp, "giay-to.pdf")
