@@ -522,6 +522,38 @@ int document_review_if_due(struct records *r, const char *dossier_code, const ch
 	return 1;
 }
 
+static json_t *failed_pages(struct records *r, const char *id)
+{
+	json_t *a = json_array();
+	sqlite3_stmt *st = rec_stmt(r, ST_FAILED_PAGES);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, json_integer(sqlite3_column_int(st, 0)));
+	sqlite3_reset(st);
+	return a;
+}
+
+int document_review_failed_page(struct records *r, const char *dossier_code, const char *id)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_REVIEW_FAILED_PAGE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	json_t *failed = failed_pages(r, id);
+	log_warning("pipeline: document %s of %s waits for the clerk: %zu page(s) could not be "
+		    "recognized",
+		    id, dossier_code, json_array_size(failed));
+	if (events_publish(r->gw->events, "document.review",
+			   json_pack("{s:s, s:s, s:i, s:[], s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "low_confidence_pages",
+				     "failed_pages", failed)) < 0)
+		return -EIO;
+	return 1;
+}
+
 int document_review_state(struct records *r, const char *dossier_code, const char *id,
 			  char state[16], int *pages)
 {
@@ -715,10 +747,14 @@ int document_confirm(struct records *r, const char *dossier_code, const char *id
 	bool moved = false;
 	for (size_t i = 0; i < n; i++)
 		moved |= order[i] != (int)i + 1;
-	if (order && n != (size_t)pages)
+	json_t *failed = failed_pages(r, id);
+	if (json_array_size(failed))
+		e = -EPIPE; /* a page that could not be recognized: scan it again or delete it */
+	else if (order && n != (size_t)pages)
 		e = -EINVAL;
 	else if (moved)
 		e = renumber(r, id, order, n);
+	json_decref(failed);
 	if (e < 0) {
 		db_rollback(r->gw->db);
 		return e;
@@ -799,15 +835,35 @@ int document_replace_end(struct records *r, const char *dossier_code, const char
 		return edit_finish(r, id, ev);
 	}
 	/* no page came (or the page is gone): back to the clerk */
-	if (events_publish(r->gw->events, "document.replace.failed",
-			   json_pack("{s:s, s:s, s:i, s:s}", "dossier_code", dossier_code,
-				     "document_id", id, "page", page_no, "reason",
-				     reason && reason[0] ? reason : "no page was scanned")) < 0 ||
-	    document_review_if_due(r, dossier_code, id) < 0 || db_commit(db) < 0)
+	if (document_rescan_back(r, dossier_code, id, page_no, reason) < 0 || db_commit(db) < 0)
 		e = -EIO;
 	if (e < 0)
 		db_rollback(db);
 	return e;
+}
+
+int document_rescan_back(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *reason)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_RESCAN_BACK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	log_warning("pipeline: page %d of document %s was not scanned again: %s", page_no, id,
+		    reason && reason[0] ? reason : "no page was scanned");
+	if (events_publish(r->gw->events, "document.replace.failed",
+			   json_pack("{s:s, s:s, s:i, s:s}", "dossier_code", dossier_code,
+				     "document_id", id, "page", page_no, "reason",
+				     reason && reason[0] ? reason : "no page was scanned")) < 0 ||
+	    events_publish(r->gw->events, "document.review",
+			   json_pack("{s:s, s:s, s:i, s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "failed_pages",
+				     failed_pages(r, id))) < 0)
+		return -EIO;
+	return 1;
 }
 
 int thumb_lookup(struct records *r, const char *sha, int turn, char thumb_sha[65])

@@ -561,6 +561,11 @@ static void edit_reply(struct dossier_api *a, struct evhttp_request *req, int e,
 	case -EINVAL:
 		http_reply_error(req, 400, "bad_request", "order must list every page once");
 		break;
+	case -EPIPE:
+		http_reply_error(req, 409, "page_failed",
+				 "a page could not be recognized: scan it again or delete it first "
+				 "(Có trang không nhận dạng được: quét lại hoặc xóa trang đó)");
+		break;
 	default:
 		http_reply_error(req, 503, "unavailable", "the change could not be recorded");
 	}

@@ -155,7 +155,7 @@ static const char *const job_sql[JS_COUNT_] = {
     /* documents that may be waiting for the clerk (e.g. a page was being
      * scanned again when the gateway stopped) */
     [JS_REVIEW_CANDIDATES] =
-	"SELECT dossier_code, id FROM documents WHERE state IN ('queued', 'processing')"
+	"SELECT dossier_code, id FROM documents WHERE state IN ('queued', 'processing', 'rescan')"
 	" AND review = 1 AND reviewed_at IS NULL",
 };
 
@@ -322,7 +322,9 @@ int jobs_resume(struct jobs *j, int max_attempts)
 	while (done) {
 		struct interrupted *it = done;
 		done = it->next;
-		if (e == 0 && document_review_if_due(j->gw->records, it->code, it->doc) < 0)
+		if (e == 0 && (document_rescan_back(j->gw->records, it->code, it->doc, 0,
+						    "the gateway stopped during the scan") < 0 ||
+			       document_review_if_due(j->gw->records, it->code, it->doc) < 0))
 			e = -EIO;
 		free(it);
 	}

@@ -111,6 +111,8 @@ enum record_stmt {
 	ST_DOCUMENT_REQUEUE,
 	/* the review gate and the clerk's page edits */
 	ST_REVIEW_DUE,
+	ST_REVIEW_FAILED_PAGE,
+	ST_FAILED_PAGES,
 	ST_REVIEW_STATE,
 	ST_PAGE_INFO,
 	ST_PAGE_SET_IMAGE,
@@ -122,6 +124,7 @@ enum record_stmt {
 	ST_DOCUMENT_EDITED,
 	ST_DOCUMENT_CONFIRM,
 	ST_REPLACE_BEGIN,
+	ST_RESCAN_BACK,
 	ST_THUMB_GET,
 	ST_THUMB_PUT,
 	ST_COUNT_

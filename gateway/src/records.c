@@ -95,6 +95,16 @@ static const char *const record_sql[ST_COUNT_] = {
 	"   AND j.state NOT IN ('done', 'skipped'))"
 	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1),"
 	" json_extract(meta, '$.low_confidence_pages')",
+    /* A scan with a page that could not be recognized: back to the clerk,
+     * who scans it again or deletes it (its recognize job waits). */
+    [ST_REVIEW_FAILED_PAGE] =
+	"UPDATE documents SET state = 'review', updated_at = ?2 WHERE id = ?1 AND review = 1"
+	" AND reviewed_at IS NULL AND state IN ('queued', 'processing')"
+	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = ?1 AND j.step = 0"
+	"   AND j.state <> 'done')"
+	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
+    [ST_FAILED_PAGES] = "SELECT page_no FROM pages WHERE document_id = ?1 AND state = 'failed'"
+			" ORDER BY page_no",
     [ST_REVIEW_STATE] =
 	"SELECT state, (SELECT COUNT(*) FROM pages g WHERE g.document_id = d.id) FROM documents d"
 	" WHERE id = ?1 AND dossier_code = ?2",
@@ -128,8 +138,12 @@ static const char *const record_sql[ST_COUNT_] = {
     [ST_DOCUMENT_CONFIRM] =
 	"UPDATE documents SET state = 'queued', reviewed_at = ?2, reviewed_by = ?3, updated_at = ?2"
 	" WHERE id = ?1 AND state = 'review'",
-    [ST_REPLACE_BEGIN] = "UPDATE documents SET state = 'processing', updated_at = ?2"
+    /* while the page is scanned again: neither edited nor worked on */
+    [ST_REPLACE_BEGIN] = "UPDATE documents SET state = 'rescan', updated_at = ?2"
 			 " WHERE id = ?1 AND state = 'review'",
+    [ST_RESCAN_BACK] = "UPDATE documents SET state = 'review', updated_at = ?2"
+		       " WHERE id = ?1 AND state = 'rescan'"
+		       " RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
     [ST_THUMB_GET] = "SELECT thumb_sha FROM thumbnails WHERE sha = ?1 AND turn = ?2",
     [ST_THUMB_PUT] = "INSERT OR REPLACE INTO thumbnails(sha, turn, thumb_sha, width, height)"
 		     " VALUES(?1, ?2, ?3, ?4, ?5)",

@@ -122,6 +122,11 @@ int document_requeue(struct records *r, const char *id, const char *sha, const c
  * waits for the clerk goes to state "review" (event document.review).
  * Returns 1 when it did, 0 when it is not due, <0. */
 int document_review_if_due(struct records *r, const char *dossier_code, const char *id);
+/* Inside a transaction: a scanned document with a page that could not be
+ * recognized goes to review instead of failing (document.review with
+ * "failed_pages"): the clerk scans the page again or deletes it. 1 when it
+ * did, 0 when it is not under review, <0. */
+int document_review_failed_page(struct records *r, const char *dossier_code, const char *id);
 /* The document's state and number of pages: 0 or -ENOENT. */
 int document_review_state(struct records *r, const char *dossier_code, const char *id,
 			  char state[16], int *pages);
@@ -147,16 +152,22 @@ int document_page_delete(struct records *r, const char *dossier_code, const char
 			 const char *by);
 /* Confirms it (document.confirmed; signing and archiving follow); order (n
  * page numbers, each of 1..pages once, checked by the caller; NULL: as they
- * are) sets the pages' order first (-EINVAL when n is not the page count). */
+ * are) sets the pages' order first (-EINVAL when n is not the page count;
+ * -EPIPE while a page could not be recognized). */
 int document_confirm(struct records *r, const char *dossier_code, const char *id, const int *order,
 		     size_t n, const char *by);
-/* A page scanned again into its place: begin (state processing while the
- * scanner works, so that nothing else edits it), then end with the new image
+/* A page scanned again into its place: begin (state "rescan" while the
+ * scanner works, so that nothing else edits or runs it), then end with the new image
  * (sha; an edit) or without one (sha NULL, reason: back to review). */
 int document_replace_begin(struct records *r, const char *dossier_code, const char *id,
 			   int page_no);
 int document_replace_end(struct records *r, const char *dossier_code, const char *id, int page_no,
 			 const char *sha, const char *media_type, const char *by,
+			 const char *reason);
+/* Inside a transaction: a document whose page was being scanned again goes
+ * back to review as it was (document.replace.failed, document.review);
+ * page_no 0 when not known. 1 when it did, 0 when it was not being scanned. */
+int document_rescan_back(struct records *r, const char *dossier_code, const char *id, int page_no,
 			 const char *reason);
 /* Page thumbnails, cached by image and turn: 1 found, 0 not. */
 int thumb_lookup(struct records *r, const char *sha, int turn, char thumb_sha[65]);

@@ -233,6 +233,36 @@ def test_edits_change_the_pdf_and_text_and_survive_a_restart(tmp):
     assert events(g, doc_id).count("document.review") >= 2
 
 
+def test_a_page_that_cannot_be_read_goes_back_to_the_clerk(tmp):
+    """Under review a scanned page that could not be recognized does not
+    fail the document: it waits for the clerk, who scans the page again or
+    deletes it; it cannot be confirmed before."""
+    g = gateway(tmp, FEEDER % 2, extra="max_page_pixels = 1e5\n")  # the grid pages are larger
+    code = g.create_dossier()["code"]
+    doc_id = g.post("/api/v1/dossiers/%s/scan" % code, {}).json()["id"]
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and [p["state"] for p in d["pages"]] == ["failed"] * 2, d
+    assert "max_page_pixels" in d["pages"][0]["message"], d["pages"]
+    r = edit(g, "POST", code, doc_id, "/confirm", {})
+    assert r.status == 409 and r.json()["error"] == "page_failed", r
+    g.stop()
+    pnm = os.path.join(tmp, "page.pnm")
+    png, id_number = make_page(tmp, 51)
+    to_pnm(png, pnm)
+    g = gateway(tmp, pnm_device(pnm))
+    assert g.get(doc_path(code, doc_id)).json()["state"] == "review"
+    r = g.post("/api/v1/dossiers/%s/scan" % code, {"replace_page": 1, "document": doc_id})
+    assert r.status == 202, r
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and [p["state"] for p in d["pages"]] == ["done", "failed"], d
+    assert edit(g, "POST", code, doc_id, "/confirm", {}).status == 409
+    assert edit(g, "DELETE", code, doc_id, "/pages/2").status == 200
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and len(d["pages"]) == 1 and id_number in d["text"], d
+    g.confirm(code, doc_id)
+    assert g.wait_document(code, doc_id, timeout=60)["state"] == "done"
+
+
 def test_documents_without_ocr_pages(tmp):
     """An uploaded PDF has no page images: it waits for the clerk too (it is
     signed next), is confirmed as a whole, and has no pages to edit; an
