@@ -263,6 +263,30 @@ def test_a_page_that_cannot_be_read_goes_back_to_the_clerk(tmp):
     assert g.wait_document(code, doc_id, timeout=60)["state"] == "done"
 
 
+def test_a_crash_while_a_page_is_scanned_again_leaves_it_in_review(tmp):
+    slow = ("device = test\nsource = adf\nresolution = 200\nmax_pages = 1\npage_size = 120x60\n"
+            "device_options = test-picture=Grid;read-delay=yes;read-delay-duration=200000\n")
+    g = gateway(tmp, slow)
+    code = g.create_dossier()["code"]
+    doc_id = g.post("/api/v1/dossiers/%s/scan" % code, {}).json()["id"]
+    assert g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)["state"] == "review"
+    r = g.post("/api/v1/dossiers/%s/scan" % code, {"replace_page": 1, "document": doc_id})
+    assert r.status == 202, r
+    # while the scanner works the document is neither edited nor confirmed
+    d = g.get(doc_path(code, doc_id)).json()
+    if d["state"] == "rescan":
+        assert edit(g, "POST", code, doc_id, "/confirm", {}).status == 409
+        assert edit(g, "DELETE", code, doc_id, "/pages/1").status == 409
+    g.kill9()
+    g.start()
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and len(d["pages"]) == 1, d
+    ev = events(g, doc_id)
+    assert "document.replace.failed" in ev or "document.edited" in ev, ev
+    g.confirm(code, doc_id)
+    assert g.wait_document(code, doc_id)["state"] == "done"
+
+
 def test_documents_without_ocr_pages(tmp):
     """An uploaded PDF has no page images: it waits for the clerk too (it is
     signed next), is confirmed as a whole, and has no pages to edit; an
