@@ -582,7 +582,8 @@ int document_page_info(struct records *r, const char *id, int page_no, struct pa
 		snprintf(out->media_type, sizeof out->media_type, "%s", db_text(st, 1));
 		snprintf(out->scanned_sha, sizeof out->scanned_sha, "%s", db_text(st, 2));
 		out->rotation = sqlite3_column_int(st, 3);
-		out->turned = sqlite3_column_int(st, 4); /* NULL: 0 */
+		/* NULL: 0; quarter turns only */
+		out->turned = (((sqlite3_column_int(st, 4) % 360) + 360) % 360) / 90 * 90;
 		e = 0;
 	}
 	sqlite3_reset(st);

@@ -675,7 +675,11 @@ static void h_page_rotate(struct dossier_api *a, struct evhttp_request *req,
 		http_reply_error(req, 404, "not_found", "no page %d of document %s", n, id);
 		goto out;
 	}
-	t->rotation = (t->pi.rotation + t->degrees) % 360;
+	/* The clerk turns the page as it is shown (the thumbnail, the PDF): the
+	 * scanned image as turned before, by the clerk and by the recognize
+	 * step's own upright detection, and then by degrees. The turned image is
+	 * recognized again (better text than turning the old text layer). */
+	t->rotation = (((t->pi.rotation + t->pi.turned + t->degrees) % 360) + 360) % 360;
 	t->in = store_blob_path(a->gw->store, t->pi.scanned_sha);
 	t->tmp = store_tmp_path(a->gw->store, "turned");
 	if (!t->in || !t->tmp ||
