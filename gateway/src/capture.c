@@ -419,8 +419,8 @@ static void route_scan(struct call *call)
 	case 0:
 		if (replace)
 			http_reply_json(req, 202,
-					json_pack("{s:s, s:s, s:i}", "id", id, "state",
-						  "processing", "replace_page", replace));
+					json_pack("{s:s, s:s, s:i}", "id", id, "state", "rescan",
+						  "replace_page", replace));
 		else
 			http_reply_json(req, 202,
 					json_pack("{s:s, s:s}", "id", id, "state", "processing"));
