@@ -21,11 +21,11 @@ sys.path.insert(0, OCR_TESTS)
 REVIEW_STATES = ("review", "done", "failed")
 
 
-def make_page(tmp, seed):
+def make_page(tmp, seed, *extra):
     """One generated Vietnamese form page (A4, 300 dpi) and its ID number."""
     out = os.path.join(tmp, "pages-%d" % seed)
     subprocess.run(["/usr/bin/python3", os.path.join(OCR_TESTS, "make_pages.py"), "--out", out,
-                    "--count", "1", "--seed", str(seed)], check=True, capture_output=True)
+                    "--count", "1", "--seed", str(seed), *extra], check=True, capture_output=True)
     png = os.path.join(out, "page-001.png")
     truth = open(png[:-4] + ".txt", encoding="utf-8").read()
     ids = [l.split(": ")[1] for l in truth.splitlines() if l.startswith("Số định danh cá nhân")]
@@ -285,6 +285,38 @@ def test_a_crash_while_a_page_is_scanned_again_leaves_it_in_review(tmp):
     assert "document.replace.failed" in ev or "document.edited" in ev, ev
     g.confirm(code, doc_id)
     assert g.wait_document(code, doc_id)["state"] == "done"
+
+
+def test_a_turned_page_is_read_again(tmp):
+    """A page fed sideways, which the recognize step did not turn (its
+    orientation detection is off here): the clerk turns it, the page is
+    recognized again the right way up, and the PDF's page (with its text
+    layer) turns too."""
+    g = Gateway(tmp, plugins="[ocr-tesseract]\nenabled = true\n"
+                "preprocess = deskew,despeckle,normalize\n").start()
+    code = g.create_dossier()["code"]
+    png, id_number = make_page(tmp, 61, "--rotate", "90")
+    doc_id = g.upload(code, open(png, "rb").read(), ctype="image/png", name="to-khai.png").json()["id"]
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review", d
+    sizes, _ = pdf_pages(g, code, doc_id, tmp)
+    assert sizes[0][0] > sizes[0][1], sizes  # sideways
+    r = edit(g, "POST", code, doc_id, "/pages/1/rotate", {"degrees": 270})
+    assert r.status == 200, r
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and d["pages"][0]["rotation"] == 270, d["pages"]
+    assert id_number in d["text"] and d["pages"][0]["confidence"] >= 70, d["pages"]
+    sizes, texts = pdf_pages(g, code, doc_id, tmp)
+    assert sizes[0][0] < sizes[0][1] and id_number in texts[0], sizes
+    t = g.get(doc_path(code, doc_id, "/pages/1/thumb"))
+    w, h = struct.unpack(">II", t.body[16:24])
+    assert w == 200 and h > w, (w, h)
+    # turned back: the page as it was fed, its image as scanned
+    scanned = g.get(doc_path(code, doc_id, "/pages/1")).body
+    assert edit(g, "POST", code, doc_id, "/pages/1/rotate", {"degrees": 90}).status == 200
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["pages"][0]["rotation"] == 0 and d["pages"][0]["sha256"] == d["sha256"], d
+    assert g.get(doc_path(code, doc_id, "/pages/1")).body == open(png, "rb").read() != scanned
 
 
 def test_documents_without_ocr_pages(tmp):
