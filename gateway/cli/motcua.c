@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -23,6 +24,7 @@
 #include "db.h"
 #include "gateway.h"
 #include "outbox.h"
+#include "users.h"
 #include "util.h"
 
 struct cli {
@@ -43,6 +45,13 @@ static void usage(FILE *f)
 		"  token create --role clerk|supervisor|admin|agency|kiosk [--name NAME]\n"
 		"  token list\n"
 		"  token revoke ID\n"
+		"Officials' accounts (offline, on the gateway's database; the password is\n"
+		"asked twice on the terminal, or read from standard input):\n"
+		"  user add --username U --name \"Họ tên\" --role clerk|supervisor|admin\n"
+		"           --unit UNIT [--counter N] [--password-stdin]\n"
+		"  user passwd U [--password-stdin]   (ends U's sessions)\n"
+		"  user list [--json]\n"
+		"  user disable U                     (ends U's sessions)\n"
 		"Dossiers and documents (through the running gateway; token from --token or\n"
 		"the MOTCUA_TOKEN environment variable):\n"
 		"  dossier create --procedure CODE [--procedure-name TEXT] --name NAME\n"
@@ -369,6 +378,255 @@ static int cmd_token(struct cli *c, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	db_close(db);
+	return rc;
+}
+
+/* ---- officials' accounts ---- */
+
+/* One line from f into buf without its newline; false at EOF or too long. */
+static bool read_line(FILE *f, char *buf, size_t n)
+{
+	if (!fgets(buf, (int)n, f))
+		return false;
+	size_t len = strlen(buf);
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	else if (!feof(f))
+		return false; /* longer than the buffer */
+	if (len && buf[len - 1] == '\r')
+		buf[--len] = 0;
+	return true;
+}
+
+/* Asks on the terminal (fd 0) without echo. */
+static bool ask_hidden(const char *prompt, char *buf, size_t n)
+{
+	struct termios old, quiet;
+	if (tcgetattr(STDIN_FILENO, &old) < 0)
+		return false;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	/* echo off before the prompt shows: what is typed after it is kept */
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
+		return false;
+	fputs(prompt, stderr);
+	fflush(stderr);
+	bool ok = read_line(stdin, buf, n);
+	tcsetattr(STDIN_FILENO, TCSANOW, &old);
+	return ok;
+}
+
+/* The new password into pw: from standard input (its first line), or asked
+ * twice on the terminal. Returns 0, or an exit code after a message. */
+static int get_password(bool from_stdin, char pw[USER_PASSWORD_MAX + 2])
+{
+	char again[USER_PASSWORD_MAX + 2];
+	const char *problem;
+	if (from_stdin) {
+		if (!read_line(stdin, pw, USER_PASSWORD_MAX + 2)) {
+			fprintf(stderr,
+				"motcua: no password on standard input (one line, at most "
+				"%d bytes)\n",
+				USER_PASSWORD_MAX);
+			return 2;
+		}
+	} else if (!isatty(STDIN_FILENO)) {
+		fprintf(stderr, "motcua: standard input is not a terminal: give the password "
+				"with --password-stdin\n");
+		return 2;
+	} else {
+		if (!ask_hidden("Mật khẩu mới / New password: ", pw, USER_PASSWORD_MAX + 2)) {
+			fprintf(stderr, "motcua: no password read\n");
+			return 2;
+		}
+		if ((problem = user_password_problem(pw))) {
+			fprintf(stderr, "motcua: %s\n", problem);
+			sodium_memzero(pw, USER_PASSWORD_MAX + 2);
+			return 2;
+		}
+		bool same =
+		    ask_hidden("Nhập lại / Again: ", again, sizeof again) && !strcmp(pw, again);
+		sodium_memzero(again, sizeof again);
+		if (!same) {
+			fprintf(stderr, "motcua: the two passwords differ (hai mật khẩu không "
+					"khớp); nothing changed\n");
+			sodium_memzero(pw, USER_PASSWORD_MAX + 2);
+			return 2;
+		}
+	}
+	if ((problem = user_password_problem(pw))) {
+		fprintf(stderr, "motcua: %s\n", problem);
+		sodium_memzero(pw, USER_PASSWORD_MAX + 2);
+		return 2;
+	}
+	return 0;
+}
+
+/* Hashes pw (wiped after) into hash. */
+static int hash_password(char *pw, char hash[USER_HASH_MAX])
+{
+	int e = users_crypto_init() < 0 ? -EIO : user_hash_password(pw, hash);
+	sodium_memzero(pw, USER_PASSWORD_MAX + 2);
+	if (e < 0)
+		fprintf(stderr, "motcua: cannot hash the password (libsodium: out of memory?)\n");
+	return e;
+}
+
+static int cmd_user(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {
+	    {"username", required_argument, NULL, 'u'}, {"name", required_argument, NULL, 'n'},
+	    {"role", required_argument, NULL, 'r'},	{"unit", required_argument, NULL, 'U'},
+	    {"counter", required_argument, NULL, 'C'},	{"password-stdin", no_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},		{0}};
+	const char *username = NULL, *name = NULL, *role = NULL, *unit = NULL, *counter = NULL;
+	bool from_stdin = false;
+	int ch;
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	const char *sub = argv[0];
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			username = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'U':
+			unit = optarg;
+			break;
+		case 'C':
+			counter = optarg;
+			break;
+		case 'p':
+			from_stdin = true;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	int rest = argc - optind;
+	char pw[USER_PASSWORD_MAX + 2], hash[USER_HASH_MAX];
+	sqlite3 *db = NULL;
+	int rc = 1, e;
+	if (!strcmp(sub, "add") && rest == 0) {
+		const char *problem = user_fields_problem(username, name, role, unit, counter);
+		if (!username || !name || !role || !unit) {
+			fprintf(stderr, "motcua: user add needs --username, --name, --role and "
+					"--unit\n");
+			return 2;
+		}
+		if (problem) {
+			fprintf(stderr, "motcua: %s\n", problem);
+			return 2;
+		}
+		if (!(db = open_db(c)))
+			return 1;
+		struct user u;
+		if (user_find(db, username, &u) == 0) {
+			fprintf(stderr, "motcua: the username %s is taken\n", username);
+			goto out;
+		}
+		if ((rc = get_password(from_stdin, pw)) != 0)
+			goto out;
+		rc = 1;
+		if (hash_password(pw, hash) < 0)
+			goto out;
+		int64_t id;
+		e = user_add(db, username, name, role, unit, counter, hash, &id);
+		if (e == -EEXIST)
+			fprintf(stderr, "motcua: the username %s is taken\n", username);
+		else if (e < 0)
+			fprintf(stderr, "motcua: cannot add %s: %s\n", username, strerror(-e));
+		else {
+			fprintf(stderr, "user %s (%s, %s) added\n", username, name, role);
+			rc = 0;
+		}
+	} else if (!strcmp(sub, "passwd") && rest == 1 && !username) {
+		username = argv[optind];
+		if (!(db = open_db(c)))
+			return 1;
+		struct user u;
+		if (user_find(db, username, &u) < 0) {
+			fprintf(stderr, "motcua: no user %s (see motcua user list)\n", username);
+			goto out;
+		}
+		if ((rc = get_password(from_stdin, pw)) != 0)
+			goto out;
+		rc = 1;
+		if (hash_password(pw, hash) < 0)
+			goto out;
+		e = user_set_hash(db, username, hash);
+		if (e < 0)
+			fprintf(stderr, "motcua: cannot change the password of %s: %s\n", username,
+				strerror(-e));
+		else {
+			fprintf(stderr, "password of %s changed; its sessions are ended\n",
+				username);
+			rc = 0;
+		}
+	} else if (!strcmp(sub, "disable") && rest == 1 && !username) {
+		username = argv[optind];
+		if (!(db = open_db(c)))
+			return 1;
+		e = user_disable(db, username);
+		if (e == -ENOENT)
+			fprintf(stderr, "motcua: no user %s, or disabled already\n", username);
+		else if (e < 0)
+			fprintf(stderr, "motcua: cannot disable %s: %s\n", username, strerror(-e));
+		else {
+			fprintf(stderr, "user %s disabled; its sessions are ended\n", username);
+			rc = 0;
+		}
+	} else if (!strcmp(sub, "list") && rest == 0) {
+		if (!(db = open_db(c)))
+			return 1;
+		json_t *l = user_list(db), *u;
+		size_t i;
+		if (!l) {
+			fprintf(stderr, "motcua: cannot list the users\n");
+			goto out;
+		}
+		if (c->json) {
+			char *text = json_dumps(l, JSON_INDENT(2));
+			puts(text ? text : "[]");
+			free(text);
+		} else {
+			printf("%-20s %-11s %-8s %-9s %s / %s\n", "USERNAME", "ROLE", "COUNTER",
+			       "STATE", "NAME", "UNIT");
+			json_array_foreach(l, i, u)
+			{
+				const char *ctr = json_string_value(json_object_get(u, "counter"));
+				printf(
+				    "%-20s %-11s %-8s %-9s %s / %s\n",
+				    json_string_value(json_object_get(u, "username")),
+				    json_string_value(json_object_get(u, "role")), ctr ? ctr : "-",
+				    json_is_string(json_object_get(u, "disabled_at")) ? "disabled"
+										      : "active",
+				    json_string_value(json_object_get(u, "name")),
+				    json_string_value(json_object_get(u, "unit")));
+			}
+		}
+		json_decref(l);
+		rc = 0;
+	} else {
+		usage(stderr);
+		return 2;
+	}
+out:
+	sodium_memzero(hash, sizeof hash);
 	db_close(db);
 	return rc;
 }
@@ -976,6 +1234,8 @@ int main(int argc, char **argv)
 	char **sub = argv + optind + 1;
 	if (!strcmp(cmd, "token"))
 		rc = cmd_token(&c, n, sub);
+	else if (!strcmp(cmd, "user"))
+		rc = cmd_user(&c, n, sub);
 	else if (!strcmp(cmd, "dossier") || !strcmp(cmd, "document") || !strcmp(cmd, "health")) {
 		if (!c.token && strcmp(cmd, "health")) {
 			fprintf(

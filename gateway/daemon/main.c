@@ -29,8 +29,13 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "plugins.h"
+#include "queue.h"
+#include "queue-view.h"
+#include "rating-session.h"
 #include "records.h"
 #include "router.h"
+#include "services.h"
+#include "session.h"
 #include "store.h"
 #include "util.h"
 #include "workers.h"
@@ -141,10 +146,17 @@ static int start_parts(struct gateway *gw)
 	    !(gw->records = records_new(gw)) || !(gw->pipeline = pipeline_new(gw)) ||
 	    !(gw->capture = capture_new(gw)) || !(gw->archive = archive_new(gw)) ||
 	    !(gw->outbox = outbox_new(gw)) || counter_routes_add(gw) < 0 ||
-	    !(gw->dossier_api = dossier_api_new(gw)) || www_routes_add(gw->router) < 0 ||
-	    host_routes_add(gw) < 0 || !(gw->station = station_new(gw))) {
+	    !(gw->dossier_api = dossier_api_new(gw)) || !(gw->session_api = session_api_new(gw)) ||
+	    www_routes_add(gw->router) < 0 || host_routes_add(gw) < 0 ||
+	    !(gw->station = station_new(gw))) {
 		log_error("cannot start the worker pools, event bus, records, pipeline, capture, "
 			  "archive, outbox or station");
+		return -ENOMEM;
+	}
+	/* the queue: tickets, their views, the counters' rating sessions */
+	if (!(gw->rating_sessions = rating_sessions_new(gw)) || queue_routes_add(gw) < 0 ||
+	    queue_view_routes_add(gw) < 0) {
+		log_error("cannot start the queue");
 		return -ENOMEM;
 	}
 	return 0;
@@ -160,7 +172,9 @@ static void free_parts(struct gateway *gw)
 	workers_free(gw->workers);
 	plugins_free(gw->plugins);
 	station_free(gw->station);
+	session_api_free(gw->session_api);
 	dossier_api_free(gw->dossier_api);
+	rating_sessions_free(gw->rating_sessions);
 	outbox_free(gw->outbox);
 	archive_free(gw->archive);
 	capture_free(gw->capture);
@@ -265,6 +279,9 @@ int main(int argc, char **argv)
 	    calendar_load(gw.settings.holidays_file, gw.settings.procedures_file, err, sizeof err);
 	if (!gw.calendar)
 		goto config_error;
+	gw.services = services_load(gw.settings.services_file, err, sizeof err);
+	if (!gw.services)
+		goto config_error;
 	if (check_only) {
 		printf("configuration OK\n");
 		rc = EXIT_SUCCESS;
@@ -301,6 +318,7 @@ int main(int argc, char **argv)
 	/* Stop: answer what is in flight, close the server, then let running
 	 * steps finish and record them. */
 	events_close_streams(gw.events);
+	session_api_stop(gw.session_api);
 	workers_free(gw.io_workers);
 	gw.io_workers = NULL;
 	api_free(gw.api);
@@ -322,6 +340,7 @@ out:
 		close(sig_fd);
 	free_parts(&gw);
 	calendar_free(gw.calendar);
+	services_free(gw.services);
 	settings_clear(&gw.settings);
 	config_free(gw.config);
 	free(overrides);

@@ -75,8 +75,42 @@ int token_revoke(sqlite3 *db, int64_t id)
 	return sqlite3_changes(db) == 1 ? 0 : -ENOENT;
 }
 
+/* An official's session (mcs_): open, not expired, its account enabled. */
+static int session_check(sqlite3 *db, const char *token, struct token_info *out)
+{
+	char hash[65];
+	sha256_hex(token, strlen(token), hash);
+	sqlite3_stmt *st = db_prepare(
+	    db, "SELECT s.id, s.counter, u.id, u.username, u.name, u.role, u.unit, u.counter"
+		" FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?1"
+		" AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled_at IS NULL");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int r = -EACCES;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *counter = db_text(st, 1) ? db_text(st, 1) : db_text(st, 7);
+		out->id = sqlite3_column_int64(st, 0);
+		out->user_id = sqlite3_column_int64(st, 2);
+		snprintf(out->name, sizeof out->name, "%s", db_text(st, 3));
+		snprintf(out->full_name, sizeof out->full_name, "%s", db_text(st, 4));
+		out->role = role_from_name(db_text(st, 5));
+		snprintf(out->unit, sizeof out->unit, "%s", db_text(st, 6));
+		snprintf(out->counter, sizeof out->counter, "%s", counter ? counter : "");
+		r = out->role & (MOTCUA_ROLE_CLERK | MOTCUA_ROLE_SUPERVISOR | MOTCUA_ROLE_ADMIN)
+			? 0
+			: -EACCES;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 int token_check(sqlite3 *db, const char *token, struct token_info *out)
 {
+	memset(out, 0, sizeof *out);
+	if (token && !strncmp(token, "mcs_", 4) && strlen(token) == SESSION_TOKEN_LEN)
+		return session_check(db, token, out);
 	if (!token || strncmp(token, "mct_", 4) != 0 || strlen(token) != 44)
 		return -EACCES;
 	char hash[65];

@@ -39,7 +39,12 @@ const char *role_name(unsigned role);
  * is stored). */
 int token_create(sqlite3 *db, unsigned role, const char *name, char token_out[80], int64_t *id_out);
 int token_revoke(sqlite3 *db, int64_t id);
-/* 0 if valid, -EACCES if unknown or revoked. */
+/* A session token: "mcs_" and 64 hex digits (32 random bytes). */
+#define SESSION_TOKEN_LEN 68
+/* Either kind of bearer token: a machine token (mct_) or an official's
+ * session (mcs_; counter: the one signed in at, else the account's). 0 if
+ * valid, -EACCES if unknown, revoked, ended, expired or its account
+ * disabled. */
 int token_check(sqlite3 *db, const char *token, struct token_info *out);
 json_t *token_list(sqlite3 *db);
 

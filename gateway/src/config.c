@@ -408,6 +408,16 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 		return bad(e, err, errlen,
 			   "must be an http(s) URL with {code} and {key} in it, e.g. "
 			   "https://motcua.example.gov.vn/lookup?code={code}&key={key}");
+	/* The queue: its services file, and how priority tickets interleave. */
+	if ((r = get_str(c, "station", "services", NULL, &s->services_file)) < 0)
+		return r;
+	e = config_find(c, "station", "services");
+	if (e && !e->value[0])
+		return bad(e, err, errlen,
+			   "must name a file of CODE;Tên lĩnh vực;English name lines");
+	if ((r = get_uint(c, "station", "priority_run", 1, 100, 3, &v, err, errlen)) < 0)
+		return r;
+	s->priority_run = (unsigned)v;
 	/* Unknown keys in the core sections. */
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->entries[i];
@@ -427,6 +437,7 @@ void settings_clear(struct settings *s)
 	free(s->holidays_file);
 	free(s->procedures_file);
 	free(s->lookup_url);
+	free(s->services_file);
 	memset(s, 0, sizeof *s);
 }
 

@@ -64,6 +64,9 @@ struct settings {
 	unsigned session_hours;	  /* an official's sign-in lasts this long */
 	char *lookup_url;	  /* the receipt QR's URL, with {code} and {key}; NULL: /lookup */
 	unsigned rating_window_s; /* a counter's rating session stays open this long */
+	char
+	    *services_file; /* [station] services: CODE;Tên lĩnh vực;English name; NULL: built in */
+	unsigned priority_run; /* at most this many priority calls in a row while others wait */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

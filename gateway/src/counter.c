@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The counter's moments, the data the evaluation counts:
- *  - queue tickets: POST /api/v1/tickets, /tickets/next, /tickets/{id}/done,
- *    GET /api/v1/tickets (today's queue);
+ * The counter's moments, the data the evaluation counts (the queue's
+ * tickets are queue.c's, the rating kiosks' sessions rating-session.c's):
  *  - citizen ratings: POST /api/v1/ratings, from a kiosk token that can do
  *    nothing else;
  *  - status changes by staff: POST /api/v1/dossiers/{code}/status (a
- *    supplement request is status 5).
+ *    supplement request is status 5; the result returned, 10, opens a
+ *    rating session: rating-session.c follows dossier.status).
  * Every moment is an event (ticket.*, rating.added, dossier.status).
  */
 #include <errno.h>
@@ -25,275 +25,6 @@
 #include "records.h"
 #include "router.h"
 #include "util.h"
-
-/* ---- tickets ---- */
-
-static json_t *ticket_row(sqlite3_stmt *st)
-{
-	json_t *t = json_object();
-	char buf[32];
-	json_object_set_new(t, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(t, "number", json_integer(sqlite3_column_int(st, 1)));
-	json_object_set_new(t, "service",
-			    sqlite3_column_type(st, 2) == SQLITE_NULL
-				? json_null()
-				: json_string((const char *)sqlite3_column_text(st, 2)));
-	json_object_set_new(t, "state", json_string((const char *)sqlite3_column_text(st, 3)));
-	static const char *const times[] = {"issued_at", "called_at", "done_at"};
-	for (int i = 0; i < 3; i++) {
-		if (sqlite3_column_type(st, 4 + i) == SQLITE_NULL) {
-			json_object_set_new(t, times[i], json_null());
-		} else {
-			time_iso_vn(sqlite3_column_int64(st, 4 + i), buf);
-			json_object_set_new(t, times[i], json_string(buf));
-		}
-	}
-	json_object_set_new(t, "counter",
-			    sqlite3_column_type(st, 7) == SQLITE_NULL
-				? json_null()
-				: json_string((const char *)sqlite3_column_text(st, 7)));
-	json_object_set_new(t, "official",
-			    sqlite3_column_type(st, 8) == SQLITE_NULL
-				? json_null()
-				: json_string((const char *)sqlite3_column_text(st, 8)));
-	return t;
-}
-
-#define TICKET_COLUMNS                                                                             \
-	"id, number, service, state, issued_at, called_at, done_at, counter, official"
-
-static json_t *ticket_get(sqlite3 *db, int64_t id)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT " TICKET_COLUMNS " FROM tickets WHERE id = ?1");
-	json_t *t = NULL;
-	if (st) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			t = ticket_row(st);
-		sqlite3_finalize(st);
-	}
-	return t;
-}
-
-bool ticket_exists(sqlite3 *db, int64_t id)
-{
-	json_t *t = ticket_get(db, id);
-	json_decref(t);
-	return t != NULL;
-}
-
-/* Publishes type with the ticket's JSON plus extra members, and commits. */
-static int ticket_event(struct gateway *gw, const char *type, json_t *t, json_t *extra)
-{
-	json_t *ev = json_deep_copy(t);
-	const char *k;
-	json_t *v;
-	json_object_foreach(extra, k, v) json_object_set(ev, k, v);
-	json_decref(extra);
-	return events_publish(gw->events, type, ev);
-}
-
-static void h_ticket_issue(struct gateway *gw, struct evhttp_request *req,
-			   const struct token_info *tok)
-{
-	static const char *const keys[] = {"service", NULL};
-	json_t *j = http_json_body_or_empty(req);
-	const char *service = NULL;
-	if (!j)
-		return;
-	if (!http_only_keys(req, j, "", keys) ||
-	    !http_str_field(req, j, "service", "service", false, 100, &service)) {
-		json_decref(j);
-		return;
-	}
-	sqlite3 *db = gw->db;
-	int64_t now = time_now();
-	char day[8];
-	time_yymmdd_vn(now, day);
-	json_t *t = NULL;
-	if (db_begin(db) == 0) {
-		sqlite3_stmt *st = db_prepare(
-		    db, "INSERT INTO tickets(day, number, service, state, issued_at, issued_by)"
-			" VALUES(?1, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets"
-			" WHERE day = ?1), ?2, 'waiting', ?3, ?4) RETURNING id");
-		int64_t id = 0;
-		if (st) {
-			sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, service, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(st, 3, now);
-			sqlite3_bind_text(st, 4, tok->name, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				id = sqlite3_column_int64(st, 0);
-			sqlite3_finalize(st);
-		}
-		t = id ? ticket_get(db, id) : NULL;
-		if (!t || ticket_event(gw, "ticket.issued", t, NULL) < 0 || db_commit(db) < 0) {
-			db_rollback(db);
-			json_decref(t);
-			t = NULL;
-		}
-	}
-	json_decref(j);
-	if (!t) {
-		http_reply_error(req, 503, "unavailable", "the ticket could not be issued");
-		return;
-	}
-	http_reply_json(req, 201, t);
-}
-
-static void h_ticket_next(struct gateway *gw, struct evhttp_request *req,
-			  const struct token_info *tok)
-{
-	static const char *const keys[] = {"counter", NULL};
-	json_t *j = http_json_body(req);
-	const char *counter = NULL;
-	if (!j)
-		return;
-	if (!http_only_keys(req, j, "", keys) ||
-	    !http_str_field(req, j, "counter", "counter (the desk's name or number)", true, 50,
-			    &counter)) {
-		json_decref(j);
-		return;
-	}
-	sqlite3 *db = gw->db;
-	int64_t now = time_now();
-	char day[8];
-	time_yymmdd_vn(now, day);
-	json_t *t = NULL;
-	int r = -EIO;
-	if (db_begin(db) == 0) {
-		sqlite3_stmt *st = db_prepare(
-		    db, "UPDATE tickets SET state = 'serving', called_at = ?2, counter = ?3,"
-			" official = ?4 WHERE id = (SELECT id FROM tickets WHERE day = ?1"
-			" AND state = 'waiting' ORDER BY number LIMIT 1) RETURNING id, issued_at");
-		int64_t id = 0, issued = 0;
-		if (st) {
-			sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, now);
-			sqlite3_bind_text(st, 3, counter, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 4, tok->name, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) == SQLITE_ROW) {
-				id = sqlite3_column_int64(st, 0);
-				issued = sqlite3_column_int64(st, 1);
-			}
-			sqlite3_finalize(st);
-			r = id ? 0 : -ENOENT;
-		}
-		t = id ? ticket_get(db, id) : NULL;
-		if (r == 0 &&
-		    (!t ||
-		     ticket_event(gw, "ticket.called", t,
-				  json_pack("{s:I}", "waited_s", (json_int_t)(now - issued))) < 0 ||
-		     db_commit(db) < 0))
-			r = -EIO;
-		if (r < 0) {
-			db_rollback(db);
-			json_decref(t);
-			t = NULL;
-		}
-	}
-	json_decref(j);
-	if (r == -ENOENT)
-		http_reply_error(req, 404, "no_one_waiting",
-				 "no ticket is waiting today (không có ai đang chờ)");
-	else if (!t)
-		http_reply_error(req, 503, "unavailable", "the next ticket could not be called");
-	else
-		http_reply_json(req, 200, t);
-}
-
-static void h_ticket_done(struct gateway *gw, struct evhttp_request *req,
-			  const struct token_info *tok, int64_t id)
-{
-	(void)tok;
-	sqlite3 *db = gw->db;
-	json_t *t = ticket_get(db, id);
-	if (!t) {
-		http_reply_error(req, 404, "not_found", "no ticket %lld", (long long)id);
-		return;
-	}
-	const char *state = json_string_value(json_object_get(t, "state"));
-	if (strcmp(state, "serving")) {
-		http_reply_error(req, 409, "conflict",
-				 "ticket %lld is %s: only a ticket being served can be done",
-				 (long long)id, state);
-		json_decref(t);
-		return;
-	}
-	json_decref(t);
-	t = NULL;
-	int64_t now = time_now();
-	if (db_begin(db) == 0) {
-		sqlite3_stmt *st =
-		    db_prepare(db, "UPDATE tickets SET state = 'done', done_at = ?2 WHERE id = ?1"
-				   " AND state = 'serving' RETURNING called_at");
-		int64_t called = -1;
-		if (st) {
-			sqlite3_bind_int64(st, 1, id);
-			sqlite3_bind_int64(st, 2, now);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				called = sqlite3_column_int64(st, 0);
-			sqlite3_finalize(st);
-		}
-		t = called >= 0 ? ticket_get(db, id) : NULL;
-		if (!t ||
-		    ticket_event(gw, "ticket.done", t,
-				 json_pack("{s:I}", "served_s", (json_int_t)(now - called))) < 0 ||
-		    db_commit(db) < 0) {
-			db_rollback(db);
-			json_decref(t);
-			t = NULL;
-		}
-	}
-	if (!t)
-		http_reply_error(req, 503, "unavailable", "the ticket could not be closed");
-	else
-		http_reply_json(req, 200, t);
-}
-
-static void h_ticket_list(struct gateway *gw, struct evhttp_request *req)
-{
-	char day[8];
-	time_yymmdd_vn(time_now(), day);
-	sqlite3_stmt *st = db_prepare(gw->db, "SELECT " TICKET_COLUMNS
-					      " FROM tickets WHERE day = ?1 ORDER BY number");
-	json_t *arr = json_array();
-	int waiting = 0;
-	if (st)
-		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		json_t *t = ticket_row(st);
-		waiting += !strcmp(json_string_value(json_object_get(t, "state")), "waiting");
-		json_array_append_new(arr, t);
-	}
-	sqlite3_finalize(st);
-	http_reply_json(req, 200, json_pack("{s:o, s:i}", "tickets", arr, "waiting", waiting));
-}
-
-static void route_ticket_issue(struct call *c)
-{
-	h_ticket_issue(c->data, c->req, c->tok);
-}
-
-static void route_ticket_list(struct call *c)
-{
-	h_ticket_list(c->data, c->req);
-}
-
-static void route_ticket_next(struct call *c)
-{
-	h_ticket_next(c->data, c->req, c->tok);
-}
-
-static void route_ticket_done(struct call *c)
-{
-	char *end;
-	long long id = strtoll(c->params[0], &end, 10);
-	if (*end || id <= 0)
-		http_reply_error(c->req, 404, "not_found", "no ticket %.40s", c->params[0]);
-	else
-		h_ticket_done(c->data, c->req, c->tok, id);
-}
 
 /* ---- ratings ---- */
 
@@ -503,13 +234,6 @@ static void route_dossier_status(struct call *call)
 }
 
 static const struct route_def routes[] = {
-    {"POST", "/api/v1/tickets", R_WRITE, route_ticket_issue,
-     "issue a queue ticket, numbered per day"},
-    {"GET", "/api/v1/tickets", R_STAFF, route_ticket_list, "today's queue"},
-    {"POST", "/api/v1/tickets/next", R_WRITE, route_ticket_next,
-     "call the oldest waiting ticket of today to the caller's counter"},
-    {"POST", "/api/v1/tickets/{id}/done", R_WRITE, route_ticket_done,
-     "the ticket being served is done"},
     {"POST", "/api/v1/ratings", MOTCUA_ROLE_KIOSK | R_WRITE, route_rating,
      "a citizen's rating (1-3) of a dossier or a ticket, once"},
     {"POST", "/api/v1/dossiers/{code}/status", R_WRITE | MOTCUA_ROLE_AGENCY, route_dossier_status,
@@ -519,4 +243,18 @@ static const struct route_def routes[] = {
 int counter_routes_add(struct gateway *gw)
 {
 	return router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], gw, NULL);
+}
+
+int counter_rating_add(struct gateway *gw, const char *dossier_code, int level, const char *by)
+{
+	struct rating in = {.code = dossier_code, .level = level};
+	char official[128], unit[201];
+	json_t *answer = NULL;
+	if (level < 1 || level > 3)
+		return -EINVAL;
+	if (!rated_official(gw->db, &in, official, unit))
+		return -ENOENT;
+	int r = store_rating(gw, &in, by, official, unit, &answer);
+	json_decref(answer);
+	return r;
 }

@@ -104,7 +104,45 @@ static const char *const schema[] = {
     "ALTER TABLE dossiers ADD COLUMN applicant_email TEXT;"
     "ALTER TABLE dossiers ADD COLUMN lookup_key TEXT;"
     "UPDATE dossiers SET lookup_key = upper(hex(randomblob(4)));",
-    /* version 8: the review gate. A document received while [station]
+    /* version 8: the queue as counters run it. A ticket's priority, recalls,
+     * service start and place in the queue (first_id: the ticket the citizen
+     * first took, when this one was made by a transfer to another service;
+     * it keeps that place and number, so the number is unique only among
+     * tickets not made by a transfer); the order of calls (call_no: first
+     * calls, for the priority rule; call_seq: every call and recall, for the
+     * display). Ratings name their official, counter and rating session; a
+     * counter's rating sessions. */
+    "CREATE TABLE tickets_v8(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL,"
+    "  number INTEGER NOT NULL, service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL,"
+    "  issued_by TEXT, called_at INTEGER, counter TEXT, official TEXT, done_at INTEGER,"
+    "  priority TEXT, recalls INTEGER NOT NULL DEFAULT 0, started_at INTEGER,"
+    "  first_id INTEGER, call_no INTEGER, call_seq INTEGER, last_called_at INTEGER,"
+    "  transferred_to INTEGER, transferred_from INTEGER);"
+    "INSERT INTO tickets_v8(id, day, number, service, state, issued_at, issued_by, called_at,"
+    "  counter, official, done_at, call_no, call_seq, last_called_at)"
+    " SELECT id, day, number, service, state, issued_at, issued_by, called_at, counter,"
+    "  official, done_at, CASE WHEN called_at IS NOT NULL THEN id END,"
+    "  CASE WHEN called_at IS NOT NULL THEN id END, called_at FROM tickets;"
+    "DROP TABLE tickets;"
+    "ALTER TABLE tickets_v8 RENAME TO tickets;"
+    "CREATE UNIQUE INDEX tickets_number ON tickets(day, number) WHERE transferred_from IS NULL;"
+    "CREATE INDEX tickets_waiting ON tickets(day, state);"
+    "CREATE INDEX tickets_calls ON tickets(day, call_seq) WHERE call_seq IS NOT NULL;"
+    "ALTER TABLE ratings ADD COLUMN official TEXT;"
+    "ALTER TABLE ratings ADD COLUMN counter TEXT;"
+    "ALTER TABLE ratings ADD COLUMN session_id INTEGER;"
+    "CREATE TABLE rating_sessions(id INTEGER PRIMARY KEY AUTOINCREMENT, counter TEXT NOT NULL,"
+    "  ticket_id INTEGER, dossier_code TEXT, official TEXT, unit TEXT,"
+    "  opened_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, closed_at INTEGER,"
+    "  close_reason TEXT, rating_id INTEGER);"
+    "CREATE INDEX rating_sessions_open ON rating_sessions(counter) WHERE closed_at IS NULL;",
+    /* version 9: counting limits (ratelimit.h): failed sign-ins per account
+     * and per client address, lookups per address; kept so that a restart
+     * does not lift a lock */
+    "CREATE TABLE limits(scope TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(scope, key));",
+    /* version 10: the review gate. A document received while [station]
      * review is on waits after recognition for the clerk (review = 1) until
      * confirmed (reviewed_at, reviewed_by); a page turned by the clerk keeps
      * its image as scanned (scanned_sha) and the turn (rotation, degrees

@@ -134,9 +134,9 @@ int document_create(struct records *r, const char *dossier_code, const char *nam
 	if (!reused && !strncmp(media_type, "image/", 6) &&
 	    insert_page(r, id_out, 1, sha, media_type, now) < 0)
 		goto fail;
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "dossier_code", dossier_code,
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s?}", "dossier_code", dossier_code,
 			       "document_id", id_out, "name", name, "media_type", media_type,
-			       "sha256", sha, "size", (json_int_t)size);
+			       "sha256", sha, "size", (json_int_t)size, "by", created_by);
 	if (ev && x && x->doc_type)
 		json_object_set_new(ev, "document_type", json_string(x->doc_type));
 	if (ev && reused)
@@ -167,8 +167,9 @@ int document_create_scan(struct records *r, const char *dossier_code, const char
 	if (insert_document(r, id_out, dossier_code, name, "", 0, "", created_by, now, plugin,
 			    false, x) < 0 ||
 	    events_publish(r->gw->events, "document.scan.started",
-			   json_pack("{s:s, s:s, s:s, s:s}", "dossier_code", dossier_code,
-				     "document_id", id_out, "name", name, "plugin", plugin)) < 0 ||
+			   json_pack("{s:s, s:s, s:s, s:s, s:s?}", "dossier_code", dossier_code,
+				     "document_id", id_out, "name", name, "plugin", plugin, "by",
+				     created_by)) < 0 ||
 	    db_commit(db) < 0) {
 		db_rollback(db);
 		return -EIO;

@@ -13,7 +13,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "archive.h"
-#include "counter.h"
+#include "queue.h"
 #include "dossier-api.h"
 #include "gateway.h"
 #include "http.h"

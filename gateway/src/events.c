@@ -39,6 +39,7 @@ struct sse_client {
 	struct events *ev;
 	struct evhttp_request *req;
 	struct evhttp_connection *conn;
+	unsigned role; /* the caller's: what of the stream it may see */
 	struct sse_client *next;
 };
 
@@ -88,6 +89,57 @@ static void sse_write_transient(struct sse_client *c, const char *type, const ch
 	evbuffer_free(buf);
 }
 
+/* What a stream shows to whom. A kiosk (ticket kiosk, display, rating
+ * kiosk) sees only the queue and the rating sessions: no dossier, no
+ * applicant. An official (clerk) sees a rating without its level, comment or
+ * criteria: the official's screen never shows how they were rated.
+ * Supervisors and admins (the dashboard) see everything. */
+static bool sse_visible(unsigned role, const char *type)
+{
+	if (role == MOTCUA_ROLE_KIOSK)
+		return !strncmp(type, "ticket.", 7) || !strncmp(type, "rating_session.", 15);
+	return true;
+}
+
+static bool sse_masked(unsigned role, const char *type)
+{
+	return role == MOTCUA_ROLE_CLERK && !strncmp(type, "rating.", 7);
+}
+
+/* The event's text without what an official may not see; NULL when out of
+ * memory or not JSON. */
+static char *mask_rating(const char *json)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	static const char *const hidden[] = {"level", "level_name", "comment", "criteria"};
+	for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
+		json_object_del(j, hidden[i]);
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
+/* Writes the event as c may see it; *masked caches the masked text for the
+ * other officials' streams (free it after). */
+static void sse_send(struct sse_client *c, int64_t id, const char *type, const char *json,
+		     char **masked)
+{
+	if (!sse_visible(c->role, type))
+		return;
+	if (sse_masked(c->role, type)) {
+		if (!*masked)
+			*masked = mask_rating(json);
+		if (*masked)
+			sse_write(c, id, type, *masked);
+		return;
+	}
+	sse_write(c, id, type, json);
+}
+
 static void sse_drop(struct sse_client *c, bool end_reply)
 {
 	struct events *ev = c->ev;
@@ -120,6 +172,7 @@ static void deliver(struct events *ev, int64_t id, const char *type, const char 
 			else
 				s->fn(s->data, type, json, len);
 		}
+	char *masked = NULL;
 	for (struct sse_client *c = ev->clients, *next; c; c = next) {
 		next = c->next;
 		if (sse_congested(c)) {
@@ -127,8 +180,9 @@ static void deliver(struct events *ev, int64_t id, const char *type, const char 
 			sse_drop(c, true);
 			continue;
 		}
-		sse_write(c, id, type, json);
+		sse_send(c, id, type, json, &masked);
 	}
+	free(masked);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -183,8 +237,9 @@ struct events *events_new(struct gateway *gw)
 		return NULL;
 	}
 	static const struct route_def routes[] = {
-	    {"GET", "/api/v1/events", R_STAFF, sse_start,
-	     "Server-Sent Events of every domain event; resumes from Last-Event-ID or ?since=ID"},
+	    {"GET", "/api/v1/events", R_STAFF | MOTCUA_ROLE_KIOSK, sse_start,
+	     "Server-Sent Events of the domain events the caller may see (a kiosk: ticket.* and "
+	     "rating_session.*); resumes from Last-Event-ID or ?since=ID"},
 	};
 	if (router_add_table(gw->router, routes, sizeof routes / sizeof routes[0], ev, NULL) < 0) {
 		events_free(ev);
@@ -311,7 +366,7 @@ int events_broadcast(struct events *ev, const char *type, json_t *payload)
 		return -ENOMEM;
 	for (struct sse_client *c = ev->clients, *next; c; c = next) {
 		next = c->next;
-		if (!sse_congested(c))
+		if (!sse_congested(c) && sse_visible(c->role, type) && !sse_masked(c->role, type))
 			sse_write_transient(c, type, text);
 	}
 	free(text);
@@ -421,6 +476,7 @@ static void sse_start(struct call *call)
 	c->ev = ev;
 	c->req = req;
 	c->conn = evhttp_request_get_connection(req);
+	c->role = call->tok ? call->tok->role : 0;
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	evhttp_add_header(out, "Content-Type", "text/event-stream; charset=utf-8");
 	evhttp_add_header(out, "Cache-Control", "no-cache");
@@ -442,10 +498,13 @@ static void sse_start(struct call *call)
 			sqlite3_bind_int64(st, 1, since);
 			sqlite3_bind_int64(st, 2, ev->delivered);
 			sqlite3_bind_int(st, 3, SSE_REPLAY_MAX);
-			while (sqlite3_step(st) == SQLITE_ROW)
-				sse_write(c, sqlite3_column_int64(st, 0),
-					  (const char *)sqlite3_column_text(st, 1),
-					  (const char *)sqlite3_column_text(st, 2));
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				char *masked = NULL;
+				sse_send(c, sqlite3_column_int64(st, 0),
+					 (const char *)sqlite3_column_text(st, 1),
+					 (const char *)sqlite3_column_text(st, 2), &masked);
+				free(masked);
+			}
 			sqlite3_finalize(st);
 		}
 	}

@@ -24,6 +24,7 @@ struct gateway {
 	struct workers *io_workers; /* short file work (storing uploads), so that a
 				     * clerk's upload never waits behind OCR */
 	struct calendar *calendar;  /* working days and procedures' processing times */
+	struct services *services;  /* the queue's services (lĩnh vực) */
 	struct router *router;	    /* every HTTP route */
 	struct events *events;
 	struct records *records;	 /* dossiers and documents */
@@ -32,9 +33,12 @@ struct gateway {
 	struct archive *archive;	 /* the e-archive's routes, served by its plugin */
 	struct outbox *outbox;		 /* delivery to the adapters */
 	struct dossier_api *dossier_api; /* the routes of dossiers and documents */
+	struct session_api *session_api; /* officials' sign-in */
 	struct station *station;	 /* the counter's face (station/), above the core */
 	struct plugins *plugins;	 /* the loaded plugins */
 	struct api *api;		 /* the HTTP server */
+	/* a counter's rating sessions (its rating kiosk, after a service) */
+	struct rating_sessions *rating_sessions;
 	bool stopping;
 };
 

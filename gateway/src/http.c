@@ -206,3 +206,13 @@ bool http_int_param(struct evhttp_request *req, const char *name, const char *va
 	*out = n;
 	return true;
 }
+
+void http_client_address(struct evhttp_request *req, char *out, size_t n)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	if (conn)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	snprintf(out, n, "%s", addr ? addr : "?");
+}

@@ -52,5 +52,8 @@ bool http_query(struct evhttp_request *req, struct evkeyvalq *q);
 /* A whole number from lo to hi, from a query parameter's value. */
 bool http_int_param(struct evhttp_request *req, const char *name, const char *value, long lo,
 		    long hi, long *out);
+/* The client's address (the peer of the connection: no proxy header is
+ * believed), "?" when it is gone. */
+void http_client_address(struct evhttp_request *req, char *out, size_t n);
 
 #endif

@@ -325,7 +325,7 @@ void router_dispatch(struct router *r, struct evhttp_request *req)
 	bool protected = false;
 	for (struct route *p = r->protect; p && !protected; p = p->next)
 	protected = matches(p, segs, n, NULL);
-	struct token_info tok;
+	struct token_info tok = {0}; /* a machine token fills no official */
 	if (match && match->roles == 0) {
 		/* public: no token asked */
 	} else if (!match && path_seen && all_public) {

@@ -4,6 +4,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "lookup.h"
 #include "station.h"
 
 struct station {
@@ -16,6 +17,11 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
+	if (lookup_routes_add(gw) < 0) {
+		log_error("cannot add the lookup's routes");
+		station_free(s);
+		return NULL;
+	}
 	return s;
 }
 

@@ -159,7 +159,9 @@ class Gateway:
         return self.tokens[key]
 
     # ---- HTTP ----
-    def request(self, method, path, body=None, headers=None, token="clerk", timeout=30):
+    def request(self, method, path, body=None, headers=None, token="clerk", timeout=30,
+                source=None):
+        """source: the client's address (another 127.x.y.z: another client)."""
         h = dict(headers or {})
         if token is not None:
             h["Authorization"] = "Bearer " + (self.token(token) if token in
@@ -167,7 +169,8 @@ class Gateway:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             h.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()

@@ -301,10 +301,28 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     code = g.create_dossier()["code"]
     doc = g.wait_document(code, g.upload(code, sample_pdf()).json()["id"])
     assert doc["state"] == "done", doc
+    ticket = g.post("/api/v1/tickets", {}).json()
     g.stop()
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    # back to schema 5: what versions 6, 7 and 8 made goes (a test of each
+    # back to schema 5: what versions 6 and later made goes (a test of each
     # later version's upgrade undoes that version here too)
+    # version 8: rating sessions, the ratings' official, counter and session,
+    # and the tickets table as schema 5 had it
+    db.execute("DROP TABLE rating_sessions")
+    for col in ("official", "counter", "session_id"):
+        db.execute("ALTER TABLE ratings DROP COLUMN %s" % col)
+    db.execute("CREATE TABLE tickets_v5(id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL,"
+               " number INTEGER NOT NULL, service TEXT, state TEXT NOT NULL, issued_at INTEGER NOT NULL,"
+               " issued_by TEXT, called_at INTEGER, counter TEXT, official TEXT, done_at INTEGER,"
+               " UNIQUE(day, number))")
+    db.execute("INSERT INTO tickets_v5 SELECT id, day, number, service, state, issued_at, issued_by,"
+               " called_at, counter, official, done_at FROM tickets")
+    db.execute("DROP TABLE tickets")
+    db.execute("ALTER TABLE tickets_v5 RENAME TO tickets")
+    db.execute("CREATE INDEX tickets_waiting ON tickets(day, state, number)")
+    # version 9: counting limits
+    db.execute("DROP TABLE limits")
+    # version 10: the review gate
     db.execute("DROP TABLE thumbnails")
     for col in ("scanned_sha", "rotation"):
         db.execute("ALTER TABLE pages DROP COLUMN %s" % col)
@@ -325,7 +343,11 @@ def test_documents_waiting_for_the_old_route_job_finish(tmp):
     assert doc["state"] == "done" and [s["step"] for s in doc["steps"]] == ["capture", "recognize", "sign",
                                                                              "archive"], doc
     db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 10
+    # version 8 kept schema 5's tickets, now with a place in the queue
+    t = g.get("/api/v1/tickets").json()["tickets"]
+    assert [(x["id"], x["number"], x["state"], x["recalls"]) for x in t] == [(ticket["id"], 1, "waiting", 0)], t
+    assert g.post("/api/v1/tickets/next", {"counter": "1"}).json()["id"] == ticket["id"]
     # version 7 gave the dossier received under schema 5 a lookup key
     key = g.get("/api/v1/dossiers/" + code).json()["lookup_key"]
     assert re.fullmatch(r"[0-9A-F]{8}", key), key
