@@ -14,6 +14,8 @@ libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
 libp11-dev libcurl4-openssl-dev libmosquitto-dev
 libsodium-dev libcairo2-dev libpango1.0-dev libqrencode-dev libzbar-dev
 libespeak-ng-dev libglib2.0-dev"
+# (core: Leptonica turns page images and makes their thumbnails for the
+# clerk's review.)
 # (station: libsodium hashes officials' passwords (Argon2id); cairo and pango
 # draw the receipt (PDF and the thermal printer's raster), libqrencode its
 # QR; libzbar reads the QR of a citizen ID card (Leptonica decodes its

@@ -115,13 +115,27 @@ steps_of() {
 		sed 's/"step":"\([a-z]*\)","state":"\([a-z]*\)"/\1=\2/' | tr '\n' ' '
 }
 # 1. The clerk presses scan: the feeder's sheets become one searchable PDF.
+# It waits after recognition for the clerk's review ([station] review, the
+# default); the clerk looks at the pages and confirms: it is signed next.
+review() { # the document's JSON, then the gateway's options
+	d=$1
+	shift
+	case "$d" in
+	*'"state":"review"'*)
+		"$cli" "$@" document confirm "$code" "$(printf '%s' "$d" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')" \
+			--wait || true ;;
+	*) printf '%s' "$d" ;;
+	esac
+}
 scan=$("$cli" "$@" document scan "$code" --name "Giấy tờ quét" --wait) || true
+scan=$(review "$scan" "$@")
 scan_id=$(printf '%s' "$scan" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 scan_state=$(printf '%s' "$scan" | sed -n 's/.*"name":"[^"]*","state":"\([a-z]*\)".*/\1/p')
 scan_pages=$(printf '%s' "$scan" | grep -o '"page":[0-9]*' | wc -l)
 scan_sha=$(field "$scan" current_sha256)
 # 2. A citizen's form (an image) is recognized: Vietnamese text and fields.
 doc=$("$cli" "$@" document add "$code" tests/data/demo-to-khai.png --name "Tờ khai đăng ký khai sinh.png" --wait) || true
+doc=$(review "$doc" "$@")
 id=$(printf '%s' "$doc" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 state=$(printf '%s' "$doc" | sed -n 's/.*"name":"[^"]*","state":"\([a-z]*\)".*/\1/p')
 sha=$(field "$doc" current_sha256)

@@ -62,6 +62,8 @@ static void usage(FILE *f)
 		"  document add CODE FILE [--name NAME] [--type MEDIA-TYPE] [--wait]\n"
 		"  document scan CODE [--source flatbed|adf] [--duplex] [--resolution DPI]\n"
 		"                [--mode color|gray|lineart] [--name NAME] [--wait]\n"
+		"  document confirm CODE ID [--order 2,1,3] [--wait]\n"
+		"                the clerk's review done: signed and archived next\n"
 		"  document show CODE ID\n"
 		"  health\n"
 		"Reports (offline, on the evaluation plugin's database):\n"
@@ -799,7 +801,8 @@ static int read_file(const char *path, char **data, size_t *len)
 }
 
 /* Follows a document just accepted (r holds the 202 with its id) until its
- * pipeline ends; prints the document. Exit code 0 only if it is done. */
+ * pipeline ends or it waits for the clerk's review; prints the document.
+ * Exit code 0 only if it is done or in review. */
 static int follow_document(struct cli *c, const char *ecode, struct http_result *r)
 {
 	json_t *j = json_loads(r->body, 0, NULL);
@@ -817,8 +820,8 @@ static int follow_document(struct cli *c, const char *ecode, struct http_result 
 			return 1;
 		j = r->status == 200 ? json_loads(r->body, 0, NULL) : NULL;
 		const char *state = json_string_value(json_object_get(j, "state"));
-		bool end = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
-		bool ok = state && !strcmp(state, "done");
+		bool ok = state && (!strcmp(state, "done") || !strcmp(state, "review"));
+		bool end = ok || (state && !strcmp(state, "failed"));
 		json_decref(j);
 		if (end || r->status != 200) {
 			int rc = finish(r, 200);
@@ -936,6 +939,48 @@ static int cmd_document(struct cli *c, int argc, char **argv)
 		}
 		char path[1024], *ec = urlenc(argv[optind]);
 		snprintf(path, sizeof path, "/api/v1/dossiers/%s/scan", ec);
+		char *text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		int e = text ? http_call(c, EVHTTP_REQ_POST, path, "application/json", text,
+					 strlen(text), &r)
+			     : -ENOMEM;
+		free(text);
+		int rc = e < 0			    ? 1
+			 : !wait || r.status != 202 ? finish(&r, 202)
+						    : follow_document(c, ec, &r);
+		free(ec);
+		return rc;
+	}
+	if (argc >= 3 && !strcmp(argv[0], "confirm")) {
+		/* the clerk looked at the document in review: it is signed next */
+		static const struct option o[] = {
+		    {"order", required_argument, NULL, 'o'}, {"wait", no_argument, NULL, 'w'}, {0}};
+		json_t *body = json_object(), *order = NULL;
+		bool wait = false;
+		int ch;
+		optind = 0;
+		while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+			if (ch == 'w') {
+				wait = true;
+			} else if (ch == 'o') {
+				order = json_array();
+				for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ","))
+					json_array_append_new(order,
+							      json_integer(strtol(t, NULL, 10)));
+				json_object_set_new(body, "order", order);
+			} else {
+				json_decref(body);
+				return 2;
+			}
+		}
+		if (argc - optind != 2) {
+			json_decref(body);
+			fprintf(stderr, "motcua: document confirm takes CODE and ID\n");
+			return 2;
+		}
+		char path[1024], *ec = urlenc(argv[optind]), *ei = urlenc(argv[optind + 1]);
+		snprintf(path, sizeof path, "/api/v1/dossiers/%s/documents/%s/confirm", ec, ei);
+		free(ei);
 		char *text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		int e = text ? http_call(c, EVHTTP_REQ_POST, path, "application/json", text,

@@ -56,6 +56,10 @@ struct capture_run {
 	atomic_int pages_handed;
 	int pages_recorded;
 	int result;
+	/* a page scanned again into its place in a document in review (0: a
+	 * new document) */
+	int replace_page;
+	char by[128];
 };
 
 struct page_msg {
@@ -76,6 +80,17 @@ static void on_page(void *arg, int cancelled)
 	(void)cancelled;
 	struct page_msg *m = arg;
 	struct capture_run *c = m->c;
+	if (c->replace_page) {
+		if (document_replace_end(c->gw->records, c->dossier_code, c->document_id,
+					 c->replace_page, m->sha, m->media_type, c->by, NULL) == 0)
+			c->pages_recorded++;
+		else
+			log_error("capture: the page scanned again for page %d of %s could not be "
+				  "recorded",
+				  c->replace_page, c->document_id);
+		free(m);
+		return;
+	}
 	if (document_add_page(c->gw->records, c->dossier_code, c->document_id, m->page_no, m->sha,
 			      m->media_type, m->size) == 0)
 		c->pages_recorded++;
@@ -109,6 +124,11 @@ static int page_ready(struct motcua_capture_io *io, const char *path, const char
 	struct capture_run *c = io->host_private;
 	if (!page_file_ok(c->plugin_name, c->tmp_dir, path, media_type))
 		return -EINVAL;
+	/* Scanning one page again: the first page is it, the batch stops there. */
+	if (c->replace_page && atomic_load(&c->pages_handed) > 0) {
+		io->cancel = 1;
+		return -ECANCELED;
+	}
 	struct page_msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return -ENOMEM;
@@ -123,6 +143,8 @@ static int page_ready(struct motcua_capture_io *io, const char *path, const char
 	r = workers_post(c->gw->io_workers, on_page, m);
 	if (r < 0)
 		free(m);
+	else if (c->replace_page)
+		io->cancel = 1;
 	return r;
 }
 
@@ -187,6 +209,26 @@ static void run_free(struct capture_run *c)
 static void capture_done(void *arg, int cancelled)
 {
 	struct capture_run *c = arg;
+	if (c->replace_page) {
+		/* The page came (recorded by on_page) or the document goes back to
+		 * the clerk as it was. */
+		if (cancelled)
+			snprintf(c->io.message, sizeof c->io.message,
+				 "the gateway stopped before the scan began");
+		gw_log(c->pages_recorded ? MOTCUA_LOG_INFO : MOTCUA_LOG_WARNING, c->plugin_name,
+		       "page %d of %s scanned again: %s", c->replace_page, c->document_id,
+		       c->pages_recorded  ? "done"
+		       : c->io.message[0] ? c->io.message
+					  : "no page");
+		if (!c->pages_recorded)
+			document_replace_end(
+			    c->gw->records, c->dossier_code, c->document_id, c->replace_page, NULL,
+			    NULL, c->by, c->io.message[0] ? c->io.message : "no page was scanned");
+		if (c->cap->active == c)
+			c->cap->active = NULL;
+		run_free(c);
+		return;
+	}
 	if (cancelled) {
 		c->result = -ECANCELED;
 		snprintf(c->io.message, sizeof c->io.message,
@@ -212,7 +254,7 @@ static void capture_done(void *arg, int cancelled)
  * -EINVAL options refused; msg says why. */
 static int capture_start(struct capture *cap, const char *dossier_code, const char *options,
 			 const char *name, const char *created_by, const struct document_extra *x,
-			 char id_out[33], char *msg, size_t msglen)
+			 int replace_page, char id_out[33], char *msg, size_t msglen)
 {
 	struct gateway *gw = cap->gw;
 	const struct provider *prov = &cap->prov;
@@ -247,14 +289,22 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	c->plugin_name = strdup(prov->slot.plugin_name);
 	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
-	r = c->plugin_name && c->options
-		? document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name,
-				       created_by, x, id_out)
-		: -ENOMEM;
+	snprintf(c->by, sizeof c->by, "%s", created_by);
+	c->replace_page = replace_page;
+	if (!c->plugin_name || !c->options)
+		r = -ENOMEM;
+	else if (replace_page)
+		r = document_replace_begin(gw->records, dossier_code, id_out, replace_page);
+	else
+		r = document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name,
+					 created_by, x, id_out);
 	if (r < 0) {
 		run_free(c);
-		snprintf(msg, msglen, "the document could not be recorded");
-		return r;
+		snprintf(msg, msglen,
+			 r == -EBUSY	? "the document is no longer in review"
+			 : r == -ENOENT ? "the document has no such page"
+					: "the document could not be recorded");
+		return r == -EBUSY ? -EALREADY : r;
 	}
 	snprintf(c->document_id, sizeof c->document_id, "%s", id_out);
 	char dir[4096];
@@ -273,7 +323,11 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	r = c->tmp_dir ? workers_submit(gw->io_workers, capture_work, capture_done, c) : -ENOMEM;
 	if (r < 0) {
 		snprintf(msg, msglen, "cannot start the scan: %s", strerror(-r));
-		document_capture_done(gw->records, dossier_code, id_out, r, msg, 0);
+		if (replace_page)
+			document_replace_end(gw->records, dossier_code, id_out, replace_page, NULL,
+					     NULL, created_by, msg);
+		else
+			document_capture_done(gw->records, dossier_code, id_out, r, msg, 0);
 		run_free(c);
 		return r;
 	}
@@ -476,11 +530,12 @@ static void route_scan(struct call *call)
 	json_t *j = http_json_body_or_empty(req);
 	if (!j)
 		return;
-	const char *name = NULL, *dtype = NULL, *paper = NULL;
+	const char *name = NULL, *dtype = NULL, *paper = NULL, *doc = NULL;
 	char paperbuf[65] = "", msg[600];
 	if (!http_str_field(req, j, "name", "name", false, 200, &name) ||
 	    !http_str_field(req, j, "type", "type", false, 64, &dtype) ||
-	    !http_str_field(req, j, "paper", "paper", false, 64, &paper))
+	    !http_str_field(req, j, "paper", "paper", false, 64, &paper) ||
+	    !http_str_field(req, j, "document", "document", false, 32, &doc))
 		goto out;
 	if (paper && dossier_paper_check(cap->gw->records, code, paper, msg, sizeof msg) < 0) {
 		http_reply_error(req, 400, "bad_request", "paper: %s", msg);
@@ -490,6 +545,45 @@ static void route_scan(struct call *call)
 		/* the document's, not the scanner's: not passed to the capture plugin */
 		snprintf(paperbuf, sizeof paperbuf, "%s", paper);
 		json_object_del(j, "paper");
+	}
+	/* {"replace_page": n, "document": id}: page n of a document in review
+	 * scanned again into its place */
+	json_t *rp = json_object_get(j, "replace_page");
+	int replace = 0;
+	char docbuf[33] = "";
+	if (rp || doc) {
+		char state[16];
+		int pages;
+		if (!doc || !json_is_integer(rp) || json_integer_value(rp) < 1 ||
+		    json_integer_value(rp) > 100000) {
+			http_reply_error(req, 400, "bad_request",
+					 "replace_page (a page number from 1) and document (the "
+					 "document's id) go together");
+			goto out;
+		}
+		if (document_review_state(cap->gw->records, code, doc, state, &pages) < 0) {
+			http_reply_error(req, 404, "not_found", "no document %s in dossier %s", doc,
+					 code);
+			goto out;
+		}
+		if (strcmp(state, "review")) {
+			http_reply_error(req, 409, "not_in_review",
+					 "document %s is %s: a page is scanned again only while it "
+					 "waits for review",
+					 doc, state);
+			goto out;
+		}
+		if (json_integer_value(rp) > pages) {
+			http_reply_error(req, 404, "not_found",
+					 "document %s has %d page%s, not page %lld", doc, pages,
+					 pages == 1 ? "" : "s", (long long)json_integer_value(rp));
+			goto out;
+		}
+		replace = (int)json_integer_value(rp);
+		snprintf(docbuf, sizeof docbuf, "%s", doc);
+		/* the document's, not the scanner's */
+		json_object_del(j, "replace_page");
+		json_object_del(j, "document");
 	}
 	if (dtype && !valid_code_chars(dtype, 64)) {
 		http_reply_error(
@@ -512,15 +606,28 @@ static void route_scan(struct call *call)
 	}
 	char *options = json_dumps(j, JSON_COMPACT);
 	char id[33];
+	snprintf(id, sizeof id, "%s", docbuf);
 	struct document_extra x = {.doc_type = typebuf[0] ? typebuf : NULL,
 				   .paper = paperbuf[0] ? paperbuf : NULL};
-	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, id, msg,
-					sizeof msg)
+	int r = options ? capture_start(cap, code, options, namebuf, call->tok->name, &x, replace,
+					id, msg, sizeof msg)
 			: -ENOMEM;
 	free(options);
 	switch (r) {
 	case 0:
-		http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "state", "processing"));
+		if (replace)
+			http_reply_json(req, 202,
+					json_pack("{s:s, s:s, s:i}", "id", id, "state", "rescan",
+						  "replace_page", replace));
+		else
+			http_reply_json(req, 202,
+					json_pack("{s:s, s:s}", "id", id, "state", "processing"));
+		break;
+	case -EALREADY:
+		http_reply_error(req, 409, "not_in_review", "%s", msg);
+		break;
+	case -ENOENT:
+		http_reply_error(req, 404, "not_found", "%s", msg);
 		break;
 	case -EINVAL:
 		http_reply_error(req, 400, "bad_request", "%s", msg);
@@ -605,7 +712,8 @@ static void route_scanners(struct call *call)
 
 static const struct route_def routes[] = {
     {"POST", "/api/v1/dossiers/{code}/scan", R_WRITE, route_scan,
-     "scan a batch from the capture plugin into a new document (202 with its id)"},
+     "scan a batch from the capture plugin into a new document (202 with its id), or "
+     "{\"replace_page\": n, \"document\": id} one page into its place in a document in review"},
     {"GET", "/api/v1/scanners", R_STAFF, route_scanners, "the capture plugin's devices"},
 };
 

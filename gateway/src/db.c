@@ -145,6 +145,18 @@ static const char *const schema[] = {
     /* version 10: the paper of its procedure ("thành phần hồ sơ", [office]
      * procedures) that a document is; NULL: not assigned */
     "ALTER TABLE documents ADD COLUMN paper TEXT;",
+    /* version 11: the review gate. A document received while [station]
+     * review is on waits after recognition for the clerk (review = 1) until
+     * confirmed (reviewed_at, reviewed_by); a page turned by the clerk keeps
+     * its image as scanned (scanned_sha) and the turn (rotation, degrees
+     * clockwise); page thumbnails are cached by image and turn. */
+    "ALTER TABLE documents ADD COLUMN review INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE documents ADD COLUMN reviewed_at INTEGER;"
+    "ALTER TABLE documents ADD COLUMN reviewed_by TEXT;"
+    "ALTER TABLE pages ADD COLUMN scanned_sha TEXT;"
+    "ALTER TABLE pages ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE thumbnails(sha TEXT NOT NULL, turn INTEGER NOT NULL, thumb_sha TEXT NOT NULL,"
+    "  width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY(sha, turn));",
 };
 
 int db_exec(sqlite3 *db, const char *sql)

@@ -108,6 +108,10 @@ static int insert_document(struct records *r, const char *id, const char *dossie
 	sqlite3_bind_text(st, 11, x->reused_from, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 12, x->meta, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 13, x->paper, -1, SQLITE_TRANSIENT);
+	/* With [station] review on, a new paper waits for the clerk after
+	 * recognition; a reused one was looked at, signed and archived when it
+	 * was first received, and goes on. */
+	sqlite3_bind_int(st, 14, r->gw->settings.review && !x->reused_from);
 	if (step_and_reset(st) < 0)
 		return -EIO;
 	return insert_jobs(r, id, sha, media_type, now, capture_plugin, captured, x);
@@ -295,6 +299,13 @@ static json_t *document_pages(struct records *r, const char *id)
 		json_object_foreach(m, k, v) if (!json_object_get(pg, k) && strcmp(k, "text"))
 		    json_object_set(pg, k, v);
 		json_decref(m);
+		/* what the page strip shows: null until the page is recognized */
+		if (!json_object_get(pg, "confidence"))
+			json_object_set_new(pg, "confidence", json_null());
+		if (!json_object_get(pg, "low_confidence"))
+			json_object_set_new(pg, "low_confidence", json_null());
+		json_object_set_new(pg, "rotation",
+				    json_integer(sqlite3_column_int(st, PC_ROTATION)));
 		json_array_append_new(pages, pg);
 	}
 	sqlite3_reset(st);
@@ -327,6 +338,11 @@ static json_t *document_fetch(struct records *r, const char *dossier_code, const
 	json_object_set_new(doc, "type", col_text(st, DOC_TYPE));
 	json_object_set_new(doc, "reused_from", col_text(st, DOC_REUSED_FROM));
 	json_object_set_new(doc, "paper", col_text(st, DOC_PAPER));
+	json_object_set_new(doc, "review",
+			    json_pack("{s:b, s:o, s:o}", "required",
+				      sqlite3_column_int(st, DOC_REVIEW) != 0, "confirmed_at",
+				      col_time(st, DOC_REVIEWED_AT), "confirmed_by",
+				      col_text(st, DOC_REVIEWED_BY)));
 	json_object_set_new(doc, "sidecar",
 			    sqlite3_column_type(st, DOC_SIDECAR_SHA) == SQLITE_NULL
 				? json_null()
@@ -481,5 +497,403 @@ int document_requeue(struct records *r, const char *id, const char *sha, const c
 	sqlite3_bind_text(st, 3, media_type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 4, drop_sidecar);
 	sqlite3_bind_int64(st, 5, time_now());
+	return step_and_reset(st);
+}
+
+/* ---- the review gate ---- */
+
+int document_review_if_due(struct records *r, const char *dossier_code, const char *id)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_REVIEW_DUE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	/* the pages the recognize step found hard to read, for the clerk to check */
+	const char *low = rc == SQLITE_ROW ? db_text(st, 1) : NULL;
+	json_t *lowj = low ? json_loads(low, 0, NULL) : NULL;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	if (!json_is_array(lowj)) {
+		json_decref(lowj);
+		lowj = json_array();
+	}
+	log_info("pipeline: document %s of %s waits for the clerk's review", id, dossier_code);
+	if (events_publish(r->gw->events, "document.review",
+			   json_pack("{s:s, s:s, s:i, s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "low_confidence_pages",
+				     lowj)) < 0)
+		return -EIO;
+	return 1;
+}
+
+static json_t *failed_pages(struct records *r, const char *id)
+{
+	json_t *a = json_array();
+	sqlite3_stmt *st = rec_stmt(r, ST_FAILED_PAGES);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, json_integer(sqlite3_column_int(st, 0)));
+	sqlite3_reset(st);
+	return a;
+}
+
+int document_review_failed_page(struct records *r, const char *dossier_code, const char *id)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_REVIEW_FAILED_PAGE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	json_t *failed = failed_pages(r, id);
+	log_warning("pipeline: document %s of %s waits for the clerk: %zu page(s) could not be "
+		    "recognized",
+		    id, dossier_code, json_array_size(failed));
+	if (events_publish(r->gw->events, "document.review",
+			   json_pack("{s:s, s:s, s:i, s:[], s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "low_confidence_pages",
+				     "failed_pages", failed)) < 0)
+		return -EIO;
+	return 1;
+}
+
+int document_review_state(struct records *r, const char *dossier_code, const char *id,
+			  char state[16], int *pages)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_REVIEW_STATE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dossier_code, -1, SQLITE_TRANSIENT);
+	int e = -ENOENT;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(state, 16, "%s", db_text(st, 0) ? db_text(st, 0) : "");
+		*pages = sqlite3_column_int(st, 1);
+		e = 0;
+	}
+	sqlite3_reset(st);
+	return e;
+}
+
+int document_page_info(struct records *r, const char *id, int page_no, struct page_info *out)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_PAGE_INFO);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, page_no);
+	int e = -ENOENT;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		snprintf(out->sha, sizeof out->sha, "%s", db_text(st, 0));
+		snprintf(out->media_type, sizeof out->media_type, "%s", db_text(st, 1));
+		snprintf(out->scanned_sha, sizeof out->scanned_sha, "%s", db_text(st, 2));
+		out->rotation = sqlite3_column_int(st, 3);
+		/* NULL: 0; quarter turns only */
+		out->turned = (((sqlite3_column_int(st, 4) % 360) + 360) % 360) / 90 * 90;
+		e = 0;
+	}
+	sqlite3_reset(st);
+	return e;
+}
+
+/* Opens an edit: the document must be in review. -ENOENT, -EBUSY, -EIO. */
+static int edit_begin(struct records *r, const char *dossier_code, const char *id, int *pages)
+{
+	char state[16];
+	if (db_begin(r->gw->db) < 0)
+		return -EIO;
+	int e = document_review_state(r, dossier_code, id, state, pages);
+	if (e == 0 && strcmp(state, "review"))
+		e = -EBUSY;
+	if (e < 0)
+		db_rollback(r->gw->db);
+	return e;
+}
+
+/* Closes an edit: the recognize step runs again (the document's PDF and
+ * text are made again from its pages), document.edited, commit. Takes ev. */
+static int edit_finish(struct records *r, const char *id, json_t *ev)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_RECOGNIZE_AGAIN);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	int e = step_and_reset(st);
+	st = rec_stmt(r, ST_DOCUMENT_EDITED);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	if (e < 0 || step_and_reset(st) < 0) {
+		json_decref(ev);
+		goto fail;
+	}
+	if (events_publish(r->gw->events, "document.edited", ev) < 0 || db_commit(r->gw->db) < 0)
+		goto fail;
+	return 0;
+fail:
+	db_rollback(r->gw->db);
+	return -EIO;
+}
+
+static json_t *edit_event(const char *dossier_code, const char *id, const char *action, int page_no,
+			  const char *by)
+{
+	return json_pack("{s:s, s:s, s:s, s:i, s:s}", "dossier_code", dossier_code, "document_id",
+			 id, "action", action, "page", page_no, "by", by ? by : "");
+}
+
+static int set_page_image(struct records *r, const char *id, int page_no, const char *expect_sha,
+			  const char *sha, const char *media_type, const char *scanned_sha,
+			  int rotation)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_PAGE_SET_IMAGE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, page_no);
+	sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, media_type, -1, SQLITE_TRANSIENT);
+	if (scanned_sha)
+		sqlite3_bind_text(st, 5, scanned_sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 6, rotation);
+	sqlite3_bind_text(st, 7, expect_sha, -1, SQLITE_TRANSIENT);
+	if (step_and_reset(st) < 0)
+		return -EIO;
+	return sqlite3_changes(r->gw->db) == 1 ? 0 : -ESTALE;
+}
+
+int document_page_rotate(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *expect_sha, const char *sha, const char *media_type,
+			 int rotation, int degrees, const char *by)
+{
+	int pages;
+	struct page_info pi;
+	int e = edit_begin(r, dossier_code, id, &pages);
+	if (e < 0)
+		return e;
+	if (document_page_info(r, id, page_no, &pi) < 0)
+		e = -ENOENT;
+	else
+		e = set_page_image(r, id, page_no, expect_sha, sha, media_type, pi.scanned_sha,
+				   rotation);
+	if (e < 0) {
+		db_rollback(r->gw->db);
+		return e;
+	}
+	json_t *ev = edit_event(dossier_code, id, "rotate", page_no, by);
+	json_object_set_new(ev, "degrees", json_integer(degrees));
+	json_object_set_new(ev, "rotation", json_integer(rotation));
+	json_object_set_new(ev, "sha256", json_string(sha));
+	return edit_finish(r, id, ev);
+}
+
+int document_page_delete(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *by)
+{
+	int pages;
+	int e = edit_begin(r, dossier_code, id, &pages);
+	if (e < 0)
+		return e;
+	if (page_no < 1 || page_no > pages)
+		e = -ENOENT;
+	else if (pages == 1)
+		e = -EMLINK; /* the last page: nothing would be left to sign */
+	char sha[65] = "";
+	sqlite3_stmt *st = rec_stmt(r, ST_PAGE_DELETE);
+	if (e == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, page_no);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(sha, sizeof sha, "%s", db_text(st, 0));
+		else
+			e = -EIO;
+		sqlite3_reset(st);
+	}
+	if (e == 0) {
+		st = rec_stmt(r, ST_PAGES_NEGATE);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		e = step_and_reset(st);
+	}
+	if (e == 0) {
+		st = rec_stmt(r, ST_PAGES_CLOSE_GAP);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, page_no);
+		e = step_and_reset(st);
+	}
+	if (e < 0) {
+		db_rollback(r->gw->db);
+		return e;
+	}
+	json_t *ev = edit_event(dossier_code, id, "delete", page_no, by);
+	json_object_set_new(ev, "sha256", json_string(sha));
+	json_object_set_new(ev, "pages", json_integer(pages - 1));
+	return edit_finish(r, id, ev);
+}
+
+/* Puts the pages in order (old numbers in their new order, checked by the
+ * caller to be 1..n once each), inside the caller's transaction. */
+static int renumber(struct records *r, const char *id, const int *order, size_t n)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_PAGES_NEGATE);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (step_and_reset(st) < 0)
+		return -EIO;
+	for (size_t i = 0; i < n; i++) {
+		st = rec_stmt(r, ST_PAGE_RENUMBER);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, order[i]);
+		sqlite3_bind_int(st, 3, (int)i + 1);
+		if (step_and_reset(st) < 0 || sqlite3_changes(r->gw->db) != 1)
+			return -EIO;
+	}
+	return 0;
+}
+
+int document_confirm(struct records *r, const char *dossier_code, const char *id, const int *order,
+		     size_t n, const char *by)
+{
+	int pages;
+	int e = edit_begin(r, dossier_code, id, &pages);
+	if (e < 0)
+		return e;
+	bool moved = false;
+	for (size_t i = 0; i < n; i++)
+		moved |= order[i] != (int)i + 1;
+	json_t *failed = failed_pages(r, id);
+	if (json_array_size(failed))
+		e = -EPIPE; /* a page that could not be recognized: scan it again or delete it */
+	else if (order && n != (size_t)pages)
+		e = -EINVAL;
+	else if (moved)
+		e = renumber(r, id, order, n);
+	json_decref(failed);
+	if (e < 0) {
+		db_rollback(r->gw->db);
+		return e;
+	}
+	int64_t now = time_now();
+	sqlite3_stmt *st = rec_stmt(r, ST_DOCUMENT_CONFIRM);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
+	json_t *ord = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(ord, json_integer(order[i]));
+	if (step_and_reset(st) < 0 ||
+	    events_publish(r->gw->events, "document.confirmed",
+			   json_pack("{s:s, s:s, s:s, s:i, s:O}", "dossier_code", dossier_code,
+				     "document_id", id, "by", by ? by : "", "pages", pages, "order",
+				     ord)) < 0) {
+		json_decref(ord);
+		db_rollback(r->gw->db);
+		return -EIO;
+	}
+	if (!moved) {
+		json_decref(ord);
+		if (db_commit(r->gw->db) < 0) {
+			db_rollback(r->gw->db);
+			return -EIO;
+		}
+		log_info("pipeline: document %s of %s confirmed by %s", id, dossier_code, by);
+		return 0;
+	}
+	/* the PDF and the text are made again in the new order, then signed */
+	json_t *ev = edit_event(dossier_code, id, "order", 0, by);
+	json_object_set_new(ev, "order", ord);
+	e = edit_finish(r, id, ev);
+	if (e == 0)
+		log_info("pipeline: document %s of %s confirmed by %s, pages put in order", id,
+			 dossier_code, by);
+	return e;
+}
+
+int document_replace_begin(struct records *r, const char *dossier_code, const char *id, int page_no)
+{
+	int pages;
+	int e = edit_begin(r, dossier_code, id, &pages);
+	if (e < 0)
+		return e;
+	if (page_no < 1 || page_no > pages)
+		e = -ENOENT;
+	sqlite3_stmt *st = rec_stmt(r, ST_REPLACE_BEGIN);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	if (e == 0 && step_and_reset(st) < 0)
+		e = -EIO;
+	if (e == 0 && events_publish(r->gw->events, "document.scan.started",
+				     json_pack("{s:s, s:s, s:i}", "dossier_code", dossier_code,
+					       "document_id", id, "replace_page", page_no)) < 0)
+		e = -EIO;
+	if (e < 0 || db_commit(r->gw->db) < 0) {
+		db_rollback(r->gw->db);
+		return e < 0 ? e : -EIO;
+	}
+	return 0;
+}
+
+int document_replace_end(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *sha, const char *media_type, const char *by,
+			 const char *reason)
+{
+	sqlite3 *db = r->gw->db;
+	struct page_info pi;
+	if (db_begin(db) < 0)
+		return -EIO;
+	int e = 0;
+	if (sha && document_page_info(r, id, page_no, &pi) == 0 &&
+	    set_page_image(r, id, page_no, pi.sha, sha, media_type, NULL, 0) == 0) {
+		json_t *ev = edit_event(dossier_code, id, "replace", page_no, by);
+		json_object_set_new(ev, "sha256", json_string(sha));
+		return edit_finish(r, id, ev);
+	}
+	/* no page came (or the page is gone): back to the clerk */
+	if (document_rescan_back(r, dossier_code, id, page_no, reason) < 0 || db_commit(db) < 0)
+		e = -EIO;
+	if (e < 0)
+		db_rollback(db);
+	return e;
+}
+
+int document_rescan_back(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *reason)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_RESCAN_BACK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, time_now());
+	int rc = sqlite3_step(st), pages = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -EIO;
+	log_warning("pipeline: page %d of document %s was not scanned again: %s", page_no, id,
+		    reason && reason[0] ? reason : "no page was scanned");
+	if (events_publish(r->gw->events, "document.replace.failed",
+			   json_pack("{s:s, s:s, s:i, s:s}", "dossier_code", dossier_code,
+				     "document_id", id, "page", page_no, "reason",
+				     reason && reason[0] ? reason : "no page was scanned")) < 0 ||
+	    events_publish(r->gw->events, "document.review",
+			   json_pack("{s:s, s:s, s:i, s:o}", "dossier_code", dossier_code,
+				     "document_id", id, "pages", pages, "failed_pages",
+				     failed_pages(r, id))) < 0)
+		return -EIO;
+	return 1;
+}
+
+int thumb_lookup(struct records *r, const char *sha, int turn, char thumb_sha[65])
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_THUMB_GET);
+	sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, turn);
+	int found = 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 64) {
+		snprintf(thumb_sha, 65, "%s", db_text(st, 0));
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+int thumb_record(struct records *r, const char *sha, int turn, const char *thumb_sha, int width,
+		 int height)
+{
+	sqlite3_stmt *st = rec_stmt(r, ST_THUMB_PUT);
+	sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, turn);
+	sqlite3_bind_text(st, 3, thumb_sha, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 4, width);
+	sqlite3_bind_int(st, 5, height);
 	return step_and_reset(st);
 }

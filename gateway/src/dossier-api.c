@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
+#include "pageimg.h"
 #include "records.h"
 #include "router.h"
 #include "store.h"
@@ -505,6 +506,371 @@ static void h_document_add(struct dossier_api *a, struct evhttp_request *req,
 		upload_submit(a, req, tok->name, code, name, type, doc_type, paper);
 }
 
+/* ---- the review: the clerk's page edits and confirmation ---- */
+
+#define THUMB_WIDTH 200
+
+/* A page number from the path: 400 when it is not one, 404 when the
+ * document has no such page. */
+static bool page_param(struct evhttp_request *req, const char *s, int pages, int *out)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+	if (!*s || *end || s[0] == '+' || s[0] == '-' || s[0] == ' ' || n < 1 || n > 100000) {
+		http_reply_error(req, 400, "bad_request",
+				 "the page must be a page number from 1 (not %s)", s);
+		return false;
+	}
+	if (n > pages) {
+		http_reply_error(req, 404, "not_found", "the document has %d page%s, not page %ld",
+				 pages, pages == 1 ? "" : "s", n);
+		return false;
+	}
+	*out = (int)n;
+	return true;
+}
+
+/* The document must exist (404) and be in review (409). */
+static bool in_review(struct dossier_api *a, struct evhttp_request *req, const char *code,
+		      const char *id, int *pages)
+{
+	char state[16];
+	if (document_review_state(a->gw->records, code, id, state, pages) < 0) {
+		http_reply_error(req, 404, "not_found", "no document %s in dossier %s", id, code);
+		return false;
+	}
+	if (strcmp(state, "review")) {
+		http_reply_error(req, 409, "not_in_review",
+				 "document %s is %s: pages are changed and confirmed only while it "
+				 "waits for review (Chỉ sửa và xác nhận khi tài liệu đang chờ "
+				 "kiểm tra)",
+				 id, state);
+		return false;
+	}
+	return true;
+}
+
+/* The answer to an edit, or why it was refused. */
+static void edit_reply(struct dossier_api *a, struct evhttp_request *req, int e, const char *code,
+		       const char *id, int code_ok)
+{
+	switch (e) {
+	case 0: {
+		json_t *d = document_get(a->gw->records, code, id);
+		http_reply_json(req, code_ok, d ? d : json_object());
+		break;
+	}
+	case -ENOENT:
+		http_reply_error(req, 404, "not_found", "no such page of document %s", id);
+		break;
+	case -EBUSY:
+	case -ESTALE:
+		http_reply_error(req, 409, "not_in_review",
+				 "document %s changed meanwhile or is no longer in review", id);
+		break;
+	case -EMLINK:
+		http_reply_error(req, 409, "last_page",
+				 "the only page of a document cannot be deleted (Không thể xóa "
+				 "trang duy nhất)");
+		break;
+	case -EINVAL:
+		http_reply_error(req, 400, "bad_request", "order must list every page once");
+		break;
+	case -EPIPE:
+		http_reply_error(req, 409, "page_failed",
+				 "a page could not be recognized: scan it again or delete it first "
+				 "(Có trang không nhận dạng được: quét lại hoặc xóa trang đó)");
+		break;
+	default:
+		http_reply_error(req, 503, "unavailable", "the change could not be recorded");
+	}
+}
+
+struct rotation {
+	struct dossier_api *a;
+	struct evhttp_request *req;
+	char code[96], id[33], by[128];
+	int page_no, degrees, rotation;
+	struct page_info pi;
+	char *in, *tmp;
+	char sha[65], media_type[32], msg[200];
+	int result;
+};
+
+static void rotation_free(struct rotation *t)
+{
+	if (t->tmp)
+		unlink(t->tmp);
+	free(t->tmp);
+	free(t->in);
+	free(t);
+}
+
+/* On an I/O worker: the scanned image turned, into the store. */
+static void rotation_work(void *arg)
+{
+	struct rotation *t = arg;
+	if (t->rotation == 0) {
+		/* turned back to how it was scanned: that image again */
+		unsigned char head[4] = {0};
+		int fd = open(t->in, O_RDONLY | O_CLOEXEC);
+		ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
+		if (fd >= 0)
+			close(fd);
+		snprintf(t->sha, sizeof t->sha, "%s", t->pi.scanned_sha);
+		snprintf(t->media_type, sizeof t->media_type, "%s",
+			 got == 4 && head[0] == 0xFF && head[1] == 0xD8	  ? "image/jpeg"
+			 : got == 4 && (head[0] == 'I' || head[0] == 'M') ? "image/tiff"
+									  : "image/png");
+		t->result = got == 4 ? 0 : -EIO;
+		return;
+	}
+	t->result =
+	    pageimg_rotate(t->in, t->rotation, t->tmp, t->media_type, t->msg, sizeof t->msg);
+	if (t->result == 0)
+		t->result = store_commit_file(t->a->gw->store, t->tmp, t->sha, NULL);
+}
+
+static void rotation_done(void *arg, int cancelled)
+{
+	struct rotation *t = arg;
+	struct dossier_api *a = t->a;
+	int e = cancelled ? -ECANCELED : t->result;
+	if (e == 0)
+		e = document_page_rotate(a->gw->records, t->code, t->id, t->page_no, t->pi.sha,
+					 t->sha, t->media_type, t->rotation, t->degrees, t->by);
+	if (e == 0)
+		gw_log(MOTCUA_LOG_INFO, NULL, "page %d of document %s turned by %d degrees by %s",
+		       t->page_no, t->id, t->degrees, t->by);
+	if (http_client_gone(t->req))
+		http_reply_gone(t->req);
+	else if (cancelled)
+		http_reply_error(t->req, 503, "stopping", "the gateway is stopping; try again");
+	else if (t->result < 0)
+		http_reply_error(t->req, 422, "bad_image", "the page cannot be turned: %s",
+				 t->msg[0] ? t->msg : strerror(-t->result));
+	else
+		edit_reply(a, t->req, e, t->code, t->id, 200);
+	rotation_free(t);
+}
+
+static void h_page_rotate(struct dossier_api *a, struct evhttp_request *req,
+			  const struct token_info *tok, const char *code, const char *id,
+			  const char *page)
+{
+	static const char *const keys[] = {"degrees", NULL};
+	int pages, n;
+	json_t *j = http_json_body(req);
+	if (!j)
+		return;
+	json_t *deg = json_object_get(j, "degrees");
+	if (!http_only_keys(req, j, "", keys))
+		goto out;
+	if (!json_is_integer(deg) ||
+	    (json_integer_value(deg) != 90 && json_integer_value(deg) != 180 &&
+	     json_integer_value(deg) != 270)) {
+		http_reply_error(req, 400, "bad_request",
+				 "degrees must be 90, 180 or 270 (clockwise)");
+		goto out;
+	}
+	if (!in_review(a, req, code, id, &pages) || !page_param(req, page, pages, &n))
+		goto out;
+	struct rotation *t = calloc(1, sizeof *t);
+	if (!t)
+		goto oom;
+	t->a = a;
+	t->req = req;
+	snprintf(t->code, sizeof t->code, "%s", code);
+	snprintf(t->id, sizeof t->id, "%s", id);
+	snprintf(t->by, sizeof t->by, "%s", tok->name);
+	t->page_no = n;
+	t->degrees = (int)json_integer_value(deg);
+	if (document_page_info(a->gw->records, id, n, &t->pi) < 0) {
+		free(t);
+		http_reply_error(req, 404, "not_found", "no page %d of document %s", n, id);
+		goto out;
+	}
+	/* The clerk turns the page as it is shown (the thumbnail, the PDF): the
+	 * scanned image as turned before, by the clerk and by the recognize
+	 * step's own upright detection, and then by degrees. The turned image is
+	 * recognized again (better text than turning the old text layer). */
+	t->rotation = (((t->pi.rotation + t->pi.turned + t->degrees) % 360) + 360) % 360;
+	t->in = store_blob_path(a->gw->store, t->pi.scanned_sha);
+	t->tmp = store_tmp_path(a->gw->store, "turned");
+	if (!t->in || !t->tmp ||
+	    workers_submit(a->gw->io_workers, rotation_work, rotation_done, t) < 0) {
+		rotation_free(t);
+		http_reply_error(req, 503, "busy", "cannot turn the page now; try again");
+	}
+	goto out;
+oom:
+	http_reply_error(req, 503, "no_memory", "out of memory");
+out:
+	json_decref(j);
+}
+
+static void h_page_delete(struct dossier_api *a, struct evhttp_request *req,
+			  const struct token_info *tok, const char *code, const char *id,
+			  const char *page)
+{
+	int pages, n;
+	if (!in_review(a, req, code, id, &pages) || !page_param(req, page, pages, &n))
+		return;
+	int e = document_page_delete(a->gw->records, code, id, n, tok->name);
+	if (e == 0)
+		gw_log(MOTCUA_LOG_INFO, NULL, "page %d of document %s deleted by %s", n, id,
+		       tok->name);
+	edit_reply(a, req, e, code, id, 200);
+}
+
+static void h_confirm(struct dossier_api *a, struct evhttp_request *req,
+		      const struct token_info *tok, const char *code, const char *id)
+{
+	static const char *const keys[] = {"order", NULL};
+	int pages;
+	int *order = NULL;
+	json_t *j = http_json_body_or_empty(req);
+	if (!j)
+		return;
+	json_t *ord = json_object_get(j, "order");
+	if (!http_only_keys(req, j, "", keys) || !in_review(a, req, code, id, &pages))
+		goto out;
+	size_t n = 0;
+	if (ord && !json_is_null(ord)) {
+		n = json_array_size(ord);
+		if (!json_is_array(ord) || n != (size_t)pages) {
+			http_reply_error(
+			    req, 400, "bad_request",
+			    "order must list the document's %d page numbers once each, "
+			    "in their new order",
+			    pages);
+			goto out;
+		}
+		order = calloc(n ? n : 1, sizeof *order);
+		char *seen = calloc(n + 1, 1);
+		bool ok = order && seen;
+		for (size_t i = 0; ok && i < n; i++) {
+			json_t *v = json_array_get(ord, i);
+			json_int_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+			ok = k >= 1 && k <= (json_int_t)n && !seen[k];
+			if (ok) {
+				seen[k] = 1;
+				order[i] = (int)k;
+			}
+		}
+		free(seen);
+		if (!ok) {
+			http_reply_error(req, 400, "bad_request",
+					 "order must list the page numbers 1 to %zu once each, in "
+					 "their new order",
+					 n);
+			goto out;
+		}
+	}
+	int e = document_confirm(a->gw->records, code, id, order, n, tok->name);
+	if (e == 0)
+		http_reply_json(req, 202,
+				json_pack("{s:s, s:s, s:s}", "id", id, "state", "queued",
+					  "confirmed_by", tok->name));
+	else
+		edit_reply(a, req, e, code, id, 202);
+out:
+	free(order);
+	json_decref(j);
+}
+
+struct thumb {
+	struct dossier_api *a;
+	struct evhttp_request *req;
+	char id[33];
+	char sha[65], thumb_sha[65];
+	int turn, width, height, result;
+	char *in, *tmp;
+	char msg[200];
+};
+
+static void thumb_free(struct thumb *t)
+{
+	if (t->tmp)
+		unlink(t->tmp);
+	free(t->tmp);
+	free(t->in);
+	free(t);
+}
+
+static void thumb_work(void *arg)
+{
+	struct thumb *t = arg;
+	t->result = pageimg_thumb(t->in, t->turn, THUMB_WIDTH, t->tmp, &t->width, &t->height,
+				  t->msg, sizeof t->msg);
+	if (t->result == 0)
+		t->result = store_commit_file(t->a->gw->store, t->tmp, t->thumb_sha, NULL);
+}
+
+static void thumb_done(void *arg, int cancelled)
+{
+	struct thumb *t = arg;
+	struct dossier_api *a = t->a;
+	if (!cancelled && t->result == 0 &&
+	    thumb_record(a->gw->records, t->sha, t->turn, t->thumb_sha, t->width, t->height) < 0)
+		log_warning("the thumbnail of %s could not be recorded", t->sha);
+	if (http_client_gone(t->req))
+		http_reply_gone(t->req);
+	else if (cancelled)
+		http_reply_error(t->req, 503, "stopping", "the gateway is stopping");
+	else if (t->result < 0)
+		http_reply_error(t->req, 422, "bad_image", "no thumbnail: %s",
+				 t->msg[0] ? t->msg : strerror(-t->result));
+	else
+		send_blob(a, t->req, t->thumb_sha, "image/png", t->id);
+	thumb_free(t);
+}
+
+/* A page's thumbnail, as the page will be in the PDF (turned as the
+ * recognize step turned it), made once on an I/O worker and kept in the
+ * store. */
+static void h_page_thumb(struct dossier_api *a, struct evhttp_request *req, const char *code,
+			 const char *id, const char *page)
+{
+	char state[16];
+	int pages, n;
+	struct page_info pi;
+	if (document_review_state(a->gw->records, code, id, state, &pages) < 0) {
+		http_reply_error(req, 404, "not_found", "no document %s in dossier %s", id, code);
+		return;
+	}
+	if (!page_param(req, page, pages, &n))
+		return;
+	if (document_page_info(a->gw->records, id, n, &pi) < 0) {
+		http_reply_error(req, 404, "not_found", "no page %d of document %s", n, id);
+		return;
+	}
+	int turn = ((pi.turned % 360) + 360) % 360;
+	char thumb_sha[65];
+	if (thumb_lookup(a->gw->records, pi.sha, turn, thumb_sha) > 0 &&
+	    store_has(a->gw->store, thumb_sha)) {
+		send_blob(a, req, thumb_sha, "image/png", id);
+		return;
+	}
+	struct thumb *t = calloc(1, sizeof *t);
+	if (!t) {
+		http_reply_error(req, 503, "no_memory", "out of memory");
+		return;
+	}
+	t->a = a;
+	t->req = req;
+	t->turn = turn;
+	snprintf(t->id, sizeof t->id, "%s", id);
+	snprintf(t->sha, sizeof t->sha, "%s", pi.sha);
+	t->in = store_blob_path(a->gw->store, pi.sha);
+	t->tmp = store_tmp_path(a->gw->store, "thumb");
+	if (!t->in || !t->tmp || workers_submit(a->gw->io_workers, thumb_work, thumb_done, t) < 0) {
+		thumb_free(t);
+		http_set_header(req, "Retry-After", "1");
+		http_reply_error(req, 503, "busy", "cannot make the thumbnail now; try again");
+	}
+}
+
 /* ---- the table ---- */
 
 static void route_dossier_create(struct call *c)
@@ -547,6 +913,26 @@ static void route_document_page(struct call *c)
 	h_document_page(c->data, c->req, c->params[0], c->params[1], c->params[2]);
 }
 
+static void route_page_rotate(struct call *c)
+{
+	h_page_rotate(c->data, c->req, c->tok, c->params[0], c->params[1], c->params[2]);
+}
+
+static void route_page_delete(struct call *c)
+{
+	h_page_delete(c->data, c->req, c->tok, c->params[0], c->params[1], c->params[2]);
+}
+
+static void route_page_thumb(struct call *c)
+{
+	h_page_thumb(c->data, c->req, c->params[0], c->params[1], c->params[2]);
+}
+
+static void route_confirm(struct call *c)
+{
+	h_confirm(c->data, c->req, c->tok, c->params[0], c->params[1]);
+}
+
 static const struct route_def routes[] = {
     {"POST", "/api/v1/dossiers", R_WRITE, route_dossier_create,
      "receive a dossier: its code <agency_code>-YYMMDD-NNNN and promised date"},
@@ -561,7 +947,16 @@ static const struct route_def routes[] = {
     {"GET", "/api/v1/dossiers/{code}/documents/{id}/sidecar", R_ALL, route_document_sidecar,
      "the detached signature of a file that is not a PDF"},
     {"GET", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}", R_ALL, route_document_page,
-     "page n's image as scanned or uploaded"},
+     "page n's image as scanned or uploaded (turned, if the clerk turned it)"},
+    {"GET", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}/thumb", R_ALL, route_page_thumb,
+     "page n as a small PNG (at most 200 pixels wide) for the page strip"},
+    {"POST", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}/rotate", R_WRITE, route_page_rotate,
+     "in review: turn page n by {\"degrees\": 90|180|270} clockwise"},
+    {"DELETE", "/api/v1/dossiers/{code}/documents/{id}/pages/{n}", R_WRITE, route_page_delete,
+     "in review: delete page n (the later pages move up)"},
+    {"POST", "/api/v1/dossiers/{code}/documents/{id}/confirm", R_WRITE, route_confirm,
+     "in review: confirm the document, {\"order\"?: page numbers in their new order}; it is "
+     "signed and archived next"},
 };
 
 struct dossier_api *dossier_api_new(struct gateway *gw)

@@ -71,6 +71,7 @@ enum job_stmt {
 	JS_PAGE_RUNNING,
 	JS_PAGE_RECORD,
 	JS_PAGES_OF,
+	JS_REVIEW_CANDIDATES,
 	JS_COUNT_
 };
 
@@ -99,6 +100,8 @@ static const char *const job_sql[JS_COUNT_] = {
 		 "'processing')"
 		 " AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.document_id = j.document_id"
 		 "   AND e.step < j.step AND e.state NOT IN ('done', 'skipped'))"
+		 /* the review gate: nothing after recognition before the clerk confirmed */
+		 " AND (j.step <= 1 OR d.review = 0 OR d.reviewed_at IS NOT NULL)"
 		 /* a step with a page function waits for the document's pages */
 		 " AND NOT (j.step = ?2 AND EXISTS (SELECT 1 FROM pages g WHERE g.document_id = "
 		 "j.document_id"
@@ -149,6 +152,11 @@ static const char *const job_sql[JS_COUNT_] = {
 	" WHERE document_id = ?1 AND page_no = ?2",
     [JS_PAGES_OF] = "SELECT sha, media_type, output_sha, meta FROM pages WHERE document_id = ?1 "
 		    "ORDER BY page_no",
+    /* documents that may be waiting for the clerk (e.g. a page was being
+     * scanned again when the gateway stopped) */
+    [JS_REVIEW_CANDIDATES] =
+	"SELECT dossier_code, id FROM documents WHERE state IN ('queued', 'processing', 'rescan')"
+	" AND review = 1 AND reviewed_at IS NULL",
 };
 
 struct jobs {
@@ -295,6 +303,28 @@ int jobs_resume(struct jobs *j, int max_attempts)
 		struct interrupted *it = done;
 		done = it->next;
 		if (e == 0 && document_finish_if_complete(j->gw->records, it->code, it->doc) < 0)
+			e = -EIO;
+		free(it);
+	}
+	/* Documents whose recognition is finished and that wait for the clerk
+	 * are back in review (a page scanned again into one was interrupted). */
+	st = stmt(j, JS_REVIEW_CANDIDATES);
+	while (e == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct interrupted *it = calloc(1, sizeof *it);
+		if (!it)
+			break;
+		copy_col(it->code, sizeof it->code, st, 0);
+		copy_col(it->doc, sizeof it->doc, st, 1);
+		it->next = done;
+		done = it;
+	}
+	sqlite3_reset(st);
+	while (done) {
+		struct interrupted *it = done;
+		done = it->next;
+		if (e == 0 && (document_rescan_back(j->gw->records, it->code, it->doc, 0,
+						    "the gateway stopped during the scan") < 0 ||
+			       document_review_if_due(j->gw->records, it->code, it->doc) < 0))
 			e = -EIO;
 		free(it);
 	}
@@ -450,6 +480,9 @@ int job_record_skipped(struct jobs *j, const struct job *job)
 	    publish(j, "document.step.skipped",
 		    json_pack("{s:s, s:s, s:s}", "dossier_code", job->dossier_code, "document_id",
 			      job->document_id, "step", step_name(job->step))) < 0)
+		return -EIO;
+	if (job->step == MOTCUA_STEP_RECOGNIZE &&
+	    document_review_if_due(j->gw->records, job->dossier_code, job->document_id) < 0)
 		return -EIO;
 	return document_finish_if_complete(j->gw->records, job->dossier_code, job->document_id);
 }

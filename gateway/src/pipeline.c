@@ -385,6 +385,10 @@ static int record_success(struct step_run *r)
 		return -EIO;
 	gw_log(MOTCUA_LOG_INFO, r->plugin_name, "%s of document %s done%s%s",
 	       step_name(r->job.step), id, r->io.message[0] ? ": " : "", r->io.message);
+	/* The review gate: after recognition the document may wait for the clerk. */
+	if (r->job.step == MOTCUA_STEP_RECOGNIZE &&
+	    document_review_if_due(rec, r->job.dossier_code, id) < 0)
+		return -EIO;
 	return document_finish_if_complete(rec, r->job.dossier_code, id);
 }
 
@@ -540,10 +544,22 @@ static int start_one(struct pipeline *p)
 	r->data = slot->slot.data;
 	r->plugin_name = strdup(slot->slot.plugin_name);
 	r->job = job;
-	/* A page that failed fails the step, with the page's own reason. */
+	/* A page that failed fails the step, with the page's own reason; in a
+	 * scan under review it goes back to the clerk, who scans the page again
+	 * or deletes it. */
 	int page_no;
 	if (slot->page_fn && jobs_failed_page(p->jobs, job.document_id, &page_no, r->io.message,
 					      sizeof r->io.message) > 0) {
+		int held = job.original_sha[0]
+			       ? 0
+			       : document_review_failed_page(gw->records, job.dossier_code,
+							     job.document_id);
+		if (held != 0) {
+			step_run_free(r);
+			if (held < 0 || db_commit(db) < 0)
+				goto fail;
+			return 1;
+		}
 		char reason[sizeof r->io.message];
 		snprintf(reason, sizeof reason, "page %d: %.200s", page_no, r->io.message);
 		snprintf(r->io.message, sizeof r->io.message, "%s", reason);

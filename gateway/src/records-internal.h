@@ -50,7 +50,10 @@ enum dossier_column { DC_ROWID_, DOSSIER_COLUMNS(COL_ENUM) };
 	X(DOC_SIDECAR_SHA, sidecar_sha)                                                            \
 	X(DOC_SIDECAR_MEDIA_TYPE, sidecar_media_type)                                              \
 	X(DOC_META, meta)                                                                          \
-	X(DOC_PAPER, paper)
+	X(DOC_PAPER, paper)                                                                        \
+	X(DOC_REVIEW, review)                                                                      \
+	X(DOC_REVIEWED_AT, reviewed_at)                                                            \
+	X(DOC_REVIEWED_BY, reviewed_by)
 enum document_column { DOC_ROWID_, DOCUMENT_COLUMNS(COL_ENUM) };
 
 #define STEP_COLUMNS(X)                                                                            \
@@ -71,7 +74,8 @@ enum step_column { SC_ROWID_, STEP_COLUMNS(COL_ENUM) };
 	X(PC_SHA, sha)                                                                             \
 	X(PC_OUTPUT_SHA, output_sha)                                                               \
 	X(PC_META, meta)                                                                           \
-	X(PC_MESSAGE, message)
+	X(PC_MESSAGE, message)                                                                     \
+	X(PC_ROTATION, rotation)
 enum page_column { PC_ROWID_, PAGE_COLUMNS(COL_ENUM) };
 
 enum record_stmt {
@@ -109,6 +113,24 @@ enum record_stmt {
 	ST_DOCUMENT_MERGE_META,
 	ST_DOCUMENT_REQUEUE,
 	ST_DOCUMENT_SET_PAPER,
+	/* the review gate and the clerk's page edits */
+	ST_REVIEW_DUE,
+	ST_REVIEW_FAILED_PAGE,
+	ST_FAILED_PAGES,
+	ST_REVIEW_STATE,
+	ST_PAGE_INFO,
+	ST_PAGE_SET_IMAGE,
+	ST_PAGE_DELETE,
+	ST_PAGES_NEGATE,
+	ST_PAGES_CLOSE_GAP,
+	ST_PAGE_RENUMBER,
+	ST_RECOGNIZE_AGAIN,
+	ST_DOCUMENT_EDITED,
+	ST_DOCUMENT_CONFIRM,
+	ST_REPLACE_BEGIN,
+	ST_RESCAN_BACK,
+	ST_THUMB_GET,
+	ST_THUMB_PUT,
 	ST_COUNT_
 };
 

@@ -41,8 +41,8 @@ static const char *const record_sql[ST_COUNT_] = {
     [ST_DOCUMENT_INSERT] =
 	"INSERT INTO documents(id, dossier_code, name, media_type, size,"
 	" original_sha, current_sha, current_media_type, state,"
-	" created_at, updated_at, created_by, doc_type, reused_from, meta, paper)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
+	" created_at, updated_at, created_by, doc_type, reused_from, meta, paper, review)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?4, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_JOB_INSERT_CAPTURE] =
 	"INSERT INTO jobs(document_id, step, state, plugin, output_sha, output_media_type,"
 	" message, attempts, started_at, finished_at)"
@@ -93,6 +93,68 @@ static const char *const record_sql[ST_COUNT_] = {
 	" updated_at = ?5 WHERE id = ?1",
     [ST_DOCUMENT_SET_PAPER] = "UPDATE documents SET paper = ?3, updated_at = ?4"
 			      " WHERE id = ?1 AND dossier_code = ?2",
+    /* A document whose recognition is finished (capture done, recognize
+     * done or skipped: its pages were done before) and that waits for the
+     * clerk. */
+    [ST_REVIEW_DUE] =
+	"UPDATE documents SET state = 'review', updated_at = ?2 WHERE id = ?1 AND review = 1"
+	" AND reviewed_at IS NULL AND state IN ('queued', 'processing')"
+	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = ?1 AND j.step <= 1"
+	"   AND j.state NOT IN ('done', 'skipped'))"
+	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1),"
+	" json_extract(meta, '$.low_confidence_pages')",
+    /* A scan with a page that could not be recognized: back to the clerk,
+     * who scans it again or deletes it (its recognize job waits). */
+    [ST_REVIEW_FAILED_PAGE] =
+	"UPDATE documents SET state = 'review', updated_at = ?2 WHERE id = ?1 AND review = 1"
+	" AND reviewed_at IS NULL AND state IN ('queued', 'processing')"
+	" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = ?1 AND j.step = 0"
+	"   AND j.state <> 'done')"
+	" RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
+    [ST_FAILED_PAGES] = "SELECT page_no FROM pages WHERE document_id = ?1 AND state = 'failed'"
+			" ORDER BY page_no",
+    [ST_REVIEW_STATE] =
+	"SELECT state, (SELECT COUNT(*) FROM pages g WHERE g.document_id = d.id) FROM documents d"
+	" WHERE id = ?1 AND dossier_code = ?2",
+    [ST_PAGE_INFO] = "SELECT sha, media_type, COALESCE(scanned_sha, sha), rotation,"
+		     " json_extract(meta, '$.rotated') FROM pages"
+		     " WHERE document_id = ?1 AND page_no = ?2",
+    /* a new image for a page (turned or scanned again): recognized again */
+    [ST_PAGE_SET_IMAGE] =
+	"UPDATE pages SET sha = ?3, media_type = ?4, scanned_sha = ?5, rotation = ?6,"
+	" state = 'captured', output_sha = NULL, meta = NULL, message = NULL, attempts = 0,"
+	" finished_at = NULL WHERE document_id = ?1 AND page_no = ?2 AND sha = ?7",
+    [ST_PAGE_DELETE] = "DELETE FROM pages WHERE document_id = ?1 AND page_no = ?2 RETURNING sha",
+    [ST_PAGES_NEGATE] = "UPDATE pages SET page_no = -page_no WHERE document_id = ?1",
+    [ST_PAGES_CLOSE_GAP] =
+	"UPDATE pages SET page_no = CASE WHEN -page_no > ?2 THEN -page_no - 1 ELSE -page_no END"
+	" WHERE document_id = ?1 AND page_no < 0",
+    [ST_PAGE_RENUMBER] = "UPDATE pages SET page_no = ?3 WHERE document_id = ?1 AND page_no = -?2",
+    /* after an edit the recognize step runs again on the pages (only the
+     * changed ones are recognized again; the others keep their result) */
+    [ST_RECOGNIZE_AGAIN] =
+	"UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0,"
+	" message = 'again after the clerk''s edit', output_sha = NULL, again_at = NULL"
+	" WHERE document_id = ?1 AND step = 1",
+    [ST_DOCUMENT_EDITED] =
+	"UPDATE documents SET state = 'queued', updated_at = ?2,"
+	" current_sha = COALESCE((SELECT sha FROM pages WHERE document_id = ?1 AND page_no = 1),"
+	"   current_sha),"
+	" current_media_type = COALESCE((SELECT media_type FROM pages WHERE document_id = ?1"
+	"   AND page_no = 1), current_media_type)"
+	" WHERE id = ?1",
+    [ST_DOCUMENT_CONFIRM] =
+	"UPDATE documents SET state = 'queued', reviewed_at = ?2, reviewed_by = ?3, updated_at = ?2"
+	" WHERE id = ?1 AND state = 'review'",
+    /* while the page is scanned again: neither edited nor worked on */
+    [ST_REPLACE_BEGIN] = "UPDATE documents SET state = 'rescan', updated_at = ?2"
+			 " WHERE id = ?1 AND state = 'review'",
+    [ST_RESCAN_BACK] = "UPDATE documents SET state = 'review', updated_at = ?2"
+		       " WHERE id = ?1 AND state = 'rescan'"
+		       " RETURNING (SELECT COUNT(*) FROM pages g WHERE g.document_id = ?1)",
+    [ST_THUMB_GET] = "SELECT thumb_sha FROM thumbnails WHERE sha = ?1 AND turn = ?2",
+    [ST_THUMB_PUT] = "INSERT OR REPLACE INTO thumbnails(sha, turn, thumb_sha, width, height)"
+		     " VALUES(?1, ?2, ?3, ?4, ?5)",
 };
 
 struct records *records_new(struct gateway *gw)

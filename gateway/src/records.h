@@ -143,6 +143,64 @@ int document_finish_if_complete(struct records *r, const char *dossier_code, con
 int document_requeue(struct records *r, const char *id, const char *sha, const char *media_type,
 		     bool drop_sidecar);
 
+/* ---- the review gate: the clerk looks at a document before it is signed ---- */
+
+/* Inside a transaction: a document whose recognition is finished and that
+ * waits for the clerk goes to state "review" (event document.review).
+ * Returns 1 when it did, 0 when it is not due, <0. */
+int document_review_if_due(struct records *r, const char *dossier_code, const char *id);
+/* Inside a transaction: a scanned document with a page that could not be
+ * recognized goes to review instead of failing (document.review with
+ * "failed_pages"): the clerk scans the page again or deletes it. 1 when it
+ * did, 0 when it is not under review, <0. */
+int document_review_failed_page(struct records *r, const char *dossier_code, const char *id);
+/* The document's state and number of pages: 0 or -ENOENT. */
+int document_review_state(struct records *r, const char *dossier_code, const char *id,
+			  char state[16], int *pages);
+struct page_info {
+	char sha[65]; /* the page image now */
+	char media_type[64];
+	char scanned_sha[65]; /* as it was scanned (before the clerk turned it) */
+	int rotation;	      /* the clerk's turn of the scanned image, degrees clockwise */
+	int turned;	      /* what the recognize step turned it by (its meta "rotated") */
+};
+int document_page_info(struct records *r, const char *id, int page_no, struct page_info *out);
+/* The clerk's edits, each one transaction with document.edited; the
+ * document must be in review (-EBUSY otherwise), -ENOENT no such page.
+ * After an edit the recognize step runs again (changed pages are recognized
+ * again, the PDF and text made again) and the document comes back to review.
+ * Rotate: page page_no (whose image is still expect_sha, else -ESTALE) gets
+ * the image sha, its scanned image turned by rotation degrees. */
+int document_page_rotate(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *expect_sha, const char *sha, const char *media_type,
+			 int rotation, int degrees, const char *by);
+/* The later pages move up; -EMLINK for the only page. */
+int document_page_delete(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *by);
+/* Confirms it (document.confirmed; signing and archiving follow); order (n
+ * page numbers, each of 1..pages once, checked by the caller; NULL: as they
+ * are) sets the pages' order first (-EINVAL when n is not the page count;
+ * -EPIPE while a page could not be recognized). */
+int document_confirm(struct records *r, const char *dossier_code, const char *id, const int *order,
+		     size_t n, const char *by);
+/* A page scanned again into its place: begin (state "rescan" while the
+ * scanner works, so that nothing else edits or runs it), then end with the new image
+ * (sha; an edit) or without one (sha NULL, reason: back to review). */
+int document_replace_begin(struct records *r, const char *dossier_code, const char *id,
+			   int page_no);
+int document_replace_end(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *sha, const char *media_type, const char *by,
+			 const char *reason);
+/* Inside a transaction: a document whose page was being scanned again goes
+ * back to review as it was (document.replace.failed, document.review);
+ * page_no 0 when not known. 1 when it did, 0 when it was not being scanned. */
+int document_rescan_back(struct records *r, const char *dossier_code, const char *id, int page_no,
+			 const char *reason);
+/* Page thumbnails, cached by image and turn: 1 found, 0 not. */
+int thumb_lookup(struct records *r, const char *sha, int turn, char thumb_sha[65]);
+int thumb_record(struct records *r, const char *sha, int turn, const char *thumb_sha, int width,
+		 int height);
+
 /* /metrics lines: dossiers received, documents by state. */
 struct evbuffer;
 void records_metrics(struct records *r, struct evbuffer *buf);

@@ -8,6 +8,11 @@ import os
 import time
 
 from gwtest import Gateway, run, sample_pdf, sample_png
+import gwtest  # noqa: E402
+
+# These tests expect documents to go on to signing and archiving by
+# themselves: without the clerk's review (test_review.py has it).
+gwtest.REVIEW = False
 
 PLUGINS = "[test-archive]\nenabled = true\nagain = %d\n"
 

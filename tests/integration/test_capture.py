@@ -11,6 +11,11 @@ import sqlite3
 import time
 
 from gwtest import Gateway, run, sample_pdf
+import gwtest  # noqa: E402
+
+# These tests expect documents to go on to signing and archiving by
+# themselves: without the clerk's review (test_review.py has it).
+gwtest.REVIEW = False
 from test_api import follow_sse, read_sse
 
 PLUGINS = "[test-capture]\nenabled = true\n[test-steps]\nenabled = true\ndelay_ms = %d\n"

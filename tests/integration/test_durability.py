@@ -11,6 +11,11 @@ import threading
 import time
 
 from gwtest import AGENCY, Gateway, run, sample_pdf, vn_today
+import gwtest  # noqa: E402
+
+# These tests expect documents to go on to signing and archiving by
+# themselves: without the clerk's review (test_review.py has it).
+gwtest.REVIEW = False
 
 STEPS_PLUGIN = "[test-steps]\nenabled = true\ndelay_ms = %d\n"
 TRAILER = b"\n% test-steps recognize\n" + b"\n% test-steps sign\n"

@@ -12,6 +12,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("MOTCUA_SOURCE_ROOT", "."), "tests", "integration"))
 from gwtest import Gateway, run, free_port  # noqa: E402
+import gwtest  # noqa: E402
+
+# These tests expect documents to go on to signing and archiving by
+# themselves: without the clerk's review (test_review.py has it).
+gwtest.REVIEW = False
 
 MOSQUITTO = os.environ.get("EVAL_MOSQUITTO") or "/usr/sbin/mosquitto"
 MOSQUITTO_SUB = os.environ.get("EVAL_MOSQUITTO_SUB") or "mosquitto_sub"
