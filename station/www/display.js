@@ -103,9 +103,7 @@
     pending = setTimeout(() => { pending = null; refresh(); }, 100);
   }
   function clock() {
-    const d = new Date();
-    $("#clock").textContent = S.pad(d.getHours()) + ":" + S.pad(d.getMinutes()) + " · " +
-      S.pad(d.getDate()) + "/" + S.pad(d.getMonth() + 1) + "/" + d.getFullYear();
+    $("#clock").textContent = S.vnNow();
   }
   document.addEventListener("DOMContentLoaded", () => {
     clock(); setInterval(clock, 10000);

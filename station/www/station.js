@@ -148,6 +148,13 @@ const Station = (() => {
   }
   const pad = (n) => String(n).padStart(2, "0");
   // "2026-12-03T14:05:00+07:00" → "14:05"
+  // Now in Vietnam time (UTC+7, no daylight saving), as every time the
+  // gateway sends is: the office's clock whatever the screen's time zone.
+  function vnNow() {
+    const d = new Date(Date.now() + 7 * 3600e3);
+    return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " · " + pad(d.getUTCDate()) + "/" +
+      pad(d.getUTCMonth() + 1) + "/" + d.getUTCFullYear();
+  }
   function hhmm(iso) { if (!iso) return "–"; const m = /T(\d\d:\d\d)/.exec(iso); return m ? m[1] : iso; }
   function dmy(iso) { if (!iso) return "–"; const m = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d:\d\d))?/.exec(iso); return m ? m[3] + "/" + m[2] + "/" + m[1] + (m[4] ? " " + m[4] : "") : iso; }
   // Ticket numbers as the hall reads them: 0015
@@ -181,6 +188,6 @@ const Station = (() => {
   });
 
   return { $, $$, L, t, setL, lang, applyLang, toggleLang, api, ApiError, errText, follow, netState, el,
-           param, fragmentToken, setToken, getToken, hhmm, dmy, pad, ticketNo, PRIORITIES, TICKET_STATES,
+           param, fragmentToken, setToken, getToken, vnNow, hhmm, dmy, pad, ticketNo, PRIORITIES, TICKET_STATES,
            STATUS, DOC_STATES, stateL, onUnauthorized: null };
 })();

@@ -378,6 +378,12 @@ def stage_display_shows(ctx):
     wait(disp, lambda: ctx["ticket"]["id"] in disp.execute_script("return window.__display.announced"),
          "the call announced (announce.wav played)")
     shot(disp, "display-called")
+    # the hall's clock is the office's (Vietnam time), whatever the screen's
+    # time zone (the test's browser runs in UTC)
+    def vn_clock(t):
+        return time.strftime("%H:%M · %d/%m/%Y", time.gmtime(t + 7 * 3600))
+    wait(disp, lambda: text(disp, "#clock") in (vn_clock(time.time()), vn_clock(time.time() - 60)),
+         "the clock in Vietnam time (%s)" % vn_clock(time.time()))
     # two more calls at once: announced one after the other, never together
     g = ctx["g"]
     for _ in range(2):
