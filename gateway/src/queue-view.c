@@ -19,6 +19,7 @@
 #include "rating-session.h"
 #include "router.h"
 #include "services.h"
+#include "users.h"
 #include "util.h"
 
 static json_t *text_or_null(sqlite3_stmt *st, int col)
@@ -114,22 +115,14 @@ static json_t *counter_json(struct gateway *gw, const char *counter)
 	sqlite3 *db = gw->db;
 	char day[8];
 	today(day);
-	json_t *officials = json_array();
-	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT u.username, u.name FROM sessions s JOIN users u ON u.id = s.user_id"
-		" WHERE s.counter = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2"
-		" AND u.disabled_at IS NULL GROUP BY u.id ORDER BY MIN(s.created_at), u.id");
-	if (st) {
-		sqlite3_bind_text(st, 1, counter, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, time_now());
-	}
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(officials, json_pack("{s:s, s:s}", "username", db_text(st, 0),
-							   "name", db_text(st, 1)));
-	sqlite3_finalize(st);
+	/* who is signed in there (users.c: the one reading of sessions) */
+	json_t *officials = users_signed_in(db, counter);
+	if (!officials)
+		officials = json_array();
 	json_t *ticket = NULL;
-	st = db_prepare(db, "SELECT id FROM tickets WHERE day = ?1 AND counter = ?2"
-			    " AND state IN ('called', 'serving') ORDER BY call_seq DESC LIMIT 1");
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT id FROM tickets WHERE day = ?1 AND counter = ?2"
+			   " AND state IN ('called', 'serving') ORDER BY call_seq DESC LIMIT 1");
 	if (st) {
 		sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, counter, -1, SQLITE_TRANSIENT);

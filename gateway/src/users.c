@@ -259,10 +259,10 @@ json_t *user_list(sqlite3 *db)
 json_t *users_signed_in(sqlite3 *db, const char *counter)
 {
 	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT DISTINCT u.username, u.name, s.counter FROM sessions s"
+	    db, "SELECT u.username, u.name, s.counter FROM sessions s"
 		" JOIN users u ON u.id = s.user_id WHERE s.ended_at IS NULL AND s.expires_at > ?1"
 		" AND u.disabled_at IS NULL AND (?2 IS NULL OR s.counter = ?2)"
-		" ORDER BY u.username, s.counter");
+		" GROUP BY u.id, s.counter ORDER BY MIN(s.created_at), u.id");
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, time_now());
