@@ -41,21 +41,27 @@ struct capture {
 	struct page_grab *grab;	    /* or the one page being taken, if any */
 };
 
-/* One scan batch. */
-struct capture_run {
+/* What a scan batch and a page taken alone share: the provider's calls, the
+ * io the plugin gets, its folder, its result. */
+struct scan {
 	struct capture *cap;
-	struct gateway *gw;
 	struct motcua_capture_ops ops; /* the provider's */
 	void *data;
 	struct motcua_capture_io io;
 	char *plugin_name;
 	char *options;
 	char *tmp_dir;
+	int result;
+};
+
+/* One scan batch. */
+struct capture_run {
+	struct scan s; /* first: the worker functions take either */
+	struct gateway *gw;
 	char dossier_code[96];
 	char document_id[33];
 	atomic_int pages_handed;
 	int pages_recorded;
-	int result;
 	/* a page scanned again into its place in a document in review (0: a
 	 * new document) */
 	int replace_page;
@@ -122,7 +128,7 @@ static bool page_file_ok(const char *plugin_name, const char *tmp_dir, const cha
 static int page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
 {
 	struct capture_run *c = io->host_private;
-	if (!page_file_ok(c->plugin_name, c->tmp_dir, path, media_type))
+	if (!page_file_ok(c->s.plugin_name, c->s.tmp_dir, path, media_type))
 		return -EINVAL;
 	/* Scanning one page again: the first page is it, the batch stops there. */
 	if (c->replace_page && atomic_load(&c->pages_handed) > 0) {
@@ -160,7 +166,7 @@ static void on_progress(void *arg, int cancelled)
 	if (json_is_object(j)) {
 		json_object_set_new(j, "dossier_code", json_string(m->c->dossier_code));
 		json_object_set_new(j, "document_id", json_string(m->c->document_id));
-		json_object_set_new(j, "plugin", json_string(m->c->plugin_name));
+		json_object_set_new(j, "plugin", json_string(m->c->s.plugin_name));
 		events_broadcast(m->c->gw->events, "capture.progress", j);
 	} else {
 		json_decref(j);
@@ -184,79 +190,34 @@ static void progress(struct motcua_capture_io *io, const char *json)
 	}
 }
 
-static void capture_work(void *arg)
+/* Worker thread: the plugin's capture() in its own folder, emptied after. */
+static void scan_work(void *arg)
 {
-	struct capture_run *c = arg;
-	if (mkdir(c->tmp_dir, 0750) < 0 && errno != EEXIST) {
-		c->result = -errno;
-		snprintf(c->io.message, sizeof c->io.message, "cannot create %s: %s", c->tmp_dir,
+	struct scan *s = arg; /* the first member of a capture_run or a page_grab */
+	if (mkdir(s->tmp_dir, 0750) < 0 && errno != EEXIST) {
+		s->result = -errno;
+		snprintf(s->io.message, sizeof s->io.message, "cannot create %s: %s", s->tmp_dir,
 			 strerror(errno));
 		return;
 	}
-	c->result = c->ops.capture(c->data, &c->io);
-	c->io.message[sizeof c->io.message - 1] = 0;
-	remove_contents(c->tmp_dir, true);
+	s->result = s->ops.capture(s->data, &s->io);
+	s->io.message[sizeof s->io.message - 1] = 0;
+	remove_contents(s->tmp_dir, true);
 }
 
-static void run_free(struct capture_run *c)
+static void scan_clear(struct scan *s)
 {
-	free(c->plugin_name);
-	free(c->options);
-	free(c->tmp_dir);
-	free(c);
+	free(s->plugin_name);
+	free(s->options);
+	free(s->tmp_dir);
 }
 
-static void capture_done(void *arg, int cancelled)
+/* Can the scanner start with these options now? Then s has the provider's
+ * calls and copies of its name and the options. -ENODEV no capture plugin,
+ * -EBUSY a scan runs, -EINVAL options refused, -ENOMEM; msg says why. */
+static int scan_init(struct scan *s, struct capture *cap, const char *options, char *msg,
+		     size_t msglen)
 {
-	struct capture_run *c = arg;
-	if (c->replace_page) {
-		/* The page came (recorded by on_page) or the document goes back to
-		 * the clerk as it was. */
-		if (cancelled)
-			snprintf(c->io.message, sizeof c->io.message,
-				 "the gateway stopped before the scan began");
-		gw_log(c->pages_recorded ? MOTCUA_LOG_INFO : MOTCUA_LOG_WARNING, c->plugin_name,
-		       "page %d of %s scanned again: %s", c->replace_page, c->document_id,
-		       c->pages_recorded  ? "done"
-		       : c->io.message[0] ? c->io.message
-					  : "no page");
-		if (!c->pages_recorded)
-			document_replace_end(
-			    c->gw->records, c->dossier_code, c->document_id, c->replace_page, NULL,
-			    NULL, c->by, c->io.message[0] ? c->io.message : "no page was scanned");
-		if (c->cap->active == c)
-			c->cap->active = NULL;
-		run_free(c);
-		return;
-	}
-	if (cancelled) {
-		c->result = -ECANCELED;
-		snprintf(c->io.message, sizeof c->io.message,
-			 "the gateway stopped before the scan began");
-	} else if (c->result == 0 && c->io.cancel) {
-		c->result = -ECANCELED;
-		snprintf(c->io.message, sizeof c->io.message,
-			 "the gateway stopped during the scan; scan the remaining pages again");
-	}
-	/* Every page message was posted before this completion: all are recorded. */
-	gw_log(c->result < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, c->plugin_name,
-	       "capture of %s ended: %d page(s)%s%s", c->document_id, c->pages_recorded,
-	       c->io.message[0] ? ": " : "", c->io.message);
-	document_capture_done(c->gw->records, c->dossier_code, c->document_id, c->result,
-			      c->io.message, c->pages_recorded);
-	if (c->cap->active == c)
-		c->cap->active = NULL;
-	run_free(c);
-}
-
-/* Starts a capture into a new document of the dossier (options: a JSON
- * object as text). -ENODEV no capture plugin, -EBUSY one is running,
- * -EINVAL options refused; msg says why. */
-static int capture_start(struct capture *cap, const char *dossier_code, const char *options,
-			 const char *name, const char *created_by, const struct document_extra *x,
-			 int replace_page, char id_out[33], char *msg, size_t msglen)
-{
-	struct gateway *gw = cap->gw;
 	const struct provider *prov = &cap->prov;
 	if (!prov->slot.plugin_name) {
 		snprintf(msg, msglen,
@@ -279,24 +240,90 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 			snprintf(msg, msglen, "the scan options were refused: %s", strerror(-r));
 		return -EINVAL;
 	}
+	s->cap = cap;
+	s->ops = prov->ops;
+	s->data = prov->slot.data;
+	if (!(s->plugin_name = strdup(prov->slot.plugin_name)) || !(s->options = strdup(options))) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void run_free(struct capture_run *c)
+{
+	scan_clear(&c->s);
+	free(c);
+}
+
+static void capture_done(void *arg, int cancelled)
+{
+	struct capture_run *c = arg;
+	if (c->replace_page) {
+		/* The page came (recorded by on_page) or the document goes back to
+		 * the clerk as it was. */
+		if (cancelled)
+			snprintf(c->s.io.message, sizeof c->s.io.message,
+				 "the gateway stopped before the scan began");
+		gw_log(c->pages_recorded ? MOTCUA_LOG_INFO : MOTCUA_LOG_WARNING, c->s.plugin_name,
+		       "page %d of %s scanned again: %s", c->replace_page, c->document_id,
+		       c->pages_recorded    ? "done"
+		       : c->s.io.message[0] ? c->s.io.message
+					    : "no page");
+		if (!c->pages_recorded)
+			document_replace_end(c->gw->records, c->dossier_code, c->document_id,
+					     c->replace_page, NULL, NULL, c->by,
+					     c->s.io.message[0] ? c->s.io.message
+								: "no page was scanned");
+		if (c->s.cap->active == c)
+			c->s.cap->active = NULL;
+		run_free(c);
+		return;
+	}
+	if (cancelled) {
+		c->s.result = -ECANCELED;
+		snprintf(c->s.io.message, sizeof c->s.io.message,
+			 "the gateway stopped before the scan began");
+	} else if (c->s.result == 0 && c->s.io.cancel) {
+		c->s.result = -ECANCELED;
+		snprintf(c->s.io.message, sizeof c->s.io.message,
+			 "the gateway stopped during the scan; scan the remaining pages again");
+	}
+	/* Every page message was posted before this completion: all are recorded. */
+	gw_log(c->s.result < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, c->s.plugin_name,
+	       "capture of %s ended: %d page(s)%s%s", c->document_id, c->pages_recorded,
+	       c->s.io.message[0] ? ": " : "", c->s.io.message);
+	document_capture_done(c->gw->records, c->dossier_code, c->document_id, c->s.result,
+			      c->s.io.message, c->pages_recorded);
+	if (c->s.cap->active == c)
+		c->s.cap->active = NULL;
+	run_free(c);
+}
+
+/* Starts a capture into a new document of the dossier (options: a JSON
+ * object as text). -ENODEV no capture plugin, -EBUSY one is running,
+ * -EINVAL options refused; msg says why. */
+static int capture_start(struct capture *cap, const char *dossier_code, const char *options,
+			 const char *name, const char *created_by, const struct document_extra *x,
+			 int replace_page, char id_out[33], char *msg, size_t msglen)
+{
+	struct gateway *gw = cap->gw;
 	struct capture_run *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
-	c->cap = cap;
+	int r = scan_init(&c->s, cap, options, msg, msglen);
+	if (r < 0) {
+		run_free(c);
+		return r;
+	}
 	c->gw = gw;
-	c->ops = prov->ops;
-	c->data = prov->slot.data;
-	c->plugin_name = strdup(prov->slot.plugin_name);
-	c->options = strdup(options);
 	snprintf(c->dossier_code, sizeof c->dossier_code, "%s", dossier_code);
 	snprintf(c->by, sizeof c->by, "%s", created_by);
 	c->replace_page = replace_page;
-	if (!c->plugin_name || !c->options)
-		r = -ENOMEM;
-	else if (replace_page)
+	if (replace_page)
 		r = document_replace_begin(gw->records, dossier_code, id_out, replace_page);
 	else
-		r = document_create_scan(gw->records, dossier_code, name, prov->slot.plugin_name,
+		r = document_create_scan(gw->records, dossier_code, name, c->s.plugin_name,
 					 created_by, x, id_out);
 	if (r < 0) {
 		run_free(c);
@@ -309,18 +336,18 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 	snprintf(c->document_id, sizeof c->document_id, "%s", id_out);
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/tmp/capture-%s", gw->settings.data_dir, id_out);
-	c->tmp_dir = strdup(dir);
-	c->io = (struct motcua_capture_io){
-	    .struct_size = sizeof c->io,
+	c->s.tmp_dir = strdup(dir);
+	c->s.io = (struct motcua_capture_io){
+	    .struct_size = sizeof c->s.io,
 	    .dossier_code = c->dossier_code,
 	    .document_id = c->document_id,
-	    .options = c->options,
-	    .tmp_dir = c->tmp_dir,
+	    .options = c->s.options,
+	    .tmp_dir = c->s.tmp_dir,
 	    .page_ready = page_ready,
 	    .progress = progress,
 	    .host_private = c,
 	};
-	r = c->tmp_dir ? workers_submit(gw->io_workers, capture_work, capture_done, c) : -ENOMEM;
+	r = c->s.tmp_dir ? workers_submit(gw->io_workers, scan_work, capture_done, c) : -ENOMEM;
 	if (r < 0) {
 		snprintf(msg, msglen, "cannot start the scan: %s", strerror(-r));
 		if (replace_page)
@@ -332,21 +359,15 @@ static int capture_start(struct capture *cap, const char *dossier_code, const ch
 		return r;
 	}
 	cap->active = c;
-	gw_log(MOTCUA_LOG_INFO, c->plugin_name, "scanning document %s for %s (options %s)", id_out,
-	       dossier_code, options);
+	gw_log(MOTCUA_LOG_INFO, c->s.plugin_name, "scanning document %s for %s (options %s)",
+	       id_out, dossier_code, options);
 	return 0;
 }
 
 /* ---- one page, no document ---- */
 
 struct page_grab {
-	struct capture *cap;
-	struct motcua_capture_ops ops; /* the provider's */
-	void *data;
-	struct motcua_capture_io io;
-	char *plugin_name;
-	char *options;
-	char *tmp_dir;
+	struct scan s; /* first: the worker functions take either */
 	size_t max_bytes;
 	capture_page_fn done;
 	void *done_data;
@@ -354,7 +375,6 @@ struct page_grab {
 	unsigned char *page;
 	size_t len;
 	char media_type[32];
-	int result;
 };
 
 /* Worker thread: the first page is read and the batch told to stop; later
@@ -362,7 +382,7 @@ struct page_grab {
 static int grab_page_ready(struct motcua_capture_io *io, const char *path, const char *media_type)
 {
 	struct page_grab *g = io->host_private;
-	if (!page_file_ok(g->plugin_name, g->tmp_dir, path, media_type))
+	if (!page_file_ok(g->s.plugin_name, g->s.tmp_dir, path, media_type))
 		return -EINVAL;
 	io->cancel = 1;
 	if (g->page) {
@@ -399,25 +419,9 @@ static void grab_progress(struct motcua_capture_io *io, const char *json)
 	(void)json; /* one page: nothing to follow */
 }
 
-static void grab_work(void *arg)
-{
-	struct page_grab *g = arg;
-	if (mkdir(g->tmp_dir, 0750) < 0 && errno != EEXIST) {
-		g->result = -errno;
-		snprintf(g->io.message, sizeof g->io.message, "cannot create %s: %s", g->tmp_dir,
-			 strerror(errno));
-		return;
-	}
-	g->result = g->ops.capture(g->data, &g->io);
-	g->io.message[sizeof g->io.message - 1] = 0;
-	remove_contents(g->tmp_dir, true);
-}
-
 static void grab_free(struct page_grab *g)
 {
-	free(g->plugin_name);
-	free(g->options);
-	free(g->tmp_dir);
+	scan_clear(&g->s);
 	free(g->page);
 	free(g);
 }
@@ -425,17 +429,17 @@ static void grab_free(struct page_grab *g)
 static void grab_done(void *arg, int cancelled)
 {
 	struct page_grab *g = arg;
-	if (g->cap->grab == g)
-		g->cap->grab = NULL;
-	int r = g->page ? 0 : g->result < 0 ? g->result : -ENOMEDIUM;
-	const char *why = g->io.message;
+	if (g->s.cap->grab == g)
+		g->s.cap->grab = NULL;
+	int r = g->page ? 0 : g->s.result < 0 ? g->s.result : -ENOMEDIUM;
+	const char *why = g->s.io.message;
 	if (cancelled) {
 		r = -ECANCELED;
 		why = "the gateway stopped before the scan began";
 	} else if (!g->page && !why[0]) {
 		why = "the scanner gave no page";
 	}
-	gw_log(r < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, g->plugin_name,
+	gw_log(r < 0 ? MOTCUA_LOG_WARNING : MOTCUA_LOG_INFO, g->s.plugin_name,
 	       "one page for the station: %s%s%s", r < 0 ? "none" : g->media_type,
 	       r < 0 ? ": " : "", r < 0 ? why : "");
 	unsigned char *page = r == 0 ? g->page : NULL;
@@ -448,61 +452,43 @@ int capture_one_page(struct capture *cap, const char *options, size_t max_bytes,
 		     capture_page_fn done, void *data, char *msg, size_t msglen)
 {
 	struct gateway *gw = cap->gw;
-	const struct provider *prov = &cap->prov;
 	static unsigned seq;
-	if (!prov->slot.plugin_name) {
-		snprintf(msg, msglen,
-			 "no capture plugin is enabled (e.g. [scan-sane] enabled = true)");
-		return -ENODEV;
-	}
-	if (cap->active || cap->grab) {
-		snprintf(msg, msglen, "the scanner is busy%s%s",
-			 cap->active ? " with document " : "",
-			 cap->active ? cap->active->document_id : "");
-		return -EBUSY;
-	}
-	msg[0] = 0;
-	int r = prov->ops.check(prov->slot.data, options, msg, msglen);
-	if (r < 0) {
-		if (!msg[0])
-			snprintf(msg, msglen, "the scan options were refused: %s", strerror(-r));
-		return -EINVAL;
-	}
 	struct page_grab *g = calloc(1, sizeof *g);
+	if (!g)
+		return -ENOMEM;
+	int r = scan_init(&g->s, cap, options, msg, msglen);
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/tmp/page-%ld-%u", gw->settings.data_dir, (long)getpid(),
 		 ++seq);
-	if (!g || !(g->plugin_name = strdup(prov->slot.plugin_name)) ||
-	    !(g->options = strdup(options)) || !(g->tmp_dir = strdup(dir))) {
-		if (g)
-			grab_free(g);
+	if (r == 0 && !(g->s.tmp_dir = strdup(dir))) {
 		snprintf(msg, msglen, "out of memory");
-		return -ENOMEM;
+		r = -ENOMEM;
 	}
-	g->cap = cap;
-	g->ops = prov->ops;
-	g->data = prov->slot.data;
+	if (r < 0) {
+		grab_free(g);
+		return r;
+	}
 	g->max_bytes = max_bytes;
 	g->done = done;
 	g->done_data = data;
-	g->io = (struct motcua_capture_io){
-	    .struct_size = sizeof g->io,
+	g->s.io = (struct motcua_capture_io){
+	    .struct_size = sizeof g->s.io,
 	    .dossier_code = "",
 	    .document_id = "",
-	    .options = g->options,
-	    .tmp_dir = g->tmp_dir,
+	    .options = g->s.options,
+	    .tmp_dir = g->s.tmp_dir,
 	    .page_ready = grab_page_ready,
 	    .progress = grab_progress,
 	    .host_private = g,
 	};
-	r = workers_submit(gw->io_workers, grab_work, grab_done, g);
+	r = workers_submit(gw->io_workers, scan_work, grab_done, g);
 	if (r < 0) {
 		snprintf(msg, msglen, "cannot start the scan: %s", strerror(-r));
 		grab_free(g);
 		return r == -EAGAIN ? -EBUSY : r;
 	}
 	cap->grab = g;
-	gw_log(MOTCUA_LOG_INFO, g->plugin_name, "scanning one page for the station (options %s)",
+	gw_log(MOTCUA_LOG_INFO, g->s.plugin_name, "scanning one page for the station (options %s)",
 	       options);
 	return 0;
 }
@@ -510,9 +496,9 @@ int capture_one_page(struct capture *cap, const char *options, size_t max_bytes,
 void capture_cancel(struct capture *cap)
 {
 	if (cap && cap->active)
-		cap->active->io.cancel = 1;
+		cap->active->s.io.cancel = 1;
 	if (cap && cap->grab)
-		cap->grab->io.cancel = 1;
+		cap->grab->s.io.cancel = 1;
 }
 
 /* POST /api/v1/dossiers/{code}/scan: optional {"source", "resolution",
