@@ -35,16 +35,6 @@ static bool parse_date(const char *s, int32_t *day)
 	return true;
 }
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = 0;
-	return s;
-}
-
 static int load_holidays(struct calendar *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
@@ -56,11 +46,11 @@ static int load_holidays(struct calendar *c, const char *path, char *err, size_t
 	int n = 0;
 	while (fgets(line, sizeof line, f)) {
 		n++;
-		char *s = trim(line);
+		char *s = str_trim(line);
 		char *hash = strchr(s, '#');
 		if (hash)
 			*hash = 0;
-		s = trim(s);
+		s = str_trim(s);
 		if (!*s)
 			continue;
 		int32_t day;

@@ -129,7 +129,7 @@ json_t *dossier_checklist(struct records *r, const char *code)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(p->papers[i].id, paper))
-				json_array_append_new(docs[i], col_text(st, DOC_ID));
+				json_array_append_new(docs[i], db_json_text(st, DOC_ID));
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n; i++) {

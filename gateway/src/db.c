@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "util.h"
 
 static const char *const schema[] = {
     /* version 1 */
@@ -295,4 +296,27 @@ void db_stmts_finalize(struct db_stmts *s)
 const char *db_text(sqlite3_stmt *st, int col)
 {
 	return (const char *)sqlite3_column_text(st, col);
+}
+
+json_t *db_json_text(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_string(db_text(st, col));
+}
+
+json_t *db_json_time(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	char buf[32];
+	time_iso_vn(sqlite3_column_int64(st, col), buf);
+	return json_string(buf);
+}
+
+json_t *db_json_int(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, col));
 }

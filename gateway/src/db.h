@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 sqlite3 *db_open(const char *path, char *err, size_t errlen);
@@ -32,5 +33,10 @@ void db_stmts_finalize(struct db_stmts *s);
 
 /* A statement's column as text, or NULL for SQL NULL. */
 const char *db_text(sqlite3_stmt *st, int col);
+/* A column as JSON, null for SQL NULL: text, a time (seconds) as ISO 8601 in
+ * Vietnam time, an integer. */
+json_t *db_json_text(sqlite3_stmt *st, int col);
+json_t *db_json_time(sqlite3_stmt *st, int col);
+json_t *db_json_int(sqlite3_stmt *st, int col);
 
 #endif

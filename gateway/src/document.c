@@ -264,14 +264,14 @@ static json_t *document_steps(struct records *r, const char *id)
 		json_object_set_new(
 		    s, "step",
 		    json_string(step_name((enum motcua_step)sqlite3_column_int(st, SC_STEP))));
-		json_object_set_new(s, "state", col_text(st, SC_STATE));
-		json_object_set_new(s, "plugin", col_text(st, SC_PLUGIN));
-		json_object_set_new(s, "message", col_text(st, SC_MESSAGE));
-		json_object_set_new(s, "output_sha256", col_text(st, SC_OUTPUT_SHA));
+		json_object_set_new(s, "state", db_json_text(st, SC_STATE));
+		json_object_set_new(s, "plugin", db_json_text(st, SC_PLUGIN));
+		json_object_set_new(s, "message", db_json_text(st, SC_MESSAGE));
+		json_object_set_new(s, "output_sha256", db_json_text(st, SC_OUTPUT_SHA));
 		json_object_set_new(s, "attempts",
 				    json_integer(sqlite3_column_int(st, SC_ATTEMPTS)));
-		json_object_set_new(s, "started_at", col_time(st, SC_STARTED_AT));
-		json_object_set_new(s, "finished_at", col_time(st, SC_FINISHED_AT));
+		json_object_set_new(s, "started_at", db_json_time(st, SC_STARTED_AT));
+		json_object_set_new(s, "finished_at", db_json_time(st, SC_FINISHED_AT));
 		json_array_append_new(steps, s);
 	}
 	sqlite3_reset(st);
@@ -287,11 +287,11 @@ static json_t *document_pages(struct records *r, const char *id)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		json_t *pg = json_object();
 		json_object_set_new(pg, "page", json_integer(sqlite3_column_int(st, PC_PAGE_NO)));
-		json_object_set_new(pg, "state", col_text(st, PC_STATE));
-		json_object_set_new(pg, "media_type", col_text(st, PC_MEDIA_TYPE));
-		json_object_set_new(pg, "sha256", col_text(st, PC_SHA));
-		json_object_set_new(pg, "output_sha256", col_text(st, PC_OUTPUT_SHA));
-		json_object_set_new(pg, "message", col_text(st, PC_MESSAGE));
+		json_object_set_new(pg, "state", db_json_text(st, PC_STATE));
+		json_object_set_new(pg, "media_type", db_json_text(st, PC_MEDIA_TYPE));
+		json_object_set_new(pg, "sha256", db_json_text(st, PC_SHA));
+		json_object_set_new(pg, "output_sha256", db_json_text(st, PC_OUTPUT_SHA));
+		json_object_set_new(pg, "message", db_json_text(st, PC_MESSAGE));
 		const char *meta = db_text(st, PC_META);
 		json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
 		const char *k;
@@ -323,31 +323,32 @@ static json_t *document_fetch(struct records *r, const char *dossier_code, const
 		return NULL;
 	}
 	json_t *doc = json_object();
-	json_object_set_new(doc, "id", col_text(st, DOC_ID));
+	json_object_set_new(doc, "id", db_json_text(st, DOC_ID));
 	json_object_set_new(doc, "dossier_code", json_string(dossier_code));
-	json_object_set_new(doc, "name", col_text(st, DOC_NAME));
-	json_object_set_new(doc, "state", col_text(st, DOC_STATE));
-	json_object_set_new(doc, "reason", col_text(st, DOC_REASON));
-	json_object_set_new(doc, "sha256", col_text(st, DOC_ORIGINAL_SHA));
-	json_object_set_new(doc, "media_type", col_text(st, DOC_MEDIA_TYPE));
+	json_object_set_new(doc, "name", db_json_text(st, DOC_NAME));
+	json_object_set_new(doc, "state", db_json_text(st, DOC_STATE));
+	json_object_set_new(doc, "reason", db_json_text(st, DOC_REASON));
+	json_object_set_new(doc, "sha256", db_json_text(st, DOC_ORIGINAL_SHA));
+	json_object_set_new(doc, "media_type", db_json_text(st, DOC_MEDIA_TYPE));
 	json_object_set_new(doc, "size", json_integer(sqlite3_column_int64(st, DOC_SIZE)));
-	json_object_set_new(doc, "current_sha256", col_text(st, DOC_CURRENT_SHA));
-	json_object_set_new(doc, "current_media_type", col_text(st, DOC_CURRENT_MEDIA_TYPE));
-	json_object_set_new(doc, "created_at", col_time(st, DOC_CREATED_AT));
-	json_object_set_new(doc, "updated_at", col_time(st, DOC_UPDATED_AT));
-	json_object_set_new(doc, "type", col_text(st, DOC_TYPE));
-	json_object_set_new(doc, "reused_from", col_text(st, DOC_REUSED_FROM));
-	json_object_set_new(doc, "paper", col_text(st, DOC_PAPER));
+	json_object_set_new(doc, "current_sha256", db_json_text(st, DOC_CURRENT_SHA));
+	json_object_set_new(doc, "current_media_type", db_json_text(st, DOC_CURRENT_MEDIA_TYPE));
+	json_object_set_new(doc, "created_at", db_json_time(st, DOC_CREATED_AT));
+	json_object_set_new(doc, "updated_at", db_json_time(st, DOC_UPDATED_AT));
+	json_object_set_new(doc, "type", db_json_text(st, DOC_TYPE));
+	json_object_set_new(doc, "reused_from", db_json_text(st, DOC_REUSED_FROM));
+	json_object_set_new(doc, "paper", db_json_text(st, DOC_PAPER));
 	json_object_set_new(doc, "review",
 			    json_pack("{s:b, s:o, s:o}", "required",
 				      sqlite3_column_int(st, DOC_REVIEW) != 0, "confirmed_at",
-				      col_time(st, DOC_REVIEWED_AT), "confirmed_by",
-				      col_text(st, DOC_REVIEWED_BY)));
+				      db_json_time(st, DOC_REVIEWED_AT), "confirmed_by",
+				      db_json_text(st, DOC_REVIEWED_BY)));
 	json_object_set_new(doc, "sidecar",
 			    sqlite3_column_type(st, DOC_SIDECAR_SHA) == SQLITE_NULL
 				? json_null()
-				: json_pack("{s:o, s:o}", "sha256", col_text(st, DOC_SIDECAR_SHA),
-					    "media_type", col_text(st, DOC_SIDECAR_MEDIA_TYPE)));
+				: json_pack("{s:o, s:o}", "sha256",
+					    db_json_text(st, DOC_SIDECAR_SHA), "media_type",
+					    db_json_text(st, DOC_SIDECAR_MEDIA_TYPE)));
 	const char *meta_text = db_text(st, DOC_META);
 	json_t *meta = meta_text ? json_loads(meta_text, 0, NULL) : NULL;
 	sqlite3_reset(st);

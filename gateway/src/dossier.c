@@ -125,25 +125,25 @@ bool dossier_exists(struct records *r, const char *code)
 static json_t *dossier_row(sqlite3_stmt *st)
 {
 	json_t *applicant = json_object();
-	json_object_set_new(applicant, "name", col_text(st, DC_APPLICANT_NAME));
-	json_object_set_new(applicant, "id_number", col_text(st, DC_APPLICANT_ID));
-	json_object_set_new(applicant, "phone", col_text(st, DC_APPLICANT_PHONE));
-	json_object_set_new(applicant, "address", col_text(st, DC_APPLICANT_ADDRESS));
-	json_object_set_new(applicant, "email", col_text(st, DC_APPLICANT_EMAIL));
+	json_object_set_new(applicant, "name", db_json_text(st, DC_APPLICANT_NAME));
+	json_object_set_new(applicant, "id_number", db_json_text(st, DC_APPLICANT_ID));
+	json_object_set_new(applicant, "phone", db_json_text(st, DC_APPLICANT_PHONE));
+	json_object_set_new(applicant, "address", db_json_text(st, DC_APPLICANT_ADDRESS));
+	json_object_set_new(applicant, "email", db_json_text(st, DC_APPLICANT_EMAIL));
 	json_t *d = json_object();
-	json_object_set_new(d, "code", col_text(st, DC_CODE));
-	json_object_set_new(d, "procedure_code", col_text(st, DC_PROCEDURE_CODE));
-	json_object_set_new(d, "procedure_name", col_text(st, DC_PROCEDURE_NAME));
+	json_object_set_new(d, "code", db_json_text(st, DC_CODE));
+	json_object_set_new(d, "procedure_code", db_json_text(st, DC_PROCEDURE_CODE));
+	json_object_set_new(d, "procedure_name", db_json_text(st, DC_PROCEDURE_NAME));
 	json_object_set_new(d, "applicant", applicant);
 	json_object_set_new(d, "channel", json_integer(sqlite3_column_int(st, DC_CHANNEL)));
 	json_object_set_new(d, "status", json_integer(sqlite3_column_int(st, DC_STATUS)));
-	json_object_set_new(d, "received_at", col_time(st, DC_RECEIVED_AT));
-	json_object_set_new(d, "updated_at", col_time(st, DC_UPDATED_AT));
-	json_object_set_new(d, "due_at", col_time(st, DC_DUE_AT));
-	json_object_set_new(d, "unit", col_text(st, DC_UNIT));
-	json_object_set_new(d, "ticket_id", col_int_or_null(st, DC_TICKET_ID));
-	json_object_set_new(d, "official", col_text(st, DC_CREATED_BY));
-	json_object_set_new(d, "lookup_key", col_text(st, DC_LOOKUP_KEY));
+	json_object_set_new(d, "received_at", db_json_time(st, DC_RECEIVED_AT));
+	json_object_set_new(d, "updated_at", db_json_time(st, DC_UPDATED_AT));
+	json_object_set_new(d, "due_at", db_json_time(st, DC_DUE_AT));
+	json_object_set_new(d, "unit", db_json_text(st, DC_UNIT));
+	json_object_set_new(d, "ticket_id", db_json_int(st, DC_TICKET_ID));
+	json_object_set_new(d, "official", db_json_text(st, DC_CREATED_BY));
+	json_object_set_new(d, "lookup_key", db_json_text(st, DC_LOOKUP_KEY));
 	return d;
 }
 
@@ -160,11 +160,12 @@ json_t *dossier_get(struct records *r, const char *code)
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(
-		    docs,
-		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, DOC_ID), "name",
-			      col_text(st, DOC_NAME), "state", col_text(st, DOC_STATE), "sha256",
-			      col_text(st, DOC_ORIGINAL_SHA), "media_type",
-			      col_text(st, DOC_MEDIA_TYPE), "paper", col_text(st, DOC_PAPER)));
+		    docs, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+				    db_json_text(st, DOC_ID), "name", db_json_text(st, DOC_NAME),
+				    "state", db_json_text(st, DOC_STATE), "sha256",
+				    db_json_text(st, DOC_ORIGINAL_SHA), "media_type",
+				    db_json_text(st, DOC_MEDIA_TYPE), "paper",
+				    db_json_text(st, DOC_PAPER)));
 	sqlite3_reset(st);
 	json_object_set_new(d, "documents", docs);
 	return d;

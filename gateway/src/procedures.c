@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "procedures.h"
+#include "util.h"
 #include "validate.h"
 
 #define MAX_PROCEDURES 5000
@@ -40,16 +41,6 @@ static const char *const form_names[] = {
 const char *paper_form_name(enum paper_form form)
 {
 	return (unsigned)form <= PAPER_EITHER ? form_names[form] : "either";
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = 0;
-	return s;
 }
 
 /* Text a clerk wrote: 1 to TEXT_MAX bytes of UTF-8 without control characters. */
@@ -131,7 +122,7 @@ static size_t split(char *s, char **fields, size_t max)
 		s = semi + 1;
 	}
 	for (size_t i = 0; i < n; i++)
-		fields[i] = trim(fields[i]);
+		fields[i] = str_trim(fields[i]);
 	return n;
 }
 
@@ -226,7 +217,7 @@ static int parse_detail(struct parse *ps, struct procedures *p, char *s)
 		FAIL(ps, "expected key: value (name, fee, result or paper) for procedure %s",
 		     r->code);
 	*colon = 0;
-	char *key = trim(s), *value = trim(colon + 1);
+	char *key = str_trim(s), *value = str_trim(colon + 1);
 	char **slot = !strcmp(key, "name")     ? &r->name
 		      : !strcmp(key, "fee")    ? &r->fee
 		      : !strcmp(key, "result") ? &r->result_place
@@ -275,7 +266,7 @@ struct procedures *procedures_load(const char *path, char *err, size_t errlen)
 		if (ps.line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
 			s += 3;
 		bool indented = s[0] == ' ' || s[0] == '\t';
-		s = trim(s);
+		s = str_trim(s);
 		if (!*s || *s == '#')
 			continue;
 		r = indented ? parse_detail(&ps, p, s) : parse_procedure(&ps, p, s);

@@ -22,21 +22,6 @@
 #include "users.h"
 #include "util.h"
 
-static json_t *text_or_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
-							   : json_string(db_text(st, col));
-}
-
-static json_t *time_or_null(sqlite3_stmt *st, int col)
-{
-	char buf[32];
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	time_iso_vn(sqlite3_column_int64(st, col), buf);
-	return json_string(buf);
-}
-
 static json_t *service_name(const struct gateway *gw, const char *code)
 {
 	const struct service *s = services_find(gw->services, code);
@@ -72,10 +57,10 @@ static void route_queue(struct call *c)
 		json_array_append_new(
 		    called, json_pack("{s:I, s:i, s:o, s:o, s:o, s:o, s:i}", "id",
 				      (json_int_t)sqlite3_column_int64(st, 0), "number",
-				      sqlite3_column_int(st, 1), "counter", text_or_null(st, 2),
-				      "service", text_or_null(st, 3), "service_name",
+				      sqlite3_column_int(st, 1), "counter", db_json_text(st, 2),
+				      "service", db_json_text(st, 3), "service_name",
 				      service_name(gw, db_text(st, 3)), "called_at",
-				      time_or_null(st, 4), "recalls", sqlite3_column_int(st, 5)));
+				      db_json_time(st, 4), "recalls", sqlite3_column_int(st, 5)));
 	sqlite3_finalize(st);
 	json_t *counts = json_object();
 	json_int_t unnamed = 0;

@@ -53,28 +53,6 @@ static const char *const priorities[] = {"elderly", "disabled", "pregnant", "chi
 	"id, number, service, state, issued_at, called_at, done_at, counter, official, priority,"  \
 	" recalls, started_at, transferred_to, transferred_from"
 
-static json_t *text_or_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
-							   : json_string(db_text(st, col));
-}
-
-static json_t *time_or_null(sqlite3_stmt *st, int col)
-{
-	char buf[32];
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	time_iso_vn(sqlite3_column_int64(st, col), buf);
-	return json_string(buf);
-}
-
-static json_t *int_or_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL
-		   ? json_null()
-		   : json_integer(sqlite3_column_int64(st, col));
-}
-
 static json_t *service_name(const struct gateway *gw, const char *code)
 {
 	const struct service *s = services_find(gw->services, code);
@@ -86,19 +64,19 @@ static json_t *ticket_row(const struct gateway *gw, sqlite3_stmt *st)
 	json_t *t = json_object();
 	json_object_set_new(t, "id", json_integer(sqlite3_column_int64(st, 0)));
 	json_object_set_new(t, "number", json_integer(sqlite3_column_int(st, 1)));
-	json_object_set_new(t, "service", text_or_null(st, 2));
+	json_object_set_new(t, "service", db_json_text(st, 2));
 	json_object_set_new(t, "service_name", service_name(gw, db_text(st, 2)));
 	json_object_set_new(t, "state", json_string(db_text(st, 3)));
-	json_object_set_new(t, "issued_at", time_or_null(st, 4));
-	json_object_set_new(t, "called_at", time_or_null(st, 5));
-	json_object_set_new(t, "done_at", time_or_null(st, 6));
-	json_object_set_new(t, "counter", text_or_null(st, 7));
-	json_object_set_new(t, "official", text_or_null(st, 8));
-	json_object_set_new(t, "priority", text_or_null(st, 9));
+	json_object_set_new(t, "issued_at", db_json_time(st, 4));
+	json_object_set_new(t, "called_at", db_json_time(st, 5));
+	json_object_set_new(t, "done_at", db_json_time(st, 6));
+	json_object_set_new(t, "counter", db_json_text(st, 7));
+	json_object_set_new(t, "official", db_json_text(st, 8));
+	json_object_set_new(t, "priority", db_json_text(st, 9));
 	json_object_set_new(t, "recalls", json_integer(sqlite3_column_int(st, 10)));
-	json_object_set_new(t, "started_at", time_or_null(st, 11));
-	json_object_set_new(t, "transferred_to", int_or_null(st, 12));
-	json_object_set_new(t, "transferred_from", int_or_null(st, 13));
+	json_object_set_new(t, "started_at", db_json_time(st, 11));
+	json_object_set_new(t, "transferred_to", db_json_int(st, 12));
+	json_object_set_new(t, "transferred_from", db_json_int(st, 13));
 	return t;
 }
 

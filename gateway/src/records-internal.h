@@ -145,8 +145,5 @@ static inline sqlite3_stmt *rec_stmt(struct records *r, enum record_stmt i)
 }
 
 /* Column values as JSON. */
-json_t *col_text(sqlite3_stmt *st, int col);
-json_t *col_time(sqlite3_stmt *st, int col);
-json_t *col_int_or_null(sqlite3_stmt *st, int col);
 
 #endif

@@ -178,29 +178,6 @@ void records_free(struct records *r)
 	free(r);
 }
 
-json_t *col_text(sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	return json_string(db_text(st, col));
-}
-
-json_t *col_time(sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	char buf[32];
-	time_iso_vn(sqlite3_column_int64(st, col), buf);
-	return json_string(buf);
-}
-
-json_t *col_int_or_null(sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	return json_integer(sqlite3_column_int64(st, col));
-}
-
 void records_metrics(struct records *r, struct evbuffer *buf)
 {
 	sqlite3 *db = r->gw->db;

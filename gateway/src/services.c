@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "services.h"
+#include "util.h"
 #include "validate.h"
 
 #define SERVICES_MAX 100
@@ -62,16 +63,6 @@ static int add(struct services *s, const char *code, const char *name, const cha
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-		s[--n] = 0;
-	return s;
-}
-
 /* UTF-8 without control characters, 1 to max bytes. */
 static bool valid_text(const char *s, size_t max)
 {
@@ -113,7 +104,7 @@ static int load_file(struct services *s, const char *path, char *err, size_t err
 			r = -EINVAL;
 			break;
 		}
-		char *l = trim(line);
+		char *l = str_trim(line);
 		if (!*l || *l == '#')
 			continue;
 		char *f1 = l, *f2 = strchr(f1, ';'), *f3 = f2 ? strchr(f2 + 1, ';') : NULL;
@@ -127,9 +118,9 @@ static int load_file(struct services *s, const char *path, char *err, size_t err
 		}
 		*f2++ = 0;
 		*f3++ = 0;
-		f1 = trim(f1);
-		f2 = trim(f2);
-		f3 = trim(f3);
+		f1 = str_trim(f1);
+		f2 = str_trim(f2);
+		f3 = str_trim(f3);
 		if (!valid_code_chars(f1, SERVICE_CODE_MAX)) {
 			snprintf(err, errlen,
 				 "%s:%d: service code '%.40s': 1 to %d letters, digits, '.', '-' "

@@ -105,6 +105,16 @@ int date_parse_vn(const char *s, int64_t *start)
 	return time_parse(s, false, start);
 }
 
+char *str_trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = 0;
+	return s;
+}
+
 void random_hex(char *out, size_t nbytes)
 {
 	unsigned char buf[64];

@@ -21,6 +21,9 @@ int time_parse(const char *s, bool end_of_day, int64_t *out);
 int date_parse_vn(const char *s, int64_t *start);
 int64_t time_now(void);
 /* 2*nbytes hex digits and a NUL. */
+/* s without the spaces and tabs it starts with, nor the spaces, tabs and
+ * line ends it ends with (cut in place). */
+char *str_trim(char *s);
 void random_hex(char *out, size_t nbytes);
 void random_bytes(void *out, size_t n);
 /* A new lookup key (validate.h: LOOKUP_KEY_LEN characters and a NUL). */
