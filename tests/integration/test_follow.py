@@ -223,5 +223,55 @@ def test_page(tmp):
     g.stop()
 
 
+def test_page_in_a_browser(tmp):
+    """The page as a citizen's phone shows it (headless Chromium), opened from
+    the ticket's QR: the number, the people ahead, the call to a counter, the
+    English switch; a wrong key. Screenshots go to the build folder."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.support.ui import WebDriverWait
+    except ImportError:
+        print("skip: no selenium")
+        return
+    g = station(tmp).start()
+    first, mine = issue(g, {"service": "HT"}), issue(g, {"service": "HT"})
+    url = qr_url(g, tmp, mine["id"])
+    o = Options()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=412,915"):
+        o.add_argument(a)
+    b = webdriver.Chrome(options=o)
+    shots = os.path.join(os.path.abspath(os.environ.get("MOTCUA_BUILD_ROOT", tmp)), "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    try:
+        wait = WebDriverWait(b, 20)
+        text = lambda i: b.find_element("id", i).text
+        b.get(url)
+        wait.until(lambda _: text("number"))
+        assert text("number") == str(mine["number"]) and text("service") == "Hộ tịch"
+        assert text("state") == "Đang chờ" and text("ahead") == "Còn 1 người trước ông/bà", text("ahead")
+        assert not b.find_element("id", "old").is_displayed()
+        b.save_screenshot(os.path.join(shots, "follow-waiting.png"))
+        assert g.post("/api/v1/tickets/next", {"counter": "2"}).json()["id"] == first["id"]
+        b.get(url)
+        wait.until(lambda _: text("ahead") == "Ông/bà là người tiếp theo")
+        assert g.post("/api/v1/tickets/next", {"counter": "2"}).json()["id"] == mine["id"]
+        b.get(url)
+        wait.until(lambda _: text("state") == "Mời đến quầy số 2")
+        assert not b.find_element("id", "ahead").is_displayed()
+        b.save_screenshot(os.path.join(shots, "follow-called.png"))
+        b.find_element("id", "lang").click()
+        wait.until(lambda _: text("state") == "Please go to counter 2")
+        assert b.find_element("id", "lang").text == "Tiếng Việt"
+        tid, key = key_of(url)
+        b.get(url.replace("key=" + key, "key=ZZZZZZZZ"))
+        wait.until(lambda _: text("error"))
+        assert text("error").startswith("Không tìm thấy số thứ tự này"), text("error")
+        assert not b.find_element("id", "ticket").is_displayed()
+    finally:
+        b.quit()
+    g.stop()
+
+
 if __name__ == "__main__":
     run(globals())
