@@ -22,6 +22,8 @@ bool weburl_plain_host(const char *h)
 
 char *weburl_make(const struct gateway *gw, struct evhttp_request *req, const char *path)
 {
+	if (gw->settings.public_url)
+		return g_strdup_printf("%s%s", gw->settings.public_url, path ? path : "");
 	const char *host = req ? http_header(req, "Host") : NULL;
 	char fallback[300];
 	if (!weburl_plain_host(host)) {

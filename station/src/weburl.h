@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The URL of this gateway as the citizen's phone reaches it: the Host the
- * request came with (the kiosk, the counter's browser, the receipt printer's
- * client reached it there), when it is a plain name or address with a port;
+ * The URL of this gateway as the citizen's phone reaches it: [station]
+ * public_url when it is set; else the Host the request came with (the kiosk, the counter's browser,
+ * the receipt printer's client reached it there), when it is a plain name or address with a port;
  * else the address the gateway listens on. Printed in QR codes (the
  * receipt's lookup, the ticket's follow page).
  */

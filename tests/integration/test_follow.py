@@ -98,6 +98,24 @@ def test_qr_png_holds_the_follow_url(tmp):
     g.stop()
 
 
+def test_public_url(tmp):
+    """[station] public_url: the address phones reach, whatever Host the kiosk used."""
+    g = Gateway(tmp, plugins="[station]\nreview = false\npublic_url = https://motcua.xa.gov.vn/qm\n").start()
+    a = issue(g)
+    url = qr_url(g, tmp, a["id"], headers={"Host": "127.0.0.1:1"})
+    assert url.startswith("https://motcua.xa.gov.vn/qm/station/follow?ticket=%d&key=" % a["id"]), url
+    g.stop()
+    for bad in ("motcua.xa.gov.vn", "ftp://x", "http://", "http:///x", "http://x/", "http://x?a=1",
+                "http://x/#f", "http://a b", "http://" + "x" * 200):
+        p = subprocess.run([os.environ["MOTCUA_GATEWAY"], "--config", g.conf, "-o",
+                            "station.public_url=" + bad, "--check"], capture_output=True, timeout=60)
+        assert p.returncode == 78 and b"[station] public_url" in p.stderr, (bad, p)
+    p = subprocess.run([os.environ["MOTCUA_GATEWAY"], "--config", g.conf, "-o",
+                        "station.public_url=http://192.168.1.10:8080", "--check"], capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p
+
+
 def test_fields_and_people_ahead(tmp):
     g = station(tmp).start()
     t = [issue(g, {"service": "HT"}) for _ in range(3)]
