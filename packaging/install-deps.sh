@@ -47,12 +47,13 @@ run_pkgs="curl ca-certificates openssl python3"
 test_pkgs="python3 make binutils g++ sqlite3 wrk python3-pil fonts-dejavu-core
 poppler-utils qpdf tesseract-ocr
 softhsm2 opensc libnss3-tools bc
-chromium chromium-driver python3-selenium zbar-tools qrencode
+chromium chromium-driver python3-selenium zbar-tools qrencode espeak-ng
 mosquitto mosquitto-clients
 valgrind clang-format"
 # (python3-selenium drives Chromium in the station's browser tests; zbarimg
 # reads back the QR printed on a receipt; qrencode, libqrencode's CLI, makes
-# the QR of the citizen ID cards the CCCD tests draw.)
+# the QR of the citizen ID cards the CCCD tests draw; the espeak-ng command
+# line is the station benchmark's reference for the announcement.)
 # (valgrind runs the suite under memcheck with meson test --setup valgrind;
 # clang-format checks the tree's formatting against .clang-format.)
 # (eval-stream tests and benchmark start their own mosquitto broker on

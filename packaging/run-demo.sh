@@ -12,7 +12,9 @@
 # delivered through the outbox to a local stand-in of the agency's API
 # (adapter-http-json), synced to a local stand-in of the national portal
 # (adapter-dvcqg) and dropped into the agency's shared folder (adapter-folder).
-# The gateway then keeps running until Ctrl-C.
+# At the end it prints where the counter's pages are: the clerk's console
+# with a signed-in official, the waiting-room display, the ticket and rating
+# kiosks, the citizen's lookup. The gateway then keeps running until Ctrl-C.
 #   packaging/run-demo.sh [--exit]      (--exit: stop after the demo)
 # MOTCUA_LISTEN=127.0.0.1:9090 picks another address.
 set -eu
@@ -216,6 +218,37 @@ print("-" if g is None else round(g, 1))' "$1" 2>/dev/null || echo "-"
 }
 mkdir -p "$data/reports"
 report=$("$cli" "$@" report --from "$vn_today" --to "$vn_today" --out "$data/reports" 2>&1 | tail -1 || true)
+# 10. The counter's pages (station/www/): the clerk's console with a signed-in
+# official, the waiting-room display, the ticket kiosk and the rating kiosk of
+# counter 1 (a kiosk token in their address's fragment, which no server log
+# sees), and the citizen's lookup of this dossier (the receipt's QR).
+station_kiosk=$("$cli" "$@" token create --role kiosk --name "Màn hình và máy lấy số (demo)" 2>/dev/null)
+lookup_key=$(field "$dossier" lookup_key)
+clerk_user=canbo.demo
+clerk_pw_file=$data/demo-clerk.password
+clerk_session=
+if "$cli" "$@" user list >/dev/null 2>&1; then
+	# the demo's official, once, with a password of its own kept beside its data
+	[ -s "$clerk_pw_file" ] || (umask 077 && head -c 12 /dev/urandom | base64 | tr -d '/+=' >"$clerk_pw_file")
+	if ! "$cli" "$@" user list 2>/dev/null | grep -q "^$clerk_user "; then
+		"$cli" "$@" user add --username "$clerk_user" --name "Nguyễn Thị Mai (demo)" --role clerk \
+			--unit "Phòng Tư pháp" --counter 1 --password-stdin <"$clerk_pw_file" >/dev/null 2>&1 || true
+	else
+		"$cli" "$@" user passwd "$clerk_user" --password-stdin <"$clerk_pw_file" >/dev/null 2>&1 || true
+	fi
+	clerk_session=$(curl -fsS -H 'Content-Type: application/json' \
+		-d "{\"username\":\"$clerk_user\",\"password\":\"$(cat "$clerk_pw_file")\",\"counter\":\"1\"}" \
+		"http://$listen/api/v1/session" 2>/dev/null | sed -n 's/.*"token":"\([^"]*\)".*/\1/p') || true
+fi
+if [ -n "$clerk_session" ]; then
+	console_url="http://$listen/station/console#token=$clerk_session"
+	console_who="signed in as $clerk_user (Nguyễn Thị Mai, counter 1); or sign in there: $clerk_user / password in $clerk_pw_file"
+else
+	# (a build without officials' accounts: the console takes the clerk's machine token)
+	console_url="http://$listen/station/console?counter=1#token=$MOTCUA_TOKEN"
+	console_who="with the demo clerk's machine token (no officials' accounts on this build: motcua user add)"
+fi
+
 cat <<MSG
 
 motcua demo: gateway running at http://$listen/ (pid $pid)
@@ -251,6 +284,13 @@ Look around (the clerk's token is in MOTCUA_TOKEN below):
   curl -s -H "Authorization: Bearer $supervisor" http://$listen/api/v1/outbox     (a supervisor's token)
 Dashboard (live, Vietnamese first), open in a browser:
   http://$listen/dashboard#token=$supervisor
+The counter's pages (Vietnamese first, English at the top right):
+  console (clerk)     $console_url
+                      $console_who
+  waiting-room screen http://$listen/station/display#token=$station_kiosk
+  ticket kiosk        http://$listen/station/tickets#token=$station_kiosk
+  rating kiosk        http://$listen/station/rating?counter=1#token=$station_kiosk
+  citizen's lookup    http://$listen/lookup?code=$code&key=$lookup_key
 MSG
 if [ "$state" != done ] || [ "$scan_state" != done ] || [ "$verified" != yes ] ||
 	[ "${reuse_state:-}" != done ] || [ "$intact" != yes ] || [ "${found:-0}" -lt 1 ] ||
@@ -259,5 +299,9 @@ if [ "$state" != done ] || [ "$scan_state" != done ] || [ "$verified" != yes ] |
 	exit 1
 fi
 [ "$exit_after" = 1 ] && exit 0
+# on a desktop, the console opens in the browser
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open >/dev/null 2>&1; then
+	xdg-open "$console_url" >/dev/null 2>&1 &
+fi
 echo "Ctrl-C stops the gateway."
 wait $pid

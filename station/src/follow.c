@@ -298,39 +298,11 @@ static void route_follow(struct call *c)
 	evhttp_clear_headers(&q);
 }
 
-/* ---- GET /station/follow ---- */
-
-/* The page: station/www/follow.html, built in (station/meson.build). */
-extern const char motcua_follow_html[];
-
-static void route_page(struct call *c)
-{
-	struct evhttp_request *req = c->req;
-	struct evbuffer *buf = evbuffer_new();
-	if (!buf) {
-		evhttp_send_error(req, 503, "out of memory");
-		return;
-	}
-	evbuffer_add_reference(buf, motcua_follow_html, strlen(motcua_follow_html), NULL, NULL);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-	evhttp_add_header(h, "Cache-Control", "no-cache");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Content-Security-Policy",
-			  "default-src 'self'; script-src 'unsafe-inline'; style-src "
-			  "'unsafe-inline'; img-src 'self' data:");
-	evhttp_send_reply(req, 200, "OK", buf);
-	evbuffer_free(buf);
-}
-
 static const struct route_def routes[] = {
     {"GET", "/api/v1/tickets/{id}/qr.png", R_STAFF | MOTCUA_ROLE_KIOSK, route_qr,
      "the ticket's QR code (PNG) of its follow page /station/follow?ticket=&key="},
     {"GET", "/api/v1/queue/follow", 0, route_follow,
      "one ticket for the citizen's phone (no token): ?ticket=&key= -> state, people ahead"},
-    {"GET", "/station/follow", 0, route_page,
-     "the citizen's page following a queue ticket (theo dõi số thứ tự)"},
 };
 
 struct follow *follow_new(struct gateway *gw)

@@ -5,7 +5,8 @@
  * URL http://HOST/station/follow?ticket=ID&key=KEY of the page GET
  * /station/follow, which asks GET /api/v1/queue/follow?ticket=&key= (no
  * token) every 15 s: the number, the service, the state, the people ahead,
- * the counter, the times. KEY is 8 characters of Crockford base 32
+ * the counter, the times (the page is station/www/follow.html, served with
+ * the station's other pages, pages.c). KEY is 8 characters of Crockford base 32
  * (validate.h LOOKUP_KEY_ALPHABET): an HMAC-SHA256 of the ticket's id and
  * day under a random secret kept in the data folder (follow.key), so that
  * ticket ids cannot be walked; a wrong id and a wrong key get the same 404,

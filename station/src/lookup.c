@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sodium.h>
@@ -308,36 +307,11 @@ out:
 	json_decref(j);
 }
 
-/* The page: station/www/lookup.html, built in (station/meson.build). */
-extern const char motcua_lookup_html[];
-
-static void route_page(struct call *c)
-{
-	struct evhttp_request *req = c->req;
-	struct evbuffer *buf = evbuffer_new();
-	if (!buf) {
-		evhttp_send_error(req, 503, "out of memory");
-		return;
-	}
-	evbuffer_add_reference(buf, motcua_lookup_html, strlen(motcua_lookup_html), NULL, NULL);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-	evhttp_add_header(h, "Cache-Control", "no-cache");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(h, "Content-Security-Policy",
-			  "default-src 'self'; script-src 'unsafe-inline'; style-src "
-			  "'unsafe-inline'; img-src 'self' data:");
-	evhttp_send_reply(req, 200, "OK", buf);
-	evbuffer_free(buf);
-}
-
 static const struct route_def routes[] = {
     {"GET", "/api/v1/lookup", 0, route_lookup,
      "the citizen's lookup (no token): ?code=&key= -> status, dates, missing papers"},
     {"POST", "/api/v1/lookup/rating", 0, route_rating,
      "the citizen's online rating (no token): {\"code\", \"key\", \"level\"}, once a dossier"},
-    {"GET", "/lookup", 0, route_page, "the citizen's lookup page (tra cứu hồ sơ)"},
 };
 
 int lookup_routes_add(struct gateway *gw)

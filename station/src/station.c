@@ -7,6 +7,7 @@
 #include "gateway.h"
 #include "log.h"
 #include "lookup.h"
+#include "pages.h"
 #include "receipt.h"
 #include "station.h"
 #include "voice.h"
@@ -25,8 +26,10 @@ struct station *station_new(struct gateway *gw)
 	if (!s)
 		return NULL;
 	s->gw = gw;
-	if (lookup_routes_add(gw) < 0 || !(s->cccd = cccd_new(gw)) || !(s->voice = voice_new(gw))) {
-		log_error("station: cannot start the lookup, the ID card reader or the voice");
+	if (pages_routes_add(gw) < 0 || lookup_routes_add(gw) < 0 || !(s->cccd = cccd_new(gw)) ||
+	    !(s->voice = voice_new(gw))) {
+		log_error(
+		    "station: cannot start the pages, the lookup, the ID card reader or the voice");
 		station_free(s);
 		return NULL;
 	}
