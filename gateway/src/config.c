@@ -288,6 +288,27 @@ static int get_str(struct config *c, const char *sec, const char *key, const cha
 	return *out || !v ? 0 : -ENOMEM;
 }
 
+/* [station] public_url: http(s)://HOST[:PORT][/PATH], HOST not empty, only
+ * the characters a URL holds plainly, no query or fragment, no / at the end
+ * (the routes' paths follow it). */
+static bool valid_public_url(const char *s)
+{
+	size_t n = strlen(s), skip = 0;
+	if (!strncmp(s, "https://", 8))
+		skip = 8;
+	else if (!strncmp(s, "http://", 7))
+		skip = 7;
+	if (!skip || n <= skip || n > 200 || s[skip] == '/' || s[n - 1] == '/')
+		return false;
+	for (size_t i = skip; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr(".-:[]/_~%", ch)))
+			return false;
+	}
+	return true;
+}
+
 /* The waiting room's call: text with {number} and {counter}, nothing else
  * in braces (a typo such as {numbr} would be read aloud). */
 static bool valid_announce(const char *s)
@@ -461,6 +482,15 @@ int settings_load(struct settings *s, struct config *c, char *err, size_t errlen
 	if (e && (!valid_document_name(e->value) || strlen(e->value) > 100))
 		return bad(e, err, errlen,
 			   "must be a place name of 1 to 100 bytes of text, e.g. Tân Hiệp");
+	/* This gateway's address as the citizens' phones reach it, for the QR
+	 * codes printed (the ticket's follow page, the receipt's lookup). */
+	if ((r = get_str(c, "station", "public_url", NULL, &s->public_url)) < 0)
+		return r;
+	e = config_find(c, "station", "public_url");
+	if (e && !valid_public_url(e->value))
+		return bad(e, err, errlen,
+			   "must be an http(s) URL of this gateway with no query and no / at its "
+			   "end, at most 200 bytes, e.g. http://192.168.1.10:8080");
 	/* Unknown keys in the core sections. */
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->entries[i];
@@ -478,6 +508,7 @@ void settings_clear(struct settings *s)
 	free(s->agency_code);
 	free(s->office_name);
 	free(s->receipt_place);
+	free(s->public_url);
 	free(s->holidays_file);
 	free(s->procedures_file);
 	free(s->lookup_url);

@@ -72,6 +72,7 @@ struct settings {
 	unsigned priority_run; /* at most this many priority calls in a row while others wait */
 	char *announce;	       /* the waiting room's call, with {number} and {counter} */
 	char *receipt_place;   /* printed before the date on receipts; NULL: none */
+	char *public_url; /* this gateway as phones reach it (QR codes); NULL: the request's Host */
 };
 /* Validates [gateway], [http], [office], [outbox]; rejects unknown keys in those
  * sections. Returns 0 or -EINVAL with "file:line: reason" in err. */

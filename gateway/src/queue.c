@@ -106,9 +106,7 @@ bool ticket_exists(sqlite3 *db, int64_t id)
 	return found;
 }
 
-/* People a waiting ticket has before it in its service (the order of /next,
- * without the priority runs). */
-static int64_t ticket_ahead(sqlite3 *db, int64_t id)
+int64_t ticket_ahead(sqlite3 *db, int64_t id)
 {
 	sqlite3_stmt *st = db_prepare(
 	    db, "SELECT COUNT(*) FROM tickets o, tickets t WHERE t.id = ?1 AND o.day = t.day"

@@ -19,5 +19,8 @@ int queue_routes_add(struct gateway *gw);
 bool ticket_exists(sqlite3 *db, int64_t id);
 /* The ticket's JSON (a new reference), or NULL if there is none. */
 json_t *ticket_get(const struct gateway *gw, int64_t id);
+/* People a waiting ticket has before it in its service (the order of /next,
+ * without the priority runs); 0 when there is no such ticket. */
+int64_t ticket_ahead(sqlite3 *db, int64_t id);
 
 #endif

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Counting limits per key, in the database (see ratelimit.h). */
 #include <errno.h>
+#include <stdio.h>
 
 #include "db.h"
+#include "http.h"
 #include "ratelimit.h"
+#include "util.h"
 
 int64_t ratelimit_locked(sqlite3 *db, const struct ratelimit_policy *p, const char *key,
 			 int64_t now)
@@ -91,4 +94,20 @@ int ratelimit_purge(sqlite3 *db, int64_t now)
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+bool ratelimit_request(sqlite3 *db, const struct ratelimit_policy *p, struct evhttp_request *req,
+		       const char *message)
+{
+	char client[64];
+	http_client_address(req, client, sizeof client);
+	int64_t now = time_now();
+	int64_t left = ratelimit_locked(db, p, client, now);
+	if (left == 0 && ratelimit_hit(db, p, client, now) >= 0)
+		return true;
+	char v[32];
+	snprintf(v, sizeof v, "%lld", (long long)(left > 0 ? left : 60));
+	http_set_header(req, "Retry-After", v);
+	http_reply_error(req, 429, "too_many_requests", "%s", message);
+	return false;
 }

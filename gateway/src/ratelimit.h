@@ -9,9 +9,12 @@
 #ifndef MOTCUA_RATELIMIT_H
 #define MOTCUA_RATELIMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
+
+struct evhttp_request;
 
 struct ratelimit_policy {
 	const char *scope; /* what the keys are ("signin-user", "lookup-addr", ...) */
@@ -30,6 +33,11 @@ int ratelimit_hit(sqlite3 *db, const struct ratelimit_policy *p, const char *key
 int ratelimit_count(sqlite3 *db, const struct ratelimit_policy *p, const char *key, int64_t now);
 /* Forgets key (its hits and its lock). */
 int ratelimit_clear(sqlite3 *db, const struct ratelimit_policy *p, const char *key);
+/* Counts one hit for the client address of req (a public route's guard):
+ * true within the limit; else answers 429 with Retry-After and
+ * {"error":"too_many_requests","message":message} and returns false. */
+bool ratelimit_request(sqlite3 *db, const struct ratelimit_policy *p, struct evhttp_request *req,
+		       const char *message);
 /* Removes rows whose window and lock are over (at start, now and then). */
 int ratelimit_purge(sqlite3 *db, int64_t now);
 

@@ -212,19 +212,9 @@ static bool rated(sqlite3 *db, const char *code)
  * beyond the limit. */
 static bool within_limit(struct gateway *gw, struct evhttp_request *req)
 {
-	char client[64];
-	http_client_address(req, client, sizeof client);
-	int64_t now = time_now();
-	int64_t left = ratelimit_locked(gw->db, &by_address, client, now);
-	if (left == 0 && ratelimit_hit(gw->db, &by_address, client, now) >= 0)
-		return true;
-	char v[32];
-	snprintf(v, sizeof v, "%lld", (long long)(left > 0 ? left : 60));
-	http_set_header(req, "Retry-After", v);
-	http_reply_error(req, 429, "too_many_requests",
-			 "too many lookups from this address: try again later (tra cứu quá nhiều "
-			 "lần, vui lòng thử lại sau)");
-	return false;
+	return ratelimit_request(gw->db, &by_address, req,
+				 "too many lookups from this address: try again later (tra cứu quá "
+				 "nhiều lần, vui lòng thử lại sau)");
 }
 
 static void reply_not_found(struct evhttp_request *req)

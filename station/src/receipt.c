@@ -24,8 +24,6 @@
 #include <fontconfig/fontconfig.h>
 #include <glib.h>
 #include <pango/pangocairo.h>
-#include <png.h>
-#include <qrencode.h>
 
 #include "calendar.h"
 #include "db.h"
@@ -33,10 +31,13 @@
 #include "http.h"
 #include "log.h"
 #include "procedures.h"
+#include "qr.h"
+#include "raster.h"
 #include "receipt.h"
 #include "records.h"
 #include "router.h"
 #include "util.h"
+#include "weburl.h"
 #include "workers.h"
 
 #define FONT "DejaVu Sans"
@@ -63,34 +64,17 @@ struct render {
 	struct evhttp_request *req;
 	json_t *form; /* display strings; only the worker touches it meanwhile */
 	int width;    /* 0: A4 PDF; else the raster's width in dots */
-	unsigned char *out;
-	size_t out_len, out_cap;
+	struct bytes out;
 	int result;
 	double ms;
 };
 
-/* ---- the output buffer ---- */
-
-static int out_add(struct render *r, const unsigned char *data, size_t len)
-{
-	if (r->out_len + len > r->out_cap) {
-		size_t cap = r->out_cap ? r->out_cap : 65536;
-		while (cap < r->out_len + len)
-			cap *= 2;
-		unsigned char *p = realloc(r->out, cap);
-		if (!p)
-			return -ENOMEM;
-		r->out = p;
-		r->out_cap = cap;
-	}
-	memcpy(r->out + r->out_len, data, len);
-	r->out_len += len;
-	return 0;
-}
+/* ---- the output ---- */
 
 static cairo_status_t pdf_write(void *closure, const unsigned char *data, unsigned int len)
 {
-	return out_add(closure, data, len) < 0 ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
+	struct render *r = closure;
+	return bytes_add(&r->out, data, len) < 0 ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
 /* ---- the layout ---- */
@@ -245,10 +229,10 @@ static void papers_table(struct pen *p, json_t *papers)
  * a roll). */
 static void lookup_block(struct pen *p, json_t *f)
 {
-	QRcode *q = QRcode_encodeString(S(f, "url"), 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	QRcode *q = qr_encode(S(f, "url"));
 	if (!q)
 		return;
-	int modules = q->width + 8; /* with the quiet zone of 4 modules */
+	int modules = qr_side(q);
 	double side = p->narrow ? p->w * 0.62 : p->size * 10;
 	double m = side / modules;
 	if (p->raster) {
@@ -262,14 +246,7 @@ static void lookup_block(struct pen *p, json_t *f)
 		qx = (double)(int)qx;
 		qy = (double)(int)qy;
 	}
-	cairo_save(p->cr);
-	cairo_set_antialias(p->cr, CAIRO_ANTIALIAS_NONE);
-	for (int yy = 0; yy < q->width; yy++)
-		for (int xx = 0; xx < q->width; xx++)
-			if (q->data[yy * q->width + xx] & 1)
-				cairo_rectangle(p->cr, qx + (xx + 4) * m, qy + (yy + 4) * m, m, m);
-	cairo_fill(p->cr);
-	cairo_restore(p->cr);
+	qr_fill(p->cr, q, qx, qy, m);
 	QRcode_free(q);
 	char *key = g_markup_printf_escaped(
 	    "Mã tra cứu <i>(lookup key)</i>:\n<b><big>%s</big></b>\n"
@@ -281,8 +258,9 @@ static void lookup_block(struct pen *p, json_t *f)
 		line(p, key, 1, PANGO_ALIGN_CENTER);
 	} else {
 		double tx = qx + side + p->size;
-		double h = para(p, tx, qy + m * 4, p->x + p->w - tx, key, 1, PANGO_ALIGN_LEFT);
-		p->y += (side > h + m * 4 ? side : h + m * 4) + p->size * 0.3;
+		double h =
+		    para(p, tx, qy + m * QR_QUIET, p->x + p->w - tx, key, 1, PANGO_ALIGN_LEFT);
+		p->y += (side > h + m * QR_QUIET ? side : h + m * QR_QUIET) + p->size * 0.3;
 	}
 	g_free(key);
 }
@@ -459,61 +437,6 @@ static int render_pdf(struct render *r)
 	return e;
 }
 
-static void png_write(png_structp png, png_bytep data, png_size_t len)
-{
-	struct render *r = png_get_io_ptr(png);
-	if (out_add(r, data, len) < 0)
-		png_error(png, "out of memory");
-}
-
-static void png_flush(png_structp png)
-{
-	(void)png;
-}
-
-/* Gray pixels of an RGB24 surface, below THRESHOLD black, as a 1-bit
- * grayscale PNG (0 black, 1 white): what a thermal printer prints. */
-static int write_png_1bit(struct render *r, cairo_surface_t *img)
-{
-	int w = cairo_image_surface_get_width(img), h = cairo_image_surface_get_height(img);
-	int stride = cairo_image_surface_get_stride(img);
-	const unsigned char *px = cairo_image_surface_get_data(img);
-	unsigned char *row = calloc(1, (size_t)(w + 7) / 8);
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	if (!row || !png || !info) {
-		png_destroy_write_struct(&png, &info);
-		free(row);
-		return -ENOMEM;
-	}
-	if (setjmp(png_jmpbuf(png))) {
-		png_destroy_write_struct(&png, &info);
-		free(row);
-		return -ENOMEM;
-	}
-	png_set_write_fn(png, r, png_write, png_flush);
-	png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 1, PNG_COLOR_TYPE_GRAY,
-		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	png_write_info(png, info);
-	for (int y = 0; y < h; y++) {
-		const uint32_t *src = (const uint32_t *)(px + (size_t)y * stride);
-		memset(row, 0, (size_t)(w + 7) / 8);
-		for (int x = 0; x < w; x++) {
-			uint32_t v = src[x];
-			unsigned gray = (((v >> 16) & 0xff) * 299 + ((v >> 8) & 0xff) * 587 +
-					 (v & 0xff) * 114) /
-					1000;
-			if (gray >= THRESHOLD)
-				row[x / 8] |= (unsigned char)(0x80 >> (x % 8));
-		}
-		png_write_row(png, row);
-	}
-	png_write_end(png, info);
-	png_destroy_write_struct(&png, &info);
-	free(row);
-	return 0;
-}
-
 static int render_png(struct render *r)
 {
 	json_t *f = r->form;
@@ -556,7 +479,9 @@ static int render_png(struct render *r)
 	}
 	cairo_destroy(cr);
 	cairo_surface_flush(img);
-	int e = cairo_surface_status(img) == CAIRO_STATUS_SUCCESS ? write_png_1bit(r, img) : -EIO;
+	int e = cairo_surface_status(img) == CAIRO_STATUS_SUCCESS
+		    ? raster_png_1bit(img, THRESHOLD, &r->out)
+		    : -EIO;
 	cairo_surface_destroy(img);
 	return e;
 }
@@ -600,7 +525,7 @@ static void render_done(void *arg, int cancelled)
 		http_reply_error(r->req, 500, "render_failed", "the form could not be drawn");
 	} else {
 		struct evbuffer *body = evbuffer_new();
-		if (body && evbuffer_add(body, r->out, r->out_len) == 0) {
+		if (body && evbuffer_add(body, r->out.p, r->out.len) == 0) {
 			http_set_header(r->req, "Content-Type",
 					r->width ? "image/png" : "application/pdf");
 			http_set_header(r->req, "Cache-Control", "no-store");
@@ -619,7 +544,7 @@ static void render_done(void *arg, int cancelled)
 			evbuffer_free(body);
 	}
 	json_decref(r->form);
-	free(r->out);
+	bytes_free(&r->out);
 	free(r);
 }
 
@@ -659,18 +584,6 @@ static char *official_name(struct gateway *gw, const char *username)
 	return name ? name : g_strdup(username ? username : "");
 }
 
-/* A Host header we would put in a URL: a name or address and a port. */
-static bool plain_host(const char *h)
-{
-	size_t n = h ? strlen(h) : 0;
-	if (!n || n > 255)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!g_ascii_isalnum(h[i]) && !strchr(".-:[]", h[i]))
-			return false;
-	return true;
-}
-
 /* The lookup URL: [station] lookup_url with {code} and {key} put in
  * (URL-encoded), or this gateway's /lookup on the Host the request used. */
 static char *lookup_url(struct gateway *gw, struct evhttp_request *req, const char *code,
@@ -693,15 +606,10 @@ static char *lookup_url(struct gateway *gw, struct evhttp_request *req, const ch
 		}
 		url = g_string_free(s, FALSE);
 	} else {
-		const char *host = http_header(req, "Host");
-		char fallback[300];
-		if (!plain_host(host)) {
-			snprintf(fallback, sizeof fallback, "%s:%u", gw->settings.listen_host,
-				 gw->settings.listen_port);
-			host = fallback;
-		}
-		url = g_strdup_printf("http://%s/lookup?code=%s&key=%s", host, ecode ? ecode : "",
-				      ekey ? ekey : "");
+		char *path =
+		    g_strdup_printf("/lookup?code=%s&key=%s", ecode ? ecode : "", ekey ? ekey : "");
+		url = weburl_make(gw, req, path);
+		g_free(path);
 	}
 	free(ecode);
 	free(ekey);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cccd.h"
+#include "follow.h"
 #include "gateway.h"
 #include "log.h"
 #include "lookup.h"
@@ -16,6 +17,7 @@ struct station {
 	struct cccd *cccd;	 /* POST /api/v1/cccd: the applicant from the ID card */
 	struct voice *voice;	 /* the tickets' announce.wav */
 	struct receipt *receipt; /* receipt.pdf, receipt.png, supplement.* */
+	struct follow *follow;	 /* a ticket's QR and the citizen's page following it */
 };
 
 struct station *station_new(struct gateway *gw)
@@ -36,6 +38,11 @@ struct station *station_new(struct gateway *gw)
 		station_free(s);
 		return NULL;
 	}
+	if (!(s->follow = follow_new(gw))) {
+		log_error("station: cannot start the tickets' follow page");
+		station_free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -46,5 +53,6 @@ void station_free(struct station *s)
 	voice_free(s->voice);
 	cccd_free(s->cccd);
 	receipt_free(s->receipt);
+	follow_free(s->follow);
 	free(s);
 }

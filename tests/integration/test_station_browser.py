@@ -282,8 +282,10 @@ def stage_kiosk_ticket(ctx):
     t = [x for x in g.get("/api/v1/tickets").json()["tickets"] if x["id"] == ticket_id][0]
     assert t["number"] == number and t["state"] == "waiting", t
     assert t.get("priority") == "elderly", t
-    if not d.find_elements(By.CSS_SELECTOR, "#t-qr img"):
-        print("     NOTE: no QR on the ticket: no route serves one (GET /api/v1/tickets/{id}/qr.png)")
+    # the QR to follow the queue (GET /api/v1/tickets/{id}/qr.png), loaded
+    wait(d, lambda: d.execute_script(
+        "const i = document.querySelector('#t-qr img'); return i && i.complete && i.naturalWidth > 0;"),
+        "the ticket's follow QR")
     ctx["ticket"] = {"id": ticket_id, "number": number}
 
 
