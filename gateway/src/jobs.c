@@ -139,7 +139,8 @@ static const char *const job_sql[JS_COUNT_] = {
     [JS_WAKEUP] = "SELECT MIN(t) FROM (SELECT MIN(not_before) AS t FROM jobs WHERE state = "
 		  "'pending' AND not_before > ?1"
 		  " UNION ALL SELECT MIN(again_at) FROM jobs WHERE again_at > ?1)",
-    [JS_PAGE_NEXT] = "SELECT g.document_id, g.page_no, g.sha, g.media_type, d.dossier_code"
+    [JS_PAGE_NEXT] = "SELECT g.document_id, g.page_no, g.sha, g.media_type, d.dossier_code,"
+		     " g.rotation"
 		     " FROM pages g JOIN documents d ON d.id = g.document_id"
 		     " JOIN jobs j ON j.document_id = g.document_id AND j.step = ?1"
 		     " WHERE g.state = 'captured' AND j.state = 'pending' AND d.state IN "
@@ -575,6 +576,7 @@ int pages_next(struct jobs *j, int step, struct page *out)
 	copy_col(out->sha, sizeof out->sha, st, 2);
 	copy_col(out->media_type, sizeof out->media_type, st, 3);
 	copy_col(out->dossier_code, sizeof out->dossier_code, st, 4);
+	out->rotation = sqlite3_column_int(st, 5);
 	sqlite3_reset(st);
 	return 1;
 }

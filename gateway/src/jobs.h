@@ -69,6 +69,7 @@ struct page {
 	char dossier_code[96];
 	int page_no;
 	char sha[65], media_type[64];
+	int rotation; /* degrees the clerk turned it (0: as scanned) */
 };
 int pages_next(struct jobs *j, int step, struct page *out);
 int page_set_running(struct jobs *j, const struct page *pg, const char *plugin);

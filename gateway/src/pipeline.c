@@ -700,6 +700,7 @@ static int start_page(struct pipeline *p)
 	    .path = r->in_path,
 	    .out_path = r->out_path,
 	    .meta_path = r->meta_path,
+	    .flags = pg.rotation ? MOTCUA_PAGE_TURNED_BY_CLERK : 0,
 	};
 	if (page_set_running(p->jobs, &pg, r->plugin_name) < 0 || db_commit(db) < 0) {
 		page_run_free(r);

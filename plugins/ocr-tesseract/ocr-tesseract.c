@@ -765,8 +765,10 @@ static int page_fn(void *data, struct motcua_page_io *io)
 	 * an A4 page here), and almost every page is fed upright: so it runs
 	 * only on pages that read badly (upside down) or whose text blocks do
 	 * not face up (sideways). Such a page is turned, straightened and read
-	 * again. */
-	if ((o->preprocess & PREP_ORIENT) &&
+	 * again. A page the clerk turned is read as turned. */
+	bool turned = MOTCUA_HAS_MEMBER(struct motcua_page_io, io, flags) &&
+		      (io->flags & MOTCUA_PAGE_TURNED_BY_CLERK);
+	if ((o->preprocess & PREP_ORIENT) && !turned &&
 	    (res.words < ORIENT_MIN_WORDS || res.confidence < o->low_confidence ||
 	     !reads_upright(e))) {
 		PIX *bin = page_binary(p.pix);

@@ -319,6 +319,39 @@ def test_a_turned_page_is_read_again(tmp):
     assert g.get(doc_path(code, doc_id, "/pages/1")).body == open(png, "rb").read() != scanned
 
 
+def test_the_clerks_turn_sticks_with_orientation_detection_on(tmp):
+    """With the recognize step's orientation detection on (the default), a
+    page the clerk turns is read as turned: the step is told so
+    (MOTCUA_PAGE_TURNED_BY_CLERK) and does not turn it back. Here an upright
+    form is turned a quarter by the clerk (as for a landscape table the
+    detection got wrong): its PDF page stays landscape and the step reports
+    no turn of its own; turned back, detection runs again."""
+    g = Gateway(tmp, plugins="[ocr-tesseract]\nenabled = true\n").start()
+    code = g.create_dossier()["code"]
+    png, id_number = make_page(tmp, 62)
+    doc_id = g.upload(code, open(png, "rb").read(), ctype="image/png", name="to-khai.png").json()["id"]
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review", d
+    sizes, _ = pdf_pages(g, code, doc_id, tmp)
+    assert sizes[0][0] < sizes[0][1], sizes  # upright, portrait
+    assert edit(g, "POST", code, doc_id, "/pages/1/rotate", {"degrees": 90}).status == 200
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    assert d["state"] == "review" and d["pages"][0]["rotation"] == 90, d["pages"]
+    sizes, _ = pdf_pages(g, code, doc_id, tmp)
+    assert sizes[0][0] > sizes[0][1], ("the clerk's turn was undone", sizes)
+    db = sqlite3.connect(os.path.join(g.data, "motcua.db"))
+    turned = db.execute("SELECT json_extract(meta, '$.rotated') FROM pages WHERE document_id = ?",
+                        (doc_id,)).fetchone()[0]
+    db.close()
+    assert not turned, turned
+    # turned back by the clerk: portrait again, read as before
+    assert edit(g, "POST", code, doc_id, "/pages/1/rotate", {"degrees": 270}).status == 200
+    d = g.wait_document(code, doc_id, timeout=120, states=REVIEW_STATES)
+    sizes, texts = pdf_pages(g, code, doc_id, tmp)
+    assert d["pages"][0]["rotation"] == 0 and sizes[0][0] < sizes[0][1], (d["pages"], sizes)
+    assert id_number in texts[0], texts
+
+
 def test_documents_without_ocr_pages(tmp):
     """An uploaded PDF has no page images: it waits for the clerk too (it is
     signed next), is confirmed as a whole, and has no pages to edit; an

@@ -185,7 +185,13 @@ struct motcua_page_io {
 	const char *out_path;	/* where to write what the page becomes (e.g. a one-page PDF) */
 	const char *meta_path;	/* where to write one JSON object about the page (<= 1 MiB) */
 	char message[256];	/* a short note (success) or reason (failure) */
+	/* Added after ABI 1's first release: read it only where
+	 * MOTCUA_HAS_MEMBER(struct motcua_page_io, io, flags). MOTCUA_PAGE_* bits. */
+	uint32_t flags;
 };
+/* A person turned this page (the clerk, in review) to how it is to be read:
+ * take it as given, do not turn it again by automatic orientation. */
+#define MOTCUA_PAGE_TURNED_BY_CLERK (1u << 0)
 
 /* One capture (a scan batch) for a capture plugin; see capture_register. */
 struct motcua_capture_io {
