@@ -32,16 +32,27 @@ def free_port():
 
 class Browser:
     def __init__(self, tmp):
-        self.port = free_port()
-        self.proc = subprocess.Popen([CHROMEDRIVER, "--port=%d" % self.port, "--allowed-ips=127.0.0.1"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + 20
-        while time.time() < end:
-            try:
-                self.call("GET", "/status")
+        # The port is free when picked but may be taken before chromedriver
+        # binds it (the suite starts gateways on free ports in parallel):
+        # then chromedriver exits, and it starts again on another port.
+        for attempt in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen([CHROMEDRIVER, "--port=%d" % self.port, "--allowed-ips=127.0.0.1"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            end = time.time() + 20
+            up = False
+            while time.time() < end and self.proc.poll() is None and not up:
+                try:
+                    self.call("GET", "/status")
+                    up = True
+                except OSError:
+                    time.sleep(0.1)
+            if up:
                 break
-            except OSError:
-                time.sleep(0.1)
+            self.proc.kill()
+            self.proc.wait()
+        else:
+            raise AssertionError("chromedriver did not start (5 tries)")
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
