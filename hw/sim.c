@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#define HW_SIM_OUTPUT_MAX (64 * 1024)
+
 struct sim_client {
 	struct hw_sim *sim;
 	struct bufferevent *bev;
@@ -148,6 +150,12 @@ static void on_read(struct bufferevent *bev, void *arg)
 				c->closing = true;
 				bufferevent_disable(bev, EV_READ);
 			}
+			return;
+		}
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > HW_SIM_OUTPUT_MAX) {
+			/* A client that sends and never reads its replies. */
+			free(line);
+			client_free(c);
 			return;
 		}
 		if (len >= HW_SIM_LINE_MAX || strlen(line) != len) {

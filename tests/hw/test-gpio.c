@@ -421,9 +421,62 @@ static void test_sim_backend_same_callback(void)
 	event_base_free(base);
 }
 
+/* libgpiod itself, on a machine without GPIO chips (these): the names are
+ * refused as the stand-in's are. */
+static void test_libgpiod_without_chips_refuses(void)
+{
+	if (access("/dev/gpiochip0", F_OK) == 0)
+		SKIP("this machine has /dev/gpiochip0");
+	struct event_base *base = event_base_new();
+	struct hw_gpio *g = hw_gpio_new(base, NULL);
+	char err[256] = "";
+	CHECK_EQ_INT(hw_gpio_add_button(g, "scan", "gpiochip0:17", 0, err, sizeof(err)), -1);
+	CHECK_STRSTR(err, "button 'scan': line 'gpiochip0:17': no GPIO chip 'gpiochip0'");
+	CHECK_EQ_INT(hw_gpio_add_led(g, "ready", "GPIO17", err, sizeof(err)), -1);
+	CHECK_STRSTR(err, "LED 'ready': line 'GPIO17': no GPIO line of that name");
+	hw_gpio_free(g);
+	event_base_free(base);
+}
+
+/* On a Pi (suite hardware): MOTCUA_TEST_GPIO_BUTTON and MOTCUA_TEST_GPIO_LED
+ * (line names); the LED blinks and a person presses the button within
+ * 10 s. */
+static void on_real_press(const char *name, void *arg)
+{
+	on_press(name, NULL);
+	event_base_loopbreak(arg);
+}
+
+static void test_real_chip(void)
+{
+	const char *button = getenv("MOTCUA_TEST_GPIO_BUTTON");
+	const char *led = getenv("MOTCUA_TEST_GPIO_LED");
+	if (!button || !led || access("/dev/gpiochip0", F_OK) < 0)
+		SKIP("no /dev/gpiochip0, or MOTCUA_TEST_GPIO_BUTTON/_LED not set");
+	memset(&presses, 0, sizeof(presses));
+	struct event_base *base = event_base_new();
+	struct hw_gpio *g = hw_gpio_new(base, NULL);
+	hw_gpio_set_button_cb(g, on_real_press, base);
+	char err[256];
+	CHECK_MSG(hw_gpio_add_button(g, "test", button, 0, err, sizeof(err)) == 0, "%s", err);
+	CHECK_MSG(hw_gpio_add_led(g, "test-led", led, err, sizeof(err)) == 0, "%s", err);
+	CHECK_EQ_INT(hw_gpio_led_set(g, "test-led", HW_LED_BLINK, 300), 0);
+	fprintf(stderr, "press the button on %s within 10 s (the LED on %s blinks)\n", button, led);
+	struct timeval tv = {10, 0};
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	hw_gpio_free(g);
+	event_base_free(base);
+	CHECK_EQ_UINT(presses.n, 1);
+}
+
 int main(int argc, char **argv)
 {
 	harness_init(argc, argv);
+	if (getenv("MOTCUA_HW_HARDWARE")) {
+		RUN(test_real_chip);
+		return harness_result();
+	}
 	RUN(test_button_requests_pull_up_active_low);
 	RUN(test_burst_of_edges_is_one_press);
 	RUN(test_two_presses_100ms_apart_are_two);
@@ -431,5 +484,6 @@ int main(int argc, char **argv)
 	RUN(test_led_on_off_blink);
 	RUN(test_unknown_line_name_refused);
 	RUN(test_sim_backend_same_callback);
+	RUN(test_libgpiod_without_chips_refuses);
 	return harness_result();
 }
