@@ -210,8 +210,17 @@ static void on_edge(evutil_socket_t fd, short what, void *arg)
 {
 	struct hw_button *b = arg;
 	struct gpiod_line_event e;
-	if (b->gpio->ops->line_event_read(b->l.line, &e) < 0)
+	errno = 0;
+	if (b->gpio->ops->line_event_read(b->l.line, &e) < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			/* Not to spin on a line that only fails. */
+			fprintf(stderr,
+				"motcua-hw: button '%s': reading its edges: %s; ignored now\n",
+				b->name, strerror(errno ? errno : EIO));
+			event_del(b->ev_edge);
+		}
 		return;
+	}
 	struct timeval tv = {b->debounce_ms / 1000, (b->debounce_ms % 1000) * 1000};
 	evtimer_add(b->ev_settle, &tv); /* again: from this edge on */
 }
