@@ -13,7 +13,8 @@ libevent-dev libsqlite3-dev libjansson-dev libinih-dev libssl-dev
 libsane-dev libleptonica-dev libpng-dev libtesseract-dev libqpdf-dev
 libp11-dev libcurl4-openssl-dev libmosquitto-dev
 libsodium-dev libcairo2-dev libpango1.0-dev libqrencode-dev libzbar-dev
-libespeak-ng-dev libglib2.0-dev"
+libespeak-ng-dev libglib2.0-dev
+libgpiod-dev libevdev-dev"
 # (core: Leptonica turns page images and makes their thumbnails for the
 # clerk's review.)
 # (station: libsodium hashes officials' passwords (Argon2id); cairo and pango
@@ -21,6 +22,8 @@ libespeak-ng-dev libglib2.0-dev"
 # QR; libzbar reads the QR of a citizen ID card (Leptonica decodes its
 # image, GLib puts its text in NFC); libespeak-ng says the number called in
 # the waiting room.)
+# (hw: libgpiod (1.6, its v1 API) reads the station's buttons and lights its
+# LEDs; libevdev reads and grabs the rating keypad.)
 # (eval-stream: libmosquitto streams events and indicator snapshots upstream
 # over MQTT.)
 # (sign-openssl: libp11 loads keys from PKCS#11 tokens as OpenSSL keys -
