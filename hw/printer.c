@@ -236,8 +236,9 @@ enum hw_print_result hw_escpos_encode(const unsigned char *png, size_t len,
 		png_image_free(&img);
 		return HW_PRINT_TOO_WIDE;
 	}
-	if (img.height > 65535 * 16) {
-		seterr(err, errlen, "the image is %u rows long", img.height);
+	if (img.height > HW_ESCPOS_MAX_ROWS) {
+		seterr(err, errlen, "the image is %u rows long, at most %u are printed", img.height,
+		       HW_ESCPOS_MAX_ROWS);
 		png_image_free(&img);
 		return HW_PRINT_BAD_IMAGE;
 	}

@@ -60,6 +60,9 @@ struct hw_buf {
 };
 void hw_buf_free(struct hw_buf *b);
 
+/* The longest image taken: 16384 rows, 2 m of paper at 203 dpi. */
+#define HW_ESCPOS_MAX_ROWS 16384u
+
 struct hw_escpos_opts {
 	unsigned dots;	    /* printer width, HW_PRINTER_DOTS_*; 0: 576 */
 	unsigned band_rows; /* rows per GS v 0 band, 1..256; 0: 128 */
@@ -100,13 +103,15 @@ struct hw_printer_opts {
  * each job connects (or opens the device) and closes after. */
 struct hw_printer *hw_printer_new(struct event_base *base, const struct hw_printer_opts *opts,
 				  char *err, size_t errlen);
+/* A job in flight is dropped (the link closed) and its done is not called. */
 void hw_printer_free(struct hw_printer *p);
 
 /* message: the bilingual line and the detail; valid during the call. */
 typedef void (*hw_print_done_cb)(void *arg, enum hw_print_result result, const char *message);
 
 /* Starts a job: png is copied (encoded) before the call returns, so the
- * caller may keep or free it. done is always called later, from the loop,
+ * caller may keep or free it (the PNG is decoded on the loop: a receipt is a
+ * few milliseconds). done is always called later, from the loop,
  * once. -EBUSY while a job is in flight, -EINVAL for NULL arguments (and then
  * done is not called); 0 otherwise. done may free the printer. */
 int hw_printer_print(struct hw_printer *p, const unsigned char *png, size_t len,

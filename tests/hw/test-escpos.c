@@ -229,6 +229,11 @@ static void test_over_wide_is_refused(void)
 	hw_buf_free(&b);
 	free(png);
 
+	png = bit_png(8, HW_ESCPOS_MAX_ROWS + 1, diag, &len);
+	CHECK_EQ_INT(hw_escpos_encode(png, len, NULL, &b, err, sizeof err), HW_PRINT_BAD_IMAGE);
+	CHECK_MSG(strstr(err, "16385"), "%s", err);
+	free(png);
+
 	png = bit_png(384, 2, all_black, &len);
 	CHECK_EQ_INT(hw_escpos_encode(png, len, &o58, &b, err, sizeof err), HW_PRINT_OK);
 	parse_job(&b, r);
