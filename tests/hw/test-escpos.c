@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The receipt printer's encoder, status bytes, transports and file: job. */
+#include <fcntl.h>
+#include <sys/time.h>
+
 #include <event2/event.h>
 #include <png.h>
 
@@ -378,6 +381,52 @@ static void test_file_job_on_the_loop(void)
 	event_base_free(base);
 }
 
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A link that stops taking bytes: a FIFO nobody reads, its 64 KiB buffer
+ * smaller than the job. The write times out and the loop runs meanwhile. */
+static void test_stalled_link_times_out_without_blocking(void)
+{
+	const char *dir = harness_mkdtemp();
+	char path[512], dev[600];
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	snprintf(dev, sizeof dev, "file:%s", path);
+	CHECK_EQ_INT(mkfifo(path, 0600), 0);
+	int rfd = open(path, O_RDONLY | O_NONBLOCK);
+	CHECK(rfd >= 0);
+	struct event_base *base = event_base_new();
+	char err[256];
+	struct hw_printer_opts opts = {.device = dev, .timeout_ms = 300, .status = 0};
+	struct hw_printer *p = hw_printer_new(base, &opts, err, sizeof err);
+	CHECK_MSG(p, "%s", err);
+	size_t len;
+	unsigned char *png = bit_png(576, 1500, all_black, &len);
+	int ticks = 0;
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, &ticks);
+	struct timeval tv = {0, 20000};
+	event_add(tick, &tv);
+	struct done d = {0};
+	struct timeval t0, t1;
+	gettimeofday(&t0, NULL);
+	CHECK_EQ_INT(hw_printer_print(p, png, len, on_done, &d), 0);
+	while (!d.calls)
+		event_base_loop(base, EVLOOP_ONCE);
+	gettimeofday(&t1, NULL);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+	CHECK_EQ_INT(d.r, HW_PRINT_TIMEOUT);
+	CHECK_MSG(strstr(d.msg, "300 ms") && strstr(d.msg, "writing to"), "%s", d.msg);
+	CHECK_MSG(ms >= 250 && ms < 2000, "%ld ms", ms);
+	CHECK_MSG(ticks >= 5, "the loop ran %d ticks in %ld ms", ticks, ms);
+	event_free(tick);
+	hw_printer_free(p);
+	close(rfd);
+	free(png);
+	event_base_free(base);
+}
+
 int main(int argc, char **argv)
 {
 	harness_init(argc, argv);
@@ -389,5 +438,6 @@ int main(int argc, char **argv)
 	RUN(test_status_bytes);
 	RUN(test_transports);
 	RUN(test_file_job_on_the_loop);
+	RUN(test_stalled_link_times_out_without_blocking);
 	return harness_result();
 }
