@@ -129,6 +129,23 @@ class PrinterTest(unittest.TestCase):
         self.assertGreater(len(info['bands']), 1)
         self.assertSamePixels(want, png)
         self.assertQR(png)
+        self.assertText(png)
+
+    def assertText(self, png):
+        """The receipt's Vietnamese text, read back with tesseract -l vie."""
+        try:
+            langs = subprocess.run(['tesseract', '--list-langs'], capture_output=True,
+                                   text=True).stdout.split()
+        except FileNotFoundError:
+            langs = []
+        if 'vie' not in langs:
+            self.skipTest('no tesseract with vie here')
+        t = subprocess.run(['tesseract', png, '-', '-l', 'vie'], capture_output=True, text=True,
+                           env=dict(os.environ, OMP_THREAD_LIMIT='1'))
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn('H01.01-261203-0042', t.stdout)
+        self.assertIn('10/12/2026', t.stdout)
+        self.assertIn('BIÊN NHẬN', t.stdout)
 
     def test_tcp_small_bands_and_two_jobs(self):
         s = self.standin()
