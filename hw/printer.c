@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -305,7 +306,11 @@ done:
 
 /* ---- the printer on the loop ---- */
 
-enum job_state { JOB_IDLE, JOB_CONNECTING, JOB_STATUS, JOB_SENDING, JOB_DONE };
+/* CLOSING (tcp): every byte written, our side shut down, the printer's bytes
+ * read until it closes (or LINGER_MS) so that closing never resets a link
+ * with unread bytes and loses the job's end. */
+enum job_state { JOB_IDLE, JOB_CONNECTING, JOB_STATUS, JOB_SENDING, JOB_CLOSING, JOB_DONE };
+#define LINGER_MS 1000u
 
 struct hw_printer {
 	struct event_base *base;
@@ -462,8 +467,19 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct hw_printer *p = arg;
-	if (p->state == JOB_SENDING && !evbuffer_get_length(bufferevent_get_output(bev)))
+	if (p->state != JOB_SENDING || evbuffer_get_length(bufferevent_get_output(bev)))
+		return;
+	if (p->t.kind != HW_TRANSPORT_TCP) {
 		job_end(p, HW_PRINT_OK, "%s", p->device);
+		return;
+	}
+	p->state = JOB_CLOSING;
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	unsigned ms = p->timeout_ms < LINGER_MS ? p->timeout_ms : LINGER_MS;
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static void start_link(struct hw_printer *p)
@@ -484,6 +500,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct hw_printer *p = arg;
 	if (what & BEV_EVENT_CONNECTED) {
 		start_link(p);
+		return;
+	}
+	if (p->state == JOB_CLOSING && (what & (BEV_EVENT_EOF | BEV_EVENT_TIMEOUT))) {
+		job_end(p, HW_PRINT_OK, "%s", p->device);
 		return;
 	}
 	const char *doing = p->state == JOB_CONNECTING ? "connecting to"

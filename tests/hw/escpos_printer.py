@@ -2,7 +2,7 @@
 """A receipt printer stand-in for the tests: interprets an ESC/POS stream.
 
   escpos_printer.py serve --out DIR [--port N] [--port-file F]
-                          [--mode normal|paper-out|offline|silent|refuse]
+                          [--mode normal|paper-out|offline|silent|refuse|keep-open]
       A real TCP server on 127.0.0.1 (port 0: any free one; the port is
       written to --port-file and printed as "PORT N"). Each connection is a
       printer link: ESC @ starts a job, GS v 0 bands add rows, ESC d n feeds,
@@ -11,7 +11,8 @@
       DIR/job-NNNN.png (the raster, black = printed dot) and DIR/job-NNNN.json
       (bands, feed, cut, the widths). silent: connections are accepted, never
       read nor answered. refuse: the port is held but not listened on, so a
-      connection is refused.
+      connection is refused. keep-open: as normal, and a status byte sent
+      unasked after each cut, the link kept open 5 s after the client's end.
   escpos_printer.py decode FILE DIR
       The same for a file: transport's output (DLE EOT not answered).
 """
@@ -185,7 +186,15 @@ def serve_conn(conn, mode, writer):
             while conn.recv(1, socket.MSG_PEEK):
                 threading.Event().wait(0.2)
             return
-        interp = Interpreter(writer, answer=conn.sendall, status=STATUS[mode])
+        if mode == 'keep-open':
+            # A printer that sends status on its own (ASB) after each cut and
+            # keeps the link open after the client's end.
+            def on_cut(img, info):
+                writer(img, info)
+                conn.sendall(b'\x12')
+            interp = Interpreter(on_cut, answer=conn.sendall, status=STATUS['normal'])
+        else:
+            interp = Interpreter(writer, answer=conn.sendall, status=STATUS[mode])
         while True:
             try:
                 data = conn.recv(65536)
@@ -195,6 +204,8 @@ def serve_conn(conn, mode, writer):
                 break
             interp.feed_bytes(data)
         interp.finish()
+        if mode == 'keep-open':
+            threading.Event().wait(5)
 
 
 def serve(args):
@@ -234,7 +245,8 @@ def main():
     sp.add_argument('--port', type=int, default=0)
     sp.add_argument('--port-file')
     sp.add_argument('--mode', default='normal',
-                    choices=['normal', 'paper-out', 'offline', 'silent', 'refuse'])
+                    choices=['normal', 'paper-out', 'offline', 'silent', 'refuse',
+                             'keep-open'])
     dp = sub.add_parser('decode')
     dp.add_argument('file')
     dp.add_argument('out')

@@ -158,6 +158,17 @@ class PrinterTest(unittest.TestCase):
             self.assertTrue(all(b['rows'] <= 24 for b in info['bands']))
             self.assertSamePixels(want, png)
 
+    def test_printer_that_talks_and_keeps_the_link_open(self):
+        s = self.standin('keep-open')
+        src = os.path.join(self.tmp, 'receipt.png')
+        want = receipt_png(src, 576)
+        p, took = run_print('--device', s.device, '--timeout', '3000', src)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(took, 2.5)  # the linger is 1 s, not the 5 s the printer holds on
+        info, png = s.job()
+        self.assertEqual(info['cut'], 'partial')
+        self.assertSamePixels(want, png)
+
     def test_file_transport_decoded(self):
         src = os.path.join(self.tmp, 'receipt.png')
         want = receipt_png(src, 576)
