@@ -252,6 +252,25 @@ struct interrupted {
 	struct interrupted *next;
 };
 
+/* The (dossier code, document id) rows of a statement, as a list (newest
+ * first; the rows read so far if memory runs out). */
+static struct interrupted *document_rows(struct jobs *j, enum job_stmt which)
+{
+	struct interrupted *list = NULL;
+	sqlite3_stmt *st = stmt(j, which);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct interrupted *it = calloc(1, sizeof *it);
+		if (!it)
+			break;
+		copy_col(it->code, sizeof it->code, st, 0);
+		copy_col(it->doc, sizeof it->doc, st, 1);
+		it->next = list;
+		list = it;
+	}
+	sqlite3_reset(st);
+	return list;
+}
+
 int jobs_resume(struct jobs *j, int max_attempts)
 {
 	sqlite3 *db = j->gw->db;
@@ -288,18 +307,7 @@ int jobs_resume(struct jobs *j, int max_attempts)
 		e = -EIO;
 	/* Documents with nothing left to do (after an upgrade that dropped a job
 	 * they waited for) are finished now, with their document.done. */
-	struct interrupted *done = NULL;
-	st = stmt(j, JS_COMPLETE_BUT_OPEN);
-	while (e == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		struct interrupted *it = calloc(1, sizeof *it);
-		if (!it)
-			break;
-		copy_col(it->code, sizeof it->code, st, 0);
-		copy_col(it->doc, sizeof it->doc, st, 1);
-		it->next = done;
-		done = it;
-	}
-	sqlite3_reset(st);
+	struct interrupted *done = e == 0 ? document_rows(j, JS_COMPLETE_BUT_OPEN) : NULL;
 	while (done) {
 		struct interrupted *it = done;
 		done = it->next;
@@ -309,17 +317,7 @@ int jobs_resume(struct jobs *j, int max_attempts)
 	}
 	/* Documents whose recognition is finished and that wait for the clerk
 	 * are back in review (a page scanned again into one was interrupted). */
-	st = stmt(j, JS_REVIEW_CANDIDATES);
-	while (e == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		struct interrupted *it = calloc(1, sizeof *it);
-		if (!it)
-			break;
-		copy_col(it->code, sizeof it->code, st, 0);
-		copy_col(it->doc, sizeof it->doc, st, 1);
-		it->next = done;
-		done = it;
-	}
-	sqlite3_reset(st);
+	done = e == 0 ? document_rows(j, JS_REVIEW_CANDIDATES) : NULL;
 	while (done) {
 		struct interrupted *it = done;
 		done = it->next;
